@@ -1,0 +1,88 @@
+"""One exception tree for every expected failure, each with a message and a hint.
+
+::
+
+    AuditError                      exit 2: anything the user can fix
+    ├── ConfigError                 config.toml: unknown key, wrong type, missing key, bad secret ref
+    ├── RuleError                   a rule file: TOML syntax, unknown key, bad SQL, wrong columns
+    ├── ExceptionsFileError         exceptions register: malformed entry
+    ├── SourceError                 a connector could not collect (names the server / file)
+    │   ├── ConnectError            server unreachable, TLS failure
+    │   ├── AuthError               bind / token refused (wrong secret, disabled account ...)
+    │   └── IncompleteCollection    a collection unit could not be proven complete
+    ├── StoreError                  data directory unwritable, run missing or corrupt, lock held
+    └── InputFileError              an input (CSV export) with a bad row: names file and line
+
+Only ``cli.py`` turns these into a one-line message and an exit code; nothing else prints.
+Exit codes are stable and documented in the README.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0  # no open findings at or above --fail-on
+    FINDINGS = 1  # open findings at or above --fail-on
+    ERROR = 2  # usage, configuration or runtime error
+    INCOMPLETE = 3  # the run finished but at least one source was not collected completely
+    LOCKED = 4  # another run holds the lock on the data directory
+
+
+class AuditError(Exception):
+    """Base of every expected failure: a message and a hint saying what to do."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(AuditError):
+    """The configuration file is invalid."""
+
+
+class RuleError(AuditError):
+    """A rule file is invalid."""
+
+
+class ExceptionsFileError(AuditError):
+    """The exceptions register is invalid."""
+
+
+class InputFileError(AuditError):
+    """An input file (e.g. an application CSV export) has a bad row."""
+
+
+class SourceError(AuditError):
+    """A source could not be collected."""
+
+
+class ConnectError(SourceError):
+    """The server could not be reached or the secure channel failed."""
+
+
+class AuthError(SourceError):
+    """The server refused our credentials."""
+
+
+class IncompleteCollection(SourceError):
+    """A collection unit could not be proven complete."""
+
+    exit_code = ExitCode.INCOMPLETE
+
+
+class StoreError(AuditError):
+    """The run store cannot be read or written."""
+
+
+class LockHeld(StoreError):
+    """Another run is writing to this data directory."""
+
+    exit_code = ExitCode.LOCKED

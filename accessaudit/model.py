@@ -1,0 +1,346 @@
+"""Canonical tables, enums and well-known identifiers.
+
+Every connector produces the same four collected tables (``accounts``, ``groups``,
+``memberships``, ``grants``); every later stage derives from them. Schemas are explicit: nothing
+is ever left for Parquet or polars to infer. IDs are strings (objectGUID / Entra object id as a
+lower-case GUID string, SIDs in ``S-1-5-...`` form), times are UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Final
+
+import polars as pl
+
+UTC_TIME = pl.Datetime("us", "UTC")
+
+
+class Org(StrEnum):
+    """Special organisation labels; real organisations use their configured ids."""
+
+    SHARED = "shared"  # legitimately used by both until a dated split
+    UNATTRIBUTED = "unattributed"  # no attribution signal fired
+
+
+SPECIAL_ORGS: Final = frozenset(o.value for o in Org)
+
+
+class AccountKind(StrEnum):
+    USER = "user"
+    SERVICE = "service"
+    COMPUTER = "computer"
+    GUEST = "guest"
+
+
+class GroupKind(StrEnum):
+    SECURITY = "security"
+    DISTRIBUTION = "distribution"
+    M365 = "m365"
+    APP_ROLE = "app-role"
+
+
+class MemberKind(StrEnum):
+    ACCOUNT = "account"
+    GROUP = "group"
+    FOREIGN = "foreign"  # foreign security principal / unresolved SID
+
+
+class Via(StrEnum):
+    MEMBER = "member"  # the group's member attribute
+    PRIMARY_GROUP = "primaryGroupID"  # AD primary group: in neither member nor memberOf
+    RANGE = "range"  # member values fetched with range retrieval
+    GRAPH = "graph"  # Microsoft Graph /members
+    CSV = "csv"  # application export
+
+
+class ResourceKind(StrEnum):
+    DIRECTORY_ROLE = "directory-role"
+    APP_ROLE = "app-role"
+    OWNERSHIP = "ownership"
+    DELEGATION = "delegation"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """Higher is worse; used for ``--fail-on`` and ordering."""
+        return SEVERITY_RANK[self]
+
+
+SEVERITY_RANK: Final[Mapping[Severity, int]] = {
+    Severity.CRITICAL: 4,
+    Severity.HIGH: 3,
+    Severity.MEDIUM: 2,
+    Severity.LOW: 1,
+    Severity.INFO: 0,
+}
+
+
+class ActionKind(StrEnum):
+    """What the identity team does to resolve a finding."""
+
+    REMOVE_MEMBER = "remove-member"  # remove an account from a group
+    UNNEST_GROUP = "unnest-group"  # remove a group from a parent group
+    SPLIT_GROUP = "split-group"  # a mixed group: clone into one group per organisation
+    REMOVE_MEMBERSHIPS = "remove-memberships"  # strip an inactive account's cross access
+    REVIEW_ATTRIBUTION = "review-attribution"  # decide which organisation owns the object
+
+
+# --- Collected tables -------------------------------------------------------------------------
+
+ACCOUNTS_SCHEMA: Final = pl.Schema(
+    {
+        "source": pl.String,
+        "account_id": pl.String,
+        "sid": pl.String,
+        "username": pl.String,
+        "upn": pl.String,
+        "display_name": pl.String,
+        "mail": pl.String,
+        "employee_id": pl.String,
+        "company": pl.String,
+        "department": pl.String,
+        "description": pl.String,
+        "dn": pl.String,
+        "kind": pl.String,  # AccountKind
+        "enabled": pl.Boolean,
+        "last_logon": UTC_TIME,
+        "pwd_last_set": UTC_TIME,
+        "created": UTC_TIME,
+        "manager_id": pl.String,  # account_id of the manager, when known
+        "sid_history": pl.List(pl.String),
+        "privileged": pl.Boolean,  # adminCount=1 or a privileged role holder
+    }
+)
+
+GROUPS_SCHEMA: Final = pl.Schema(
+    {
+        "source": pl.String,
+        "group_id": pl.String,
+        "sid": pl.String,
+        "name": pl.String,
+        "dn": pl.String,
+        "description": pl.String,
+        "scope": pl.String,  # global / domain-local / universal / builtin / cloud
+        "kind": pl.String,  # GroupKind
+        "managed_by": pl.String,  # account_id or group_id of managedBy, when known
+        "privileged": pl.Boolean,  # a protected group by well-known SID/RID
+        "owners": pl.List(pl.String),
+        "mastered": pl.String,  # "ad" (change it in AD) or "cloud" (change it through Graph)
+    }
+)
+
+MEMBERSHIPS_SCHEMA: Final = pl.Schema(
+    {
+        "source": pl.String,
+        "group_id": pl.String,
+        "member_id": pl.String,
+        "member_kind": pl.String,  # MemberKind
+        "via": pl.String,  # Via
+    }
+)
+
+GRANTS_SCHEMA: Final = pl.Schema(
+    {
+        "source": pl.String,
+        "principal_id": pl.String,
+        "resource_id": pl.String,
+        "resource_kind": pl.String,  # ResourceKind
+        "right": pl.String,
+    }
+)
+
+COLLECTED_SCHEMAS: Final[Mapping[str, pl.Schema]] = {
+    "accounts": ACCOUNTS_SCHEMA,
+    "groups": GROUPS_SCHEMA,
+    "memberships": MEMBERSHIPS_SCHEMA,
+    "grants": GRANTS_SCHEMA,
+}
+
+# --- Derived tables ---------------------------------------------------------------------------
+
+ORG_COLUMNS: Final = pl.Schema(
+    {
+        "org": pl.String,
+        "org_evidence": pl.List(pl.String),  # "matcher:org" for every matcher that fired
+        "org_conflict": pl.Boolean,
+    }
+)
+
+GROUP_CLOSURE_SCHEMA: Final = pl.Schema(
+    {
+        "group_id": pl.String,  # the nested (descendant) group
+        "ancestor_id": pl.String,  # a group it is, directly or transitively, a member of
+        "depth": pl.Int32,  # 1 = direct nesting
+        "path": pl.List(pl.String),  # shortest nesting path group_id -> ... -> ancestor_id
+    }
+)
+
+EFFECTIVE_SCHEMA: Final = pl.Schema(
+    {
+        "account_id": pl.String,
+        "group_id": pl.String,
+        "depth": pl.Int32,  # 0 = direct member
+        "via_group_id": pl.String,  # the direct group through which group_id is reached
+        "via": pl.String,  # how the direct edge was collected (member / primaryGroupID ...)
+    }
+)
+
+FINDINGS_SCHEMA: Final = pl.Schema(
+    {
+        "finding_key": pl.String,  # stable across runs: rule id + stable object ids
+        "rule_id": pl.String,
+        "severity": pl.String,
+        "title": pl.String,
+        "action": pl.String,  # ActionKind
+        "account_id": pl.String,
+        "group_id": pl.String,
+        "member_group_id": pl.String,  # the nested child group, for group findings
+        "via_group_id": pl.String,  # direct group an account reaches group_id through
+        "depth": pl.Int32,
+        "principal_org": pl.String,
+        "resource_org": pl.String,
+        "detail": pl.String,  # short human text built by the rule query
+    }
+)
+
+ACTIONS_SCHEMA: Final = pl.Schema(
+    {
+        "action_id": pl.String,  # stable: kind + target ids
+        "kind": pl.String,  # ActionKind
+        "severity": pl.String,  # worst severity among the findings it resolves
+        "group_id": pl.String,  # the group changed (or split)
+        "member_id": pl.String,  # the account or group removed
+        "member_kind": pl.String,
+        "owning_org": pl.String,  # organisation that owns the changed object
+        "resolves": pl.Int64,  # number of findings this action resolves
+        "finding_keys": pl.List(pl.String),
+        "summary": pl.String,
+        "powershell": pl.String,
+    }
+)
+
+# --- Well-known identifiers -------------------------------------------------------------------
+
+#: Relative IDs of domain groups that Microsoft documents as privileged / protected by
+#: AdminSDHolder ("Appendix B: Privileged Accounts and Groups in Active Directory",
+#: learn.microsoft.com/windows-server/identity/ad-ds/plan/security-best-practices).
+PRIVILEGED_DOMAIN_RIDS: Final[Mapping[int, str]] = {
+    512: "Domain Admins",
+    516: "Domain Controllers",
+    518: "Schema Admins",
+    519: "Enterprise Admins",
+    520: "Group Policy Creator Owners",
+    526: "Key Admins",
+    527: "Enterprise Key Admins",
+}
+
+#: Builtin-domain aliases (S-1-5-32-RID) that are privileged.
+PRIVILEGED_BUILTIN_RIDS: Final[Mapping[int, str]] = {
+    544: "Administrators",
+    548: "Account Operators",
+    549: "Server Operators",
+    550: "Print Operators",
+    551: "Backup Operators",
+    552: "Replicator",
+}
+
+#: Well-known domain RIDs that are not privileged but matter for primary groups.
+DOMAIN_USERS_RID: Final = 513
+DOMAIN_GUESTS_RID: Final = 514
+DOMAIN_COMPUTERS_RID: Final = 515
+
+
+def is_privileged_sid(sid: str | None) -> bool:
+    """True for SIDs of protected groups, matched by RID, never by (localised) name."""
+    if not sid:
+        return False
+    head, _, rid_text = sid.rpartition("-")
+    if not rid_text.isdigit():
+        return False
+    rid = int(rid_text)
+    if head == "S-1-5-32":
+        return rid in PRIVILEGED_BUILTIN_RIDS
+    return head.startswith("S-1-5-21-") and rid in PRIVILEGED_DOMAIN_RIDS
+
+
+def privileged_sid_expr(column: str = "sid") -> pl.Expr:
+    """Vectorised :func:`is_privileged_sid` for polars."""
+    sid = pl.col(column)
+    rid = sid.str.extract(r"-(\d+)$", 1).cast(pl.Int64, strict=False)
+    builtin = sid.str.starts_with("S-1-5-32-") & rid.is_in(list(PRIVILEGED_BUILTIN_RIDS))
+    domain = sid.str.starts_with("S-1-5-21-") & rid.is_in(list(PRIVILEGED_DOMAIN_RIDS))
+    return (builtin | domain).fill_null(False)
+
+
+def empty(schema: pl.Schema) -> pl.DataFrame:
+    """An empty frame with exactly ``schema``."""
+    return pl.DataFrame(schema=schema)
+
+
+def conform(df: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
+    """Return ``df`` with exactly the columns of ``schema``, in order, cast strictly.
+
+    Missing columns are added as nulls; extra columns are an error (a connector bug).
+    """
+    extra = set(df.columns) - set(schema.names())
+    if extra:
+        raise ValueError(f"unexpected columns {sorted(extra)}")
+    return df.select(
+        [
+            pl.col(name).cast(dtype, strict=True)
+            if name in df.columns
+            else pl.lit(None, dtype=dtype).alias(name)
+            for name, dtype in schema.items()
+        ]
+    )
+
+
+# --- What a connector returns -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CollectionUnit:
+    """One provable piece of a collection (e.g. "users", "members of group X", "groups").
+
+    ``complete`` is True only with a proof (``detail``: "paged cookie exhausted",
+    "range ended in -*", "no @odata.nextLink"); otherwise ``detail`` says what went wrong.
+    """
+
+    name: str
+    complete: bool
+    detail: str
+    count: int = 0
+
+
+@dataclass
+class SourceCollection:
+    """Everything one source yielded: the four canonical tables plus completeness."""
+
+    source: str  # e.g. "ad:alliance.local", "entra:<tenant-id>", "csv:niche"
+    kind: str  # "ldap" | "entra" | "csv" | "sample"
+    started: datetime
+    finished: datetime
+    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    units: list[CollectionUnit] = field(default_factory=list)
+    state: dict[str, str] = field(default_factory=dict)  # e.g. Graph delta links, per source
+
+    @property
+    def complete(self) -> bool:
+        return all(u.complete for u in self.units)
+
+    def table(self, name: str) -> pl.DataFrame:
+        """The named canonical table, conformed to its schema (empty if not collected)."""
+        schema = COLLECTED_SCHEMAS[name]
+        df = self.tables.get(name)
+        return empty(schema) if df is None else conform(df, schema)
