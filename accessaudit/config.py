@@ -36,6 +36,7 @@ MATCHER_KINDS: tuple[str, ...] = (
     "names",
     "owner",
     "privileged_groups",
+    "sources",
 )
 
 
@@ -123,6 +124,7 @@ class Matchers(_Model):
     names: list[str] = []  # exact account usernames or group names
     owner: bool = True  # a group managed by one of this organisation's accounts
     privileged_groups: bool = False  # this organisation hosts the domain's protected groups
+    sources: list[str] = []  # groups from these sources (e.g. "csv:niche") belong to this org
 
     @field_validator("employee_id")
     @classmethod
@@ -154,6 +156,7 @@ class Attribution(_Model):
         "names",
         "owner",
         "privileged_groups",
+        "sources",
     ]
 
     @field_validator("precedence")
