@@ -1,0 +1,211 @@
+"""Load and validate rule files: one TOML file per rule, file name = rule id.
+
+A rule file holds data only::
+
+    id = "cross-org-direct-member"          # must equal the file name
+    title = "..."                           # one line
+    severity = "high"                       # critical | high | medium | low | info
+    action = "remove-member"                # an ActionKind
+    rationale = "..."                       # why it matters (shown in reports)
+    remediation = "..."                     # what to do
+    key = ["account_id", "group_id"]        # columns that identify a finding (stable ids)
+    query = "SELECT ... FROM access ..."    # polars SQL over the views (engine.views)
+    [settings]                              # parameters, ${name} in the query; config overrides
+    [[examples]]                            # tiny inputs and the exact key tuples expected
+    name = "..."
+    accounts = [{id = "a1", org = "wmp"}]
+    groups = [{id = "g1", org = "warks"}]
+    memberships = [["g1", "a1"]]            # [group, member]
+    expect = [["a1", "g1"]]                 # [] for a negative example
+
+Every error is a :class:`RuleError` naming the file and, where tomllib gives one, the line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import RuleError
+from ..model import FINDINGS_SCHEMA, ActionKind, Severity
+
+REQUIRED = ("id", "title", "severity", "action", "rationale", "remediation", "key", "query")
+OPTIONAL = ("settings", "examples", "version", "tags")
+EXAMPLE_KEYS = {"name", "accounts", "groups", "memberships", "grants", "expect", "settings"}
+#: Columns a rule query may return (the engine adds finding_key, rule_id, severity, title, action).
+OUTPUT_COLUMNS = tuple(
+    c for c in FINDINGS_SCHEMA.names() if c not in ("finding_key", "rule_id", "severity", "title", "action")
+)
+_PLACEHOLDER = re.compile(r"\$\{([a-z_][a-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Example:
+    name: str
+    accounts: list[dict[str, Any]]
+    groups: list[dict[str, Any]]
+    memberships: list[list[str]]
+    grants: list[dict[str, Any]]
+    expect: list[tuple[str, ...]]
+    settings: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    severity: Severity
+    action: ActionKind
+    rationale: str
+    remediation: str
+    key: tuple[str, ...]
+    query: str
+    path: Path
+    settings: dict[str, Any] = field(default_factory=dict)
+    examples: tuple[Example, ...] = ()
+    version: str = "1"
+    sha256: str = ""
+
+    def sql(self, overrides: dict[str, Any] | None = None) -> str:
+        """The query with ``${name}`` settings substituted as SQL literals."""
+        values = {**self.settings, **(overrides or {})}
+
+        def literal(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in values:
+                raise RuleError(f"{self.path}: query uses ${{{name}}} but [settings] has no {name}")
+            v = values[name]
+            if isinstance(v, bool):
+                return "TRUE" if v else "FALSE"
+            if isinstance(v, int | float):
+                return repr(v)
+            return "'" + str(v).replace("'", "''") + "'"
+
+        return _PLACEHOLDER.sub(literal, self.query)
+
+
+def builtin_rules_dir() -> Path:
+    """``rules/`` of a checkout, or the copy force-included in an installed wheel."""
+    installed = Path(str(resources.files("accessaudit"))) / "_data" / "rules"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parents[2] / "rules"
+
+
+def load_rule(path: Path) -> Rule:
+    """Parse and validate one rule file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError(f"{path}: cannot read rule file: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(f"{path}: {exc}", "fix the TOML syntax") from None
+    where = str(path)
+
+    def line_of(key: str) -> str:
+        m = re.search(rf"^\s*\[*\s*{re.escape(key)}\b", text, re.M)
+        return f"{where}:{text.count(chr(10), 0, m.start()) + 1}" if m else where
+
+    unknown = sorted(set(data) - set(REQUIRED) - set(OPTIONAL))
+    if unknown:
+        raise RuleError(f"{line_of(unknown[0])}: unknown key '{unknown[0]}'", f"allowed: {', '.join(REQUIRED + OPTIONAL)}")
+    missing = [k for k in REQUIRED if k not in data]
+    if missing:
+        raise RuleError(f"{where}: missing required key '{missing[0]}'")
+    for k in ("id", "title", "severity", "action", "rationale", "remediation", "query"):
+        if not isinstance(data[k], str) or not data[k].strip():
+            raise RuleError(f"{line_of(k)}: '{k}' must be a non-empty string")
+    if data["id"] != path.stem:
+        raise RuleError(f"{line_of('id')}: id '{data['id']}' must equal the file name '{path.stem}'")
+    try:
+        severity = Severity(data["severity"])
+    except ValueError:
+        raise RuleError(f"{line_of('severity')}: unknown severity '{data['severity']}'", f"use one of {[s.value for s in Severity]}") from None
+    try:
+        action = ActionKind(data["action"])
+    except ValueError:
+        raise RuleError(f"{line_of('action')}: unknown action '{data['action']}'", f"use one of {[a.value for a in ActionKind]}") from None
+    key = data["key"]
+    if not isinstance(key, list) or not key or not all(isinstance(k, str) for k in key):
+        raise RuleError(f"{line_of('key')}: 'key' must be a non-empty list of column names")
+    bad = [k for k in key if k not in OUTPUT_COLUMNS]
+    if bad:
+        raise RuleError(f"{line_of('key')}: key column '{bad[0]}' is not a findings column", f"use columns of {OUTPUT_COLUMNS}")
+    settings = data.get("settings", {})
+    if not isinstance(settings, dict):
+        raise RuleError(f"{line_of('settings')}: [settings] must be a table")
+    examples = tuple(_example(e, i, line_of("examples"), len(key)) for i, e in enumerate(data.get("examples", [])))
+    rule = Rule(
+        id=data["id"],
+        title=data["title"].strip(),
+        severity=severity,
+        action=action,
+        rationale=data["rationale"].strip(),
+        remediation=data["remediation"].strip(),
+        key=tuple(key),
+        query=data["query"],
+        path=path,
+        settings=settings,
+        examples=examples,
+        version=str(data.get("version", "1")),
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+    )
+    rule.sql()  # every placeholder has a setting
+    return rule
+
+
+def _example(raw: Any, index: int, where: str, key_len: int) -> Example:
+    if not isinstance(raw, dict):
+        raise RuleError(f"{where}: examples[{index}] must be a table")
+    unknown = sorted(set(raw) - EXAMPLE_KEYS)
+    if unknown:
+        raise RuleError(f"{where}: examples[{index}]: unknown key '{unknown[0]}'", f"allowed: {sorted(EXAMPLE_KEYS)}")
+    if "name" not in raw or "expect" not in raw:
+        raise RuleError(f"{where}: examples[{index}] needs 'name' and 'expect'")
+    expect = []
+    for row in raw["expect"]:
+        if not isinstance(row, list) or len(row) != key_len:
+            raise RuleError(f"{where}: examples[{index}] ({raw['name']}): each expect row is a list of {key_len} key values")
+        expect.append(tuple("" if v is None else str(v) for v in row))
+    for m in raw.get("memberships", []):
+        if not (isinstance(m, list) and len(m) == 2):
+            raise RuleError(f"{where}: examples[{index}] ({raw['name']}): memberships are [group, member] pairs")
+    return Example(
+        name=str(raw["name"]),
+        accounts=list(raw.get("accounts", [])),
+        groups=list(raw.get("groups", [])),
+        memberships=[[str(a), str(b)] for a, b in raw.get("memberships", [])],
+        grants=list(raw.get("grants", [])),
+        expect=expect,
+        settings=dict(raw.get("settings", {})),
+    )
+
+
+def load_rules(dirs: list[Path] | None = None) -> list[Rule]:
+    """The built-in catalogue plus site folders; a site rule may not reuse a built-in id."""
+    folders = [builtin_rules_dir(), *(dirs or [])]
+    rules: dict[str, Rule] = {}
+    for folder in folders:
+        if not folder.is_dir():
+            raise RuleError(f"rule folder {folder} not found", "check audit.rules_dirs in the config")
+        for path in sorted(folder.glob("*.toml")):
+            rule = load_rule(path)
+            if rule.id in rules:
+                raise RuleError(f"{path}: rule id '{rule.id}' already defined in {rules[rule.id].path}")
+            rules[rule.id] = rule
+    return list(rules.values())
+
+
+def catalogue_hash(rules: list[Rule]) -> str:
+    """SHA-256 over the rule files' hashes, in id order (recorded in every manifest)."""
+    h = hashlib.sha256()
+    for r in sorted(rules, key=lambda r: r.id):
+        h.update(f"{r.id}:{r.sha256}\n".encode())
+    return h.hexdigest()
