@@ -1,0 +1,119 @@
+"""Render the single-file HTML report from the templates in ``reports/``.
+
+One file, no network: ``report.css`` and ``report.js`` are inlined, and a Content-Security-Policy
+meta tag allows exactly those two inline blocks (by SHA-256 hash) and nothing else: no other
+script, style, connection, frame, form target or remote image can run or load even if a
+template bug ever let markup through. Directory data reaches the page only through jinja2
+autoescaping, and the page script only through ``<script type="application/json">`` blocks
+(``|tojson`` escapes ``< > & '``; non-ASCII, including U+2028/2029, is ``\\u``-escaped).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from accessaudit.errors import AuditError
+from accessaudit.report.exports import atomic_write_bytes
+
+TEMPLATE: Final = "report.html.j2"
+STYLESHEET: Final = "report.css"
+SCRIPT: Final = "report.js"
+
+
+def templates_dir() -> Path:
+    """The built-in report templates: the installed copy first, else the checkout's.
+
+    An installed wheel has them at ``accessaudit/_data/reports`` (hatch force-include); a
+    source checkout has them at the top-level ``reports/``.
+    """
+    installed = Path(str(resources.files("accessaudit"))) / "_data" / "reports"
+    checkout = Path(__file__).resolve().parents[2] / "reports"
+    for candidate in (installed, checkout):
+        if (candidate / TEMPLATE).is_file():
+            return candidate
+    raise AuditError(
+        f"report templates not found (looked in {installed} and {checkout})",
+        hint="reinstall accessaudit, or run it from a complete source checkout",
+    )
+
+
+def environment(template_dirs: Sequence[Path] | None = None) -> Environment:
+    """The report's jinja2 environment: site template folders first, then the built-in ones.
+
+    ``autoescape=True`` (not ``select_autoescape``: the templates end in ``.j2``) and
+    ``StrictUndefined``, so a typo in a template is an error rather than an empty cell.
+    """
+    search = [Path(d) for d in template_dirs or []] + [templates_dir()]
+    return Environment(
+        loader=FileSystemLoader([str(d) for d in search]),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _csp_hash(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+def _asset(env: Environment, name: str, closing: str) -> str:
+    """A static asset's text, refusing any that could end its own inline element early."""
+    assert env.loader is not None
+    text, _, _ = env.loader.get_source(env, name)
+    if closing in text.lower() or "<!--" in text:
+        raise AuditError(
+            f"report asset {name} contains {closing!r} or '<!--'",
+            hint="an inline asset must not close its own element; fix the template override",
+        )
+    return text
+
+
+def content_security_policy(css: str, js: str) -> str:
+    """The page's CSP: only the two inline blocks with exactly this text may apply or run."""
+    return "; ".join(
+        [
+            "default-src 'none'",
+            f"style-src {_csp_hash(css)}",
+            f"script-src {_csp_hash(js)}",
+            "img-src data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+        ]
+    )
+
+
+def render_string(context: Mapping[str, Any], template_dirs: Sequence[Path] | None = None) -> str:
+    """The report as a string (what :func:`render_html` writes)."""
+    env = environment(template_dirs)
+    css = _asset(env, STYLESHEET, "</style")
+    js = _asset(env, SCRIPT, "</script")
+    return env.get_template(TEMPLATE).render(
+        r=context,
+        csp=content_security_policy(css, js),
+        # our own static assets, not data: inserted verbatim so their CSP hashes match
+        asset_css=Markup(css),  # noqa: S704
+        asset_js=Markup(js),  # noqa: S704
+    )
+
+
+def render_html(
+    context: Mapping[str, Any], out_path: Path, template_dirs: list[Path] | None = None
+) -> Path:
+    """Render the report for ``context`` (from ``build_context``) to ``out_path`` (mode 0600).
+
+    ``template_dirs`` are searched before the built-in templates, so a site can override
+    ``report.html.j2``, a partial, ``report.css`` or ``report.js``.
+    """
+    text = render_string(context, template_dirs)
+    return atomic_write_bytes(Path(out_path), text.encode("utf-8"))

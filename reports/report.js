@@ -1,0 +1,461 @@
+/* accessaudit report: filter, sort and page the worklist and findings tables.
+ *
+ * Data comes only from <script type="application/json"> blocks, read with textContent and
+ * JSON.parse. The DOM is built with createElement/textContent only: directory text never
+ * becomes markup. Class names come from fixed sets (severity, status, org_class from the
+ * report), never from raw data. The page works without this script: the server renders the
+ * first page of each table, and this script re-renders it with controls. */
+(function () {
+  "use strict";
+
+  var SEV_RANK = { critical: 4, high: 3, medium: 2, low: 1, info: 0 };
+  var HAS = Object.prototype.hasOwnProperty;
+  var collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
+
+  function readJSON(id) {
+    var node = document.getElementById(id);
+    return node ? JSON.parse(node.textContent) : null;
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) {
+      node.className = className;
+    }
+    if (text !== undefined && text !== null) {
+      node.textContent = String(text);
+    }
+    return node;
+  }
+
+  function add(parent) {
+    for (var i = 1; i < arguments.length; i += 1) {
+      var child = arguments[i];
+      if (child === null || child === undefined) {
+        continue;
+      }
+      parent.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    }
+    return parent;
+  }
+
+  function toObjects(data) {
+    var columns = data.columns;
+    return data.rows.map(function (row) {
+      var obj = {};
+      for (var i = 0; i < columns.length; i += 1) {
+        obj[columns[i]] = row[i];
+      }
+      return obj;
+    });
+  }
+
+  function rank(severity) {
+    return HAS.call(SEV_RANK, severity) ? SEV_RANK[severity] : -1;
+  }
+
+  function sevChip(severity) {
+    return el("span", "chip " + (HAS.call(SEV_RANK, severity) ? "sev-" + severity : "sev-unknown"), severity);
+  }
+
+  function makeOrgChip(orgClass) {
+    return function (org) {
+      var cls = HAS.call(orgClass, org) ? orgClass[org] : "org-other";
+      return el("span", "chip org " + cls, org);
+    };
+  }
+
+  function hiddenFlag(flag) {
+    if (!flag) {
+      return null;
+    }
+    var chip = el("span", "chip warn", "hidden characters");
+    chip.title = "Contains invisible or bidirectional control characters, shown as [U+XXXX]. Check before acting.";
+    return chip;
+  }
+
+  function td() {
+    var cell = el("td");
+    add.apply(null, [cell].concat(Array.prototype.slice.call(arguments)));
+    return cell;
+  }
+
+  /* A filterable, sortable, paged table over `rows`.
+   * cfg: prefix, rows, pageSize, renderRow(row) -> <tr>, searchText(row) -> string,
+   *      selects: [{id, key}], groupKey(row) (optional), renderGroup(row) -> <tr>. */
+  function setupTable(cfg) {
+    var prefix = cfg.prefix;
+    var rows = cfg.rows;
+    var body = document.getElementById(prefix + "-body");
+    var table = document.getElementById(prefix + "-table");
+    var controls = document.getElementById(prefix + "-controls");
+    if (!body || !table || !controls) {
+      return;
+    }
+    var filter = document.getElementById(prefix + "-filter");
+    var statusText = document.getElementById(prefix + "-status");
+    var pageText = document.getElementById(prefix + "-page");
+    var prev = document.getElementById(prefix + "-prev");
+    var next = document.getElementById(prefix + "-next");
+    var selects = cfg.selects.map(function (s) {
+      return { node: document.getElementById(s.id), key: s.key };
+    });
+    var search = rows.map(function (row) {
+      return cfg.searchText(row).toLowerCase();
+    });
+    var state = { query: "", sortKey: null, sortType: "", sortDir: 1, page: 0 };
+    var view = [];
+    var headers = Array.prototype.slice.call(table.querySelectorAll("thead th[data-key]"));
+
+    function compute() {
+      var query = state.query;
+      var wanted = selects.map(function (s) {
+        return s.node ? s.node.value : "";
+      });
+      var out = [];
+      for (var i = 0; i < rows.length; i += 1) {
+        if (query && search[i].indexOf(query) === -1) {
+          continue;
+        }
+        var keep = true;
+        for (var j = 0; j < selects.length; j += 1) {
+          if (wanted[j] && String(rows[i][selects[j].key]) !== wanted[j]) {
+            keep = false;
+            break;
+          }
+        }
+        if (keep) {
+          out.push(i);
+        }
+      }
+      if (state.sortKey) {
+        var key = state.sortKey;
+        var type = state.sortType;
+        var dir = state.sortDir;
+        out.sort(function (a, b) {
+          var x = rows[a][key];
+          var y = rows[b][key];
+          var c;
+          if (type === "severity") {
+            c = rank(x) - rank(y);
+          } else if (type === "number") {
+            c = Number(x) - Number(y);
+          } else {
+            c = collator.compare(String(x), String(y));
+          }
+          return c !== 0 ? c * dir : a - b;
+        });
+      }
+      view = out;
+    }
+
+    function render() {
+      var size = cfg.pageSize;
+      var pages = Math.max(1, Math.ceil(view.length / size));
+      if (state.page >= pages) {
+        state.page = pages - 1;
+      }
+      var start = state.page * size;
+      var end = Math.min(view.length, start + size);
+      var fragment = document.createDocumentFragment();
+      var lastGroup = null;
+      for (var k = start; k < end; k += 1) {
+        var row = rows[view[k]];
+        if (cfg.groupKey && !state.sortKey) {
+          var group = cfg.groupKey(row);
+          if (group !== lastGroup) {
+            var continued = k === start && k > 0 && cfg.groupKey(rows[view[k - 1]]) === group;
+            fragment.appendChild(cfg.renderGroup(row, !continued));
+            lastGroup = group;
+          }
+        }
+        fragment.appendChild(cfg.renderRow(row));
+      }
+      while (body.firstChild) {
+        body.removeChild(body.firstChild);
+      }
+      body.appendChild(fragment);
+      var filtered = view.length !== rows.length;
+      if (statusText) {
+        statusText.textContent =
+          view.length === 0
+            ? "No matching rows" + (filtered ? " (of " + rows.length + ")" : "")
+            : "Showing " + (start + 1) + "–" + end + " of " + view.length +
+              (filtered ? " (filtered from " + rows.length + ")" : "");
+      }
+      if (pageText) {
+        pageText.textContent = "Page " + (state.page + 1) + " of " + pages;
+      }
+      if (prev) {
+        prev.disabled = state.page === 0;
+      }
+      if (next) {
+        next.disabled = end >= view.length;
+      }
+    }
+
+    function refresh() {
+      state.page = 0;
+      compute();
+      render();
+    }
+
+    var timer = null;
+    var delay = rows.length > 5000 ? 150 : 0;
+    if (filter) {
+      filter.addEventListener("input", function () {
+        if (timer !== null) {
+          window.clearTimeout(timer);
+        }
+        timer = window.setTimeout(function () {
+          timer = null;
+          state.query = filter.value.trim().toLowerCase();
+          refresh();
+        }, delay);
+      });
+    }
+    selects.forEach(function (s) {
+      if (s.node) {
+        s.node.addEventListener("change", refresh);
+      }
+    });
+    if (prev) {
+      prev.addEventListener("click", function () {
+        state.page = Math.max(0, state.page - 1);
+        render();
+      });
+    }
+    if (next) {
+      next.addEventListener("click", function () {
+        state.page += 1;
+        render();
+      });
+    }
+
+    // Sorting: click a header for ascending, again for descending, a third time for the
+    // report's own order (grouped).
+    headers.forEach(function (th) {
+      var button = el("button", "sort", th.textContent);
+      button.type = "button";
+      while (th.firstChild) {
+        th.removeChild(th.firstChild);
+      }
+      th.appendChild(button);
+      th.setAttribute("aria-sort", "none");
+      button.addEventListener("click", function () {
+        var key = th.getAttribute("data-key");
+        var type = th.getAttribute("data-type") || "text";
+        if (state.sortKey !== key) {
+          state.sortKey = key;
+          state.sortType = type;
+          // worst / largest first is the useful default for severity and counts
+          state.sortDir = type === "text" ? 1 : -1;
+        } else if (state.sortDir === (type === "text" ? 1 : -1)) {
+          state.sortDir = -state.sortDir;
+        } else {
+          state.sortKey = null;
+        }
+        headers.forEach(function (other) {
+          var sorted = state.sortKey !== null && other === th;
+          other.setAttribute(
+            "aria-sort",
+            sorted ? (state.sortDir === 1 ? "ascending" : "descending") : "none"
+          );
+        });
+        refresh();
+      });
+    });
+
+    controls.hidden = false;
+    var more = document.getElementById(prefix + "-more");
+    if (more) {
+      more.hidden = true;
+    }
+    refresh();
+  }
+
+  function copyText(text, button) {
+    function done(ok) {
+      button.textContent = ok ? "Copied" : "Select and copy";
+      window.setTimeout(function () {
+        button.textContent = "Copy";
+      }, 1500);
+    }
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(text).then(
+        function () {
+          done(true);
+        },
+        function () {
+          done(false);
+        }
+      );
+    } else {
+      done(false);
+    }
+  }
+
+  function commandBlock(command) {
+    var wrap = el("div", "cmd-wrap");
+    var pre = el("pre", "cmd");
+    pre.appendChild(el("code", null, command));
+    var button = el("button", "copy", "Copy");
+    button.type = "button";
+    button.addEventListener("click", function () {
+      copyText(command, button);
+    });
+    return add(wrap, button, pre);
+  }
+
+  function pathList(hops, partial, orgChip) {
+    if (!hops || hops.length === 0) {
+      return el("span", "muted", "—");
+    }
+    var list = el("ol", "path");
+    hops.forEach(function (hop) {
+      var kind = hop.kind === "account" || hop.kind === "group" ? hop.kind : "unknown";
+      add(list, add(el("li", "hop hop-" + kind), el("span", "name", hop.name), " ", orgChip(hop.org)));
+    });
+    if (partial) {
+      list.appendChild(el("li", "hop hop-gap", "intermediate groups not recorded"));
+    }
+    return list;
+  }
+
+  function evidenceList(items, conflict) {
+    var frag = document.createDocumentFragment();
+    if (items && items.length) {
+      var list = el("ul", "evidence");
+      items.forEach(function (item) {
+        list.appendChild(el("li", null, item));
+      });
+      frag.appendChild(list);
+    } else {
+      frag.appendChild(el("span", "muted", "no attribution signal"));
+    }
+    if (conflict) {
+      frag.appendChild(el("span", "chip warn", "conflicting signals"));
+    }
+    return frag;
+  }
+
+  function init() {
+    var meta = readJSON("report-meta") || { rule_docs: {}, org_class: {}, page_size: 100 };
+    var orgChip = makeOrgChip(meta.org_class || {});
+    var docs = meta.rule_docs || {};
+    var pageSize = Math.max(1, Number(meta.page_size) || 100);
+
+    var actionsData = readJSON("worklist-data");
+    if (actionsData) {
+      setupTable({
+        prefix: "worklist",
+        rows: toObjects(actionsData),
+        pageSize: pageSize,
+        selects: [
+          { id: "worklist-severity", key: "severity" },
+          { id: "worklist-org", key: "owning_org" }
+        ],
+        searchText: function (a) {
+          return [a.action_id, a.kind, a.severity, a.owning_org, a.group_name, a.group_id,
+            a.member_name, a.member_id, a.member_org, a.summary, a.powershell].join("\n");
+        },
+        groupKey: function (a) {
+          return a.owning_org + "\n" + a.group_id;
+        },
+        renderGroup: function (a, first) {
+          var th = el("th");
+          th.scope = "rowgroup";
+          th.colSpan = 7;
+          add(th, orgChip(a.owning_org), " ", el("span", "name", a.group_name), " ",
+            el("span", "muted", a.group_actions + " action(s), resolve " + a.group_resolves +
+              (first ? "" : " (continued)")));
+          return add(el("tr", "group-row"), th);
+        },
+        renderRow: function (a) {
+          var member = td(el("span", "name", a.member_name));
+          if (a.member_org) {
+            add(member, " ", orgChip(a.member_org));
+          }
+          add(member, el("div", "muted", a.member_kind), hiddenFlag(a.hidden));
+          var resolves = td(String(a.resolves));
+          resolves.className = "num";
+          var cmd = td(commandBlock(a.powershell));
+          cmd.className = "cmd-cell";
+          return add(el("tr", "action-row"),
+            td(sevChip(a.severity)),
+            td(el("span", "kind", a.kind), el("div", "summary", a.summary)),
+            member,
+            td(el("span", "name", a.group_name)),
+            td(orgChip(a.owning_org)),
+            resolves,
+            cmd);
+        }
+      });
+    }
+
+    var findingsData = readJSON("findings-data");
+    if (findingsData) {
+      setupTable({
+        prefix: "findings",
+        rows: toObjects(findingsData),
+        pageSize: pageSize,
+        selects: [
+          { id: "findings-severity", key: "severity" },
+          { id: "findings-state", key: "status" }
+        ],
+        searchText: function (f) {
+          var doc = HAS.call(docs, f.rule_id) ? docs[f.rule_id] : { title: "" };
+          var hops = (f.path || []).map(function (h) {
+            return h.name;
+          });
+          return [f.finding_key, f.rule_id, doc.title, f.severity, f.status, f.principal_name,
+            f.principal_secondary, f.principal_id, f.principal_org, f.resource_name,
+            f.resource_id, f.resource_org, f.detail].concat(hops).join("\n");
+        },
+        renderRow: function (f) {
+          var doc = HAS.call(docs, f.rule_id) ? docs[f.rule_id] : { title: f.rule_id, rationale: "" };
+          var statusChip = el("span", "chip " + (f.status === "open" ? "status-open" : "status-accepted"), f.status);
+          var principal = td(el("span", "name principal", f.principal_name), " ", orgChip(f.principal_org));
+          if (f.principal_secondary) {
+            principal.appendChild(el("div", "muted", f.principal_secondary));
+          }
+          add(principal, hiddenFlag(f.hidden));
+          var dl = el("dl");
+          add(dl, el("dt", null, "Principal attribution"),
+            add(el("dd"), evidenceList(f.principal_evidence, f.principal_conflict)),
+            el("dt", null, "Resource attribution"),
+            add(el("dd"), evidenceList(f.resource_evidence, f.resource_conflict)));
+          if (f.detail) {
+            add(dl, el("dt", null, "Detail"), el("dd", "detail", f.detail));
+          }
+          add(dl, el("dt", null, "Finding key"), add(el("dd"), el("code", "id", f.finding_key)));
+          var details = add(el("details", "evidence"), el("summary", null, "Evidence"),
+            el("p", "rationale", doc.rationale), dl);
+          return add(el("tr", "finding-row"),
+            td(sevChip(f.severity)),
+            td(statusChip),
+            td(el("span", "rule-title", doc.title), " ", el("code", "id", f.rule_id)),
+            principal,
+            td(el("span", "name resource", f.resource_name), f.resource_org ? " " : null,
+              f.resource_org ? orgChip(f.resource_org) : null),
+            td(pathList(f.path, f.path_partial, orgChip)),
+            td(details));
+        }
+      });
+    }
+
+    // A printed report should carry its evidence: open every <details> before printing.
+    window.addEventListener("beforeprint", function () {
+      Array.prototype.forEach.call(document.querySelectorAll("details"), function (d) {
+        d.open = true;
+      });
+    });
+    document.documentElement.className += " js";
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", init);
+  } else {
+    init();
+  }
+})();
