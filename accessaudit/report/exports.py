@@ -152,9 +152,14 @@ def write_csv(df: pl.DataFrame, path: Path, *, bom: bool = True) -> Path:
     Every non-numeric field is quoted, so a value containing the ``;`` list separator of
     European Excel locales still stays one cell. ``bom`` writes a UTF-8 byte-order mark so
     Excel reads non-ASCII names correctly (read it back with ``encoding="utf-8-sig"``).
-    Datetimes are written as ISO 8601 with their zone.
+    Zoned datetimes are written in UTC as RFC 3339 (``2026-11-26T05:00:00+00:00``).
     """
-    safe = spreadsheet_safe(df)
+    safe = spreadsheet_safe(df).with_columns(
+        # RFC 3339 ("+00:00"), which polars' default "+0000" is not
+        pl.col(name).dt.convert_time_zone("UTC").dt.to_string("%Y-%m-%dT%H:%M:%S%.f%:z")
+        for name, dtype in df.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone
+    )
     return atomic_write(
         Path(path),
         lambda stream: safe.write_csv(stream, include_bom=bom, quote_style="non_numeric"),
