@@ -1,0 +1,1 @@
+"""Pure analysis stages: polars tables in, polars tables out; no I/O."""

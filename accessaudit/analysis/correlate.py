@@ -1,0 +1,135 @@
+"""Link an application's CSV users to the directory accounts they are.
+
+An application export names its users by some identity (``CsvSource.correlate_on``: the
+directory's username, UPN, employee id or mail). A CSV user whose identity matches exactly one
+directory account *is* that account: its role memberships are rewritten to the directory
+``account_id`` (so attribution, expansion and rules treat the application role like any other
+group the person is in) and the CSV account row is dropped. A CSV user matching no directory
+account keeps its own CSV account (an application-only login, itself worth reviewing); one
+matching several is kept too and reported as ambiguous, because guessing would put a person's
+access on someone else.
+
+The CSV side's key is the CSV account's ``on`` column when it has a value (e.g. a mapped ``upn``
+column), otherwise its username (an export whose user column holds UPNs or payroll numbers).
+Both sides are trimmed and lower-cased; empty keys never match. Directory accounts of the CSV
+source itself are ignored. Pure polars joins; no per-row Python.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import polars as pl
+
+from ..model import CollectionUnit, MemberKind, SourceCollection
+
+#: The identities a CSV user can be correlated on (``CsvSource.correlate_on``).
+CORRELATE_ON: Final = ("username", "upn", "employee_id", "mail")
+
+#: One row per CSV account and status; an ambiguous account has one row per candidate.
+CORRELATION_SCHEMA: Final = pl.Schema(
+    {
+        "csv_account_id": pl.String,
+        "directory_account_id": pl.String,  # null when unmatched
+        "status": pl.String,  # "matched" / "unmatched" / "ambiguous"
+        "on": pl.String,
+    }
+)
+
+
+def _key(expr: pl.Expr) -> pl.Expr:
+    """Trimmed, lower-cased; empty -> null (a null key never joins)."""
+    norm = expr.str.strip_chars().str.to_lowercase()
+    return pl.when(norm != "").then(norm).otherwise(None)
+
+
+def correlate(
+    collection: SourceCollection, directory_accounts: pl.DataFrame, on: str
+) -> tuple[SourceCollection, pl.DataFrame]:
+    """Rewrite matched CSV users to directory accounts; return the new collection and evidence.
+
+    ``directory_accounts`` is an accounts table (``ACCOUNTS_SCHEMA`` columns, possibly from several
+    sources). The returned collection keeps the source, kind, times, state and units of
+    ``collection`` and adds a ``correlation`` unit; the evidence frame has
+    :data:`CORRELATION_SCHEMA`, ordered like the CSV accounts (candidates by id).
+    """
+    if on not in CORRELATE_ON:
+        raise ValueError(f"cannot correlate on {on!r}; one of {CORRELATE_ON}")
+    accounts = collection.table("accounts")
+    memberships = collection.table("memberships")
+
+    csv_keys = accounts.select(
+        pl.col("account_id").alias("csv_account_id"),
+        pl.coalesce(_key(pl.col(on)), _key(pl.col("username"))).alias("_key"),
+    ).with_row_index("_order")
+    directory = (
+        directory_accounts.lazy()
+        .filter(pl.col("source").ne_missing(collection.source))
+        .select(pl.col("account_id").alias("directory_account_id"), _key(pl.col(on)).alias("_key"))
+        .drop_nulls()
+        .unique()
+    )
+    # (account_id, key) pairs are unique and a CSV account has one key: count() (non-null) is the
+    # number of distinct candidate accounts
+    candidates = pl.col("directory_account_id").count().over("csv_account_id")
+    evidence = (
+        csv_keys.lazy()
+        .join(directory, on="_key", how="left")
+        .with_columns(
+            pl.when(candidates == 0)
+            .then(pl.lit("unmatched"))
+            .when(candidates == 1)
+            .then(pl.lit("matched"))
+            .otherwise(pl.lit("ambiguous"))
+            .alias("status"),
+            pl.lit(on).alias("on"),
+        )
+        .sort("_order", "directory_account_id", nulls_last=True)
+        .select(CORRELATION_SCHEMA.names())
+        .collect()
+    )
+
+    matched = evidence.filter(pl.col("status") == "matched").select(
+        "csv_account_id", "directory_account_id"
+    )
+    new_memberships = (
+        memberships.join(
+            matched,
+            left_on="member_id",
+            right_on="csv_account_id",
+            how="left",
+            maintain_order="left",
+        )
+        .with_columns(
+            pl.when(pl.col("member_kind") == MemberKind.ACCOUNT.value)
+            .then(pl.coalesce("directory_account_id", "member_id"))
+            .otherwise(pl.col("member_id"))
+            .alias("member_id")
+        )
+        .drop("directory_account_id")
+        .unique(keep="first", maintain_order=True)  # two CSV users, one person, one role
+    )
+    new_accounts = accounts.join(
+        matched, left_on="account_id", right_on="csv_account_id", how="anti", maintain_order="left"
+    )
+
+    per_status = evidence.unique("csv_account_id")["status"]
+    n_matched = int((per_status == "matched").sum())
+    n_unmatched = int((per_status == "unmatched").sum())
+    n_ambiguous = int((per_status == "ambiguous").sum())
+    unit = CollectionUnit(
+        "correlation",
+        complete=True,
+        detail=f"{n_matched} matched, {n_unmatched} unmatched, {n_ambiguous} ambiguous on {on}",
+        count=n_matched,
+    )
+    result = SourceCollection(
+        source=collection.source,
+        kind=collection.kind,
+        started=collection.started,
+        finished=collection.finished,
+        tables={**collection.tables, "accounts": new_accounts, "memberships": new_memberships},
+        units=[*collection.units, unit],
+        state=dict(collection.state),
+    )
+    return result, evidence

@@ -1,0 +1,376 @@
+"""Application user lists exported as CSV (e.g. a records system's or a command-and-control
+system's "users and roles" report): one row per user and role.
+
+A per-source column mapping (``CsvSource.columns``: canonical field -> CSV header) turns the
+export into canonical tables: one account per distinct username (compared case-insensitively,
+first spelling and the first row's other values kept), one ``app-role`` group per distinct role,
+one membership per distinct (role, user). No grants.
+
+Reading is strict, because a silently dropped row is a silently missed access right:
+
+* the file is read with the stdlib ``csv`` module (quoted fields may hold the delimiter and line
+  breaks) in ``strict`` mode, so an unbalanced quote is an error instead of swallowing the rest
+  of the file into one field;
+* every bad row -- wrong number of fields, empty username or role, unknown ``enabled`` value, a
+  blank line *inside* the data (blank lines at the end are ignored) -- raises
+  :class:`~accessaudit.errors.InputFileError` naming ``file:line``, the physical line on which
+  the record starts, and what is wrong; the first bad row is named and the others counted;
+* a byte that is not valid in the configured encoding is an ``InputFileError`` naming the line,
+  with a hint to set ``encoding`` (exports saved by Excel on Windows are often cp1252);
+* header names are matched trimmed and case-insensitively; a mapped header that is missing is a
+  :class:`~accessaudit.errors.ConfigError` (the mapping or the export must change).
+
+Values are untrusted text and are kept verbatim apart from trimming surrounding whitespace;
+formula characters are neutralised by the exporters, markup by the report templates. An empty
+optional cell becomes null.
+
+Python touches each record once (check its width, pick the mapped cells); trimming, validation
+and table building are polars expressions over whole columns.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from datetime import UTC, datetime
+from operator import itemgetter
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from ..config import CsvSource
+from ..errors import ConfigError, InputFileError
+from ..model import (
+    ACCOUNTS_SCHEMA,
+    GROUPS_SCHEMA,
+    MEMBERSHIPS_SCHEMA,
+    AccountKind,
+    CollectionUnit,
+    GroupKind,
+    MemberKind,
+    SourceCollection,
+    Via,
+    conform,
+)
+
+#: Accepted spellings of the ``enabled`` column (compared trimmed and lower-cased).
+ENABLED_VALUES: Final[dict[str, bool]] = {
+    "true": True,
+    "yes": True,
+    "1": True,
+    "enabled": True,
+    "active": True,
+    "false": False,
+    "no": False,
+    "0": False,
+    "disabled": False,
+    "inactive": False,
+}
+
+#: Canonical text fields copied to the accounts table (after trimming; empty -> null).
+_ACCOUNT_TEXT_FIELDS: Final = ("display_name", "upn", "employee_id", "mail")
+
+_LINE: Final = "_line"  # physical line on which a record starts
+_KEY: Final = "_key"  # lower-cased username
+
+_ENCODING_HINT: Final = (
+    "set `encoding` for this source in config.toml to the export's encoding, "
+    'e.g. encoding = "cp1252" for files saved by Excel on Windows'
+)
+
+
+def collect(cfg: CsvSource, *, now: datetime | None = None) -> SourceCollection:
+    """Read one application's CSV export into canonical tables.
+
+    ``now`` fixes the collection start and end times (tests); by default the UTC wall clock.
+    Raises :class:`InputFileError` for a missing/unreadable file, a decode error or a bad row,
+    and :class:`ConfigError` for an unknown encoding or a mapped header missing from the file.
+    """
+    started = now or datetime.now(UTC)
+    raw, bad = _read(cfg)
+    rows = _validated(raw, cfg, bad)
+    source = f"csv:{cfg.name}"
+    n = rows.height
+    return SourceCollection(
+        source=source,
+        kind="csv",
+        started=started,
+        finished=now or datetime.now(UTC),
+        tables={
+            "accounts": _accounts(rows, cfg, source),
+            "groups": _groups(rows, cfg, source),
+            "memberships": _memberships(rows, cfg, source),
+        },
+        units=[
+            CollectionUnit("rows", complete=True, detail=f"{n} rows read from {cfg.path}", count=n)
+        ],
+    )
+
+
+# --- Reading ----------------------------------------------------------------------------------
+
+
+class _BadRows:
+    """The first bad row (by line) and how many there are."""
+
+    def __init__(self) -> None:
+        self.first: tuple[int, str] | None = None
+        self.count = 0
+
+    def add(self, line: int, problem: str, count: int = 1) -> None:
+        self.count += count
+        if self.first is None or line < self.first[0]:
+            self.first = (line, problem)
+
+    def raise_if_any(self, path: Path) -> None:
+        if self.first is None:
+            return
+        line, problem = self.first
+        more = f" ({self.count - 1} more bad row(s) in the file)" if self.count > 1 else ""
+        raise InputFileError(
+            f"{path}:{line}: {problem}{more}",
+            "fix the export (or ask the application owner for a clean one); "
+            "rows are never skipped, because a skipped row is a missed access right",
+        )
+
+
+def _read(cfg: CsvSource) -> tuple[pl.DataFrame, _BadRows]:
+    """Mapped cells as raw strings (untrimmed) plus the start line of each record; rows of the
+    wrong width and blank lines inside the data are left out and recorded as bad."""
+    path = cfg.path
+    try:
+        codecs.lookup(cfg.encoding)
+    except LookupError:
+        raise ConfigError(
+            f"source {cfg.name}: unknown encoding {cfg.encoding!r}",
+            "use a Python codec name such as utf-8-sig, utf-8, cp1252 or utf-16",
+        ) from None
+    fields = list(cfg.columns)
+    bad = _BadRows()
+    picked: list[tuple[str, ...]] = []
+    lines: list[int] = []
+    last = 0  # reader.line_num after the previous record
+    try:
+        with path.open(encoding=cfg.encoding, newline="") as fh:
+            reader = csv.reader(fh, delimiter=cfg.delimiter, strict=True)
+            header = next(reader, None)
+            if header is None or not any(cell.strip() for cell in header):
+                raise InputFileError(
+                    f"{path}:1: no header row" + (" (the file is empty)" if header is None else ""),
+                    "export the user list again, with its header row on the first line",
+                )
+            last = reader.line_num
+            if "\x00" in "".join(header):
+                raise InputFileError(
+                    f"{path}:1: the header contains NUL characters",
+                    'the file is probably UTF-16: set encoding = "utf-16" for this source',
+                )
+            pick = itemgetter(*_header_positions(header, cfg))
+            width = len(header)
+            blank_at: int | None = None
+            for row in reader:
+                start, last = last + 1, reader.line_num
+                if not any(cell.strip() for cell in row):
+                    if blank_at is None:
+                        blank_at = start
+                    continue
+                if blank_at is not None:  # a blank line followed by data is not "trailing"
+                    bad.add(blank_at, "blank line inside the data")
+                    blank_at = None
+                if len(row) != width:
+                    bad.add(start, f"row has {len(row)} fields, the header has {width}")
+                    continue
+                picked.append(pick(row))
+                lines.append(start)
+    except FileNotFoundError:
+        raise InputFileError(
+            f"CSV export {path} not found",
+            f"check `path` of source {cfg.name} in config.toml, or export the file again",
+        ) from None
+    except UnicodeDecodeError as exc:
+        line = _decode_error_line(path, cfg.encoding)
+        byte = exc.object[exc.start : exc.end].hex(" ")
+        raise InputFileError(
+            f"{path}:{line}: byte(s) {byte} are not valid {cfg.encoding}", _ENCODING_HINT
+        ) from None
+    except csv.Error as exc:
+        raise InputFileError(
+            f"{path}:{last + 1}: malformed CSV record: {exc}",
+            "check for an unbalanced quote character starting on this line",
+        ) from None
+    except OSError as exc:
+        raise InputFileError(f"cannot read CSV export {path}: {exc.strerror}") from None
+    frame = pl.DataFrame(picked, schema=[(f, pl.String) for f in fields], orient="row")
+    return frame.with_columns(pl.Series(_LINE, lines, dtype=pl.Int64)), bad
+
+
+def _header_positions(header: list[str], cfg: CsvSource) -> list[int]:
+    """Index of each mapped header (trimmed, case-insensitive), in ``cfg.columns`` order."""
+    names = [h.strip().casefold() for h in header]
+    if names:
+        names[0] = names[0].removeprefix("\ufeff")  # a BOM read with encoding="utf-8"
+    positions: list[int] = []
+    missing: list[str] = []
+    for canonical, wanted in cfg.columns.items():
+        hits = [i for i, name in enumerate(names) if name == wanted.strip().casefold()]
+        if not hits:
+            missing.append(f"{wanted!r} (for {canonical})")
+        elif len(hits) > 1:
+            raise InputFileError(
+                f"{cfg.path}:1: column {wanted!r} appears {len(hits)} times in the header",
+                "rename the duplicate columns in the export, or map another column",
+            )
+        else:
+            positions.append(hits[0])
+    if missing:
+        found = ", ".join(repr(h.strip()) for h in header[:20])
+        raise ConfigError(
+            f"source {cfg.name}: {cfg.path} has no column {', '.join(missing)}; "
+            f"its header has {found}",
+            f"fix [sources.columns] of source {cfg.name} to name the export's headers",
+        )
+    return positions
+
+
+def _decode_error_line(path: Path, encoding: str) -> int:
+    """Physical line of the first byte that does not decode (a second, error-only pass).
+
+    Binary lines are fed to an incremental decoder, which carries partial multi-byte sequences
+    over; line breaks are counted like ``csv`` counts them (``\\n``, ``\\r\\n``, lone ``\\r``).
+    """
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    line = 1
+    with path.open("rb") as fh:
+        for raw in fh:
+            try:
+                text = decoder.decode(raw)
+            except UnicodeDecodeError:
+                return line
+            line += text.count("\n") + text.count("\r") - text.count("\r\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return line
+    return line
+
+
+# --- Validation -------------------------------------------------------------------------------
+
+
+def _validated(raw: pl.DataFrame, cfg: CsvSource, bad: _BadRows) -> pl.DataFrame:
+    """Trim every value (empty -> null), check the required ones, parse ``enabled``; raise for
+    the first bad row of the file (``bad`` holds those :func:`_read` already found)."""
+    fields = list(cfg.columns)
+    rows = raw.with_columns(
+        pl.when(pl.col(f).str.strip_chars() != "")
+        .then(pl.col(f).str.strip_chars())
+        .otherwise(None)
+        .alias(f)
+        for f in fields
+    )
+    # (condition, column, problem, text after the shown value or None when the value is not
+    # shown) -- every check is one vectorised filter
+    checks: list[tuple[pl.Expr, str, str, str | None]] = [
+        (pl.col(f).is_null(), f, f"empty {f} (column {cfg.columns[f]!r})", None)
+        for f in ("username", "role")
+    ]
+    # A NUL is never text: a corrupt export, or UTF-16 read with a byte encoding.
+    checks += [
+        (
+            pl.col(f).str.contains("\x00", literal=True).fill_null(False),
+            f,
+            f"NUL character in column {cfg.columns[f]!r} (a corrupt or UTF-16 file?)",
+            None,
+        )
+        for f in fields
+    ]
+    if "enabled" in cfg.columns:
+        rows = rows.with_columns(
+            pl.col("enabled")
+            .str.to_lowercase()
+            .replace_strict(ENABLED_VALUES, default=None, return_dtype=pl.Boolean)
+            .alias("_enabled")
+        )
+        checks.append(
+            (
+                pl.col("_enabled").is_null(),
+                "enabled",
+                "enabled value ",
+                f" (column {cfg.columns['enabled']!r}) is not one of {'/'.join(ENABLED_VALUES)}",
+            )
+        )
+    for condition, column, problem, after in checks:
+        hits = rows.filter(condition)
+        if hits.height:
+            line, value = hits.select(_LINE, column).row(0)
+            if after is not None:
+                # repr(): an untrusted cell shows control characters escaped, never raw
+                problem += repr((value or "")[:40]) + after
+            bad.add(line, problem, count=0)
+    bad.count += rows.filter(pl.any_horizontal([c[0] for c in checks])).height
+    bad.raise_if_any(cfg.path)
+    if "enabled" in cfg.columns:
+        rows = rows.drop("enabled").rename({"_enabled": "enabled"})
+    return rows.with_columns(pl.col("username").str.to_lowercase().alias(_KEY))
+
+
+# --- Tables -----------------------------------------------------------------------------------
+
+
+def _account_id(cfg: CsvSource) -> pl.Expr:
+    return pl.concat_str(pl.lit(f"csv:{cfg.name}:user:"), pl.col(_KEY))
+
+
+def _group_id(cfg: CsvSource) -> pl.Expr:
+    return pl.concat_str(pl.lit(f"csv:{cfg.name}:role:"), pl.col("role"))
+
+
+def _accounts(rows: pl.DataFrame, cfg: CsvSource, source: str) -> pl.DataFrame:
+    first = rows.unique(_KEY, keep="first", maintain_order=True)
+    mapped = [pl.col(f) for f in (*_ACCOUNT_TEXT_FIELDS, "enabled") if f in cfg.columns]
+    accounts = first.select(
+        pl.lit(source).alias("source"),
+        _account_id(cfg).alias("account_id"),
+        pl.col("username"),
+        *mapped,
+        pl.lit(AccountKind.USER.value).alias("kind"),
+    ).with_columns(
+        pl.lit([], pl.List(pl.String)).alias("sid_history"),
+        pl.lit(False).alias("privileged"),
+    )
+    return conform(accounts, ACCOUNTS_SCHEMA)
+
+
+def _groups(rows: pl.DataFrame, cfg: CsvSource, source: str) -> pl.DataFrame:
+    application = cfg.application or cfg.name
+    groups = (
+        rows.select("role")
+        .unique(keep="first", maintain_order=True)
+        .select(
+            pl.lit(source).alias("source"),
+            _group_id(cfg).alias("group_id"),
+            pl.concat_str(pl.lit(f"{application}: "), pl.col("role")).alias("name"),
+            pl.lit("application").alias("scope"),
+            pl.lit(GroupKind.APP_ROLE.value).alias("kind"),
+        )
+        .with_columns(
+            pl.lit(False).alias("privileged"),
+            pl.lit([], pl.List(pl.String)).alias("owners"),
+            pl.lit("app").alias("mastered"),
+        )
+    )
+    return conform(groups, GROUPS_SCHEMA)
+
+
+def _memberships(rows: pl.DataFrame, cfg: CsvSource, source: str) -> pl.DataFrame:
+    edges = (
+        rows.select(_group_id(cfg).alias("group_id"), _account_id(cfg).alias("member_id"))
+        .unique(keep="first", maintain_order=True)
+        .with_columns(
+            pl.lit(source).alias("source"),
+            pl.lit(MemberKind.ACCOUNT.value).alias("member_kind"),
+            pl.lit(Via.CSV.value).alias("via"),
+        )
+    )
+    return conform(edges, MEMBERSHIPS_SCHEMA)
