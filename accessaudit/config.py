@@ -203,16 +203,19 @@ class LdapSource(_Source):
     range_size: Annotated[int, Field(ge=1, le=5000)] = 1000
     user_filter: str | None = None
     group_filter: str | None = None
+    #: generic LDAP only: canonical column -> LDAP attribute, overriding the flavour's defaults
+    #: (accounts: account_id=entryUUID, username=uid, employee_id=employeeNumber, kind=...).
+    attribute_map: dict[str, str] = {}
+    #: generic LDAP only: the same for groups (group_id=entryUUID, name=cn, member=member, ...).
+    group_attribute_map: dict[str, str] = {}
 
     @property
     def password(self) -> SecretRef | None:
-        given = {
-            "env": self.password_env,
-            "file": self.password_file,
-            "keyring": self.password_keyring,
-        }
-        given = {k: v for k, v in given.items() if v}
-        return SecretRef(**given) if given else None
+        if not (self.password_env or self.password_file or self.password_keyring):
+            return None
+        return SecretRef(
+            env=self.password_env, file=self.password_file, keyring=self.password_keyring
+        )
 
 
 class EntraSource(_Source):

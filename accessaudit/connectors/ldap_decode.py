@@ -1,0 +1,500 @@
+"""Decode raw LDAP attribute values into the canonical tables, a column at a time.
+
+The LDAP layer (:mod:`.ldap`) hands over entries as ``(dn, raw_attributes)`` with values as
+bytes, exactly as they came off the wire; nothing here formats values entry by entry through
+ldap3's object model. :func:`raw_frame` turns a batch of entries into one polars frame (one
+``List(Binary)`` column per attribute) and the builders decode whole columns at once.
+
+Active Directory encodings, with the Microsoft pages they come from:
+
+- ``userAccountControl`` flags: ACCOUNTDISABLE 0x2, WORKSTATION_TRUST_ACCOUNT 0x1000,
+  SERVER_TRUST_ACCOUNT 0x2000 (learn.microsoft.com/troubleshoot/windows-server/active-directory/
+  useraccountcontrol-manipulate-account-properties).
+- ``groupType``: 0x1 builtin, 0x2 global, 0x4 domain-local, 0x8 universal, 0x80000000 security
+  (learn.microsoft.com/windows/win32/adschema/a-grouptype).
+- FILETIME attributes (``lastLogonTimestamp``, ``pwdLastSet``, ``accountExpires``): 100 ns
+  intervals since 1601-01-01 UTC; ``accountExpires`` 0 and 0x7FFFFFFFFFFFFFFF both mean never
+  (learn.microsoft.com/windows/win32/adschema/a-accountexpires).
+- Extended DN control (1.2.840.113556.1.4.529, string form): every DN-valued attribute reads
+  ``<GUID=...>;<SID=...>;CN=...``, so members, managers and owners resolve to immutable ids
+  without comparing DN strings ([MS-ADTS] 3.1.1.3.4.1.5).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+
+import polars as pl
+
+from ..model import (
+    ACCOUNTS_SCHEMA,
+    GROUPS_SCHEMA,
+    MEMBERSHIPS_SCHEMA,
+    UTC_TIME,
+    AccountKind,
+    GroupKind,
+    MemberKind,
+    Via,
+    conform,
+    privileged_sid_expr,
+)
+
+#: One entry as fetched: its DN and attribute name -> raw values (None when absent).
+RawEntry = tuple[str, Mapping[str, list[bytes] | None]]
+
+UAC_ACCOUNTDISABLE = 0x2
+UAC_WORKSTATION_TRUST = 0x1000
+UAC_SERVER_TRUST = 0x2000
+GT_BUILTIN, GT_GLOBAL, GT_DOMAIN_LOCAL, GT_UNIVERSAL = 0x1, 0x2, 0x4, 0x8
+GT_SECURITY = 0x80000000
+FILETIME_EPOCH = 116_444_736_000_000_000  # 1970-01-01 in 100 ns intervals since 1601
+FILETIME_NEVER = 0x7FFF_FFFF_FFFF_FFFF
+_EXT_DN = r"^<GUID=([0-9A-Fa-f-]{36})>;(?:<SID=([^>]*)>;)?(.*)$"
+_EXT_DN_RE = re.compile(_EXT_DN, re.S)
+
+
+def sid_to_str(raw: bytes) -> str:
+    """Binary SID -> ``S-1-5-21-...`` ([MS-DTYP] 2.4.2.2)."""
+    if len(raw) < 8:
+        raise ValueError("SID shorter than 8 bytes")
+    revision, count = raw[0], raw[1]
+    authority = int.from_bytes(raw[2:8], "big")
+    if len(raw) != 8 + 4 * count:
+        raise ValueError(f"SID of {len(raw)} bytes for {count} sub-authorities")
+    subs = struct.unpack_from(f"<{count}I", raw, 8)
+    return "-".join(["S", str(revision), str(authority), *map(str, subs)])
+
+
+def raw_frame(
+    entries: Sequence[RawEntry],
+    attrs: Iterable[str],
+    convert: Mapping[str, Callable[[bytes], str]] | None = None,
+) -> pl.DataFrame:
+    """One frame for a batch: ``dn`` plus one ``List(Binary)`` column per attribute.
+
+    ``convert`` decodes binary attributes (SIDs) into ``List(String)`` columns instead.
+    """
+    convert = convert or {}
+    data: dict[str, pl.Series] = {"dn": pl.Series("dn", [dn for dn, _ in entries], dtype=pl.String)}
+    for attr in attrs:
+        values = [raw.get(attr) for _, raw in entries]
+        fn = convert.get(attr)
+        if fn is not None:
+            strings = [None if v is None else [fn(x) for x in v] for v in values]
+            data[attr] = pl.Series(attr, strings, dtype=pl.List(pl.String))
+        else:
+            data[attr] = pl.Series(attr, values, dtype=pl.List(pl.Binary))
+    return pl.DataFrame(data)
+
+
+def text(df: pl.DataFrame, attr: str) -> pl.Series:
+    """First value of a ``List(Binary)`` column as UTF-8 text (invalid bytes replaced)."""
+    first = df.get_column(attr).list.first()
+    try:
+        return first.cast(pl.String).alias(attr)
+    except pl.exceptions.ComputeError:  # not UTF-8: a hostile or broken server
+        return pl.Series(
+            attr,
+            [None if b is None else b.decode("utf-8", "replace") for b in first.to_list()],
+            dtype=pl.String,
+        )
+
+
+def texts(df: pl.DataFrame, attr: str) -> pl.Series:
+    """All values of a ``List(Binary)`` column as ``List(String)`` (empty list when absent)."""
+    col = df.get_column(attr)
+    try:
+        out = col.list.eval(pl.element().cast(pl.String))
+    except pl.exceptions.ComputeError:
+        out = pl.Series(
+            attr,
+            [None if v is None else [b.decode("utf-8", "replace") for b in v] for v in col],
+            dtype=pl.List(pl.String),
+        )
+    return out.fill_null(pl.lit([], pl.List(pl.String))).alias(attr)
+
+
+def integer(df: pl.DataFrame, attr: str) -> pl.Series:
+    return text(df, attr).str.strip_chars().cast(pl.Int64, strict=False).alias(attr)
+
+
+def guid_expr(binary: pl.Expr) -> pl.Expr:
+    """16-byte little-endian GUID (objectGUID) -> lower-case canonical string, vectorised."""
+    h = binary.bin.encode("hex")
+
+    def rev(start: int, n: int) -> pl.Expr:
+        return pl.concat_str([h.str.slice(start + 2 * k, 2) for k in reversed(range(n))])
+
+    return pl.concat_str(
+        [rev(0, 4), rev(8, 2), rev(12, 2), h.str.slice(16, 4), h.str.slice(20, 12)],
+        separator="-",
+    ).str.to_lowercase()
+
+
+def filetime_expr(value: pl.Expr) -> pl.Expr:
+    """FILETIME (Int64) -> UTC datetime; 0, negative and the 'never' sentinel become null."""
+    valid = (value > FILETIME_EPOCH // 10) & (value < FILETIME_NEVER)
+    micros = (value - FILETIME_EPOCH) // 10
+    return (
+        pl.when(valid)
+        .then(pl.from_epoch(micros, time_unit="us"))
+        .otherwise(None)
+        .dt.replace_time_zone("UTC")
+    )
+
+
+def gentime_expr(value: pl.Expr) -> pl.Expr:
+    """LDAP GeneralizedTime (``20240131120000.0Z``) -> UTC datetime (seconds precision)."""
+    return (
+        value.str.slice(0, 14)
+        .str.strptime(pl.Datetime("us"), "%Y%m%d%H%M%S", strict=False)
+        .dt.replace_time_zone("UTC")
+    )
+
+
+def extended_dn_one(value: str) -> tuple[str | None, str | None, str]:
+    """Split one extended-DN string into (guid, sid, dn); plain DNs give (None, None, dn)."""
+    m = _EXT_DN_RE.match(value)
+    if not m:
+        return None, None, value
+    return m.group(1).lower(), m.group(2) or None, m.group(3)
+
+
+def ad_fsp_ids(entries: Sequence[RawEntry]) -> pl.Series:
+    """GUIDs of foreign security principals (from their extended DNs)."""
+    return pl.Series("member_guid", [extended_dn_one(dn)[0] for dn, _ in entries], dtype=pl.String)
+
+
+def extended_dn(values: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """Split extended-DN strings into (guid, sid, dn) expressions."""
+    return (
+        values.str.extract(_EXT_DN, 1).str.to_lowercase(),
+        values.str.extract(_EXT_DN, 2).replace("", None),
+        values.str.extract(_EXT_DN, 3),
+    )
+
+
+# --- Active Directory -------------------------------------------------------------------------
+
+AD_ACCOUNT_ATTRS: tuple[str, ...] = (
+    "sAMAccountName",
+    "userPrincipalName",
+    "displayName",
+    "mail",
+    "employeeID",
+    "company",
+    "department",
+    "description",
+    "objectClass",
+    "userAccountControl",
+    "lastLogonTimestamp",
+    "pwdLastSet",
+    "accountExpires",
+    "whenCreated",
+    "primaryGroupID",
+    "sIDHistory",
+    "adminCount",
+    "manager",
+    "servicePrincipalName",
+)
+AD_GROUP_ATTRS: tuple[str, ...] = ("sAMAccountName", "cn", "description", "groupType", "managedBy")
+AD_SID_ATTRS: Mapping[str, Callable[[bytes], str]] = {"sIDHistory": sid_to_str}
+
+
+def ad_accounts(df: pl.DataFrame, source: str, now: datetime) -> pl.DataFrame:
+    """Accounts from an AD ``(objectClass=user)`` search made with the extended-DN control."""
+    guid, sid, dn = extended_dn(pl.col("dn"))
+    uac = integer(df, "userAccountControl").fill_null(0)
+    expires = integer(df, "accountExpires")
+    classes = texts(df, "objectClass").list.eval(pl.element().str.to_lowercase())
+    spn = df.get_column("servicePrincipalName").list.len().fill_null(0)
+    admin_count = integer(df, "adminCount").fill_null(0)
+    base = pl.DataFrame(
+        {
+            "dn": df.get_column("dn"),
+            "username": text(df, "sAMAccountName"),
+            "upn": text(df, "userPrincipalName"),
+            "display_name": text(df, "displayName"),
+            "mail": text(df, "mail"),
+            "employee_id": text(df, "employeeID"),
+            "company": text(df, "company"),
+            "department": text(df, "department"),
+            "description": text(df, "description"),
+            "uac": uac,
+            "expires": expires,
+            "classes": classes,
+            "spn": spn,
+            "admin_count": admin_count,
+            "llt": integer(df, "lastLogonTimestamp"),
+            "pls": integer(df, "pwdLastSet"),
+            "created_text": text(df, "whenCreated"),
+            "manager": text(df, "manager"),
+            "sid_history": df.get_column("sIDHistory").fill_null(pl.lit([], pl.List(pl.String))),
+            "primary_group_id": integer(df, "primaryGroupID"),
+        }
+    )
+    gmsa = (
+        pl.col("classes")
+        .list.eval(
+            pl.element().is_in(["msds-groupmanagedserviceaccount", "msds-managedserviceaccount"])
+        )
+        .list.any()
+    )
+    computer = ((pl.col("uac") & (UAC_WORKSTATION_TRUST | UAC_SERVER_TRUST)) != 0) | pl.col(
+        "classes"
+    ).list.contains("computer")
+    rid = pl.col("sid").str.extract(r"-(\d+)$", 1)
+    kind = (
+        pl.when(gmsa)
+        .then(pl.lit(AccountKind.SERVICE.value))
+        .when(computer)
+        .then(pl.lit(AccountKind.COMPUTER.value))
+        .when(rid == "501")
+        .then(pl.lit(AccountKind.GUEST.value))
+        .when(pl.col("spn") > 0)
+        .then(pl.lit(AccountKind.SERVICE.value))
+        .otherwise(pl.lit(AccountKind.USER.value))
+    )
+    expires_at = filetime_expr(pl.col("expires"))
+    enabled = ((pl.col("uac") & UAC_ACCOUNTDISABLE) == 0) & (
+        expires_at.is_null() | (expires_at > pl.lit(now).dt.convert_time_zone("UTC"))
+    )
+    out = base.with_columns(
+        source=pl.lit(source),
+        account_id=guid,
+        sid=sid,
+        dn=dn,
+    ).with_columns(
+        kind=kind,
+        enabled=enabled,
+        last_logon=filetime_expr(pl.col("llt")),
+        pwd_last_set=filetime_expr(pl.col("pls")),
+        created=gentime_expr(pl.col("created_text")),
+        manager_id=extended_dn(pl.col("manager"))[0],
+        privileged=(pl.col("admin_count") == 1) | privileged_sid_expr("sid"),
+    )
+    return out
+
+
+def ad_groups(df: pl.DataFrame, source: str) -> pl.DataFrame:
+    """Groups from an AD ``(objectClass=group)`` search made with the extended-DN control."""
+    guid, sid, dn = extended_dn(pl.col("dn"))
+    gt = integer(df, "groupType").fill_null(0)
+    gt_u = pl.when(pl.col("gt") < 0).then(pl.col("gt") + 2**32).otherwise(pl.col("gt"))
+    scope = (
+        pl.when((pl.col("gt") & GT_BUILTIN) != 0)
+        .then(pl.lit("builtin"))
+        .when((pl.col("gt") & GT_GLOBAL) != 0)
+        .then(pl.lit("global"))
+        .when((pl.col("gt") & GT_DOMAIN_LOCAL) != 0)
+        .then(pl.lit("domain-local"))
+        .when((pl.col("gt") & GT_UNIVERSAL) != 0)
+        .then(pl.lit("universal"))
+        .otherwise(None)
+    )
+    kind = (
+        pl.when((gt_u & GT_SECURITY) != 0)
+        .then(pl.lit(GroupKind.SECURITY.value))
+        .otherwise(pl.lit(GroupKind.DISTRIBUTION.value))
+    )
+    managed = extended_dn(pl.col("managed_by_raw"))[0]
+    return (
+        pl.DataFrame(
+            {
+                "dn": df.get_column("dn"),
+                "cn": text(df, "cn"),
+                "sam": text(df, "sAMAccountName"),
+                "description": text(df, "description"),
+                "gt": gt,
+                "managed_by_raw": text(df, "managedBy"),
+            }
+        )
+        .with_columns(
+            source=pl.lit(source),
+            name=pl.coalesce("cn", "sam"),  # cn: sAMAccountName cannot hold every character
+            group_id=guid,
+            sid=sid,
+            dn=dn,
+            scope=scope,
+            kind=kind,
+            managed_by=managed,
+            owners=pl.when(managed.is_null())
+            .then(pl.lit([], pl.List(pl.String)))
+            .otherwise(pl.concat_list([managed])),
+            mastered=pl.lit("ad"),
+        )
+        .with_columns(privileged=privileged_sid_expr("sid"))
+    )
+
+
+def ad_memberships(
+    source: str,
+    groups: pl.DataFrame,
+    members: pl.DataFrame,
+    accounts: pl.DataFrame,
+    fsp_ids: pl.Series,
+) -> tuple[pl.DataFrame, int]:
+    """Direct edges: ``member`` values (extended DNs) plus primaryGroupID edges.
+
+    ``members`` has ``group_id``, ``value`` (one extended-DN member value) and ``via``.
+    Returns the edges and how many member values point at objects that were not collected
+    (contacts, objects outside the base or filters, or objects this account may not read).
+    """
+    guid, sid, _ = extended_dn(pl.col("value"))
+    edges = members.with_columns(member_guid=guid, member_sid=sid)
+    acct = accounts.select(member_guid="account_id").with_columns(
+        k=pl.lit(MemberKind.ACCOUNT.value)
+    )
+    grp = groups.select(member_guid="group_id").with_columns(k=pl.lit(MemberKind.GROUP.value))
+    fsp = pl.DataFrame({"member_guid": fsp_ids}).with_columns(k=pl.lit(MemberKind.FOREIGN.value))
+    kinds = pl.concat([acct, grp, fsp]).unique("member_guid", keep="first")
+    edges = edges.join(kinds, on="member_guid", how="left")
+    unresolved = int(edges.get_column("k").is_null().sum())
+    edges = edges.filter(pl.col("k").is_not_null()).select(
+        "group_id",
+        member_id=pl.when(pl.col("k") == MemberKind.FOREIGN.value)
+        .then(pl.col("member_sid"))
+        .otherwise(pl.col("member_guid")),
+        member_kind="k",
+        via="via",
+    )
+    primary = (
+        accounts.filter(pl.col("primary_group_id").is_not_null() & pl.col("sid").is_not_null())
+        .select(
+            member_id="account_id",
+            pg_sid=pl.concat_str(
+                [
+                    pl.col("sid").str.replace(r"-\d+$", ""),
+                    pl.col("primary_group_id").cast(pl.String),
+                ],
+                separator="-",
+            ),
+        )
+        .join(groups.select(pg_sid="sid", group_id="group_id"), on="pg_sid", how="left")
+    )
+    unresolved += int(primary.get_column("group_id").is_null().sum())
+    primary = primary.filter(pl.col("group_id").is_not_null()).select(
+        "group_id",
+        "member_id",
+        member_kind=pl.lit(MemberKind.ACCOUNT.value),
+        via=pl.lit(Via.PRIMARY_GROUP.value),
+    )
+    out = pl.concat([edges, primary]).with_columns(source=pl.lit(source))
+    return conform(out, MEMBERSHIPS_SCHEMA), unresolved
+
+
+def finish_accounts(df: pl.DataFrame) -> pl.DataFrame:
+    return conform(
+        df.select([c for c in ACCOUNTS_SCHEMA.names() if c in df.columns]), ACCOUNTS_SCHEMA
+    )
+
+
+def finish_groups(df: pl.DataFrame) -> pl.DataFrame:
+    return conform(df.select([c for c in GROUPS_SCHEMA.names() if c in df.columns]), GROUPS_SCHEMA)
+
+
+# --- generic LDAP (OpenLDAP inetOrgPerson / groupOfNames) -------------------------------------
+
+#: canonical column -> LDAP attribute; a source's ``attribute_map`` overrides entries.
+OPENLDAP_ACCOUNT_MAP: Mapping[str, str] = {
+    "account_id": "entryUUID",
+    "username": "uid",
+    "upn": "",
+    "display_name": "displayName",
+    "mail": "mail",
+    "employee_id": "employeeNumber",
+    "company": "o",
+    "department": "departmentNumber",
+    "description": "description",
+    "kind": "",
+    "created": "createTimestamp",
+    "manager_id": "manager",
+    "sid": "",
+}
+OPENLDAP_GROUP_MAP: Mapping[str, str] = {
+    "group_id": "entryUUID",
+    "name": "cn",
+    "description": "description",
+    "managed_by": "owner",
+    "member": "member",
+    "sid": "",
+}
+
+
+def dn_key(expr: pl.Expr) -> pl.Expr:
+    """A comparison key for DNs from one server: lower case, no spaces around ``,`` / ``=``.
+
+    Only used where the server offers no immutable id in DN-valued attributes (generic LDAP).
+    """
+    return expr.str.to_lowercase().str.replace_all(r"\s*([,=])\s*", "$1")
+
+
+def openldap_accounts(df: pl.DataFrame, amap: Mapping[str, str], source: str) -> pl.DataFrame:
+    cols: dict[str, pl.Series] = {"dn": df.get_column("dn")}
+    for canon, attr in amap.items():
+        if attr and canon not in ("created",):
+            cols[canon] = text(df, attr).alias(canon)
+    created = amap.get("created")
+    out = pl.DataFrame(cols).with_columns(
+        source=pl.lit(source),
+        created=gentime_expr(pl.lit(text(df, created))) if created else pl.lit(None, UTC_TIME),
+        enabled=pl.lit(True),
+        privileged=pl.lit(False),
+        sid_history=pl.lit([], pl.List(pl.String)),
+    )
+    if "kind" not in out.columns:
+        out = out.with_columns(kind=pl.lit(AccountKind.USER.value))
+    return out.with_columns(account_id=pl.col("account_id").str.to_lowercase())
+
+
+def openldap_groups(df: pl.DataFrame, gmap: Mapping[str, str], source: str) -> pl.DataFrame:
+    cols: dict[str, pl.Series] = {"dn": df.get_column("dn")}
+    for canon, attr in gmap.items():
+        if attr and canon not in ("member",):
+            cols[canon] = text(df, attr).alias(canon)
+    out = pl.DataFrame(cols).with_columns(
+        source=pl.lit(source),
+        kind=pl.lit(GroupKind.SECURITY.value),
+        mastered=pl.lit("ad"),
+        privileged=privileged_sid_expr("sid") if "sid" in cols else pl.lit(False),
+    )
+    return out.with_columns(group_id=pl.col("group_id").str.to_lowercase())
+
+
+def openldap_memberships(
+    source: str,
+    groups: pl.DataFrame,
+    members: pl.DataFrame,
+    accounts: pl.DataFrame,
+) -> tuple[pl.DataFrame, int]:
+    """Edges from DN-valued ``member`` values, resolved through the DNs of collected objects."""
+    ids = pl.concat(
+        [
+            accounts.select(key=dn_key(pl.col("dn")), member_id="account_id").with_columns(
+                member_kind=pl.lit(MemberKind.ACCOUNT.value)
+            ),
+            groups.select(key=dn_key(pl.col("dn")), member_id="group_id").with_columns(
+                member_kind=pl.lit(MemberKind.GROUP.value)
+            ),
+        ]
+    ).unique("key", keep="first")
+    edges = members.with_columns(key=dn_key(pl.col("value"))).join(ids, on="key", how="left")
+    unresolved = int(edges.get_column("member_id").is_null().sum())
+    out = edges.filter(pl.col("member_id").is_not_null()).with_columns(source=pl.lit(source))
+    return conform(out.select(MEMBERSHIPS_SCHEMA.names()), MEMBERSHIPS_SCHEMA), unresolved
+
+
+def resolve_dn_refs(
+    df: pl.DataFrame, column: str, targets: pl.DataFrame, id_col: str
+) -> pl.DataFrame:
+    """Replace DN values in ``column`` by the id of the collected object with that DN."""
+    lookup = targets.select(_k=dn_key(pl.col("dn")), _id=pl.col(id_col)).unique("_k")
+    return (
+        df.with_columns(_k=dn_key(pl.col(column)))
+        .join(lookup, on="_k", how="left")
+        .with_columns(pl.col("_id").alias(column))
+        .drop("_k", "_id")
+    )

@@ -1,0 +1,169 @@
+"""Real servers for the LDAP connector tests: one seeded Samba DC and slapd per session.
+
+Seeding happens once (a Samba domain is provisioned, seeded, stopped and kept as a template);
+read-only tests share one running copy, tests that stop or change a server get their own copy
+(``cp -a`` of the template, started on another loopback address in well under a second).
+A server that cannot start fails the test with the Debian package to install; never a skip.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+# tests/ (for the servers package) and the repository root (when accessaudit is not installed)
+for _p in (Path(__file__).resolve().parents[1], Path(__file__).resolve().parents[2]):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+from servers import (  # noqa: E402
+    ServerUnavailable,
+    load_ad,
+    load_openldap,
+)
+from servers.dataset import Dataset, small  # noqa: E402
+from servers.ids import IdMap  # noqa: E402
+from servers.pki import Pki, make_pki  # noqa: E402
+from servers.samba import ADDRESSES, SambaDC, free_address, provision  # noqa: E402
+from servers.slapd import Slapd  # noqa: E402
+
+from accessaudit.config import LdapSource  # noqa: E402
+
+PASSWORD_ENV = "ACCESSAUDIT_TEST_LDAP_PASSWORD"
+
+
+@dataclass
+class SeededDC:
+    dc: SambaDC
+    dataset: Dataset
+    idmap: IdMap
+    expected: dict[str, pl.DataFrame]
+
+    def source(self, monkeypatch: pytest.MonkeyPatch, **overrides: object) -> LdapSource:
+        monkeypatch.setenv(PASSWORD_ENV, load_ad.BIND_PASSWORD)
+        settings: dict[str, object] = {
+            "kind": "ldap",
+            "name": "alliance",
+            "servers": [self.dc.ldaps_url],
+            "base_dn": "DC=alliance,DC=local",
+            "bind_dn": "auditor@alliance.local",
+            "password_env": PASSWORD_ENV,
+            "ca_file": self.dc.pki.ca_file,
+            "connect_timeout": 5,
+            "receive_timeout": 30,
+        }
+        settings.update(overrides)
+        return LdapSource.model_validate(settings)
+
+
+@dataclass
+class SeededSlapd:
+    server: Slapd
+    idmap: IdMap
+    expected: dict[str, pl.DataFrame]
+
+    def source(self, monkeypatch: pytest.MonkeyPatch, **overrides: object) -> LdapSource:
+        monkeypatch.setenv(PASSWORD_ENV, "Sl4pd-Auditor-Test")
+        settings: dict[str, object] = {
+            "kind": "ldap",
+            "name": "openldap",
+            "flavour": "openldap",
+            "servers": [self.server.ldaps_url],
+            "base_dn": "dc=alliance,dc=local",
+            "bind_dn": "cn=auditor,dc=alliance,dc=local",
+            "password_env": PASSWORD_ENV,
+            "ca_file": self.server.pki.ca_file,
+            "attribute_map": {"kind": "employeeType"},
+            "connect_timeout": 5,
+            "receive_timeout": 30,
+        }
+        settings.update(overrides)
+        return LdapSource.model_validate(settings)
+
+
+def _fail_unavailable(exc: ServerUnavailable) -> None:
+    pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"), ips=ADDRESSES, dns=("dc1.alliance.local",))
+
+
+@pytest.fixture(scope="session")
+def other_pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A second, unrelated CA: trusting it must not make the servers' certificates valid."""
+    return make_pki(tmp_path_factory.mktemp("other-pki"), ca_name="some other CA")
+
+
+@pytest.fixture(scope="session")
+def samba_template(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[SeededDC]:
+    """A provisioned, seeded and stopped domain controller directory (copied, never run)."""
+    data = small()
+    folder = tmp_path_factory.mktemp("samba") / "template"
+    try:
+        dc = provision(folder, pki, free_address(), domain_sid=data.domain_sid)
+    except ServerUnavailable as exc:
+        _fail_unavailable(exc)
+        raise
+    dc.start()
+    try:
+        idmap = load_ad.load(dc, data.tables, data.domain_sid)
+        load_ad.add_bind_user(dc, "auditor")
+        load_ad.add_bind_user(dc, "auditor-off", disabled=True)
+    finally:
+        dc.stop()
+    expected = idmap.translate(data.tables)
+    yield SeededDC(dc, data, idmap, expected)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def running_copy(template: SeededDC, folder: Path, pki: Pki | None = None) -> SeededDC:
+    """Start a copy of the seeded template (optionally presenting another certificate)."""
+    dc = template.dc.copy(folder, free_address(), pki)
+    dc.start()
+    return SeededDC(dc, template.dataset, template.idmap, template.expected)
+
+
+@pytest.fixture(scope="session")
+def samba(samba_template: SeededDC, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededDC]:
+    """A running copy of the seeded domain shared by read-only tests."""
+    seeded = running_copy(samba_template, tmp_path_factory.mktemp("samba-ro") / "dc")
+    yield seeded
+    seeded.dc.stop()
+
+
+@pytest.fixture
+def fresh_samba(samba_template: SeededDC, tmp_path: Path) -> Iterator[SeededDC]:
+    """A private running copy for a test that stops or changes the server."""
+    seeded = running_copy(samba_template, tmp_path / "dc")
+    yield seeded
+    seeded.dc.stop()
+
+
+def _slapd(folder: Path, pki: Pki, data: Dataset, extra_users: int = 0) -> SeededSlapd:
+    server = Slapd(folder, pki)
+    try:
+        server.start()
+    except ServerUnavailable as exc:
+        _fail_unavailable(exc)
+        raise
+    try:
+        idmap = load_openldap.load(server, data.tables, extra_users=extra_users)
+    except BaseException:
+        server.stop()
+        raise
+    return SeededSlapd(server, idmap, idmap.translate(load_openldap.expected(data.tables)))
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[SeededSlapd]:
+    seeded = _slapd(tmp_path_factory.mktemp("slapd"), pki, small())
+    yield seeded
+    seeded.server.stop()
