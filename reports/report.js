@@ -345,11 +345,29 @@
     var docs = meta.rule_docs || {};
     var pageSize = Math.max(1, Number(meta.page_size) || 100);
 
+    // Rows name accounts and groups by index into one shared objects table.
+    var objectsData = readJSON("objects-data");
+    var objects = objectsData ? toObjects(objectsData) : [];
+    var NO_OBJECT = { id: "", name: "—", secondary: "", kind: "", org: "", evidence: [], conflict: false };
+    function obj(index) {
+      return index === null || index === undefined || !objects[index] ? NO_OBJECT : objects[index];
+    }
+
     var actionsData = readJSON("worklist-data");
     if (actionsData) {
+      var actions = toObjects(actionsData).map(function (a) {
+        var group = obj(a.group);
+        var member = obj(a.member);
+        a.group_id = group.id;
+        a.group_name = group.name;
+        a.member_id = member.id;
+        a.member_name = member.name;
+        a.member_org = member.org;
+        return a;
+      });
       setupTable({
         prefix: "worklist",
-        rows: toObjects(actionsData),
+        rows: actions,
         pageSize: pageSize,
         selects: [
           { id: "worklist-severity", key: "severity" },
@@ -395,9 +413,22 @@
 
     var findingsData = readJSON("findings-data");
     if (findingsData) {
+      var findings = toObjects(findingsData).map(function (f) {
+        ["principal", "resource"].forEach(function (role) {
+          var o = obj(f[role]);
+          f[role + "_kind"] = o.kind;
+          f[role + "_id"] = o.id;
+          f[role + "_name"] = o.name;
+          f[role + "_secondary"] = o.secondary;
+          f[role + "_evidence"] = o.evidence;
+          f[role + "_conflict"] = o.conflict;
+        });
+        f.path = (f.path || []).map(obj);
+        return f;
+      });
       setupTable({
         prefix: "findings",
-        rows: toObjects(findingsData),
+        rows: findings,
         pageSize: pageSize,
         selects: [
           { id: "findings-severity", key: "severity" },

@@ -1,13 +1,18 @@
 """Pure: one run's tables -> the plain dict the report templates see.
 
 ``build_context`` is the only thing the HTML templates (and the page script, through embedded
-JSON) ever see: a tree of ``str``, ``int``, ``bool``, ``list`` and ``dict``. It reads no files,
-no clock and no environment, so re-rendering an archived run gives the same bytes.
+JSON) ever see: a tree of ``str``, ``int``, ``bool``, ``None``, ``list`` and ``dict``. It reads no
+files, no clock and no environment, so re-rendering an archived run gives the same bytes.
+
+Two shapes of the same rows: ``first_page`` (one dict per row, every name resolved) for the
+server-rendered table, and ``data`` (compact column lists, names by index into one shared
+``objects`` table) for the page script, so 100,000 findings through the same two groups do not
+repeat those groups' names and evidence 100,000 times.
 
 Directory text is hostile. Escaping for HTML is the template's job (jinja2 autoescape); this
 module makes *invisible* text visible: bidi overrides, zero-width and other format or control
-characters in directory-derived strings are replaced by a visible ``[U+202E]`` marker and the
-row is flagged, so a name cannot reorder the text around it or hide part of a command
+characters in directory-derived strings become a visible ``[U+202E]`` marker and the row is
+flagged, so a name cannot reorder the text around it or hide part of a command
 ("Trojan Source", CVE-2021-42574).
 """
 
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -39,14 +44,32 @@ NONE: Final = "—"
 NO_ORG: Final = Org.UNATTRIBUTED.value
 
 # Control (Cc), format (Cf: bidi embeddings/overrides/isolates, zero-width, BOM, soft hyphen,
-# interlinear annotations), filler and line/paragraph separator characters.
+# interlinear annotations), filler and line/paragraph separator characters. The same pattern
+# text is valid for Python's re and for polars (Rust regex).
 _HIDDEN_REST: Final = (
     r"\x0b-\x1f\x7f-\x9f\u00ad\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f"
     r"\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb"
 )
-_HIDDEN: Final = re.compile(rf"[\x00-\x0a{_HIDDEN_REST}]")
+_HIDDEN_PATTERN: Final = rf"[\x00-\x0a{_HIDDEN_REST}]"
 #: the same without tab and newline, for multi-line commands
-_HIDDEN_KEEP_LINES: Final = re.compile(rf"[\x00-\x08{_HIDDEN_REST}]")
+_HIDDEN_KEEP_LINES_PATTERN: Final = rf"[\x00-\x08{_HIDDEN_REST}]"
+_HIDDEN: Final = re.compile(_HIDDEN_PATTERN)
+_HIDDEN_KEEP_LINES: Final = re.compile(_HIDDEN_KEEP_LINES_PATTERN)
+
+#: Columns of the JSON the page script reads (one list per row, in this order). ``group``,
+#: ``member``, ``principal``, ``resource`` and ``path`` hold indexes into ``objects``.
+OBJECT_COLUMNS: Final = ("id", "name", "secondary", "kind", "org", "evidence", "conflict")
+ACTION_COLUMNS: Final = (
+    *("action_id", "kind", "severity", "owning_org", "group", "member", "member_kind"),
+    *("resolves", "summary", "powershell", "hidden", "group_actions", "group_resolves"),
+)
+FINDING_COLUMNS: Final = (
+    *("finding_key", "rule_id", "severity", "status", "principal", "principal_org"),
+    *("resource", "resource_org", "path", "path_partial", "depth", "detail", "hidden"),
+)
+_F = {c: i for i, c in enumerate(FINDING_COLUMNS)}
+_A = {c: i for i, c in enumerate(ACTION_COLUMNS)}
+_ID, _NAME, _SECONDARY, _KIND, _ORG, _EVIDENCE, _CONFLICT = range(len(OBJECT_COLUMNS))
 
 
 class RuleLike(Protocol):
@@ -78,6 +101,9 @@ class RuleDoc:
     action: str
 
 
+# --- Text ----------------------------------------------------------------------------------------
+
+
 def _marker(match: re.Match[str]) -> str:
     return f"[U+{ord(match.group()):04X}]"
 
@@ -94,10 +120,23 @@ def visible(value: object, *, keep_lines: bool = False) -> str:
     return pattern.sub(_marker, text) if pattern.search(text) else text
 
 
-def has_hidden(*values: object, keep_lines: bool = False) -> bool:
-    """True if any of ``values`` contains a character :func:`visible` would replace."""
-    pattern = _HIDDEN_KEEP_LINES if keep_lines else _HIDDEN
-    return any(isinstance(v, str) and pattern.search(v) is not None for v in values)
+def _visible_column(
+    df: pl.DataFrame, column: str, *, keep_lines: bool = False
+) -> tuple[list[str], list[bool]]:
+    """A column as display text, plus which rows had hidden characters (vectorised scan)."""
+    if column not in df.columns:
+        return [""] * df.height, [False] * df.height
+    series = df.get_column(column).cast(pl.String)
+    pattern = _HIDDEN_KEEP_LINES_PATTERN if keep_lines else _HIDDEN_PATTERN
+    mask = series.str.contains(pattern).fill_null(False)
+    values: list[str] = series.fill_null("").to_list()
+    for i in mask.arg_true().to_list():
+        values[i] = visible(values[i], keep_lines=keep_lines)
+    return values, mask.to_list()
+
+
+def _raw(df: pl.DataFrame, column: str) -> list[Any]:
+    return df.get_column(column).to_list() if column in df.columns else [None] * df.height
 
 
 def severity_rank(severity: str | None) -> int:
@@ -114,92 +153,270 @@ def _org(value: str | None) -> str:
     return value if value else NO_ORG
 
 
-def _org_classes(orgs: Iterable[str]) -> dict[str, str]:
+def _org_classes(orgs: set[str]) -> dict[str, str]:
     """Org id -> chip class: the first real organisations get distinct colours."""
-    classes: dict[str, str] = {}
-    real = sorted(o for o in set(orgs) if o not in (Org.SHARED.value, NO_ORG))
-    for i, org in enumerate(real):
-        classes[org] = f"org-{i}" if i < 4 else "org-other"
+    real = sorted(o for o in orgs if o not in (Org.SHARED.value, NO_ORG))
+    classes = {org: f"org-{i}" if i < 4 else "org-other" for i, org in enumerate(real)}
     classes[Org.SHARED.value] = "org-shared"
     classes[NO_ORG] = "org-none"
     return classes
 
 
-# --- Name resolution ---------------------------------------------------------------------------
+def _non_empty(column: str) -> pl.Expr:
+    return pl.when(pl.col(column) != "").then(pl.col(column))
 
 
-@dataclass(frozen=True)
-class _Obj:
-    kind: str  # "account" | "group" | "unknown"
-    id: str
-    name: str
-    secondary: str
-    org: str
-    evidence: list[str]
-    conflict: bool
+# --- Objects: every account and group the report names, once ------------------------------------
 
 
-def _strs(df: pl.DataFrame, column: str) -> list[Any]:
-    return df.get_column(column).to_list() if column in df.columns else [None] * df.height
+class _Objects:
+    """Accounts and groups the report refers to, as rows of :data:`OBJECT_COLUMNS`."""
 
+    def __init__(self, accounts: pl.DataFrame, groups: pl.DataFrame, ids: set[str]) -> None:
+        self.rows: list[list[Any]] = []
+        self.hidden: list[bool] = []
+        self.index: dict[str, int] = {}
+        wanted = sorted(ids)
+        if "group_id" in groups.columns:
+            g = groups.filter(pl.col("group_id").is_in(wanted))
+            g = g.with_columns(pl.coalesce(_non_empty("name"), "group_id").alias("_name"))
+            self._add(g, "group", "group_id", None)
+        if "account_id" in accounts.columns:
+            a = accounts.filter(pl.col("account_id").is_in(wanted))
+            cols = [c for c in ("display_name", "username") if c in a.columns]
+            names = [_non_empty(c) for c in cols]
+            a = a.with_columns(pl.coalesce(*names, "account_id").alias("_name"))
+            self._add(a, "account", "account_id", "username" if "username" in a.columns else None)
 
-def _lookup(accounts: pl.DataFrame, groups: pl.DataFrame, ids: set[str]) -> dict[str, _Obj]:
-    """Resolve only the ids the report needs (accounts can be a million rows)."""
-    wanted = sorted(ids)
-    out: dict[str, _Obj] = {}
-    if "group_id" in groups.columns:
-        g = groups.filter(pl.col("group_id").is_in(wanted))
-        for gid, name, org, ev, conflict in zip(
-            _strs(g, "group_id"),
-            _strs(g, "name"),
-            _strs(g, "org"),
-            _strs(g, "org_evidence"),
-            _strs(g, "org_conflict"),
-            strict=True,
-        ):
-            out[gid] = _Obj(
-                "group",
-                gid,
-                name or gid,
-                "",
-                _org(org),
-                [visible(e) for e in ev or []],
-                bool(conflict),
+    def _add(self, df: pl.DataFrame, kind: str, id_col: str, secondary_col: str | None) -> None:
+        ids = _raw(df, id_col)
+        names, names_h = _visible_column(df, "_name")
+        if secondary_col:
+            df = df.with_columns(
+                pl.when(pl.col(secondary_col) != pl.col("_name"))
+                .then(pl.col(secondary_col))
+                .alias("_secondary")
             )
-    if "account_id" in accounts.columns:
-        a = accounts.filter(pl.col("account_id").is_in(wanted))
-        for aid, display, user, org, ev, conflict in zip(
-            _strs(a, "account_id"),
-            _strs(a, "display_name"),
-            _strs(a, "username"),
-            _strs(a, "org"),
-            _strs(a, "org_evidence"),
-            _strs(a, "org_conflict"),
-            strict=True,
-        ):
-            name = display or user or aid
-            secondary = user if user and user != name else ""
-            out[aid] = _Obj(
-                "account",
-                aid,
-                name,
-                secondary,
-                _org(org),
-                [visible(e) for e in ev or []],
-                bool(conflict),
+        secondary, secondary_h = _visible_column(df, "_secondary")
+        orgs = _raw(df, "org")
+        evidence = _raw(df, "org_evidence")
+        conflict = _raw(df, "org_conflict")
+        for i, obj_id in enumerate(ids):
+            if obj_id in self.index:
+                continue
+            self.index[obj_id] = len(self.rows)
+            self.rows.append(
+                [
+                    visible(obj_id),
+                    names[i],
+                    secondary[i],
+                    kind,
+                    _org(orgs[i]),
+                    [visible(e) for e in evidence[i] or []],
+                    bool(conflict[i]),
+                ]
             )
-    return out
+            self.hidden.append(names_h[i] or secondary_h[i])
+
+    def ref(self, obj_id: str | None) -> int | None:
+        """Index of ``obj_id`` (an unknown id gets a placeholder object); None for None."""
+        if not obj_id:
+            return None
+        found = self.index.get(obj_id)
+        if found is None:
+            found = self.index[obj_id] = len(self.rows)
+            shown = visible(obj_id)
+            self.rows.append([shown, shown, "", "unknown", NO_ORG, [], False])
+            self.hidden.append(shown != obj_id)
+        return found
+
+    def name(self, ref: int | None) -> str:
+        return NONE if ref is None else str(self.rows[ref][_NAME])
 
 
-def _unknown(obj_id: str | None) -> _Obj:
-    return _Obj("unknown", obj_id or "", obj_id or NONE, "", NO_ORG, [], False)
+# --- Findings and actions -------------------------------------------------------------------------
 
 
-# --- Sections ----------------------------------------------------------------------------------
+def _finding_rows(
+    findings: pl.DataFrame, paths: Mapping[str, list[str]], objs: _Objects
+) -> list[list[Any]]:
+    """Compact rows (:data:`FINDING_COLUMNS`): open first, worst first."""
+    key, key_h = _visible_column(findings, "finding_key")
+    rule, _ = _visible_column(findings, "rule_id")
+    severity, _ = _visible_column(findings, "severity")
+    status, _ = _visible_column(findings, "status")
+    detail, detail_h = _visible_column(findings, "detail")
+    raw_key = _raw(findings, "finding_key")
+    account, group = _raw(findings, "account_id"), _raw(findings, "group_id")
+    member_group, via = _raw(findings, "member_group_id"), _raw(findings, "via_group_id")
+    depth = _raw(findings, "depth")
+    principal_org, resource_org = _raw(findings, "principal_org"), _raw(findings, "resource_org")
+    rows: list[list[Any]] = []
+    for i in range(findings.height):
+        principal_id = account[i] or member_group[i]
+        hops = paths.get(raw_key[i])
+        partial = False
+        if hops is None:
+            if principal_id and group[i]:
+                # no recorded path: show what the finding itself names
+                hops = [
+                    principal_id,
+                    *([via[i]] if via[i] and via[i] != group[i] else []),
+                    group[i],
+                ]
+                # an account at depth d has d + 2 hops, a nested group at depth d has d + 1
+                partial = len(hops) < (depth[i] or 0) + (2 if account[i] else 1)
+            else:
+                hops = []
+        p, r = objs.ref(principal_id), objs.ref(group[i])
+        path = [objs.ref(h) for h in hops]
+        refs = [x for x in (p, r, *path) if x is not None]
+        rows.append(
+            [
+                key[i],
+                rule[i],
+                severity[i],
+                status[i] or "open",
+                p,
+                _org(principal_org[i]),
+                r,
+                # a finding about one object (an attribution review) reaches no resource
+                _org(resource_org[i]) if group[i] or resource_org[i] else "",
+                path,
+                partial,
+                -1 if depth[i] is None else int(depth[i]),
+                detail[i],
+                key_h[i] or detail_h[i] or any(objs.hidden[x] for x in refs),
+            ]
+        )
+    rows.sort(
+        key=lambda f: (
+            f[_F["status"]] != "open",
+            -severity_rank(f[_F["severity"]]),
+            f[_F["rule_id"]],
+            objs.name(f[_F["principal"]]).casefold(),
+            f[_F["finding_key"]],
+        )
+    )
+    return rows
+
+
+def _action_rows(actions: pl.DataFrame, objs: _Objects) -> list[list[Any]]:
+    """Compact rows (:data:`ACTION_COLUMNS`): by owning force, then group, worst first."""
+    action_id, _ = _visible_column(actions, "action_id")
+    kind, _ = _visible_column(actions, "kind")
+    severity, _ = _visible_column(actions, "severity")
+    member_kind, _ = _visible_column(actions, "member_kind")
+    summary, summary_h = _visible_column(actions, "summary")
+    powershell, powershell_h = _visible_column(actions, "powershell", keep_lines=True)
+    owning = _raw(actions, "owning_org")
+    group, member = _raw(actions, "group_id"), _raw(actions, "member_id")
+    resolves = _raw(actions, "resolves")
+    rows: list[list[Any]] = []
+    for i in range(actions.height):
+        g, m = objs.ref(group[i]), objs.ref(member[i])
+        hidden = (
+            summary_h[i] or powershell_h[i] or any(objs.hidden[x] for x in (g, m) if x is not None)
+        )
+        rows.append(
+            [
+                action_id[i],
+                kind[i],
+                severity[i],
+                _org(owning[i]),
+                g,
+                m,
+                member_kind[i] or ("" if m is None else objs.rows[m][_KIND]),
+                int(resolves[i] or 0),
+                summary[i],
+                powershell[i],
+                hidden,
+            ]
+        )
+    rows.sort(
+        key=lambda a: (
+            a[_A["owning_org"]],
+            objs.name(a[_A["group"]]).casefold(),
+            -1 if a[_A["group"]] is None else a[_A["group"]],
+            -severity_rank(a[_A["severity"]]),
+            -a[_A["resolves"]],
+            a[_A["action_id"]],
+        )
+    )
+    sizes: Counter[tuple[str, int | None]] = Counter()
+    impact: Counter[tuple[str, int | None]] = Counter()
+    for a in rows:
+        sizes[(a[_A["owning_org"]], a[_A["group"]])] += 1
+        impact[(a[_A["owning_org"]], a[_A["group"]])] += a[_A["resolves"]]
+    for a in rows:
+        group_key = (a[_A["owning_org"]], a[_A["group"]])
+        a.extend([sizes[group_key], impact[group_key]])
+    return rows
+
+
+def _finding_view(
+    f: Sequence[Any], objs: _Objects, docs: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """One finding with every name resolved (server-rendered rows)."""
+    row = dict(zip(FINDING_COLUMNS, f, strict=True))
+    doc = docs[row["rule_id"]]
+    view: dict[str, Any] = {
+        k: row[k]
+        for k in ("finding_key", "rule_id", "severity", "status", "principal_org", "resource_org")
+    }
+    for role in ("principal", "resource"):
+        ref = row[role]
+        obj = objs.rows[ref] if ref is not None else None
+        view[f"{role}_kind"] = obj[_KIND] if obj else ""
+        view[f"{role}_id"] = obj[_ID] if obj else ""
+        view[f"{role}_name"] = obj[_NAME] if obj else NONE
+        view[f"{role}_secondary"] = obj[_SECONDARY] if obj else ""
+        view[f"{role}_evidence"] = obj[_EVIDENCE] if obj else []
+        view[f"{role}_conflict"] = obj[_CONFLICT] if obj else False
+    view.update(
+        sev_class=severity_class(row["severity"]),
+        path=[
+            {
+                "id": objs.rows[h][_ID],
+                "name": objs.rows[h][_NAME],
+                "org": objs.rows[h][_ORG],
+                "kind": objs.rows[h][_KIND],
+            }
+            for h in row["path"]
+        ],
+        path_partial=row["path_partial"],
+        depth=row["depth"],
+        detail=row["detail"],
+        hidden=row["hidden"],
+        rule_title=doc["title"],
+        rationale=doc["rationale"],
+    )
+    return view
+
+
+def _action_view(a: Sequence[Any], objs: _Objects, group_start: bool) -> dict[str, Any]:
+    """One action with every name resolved (server-rendered rows)."""
+    row = dict(zip(ACTION_COLUMNS, a, strict=True))
+    group, member = row.pop("group"), row.pop("member")
+    return {
+        **row,
+        "sev_class": severity_class(row["severity"]),
+        "group_id": "" if group is None else objs.rows[group][_ID],
+        "group_name": objs.name(group),
+        "member_id": "" if member is None else objs.rows[member][_ID],
+        "member_name": objs.name(member),
+        "member_org": "" if member is None else objs.rows[member][_ORG],
+        "group_start": group_start,
+    }
+
+
+# --- Manifest -----------------------------------------------------------------------------------
+
+_COUNT_ORDER: Final = ("accounts", "groups", "memberships", "grants")
 
 
 def _run(manifest: Mapping[str, Any], generated: str | None) -> dict[str, Any]:
-    finished = str(manifest.get("finished") or "")
+    finished = manifest.get("finished")
     return {
         "run_id": visible(manifest.get("run_id")),
         "tool_version": visible(manifest.get("tool_version")),
@@ -211,16 +428,12 @@ def _run(manifest: Mapping[str, Any], generated: str | None) -> dict[str, Any]:
     }
 
 
-_COUNT_ORDER: Final = ("accounts", "groups", "memberships", "grants")
-
-
 def _sources(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
     out = []
     for src in manifest.get("sources") or []:
         counts = dict(src.get("counts") or {})
-        names = [n for n in _COUNT_ORDER if n in counts] + sorted(
-            n for n in counts if n not in _COUNT_ORDER
-        )
+        names = [n for n in _COUNT_ORDER if n in counts]
+        names += sorted(n for n in counts if n not in _COUNT_ORDER)
         units = [
             {
                 "name": visible(u.get("name")),
@@ -239,7 +452,7 @@ def _sources(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "finished": visible(src.get("finished")),
                 # complete only with proof: the source says so and no unit says otherwise
                 "complete": src.get("complete") is True and all(u["complete"] for u in units),
-                "counts": [{"name": n, "value": int(counts[n] or 0)} for n in names],
+                "counts": [{"name": visible(n), "value": int(counts[n] or 0)} for n in names],
                 "units": units,
                 "incomplete_units": [u for u in units if not u["complete"]],
             }
@@ -248,21 +461,21 @@ def _sources(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _files(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
-    files = manifest.get("files") or {}
     return [
         {
             "name": visible(name),
             "sha256": visible(meta.get("sha256")),
             "bytes": int(meta.get("bytes") or 0),
-            "rows": int(meta["rows"]) if meta.get("rows") is not None else None,
+            "rows": None if meta.get("rows") is None else int(meta["rows"]),
         }
-        for name, meta in sorted(files.items())
+        for name, meta in sorted((manifest.get("files") or {}).items())
     ]
 
 
-def _rule_docs(
-    rules: Sequence[RuleLike], findings_rows: Sequence[Mapping[str, Any]]
-) -> dict[str, dict[str, Any]]:
+# --- Rules and summary ----------------------------------------------------------------------------
+
+
+def _rule_docs(rules: Sequence[RuleLike], findings: pl.DataFrame) -> dict[str, dict[str, Any]]:
     """Rule id -> documentation; rules seen only in findings get their finding's title."""
     docs: dict[str, dict[str, Any]] = {}
     for r in sorted(rules, key=lambda r: (-severity_rank(r.severity), r.id)):
@@ -275,222 +488,36 @@ def _rule_docs(
             "remediation": r.remediation,
             "action": r.action,
         }
-    for f in findings_rows:
-        if f["rule_id"] not in docs:
-            docs[f["rule_id"]] = {
-                "id": f["rule_id"],
-                "title": f["title"],
-                "severity": f["severity"],
-                "sev_class": severity_class(f["severity"]),
-                "rationale": "",
-                "remediation": "",
-                "action": f["action"],
-            }
+    cols = [c for c in ("rule_id", "title", "severity", "action") if c in findings.columns]
+    if "rule_id" in cols:
+        seen = findings.select(cols).unique(subset="rule_id", keep="first", maintain_order=True)
+        for row in seen.iter_rows(named=True):
+            rid = visible(row["rule_id"])
+            if rid not in docs:
+                docs[rid] = {
+                    "id": rid,
+                    "title": visible(row.get("title")) or rid,
+                    "severity": visible(row.get("severity")),
+                    "sev_class": severity_class(row.get("severity")),
+                    "rationale": "",
+                    "remediation": "",
+                    "action": visible(row.get("action")),
+                }
     return docs
 
 
-def _path_hops(ids: Sequence[str], names: Mapping[str, _Obj]) -> list[dict[str, str]]:
-    hops = []
-    for obj_id in ids:
-        obj = names.get(obj_id) or _unknown(obj_id)
-        hops.append(
-            {"id": visible(obj.id), "name": visible(obj.name), "org": obj.org, "kind": obj.kind}
-        )
-    return hops
-
-
-def _finding_rows(
-    findings: pl.DataFrame, paths: Mapping[str, list[str]], names: Mapping[str, _Obj]
-) -> list[dict[str, Any]]:
-    cols = {c: _strs(findings, c) for c in findings.columns}
-    status = cols.get("status") or ["open"] * findings.height
-    rows: list[dict[str, Any]] = []
-    for i in range(findings.height):
-        key = cols["finding_key"][i]
-        account_id = cols["account_id"][i]
-        group_id = cols["group_id"][i]
-        member_group_id = cols["member_group_id"][i]
-        via = cols["via_group_id"][i]
-        depth = cols["depth"][i]
-        principal_id = account_id or member_group_id
-        principal = names.get(principal_id or "") or _unknown(principal_id)
-        resource = names.get(group_id or "") or _unknown(group_id)
-        if key in paths:
-            hop_ids, partial = paths[key], False
-        elif principal_id and group_id:
-            # no recorded path: show what the finding itself names (direct: complete)
-            hop_ids = [principal_id] + ([via] if via and via != group_id else []) + [group_id]
-            # an account at depth d has d + 2 hops, a nested group at depth d has d + 1
-            needed = (depth or 0) + (2 if account_id else 1)
-            partial = len(hop_ids) < needed
-        else:
-            hop_ids, partial = [], False
-        raw = [
-            principal.name,
-            principal.secondary,
-            resource.name,
-            cols["detail"][i],
-            *(names.get(h, _unknown(h)).name for h in hop_ids),
-        ]
-        rows.append(
-            {
-                "finding_key": visible(key),
-                "rule_id": visible(cols["rule_id"][i]),
-                "severity": visible(cols["severity"][i]),
-                "sev_class": severity_class(cols["severity"][i]),
-                "status": visible(status[i] or "open"),
-                "title": visible(cols["title"][i]),
-                "action": visible(cols["action"][i]),
-                "principal_kind": principal.kind if principal_id else "",
-                "principal_id": visible(principal_id),
-                "principal_name": visible(principal.name) if principal_id else NONE,
-                "principal_secondary": visible(principal.secondary),
-                "principal_org": _org(cols["principal_org"][i]),
-                "principal_evidence": principal.evidence,
-                "principal_conflict": principal.conflict,
-                "resource_id": visible(group_id),
-                "resource_name": visible(resource.name) if group_id else NONE,
-                # a finding about one object (e.g. attribution review) reaches no resource
-                "resource_org": _org(cols["resource_org"][i])
-                if group_id or cols["resource_org"][i]
-                else "",
-                "resource_evidence": resource.evidence,
-                "resource_conflict": resource.conflict,
-                "path": _path_hops(hop_ids, names),
-                "path_partial": partial,
-                "depth": -1 if depth is None else int(depth),
-                "detail": visible(cols["detail"][i]),
-                "hidden": has_hidden(*raw),
-            }
-        )
-    rows.sort(
-        key=lambda r: (
-            r["status"] != "open",
-            -severity_rank(r["severity"]),
-            r["rule_id"],
-            r["principal_name"].casefold(),
-            r["finding_key"],
-        )
-    )
-    return rows
-
-
-def _action_rows(actions: pl.DataFrame, names: Mapping[str, _Obj]) -> list[dict[str, Any]]:
-    cols = {c: _strs(actions, c) for c in actions.columns}
-    rows: list[dict[str, Any]] = []
-    for i in range(actions.height):
-        group_id = cols["group_id"][i]
-        member_id = cols["member_id"][i]
-        group = names.get(group_id or "") or _unknown(group_id)
-        member = names.get(member_id or "") or _unknown(member_id)
-        powershell = cols["powershell"][i]
-        rows.append(
-            {
-                "action_id": visible(cols["action_id"][i]),
-                "kind": visible(cols["kind"][i]),
-                "severity": visible(cols["severity"][i]),
-                "sev_class": severity_class(cols["severity"][i]),
-                "owning_org": _org(cols["owning_org"][i]),
-                "group_id": visible(group_id),
-                "group_name": visible(group.name) if group_id else NONE,
-                "member_id": visible(member_id),
-                "member_name": visible(member.name) if member_id else NONE,
-                "member_kind": visible(cols["member_kind"][i] or member.kind),
-                "member_org": member.org if member_id else "",
-                "resolves": int(cols["resolves"][i] or 0),
-                "summary": visible(cols["summary"][i]),
-                "powershell": visible(powershell, keep_lines=True),
-                "hidden": has_hidden(group.name, member.name, cols["summary"][i])
-                or has_hidden(powershell, keep_lines=True),
-            }
-        )
-    # grouped by owning force, then by group; worst and most useful first within a group
-    rows.sort(
-        key=lambda r: (
-            r["owning_org"],
-            r["group_name"].casefold(),
-            r["group_id"],
-            -severity_rank(r["severity"]),
-            -r["resolves"],
-            r["action_id"],
-        )
-    )
-    sizes = Counter((r["owning_org"], r["group_id"]) for r in rows)
-    impact: Counter[tuple[str, str]] = Counter()
-    for r in rows:
-        impact[(r["owning_org"], r["group_id"])] += r["resolves"]
-    previous: tuple[str, str] | None = None
-    for r in rows:
-        current: tuple[str, str] = (r["owning_org"], r["group_id"])
-        r["group_start"] = current != previous
-        r["group_actions"] = sizes[current]
-        r["group_resolves"] = impact[current]
-        previous = current
-    return rows
-
-
-#: Columns of the JSON the page script reads (one list per row, in this order).
-ACTION_COLUMNS: Final = (
-    "action_id",
-    "kind",
-    "severity",
-    "owning_org",
-    "group_id",
-    "group_name",
-    "member_id",
-    "member_name",
-    "member_kind",
-    "member_org",
-    "resolves",
-    "summary",
-    "powershell",
-    "hidden",
-    "group_actions",
-    "group_resolves",
-)
-FINDING_COLUMNS: Final = (
-    "finding_key",
-    "rule_id",
-    "severity",
-    "status",
-    "principal_kind",
-    "principal_id",
-    "principal_name",
-    "principal_secondary",
-    "principal_org",
-    "principal_evidence",
-    "principal_conflict",
-    "resource_id",
-    "resource_name",
-    "resource_org",
-    "resource_evidence",
-    "resource_conflict",
-    "path",
-    "path_partial",
-    "depth",
-    "detail",
-    "hidden",
-)
-
-
-def _table_data(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> dict[str, Any]:
-    return {"columns": list(columns), "rows": [[r[c] for c in columns] for r in rows]}
-
-
 def _summary(
-    findings_rows: Sequence[Mapping[str, Any]],
-    action_rows: Sequence[Mapping[str, Any]],
+    finding_rows: Sequence[Sequence[Any]],
+    action_rows: Sequence[Sequence[Any]],
     docs: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Any]:
-    open_rows = [f for f in findings_rows if f["status"] == "open"]
-    accepted_rows = [f for f in findings_rows if f["status"] != "open"]
-    open_sev = Counter(f["severity"] for f in open_rows)
-    acc_sev = Counter(f["severity"] for f in accepted_rows)
-    severities = list(SEVERITIES) + sorted(
-        (set(open_sev) | set(acc_sev)) - set(SEVERITIES), key=str
-    )
-    open_rule = Counter(f["rule_id"] for f in open_rows)
-    acc_rule = Counter(f["rule_id"] for f in accepted_rows)
+    open_rows = [f for f in finding_rows if f[_F["status"]] == "open"]
+    accepted_rows = [f for f in finding_rows if f[_F["status"]] != "open"]
+    open_sev = Counter(f[_F["severity"]] for f in open_rows)
+    acc_sev = Counter(f[_F["severity"]] for f in accepted_rows)
+    extra = sorted((set(open_sev) | set(acc_sev)) - set(SEVERITIES))
+    open_rule = Counter(f[_F["rule_id"]] for f in open_rows)
+    acc_rule = Counter(f[_F["rule_id"]] for f in accepted_rows)
     by_rule = [
         {
             "rule_id": rid,
@@ -503,17 +530,14 @@ def _summary(
         for rid in set(open_rule) | set(acc_rule)
     ]
     by_rule.sort(key=lambda r: (-severity_rank(r["severity"]), -r["open"], r["rule_id"]))
-    force = Counter((f["principal_org"], f["resource_org"]) for f in open_rows)
-    by_force = [
-        {"principal_org": p, "resource_org": r, "open": n}
-        for (p, r), n in sorted(force.items(), key=lambda kv: (-kv[1], kv[0]))
-    ]
-    org_actions = Counter(a["owning_org"] for a in action_rows)
+    force = Counter((f[_F["principal_org"]], f[_F["resource_org"]]) for f in open_rows)
+    org_actions: Counter[str] = Counter()
     org_resolves: Counter[str] = Counter()
     for a in action_rows:
-        org_resolves[a["owning_org"]] += a["resolves"]
+        org_actions[a[_A["owning_org"]]] += 1
+        org_resolves[a[_A["owning_org"]]] += a[_A["resolves"]]
     return {
-        "findings_total": len(findings_rows),
+        "findings_total": len(finding_rows),
         "open_total": len(open_rows),
         "accepted_total": len(accepted_rows),
         "by_severity": [
@@ -523,19 +547,20 @@ def _summary(
                 "open": open_sev[s],
                 "accepted": acc_sev[s],
             }
-            for s in severities
+            for s in (*SEVERITIES, *extra)
         ],
         "by_rule": by_rule,
-        "by_force": by_force,
+        "by_force": [
+            {"principal_org": p, "resource_org": r, "open": n}
+            for (p, r), n in sorted(force.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
         "actions_total": len(action_rows),
-        "actions_resolves": sum(a["resolves"] for a in action_rows),
+        "actions_resolves": sum(org_resolves.values()),
         "actions_by_org": [
             {"org": o, "actions": org_actions[o], "resolves": org_resolves[o]}
             for o in sorted(org_actions)
         ],
-        "groups_total": len({(a["owning_org"], a["group_id"]) for a in action_rows}),
-        # findings are already sorted open first, worst first
-        "top": list(open_rows[:TOP_ITEMS]),
+        "groups_total": len({(a[_A["owning_org"]], a[_A["group"]]) for a in action_rows}),
     }
 
 
@@ -558,12 +583,12 @@ def build_context(
 
     ``generated`` defaults to the manifest's ``finished`` time (no clock is read, so a
     re-render is byte-identical); ``marking`` is the protective marking printed at the top and
-    bottom of every page ("" for none); ``org_names`` maps org ids to display names for the
+    bottom of the page ("" for none); ``org_names`` maps org ids to display names for the
     legend; ``page_size`` rows are server-rendered and shown per page by the script.
     """
     path_map: dict[str, list[str]] = {}
-    if paths.height and {"finding_key", "path"} <= set(paths.columns):
-        for key, hops in zip(_strs(paths, "finding_key"), _strs(paths, "path"), strict=True):
+    if {"finding_key", "path"} <= set(paths.columns):
+        for key, hops in zip(_raw(paths, "finding_key"), _raw(paths, "path"), strict=True):
             if key is not None and hops:
                 path_map[key] = [h for h in hops if h is not None]
     ids: set[str] = set()
@@ -572,60 +597,66 @@ def build_context(
         (actions, ("group_id", "member_id")),
     ):
         for c in columns:
-            ids.update(v for v in _strs(df, c) if v)
+            if c in df.columns:
+                ids.update(df.get_column(c).drop_nulls().unique().to_list())
     for hops in path_map.values():
         ids.update(hops)
-    names = _lookup(accounts, groups, ids)
+    objs = _Objects(accounts, groups, ids)
 
-    finding_rows = _finding_rows(findings, path_map, names)
-    action_rows = _action_rows(actions, names)
-    docs = _rule_docs(rules, finding_rows)
-    for f in finding_rows:
-        f["rule_title"] = docs[f["rule_id"]]["title"]
-        f["rationale"] = docs[f["rule_id"]]["rationale"]
+    finding_rows = _finding_rows(findings, path_map, objs)
+    action_rows = _action_rows(actions, objs)
+    docs = _rule_docs(rules, findings)
+    page = max(1, int(page_size))
+    open_count = sum(1 for f in finding_rows if f[_F["status"]] == "open")
 
     sources = _sources(manifest)
-    complete = manifest.get("complete") is True and all(s["complete"] for s in sources)
-    orgs = (
-        {f["principal_org"] for f in finding_rows}
-        | {f["resource_org"] for f in finding_rows if f["resource_org"]}
-        | {a["owning_org"] for a in action_rows}
-        | {a["member_org"] for a in action_rows if a["member_org"]}
-        | {h["org"] for f in finding_rows for h in f["path"]}
-        | set(org_names or {})
-    )
+    orgs = {row[_ORG] for row in objs.rows} | set(org_names or {})
+    orgs |= {f[_F["principal_org"]] for f in finding_rows}
+    orgs |= {f[_F["resource_org"]] for f in finding_rows if f[_F["resource_org"]]}
+    orgs |= {a[_A["owning_org"]] for a in action_rows}
     org_class = _org_classes(orgs)
-    names_map = dict(org_names or {})
-    rule_counts = Counter(f["rule_id"] for f in finding_rows if f["status"] == "open")
-    page = max(1, int(page_size))
+    names = dict(org_names or {})
+    rule_open = Counter(f[_F["rule_id"]] for f in finding_rows if f[_F["status"]] == "open")
+    first_actions = []
+    for i, a in enumerate(action_rows[:page]):
+        group_key = (a[_A["owning_org"]], a[_A["group"]])
+        prev = action_rows[i - 1] if i else None
+        start = prev is None or (prev[_A["owning_org"]], prev[_A["group"]]) != group_key
+        first_actions.append(_action_view(a, objs, start))
     return {
         "title": visible(title),
         "marking": visible(marking),
         "run": _run(manifest, generated),
-        "complete": complete,
+        "complete": manifest.get("complete") is True and all(s["complete"] for s in sources),
         "incomplete_sources": [s for s in sources if not s["complete"]],
         "sources": sources,
         "files": _files(manifest),
         "severities": list(SEVERITIES),
         "orgs": [
-            {"id": o, "name": visible(names_map.get(o, "")), "cls": org_class[o]}
-            for o in sorted(orgs)
+            {"id": o, "name": visible(names.get(o, "")), "cls": org_class[o]} for o in sorted(orgs)
         ],
         "org_class": org_class,
-        "summary": _summary(finding_rows, action_rows, docs),
+        "summary": {
+            **_summary(finding_rows, action_rows, docs),
+            # rows are sorted open first, worst first
+            "top": [
+                _finding_view(f, objs, docs) for f in finding_rows[: min(TOP_ITEMS, open_count)]
+            ],
+        },
         "worklist": {
             "total": len(action_rows),
             "page_size": page,
-            "first_page": action_rows[:page],
-            "data": _table_data(action_rows, ACTION_COLUMNS),
+            "first_page": first_actions,
+            "data": {"columns": list(ACTION_COLUMNS), "rows": action_rows},
         },
         "findings": {
             "total": len(finding_rows),
             "page_size": page,
-            "first_page": finding_rows[:page],
-            "data": _table_data(finding_rows, FINDING_COLUMNS),
+            "first_page": [_finding_view(f, objs, docs) for f in finding_rows[:page]],
+            "data": {"columns": list(FINDING_COLUMNS), "rows": finding_rows},
         },
-        "rules": [dict(d, open=rule_counts[rid]) for rid, d in docs.items()],
+        "objects": {"columns": list(OBJECT_COLUMNS), "rows": objs.rows},
+        "rules": [dict(d, open=rule_open[rid]) for rid, d in docs.items()],
         "rule_docs": {
             rid: {"title": d["title"], "rationale": d["rationale"], "remediation": d["remediation"]}
             for rid, d in docs.items()

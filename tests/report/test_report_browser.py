@@ -168,7 +168,7 @@ def test_report_renders_inert_and_counts(
     assert _count(page, "#worklist-body tr.group-row") == 4
     assert _count(page, FINDING_ROWS) == 6
     assert _count(page, "img") == 0
-    assert _count(page, "script") == 4
+    assert _count(page, "script") == 5
     shown = page.evaluate(
         """() => Object.fromEntries([...document.querySelectorAll('#severity-counts tbody tr')]
              .map(r => [r.dataset.severity, Number(r.querySelector('td.open').textContent)]))"""

@@ -23,6 +23,7 @@ from report_sample import (
 from accessaudit.report.context import (
     ACTION_COLUMNS,
     FINDING_COLUMNS,
+    OBJECT_COLUMNS,
     SEVERITIES,
     RuleDoc,
     build_context,
@@ -30,6 +31,7 @@ from accessaudit.report.context import (
 )
 
 PLAIN = (str, int, bool, type(None))
+EVIDENCE_A4 = ["company:warks", "upn_suffix:wmp"]
 
 
 def _assert_plain(value: Any, where: str = "context") -> None:
@@ -164,6 +166,36 @@ def test_worklist_grouped_by_force_then_group(context: dict[str, Any]) -> None:
     assert data["columns"] == list(ACTION_COLUMNS)
     assert [r[0] for r in data["rows"]] == [a["action_id"] for a in rows]
     assert context["findings"]["data"]["columns"] == list(FINDING_COLUMNS)
+
+
+def test_script_data_names_objects_once(context: dict[str, Any]) -> None:
+    objects = context["objects"]
+    assert objects["columns"] == list(OBJECT_COLUMNS)
+    # every account and group named by a finding, action or path, exactly once
+    ids = sorted(row[0] for row in objects["rows"])
+    assert ids == ["a1", "a2", "a3", "a4", "g1", "g2", "g3", "g4", "g5"]
+    by_id = {row[0]: row for row in objects["rows"]}
+    assert by_id["a4"] == ["a4", BIDI_SHOWN, "wmp.dave", "account", "wmp", EVIDENCE_A4, True]
+    assert by_id["g3"][1:5] == [GROUP_SCRIPT, "", "group", "wmp"]
+    findings = context["findings"]["data"]
+    first = dict(zip(findings["columns"], findings["rows"][0], strict=True))
+    assert [objects["rows"][i][0] for i in first["path"]] == ["a1", "g3", "g2"]
+    assert objects["rows"][first["principal"]][0] == "a1"
+    assert objects["rows"][first["resource"]][0] == "g2"
+
+
+def test_unknown_ids_become_placeholder_objects() -> None:
+    f = frames()
+    ctx = build_context(
+        manifest=MANIFEST,
+        rules=[],
+        title="t",
+        **{**f, "accounts": f["accounts"].filter(pl.col("account_id") != "a3")},
+    )
+    rows = {r["finding_key"]: r for r in ctx["findings"]["first_page"]}
+    assert rows["cross-member:a3:g1"]["principal_name"] == "a3"
+    assert rows["cross-member:a3:g1"]["principal_kind"] == "unknown"
+    assert rows["cross-member:a3:g1"]["principal_org"] == "wmp"  # the rule's attribution
 
 
 def test_page_size_limits_server_rows() -> None:

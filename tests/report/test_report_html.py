@@ -185,12 +185,7 @@ def test_hostile_strings_only_as_text(html: str, doc: Node) -> None:
     assert doc.find_all("img") == []
     assert doc.find_all("b") == []
     scripts = doc.find_all("script")
-    assert [s.attrs.get("type") for s in scripts] == [
-        "application/json",
-        "application/json",
-        "application/json",
-        None,
-    ]
+    assert [s.attrs.get("type") for s in scripts] == ["application/json"] * 4 + [None]
     for node in doc.iter():
         assert not any(name.startswith("on") for name in node.attrs), node
     text = doc.text()
@@ -203,16 +198,26 @@ def test_hostile_strings_only_as_text(html: str, doc: Node) -> None:
 
 def test_embedded_json_is_script_safe(html: str, doc: Node) -> None:
     blocks = {s.attrs["id"]: s.text() for s in doc.find_all("script") if s.attrs.get("id")}
-    assert set(blocks) == {"worklist-data", "findings-data", "report-meta"}
+    assert set(blocks) == {"objects-data", "worklist-data", "findings-data", "report-meta"}
     for raw in blocks.values():
         assert "<" not in raw
         assert ">" not in raw
         assert "&" not in raw
         assert "\u2028" not in raw
         assert "\u2029" not in raw
+    objects = json.loads(blocks["objects-data"])
+    assert objects["columns"] == ["id", "name", "secondary", "kind", "org", "evidence", "conflict"]
     actions = json.loads(blocks["worklist-data"])
-    names = [row[actions["columns"].index("member_name")] for row in actions["rows"]]
+    member = actions["columns"].index("member")
+    names = [objects["rows"][row[member]][1] for row in actions["rows"]]
     assert names == [BIDI_SHOWN, GROUP_SCRIPT, FORMULA, BIDI_SHOWN]
+    findings = json.loads(blocks["findings-data"])
+    path = findings["rows"][0][findings["columns"].index("path")]
+    assert [objects["rows"][i][1] for i in path] == [
+        XSS_SCRIPT,
+        GROUP_SCRIPT,
+        "WARKS-Domain Admins",
+    ]
     meta = json.loads(blocks["report-meta"])
     assert meta["page_size"] == 100
     assert meta["org_class"]["wmp"] == "org-1"
@@ -220,13 +225,13 @@ def test_embedded_json_is_script_safe(html: str, doc: Node) -> None:
 
 def test_line_separators_escaped_in_json() -> None:
     ctx = make_context(title="t")
-    ctx["worklist"]["data"]["rows"][0][5] = "a\u2028b\u2029c</script>"
+    ctx["objects"]["rows"][0][1] = "a\u2028b\u2029c</script>"
     html = render_string(ctx)
-    block = re.search(r'id="worklist-data">(.*?)</script>', html, re.S)
+    block = re.search(r'id="objects-data">(.*?)</script>', html, re.S)
     assert block is not None
     assert "\\u2028" in block.group(1)
     assert "\\u2029" in block.group(1)
-    assert json.loads(block.group(1))["rows"][0][5] == "a\u2028b\u2029c</script>"
+    assert json.loads(block.group(1))["rows"][0][1] == "a\u2028b\u2029c</script>"
 
 
 def _sha(text: str) -> str:
