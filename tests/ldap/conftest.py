@@ -147,15 +147,15 @@ def fresh_samba(samba_template: SeededDC, tmp_path: Path) -> Iterator[SeededDC]:
     seeded.dc.stop()
 
 
-def _slapd(folder: Path, pki: Pki, data: Dataset, extra_users: int = 0) -> SeededSlapd:
-    server = Slapd(folder, pki)
+def _slapd(folder: Path, pki: Pki, data: Dataset, paged_unlimited: bool = True) -> SeededSlapd:
+    server = Slapd(folder, pki, paged_unlimited=paged_unlimited)
     try:
         server.start()
     except ServerUnavailable as exc:
         _fail_unavailable(exc)
         raise
     try:
-        idmap = load_openldap.load(server, data.tables, extra_users=extra_users)
+        idmap = load_openldap.load(server, data.tables)
     except BaseException:
         server.stop()
         raise
@@ -167,3 +167,43 @@ def slapd(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Seeded
     seeded = _slapd(tmp_path_factory.mktemp("slapd"), pki, small())
     yield seeded
     seeded.server.stop()
+
+
+@pytest.fixture
+def slapd_capped(tmp_path: Path, pki: Pki) -> Iterator[SeededSlapd]:
+    """slapd whose size limit also caps paged searches (OpenLDAP's default behaviour)."""
+    seeded = _slapd(tmp_path / "slapd", pki, small(), paged_unlimited=False)
+    yield seeded
+    seeded.server.stop()
+
+
+@dataclass
+class SampleSeeded:
+    ad: SeededDC
+    ldap: SeededSlapd
+
+
+@pytest.fixture(scope="session")
+def sample_servers(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[SampleSeeded]:
+    """``accessaudit.sample.generate(accounts=1500)`` seeded into its own Samba DC and slapd."""
+    from accessaudit.sample import generate
+
+    sample = generate(accounts=1500)
+    data = Dataset(tables=sample.tables, domain_sid=sample.domain_sid, now=sample.now)
+    folder = tmp_path_factory.mktemp("samba-sample") / "dc"
+    try:
+        dc = provision(folder, pki, free_address(), domain_sid=sample.domain_sid)
+    except ServerUnavailable as exc:
+        _fail_unavailable(exc)
+        raise
+    dc.start()
+    try:
+        idmap = load_ad.load(dc, data.tables, data.domain_sid)
+        load_ad.add_bind_user(dc, "auditor")
+        ldap = _slapd(tmp_path_factory.mktemp("slapd-sample"), pki, data)
+    except BaseException:
+        dc.stop()
+        raise
+    yield SampleSeeded(SeededDC(dc, data, idmap, idmap.translate(data.tables)), ldap)
+    dc.stop()
+    ldap.server.stop()

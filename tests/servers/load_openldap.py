@@ -38,7 +38,7 @@ def to_ldap_dn(dn: str) -> str:
     return dn
 
 
-def load(server: Slapd, tables: dict[str, pl.DataFrame], extra_users: int = 0) -> IdMap:
+def load(server: Slapd, tables: dict[str, pl.DataFrame]) -> IdMap:
     t0 = time.monotonic()
     conn = root_connection(server)
     conn.add(SUFFIX, ["dcObject", "organization"], {"dc": "alliance", "o": "Alliance"})
@@ -82,12 +82,6 @@ def load(server: Slapd, tables: dict[str, pl.DataFrame], extra_users: int = 0) -
                 attrs[attr] = row[col]
         conn.add(dn, "inetOrgPerson", attrs)
         dn_of[row["account_id"]] = dn
-    for i in range(extra_users):
-        conn.add(
-            f"uid=filler{i:05d},{SUFFIX}",
-            "inetOrgPerson",
-            {"cn": f"filler {i}", "sn": "filler", "uid": f"filler{i:05d}"},
-        )
     for row in groups.iter_rows(named=True):
         dn = to_ldap_dn(row["dn"])
         attrs = {"cn": rdn_value(dn), "member": [SUFFIX]}
@@ -115,17 +109,9 @@ def load(server: Slapd, tables: dict[str, pl.DataFrame], extra_users: int = 0) -
             dn_of[row["group_id"]], {"owner": [(ldap3.MODIFY_REPLACE, [dn_of[row["managed_by"]]])]}
         )
     idmap = IdMap()
-    for e in conn.extend.standard.paged_search(
-        SUFFIX,
-        "(|(objectClass=inetOrgPerson)(objectClass=groupOfNames))",
-        attributes=["entryUUID"],
-        paged_size=1000,
-        generator=True,
-    ):
-        if e.get("type") == "searchResEntry":
-            idmap.ids[e["dn"].lower()] = e["raw_attributes"]["entryUUID"][0].decode().lower()
-    by_dn = dict(idmap.ids)
-    idmap.ids = {k: by_dn[v.lower()] for k, v in dn_of.items()}
+    for dataset_id, dn in dn_of.items():  # by the DN we wrote: slapd re-escapes DNs it returns
+        conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["entryUUID"])
+        idmap.ids[dataset_id] = conn.response[0]["raw_attributes"]["entryUUID"][0].decode().lower()
     conn.unbind()
     idmap.timings["total"] = time.monotonic() - t0
     return idmap

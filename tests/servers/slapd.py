@@ -46,7 +46,7 @@ suffix "{suffix}"
 rootdn "{root}"
 rootpw {rootpw}
 directory {d}/data
-limits users size.soft={size_limit} size.hard={size_limit} size.prtotal=unlimited
+limits users size.soft={size_limit} size.hard={size_limit}{prtotal}
 index objectClass eq
 index uid,cn eq
 index member,memberOf eq
@@ -84,6 +84,8 @@ class Slapd:
     port: int = 0
     ldaps_port: int = 0
     size_limit: int = 500
+    #: paged searches see everything (like AD); False caps them at ``size_limit`` in total too
+    paged_unlimited: bool = True
     pid: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -110,6 +112,7 @@ class Slapd:
                 root=ROOT_DN,
                 rootpw=ROOT_PASSWORD,
                 size_limit=self.size_limit,
+                prtotal=" size.prtotal=unlimited" if self.paged_unlimited else "",
             )
         )
         self.port = self.port or free_port(self.host)

@@ -1,0 +1,169 @@
+"""Transport, bind and mid-collection failures: each one clear line, never a partial snapshot."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import SeededDC, running_copy
+from servers.pki import Pki, make_pki
+
+from accessaudit.connectors.ldap import IncompleteLdapCollection, collect
+from accessaudit.errors import AuthError, ConfigError, ConnectError, ExitCode
+
+pytestmark = pytest.mark.servers
+
+
+def test_wrong_password(samba: SeededDC, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = samba.source(monkeypatch)
+    monkeypatch.setenv("ACCESSAUDIT_TEST_LDAP_PASSWORD", "not-the-password")
+    with pytest.raises(AuthError) as err:
+        collect(cfg)
+    assert "wrong password (AD data 52e)" in err.value.message
+    assert "auditor@alliance.local" in err.value.message
+    assert "\n" not in str(err.value) and "not-the-password" not in str(err.value)
+
+
+def test_disabled_bind_account(samba: SeededDC, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(AuthError) as err:
+        collect(samba.source(monkeypatch, bind_dn="auditor-off@alliance.local"))
+    assert "account disabled (AD data 533)" in err.value.message
+    assert err.value.hint == "enable the bind account in AD"
+
+
+def test_untrusted_certificate(
+    samba: SeededDC, other_pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConnectError) as err:
+        collect(samba.source(monkeypatch, ca_file=other_pki.ca_file))
+    assert "certificate is not trusted" in err.value.message
+    assert "ca_file" in err.value.hint
+
+
+def test_system_trust_store_does_not_trust_a_private_ca(
+    samba: SeededDC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ca_file means the system store, with validation still on (never CERT_NONE)."""
+    with pytest.raises(ConnectError, match="not trusted"):
+        collect(samba.source(monkeypatch, ca_file=None))
+
+
+def test_wrong_hostname(
+    samba_template: SeededDC, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A trusted CA, but a certificate that names only 127.0.0.250, not the address we use.
+    other_name = make_pki(tmp_path / "pki", ips=("127.0.0.250",), dns=("dc9.example.org",))
+    seeded = running_copy(samba_template, tmp_path / "dc", other_name)
+    try:
+        cfg = seeded.source(monkeypatch)
+        with pytest.raises(ConnectError) as err:
+            collect(cfg)
+        assert "does not name this host" in err.value.message
+    finally:
+        seeded.dc.stop()
+
+
+def test_plaintext_refused_before_connecting(
+    samba: SeededDC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        collect(samba.source(monkeypatch, servers=[samba.dc.ldap_url]))
+    assert "refusing a simple bind without TLS" in err.value.message
+
+
+def test_plaintext_allowed_but_server_requires_encryption(
+    samba: SeededDC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(AuthError) as err:
+        collect(samba.source(monkeypatch, servers=[samba.dc.ldap_url], allow_plaintext=True))
+    assert "requires transport encryption (result 8" in err.value.message
+
+
+def test_start_tls(samba: SeededDC, monkeypatch: pytest.MonkeyPatch) -> None:
+    got = collect(samba.source(monkeypatch, servers=[samba.dc.ldap_url], start_tls=True))
+    assert got.complete and got.state["server"] == samba.dc.ldap_url
+
+
+def test_failover_to_next_server(samba: SeededDC, monkeypatch: pytest.MonkeyPatch) -> None:
+    dead = "ldaps://127.0.0.1:1"  # nothing listens: connection refused at once
+    got = collect(samba.source(monkeypatch, servers=[dead, samba.dc.ldaps_url]))
+    assert got.complete and got.state["server"] == samba.dc.ldaps_url
+
+
+def test_all_servers_down(samba: SeededDC, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConnectError) as err:
+        collect(samba.source(monkeypatch, servers=["ldaps://127.0.0.1:1", "ldaps://127.0.0.1:2"]))
+    assert err.value.message.startswith("no LDAP server answered")
+    assert "127.0.0.1:1" in err.value.message and "127.0.0.1:2" in err.value.message
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A TCP port that accepts connections and never says a word (a hung server)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield sock.getsockname()[1]
+    stop.set()
+    thread.join()
+    for c in held:
+        c.close()
+    sock.close()
+
+
+def test_hung_server_times_out(
+    samba: SeededDC, silent_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = samba.source(
+        monkeypatch, servers=[f"ldaps://127.0.0.1:{silent_server}"], receive_timeout=1
+    )
+    with pytest.raises(ConnectError):
+        collect(cfg)
+
+
+def test_total_time_limit_makes_collection_incomplete(
+    samba: SeededDC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(IncompleteLdapCollection) as err:
+        collect(samba.source(monkeypatch, total_timeout=0.001))
+    assert err.value.exit_code == ExitCode.INCOMPLETE
+    units = err.value.collection.units
+    assert not err.value.collection.complete
+    assert any("total time limit" in u.detail for u in units if not u.complete)
+
+
+def test_server_stopped_mid_collection(
+    fresh_samba: SeededDC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[str, int]] = []
+
+    def stop_after_first_page(unit: str, count: int) -> None:
+        calls.append((unit, count))
+        if len(calls) == 1:
+            fresh_samba.dc.stop()
+
+    cfg = fresh_samba.source(monkeypatch, page_size=100)
+    with pytest.raises(IncompleteLdapCollection) as err:
+        collect(cfg, progress=stop_after_first_page)
+    collection = err.value.collection
+    accounts = next(u for u in collection.units if u.name == "accounts")
+    assert not accounts.complete and accounts.count == 100
+    assert "connection failed after 1 pages" in accounts.detail
+    assert "accounts (connection failed" in err.value.message
+    assert not collection.complete
