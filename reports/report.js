@@ -71,7 +71,7 @@
     }
     var chip = el("span", "chip warn", "hidden characters");
     chip.title = "Contains invisible or bidirectional control characters, shown as [U+XXXX]. Check before acting.";
-    return chip;
+    return add(document.createDocumentFragment(), " ", chip);
   }
 
   function td() {
@@ -453,9 +453,11 @@
           add(principal, hiddenFlag(f.hidden));
           var dl = el("dl");
           add(dl, el("dt", null, "Principal attribution"),
-            add(el("dd"), evidenceList(f.principal_evidence, f.principal_conflict)),
-            el("dt", null, "Resource attribution"),
-            add(el("dd"), evidenceList(f.resource_evidence, f.resource_conflict)));
+            add(el("dd"), evidenceList(f.principal_evidence, f.principal_conflict)));
+          if (f.resource_id) {
+            add(dl, el("dt", null, "Resource attribution"),
+              add(el("dd"), evidenceList(f.resource_evidence, f.resource_conflict)));
+          }
           if (f.detail) {
             add(dl, el("dt", null, "Detail"), el("dd", "detail", f.detail));
           }

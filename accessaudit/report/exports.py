@@ -114,17 +114,29 @@ def _is_plain(dtype: PolarsDataType) -> bool:
     return dtype.is_numeric() or dtype == pl.Boolean or _is_temporal(dtype)
 
 
+def _text(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return str(value)
+
+
+def _join_any(values: Any) -> str:
+    return LIST_SEPARATOR.join(_text(v) for v in values)
+
+
 def spreadsheet_safe(df: pl.DataFrame) -> pl.DataFrame:
     """``df`` with String and List columns neutralised; other columns as text or as is.
 
     Lists are joined with ``"; "``; anything that is not a number, boolean, date/time or
-    string (structs, binary, nested lists) becomes its string form, then neutralised.
+    string (structs, nested lists, binary) becomes text (JSON for structs), then neutralised.
     """
     exprs = []
     for name, dtype in df.schema.items():
         col = pl.col(name)
         if dtype == pl.String:
             exprs.append(neutralise_expr(col).alias(name))
+        elif isinstance(dtype, pl.Categorical | pl.Enum):
+            exprs.append(neutralise_expr(col.cast(pl.String)).alias(name))
         elif _is_plain(dtype) or dtype == pl.Null:
             exprs.append(col)
         elif isinstance(dtype, pl.List | pl.Array) and (
@@ -134,10 +146,13 @@ def spreadsheet_safe(df: pl.DataFrame) -> pl.DataFrame:
             if isinstance(dtype, pl.Array):
                 joined = col.arr.eval(pl.element().cast(pl.String)).arr.join(LIST_SEPARATOR)
             exprs.append(neutralise_expr(joined).alias(name))
+        elif isinstance(dtype, pl.List | pl.Array):
+            text = col.map_elements(_join_any, return_dtype=pl.String, skip_nulls=True)
+            exprs.append(neutralise_expr(text).alias(name))
         else:
             exprs.append(
                 neutralise_expr(
-                    col.map_elements(str, return_dtype=pl.String, skip_nulls=True)
+                    col.map_elements(_text, return_dtype=pl.String, skip_nulls=True)
                 ).alias(name)
             )
     return df.select(exprs)

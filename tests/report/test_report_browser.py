@@ -362,3 +362,26 @@ def test_xss_corpus_is_inert(open_report: Any, artifacts_dir: Path) -> None:
     assert page.problems == []
     assert _count(page, "img, svg, iframe, object, embed, math, video, audio") == 0
     page.screenshot(path=str(artifacts_dir / "report-xss-corpus.png"))
+
+
+ROW_TEXTS = """() => [...document.querySelectorAll(
+    '#worklist-body tr, #findings-body tr, #summary table tbody tr')].map(tr =>
+    tr.className + ': ' + [...tr.children].map(cell => {
+        const words = [];
+        const walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+            const text = n.textContent.trim();
+            if (text && !n.parentElement.closest('button.copy')) words.push(text);
+        }
+        return words.join(' ');
+    }).join(' | '))"""
+
+
+def test_script_renders_the_same_rows_as_the_server(
+    open_report: Any, context: dict[str, Any]
+) -> None:
+    static = open_report(context, javascript=False).evaluate(ROW_TEXTS)
+    page = open_report(context)
+    _wait_count(page, ACTION_ROWS, 4)
+    assert page.evaluate(ROW_TEXTS) == static
+    assert len(static) == 4 + 4 + 6 + 5 + 2 + 2 + 4 + 5

@@ -198,3 +198,37 @@ def test_write_replaces_atomically(tmp_path: Path) -> None:
         write_json({"v": object()}, target)
     assert json.loads(target.read_text()) == {"v": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_other_column_types_become_safe_text(tmp_path: Path) -> None:
+    df = pl.DataFrame(
+        {
+            "cat": pl.Series(["=a", "b"], dtype=pl.Categorical),
+            "arr": pl.Series([["=x", "y"], ["z", None]], dtype=pl.Array(pl.String, 2)),
+            "ints": pl.Series([[-1, 2], None], dtype=pl.List(pl.Int64)),
+            "nested": pl.Series([[{"k": "=v"}], []], dtype=pl.List(pl.Struct({"k": pl.String}))),
+            "struct": pl.Series([{"k": "v"}, None], dtype=pl.Struct({"k": pl.String})),
+            "empty": pl.Series([None, None], dtype=pl.Null),
+        }
+    )
+    safe = spreadsheet_safe(df)
+    assert safe.to_dicts() == [
+        {
+            "cat": "'=a",
+            "arr": "'=x; y",
+            "ints": "'-1; 2",
+            "nested": '{"k": "=v"}',
+            "struct": '{"k": "v"}',
+            "empty": None,
+        },
+        {"cat": "b", "arr": "z", "ints": None, "nested": "", "struct": None, "empty": None},
+    ]
+    book = openpyxl.load_workbook(write_xlsx({"t": df}, tmp_path / "t.xlsx"))
+    assert [c.value for c in book["t"][2]] == [
+        "'=a",
+        "'=x; y",
+        "'-1; 2",
+        '{"k": "=v"}',
+        '{"k": "v"}',
+        None,
+    ]
