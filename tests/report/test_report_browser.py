@@ -6,7 +6,6 @@ Every check waits for an exact DOM state (``wait_for_function``), never for a ti
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,7 +105,7 @@ XSS_CORPUS = [
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+    if not os.path.exists(CHROMIUM):
         pytest.fail(
             f"{CHROMIUM} not found: the report browser tests need Debian's Chromium; "
             "run `apt-get install -y --no-install-recommends chromium`"

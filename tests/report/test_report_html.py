@@ -29,6 +29,7 @@ from report_sample import (
 )
 
 from accessaudit.errors import AuditError
+from accessaudit.report import html as report_html
 from accessaudit.report.html import render_html, render_string, templates_dir
 
 VOID = {"meta", "link", "br", "hr", "img", "input", "wbr", "col", "area", "base", "source"}
@@ -298,6 +299,16 @@ def test_render_html_writes_owner_only_file(context: dict[str, Any], tmp_path: P
 
 def test_templates_dir_is_checkout_reports() -> None:
     assert templates_dir() == Path(__file__).resolve().parents[2] / "reports"
+
+
+def test_templates_dir_prefers_installed_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed = tmp_path / "_data" / "reports"
+    installed.mkdir(parents=True)
+    (installed / "report.html.j2").write_text("installed")
+    monkeypatch.setattr(report_html.resources, "files", lambda package: tmp_path)
+    assert templates_dir() == installed
 
 
 def test_template_override_dir(context: dict[str, Any], tmp_path: Path) -> None:
