@@ -107,7 +107,9 @@ def _keyring_secret(ref: str) -> str:
             "under a scheduler use password_env or password_file instead",
         ) from None
     if value is None:
-        raise ConfigError(f"keyring entry {ref} not found", f"store it with: keyring set {service} {user}")
+        raise ConfigError(
+            f"keyring entry {ref} not found", f"store it with: keyring set {service} {user}"
+        )
     return str(value)
 
 
@@ -234,11 +236,25 @@ class EntraSource(_Source):
     client_secret_keyring: str | None = None
     ca_file: Path | None = None  # extra CA bundle (the emulator's CA in tests)
     allow_write_permissions: bool = False
-    sign_in_activity: bool = False
+    sign_in_activity: bool = False  # needs AuditLog.Read.All and Entra ID P1
+    role_eligibility: bool = True  # PIM eligible assignments (Entra ID P2; none without it)
     use_delta: bool = True
     max_retries: Annotated[int, Field(ge=0, le=20)] = 6
+    retry_backoff: Annotated[float, Field(gt=0, le=60)] = 1.0  # first backoff without Retry-After
     time_budget: Annotated[float, Field(gt=0)] = 3600.0
     timeout: Annotated[float, Field(gt=0)] = 60.0
+    page_size: Annotated[int, Field(ge=1, le=999)] = 999  # Graph's $top range is 1-999
+    batch_size: Annotated[int, Field(ge=1, le=20)] = 20  # $batch holds at most 20; 1 = no $batch
+
+    @property
+    def client_secret(self) -> SecretRef | None:
+        if not (self.client_secret_env or self.client_secret_file or self.client_secret_keyring):
+            return None
+        return SecretRef(
+            env=self.client_secret_env,
+            file=self.client_secret_file,
+            keyring=self.client_secret_keyring,
+        )
 
 
 class CsvSource(_Source):
@@ -267,9 +283,7 @@ class CsvSource(_Source):
         return value
 
 
-Source = Annotated[
-    SampleSource | LdapSource | EntraSource | CsvSource, Field(discriminator="kind")
-]
+Source = Annotated[SampleSource | LdapSource | EntraSource | CsvSource, Field(discriminator="kind")]
 
 
 class AuditSettings(_Model):
@@ -350,10 +364,10 @@ def _format_loc(loc: Sequence[int | str]) -> str:
 
 def parse_settings(data: dict[str, Any], text: str, origin: str) -> Settings:
     """Validate a parsed TOML document; errors name ``origin``, the key and its line."""
-    for key, line in _inline_secrets(text):
+    for key, lineno in _inline_secrets(text):
         raise ConfigError(
-            f"{origin}:{line}: '{key}' holds a secret inline",
-            f"reference it instead: {key}_env = \"VAR\", {key}_file = \"path\" or {key}_keyring",
+            f"{origin}:{lineno}: '{key}' holds a secret inline",
+            f'reference it instead: {key}_env = "VAR", {key}_file = "path" or {key}_keyring',
         )
     try:
         settings = Settings.model_validate(data)
@@ -403,7 +417,9 @@ def load_settings(path: Path) -> Settings:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start})", "save the file as UTF-8") from None
+        raise ConfigError(
+            f"{path}: not UTF-8 (byte {exc.start})", "save the file as UTF-8"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -422,7 +438,8 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         update={
             "data_dir": fix(settings.audit.data_dir),
             "rules_dirs": [fix(p) for p in settings.audit.rules_dirs],
-            "exceptions_file": fix(settings.audit.exceptions_file) or settings.audit.exceptions_file,
+            "exceptions_file": fix(settings.audit.exceptions_file)
+            or settings.audit.exceptions_file,
         }
     )
     if settings.audit.data_dir.is_absolute():

@@ -3,7 +3,7 @@
 ::
 
     AuditError                      exit 2: anything the user can fix
-    ├── ConfigError                 config.toml: unknown key, wrong type, missing key, bad secret ref
+    ├── ConfigError                 config.toml: unknown/missing key, wrong type, bad secret ref
     ├── RuleError                   a rule file: TOML syntax, unknown key, bad SQL, wrong columns
     ├── ExceptionsFileError         exceptions register: malformed entry
     ├── SourceError                 a connector could not collect (names the server / file)

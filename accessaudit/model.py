@@ -12,11 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 import polars as pl
 
 UTC_TIME = pl.Datetime("us", "UTC")
+
+
+def _schema(columns: Mapping[str, Any]) -> pl.Schema:
+    """A polars Schema (a thin wrapper: polars' stubs reject mixed dtype classes/instances)."""
+    return pl.Schema(columns)
 
 
 class Org(StrEnum):
@@ -98,7 +103,7 @@ class ActionKind(StrEnum):
 
 # --- Collected tables -------------------------------------------------------------------------
 
-ACCOUNTS_SCHEMA: Final = pl.Schema(
+ACCOUNTS_SCHEMA: Final = _schema(
     {
         "source": pl.String,
         "account_id": pl.String,
@@ -123,7 +128,7 @@ ACCOUNTS_SCHEMA: Final = pl.Schema(
     }
 )
 
-GROUPS_SCHEMA: Final = pl.Schema(
+GROUPS_SCHEMA: Final = _schema(
     {
         "source": pl.String,
         "group_id": pl.String,
@@ -140,7 +145,7 @@ GROUPS_SCHEMA: Final = pl.Schema(
     }
 )
 
-MEMBERSHIPS_SCHEMA: Final = pl.Schema(
+MEMBERSHIPS_SCHEMA: Final = _schema(
     {
         "source": pl.String,
         "group_id": pl.String,
@@ -150,7 +155,7 @@ MEMBERSHIPS_SCHEMA: Final = pl.Schema(
     }
 )
 
-GRANTS_SCHEMA: Final = pl.Schema(
+GRANTS_SCHEMA: Final = _schema(
     {
         "source": pl.String,
         "principal_id": pl.String,
@@ -169,7 +174,7 @@ COLLECTED_SCHEMAS: Final[Mapping[str, pl.Schema]] = {
 
 # --- Derived tables ---------------------------------------------------------------------------
 
-ORG_COLUMNS: Final = pl.Schema(
+ORG_COLUMNS: Final = _schema(
     {
         "org": pl.String,
         "org_evidence": pl.List(pl.String),  # "matcher:org" for every matcher that fired
@@ -177,7 +182,7 @@ ORG_COLUMNS: Final = pl.Schema(
     }
 )
 
-GROUP_CLOSURE_SCHEMA: Final = pl.Schema(
+GROUP_CLOSURE_SCHEMA: Final = _schema(
     {
         "group_id": pl.String,  # the nested (descendant) group
         "ancestor_id": pl.String,  # a group it is, directly or transitively, a member of
@@ -186,7 +191,7 @@ GROUP_CLOSURE_SCHEMA: Final = pl.Schema(
     }
 )
 
-EFFECTIVE_SCHEMA: Final = pl.Schema(
+EFFECTIVE_SCHEMA: Final = _schema(
     {
         "account_id": pl.String,
         "group_id": pl.String,
@@ -196,7 +201,7 @@ EFFECTIVE_SCHEMA: Final = pl.Schema(
     }
 )
 
-FINDINGS_SCHEMA: Final = pl.Schema(
+FINDINGS_SCHEMA: Final = _schema(
     {
         "finding_key": pl.String,  # stable across runs: rule id + stable object ids
         "rule_id": pl.String,
@@ -214,7 +219,7 @@ FINDINGS_SCHEMA: Final = pl.Schema(
     }
 )
 
-ACTIONS_SCHEMA: Final = pl.Schema(
+ACTIONS_SCHEMA: Final = _schema(
     {
         "action_id": pl.String,  # stable: kind + target ids
         "kind": pl.String,  # ActionKind

@@ -129,19 +129,103 @@ USERS_CN: Final = f"CN=Users,{BASE_DN}"
 BUILTIN_CN: Final = f"CN=Builtin,{BASE_DN}"
 
 FIRST_NAMES: Final = (
-    "Rhiannon", "Dafydd", "Gwenllian", "Llywelyn", "Siân", "Ffion", "Iolo", "Aneurin", "Cerys",
-    "Gethin", "Bronwen", "Emrys", "Zoë", "José", "Chloé", "Łukasz", "Aoife", "Siobhán", "Niamh",
-    "James", "Olivia", "Mohammed", "Amelia", "Harpreet", "Oliver", "Priya", "Jack", "Isla",
-    "Thomas", "Grace", "Kwame", "Mei", "Daniel", "Sophie", "Ravi", "Hannah", "Tomasz", "Ellie",
-    "Connor", "Aisha", "Noah", "Freya", "Callum", "Yusuf", "Megan", "Gareth", "Catrin", "Bethan",
-)  # fmt: skip
+    "Rhiannon",
+    "Dafydd",
+    "Gwenllian",
+    "Llywelyn",
+    "Siân",
+    "Ffion",
+    "Iolo",
+    "Aneurin",
+    "Cerys",
+    "Gethin",
+    "Bronwen",
+    "Emrys",
+    "Zoë",
+    "José",
+    "Chloé",
+    "Łukasz",
+    "Aoife",
+    "Siobhán",
+    "Niamh",
+    "James",
+    "Olivia",
+    "Mohammed",
+    "Amelia",
+    "Harpreet",
+    "Oliver",
+    "Priya",
+    "Jack",
+    "Isla",
+    "Thomas",
+    "Grace",
+    "Kwame",
+    "Mei",
+    "Daniel",
+    "Sophie",
+    "Ravi",
+    "Hannah",
+    "Tomasz",
+    "Ellie",
+    "Connor",
+    "Aisha",
+    "Noah",
+    "Freya",
+    "Callum",
+    "Yusuf",
+    "Megan",
+    "Gareth",
+    "Catrin",
+    "Bethan",
+)
 LAST_NAMES: Final = (
-    "Jones", "Williams", "Davies", "Evans", "Thomas", "Roberts", "Hughes", "Lewis", "Morgan",
-    "Griffiths", "ap Rhys", "Llewellyn", "Prys", "O'Brien", "D'Souza", "O'Connor", "Müller",
-    "Nowak", "Kowalczyk", "Ní Bhriain", "Øster", "Smith", "Patel", "Khan", "Brown", "Taylor",
-    "Wilson", "Singh", "Walker", "Wright", "Green", "Hall", "Wood", "Clarke", "Okafor", "Chen",
-    "Begum", "Ahmed", "Fletcher", "Moss", "Pryce", "Vaughan", "Bevan", "Powell", "Parry", "Lloyd",
-)  # fmt: skip
+    "Jones",
+    "Williams",
+    "Davies",
+    "Evans",
+    "Thomas",
+    "Roberts",
+    "Hughes",
+    "Lewis",
+    "Morgan",
+    "Griffiths",
+    "ap Rhys",
+    "Llewellyn",
+    "Prys",
+    "O'Brien",
+    "D'Souza",
+    "O'Connor",
+    "Müller",
+    "Nowak",
+    "Kowalczyk",
+    "Ní Bhriain",
+    "Øster",
+    "Smith",
+    "Patel",
+    "Khan",
+    "Brown",
+    "Taylor",
+    "Wilson",
+    "Singh",
+    "Walker",
+    "Wright",
+    "Green",
+    "Hall",
+    "Wood",
+    "Clarke",
+    "Okafor",
+    "Chen",
+    "Begum",
+    "Ahmed",
+    "Fletcher",
+    "Moss",
+    "Pryce",
+    "Vaughan",
+    "Bevan",
+    "Powell",
+    "Parry",
+    "Lloyd",
+)
 
 #: Directory text is attacker-controlled: these land in display names and descriptions.
 HOSTILE: Final = (
@@ -236,11 +320,16 @@ def _guids(rng: np.random.Generator, n: int) -> pl.Series:
     s = pl.Series("g", raw, dtype=pl.String)
     return pl.select(
         pl.concat_str(
-            [s.str.slice(0, 8), s.str.slice(8, 4), s.str.slice(12, 4), s.str.slice(16, 4),
-             s.str.slice(20, 12)],
+            [
+                s.str.slice(0, 8),
+                s.str.slice(8, 4),
+                s.str.slice(12, 4),
+                s.str.slice(16, 4),
+                s.str.slice(20, 12),
+            ],
             separator="-",
         )
-    ).to_series()  # fmt: skip
+    ).to_series()
 
 
 def dn_escape(value: str) -> str:
@@ -279,15 +368,22 @@ class _Builder:
         self.next_rid = 5_000_000
 
     def group(
-        self, name: str, dn_parent: str, *, scope: str = "global", rid: int | None = None,
-        builtin: bool = False, privileged: bool = False, description: str | None = None,
+        self,
+        name: str,
+        dn_parent: str,
+        *,
+        scope: str = "global",
+        rid: int | None = None,
+        builtin: bool = False,
+        privileged: bool = False,
+        description: str | None = None,
         kind: str = GroupKind.SECURITY,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         if rid is None:
             rid = self.next_rid
             self.next_rid += 1
         sid = f"S-1-5-32-{rid}" if builtin else f"{self.domain_sid}-{rid}"
-        g = {
+        g: dict[str, Any] = {
             "source": SOURCE,
             "group_id": None,  # filled in bulk later
             "sid": sid,
@@ -320,9 +416,13 @@ class _Builder:
         )
 
     def plant(
-        self, rule: str, plant: str, accounts: pl.Series | None, groups: Sequence[tuple[str, int]],
+        self,
+        rule: str,
+        plant: str,
+        accounts: pl.Series | None,
+        groups: Sequence[tuple[str, int]],
         member_group: str | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Record truth rows: every account x every (group name, depth)."""
         if accounts is not None and not groups:  # account-only findings
             rows = pl.DataFrame({"account_id": accounts}).with_columns(
@@ -397,14 +497,18 @@ def generate(seed: int = 7, accounts: int = 6000, now: datetime | None = None) -
         org=pl.when(pl.col("org_i") == 0).then(pl.lit("wmp")).otherwise(pl.lit("warks")),
         org_seq=pl.int_range(pl.len()).over("org_i"),
     )
-    ndept = pl.when(pl.col("org_i") == 0).then(len(FORCES[0].departments))
-    ndept = ndept.otherwise(len(FORCES[1].departments))
-    people = people.with_columns(dept_i=(pl.col("dept_u") * ndept).cast(pl.Int32))
-    dept_names = pl.when(pl.col("org_i") == 0).then(
-        pl.col("dept_i").replace_strict(dict(enumerate(FORCES[0].departments)), default=None)
+    ndept = (
+        pl.when(pl.col("org_i") == 0)
+        .then(len(FORCES[0].departments))
+        .otherwise(len(FORCES[1].departments))
     )
-    dept_names = dept_names.otherwise(
-        pl.col("dept_i").replace_strict(dict(enumerate(FORCES[1].departments)), default=None)
+    people = people.with_columns(dept_i=(pl.col("dept_u") * ndept).cast(pl.Int32))
+    dept_names = (
+        pl.when(pl.col("org_i") == 0)
+        .then(pl.col("dept_i").replace_strict(dict(enumerate(FORCES[0].departments)), default=None))
+        .otherwise(
+            pl.col("dept_i").replace_strict(dict(enumerate(FORCES[1].departments)), default=None)
+        )
     )
     people = people.with_columns(department=dept_names)
 
@@ -414,8 +518,11 @@ def generate(seed: int = 7, accounts: int = 6000, now: datetime | None = None) -
     priv_dept = "ICT"  # WARKS-DEPT-ICT nested into Server Operators
     mover_ok = ~(
         ((pl.col("org") == "wmp") & pl.col("department").is_in([planted_dept["wmp"]]))
-        | ((pl.col("org") == "warks") & pl.col("department").is_in([planted_dept["warks"], priv_dept]))
-    )  # fmt: skip
+        | (
+            (pl.col("org") == "warks")
+            & pl.col("department").is_in([planted_dept["warks"], priv_dept])
+        )
+    )
     n_movers = max(4, n_people // 200)
     pool = people.filter(mover_ok)["seq"].to_numpy()
     mover_seq = rng.choice(pool, size=n_movers, replace=False)
@@ -438,8 +545,14 @@ def generate(seed: int = 7, accounts: int = 6000, now: datetime | None = None) -
 
     # --- builtin and per-force groups ---------------------------------------------------------
     for name, rid, parent, priv, builtin in _BUILTINS:
-        b.group(name, parent, rid=rid, builtin=builtin, privileged=priv,
-                scope="global" if rid in (512, 513, 515) else "universal")  # fmt: skip
+        b.group(
+            name,
+            parent,
+            rid=rid,
+            builtin=builtin,
+            privileged=priv,
+            scope="global" if rid in (512, 513, 515) else "universal",
+        )
     b.nested("Domain Admins", "Administrators")
     b.nested("Enterprise Admins", "Administrators")
 
@@ -448,8 +561,12 @@ def generate(seed: int = 7, accounts: int = 6000, now: datetime | None = None) -
     for f in FORCES:
         grp_ou = f"OU=Groups,{f.ou}"
         n_org = int(people.filter(pl.col("org") == f.id).height)
-        b.group(f"{f.prefix}ALL-Staff", grp_ou, scope="universal",
-                description=f"Every member of staff of {f.name}")  # fmt: skip
+        b.group(
+            f"{f.prefix}ALL-Staff",
+            grp_ou,
+            scope="universal",
+            description=f"Every member of staff of {f.name}",
+        )
         for d in f.departments:
             b.group(f"{f.prefix}DEPT-{d}", grp_ou, description=f"{d} department")
         n_res = max(10 if f.id == "wmp" else 6, n_org // 150)
@@ -475,15 +592,17 @@ def generate(seed: int = 7, accounts: int = 6000, now: datetime | None = None) -
         b.group(name, f"OU=Groups,{SHARED_OU}", scope="universal", description="Shared service")
     # an unattributed group and a group whose OU and prefix disagree
     b.group("Legacy-Scanner-Users", USERS_CN, description="Who created this?")
-    b.group("WMP-RES-Legacy-CAD", f"OU=Groups,{FORCES[1].ou}", scope="domain-local",
-            description=HOSTILE[1])  # fmt: skip
+    b.group(
+        "WMP-RES-Legacy-CAD",
+        f"OU=Groups,{FORCES[1].ou}",
+        scope="domain-local",
+        description=HOSTILE[1],
+    )
     b.group("WMP-PRJ-Joint-Firearms-Licensing", f"OU=Groups,{FORCES[0].ou}")
     b.group("WARKS-PRJ-Major-Crime-Review", f"OU=Groups,{FORCES[1].ou}")
-    b.group("Legacy <script>window.__xss=1</script> Group", USERS_CN,
-            description=HOSTILE[2])  # fmt: skip  (unattributed, hostile)
+    b.group("Legacy <script>window.__xss=1</script> Group", USERS_CN, description=HOSTILE[2])
 
     # --- ordinary memberships --------------------------------------------------------------
-    home = {"wmp": FORCES[0], "warks": FORCES[1]}
     for f in FORCES:
         staff = people.filter(pl.col("org") == f.id)
         b.members(f"{f.prefix}ALL-Staff", staff["account_id"])
@@ -515,7 +634,9 @@ def generate(seed: int = 7, accounts: int = 6000, now: datetime | None = None) -
         if extra is not None:
             cond = cond & extra
         cand = people.filter(cond & ~pl.col("account_id").is_in(list(used)))
-        pick = cand[rng.choice(cand.height, size=n, replace=False).tolist()]["account_id"]
+        pick: pl.Series = cand[rng.choice(cand.height, size=n, replace=False).tolist()][
+            "account_id"
+        ]
         used.update(pick.to_list())
         return pick
 
@@ -523,7 +644,9 @@ def generate(seed: int = 7, accounts: int = 6000, now: datetime | None = None) -
     # (a) strays: direct members of the other force's resource groups, at most 2 per group
     for f in FORCES:
         targets = res_groups[other[f.id]][1:]
-        n_stray = min(2 * len(targets), max(3, int(people.filter(pl.col("org") == f.id).height * 0.01)))
+        n_stray = min(
+            2 * len(targets), max(3, int(people.filter(pl.col("org") == f.id).height * 0.01))
+        )
         strays = draw(f.id, n_stray)
         for i, acct in enumerate(strays.to_list()):
             g = targets[i % len(targets)]
@@ -540,8 +663,12 @@ def generate(seed: int = 7, accounts: int = 6000, now: datetime | None = None) -
             (pl.col("org") == f.id) & (pl.col("department") == planted_dept[f.id])
         )["account_id"]
         b.plant("cross-org-group-nesting", "dept-nesting", None, [(target, 0)], dept_group)
-        b.plant("cross-org-nested-access", "dept-nesting", members,
-                [(target, 1)] + [(g, d + 1) for g, d in b.ancestors(target)])  # fmt: skip
+        b.plant(
+            "cross-org-nested-access",
+            "dept-nesting",
+            members,
+            [(target, 1)] + [(g, d + 1) for g, d in b.ancestors(target)],
+        )
     # (c) privileged: Warwickshire admins in Domain Admins; WARKS ICT nested in Server Operators
     admins = _admin_accounts(rng, n_admins, domain_sid, now)
     wmp_admins = admins.filter(pl.col("org") == "wmp")["account_id"]
@@ -550,14 +677,27 @@ def generate(seed: int = 7, accounts: int = 6000, now: datetime | None = None) -
     b.members("Enterprise Admins", wmp_admins[3:4])
     b.members("Backup Operators", wmp_admins[4:6])
     b.members("Domain Admins", warks_admins)
-    b.plant("cross-org-privileged-access", "warks-domain-admins", warks_admins,
-            [("Domain Admins", 0)] + b.ancestors("Domain Admins"))  # fmt: skip
+    b.plant(
+        "cross-org-privileged-access",
+        "warks-domain-admins",
+        warks_admins,
+        [("Domain Admins", 0), *b.ancestors("Domain Admins")],
+    )
     b.nested(f"WARKS-DEPT-{priv_dept}", "Server Operators")
     ict = people.filter((pl.col("org") == "warks") & (pl.col("department") == priv_dept))
-    b.plant("cross-org-group-nesting", "ict-server-operators", None,
-            [("Server Operators", 0)], f"WARKS-DEPT-{priv_dept}")  # fmt: skip
-    b.plant("cross-org-privileged-access", "ict-server-operators", ict["account_id"],
-            [("Server Operators", 1)])  # fmt: skip
+    b.plant(
+        "cross-org-group-nesting",
+        "ict-server-operators",
+        None,
+        [("Server Operators", 0)],
+        f"WARKS-DEPT-{priv_dept}",
+    )
+    b.plant(
+        "cross-org-privileged-access",
+        "ict-server-operators",
+        ict["account_id"],
+        [("Server Operators", 1)],
+    )
     # (d) primary group pointing at the other force's resource group (in neither member list)
     pg_accounts = draw("warks", 2)
     pg_target = res_groups["wmp"][2]
@@ -590,7 +730,9 @@ def generate(seed: int = 7, accounts: int = 6000, now: datetime | None = None) -
     b.plant("conflicting-attribution", "mover", movers["account_id"], [])
     for f in FORCES:
         old = movers.filter(pl.col("org") == f.id)
-        b.plant("cross-org-direct-member", "mover", old["account_id"], [(f"{f.prefix}ALL-Staff", 0)])
+        b.plant(
+            "cross-org-direct-member", "mover", old["account_id"], [(f"{f.prefix}ALL-Staff", 0)]
+        )
         for d in f.departments:
             acc = old.filter(pl.col("department") == d)["account_id"]
             if acc.len():
@@ -626,14 +768,16 @@ def generate(seed: int = 7, accounts: int = 6000, now: datetime | None = None) -
     hostile_ids = people[idx.tolist()]["account_id"]
     all_accounts = all_accounts.with_columns(
         description=pl.when(pl.col("account_id").is_in(hostile_ids.to_list()))
-        .then(pl.col("account_id").replace_strict(hostile_ids, host[: len(hostile_ids)], default=None))
+        .then(
+            pl.col("account_id").replace_strict(hostile_ids, host[: len(hostile_ids)], default=None)
+        )
         .otherwise(pl.col("description"))
     )
     all_accounts = conform(all_accounts, ACCOUNTS_SCHEMA)
 
     gids = _guids(rng, len(b.groups))
-    for g, gid in zip(b.groups, gids.to_list(), strict=True):
-        g["group_id"] = gid
+    for grp_row, gid in zip(b.groups, gids.to_list(), strict=True):
+        grp_row["group_id"] = gid
     groups = pl.DataFrame(b.groups).drop("rid")
     groups = conform(groups, GROUPS_SCHEMA)
     name_to_id = dict(zip(groups["name"].to_list(), groups["group_id"].to_list(), strict=True))
@@ -714,8 +858,9 @@ def _person_columns(people: pl.DataFrame, domain_sid: str, now: datetime) -> pl.
     hr_base = pl.col("hr_org").replace_strict({f.id: f.employee_base for f in FORCES})
     first_ascii = _ascii(pl.col("first"))
     last_ascii = _ascii(pl.col("last"))
-    username = pl.concat_str([first_ascii.str.slice(0, 1), last_ascii.str.slice(0, 12),
-                              pl.col("seq").cast(pl.String)])  # fmt: skip
+    username = pl.concat_str(
+        [first_ascii.str.slice(0, 1), last_ascii.str.slice(0, 12), pl.col("seq").cast(pl.String)]
+    )
     display = pl.concat_str([pl.col("first"), pl.col("last")], separator=" ")
     inactive = pl.col("inactive_u")
     last_logon = (
@@ -731,13 +876,29 @@ def _person_columns(people: pl.DataFrame, domain_sid: str, now: datetime) -> pl.
         username=username,
         upn=pl.concat_str([username, upn_sfx]),
         display_name=display,
-        mail=pl.concat_str([first_ascii, pl.lit("."), last_ascii, pl.col("seq").cast(pl.String),
-                            pl.lit("@"), hr_mail]),  # fmt: skip
+        mail=pl.concat_str(
+            [
+                first_ascii,
+                pl.lit("."),
+                last_ascii,
+                pl.col("seq").cast(pl.String),
+                pl.lit("@"),
+                hr_mail,
+            ]
+        ),
         employee_id=(hr_base + pl.col("org_seq")).cast(pl.String),
         company=hr_company,
         description=pl.lit(None, pl.String),
-        dn=pl.concat_str([pl.lit("CN="), _dn_escape(display), pl.lit(" "),
-                          pl.col("seq").cast(pl.String), pl.lit(",OU=Users,"), home_ou]),  # fmt: skip
+        dn=pl.concat_str(
+            [
+                pl.lit("CN="),
+                _dn_escape(display),
+                pl.lit(" "),
+                pl.col("seq").cast(pl.String),
+                pl.lit(",OU=Users,"),
+                home_ou,
+            ]
+        ),
         kind=pl.lit(AccountKind.USER.value),
         enabled=~((inactive >= 0.05) & (inactive < 0.08)),
         last_logon=last_logon,
@@ -750,9 +911,12 @@ def _person_columns(people: pl.DataFrame, domain_sid: str, now: datetime) -> pl.
 
 
 def _simple_accounts(
-    rng: np.random.Generator, rows: dict[str, list[Any]], domain_sid: str, now: datetime,
+    rng: np.random.Generator,
+    rows: dict[str, list[Any]],
+    domain_sid: str,
+    now: datetime,
     rid_base: int,
-) -> pl.DataFrame:  # fmt: skip
+) -> pl.DataFrame:
     n = len(rows["username"])
     df = pl.DataFrame(rows).with_columns(
         source=pl.lit(SOURCE),
@@ -760,7 +924,7 @@ def _simple_accounts(
         sid=pl.concat_str(
             [pl.lit(domain_sid + "-"), (pl.int_range(pl.len()) + rid_base).cast(pl.String)]
         ),
-        last_logon=pl.lit(now) - pl.duration(days=pl.Series(rng.integers(0, 20, n))),
+        last_logon=pl.lit(now) - pl.duration(days=pl.lit(pl.Series(rng.integers(0, 20, n)))),
         pwd_last_set=pl.lit(now - timedelta(days=100)),
         created=pl.lit(now - timedelta(days=1000)),
         manager_id=pl.lit(None, pl.String),
@@ -775,9 +939,23 @@ def _simple_accounts(
 def _admin_accounts(
     rng: np.random.Generator, n: dict[str, int], domain_sid: str, now: datetime
 ) -> pl.DataFrame:
-    rows: dict[str, list[Any]] = {k: [] for k in (
-        "org", "username", "upn", "display_name", "mail", "employee_id", "company", "dn", "kind",
-        "enabled", "privileged", "department")}  # fmt: skip
+    rows: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "org",
+            "username",
+            "upn",
+            "display_name",
+            "mail",
+            "employee_id",
+            "company",
+            "dn",
+            "kind",
+            "enabled",
+            "privileged",
+            "department",
+        )
+    }
     for f in FORCES:
         for i in range(n[f.id]):
             user = f"adm-{f.id}{i:02d}"
@@ -838,7 +1016,9 @@ def _computer_accounts(
     rows: dict[str, list[Any]] = {
         "username": users,
         "display_name": [u.rstrip("$") for u in users],
-        "dn": [f"CN={u.rstrip('$')},OU=Computers,{f.ou}" for u, f in zip(users, forces, strict=True)],
+        "dn": [
+            f"CN={u.rstrip('$')},OU=Computers,{f.ou}" for u, f in zip(users, forces, strict=True)
+        ],
         "kind": [AccountKind.COMPUTER.value] * n,
         "enabled": [True] * n,
         "privileged": [False] * n,

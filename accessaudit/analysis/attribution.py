@@ -33,7 +33,9 @@ def _ends_with_any(column: str, suffixes: Sequence[str], sep: str = "") -> pl.Ex
     exprs = []
     for s in suffixes:
         s = s.lower()
-        exprs.append(lowered.str.ends_with(sep + s) | (lowered == s) if sep else lowered.str.ends_with(s))
+        exprs.append(
+            lowered.str.ends_with(sep + s) | (lowered == s) if sep else lowered.str.ends_with(s)
+        )
     return pl.any_horizontal(exprs)
 
 
@@ -100,8 +102,10 @@ def _attribute(
             org_conflict=pl.lit(False),
         )
     evidence = pl.concat_list(
-        [pl.when(e).then(pl.lit(f"{kind}:{org}")).otherwise(pl.lit(None, pl.String))
-         for kind, org, e in fired]  # fmt: skip
+        [
+            pl.when(e).then(pl.lit(f"{kind}:{org}")).otherwise(pl.lit(None, pl.String))
+            for kind, org, e in fired
+        ]
     ).list.drop_nulls()
     first = pl.coalesce(
         [pl.when(e).then(pl.lit(org)).otherwise(pl.lit(None, pl.String)) for _, org, e in fired]

@@ -30,15 +30,12 @@ def group_closure(memberships: pl.DataFrame) -> pl.DataFrame:
         .unique()
         .collect()
     )
-    frontier = (
-        edges.select(
-            group_id=pl.col("child"),
-            ancestor_id=pl.col("parent"),
-            depth=pl.lit(1, pl.Int32),
-            path=pl.concat_list([pl.col("child"), pl.col("parent")]),
-        )
-        .sort("group_id", "ancestor_id")
-    )
+    frontier = edges.select(
+        group_id=pl.col("child"),
+        ancestor_id=pl.col("parent"),
+        depth=pl.lit(1, pl.Int32),
+        path=pl.concat_list([pl.col("child"), pl.col("parent")]),
+    ).sort("group_id", "ancestor_id")
     found = [frontier]
     seen = frontier.select("group_id", "ancestor_id")
     while frontier.height:

@@ -131,13 +131,18 @@ def _rule_plan(
         raise
     except Exception as exc:  # polars raises several types for bad SQL
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RuleError(f"{rule.path}: query failed: {first}", "check the SQL against the views") from None
+        raise RuleError(
+            f"{rule.path}: query failed: {first}", "check the SQL against the views"
+        ) from None
     missing = [k for k in rule.key if k not in schema]
     if missing:
         raise RuleError(f"{rule.path}: query does not return key column '{missing[0]}'")
     extra = [c for c in schema.names() if c not in OUTPUT_COLUMNS]
     if extra:
-        raise RuleError(f"{rule.path}: query returns unknown column '{extra[0]}'", f"allowed: {', '.join(OUTPUT_COLUMNS)}")
+        raise RuleError(
+            f"{rule.path}: query returns unknown column '{extra[0]}'",
+            f"allowed: {', '.join(OUTPUT_COLUMNS)}",
+        )
     key = pl.concat_str(
         [pl.lit(rule.id), *[pl.col(k).cast(pl.String).fill_null("") for k in rule.key]],
         separator="|",
@@ -218,7 +223,11 @@ def example_tables(ex: Example, as_of: datetime) -> dict[str, pl.DataFrame]:
     accounts = accounts.with_columns(org_evidence=pl.lit([], pl.List(pl.String)))
     groups = groups.with_columns(org_evidence=pl.lit([], pl.List(pl.String)))
     memberships = pl.DataFrame(mem_rows, schema=MEMBERSHIPS_SCHEMA)
-    grants = pl.DataFrame(ex.grants, schema=GRANTS_SCHEMA) if ex.grants else pl.DataFrame(schema=GRANTS_SCHEMA)
+    grants = (
+        pl.DataFrame(ex.grants, schema=GRANTS_SCHEMA)
+        if ex.grants
+        else pl.DataFrame(schema=GRANTS_SCHEMA)
+    )
     return {"accounts": accounts, "groups": groups, "memberships": memberships, "grants": grants}
 
 

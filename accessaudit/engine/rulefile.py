@@ -39,7 +39,9 @@ OPTIONAL = ("settings", "examples", "version", "tags")
 EXAMPLE_KEYS = {"name", "accounts", "groups", "memberships", "grants", "expect", "settings"}
 #: Columns a rule query may return (the engine adds finding_key, rule_id, severity, title, action).
 OUTPUT_COLUMNS = tuple(
-    c for c in FINDINGS_SCHEMA.names() if c not in ("finding_key", "rule_id", "severity", "title", "action")
+    c
+    for c in FINDINGS_SCHEMA.names()
+    if c not in ("finding_key", "rule_id", "severity", "title", "action")
 )
 _PLACEHOLDER = re.compile(r"\$\{([a-z_][a-z0-9_]*)\}")
 
@@ -115,7 +117,10 @@ def load_rule(path: Path) -> Rule:
 
     unknown = sorted(set(data) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
-        raise RuleError(f"{line_of(unknown[0])}: unknown key '{unknown[0]}'", f"allowed: {', '.join(REQUIRED + OPTIONAL)}")
+        raise RuleError(
+            f"{line_of(unknown[0])}: unknown key '{unknown[0]}'",
+            f"allowed: {', '.join(REQUIRED + OPTIONAL)}",
+        )
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise RuleError(f"{where}: missing required key '{missing[0]}'")
@@ -123,25 +128,39 @@ def load_rule(path: Path) -> Rule:
         if not isinstance(data[k], str) or not data[k].strip():
             raise RuleError(f"{line_of(k)}: '{k}' must be a non-empty string")
     if data["id"] != path.stem:
-        raise RuleError(f"{line_of('id')}: id '{data['id']}' must equal the file name '{path.stem}'")
+        raise RuleError(
+            f"{line_of('id')}: id '{data['id']}' must equal the file name '{path.stem}'"
+        )
     try:
         severity = Severity(data["severity"])
     except ValueError:
-        raise RuleError(f"{line_of('severity')}: unknown severity '{data['severity']}'", f"use one of {[s.value for s in Severity]}") from None
+        raise RuleError(
+            f"{line_of('severity')}: unknown severity '{data['severity']}'",
+            f"use one of {[s.value for s in Severity]}",
+        ) from None
     try:
         action = ActionKind(data["action"])
     except ValueError:
-        raise RuleError(f"{line_of('action')}: unknown action '{data['action']}'", f"use one of {[a.value for a in ActionKind]}") from None
+        raise RuleError(
+            f"{line_of('action')}: unknown action '{data['action']}'",
+            f"use one of {[a.value for a in ActionKind]}",
+        ) from None
     key = data["key"]
     if not isinstance(key, list) or not key or not all(isinstance(k, str) for k in key):
         raise RuleError(f"{line_of('key')}: 'key' must be a non-empty list of column names")
     bad = [k for k in key if k not in OUTPUT_COLUMNS]
     if bad:
-        raise RuleError(f"{line_of('key')}: key column '{bad[0]}' is not a findings column", f"use columns of {OUTPUT_COLUMNS}")
+        raise RuleError(
+            f"{line_of('key')}: key column '{bad[0]}' is not a findings column",
+            f"use columns of {OUTPUT_COLUMNS}",
+        )
     settings = data.get("settings", {})
     if not isinstance(settings, dict):
         raise RuleError(f"{line_of('settings')}: [settings] must be a table")
-    examples = tuple(_example(e, i, line_of("examples"), len(key)) for i, e in enumerate(data.get("examples", [])))
+    examples = tuple(
+        _example(e, i, line_of("examples"), len(key))
+        for i, e in enumerate(data.get("examples", []))
+    )
     rule = Rule(
         id=data["id"],
         title=data["title"].strip(),
@@ -166,17 +185,25 @@ def _example(raw: Any, index: int, where: str, key_len: int) -> Example:
         raise RuleError(f"{where}: examples[{index}] must be a table")
     unknown = sorted(set(raw) - EXAMPLE_KEYS)
     if unknown:
-        raise RuleError(f"{where}: examples[{index}]: unknown key '{unknown[0]}'", f"allowed: {sorted(EXAMPLE_KEYS)}")
+        raise RuleError(
+            f"{where}: examples[{index}]: unknown key '{unknown[0]}'",
+            f"allowed: {sorted(EXAMPLE_KEYS)}",
+        )
     if "name" not in raw or "expect" not in raw:
         raise RuleError(f"{where}: examples[{index}] needs 'name' and 'expect'")
     expect = []
     for row in raw["expect"]:
         if not isinstance(row, list) or len(row) != key_len:
-            raise RuleError(f"{where}: examples[{index}] ({raw['name']}): each expect row is a list of {key_len} key values")
+            raise RuleError(
+                f"{where}: examples[{index}] ({raw['name']}): "
+                f"each expect row is a list of {key_len} key values"
+            )
         expect.append(tuple("" if v is None else str(v) for v in row))
     for m in raw.get("memberships", []):
         if not (isinstance(m, list) and len(m) == 2):
-            raise RuleError(f"{where}: examples[{index}] ({raw['name']}): memberships are [group, member] pairs")
+            raise RuleError(
+                f"{where}: examples[{index}] ({raw['name']}): memberships are [group, member] pairs"
+            )
     return Example(
         name=str(raw["name"]),
         accounts=list(raw.get("accounts", [])),
@@ -194,11 +221,15 @@ def load_rules(dirs: list[Path] | None = None) -> list[Rule]:
     rules: dict[str, Rule] = {}
     for folder in folders:
         if not folder.is_dir():
-            raise RuleError(f"rule folder {folder} not found", "check audit.rules_dirs in the config")
+            raise RuleError(
+                f"rule folder {folder} not found", "check audit.rules_dirs in the config"
+            )
         for path in sorted(folder.glob("*.toml")):
             rule = load_rule(path)
             if rule.id in rules:
-                raise RuleError(f"{path}: rule id '{rule.id}' already defined in {rules[rule.id].path}")
+                raise RuleError(
+                    f"{path}: rule id '{rule.id}' already defined in {rules[rule.id].path}"
+                )
             rules[rule.id] = rule
     return list(rules.values())
 
