@@ -1,0 +1,125 @@
+"""Decode generic LDAP (OpenLDAP ``inetOrgPerson`` / ``groupOfNames``) into the canonical tables.
+
+A per-source mapping (``LdapSource.attribute_map`` / ``group_attribute_map``) names which LDAP
+attribute fills which canonical column. Generic LDAP has no immutable ids inside DN-valued
+attributes, so ``member``, ``manager`` and ``owner`` resolve through the DNs of the collected
+objects (one server's own spelling of them, compared case-insensitively).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from ..model import (
+    MEMBERSHIPS_SCHEMA,
+    UTC_TIME,
+    AccountKind,
+    GroupKind,
+    MemberKind,
+    conform,
+    privileged_sid_expr,
+)
+from .ldap_decode import gentime_expr, text
+
+#: canonical column -> LDAP attribute; a source's ``attribute_map`` overrides entries.
+OPENLDAP_ACCOUNT_MAP: Mapping[str, str] = {
+    "account_id": "entryUUID",
+    "username": "uid",
+    "upn": "",
+    "display_name": "displayName",
+    "mail": "mail",
+    "employee_id": "employeeNumber",
+    "company": "o",
+    "department": "departmentNumber",
+    "description": "description",
+    "kind": "",
+    "created": "createTimestamp",
+    "manager_id": "manager",
+    "sid": "",
+}
+OPENLDAP_GROUP_MAP: Mapping[str, str] = {
+    "group_id": "entryUUID",
+    "name": "cn",
+    "description": "description",
+    "managed_by": "owner",
+    "member": "member",
+    "sid": "",
+}
+
+
+def dn_key(expr: pl.Expr) -> pl.Expr:
+    """A comparison key for DNs from one server: lower case, no spaces around ``,`` / ``=``.
+
+    Only used where the server offers no immutable id in DN-valued attributes (generic LDAP).
+    """
+    return expr.str.to_lowercase().str.replace_all(r"\s*([,=])\s*", "$1")
+
+
+def openldap_accounts(df: pl.DataFrame, amap: Mapping[str, str], source: str) -> pl.DataFrame:
+    cols: dict[str, pl.Series] = {"dn": df.get_column("dn")}
+    for canon, attr in amap.items():
+        if attr and canon not in ("created",):
+            cols[canon] = text(df, attr).alias(canon)
+    created = amap.get("created")
+    out = pl.DataFrame(cols).with_columns(
+        source=pl.lit(source),
+        created=gentime_expr(pl.lit(text(df, created))) if created else pl.lit(None, UTC_TIME),
+        enabled=pl.lit(True),
+        privileged=pl.lit(False),
+        sid_history=pl.lit([], pl.List(pl.String)),
+    )
+    if "kind" not in out.columns:
+        out = out.with_columns(kind=pl.lit(AccountKind.USER.value))
+    return out.with_columns(account_id=pl.col("account_id").str.to_lowercase())
+
+
+def openldap_groups(df: pl.DataFrame, gmap: Mapping[str, str], source: str) -> pl.DataFrame:
+    cols: dict[str, pl.Series] = {"dn": df.get_column("dn")}
+    for canon, attr in gmap.items():
+        if attr and canon not in ("member",):
+            cols[canon] = text(df, attr).alias(canon)
+    out = pl.DataFrame(cols).with_columns(
+        source=pl.lit(source),
+        kind=pl.lit(GroupKind.SECURITY.value),
+        mastered=pl.lit("ad"),
+        privileged=privileged_sid_expr("sid") if "sid" in cols else pl.lit(False),
+    )
+    return out.with_columns(group_id=pl.col("group_id").str.to_lowercase())
+
+
+def openldap_memberships(
+    source: str,
+    groups: pl.DataFrame,
+    members: pl.DataFrame,
+    accounts: pl.DataFrame,
+) -> tuple[pl.DataFrame, int]:
+    """Edges from DN-valued ``member`` values, resolved through the DNs of collected objects."""
+    ids = pl.concat(
+        [
+            accounts.select(key=dn_key(pl.col("dn")), member_id="account_id").with_columns(
+                member_kind=pl.lit(MemberKind.ACCOUNT.value)
+            ),
+            groups.select(key=dn_key(pl.col("dn")), member_id="group_id").with_columns(
+                member_kind=pl.lit(MemberKind.GROUP.value)
+            ),
+        ]
+    ).unique("key", keep="first")
+    edges = members.with_columns(key=dn_key(pl.col("value"))).join(ids, on="key", how="left")
+    unresolved = int(edges.get_column("member_id").is_null().sum())
+    out = edges.filter(pl.col("member_id").is_not_null()).with_columns(source=pl.lit(source))
+    return conform(out.select(MEMBERSHIPS_SCHEMA.names()), MEMBERSHIPS_SCHEMA), unresolved
+
+
+def resolve_dn_refs(
+    df: pl.DataFrame, column: str, targets: pl.DataFrame, id_col: str
+) -> pl.DataFrame:
+    """Replace DN values in ``column`` by the id of the collected object with that DN."""
+    lookup = targets.select(_k=dn_key(pl.col("dn")), _id=pl.col(id_col)).unique("_k")
+    return (
+        df.with_columns(_k=dn_key(pl.col(column)))
+        .join(lookup, on="_k", how="left")
+        .with_columns(pl.col("_id").alias(column))
+        .drop("_k", "_id")
+    )

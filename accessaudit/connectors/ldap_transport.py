@@ -1,0 +1,176 @@
+"""Connecting and binding to an LDAP server with ldap3: TLS always verified, failures in one line.
+
+Every ``Tls`` is built with ``ssl.CERT_REQUIRED`` (ldap3's default does not validate) and the
+hostname is checked against the certificate. A plain ``ldap://`` simple bind is refused unless the
+source sets ``allow_plaintext`` (a lab). Bind failures become :class:`AuthError` with the AD
+sub-code decoded (``data 52e`` wrong password, ``533`` disabled, ...); unreachable servers and
+TLS failures become :class:`ConnectError`, and :func:`connect` moves on to the next server.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import ssl
+from typing import Any
+
+from ldap3 import NONE, SASL, SIMPLE, Connection, Server, Tls
+from ldap3.core.exceptions import LDAPException, LDAPSocketOpenError, LDAPStartTLSError
+
+from ..config import LdapSource
+from ..errors import AuthError, ConfigError, ConnectError
+
+#: AD bind failure sub-codes (the "data NNN" in the diagnostic message) -> text and hint.
+_AD_BIND_CODES: dict[str, tuple[str, str]] = {
+    "52e": ("wrong password", "check the password the source's password_env/_file points at"),
+    "525": ("no such user", "check bind_dn (a DN, user@domain or DOMAIN\\user)"),
+    "530": ("not permitted to log on at this time", "check the account's logon hours"),
+    "531": ("not permitted to log on from this workstation", "check userWorkstations"),
+    "532": ("password expired", "reset the service account's password"),
+    "533": ("account disabled", "enable the bind account in AD"),
+    "701": ("account expired", "extend the bind account's accountExpires"),
+    "773": ("password must be reset", "set a new password for the bind account"),
+    "775": ("account locked out", "unlock the bind account; check for repeated failures"),
+}
+
+
+def _tls(cfg: LdapSource, host: str) -> Tls:
+    return Tls(
+        validate=ssl.CERT_REQUIRED,
+        ca_certs_file=str(cfg.ca_file) if cfg.ca_file else None,
+        version=ssl.PROTOCOL_TLS_CLIENT,
+        sni=host,
+    )
+
+
+def _describe_tls_failure(url: str, exc: Exception) -> ConnectError:
+    text = str(exc)
+    if "doesn't match" in text or "match any name" in text or "hostname" in text.lower():
+        return ConnectError(
+            f"{url}: the server certificate does not name this host",
+            "connect by a name in the certificate's subjectAltName (or fix the certificate)",
+        )
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return ConnectError(
+            f"{url}: the server certificate is not trusted ({short(text)})",
+            "set ca_file to the CA that issued the domain controller's certificate",
+        )
+    return ConnectError(
+        f"{url}: cannot connect: {short(text)}", "check the address, port and firewall"
+    )
+
+
+def short(text: str) -> str:
+    m = re.search(r"\[SSL: [A-Z_]+\][^'\"\]\)]*", text)
+    return (m.group(0) if m else text).strip()[:200]
+
+
+def _bind_error(url: str, who: str, result: dict[str, Any]) -> AuthError:
+    code = result.get("result")
+    desc = result.get("description")
+    message = str(result.get("message") or "")
+    if code == 8:
+        return AuthError(
+            f"{url}: bind refused: the server requires transport encryption (result 8 {desc})",
+            "use ldaps:// or start_tls = true",
+        )
+    m = re.search(r"data ([0-9a-f]{3})", message)
+    if m and m.group(1) in _AD_BIND_CODES:
+        what, hint = _AD_BIND_CODES[m.group(1)]
+        return AuthError(f"{url}: bind as {who} refused: {what} (AD data {m.group(1)})", hint)
+    return AuthError(
+        f"{url}: bind as {who} refused: result {code} {desc}: {message.strip()[:200]}",
+        "check bind_dn and the password source",
+    )
+
+
+def connect(cfg: LdapSource, password: str | None) -> tuple[Connection, str]:
+    """Open and bind a connection to the first server that answers; returns it and its URL.
+
+    Unreachable servers and TLS failures move on to the next server; a refused bind stops at
+    once (trying the same wrong password on every DC only locks the account out faster).
+    """
+    failures: list[ConnectError] = []
+    for url in cfg.servers:
+        try:
+            return _connect_one(cfg, url, password), url
+        except ConnectError as exc:
+            failures.append(exc)
+    if len(failures) == 1:
+        raise failures[0]
+    raise ConnectError(
+        "no LDAP server answered: " + "; ".join(f.message for f in failures),
+        failures[-1].hint,
+    )
+
+
+def _connect_one(cfg: LdapSource, url: str, password: str | None) -> Connection:
+    m = re.match(r"^(ldaps?)://(\[[^\]]+\]|[^:/]+)(?::(\d+))?/?$", url, re.I)
+    if not m:
+        raise ConfigError(
+            f"server '{url}' is not an ldap:// or ldaps:// URL", "e.g. ldaps://dc1.example.org"
+        )
+    scheme, host = m.group(1).lower(), m.group(2).strip("[]")
+    ldaps = scheme == "ldaps"
+    port = int(m.group(3)) if m.group(3) else (636 if ldaps else 389)
+    encrypted = ldaps or cfg.start_tls
+    if not encrypted and not cfg.allow_plaintext and cfg.auth == "simple":
+        raise ConfigError(
+            f"refusing a simple bind without TLS to {url}: the password would cross in clear",
+            "use ldaps:// or start_tls = true (allow_plaintext = true is for a lab only)",
+        )
+    tls = _tls(cfg, host) if encrypted else None
+    server = Server(
+        host, port=port, use_ssl=ldaps, tls=tls, get_info=NONE, connect_timeout=cfg.connect_timeout
+    )
+    kwargs: dict[str, Any] = {
+        "auto_bind": False,
+        "auto_range": False,  # ranges are followed and checked here (ldap3 issue 336)
+        "auto_referrals": False,  # never chase referrals (anonymously or otherwise)
+        "return_empty_attributes": False,  # ldap3 KeyError with auto_range=False otherwise
+        "check_names": False,
+        "raise_exceptions": False,
+        "receive_timeout": max(1, math.ceil(cfg.receive_timeout)),  # ldap3 packs an int
+        "read_only": True,
+    }
+    if cfg.auth == "kerberos":
+        try:
+            import gssapi  # type: ignore[import-not-found]  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "auth = 'kerberos' needs the Python gssapi package",
+                "pip install gssapi (and libkrb5)",
+            ) from None
+        conn = Connection(server, authentication=SASL, sasl_mechanism="GSSAPI", **kwargs)
+        who = "(Kerberos ticket)"
+    else:
+        who = cfg.bind_dn or "(anonymous)"
+        conn = Connection(
+            server,
+            user=cfg.bind_dn,
+            password=password,
+            authentication=SIMPLE if cfg.bind_dn else None,
+            **kwargs,
+        )
+    try:
+        conn.open()
+        if cfg.start_tls and not ldaps and not conn.start_tls():
+            raise ConnectError(
+                f"{url}: StartTLS refused: {conn.result.get('message')}", "use ldaps://"
+            )
+    except LDAPStartTLSError as exc:
+        raise _describe_tls_failure(url, exc) from None
+    except LDAPSocketOpenError as exc:
+        raise _describe_tls_failure(url, exc) from None
+    except LDAPException as exc:
+        raise _describe_tls_failure(url, exc) from None
+    try:
+        ok = conn.bind()
+    except LDAPException as exc:
+        raise ConnectError(
+            f"{url}: connection lost during bind: {short(str(exc))}", "retry"
+        ) from None
+    if not ok:
+        conn.unbind()
+        raise _bind_error(url, who, conn.result)
+    return conn
