@@ -221,6 +221,7 @@ class _Run:
         self.units: list[CollectionUnit] = []
         self.failed: list[CollectionUnit] = []
         self.state: dict[str, str] = {}
+        self.kept: set[str] = set()  # parts whose delta round failed: previous data kept
         self.page = cfg.page_size
 
     # --- bookkeeping --------------------------------------------------------------------------
@@ -259,20 +260,34 @@ class _Run:
         order = {name: n for n, name in enumerate(UNIT_ORDER)}
         self.units.sort(key=lambda u: order.get(u.name, len(order)))
         self.units.extend(self.failed)
-        if self.cfg.use_delta and (new_users_link or new_groups_link):
-            self.state = {"delta_obtained": self.started.isoformat(), "delta_fields": delta.FIELDS}
-            if new_users_link and self.unit_ok("users"):
-                self.state["users_delta_link"] = new_users_link
-            if new_groups_link and all(self.unit_ok(u) for u in ("groups", "members", "owners")):
-                self.state["groups_delta_link"] = new_groups_link
-            if len(self.state) == 2:
-                self.state = {}
+        self.save_links(
+            {"users": new_users_link, "groups": new_groups_link},
+            {"users": ("users",), "groups": ("groups", "members", "owners")},
+        )
         return {
             "accounts": accounts,
             "groups": groups,
             "memberships": memberships,
             "grants": grants,
         }
+
+    def save_links(
+        self, links: Mapping[str, str | None], units: Mapping[str, tuple[str, ...]]
+    ) -> None:
+        """State for the next run: a part's deltaLink only if the part was collected
+        completely (else the next run must list everything again), or the old link unchanged
+        when its delta round failed (nothing was applied, so it is still the right start)."""
+        if not self.cfg.use_delta:
+            return
+        for part, link in links.items():
+            if part in self.kept:
+                self.state[f"{part}_delta_link"] = self.old_state[f"{part}_delta_link"]
+                self.state[f"{part}_delta_obtained"] = self.old_state[f"{part}_delta_obtained"]
+            elif link and all(self.unit_ok(u) for u in units[part]):
+                self.state[f"{part}_delta_link"] = link
+                self.state[f"{part}_delta_obtained"] = self.started.isoformat()
+        if self.state:
+            self.state["delta_fields"] = delta.FIELDS
 
     def unit_ok(self, name: str) -> bool:
         return all(
@@ -368,6 +383,7 @@ class _Run:
         """The delta round failed: keep the previous users, say so, keep the old link."""
         table = self.previous["accounts"]
         self.bad("users", f"delta round failed ({reason}); previous users kept", table.height)
+        self.kept.add("users")
         return table, set(), link
 
     # --- groups, members, owners --------------------------------------------------------------
@@ -520,6 +536,7 @@ class _Run:
         self, reason: str, link: str
     ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, list[str]], str | None, list[tuple[str, str]]]:
         groups, memberships = self.previous["groups"], self.previous["memberships"]
+        self.kept.add("groups")
         self.bad("groups", f"delta round failed ({reason}); previous groups kept", groups.height)
         self.bad("members", "groups delta round failed; previous members kept", memberships.height)
         self.bad("owners", "groups delta round failed; previous owners kept")

@@ -212,8 +212,14 @@ def client_credential(cfg: EntraSource) -> str | dict[str, str]:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]
+    """The useful part of a requests/urllib3 error ("[SSL: ...] ...", "[Errno 111] ...")."""
+    text = str(exc)
+    for pattern in (r"\[SSL: [A-Z_]+\][^'\"()]*", r"\[Errno -?\d+\][^'\"()]*", r"timed out"):
+        match = re.search(pattern, text)
+        if match:
+            return match.group(0).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:200]
 
 
 def transport_error(exc: requests.RequestException, what: str, source: str) -> ConnectError:

@@ -40,7 +40,7 @@ def usable_link(
 ) -> str | None:
     """The stored deltaLink for ``part`` ("users" / "groups") if it can be applied now."""
     link = state.get(f"{part}_delta_link")
-    obtained = state.get("delta_obtained")
+    obtained = state.get(f"{part}_delta_obtained")
     needed = ("accounts",) if part == "users" else ("groups", "memberships")
     if not link or not obtained or state.get("delta_fields") != FIELDS:
         return None

@@ -45,10 +45,11 @@ def test_full_collection_equals_served_tables(cfg, small_tables):
     assert counts["role-eligibility"] == 1
     assert counts["app-role-assignments"] == 2
     assert set(result.state) == {
-        "delta_obtained",
         "delta_fields",
         "users_delta_link",
+        "users_delta_obtained",
         "groups_delta_link",
+        "groups_delta_obtained",
     }
 
 

@@ -139,6 +139,8 @@ class GraphEmulator:
         self.log: list[Logged] = []
         self.errors: list[str] = []  # emulator bugs (500s with a traceback)
         self.token_lifetime = 3599
+        #: extra resource URIs the token endpoint accepts in ``<resource>/.default`` scopes
+        self.resources: set[str] = set()
         self._key = _signing_key()
         self._serial = 0
         self._min_serial = 0
@@ -427,6 +429,7 @@ class GraphEmulator:
             )
         scope = form.get("scope", "")
         resources = {GRAPH_AUDIENCE, GRAPH_APP_ID, self.base_url, f"https://localhost:{self.port}"}
+        resources |= self.resources
         scopes = scope.split()
         if (
             len(scopes) != 1
