@@ -20,6 +20,7 @@ Exit codes are stable and documented in the README.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -73,9 +74,17 @@ class AuthError(SourceError):
 
 
 class IncompleteCollection(SourceError):
-    """A collection unit could not be proven complete."""
+    """A collection unit could not be proven complete.
+
+    ``collection`` (a ``model.SourceCollection``), when given, holds what *was* collected with
+    every unit's completeness, so the run can be written and marked incomplete.
+    """
 
     exit_code = ExitCode.INCOMPLETE
+
+    def __init__(self, message: str, hint: str = "", collection: Any = None) -> None:
+        super().__init__(message, hint)
+        self.collection = collection
 
 
 class StoreError(AuditError):

@@ -1,4 +1,4 @@
-"""CSV, XLSX and JSON exports, and the atomic owner-only file writer the report stage uses.
+"""CSV, XLSX and JSON exports (written with the store's atomic owner-only writer).
 
 Spreadsheets are a code-execution path for the identity team: a cell that starts with ``=``
 runs as a formula (``=HYPERLINK(...)``, ``=WEBSERVICE(...)``, DDE). Following OWASP
@@ -18,19 +18,19 @@ the old file or the new one, never half of one.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 import xlsxwriter
+
+from ..store import atomic_write, atomic_write_bytes
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
@@ -45,48 +45,6 @@ XLSX_MAX_ROWS: Final = 1_048_576
 XLSX_MAX_CELL_CHARS: Final = 32_767
 _SHEET_NAME_BAD: Final = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
 FILE_MODE: Final = 0o600
-
-
-# --- Atomic owner-only writes -------------------------------------------------------------------
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Without this a crash can lose the rename. Not possible on Windows; harmless to skip.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Create ``path`` (mode 0600) atomically with the bytes ``write`` puts into the stream."""
-    path = Path(path)
-    directory = path.parent
-    tmp = directory / f".{path.name}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        tmp.replace(path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    _fsync_dir(directory)
-    return path
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically with mode 0600."""
-
-    def write(stream: IO[bytes]) -> None:
-        stream.write(data)
-
-    return atomic_write(path, write)
 
 
 # --- Neutralising ------------------------------------------------------------------------------

@@ -1,0 +1,417 @@
+"""collect -> analyse -> evaluate -> plan -> write: what ``run`` and ``demo`` call.
+
+Only :func:`collect_sources` talks to directories and only :func:`write_run` writes files; the
+analysis in between is a pure function of the collected tables (:func:`analyse`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .analysis.attribution import attribute_accounts, attribute_groups
+from .analysis.correlate import correlate
+from .analysis.expand import effective_memberships, finding_paths, group_closure
+from .config import CsvSource, EntraSource, LdapSource, SampleSource, Settings, settings_hash
+from .engine.evaluate import build_views, evaluate
+from .engine.rulefile import Rule, catalogue_hash, load_rules
+from .errors import IncompleteCollection
+from .model import (
+    COLLECTED_SCHEMAS,
+    SEVERITY_RANK,
+    CollectionUnit,
+    Severity,
+    SourceCollection,
+)
+from .remediation.plan import plan_actions
+from .report.context import build_context
+from .report.exports import write_csv, write_json
+from .report.html import render_html
+from .store import RunInfo, RunStore, read_table
+
+Progress = Callable[[str], None]
+
+
+def tool_version() -> str:
+    try:
+        return version("accessaudit")
+    except PackageNotFoundError:  # running from a checkout without installing
+        return "0.0.0+checkout"
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+# --- collect ---------------------------------------------------------------------------------
+
+
+def _sample_collection(src: SampleSource, now: datetime) -> SourceCollection:
+    from .sample import generate
+
+    started = datetime.now(UTC)
+    sample = generate(seed=src.seed, accounts=src.accounts, now=now)
+    units = [
+        CollectionUnit(name, True, f"generated from seed {src.seed}", df.height)
+        for name, df in sample.tables.items()
+    ]
+    return SourceCollection(
+        sample.source, "sample", started, datetime.now(UTC), dict(sample.tables), units
+    )
+
+
+def _previous_state(previous: RunInfo | None, name: str) -> dict[str, str] | None:
+    if previous is None:
+        return None
+    for s in previous.manifest.get("sources", []):
+        if s.get("name") == name and s.get("complete"):
+            state = s.get("state") or {}
+            return {str(k): str(v) for k, v in state.items()}
+    return None
+
+
+def _previous_tables(previous: RunInfo | None, source: str) -> dict[str, pl.DataFrame] | None:
+    if previous is None:
+        return None
+    out = {}
+    for name in COLLECTED_SCHEMAS:
+        df = read_table(previous, name)
+        out[name] = df.filter(pl.col("source") == source).select(COLLECTED_SCHEMAS[name].names())
+    return out
+
+
+def collect_one(
+    src: SampleSource | LdapSource | EntraSource | CsvSource,
+    *,
+    now: datetime,
+    previous: RunInfo | None = None,
+) -> SourceCollection:
+    """Collect one configured source. An incomplete collection is returned, marked incomplete."""
+    try:
+        if isinstance(src, SampleSource):
+            return _sample_collection(src, now)
+        if isinstance(src, LdapSource):
+            from .connectors import ldap
+
+            return ldap.collect(src, now=now)
+        if isinstance(src, EntraSource):
+            from .connectors import entra
+
+            state = _previous_state(previous, src.name)
+            prev_tables = _previous_tables(previous, f"entra:{src.tenant_id}") if state else None
+            return entra.collect(src, state=state, previous=prev_tables, now=now)
+        from .connectors import csvfile
+
+        return csvfile.collect(src, now=now)
+    except IncompleteCollection as exc:
+        if isinstance(exc.collection, SourceCollection):
+            return exc.collection
+        raise
+
+
+def collect_sources(
+    settings: Settings,
+    *,
+    now: datetime,
+    previous: RunInfo | None = None,
+    progress: Progress = _noop,
+) -> list[tuple[str, SourceCollection]]:
+    """Every configured source, then CSV users correlated with the directory accounts."""
+    collected: list[tuple[str, SourceCollection]] = []
+    for src in settings.sources:
+        progress(f"collecting {src.name} ({src.kind})")
+        collected.append((src.name, collect_one(src, now=now, previous=previous)))
+    directory = [c.table("accounts") for _, c in collected if c.kind != "csv"]
+    if directory:
+        dir_accounts = pl.concat(directory)
+        by_name = {s.name: s for s in settings.sources}
+        for i, (name, c) in enumerate(collected):
+            src = by_name[name]
+            if isinstance(src, CsvSource):
+                progress(f"correlating {name} on {src.correlate_on}")
+                collected[i] = (name, correlate(c, dir_accounts, src.correlate_on)[0])
+    return collected
+
+
+# --- analyse ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Analysis:
+    """Everything derived from one snapshot: the stage outputs a run stores."""
+
+    accounts: pl.DataFrame
+    groups: pl.DataFrame
+    memberships: pl.DataFrame
+    grants: pl.DataFrame
+    closure: pl.DataFrame
+    effective: pl.DataFrame
+    findings: pl.DataFrame
+    actions: pl.DataFrame
+    paths: pl.DataFrame
+    rules: list[Rule] = field(default_factory=list)
+
+    def tables(self) -> dict[str, pl.DataFrame]:
+        return {
+            "accounts": self.accounts,
+            "groups": self.groups,
+            "memberships": self.memberships,
+            "grants": self.grants,
+            "group_closure": self.closure,
+            "effective_memberships": self.effective,
+            "findings": self.findings,
+            "actions": self.actions,
+            "finding_paths": self.paths,
+        }
+
+
+def rule_overrides(settings: Settings, rules: list[Rule]) -> dict[str, dict[str, Any]]:
+    """Config overrides of rule settings: audit.dormant_days, then audit.rule_settings."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rules:
+        o: dict[str, Any] = {}
+        if "dormant_days" in r.settings:
+            o["dormant_days"] = settings.audit.dormant_days
+        o.update(settings.audit.rule_settings.get(r.id, {}))
+        out[r.id] = o
+    return out
+
+
+def analyse(
+    tables: Mapping[str, pl.DataFrame],
+    settings: Settings,
+    rules: list[Rule],
+    *,
+    as_of: datetime,
+    progress: Progress = _noop,
+) -> Analysis:
+    """Attribute, expand, evaluate every rule and plan the actions (pure; no I/O)."""
+    progress("attributing accounts and groups")
+    accounts = attribute_accounts(tables["accounts"], settings)
+    groups = attribute_groups(tables["groups"], accounts, settings)
+    memberships = tables["memberships"]
+    progress("expanding nested memberships")
+    closure = group_closure(memberships)
+    effective = effective_memberships(memberships, closure)
+    progress(f"evaluating {len(rules)} rules")
+    views = build_views(
+        accounts,
+        groups,
+        memberships,
+        tables["grants"],
+        closure=closure,
+        effective=effective,
+        as_of=as_of,
+    )
+    findings = evaluate(rules, views, rule_overrides(settings, rules)).with_columns(
+        status=pl.lit("open")
+    )
+    progress("planning remediation")
+    actions = plan_actions(
+        findings, accounts=accounts, groups=groups, memberships=memberships, closure=closure
+    )
+    paths = finding_paths(findings, closure)
+    return Analysis(
+        accounts,
+        groups,
+        memberships,
+        tables["grants"],
+        closure,
+        effective,
+        findings,
+        actions,
+        paths,
+        rules,
+    )
+
+
+def combine(collections: list[tuple[str, SourceCollection]]) -> dict[str, pl.DataFrame]:
+    """One table per canonical name across all sources."""
+    return {
+        name: pl.concat([c.table(name) for _, c in collections], how="vertical")
+        for name in COLLECTED_SCHEMAS
+    }
+
+
+# --- write -----------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    run: RunInfo
+    analysis: Analysis
+    report: Path | None
+
+    @property
+    def complete(self) -> bool:
+        return self.run.complete
+
+    def open_at_or_above(self, severity: Severity) -> int:
+        f = self.analysis.findings.filter(pl.col("status") == "open")
+        worse = [s.value for s, r in SEVERITY_RANK.items() if r >= SEVERITY_RANK[severity]]
+        return int(f.filter(pl.col("severity").is_in(worse)).height)
+
+
+def _source_entry(name: str, c: SourceCollection) -> dict[str, Any]:
+    return {
+        "name": name,
+        "source": c.source,
+        "kind": c.kind,
+        "started": c.started.isoformat(),
+        "finished": c.finished.isoformat(),
+        "complete": c.complete,
+        "counts": {t: c.table(t).height for t in COLLECTED_SCHEMAS},
+        "units": [
+            {"name": u.name, "complete": u.complete, "detail": u.detail, "count": u.count}
+            for u in c.units
+        ],
+        "state": dict(c.state),
+    }
+
+
+def summarise(findings: pl.DataFrame, actions: pl.DataFrame) -> dict[str, Any]:
+    by_sev = dict(findings.group_by("severity").len().iter_rows())
+    by_rule = dict(findings.group_by("rule_id").len().sort("rule_id").iter_rows())
+    return {
+        "findings": findings.height,
+        "open": int(findings.filter(pl.col("status") == "open").height),
+        "by_severity": {s.value: int(by_sev.get(s.value, 0)) for s in Severity},
+        "by_rule": {k: int(v) for k, v in by_rule.items()},
+        "actions": actions.height,
+    }
+
+
+def render_report(
+    run_dir: Path,
+    manifest: Mapping[str, Any],
+    analysis: Analysis,
+    settings: Settings,
+    out: Path | None = None,
+) -> Path:
+    """Render the HTML report of a run from its tables (used by ``run`` and ``report``)."""
+    ctx = build_context(
+        manifest=manifest,
+        findings=analysis.findings,
+        actions=analysis.actions,
+        accounts=analysis.accounts,
+        groups=analysis.groups,
+        paths=analysis.paths,
+        rules=analysis.rules,
+        title=settings.report.title,
+        org_names={o.id: o.name for o in settings.organisations},
+    )
+    return render_html(ctx, out or run_dir / "report.html")
+
+
+def write_run(
+    store: RunStore,
+    analysis: Analysis,
+    collections: list[tuple[str, SourceCollection]],
+    settings: Settings,
+    *,
+    started: datetime,
+    progress: Progress = _noop,
+) -> RunResult:
+    """Write tables, exports, the report and finally the manifest; atomically."""
+    writer = store.begin(started)
+    try:
+        progress(f"writing run {writer.run_id}")
+        for name, df in analysis.tables().items():
+            writer.write_table(name, df)
+        sources = [_source_entry(n, c) for n, c in collections]
+        manifest: dict[str, Any] = {
+            "tool_version": tool_version(),
+            "started": started.isoformat(),
+            "finished": datetime.now(UTC).isoformat(),
+            "config_hash": settings_hash(settings),
+            "rules_hash": catalogue_hash(analysis.rules),
+            "rules": {r.id: {"version": r.version, "sha256": r.sha256} for r in analysis.rules},
+            "complete": all(s["complete"] for s in sources),
+            "sources": sources,
+            "summary": summarise(analysis.findings, analysis.actions),
+        }
+        if "csv" in settings.report.formats:
+            write_csv(analysis.findings, writer.tmp / "findings.csv")
+            write_csv(analysis.actions, writer.tmp / "actions.csv")
+            writer.add_file("findings.csv")
+            writer.add_file("actions.csv")
+        if "json" in settings.report.formats:
+            write_json(
+                {"findings": analysis.findings.to_dicts(), "actions": analysis.actions.to_dicts()},
+                writer.tmp / "findings.json",
+            )
+            writer.add_file("findings.json")
+        if "xlsx" in settings.report.formats:
+            from .report.exports import write_xlsx
+
+            sheets = {
+                f"actions-{org}": analysis.actions.filter(pl.col("owning_org") == org)
+                for org in sorted(set(analysis.actions["owning_org"].drop_nulls().to_list()))
+            }
+            write_xlsx(sheets or {"actions": analysis.actions}, writer.tmp / "actions.xlsx")
+            writer.add_file("actions.xlsx")
+        report = None
+        if "html" in settings.report.formats:
+            progress("rendering the HTML report")
+            draft = {"run_id": writer.run_id, **manifest, "files": dict(writer.files)}
+            render_report(writer.tmp, draft, analysis, settings, writer.tmp / "report.html")
+            writer.add_file("report.html")
+        run = writer.commit(manifest)
+    except BaseException:
+        writer.abort()
+        raise
+    if report is None and "html" in settings.report.formats:
+        report = run.path / "report.html"
+    return RunResult(run, analysis, report)
+
+
+def run_audit(
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    progress: Progress = _noop,
+) -> RunResult:
+    """The whole job: lock, collect, analyse, write. Raises AuditError subclasses."""
+    started = now or datetime.now(UTC)
+    rules = load_rules(settings.audit.rules_dirs)
+    store = RunStore(settings.audit.data_dir)
+    with store.lock():
+        store.prepare()
+        previous = store.latest()
+        collections = collect_sources(settings, now=started, previous=previous, progress=progress)
+        analysis = analyse(combine(collections), settings, rules, as_of=started, progress=progress)
+        return write_run(store, analysis, collections, settings, started=started, progress=progress)
+
+
+def load_analysis(run: RunInfo, rules: list[Rule]) -> Analysis:
+    """Re-read a stored run's tables (for re-rendering its report)."""
+    t = {name: read_table(run, name) for name in (
+        "accounts", "groups", "memberships", "grants", "group_closure", "effective_memberships",
+        "findings", "actions", "finding_paths")}  # fmt: skip
+    return Analysis(
+        t["accounts"], t["groups"], t["memberships"], t["grants"], t["group_closure"],
+        t["effective_memberships"], t["findings"], t["actions"], t["finding_paths"], rules,
+    )  # fmt: skip
+
+
+def demo_settings(out: Path, *, accounts: int = 6000, seed: int = 7) -> Settings:
+    """Settings for ``accessaudit demo``: the embedded sample and its organisations."""
+    from .sample import sample_settings_dict
+
+    return Settings.model_validate(
+        {
+            **sample_settings_dict(),
+            "audit": {"data_dir": str(out)},
+            "sources": [{"kind": "sample", "name": "alliance", "seed": seed, "accounts": accounts}],
+            "report": {
+                "title": "Access separation audit - West Mercia / Warwickshire (synthetic demo)",
+                "formats": ["html", "csv", "json", "xlsx"],
+            },
+        }
+    )
