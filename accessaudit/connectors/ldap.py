@@ -37,10 +37,11 @@ from datetime import UTC, datetime
 
 import polars as pl
 from ldap3.core.exceptions import LDAPException
+from ldap3.operation.search import parse_filter
 from ldap3.utils.conv import escape_filter_chars
 
 from ..config import LdapSource
-from ..errors import IncompleteCollection
+from ..errors import ConfigError, IncompleteCollection
 from ..model import GRANTS_SCHEMA, CollectionUnit, SourceCollection, empty
 from . import ldap_decode as dec
 from . import ldap_generic as gen
@@ -86,7 +87,16 @@ def source_name(cfg: LdapSource) -> str:
 def _filter(base: str, extra: str | None) -> str:
     # ``user_filter`` / ``group_filter`` come from the operator's config and are filters, not
     # values: they are combined, never escaped (values built here go through ldap_filter()).
-    return f"(&{base}{extra})" if extra else base
+    if not extra:
+        return base
+    try:
+        parse_filter(extra, None, False, False, None, False)
+    except LDAPException as exc:
+        raise ConfigError(
+            f"invalid LDAP filter {extra!r}: {exc}",
+            "a filter is parenthesised, e.g. (department=CID); escape values with \\2a \\28 \\29",
+        ) from None
+    return f"(&{base}{extra})"
 
 
 def _collect_ad(s: Session, source: str, now: datetime) -> dict[str, pl.DataFrame]:

@@ -167,3 +167,28 @@ def test_server_stopped_mid_collection(
     assert "connection failed after 1 pages" in accounts.detail
     assert "accounts (connection failed" in err.value.message
     assert not collection.complete
+
+
+def test_kerberos_needs_gssapi(samba: SeededDC, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kerberos is offered only with the optional gssapi package; without it, a clear error."""
+    import importlib.util
+
+    if importlib.util.find_spec("gssapi") is not None:
+        pytest.fail("gssapi is installed: replace this test with a real Kerberos bind test")
+    with pytest.raises(ConfigError, match="needs the Python gssapi package"):
+        collect(samba.source(monkeypatch, auth="kerberos"))
+
+
+def test_invalid_configured_filter_is_a_config_error(
+    samba: SeededDC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError, match="invalid LDAP filter"):
+        collect(samba.source(monkeypatch, user_filter="(department=CID"))
+
+
+def test_configured_filter_restricts_accounts(
+    samba: SeededDC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    got = collect(samba.source(monkeypatch, user_filter="(company=Force A)"))
+    assert got.complete
+    assert set(got.table("accounts")["company"]) == {"Force A"}
