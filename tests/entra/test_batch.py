@@ -1,0 +1,62 @@
+"""$batch: exact round trips for a known dataset, with and without batching."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from conftest import CLIENT_ID, ROLES, SECRET
+from entra_data import TENANT, oid
+from graphemu import Tenant
+
+from accessaudit.connectors.entra import collect
+
+#: users/delta latest, users, groups/delta latest, groups, roleDefinitions, roleAssignments,
+#: roleEligibilityScheduleInstances, servicePrincipals: one page each for these datasets.
+LISTINGS = 8
+
+
+def build(emu, groups: int, members: int = 2, service_principals: int = 2) -> Tenant:
+    t = emu.add_tenant(Tenant(TENANT))
+    emu.register_app(TENANT, CLIENT_ID, secret=SECRET, roles=ROLES)
+    users = [
+        t.add_user(id=oid(f"u{n}"), userPrincipalName=f"u{n}@t", displayName=f"u{n}")
+        for n in range(max(members, 3))
+    ]
+    for g in range(groups):
+        gid = t.add_group(id=oid(f"g{g}"), displayName=f"g{g}")
+        for u in users[:members]:
+            t.add_member(gid, u)
+        t.add_owner(gid, users[-1])
+    for s in range(service_principals):
+        sp = t.add_service_principal(f"app{s}", ["Reader"], id=oid(f"sp{s}"))
+        t.assign_app_role(users[0], sp, t.objects[sp]["appRoles"][0]["id"])
+    return t
+
+
+@pytest.mark.parametrize(("batch_size", "round_trips"), [(20, LISTINGS + 4), (1, LISTINGS + 62)])
+def test_batch_packs_members_owners_and_app_roles(emu, make_cfg, batch_size, round_trips):
+    build(emu, groups=30)
+
+    result = collect(make_cfg(batch_size=batch_size))
+
+    assert result.complete
+    assert result.tables["memberships"].height == 60
+    assert result.tables["grants"].height == 32  # 30 ownerships + 2 app-role assignments
+    # 30 members + 30 owners + 2 appRoleAssignedTo listings of one page each = 62 requests
+    assert emu.graph_round_trips() == round_trips
+    batches = len(emu.requests("batch"))
+    assert batches == (math.ceil(62 / 20) if batch_size == 20 else 0)
+    assert len(emu.requests("batch-item")) == (62 if batch_size == 20 else 0)
+
+
+def test_pages_of_one_big_group_follow_each_other(emu, make_cfg):
+    build(emu, groups=1, members=2500, service_principals=0)
+
+    result = collect(make_cfg())
+
+    assert result.tables["memberships"].height == 2500
+    # batch 1: members page 1 + owners; batch 2: members page 2; batch 3: members page 3
+    assert len(emu.requests("batch")) == 3
+    # + users pages 2-5: with signInActivity selected Graph pages 500 users at most
+    assert emu.graph_round_trips() == LISTINGS + 3 + 4
