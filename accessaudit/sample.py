@@ -574,7 +574,7 @@ def generate(seed: int = 7, accounts: int = 6000, now: datetime | None = None) -
         res_groups[f.id] = [f"{f.prefix}RES-{i:04d}" for i in range(n_res)]
         app_groups[f.id] = [f"{f.prefix}APP-{i:04d}" for i in range(n_app)]
         for i, r in enumerate(res_groups[f.id]):
-            b.group(r, grp_ou, scope="domain-local", description=f"Resource {i} of {f.name}")
+            b.group(r, grp_ou, scope="global", description=f"Resource {i} of {f.name}")
             for k in (i, i + 5):  # two departments per resource, same force
                 b.nested(f"{f.prefix}DEPT-{f.departments[k % len(f.departments)]}", r)
             b.nested(r, app_groups[f.id][i % n_app])

@@ -1,0 +1,127 @@
+"""Every rule's embedded examples, and clear one-line errors for broken rule files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from accessaudit.engine.evaluate import run_examples
+from accessaudit.engine.rulefile import Rule, catalogue_hash, load_rule, load_rules
+from accessaudit.errors import RuleError
+
+CATALOGUE = load_rules()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "rule_example" in metafunc.fixturenames:
+        cases = [(r, e) for r in CATALOGUE for e in r.examples]
+        metafunc.parametrize(
+            "rule_example", cases, ids=[f"{r.id}:{e.name}" for r, e in cases]
+        )
+
+
+def test_rule_example(rule_example: tuple[Rule, object]) -> None:
+    rule, example = rule_example
+    single = Rule(**{**rule.__dict__, "examples": (example,)})
+    [result] = run_examples([single])
+    assert result.got == result.expected
+
+
+@pytest.mark.parametrize("rule", CATALOGUE, ids=[r.id for r in CATALOGUE])
+def test_every_rule_has_positive_and_negative_examples(rule: Rule) -> None:
+    assert any(e.expect for e in rule.examples), "needs an example that fires"
+    assert any(not e.expect for e in rule.examples), "needs an example that does not fire"
+    assert rule.rationale and rule.remediation and rule.title
+
+
+def test_catalogue_ids_and_hash() -> None:
+    assert {r.id for r in CATALOGUE} >= {
+        "cross-org-direct-member",
+        "cross-org-nested-access",
+        "cross-org-group-nesting",
+        "cross-org-privileged-access",
+        "mixed-group",
+        "unattributed-with-access",
+        "conflicting-attribution",
+        "inactive-cross-org-access",
+    }
+    assert catalogue_hash(CATALOGUE) == catalogue_hash(list(reversed(CATALOGUE)))
+    assert len(catalogue_hash(CATALOGUE)) == 64
+
+
+GOOD = (Path(__file__).resolve().parents[2] / "rules" / "mixed-group.toml").read_text()
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (GOOD.replace('severity = "medium"', 'severity = "medium'), r"mixed-group\.toml: .*line 3"),
+        ('colour = "red"\n' + GOOD, r"mixed-group\.toml:1: unknown key 'colour'"),
+        (GOOD.replace('severity = "medium"', 'severity = "urgent"'), "unknown severity 'urgent'"),
+        (GOOD.replace('action = "split-group"', 'action = "delete"'), "unknown action 'delete'"),
+        (GOOD.replace('id = "mixed-group"', 'id = "other"'), "must equal the file name"),
+        (GOOD.replace('key = ["group_id"]', 'key = ["colour"]'), "key column 'colour'"),
+        (GOOD.replace("${min_members}", "${max_members}"), r"\$\{max_members\}"),
+        (GOOD.replace('title = "Mixed group used by both forces"\n', ""), "missing required key 'title'"),
+    ],
+)
+def test_bad_rule_file_names_file(tmp_path: Path, text: str, expected: str) -> None:
+    path = _write(tmp_path, "mixed-group", text)
+    with pytest.raises(RuleError, match=expected) as err:
+        load_rule(path)
+    assert str(path) in str(err.value)
+    assert "\n" not in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("SELECT group_id FROM nowhere", "query failed"),
+        ("SELEC group_id FROM composition", "query failed"),
+        ("SELECT org AS resource_org FROM groups", "does not return key column 'group_id'"),
+        ("SELECT group_id, name FROM groups", "unknown column 'name'"),
+    ],
+)
+def test_bad_sql_names_file(tmp_path: Path, query: str, expected: str) -> None:
+    text = GOOD.split('query = """')[0] + f'query = """{query}"""\n'
+    path = _write(tmp_path, "mixed-group", text)
+    rule = load_rule(path)
+    with pytest.raises(RuleError, match=expected) as err:
+        run_examples([Rule(**{**rule.__dict__, "examples": (GOOD_EXAMPLE,)})])
+    assert str(path) in str(err.value)
+
+
+GOOD_EXAMPLE = load_rule(
+    Path(__file__).resolve().parents[2] / "rules" / "mixed-group.toml"
+).examples[0]
+
+
+def test_site_rules_cannot_reuse_builtin_id(tmp_path: Path) -> None:
+    _write(tmp_path, "mixed-group", GOOD)
+    with pytest.raises(RuleError, match="already defined"):
+        load_rules([tmp_path])
+
+
+def test_missing_site_folder(tmp_path: Path) -> None:
+    with pytest.raises(RuleError, match="rule folder .* not found"):
+        load_rules([tmp_path / "nope"])
+
+
+def test_site_rule_is_loaded(tmp_path: Path) -> None:
+    _write(tmp_path, "site-mixed", GOOD.replace('id = "mixed-group"', 'id = "site-mixed"'))
+    ids = [r.id for r in load_rules([tmp_path])]
+    assert "site-mixed" in ids and "mixed-group" in ids
+
+
+def test_failing_example_is_reported(tmp_path: Path) -> None:
+    text = GOOD.replace('expect = [["prj"]]', 'expect = [["not-this"]]')
+    [bad] = [r for r in run_examples([load_rule(_write(tmp_path, "mixed-group", text))]) if not r.passed]
+    assert bad.expected == frozenset({("not-this",)})
+    assert bad.got == frozenset({("prj",)})
