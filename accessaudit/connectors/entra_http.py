@@ -33,7 +33,6 @@ from urllib.parse import urlsplit
 import requests
 
 from ..config import EntraSource
-from ..errors import ConnectError
 from .entra_auth import TokenSource, transport_error
 
 log = logging.getLogger(__name__)
@@ -82,13 +81,13 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 def _error_of(body: Any) -> tuple[str, str]:
-    """(code, message) of a Graph error envelope; ``innerError`` / ``innererror`` ignored."""
-    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
-        err = body["error"]
-        return str(err.get("code") or ""), str(err.get("message") or "").splitlines()[0][
-            :300
-        ] if err.get("message") else ""
-    return "", ""
+    """(code, first line of message) of a Graph error envelope (``innerError`` is not used:
+    "message" is not to be branched on, code only; learn.microsoft.com/graph/errors)."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("error"), Mapping):
+        return "", ""
+    error = body["error"]
+    message = str(error.get("message") or "")
+    return str(error.get("code") or ""), (message.splitlines()[0][:300] if message else "")
 
 
 def _header(headers: Mapping[str, Any], name: str) -> str | None:
@@ -430,12 +429,3 @@ class GraphClient:
                 results[task.key] = GraphFailure(status, code, message)
         if unauthorized:
             self._refresh(token)
-
-
-def ensure_reachable(client: GraphClient) -> None:
-    """Nothing to do: reachability is proven by the first request (kept for symmetry)."""
-    if not client.graph_url.startswith("https://"):
-        raise ConnectError(
-            f"graph_url {client.graph_url} is not https",
-            "use https://graph.microsoft.com/v1.0 or your national cloud's Graph endpoint",
-        )
