@@ -11,12 +11,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from accessaudit_fixtures import NOW, TRUTH_KEYS
 
 from accessaudit.pipeline import Analysis, analyse, demo_settings, run_audit
 from accessaudit.sample import Sample, generate
 from accessaudit.store import read_table
-
-from accessaudit_fixtures import NOW, TRUTH_KEYS
 
 
 def assert_matches_truth(findings: pl.DataFrame, truth: pl.DataFrame) -> None:
@@ -39,7 +38,7 @@ def test_default_sample_findings_equal_truth(sample: Sample, analysis: Analysis)
 
 
 @pytest.mark.parametrize(("seed", "accounts"), [(11, 6000), (23, 1500), (5, 300)])
-def test_other_seeds_and_sizes(seed: int, accounts: int, settings, rules) -> None:  # noqa: ANN001
+def test_other_seeds_and_sizes(seed: int, accounts: int, settings, rules) -> None:
     s = generate(seed=seed, accounts=accounts, now=NOW)
     a = analyse(s.tables, settings, rules, as_of=NOW)
     assert_matches_truth(a.findings, s.truth)
@@ -59,7 +58,7 @@ def test_expected_counts_of_default_sample(analysis: Analysis) -> None:
     }
 
 
-def test_finding_keys_are_stable_across_runs(sample: Sample, settings, rules) -> None:  # noqa: ANN001
+def test_finding_keys_are_stable_across_runs(sample: Sample, settings, rules) -> None:
     again = analyse(sample.tables, settings, rules, as_of=NOW)
     later = analyse(sample.tables, settings, rules, as_of=NOW.replace(day=2))
     assert again.findings["finding_key"].to_list() == later.findings["finding_key"].to_list()
@@ -76,5 +75,13 @@ def test_run_writes_a_complete_run_that_reads_back(tmp_path: Path) -> None:
     m = result.run.manifest
     assert m["summary"]["findings"] == truth.height
     assert m["sources"][0]["counts"]["accounts"] == 1200
-    assert {"accounts.parquet", "findings.parquet", "actions.parquet", "report.html",
-            "findings.csv", "actions.csv", "findings.json", "actions.xlsx"} <= set(m["files"])
+    assert {
+        "accounts.parquet",
+        "findings.parquet",
+        "actions.parquet",
+        "report.html",
+        "findings.csv",
+        "actions.csv",
+        "findings.json",
+        "actions.xlsx",
+    } <= set(m["files"])

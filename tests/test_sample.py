@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from accessaudit_fixtures import NOW
 
 from accessaudit.model import ACCOUNTS_SCHEMA, GROUPS_SCHEMA, MEMBERSHIPS_SCHEMA, Via
 from accessaudit.sample import HOSTILE, Sample, generate
-
-from accessaudit_fixtures import NOW
 
 
 def test_same_seed_same_directory() -> None:
@@ -61,7 +60,9 @@ def test_realistic_cases_are_present(sample: Sample) -> None:
 def test_nesting_cycle_is_present(sample: Sample) -> None:
     grp, mem = sample.tables["groups"], sample.tables["memberships"]
     ids = dict(zip(grp["name"], grp["group_id"], strict=True))
-    edges = set(mem.filter(pl.col("member_kind") == "group").select("member_id", "group_id").iter_rows())
+    edges = set(
+        mem.filter(pl.col("member_kind") == "group").select("member_id", "group_id").iter_rows()
+    )
     a, b, c = ids["WMP-CYC-A"], ids["WMP-CYC-B"], ids["WMP-CYC-C"]
     assert {(a, b), (b, c), (c, a)} <= edges
 

@@ -148,8 +148,10 @@ def render_commands(
             pl.col("_g_scope")
             .replace({"domain-local": "DomainLocal", "global": "Global", "universal": "Universal"})
             .fill_null("Global"),
-            pl.lit(" -GroupCategory Security -Path "),
-            ps_quote(parent_ou),
+            pl.lit(" -GroupCategory Security"),
+            pl.when(parent_ou.is_not_null())
+            .then(pl.concat_str([pl.lit(" -Path "), ps_quote(parent_ou)]))
+            .otherwise(pl.lit("")),
             pl.lit("; Add-ADGroupMember -Identity "),
             ps_quote(new_name),
             pl.lit(" -Members "),

@@ -16,9 +16,7 @@ CATALOGUE = load_rules()
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "rule_example" in metafunc.fixturenames:
         cases = [(r, e) for r in CATALOGUE for e in r.examples]
-        metafunc.parametrize(
-            "rule_example", cases, ids=[f"{r.id}:{e.name}" for r, e in cases]
-        )
+        metafunc.parametrize("rule_example", cases, ids=[f"{r.id}:{e.name}" for r, e in cases])
 
 
 def test_rule_example(rule_example: tuple[Rule, object]) -> None:
@@ -69,7 +67,10 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
         (GOOD.replace('id = "mixed-group"', 'id = "other"'), "must equal the file name"),
         (GOOD.replace('key = ["group_id"]', 'key = ["colour"]'), "key column 'colour'"),
         (GOOD.replace("${min_members}", "${max_members}"), r"\$\{max_members\}"),
-        (GOOD.replace('title = "Mixed group used by both forces"\n', ""), "missing required key 'title'"),
+        (
+            GOOD.replace('title = "Mixed group used by both forces"\n', ""),
+            "missing required key 'title'",
+        ),
     ],
 )
 def test_bad_rule_file_names_file(tmp_path: Path, text: str, expected: str) -> None:
@@ -110,7 +111,7 @@ def test_site_rules_cannot_reuse_builtin_id(tmp_path: Path) -> None:
 
 
 def test_missing_site_folder(tmp_path: Path) -> None:
-    with pytest.raises(RuleError, match="rule folder .* not found"):
+    with pytest.raises(RuleError, match=r"rule folder .* not found"):
         load_rules([tmp_path / "nope"])
 
 
@@ -122,6 +123,8 @@ def test_site_rule_is_loaded(tmp_path: Path) -> None:
 
 def test_failing_example_is_reported(tmp_path: Path) -> None:
     text = GOOD.replace('expect = [["prj"]]', 'expect = [["not-this"]]')
-    [bad] = [r for r in run_examples([load_rule(_write(tmp_path, "mixed-group", text))]) if not r.passed]
+    [bad] = [
+        r for r in run_examples([load_rule(_write(tmp_path, "mixed-group", text))]) if not r.passed
+    ]
     assert bad.expected == frozenset({("not-this",)})
     assert bad.got == frozenset({("prj",)})

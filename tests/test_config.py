@@ -1,0 +1,134 @@
+"""Configuration: the example config is valid; every mistake is one line naming file and key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from accessaudit.config import SecretRef, load_settings
+from accessaudit.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+MINIMAL = """\
+[audit]
+data_dir = "data"
+
+[[organisations]]
+id = "wmp"
+name = "West Mercia Police"
+
+[[organisations]]
+id = "warks"
+name = "Warwickshire Police"
+
+[[sources]]
+kind = "sample"
+name = "alliance"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "config.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_example_config_is_valid_and_complete() -> None:
+    s = load_settings(ROOT / "config.example.toml")
+    assert [o.id for o in s.organisations] == ["wmp", "warks", "shared"]
+    assert {src.kind for src in s.sources} == {"sample", "ldap", "entra", "csv"}
+
+
+def test_minimal_config_and_relative_paths(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, MINIMAL))
+    assert s.audit.data_dir == tmp_path / "data"
+    assert s.real_orgs == ["wmp", "warks"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("[audit]\n", "[audit]\ncolour = 1\n"), r"config\.toml:2: audit\.colour: unknown key"),
+        (
+            ('data_dir = "data"', 'dormant_days = "ninety"'),
+            r"config\.toml:2: audit\.dormant_days: .*integer",
+        ),
+        (
+            ('name = "alliance"\n', 'name = "alliance"\naccounts = 10\n'),
+            r"config\.toml:15: sources\[0\]\.accounts: .*200",
+        ),
+        (('kind = "sample"', 'kind = "oracle"'), r"sources\[0\]: .*oracle"),
+        (
+            ('id = "warks"\nname = "Warwickshire Police"\n', 'id = "warks"\n'),
+            r"organisations\[1\]\.name: missing required key",
+        ),
+        (('id = "warks"', 'id = "wmp"'), r"duplicate organisation id"),
+        (
+            ("[audit]\n", '[audit]\npassword = "hunter2"\n'),
+            r"config\.toml:2: 'password' holds a secret inline",
+        ),
+        (("[audit]\n", "[audit\n"), r"config\.toml: .*line 1"),
+    ],
+)
+def test_mistakes_name_file_key_and_line(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    path = write(tmp_path, MINIMAL.replace(*change))
+    with pytest.raises(ConfigError, match=message) as err:
+        load_settings(path)
+    assert "\n" not in str(err.value)
+    assert "hunter2" not in str(err.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"not found.*copy config.example.toml"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    p = tmp_path / "c.toml"
+    p.write_bytes(MINIMAL.encode() + b"# caf\xe9\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(p)
+
+
+def test_secret_references(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AA_SECRET", "s3cret")
+    assert SecretRef(env="AA_SECRET").resolve() == "s3cret"
+    f = tmp_path / "pw"
+    f.write_text("filesecret\n")
+    assert SecretRef(file=f).resolve() == "filesecret"
+    monkeypatch.delenv("AA_SECRET")
+    with pytest.raises(ConfigError, match="environment variable AA_SECRET is not set") as err:
+        SecretRef(env="AA_SECRET").resolve()
+    assert "s3cret" not in str(err.value)
+    with pytest.raises(ConfigError, match="cannot read secret file"):
+        SecretRef(file=tmp_path / "missing").resolve()
+    with pytest.raises(ValueError, match="exactly one"):
+        SecretRef(env="A", file=f)
+
+
+def test_every_config_key_is_documented_in_the_example() -> None:
+    from accessaudit import config as c
+
+    text = (ROOT / "config.example.toml").read_text()
+    models = [
+        c.AuditSettings,
+        c.Attribution,
+        c.Organisation,
+        c.Matchers,
+        c.SampleSource,
+        c.LdapSource,
+        c.EntraSource,
+        c.CsvSource,
+        c.ReportSettings,
+    ]
+    undocumented = [
+        f"{m.__name__}.{name}"
+        for m in models
+        for name in m.model_fields
+        if not re.search(rf"^\s*#?\s*{name}\s*=|^\[+[^\]]*\b{name}\b", text, re.M)
+    ]
+    assert undocumented == []

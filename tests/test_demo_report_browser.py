@@ -1,0 +1,64 @@
+"""The demo's report opened in real headless Chromium: inert hostile text, exact counts."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from accessaudit.pipeline import demo_settings, run_audit
+from accessaudit.sample import generate
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.mark.browser
+def test_demo_report_in_chromium(tmp_path: Path) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is missing: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    result = run_audit(demo_settings(tmp_path, accounts=2000, seed=5), now=now)
+    truth = generate(seed=5, accounts=2000, now=now).truth
+    expected = {
+        sev: int(
+            truth.join(
+                result.analysis.findings.select("rule_id", "severity").unique(), on="rule_id"
+            )
+            .filter(pl.col("severity") == sev)
+            .height
+        )
+        for sev in ("critical", "high", "medium", "low", "info")
+    }
+    assert result.report is not None
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(result.report.as_uri())
+        page.wait_for_load_state("load")
+        assert page.evaluate("() => window.__xss") is None
+        shown = {
+            sev: int(page.text_content(f'#severity-counts tr[data-severity="{sev}"] td.open') or -1)
+            for sev in expected
+        }
+        assert shown == expected
+        assert int(page.text_content("#open-total") or -1) == truth.height
+        # hostile names from the directory are shown as text, never run
+        assert page.locator("text=<script>window.__xss=1</script>").count() >= 1
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "demo-report.png"), full_page=False)
+        browser.close()
+    shutil.rmtree(tmp_path, ignore_errors=True)
