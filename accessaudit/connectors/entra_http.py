@@ -17,6 +17,8 @@ records the unit as incomplete and carries on with the others.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import math
 import random
@@ -327,29 +329,37 @@ class GraphClient:
                     out[key] = failure
             return out
         queue: deque[_Task] = deque(_Task(key, target, target) for key, target in jobs)
+        waiting: list[tuple[float, int, _Task]] = []  # throttled items, by time they may go
+        order = itertools.count()
         results: dict[str, Listing | UnitFailed] = {}
-        while queue:
+        while queue or waiting:
             try:
                 self.check_budget()
             except BudgetExhausted as failure:
-                results.update((t.key, failure) for t in queue)
+                results.update((t.key, failure) for t in [*queue, *(w[2] for w in waiting)])
                 break
             now = time.monotonic()
-            ready = [t for t in queue if t.not_before <= now][: self._cfg.batch_size]
-            if not ready:
-                wait = min(t.not_before for t in queue) - now
-                if wait > self.remaining():
-                    late = BudgetExhausted(
-                        f"item Retry-After {wait:.2f} s exceeds the remaining time budget "
-                        f"({max(self.remaining(), 0):.1f} s of {self._cfg.time_budget:g} s)"
-                    )
-                    results.update((t.key, late) for t in queue)
-                    break
-                self._sleep(wait)
+            while waiting and waiting[0][0] <= now:
+                queue.append(heapq.heappop(waiting)[2])
+            ready: list[_Task] = []
+            while queue and len(ready) < self._cfg.batch_size:
+                task = queue.popleft()
+                if task.not_before > now:
+                    heapq.heappush(waiting, (task.not_before, next(order), task))
+                else:
+                    ready.append(task)
+            if ready:
+                self._batch_round(ready, queue, results)
                 continue
-            chosen = {id(t) for t in ready}
-            queue = deque(t for t in queue if id(t) not in chosen)
-            self._batch_round(ready, queue, results)
+            wait = waiting[0][0] - now
+            if wait > self.remaining():
+                late = BudgetExhausted(
+                    f"item Retry-After {wait:.2f} s exceeds the remaining time budget "
+                    f"({max(self.remaining(), 0):.1f} s of {self._cfg.time_budget:g} s)"
+                )
+                results.update((t.key, late) for t in [*queue, *(w[2] for w in waiting)])
+                break
+            self._sleep(wait)
         return results
 
     def _batch_round(
