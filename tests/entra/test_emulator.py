@@ -8,7 +8,7 @@ import requests
 from conftest import CLIENT_ID, ROLES, SECRET
 from entra_data import TENANT, oid
 from graphemu import READ_ROLES, Fault, Tenant
-from graphemu.tenant import USER_DEFAULT
+from graphemu.schema import USER_DEFAULT
 
 
 def session_for(emu, pki, roles=ROLES) -> requests.Session:

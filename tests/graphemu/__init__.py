@@ -1,16 +1,22 @@
 """A local Microsoft identity platform + Microsoft Graph v1.0 emulator for the Entra connector.
 
-Test infrastructure only (not shipped in the wheel). See :mod:`graphemu.server` for the HTTPS
-server, :mod:`graphemu.graph` for the Graph endpoints, :mod:`graphemu.tenant` for the data model
-and :func:`tenant_from_tables`, :mod:`graphemu.faults` for the fault switches and
-:mod:`graphemu.pki` for the per-session CA.
+Test infrastructure only (not shipped in the wheel). Modules:
+
+* :mod:`.server` — the HTTPS server (stdlib ``ThreadingHTTPServer`` + ``ssl``), request log,
+  fault application and ``$batch``; :mod:`.identity` — OIDC discovery, token endpoint, tokens;
+* :mod:`.graph` (+ :mod:`.delta`, :mod:`.roles`, :mod:`.protocol`) — the Graph v1.0 endpoints;
+* :mod:`.tenant` (+ :mod:`.schema`) — the directory data model with change tracking;
+  :mod:`.tables` — :func:`tenant_from_tables`, serving any canonical dataset;
+* :mod:`.faults` — fault switches; :mod:`.pki` — the per-session CA and app certificates.
 """
 
 from .faults import Fault, Faults
-from .graph import READ
+from .identity import AppRegistration
 from .pki import AppCertificate, TestPKI, make_app_certificate, make_pki
-from .server import READ_ROLES, AppRegistration, GraphEmulator, Logged
-from .tenant import Tenant, tenant_from_tables
+from .protocol import READ
+from .server import READ_ROLES, GraphEmulator, Logged
+from .tables import tenant_from_tables
+from .tenant import Tenant
 
 __all__ = [
     "READ",

@@ -3,171 +3,37 @@
 Pure request -> reply logic (no sockets): the server authenticates the caller, applies faults,
 and hands the request here, for top-level requests and ``$batch`` items alike. Behaviour follows
 learn.microsoft.com (paging, query options, permissions, error bodies); where Microsoft does not
-document a detail the choice is marked ``[assumed]``.
+document a detail the choice is marked ``[assumed]``. Delta queries live in :mod:`.delta`,
+service principals and directory roles in :mod:`.roles`.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import os
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
 
-from .tenant import DEFAULTS, ODATA_TYPE, PROPERTIES, USER_NOT_IN_COLLECTION, Tenant
-
-# Application permissions that allow reading each kind of object, least privileged first
-# (the "Permissions" table of each API page on learn.microsoft.com/graph/api).
-READ: dict[str, frozenset[str]] = {
-    "user": frozenset(
-        {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
-    ),
-    "group": frozenset(
-        {
-            "GroupMember.Read.All",
-            "Group.Read.All",
-            "Group.ReadWrite.All",
-            "GroupMember.ReadWrite.All",
-            "Directory.Read.All",
-            "Directory.ReadWrite.All",
-        }
-    ),
-    "servicePrincipal": frozenset(
-        {
-            "Application.Read.All",
-            "Application.ReadWrite.All",
-            "Directory.Read.All",
-            "Directory.ReadWrite.All",
-        }
-    ),
-    "orgContact": frozenset(
-        {"OrgContact.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"}
-    ),
-    "device": frozenset({"Device.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"}),
-    "roles": frozenset(
-        {
-            "RoleManagement.Read.Directory",
-            "RoleManagement.Read.All",
-            "RoleManagement.ReadWrite.Directory",
-            "Directory.Read.All",
-            "Directory.ReadWrite.All",
-        }
-    ),
-    "eligibility": frozenset(
-        {
-            "RoleEligibilitySchedule.Read.Directory",
-            "RoleEligibilitySchedule.ReadWrite.Directory",
-            "RoleManagement.Read.Directory",
-            "RoleManagement.Read.All",
-            "RoleManagement.ReadWrite.Directory",
-        }
-    ),
-    "auditlog": frozenset({"AuditLog.Read.All"}),
-    "hidden": frozenset({"Member.Read.Hidden"}),
-}
-
-ADVANCED_MESSAGE = (
-    "Operator '{op}' is not supported because the required parameters might be missing. "
-    "Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to "
-    "https://aka.ms/graph-docs/advanced-queries for more information"
+from .delta import DeltaQueries
+from .protocol import (
+    ADVANCED_MESSAGE,
+    Caller,
+    GraphError,
+    Reply,
+    Request,
+    _Cursor,
+    denied,
+    expired_page_token,
+    not_found,
+    page_token,
 )
+from .roles import AppsAndRoles
+from .schema import DEFAULTS, ODATA_TYPE, PROPERTIES, USER_NOT_IN_COLLECTION
 
 
-class GraphError(Exception):
-    """An error reply in Graph's envelope."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any = None  # dict -> JSON, str -> text/plain, None -> empty
-    headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False
-
-
-@dataclass
-class Caller:
-    tenant: Tenant
-    roles: frozenset[str]
-
-    def can(self, kind: str) -> bool:
-        return bool(self.roles & READ[kind])
-
-
-@dataclass
-class Request:
-    method: str
-    path: str  # "/v1.0/users"
-    raw_query: str
-    query: dict[str, str]
-    headers: Mapping[str, str]  # lower-case names
-
-    @property
-    def advanced(self) -> bool:
-        return self.headers.get("consistencylevel", "").lower() == "eventual"
-
-
-@dataclass
-class _Cursor:
-    path: str
-    offset: int
-    created: float
-    entries: list[dict[str, Any]] | None = None  # delta: the snapshot being paged
-    delta_version: int = 0
-    delta_select: list[str] | None = None
-
-
-def parse_request(method: str, target: str, headers: Mapping[str, str]) -> Request:
-    parts = urlsplit(target)
-    query: dict[str, str] = {}
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        # Graph accepts $deltaToken and $deltatoken alike.
-        query.setdefault(key.lower() if key.startswith("$") else key, value)
-    return Request(
-        method=method,
-        path=parts.path,
-        raw_query=parts.query,
-        query=query,
-        headers={k.lower(): v for k, v in headers.items()},
-    )
-
-
-def _token() -> str:
-    return base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
-
-
-def _denied() -> GraphError:
-    return GraphError(
-        403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
-    )
-
-
-def _not_found(object_id: str) -> GraphError:
-    return GraphError(
-        404,
-        "Request_ResourceNotFound",
-        f"Resource '{object_id}' does not exist or one of its queried reference-property "
-        "objects are not present.",
-    )
-
-
-class GraphApi:
+class GraphApi(DeltaQueries, AppsAndRoles):
     """The read side of Graph v1.0 for the emulator's tenants."""
 
     def __init__(self, base_url: Callable[[], str]) -> None:
@@ -300,7 +166,7 @@ class GraphApi:
         return cursor
 
     def _store(self, cursor: _Cursor) -> str:
-        token = _token()
+        token = page_token()
         with self._lock:
             self._cursors[token] = cursor
         return token
@@ -392,7 +258,7 @@ class GraphApi:
     def _directory(self, req: Request, caller: Caller, head: str, rest: list[str]) -> Reply:
         kind = "user" if head == "users" else "group"
         if not caller.can(kind):
-            raise _denied()
+            raise denied()
         tenant = caller.tenant
         if not rest:
             return self._list_directory(req, caller, head, kind)
@@ -405,7 +271,7 @@ class GraphApi:
             return self._delta(req, caller, kind)
         obj = tenant.by_id_or_upn(kind, rest[0])
         if obj is None:
-            raise _not_found(rest[0])
+            raise not_found(rest[0])
         if len(rest) == 1:
             select = self._select(req, kind)
             self._check_sign_in(req, caller, select)
@@ -423,7 +289,7 @@ class GraphApi:
         if not uses:
             return
         if not caller.can("auditlog"):
-            raise _denied()
+            raise denied()
         if not caller.tenant.premium:
             raise GraphError(
                 403,
@@ -463,7 +329,7 @@ class GraphApi:
             and (group.get("visibility") or "").lower() == "hiddenmembership"
             and not caller.can("hidden")
         ):
-            raise _denied()
+            raise denied()
         if relation == "transitiveMembers":
             ids = tenant.transitive_members(group_id)
         elif relation == "members":
@@ -492,252 +358,3 @@ class GraphApi:
             lambda i: self._directory_object(caller, i, select),
             self._context(context),
         )
-
-    # --- delta --------------------------------------------------------------------------------
-
-    def _delta_link(self, req: Request, kind: str, version: int, select: list[str] | None) -> str:
-        state = {"k": kind, "v": version, "s": select, "t": int(time.time())}
-        token = base64.urlsafe_b64encode(json.dumps(state).encode()).decode().rstrip("=")
-        return f"{self._base_url()}{req.path}?$deltatoken={token}"
-
-    def _delta(self, req: Request, caller: Caller, kind: str) -> Reply:
-        head = "users" if kind == "user" else "groups"
-        cursor = self._cursor(req)
-        if cursor is None:
-            since: int | None = None
-            select = self._select(req, kind)
-            token = req.query.get("$deltatoken")
-            if token == "latest":
-                body = {
-                    "@odata.context": self._context(head),
-                    "@odata.deltaLink": self._delta_link(req, kind, caller.tenant.version, select),
-                    "value": [],
-                }
-                return Reply(200, body)
-            if token:
-                try:
-                    state = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-                    since, select = int(state["v"]), state["s"]
-                    assert state["k"] == kind
-                except Exception:
-                    raise GraphError(
-                        400, "Request_BadRequest", "The specified delta token value is invalid."
-                    ) from None
-                if time.time() - int(state["t"]) > 7 * 86400:
-                    raise GraphError(
-                        400, "syncStateNotFound", "The sync state generation is not found."
-                    )
-            if select and "signInActivity" in select:
-                raise GraphError(
-                    400, "Request_UnsupportedQuery", "signInActivity is not supported with delta."
-                )
-            with caller.tenant.lock:
-                entries = self._delta_entries(req, caller, kind, since, select)
-                version = caller.tenant.version
-            cursor = _Cursor(req.path, 0, time.time(), entries, version, select)
-        assert cursor.entries is not None
-        end = cursor.offset + self.delta_page_size
-        body: dict[str, Any] = {"@odata.context": self._context(head)}
-        if end < len(cursor.entries):
-            nxt = _Cursor(
-                req.path,
-                end,
-                cursor.created,
-                cursor.entries,
-                cursor.delta_version,
-                cursor.delta_select,
-            )
-            body["@odata.nextLink"] = f"{self._base_url()}{req.path}?$skiptoken={self._store(nxt)}"
-        else:
-            body["@odata.deltaLink"] = self._delta_link(
-                req, kind, cursor.delta_version, cursor.delta_select
-            )
-        body["value"] = cursor.entries[cursor.offset : end]
-        return Reply(200, body)
-
-    def _delta_entries(
-        self,
-        req: Request,
-        caller: Caller,
-        kind: str,
-        since: int | None,
-        select: list[str] | None,
-    ) -> list[dict[str, Any]]:
-        tenant = caller.tenant
-        relations = [r for r in ("members", "owners") if kind == "group" and r in (select or [])]
-        minimal = "return=minimal" in req.headers.get("prefer", "")
-        link_changes: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
-        if since is None:
-            changed = [o["id"] for o in tenant.of_type(kind)]
-            for gid in changed:
-                for relation in relations:
-                    for target in getattr(tenant, relation).get(gid, []):
-                        link_changes.setdefault(gid, {})[(relation, target)] = {
-                            "@odata.type": ODATA_TYPE[tenant.types[target]],
-                            "id": target,
-                        }
-        else:
-            changed = [
-                i for i, v in tenant.changed.items() if v > since and tenant.types.get(i) == kind
-            ]
-            for link in tenant.links:
-                if link.version <= since or link.relation not in relations:
-                    continue
-                entry: dict[str, Any] = {
-                    "@odata.type": ODATA_TYPE[link.target_type],
-                    "id": link.target_id,
-                }
-                if not link.added:
-                    entry["@removed"] = {"reason": "deleted"}
-                link_changes.setdefault(link.group_id, {})[(link.relation, link.target_id)] = entry
-        entries: list[dict[str, Any]] = []
-        ids = list(dict.fromkeys([*changed, *[g for g in link_changes if g in tenant.objects]]))
-        for object_id in ids:
-            props_changed = since is None or tenant.changed.get(object_id, 0) > since
-            first: dict[str, Any]
-            if props_changed or not minimal:
-                first = self._project(tenant.objects[object_id], kind, select)
-            else:
-                first = {"id": object_id}
-            slices: dict[str, list[dict[str, Any]]] = {}
-            for (relation, _), entry in link_changes.get(object_id, {}).items():
-                slices.setdefault(relation, []).append(entry)
-            chunk = self.delta_members_per_entry
-            members = slices.get("members", [])
-            if "owners" in slices:
-                first["owners@delta"] = slices["owners"]
-            if members:
-                first["members@delta"] = members[:chunk]
-            entries.append(first)
-            for start in range(chunk, len(members), chunk):
-                # Large groups: "the same group can appear on several pages, each with a
-                # different slice of members" (delta-query-groups).
-                entries.append({"id": object_id, "members@delta": members[start : start + chunk]})
-        if since is not None:
-            for object_id, (version, reason, removed_kind) in tenant.removed.items():
-                if version > since and removed_kind == kind:
-                    entries.append({"id": object_id, "@removed": {"reason": reason}})
-        if self.delta_replay:
-            entries = entries + [dict(e) for e in entries]
-        return entries
-
-    # --- service principals and app roles -----------------------------------------------------
-
-    def _service_principals(self, req: Request, caller: Caller, rest: list[str]) -> Reply:
-        if not caller.can("servicePrincipal"):
-            raise _denied()
-        tenant = caller.tenant
-        if not rest:
-            select = self._select(req, "servicePrincipal")
-            items = self._filter(req, tenant.of_type("servicePrincipal"))
-            context = (
-                "servicePrincipals" if select is None else f"servicePrincipals({','.join(select)})"
-            )
-            return self._page(
-                req,
-                items,
-                lambda o: self._project(o, "servicePrincipal", select),
-                self._context(context),
-            )
-        if tenant.type_of(rest[0]) != "servicePrincipal":
-            raise _not_found(rest[0])
-        if len(rest) == 1:
-            body = {"@odata.context": self._context("servicePrincipals/$entity")}
-            body |= self._project(
-                tenant.objects[rest[0]], "servicePrincipal", self._select(req, "servicePrincipal")
-            )
-            return Reply(200, body)
-        if rest[1] in ("appRoleAssignedTo", "appRoleAssignments") and len(rest) == 2:
-            key = "resourceId" if rest[1] == "appRoleAssignedTo" else "principalId"
-            items = [a for a in tenant.app_role_assignments.values() if a[key] == rest[0]]
-            return self._page(
-                req,
-                items,
-                dict,
-                self._context(f"servicePrincipals('{rest[0]}')/{rest[1]}"),
-            )
-        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[1]}'.")
-
-    # --- directory roles ----------------------------------------------------------------------
-
-    def _role_management(self, req: Request, caller: Caller, what: str) -> Reply:
-        tenant = caller.tenant
-        context = self._context(f"roleManagement/directory/{what}")
-        if what == "roleDefinitions":
-            if not caller.can("roles"):
-                raise _denied()
-            items = self._filter(req, list(tenant.role_definitions.values()))
-            return self._page(req, items, dict, context)
-        if what == "roleAssignments":
-            if not caller.can("roles"):
-                raise _denied()
-            items = self._filter(req, list(tenant.role_assignments.values()))
-            return self._page(req, items, self._expand_principal(req, caller), context)
-        if what in ("roleEligibilitySchedules", "roleEligibilityScheduleInstances"):
-            if not caller.can("eligibility"):
-                raise _denied()
-            if not tenant.p2:
-                raise GraphError(
-                    400,
-                    "AadPremiumLicenseRequired",
-                    "The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID "
-                    "Governance license.",
-                )
-            items = self._filter(req, list(tenant.role_eligibilities.values()))
-            return self._page(req, items, self._expand_principal(req, caller), context)
-        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{what}'.")
-
-    def _expand_principal(
-        self, req: Request, caller: Caller
-    ) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        expand = req.query.get("$expand") == "principal"
-
-        def project(a: dict[str, Any]) -> dict[str, Any]:
-            out = dict(a)
-            if expand:
-                out["principal"] = self._directory_object(caller, a["principalId"], None)
-            return out
-
-        return project
-
-    def _directory_roles(self, req: Request, caller: Caller, rest: list[str]) -> Reply:
-        """Activated roles only, unpaged (directoryRoles don't support paging)."""
-        if not caller.can("roles"):
-            raise _denied()
-        tenant = caller.tenant
-        active: dict[str, list[str]] = {}
-        for a in tenant.role_assignments.values():
-            if a["directoryScopeId"] == "/":
-                active.setdefault(a["roleDefinitionId"], []).append(a["principalId"])
-        roles = {str(uuid.uuid5(uuid.NAMESPACE_OID, role_id)): role_id for role_id in active}
-        if not rest:
-            value = [
-                {
-                    "id": rid,
-                    "deletedDateTime": None,
-                    "description": tenant.role_definitions[tid]["description"],
-                    "displayName": tenant.role_definitions[tid]["displayName"],
-                    "roleTemplateId": tid,
-                }
-                for rid, tid in roles.items()
-            ]
-            return Reply(200, {"@odata.context": self._context("directoryRoles"), "value": value})
-        if rest[0] not in roles:
-            raise _not_found(rest[0])
-        if rest[1:] == ["members"]:
-            value = [self._directory_object(caller, p, None) for p in active[roles[rest[0]]]]
-            return Reply(200, {"@odata.context": self._context("directoryObjects"), "value": value})
-        raise GraphError(400, "BadRequest", "Resource not found for the segment.")
-
-
-def expired_page_token() -> GraphError:
-    # Undocumented code seen in msgraph-sdk-dotnet#2254 and AzureHound PR #189; status assumed.
-    return GraphError(
-        400,
-        "Directory_ExpiredPageToken",
-        "The specified page token value has expired and can no longer be included in your request.",
-    )
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")

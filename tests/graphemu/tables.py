@@ -1,0 +1,193 @@
+"""Serve any canonical dataset: :func:`tenant_from_tables` (canonical frames -> a Tenant)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import polars as pl
+
+from .schema import DEFAULT_ACCESS_ROLE
+from .tenant import Tenant, iso, new_id
+
+_GUEST_IDENTITY = {"signInType": "federated", "issuer": "ExternalAzureAD", "issuerAssignedId": None}
+
+
+def _user_props(row: dict[str, Any], domain: str) -> dict[str, Any]:
+    guest = row.get("kind") == "guest"
+    synced = bool(row.get("sid") or row.get("dn")) and not guest
+    props: dict[str, Any] = {
+        "id": row["account_id"],
+        "userPrincipalName": row.get("upn"),
+        "displayName": row.get("display_name"),
+        "mail": row.get("mail"),
+        "mailNickname": row.get("username"),
+        "givenName": None,
+        "surname": None,
+        "jobTitle": None,
+        "businessPhones": [],
+        "mobilePhone": None,
+        "officeLocation": None,
+        "preferredLanguage": None,
+        "employeeId": row.get("employee_id"),
+        "companyName": row.get("company"),
+        "department": row.get("department"),
+        "accountEnabled": row.get("enabled"),
+        "createdDateTime": iso(row.get("created")),
+        "lastPasswordChangeDateTime": iso(row.get("pwd_last_set")),
+        "userType": "Guest" if guest else "Member",
+        "creationType": "Invitation" if guest else None,
+        "externalUserState": "Accepted" if guest else None,
+        "onPremisesSyncEnabled": True if synced else None,
+        "onPremisesSecurityIdentifier": row.get("sid") if synced else None,
+        "onPremisesSamAccountName": row.get("username") if synced else None,
+        "onPremisesDistinguishedName": row.get("dn") if synced else None,
+        "onPremisesDomainName": None,
+        "identities": [_GUEST_IDENTITY]
+        if guest
+        else [
+            {
+                "signInType": "userPrincipalName",
+                "issuer": domain,
+                "issuerAssignedId": row.get("upn"),
+            }
+        ],
+    }
+    if row.get("last_logon") is not None:
+        props["signInActivity"] = {
+            "lastSignInDateTime": iso(row["last_logon"]),
+            "lastSignInRequestId": new_id(),
+            "lastNonInteractiveSignInDateTime": "0001-01-01T00:00:00Z",
+            "lastNonInteractiveSignInRequestId": "",
+            "lastSuccessfulSignInDateTime": "",
+            "lastSuccessfulSignInRequestId": "",
+        }
+    return props
+
+
+def _group_props(row: dict[str, Any]) -> dict[str, Any]:
+    kind = row.get("kind")
+    synced = row.get("mastered") == "ad"
+    return {
+        "id": row["group_id"],
+        "displayName": row.get("name"),
+        "description": row.get("description"),
+        "groupTypes": ["Unified"] if kind == "m365" else [],
+        "securityEnabled": kind not in ("m365", "distribution"),
+        "mailEnabled": kind in ("m365", "distribution"),
+        "mail": None,
+        "mailNickname": None,
+        "isAssignableToRole": bool(row.get("privileged")) and not synced,
+        "membershipRule": None,
+        "membershipRuleProcessingState": None,
+        "onPremisesSyncEnabled": True if synced else None,
+        "onPremisesSecurityIdentifier": row.get("sid") if synced else None,
+        "onPremisesSamAccountName": row.get("name") if synced else None,
+        "securityIdentifier": None if synced else row.get("sid"),
+        "visibility": None,
+        "createdDateTime": "2020-01-01T00:00:00Z",
+    }
+
+
+def _rows(df: pl.DataFrame | None, source: str | None) -> list[dict[str, Any]]:
+    if df is None:
+        return []
+    if source is not None and "source" in df.columns:
+        df = df.filter(pl.col("source") == source)
+    return df.to_dicts()
+
+
+def parse_role_right(right: str) -> tuple[str, str, bool]:
+    """``"Global Administrator @ / (eligible)"`` -> (name, scope, eligible)."""
+    eligible = right.endswith(" (eligible)")
+    text = right.removesuffix(" (eligible)")
+    name, sep, scope = text.rpartition(" @ ")
+    return (name, scope, eligible) if sep else (text, "/", eligible)
+
+
+def tenant_from_tables(
+    accounts: pl.DataFrame,
+    groups: pl.DataFrame,
+    memberships: pl.DataFrame,
+    grants: pl.DataFrame | None = None,
+    *,
+    tenant_id: str = "11111111-2222-3333-4444-555555555555",
+    domain: str = "alliance.onmicrosoft.com",
+    source: str | None = None,
+    premium: bool = True,
+    p2: bool = True,
+) -> Tenant:
+    """A tenant serving a canonical dataset.
+
+    Mapping (the inverse of the connector's): accounts -> users (guests get ``userType`` Guest,
+    ``creationType`` Invitation and an ``ExternalAzureAD`` identity; accounts with a SID or DN
+    are on-premises synced), groups -> groups (``mastered`` "ad" -> synced; kind m365 ->
+    ``Unified``), memberships -> direct members (``foreign`` members become org contacts),
+    grants -> role assignments / eligibilities (``right`` "<role> @ <scope>[ (eligible)]"),
+    app-role assignments (``right`` "<app>: <role>") and group owners. ``source`` selects the
+    rows of one source; None serves every row.
+    """
+    tenant = Tenant(tenant_id=tenant_id, domain=domain, premium=premium, p2=p2)
+    for row in _rows(accounts, source):
+        tenant.add_user(track=False, **_user_props(row, domain))
+    group_rows = _rows(groups, source)
+    for row in group_rows:
+        tenant.add_group(track=False, **_group_props(row))
+    edges = memberships
+    if source is not None and "source" in edges.columns:
+        edges = edges.filter(pl.col("source") == source)
+    for group_id, member_id in (
+        edges.unique(["group_id", "member_id"], maintain_order=True)
+        .select("group_id", "member_id")
+        .iter_rows()
+    ):
+        if group_id not in tenant.types:
+            continue
+        if member_id not in tenant.types:
+            tenant.add_contact(track=False, id=member_id, displayName=f"contact {member_id}")
+        tenant.members[group_id].append(member_id)  # unique already; no O(n) check per edge
+    for row in group_rows:
+        for owner in row.get("owners") or []:
+            if owner in tenant.types:
+                tenant.add_owner(row["group_id"], owner, track=False)
+    for row in _rows(grants, source):
+        principal, resource, kind = row["principal_id"], row["resource_id"], row["resource_kind"]
+        right = row.get("right") or ""
+        if principal not in tenant.types:
+            continue
+        if kind == "ownership" and tenant.type_of(resource) == "group":
+            tenant.add_owner(resource, principal, track=False)
+        elif kind == "directory-role":
+            name, scope, eligible = parse_role_right(right)
+            if resource not in tenant.role_definitions:
+                tenant.add_role_definition(resource, name)
+            tenant.assign_role(principal, resource, scope, eligible=eligible)
+        elif kind == "app-role":
+            app, sep, role = right.rpartition(": ")
+            app, role = (app, role) if sep else (resource, right)
+            if resource not in tenant.types:
+                tenant.add_service_principal(app, id=resource, track=False)
+            sp = tenant.objects[resource]
+            if role == "default access":
+                role_id = DEFAULT_ACCESS_ROLE
+            else:
+                found = [r for r in sp["appRoles"] if r["value"] == role]
+                if not found:
+                    found = [
+                        {
+                            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{resource}/{role}")),
+                            "value": role,
+                            "displayName": role,
+                            "description": role,
+                            "allowedMemberTypes": ["User"],
+                            "isEnabled": True,
+                            "origin": "Application",
+                        }
+                    ]
+                    sp["appRoles"].append(found[0])
+                role_id = found[0]["id"]
+            tenant.assign_app_role(principal, resource, role_id)
+    # Loading is the baseline: start change tracking from here.
+    tenant.links.clear()
+    tenant.changed.clear()
+    return tenant
