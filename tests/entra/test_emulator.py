@@ -303,3 +303,17 @@ def test_token_endpoint_errors(emu, pki):
         timeout=10,
     )
     assert (r.status_code, r.json()["error_codes"]) == (401, [7000218])
+
+
+def test_member_of_and_transitive_member_of(graph):
+    emu, t, s = graph
+    outer = t.add_group(id=oid("Outer"), displayName="Outer")
+    t.add_member(outer, oid("A"))
+    direct = s.get(f"{emu.graph_url}/users/{oid('u0')}/memberOf").json()["value"]
+    assert sorted(e["displayName"] for e in direct) == ["A", "B", "Global Administrator"]
+    assert {e["@odata.type"] for e in direct} == {
+        "#microsoft.graph.group",
+        "#microsoft.graph.directoryRole",
+    }
+    nested = s.get(f"{emu.graph_url}/users/{oid('u0')}/transitiveMemberOf").json()["value"]
+    assert sorted(e["displayName"] for e in nested) == ["A", "B", "Global Administrator", "Outer"]

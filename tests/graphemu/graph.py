@@ -280,7 +280,40 @@ class GraphApi(DeltaQueries, AppsAndRoles):
             return Reply(200, body)
         if kind == "group" and rest[1] in ("members", "transitiveMembers", "owners"):
             return self._links(req, caller, obj["id"], rest[1], rest[2:])
+        if rest[1] in ("memberOf", "transitiveMemberOf") and len(rest) == 2:
+            return self._member_of(req, caller, obj["id"], transitive=rest[1] != "memberOf")
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[1]}'.")
+
+    def _member_of(
+        self, req: Request, caller: Caller, object_id: str, *, transitive: bool
+    ) -> Reply:
+        """Groups (direct or nested, cycle-safe) and activated directory roles held directly;
+        user-list-transitivememberof also lists administrative units (none are modelled)."""
+        tenant = caller.tenant
+        parents: dict[str, list[str]] = {}
+        for group_id, ids in tenant.members.items():
+            for member in ids:
+                parents.setdefault(member, []).append(group_id)
+        seen: dict[str, None] = {}
+        stack = list(reversed(parents.get(object_id, [])))
+        while stack:
+            group_id = stack.pop()
+            if group_id in seen or group_id == object_id:
+                continue
+            seen[group_id] = None
+            if transitive:
+                stack.extend(reversed(parents.get(group_id, [])))
+        entries: list[dict[str, Any]] = [
+            {"@odata.type": ODATA_TYPE["group"]} | self._project(tenant.objects[g], "group", None)
+            for g in seen
+        ]
+        for role in self._activated_roles(tenant):
+            if object_id in role["_members"]:
+                entries.append(
+                    {"@odata.type": "#microsoft.graph.directoryRole"}
+                    | {k: v for k, v in role.items() if k != "_members"}
+                )
+        return self._page(req, entries, dict, self._context("directoryObjects"))
 
     def _check_sign_in(self, req: Request, caller: Caller, select: list[str] | None) -> None:
         uses = "signInActivity" in (select or []) or "signInActivity" in req.query.get(

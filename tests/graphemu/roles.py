@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .protocol import Caller, GraphError, Reply, Request, denied, not_found
+from .tenant import Tenant
 
 
 class AppsAndRoles:
@@ -89,31 +90,36 @@ class AppsAndRoles:
 
         return project
 
-    def _directory_roles(self, req: Request, caller: Caller, rest: list[str]) -> Reply:
-        """Activated roles only, unpaged (directoryRoles don't support paging)."""
-        if not caller.can("roles"):
-            raise denied()
-        tenant = caller.tenant
+    @staticmethod
+    def _activated_roles(tenant: Tenant) -> list[dict[str, Any]]:
+        """directoryRole objects: roles with a tenant-wide active assignment ("activated")."""
         active: dict[str, list[str]] = {}
         for a in tenant.role_assignments.values():
             if a["directoryScopeId"] == "/":
                 active.setdefault(a["roleDefinitionId"], []).append(a["principalId"])
-        roles = {str(uuid.uuid5(uuid.NAMESPACE_OID, role_id)): role_id for role_id in active}
+        return [
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_OID, role_id)),
+                "deletedDateTime": None,
+                "description": tenant.role_definitions[role_id]["description"],
+                "displayName": tenant.role_definitions[role_id]["displayName"],
+                "roleTemplateId": role_id,
+                "_members": members,
+            }
+            for role_id, members in active.items()
+        ]
+
+    def _directory_roles(self, req: Request, caller: Caller, rest: list[str]) -> Reply:
+        """Activated roles only, unpaged (directoryRoles don't support paging)."""
+        if not caller.can("roles"):
+            raise denied()
+        roles = {r["id"]: r for r in self._activated_roles(caller.tenant)}
         if not rest:
-            value = [
-                {
-                    "id": rid,
-                    "deletedDateTime": None,
-                    "description": tenant.role_definitions[tid]["description"],
-                    "displayName": tenant.role_definitions[tid]["displayName"],
-                    "roleTemplateId": tid,
-                }
-                for rid, tid in roles.items()
-            ]
+            value = [{k: v for k, v in r.items() if k != "_members"} for r in roles.values()]
             return Reply(200, {"@odata.context": self._context("directoryRoles"), "value": value})
         if rest[0] not in roles:
             raise not_found(rest[0])
         if rest[1:] == ["members"]:
-            value = [self._directory_object(caller, p, None) for p in active[roles[rest[0]]]]
+            value = [self._directory_object(caller, p, None) for p in roles[rest[0]]["_members"]]
             return Reply(200, {"@odata.context": self._context("directoryObjects"), "value": value})
         raise GraphError(400, "BadRequest", "Resource not found for the segment.")
