@@ -28,6 +28,14 @@ What is collected, and how each collection unit is proven complete:
 * ``role-definitions``, ``role-assignments``, ``role-eligibility`` (PIM; a tenant without P2 has
   none), ``service-principals`` and their ``app-role-assignments``.
 
+Canonical mapping: ``accounts.sid`` = onPremisesSecurityIdentifier (the AD objectSid of synced
+users), ``username`` = onPremisesSamAccountName or mailNickname, ``kind`` "guest" for guests and
+external members (#EXT# UPN, creationType Invitation, externalUserState, userType Guest or an
+external identity issuer), ``last_logon`` = the latest signInActivity time; ``groups.mastered``
+"ad" for synced groups, "cloud" otherwise; ``grants.right`` is "<role> @ <directoryScopeId>"
+(suffix " (eligible)" for PIM eligibility), "<app>: <app role value>" ("default access") or
+"owner"; ``privileged`` marks holders of roles Microsoft labels privileged.
+
 A unit is complete when its last page had no ``@odata.nextLink``; a unit that cannot be completed
 (403, 401 after a token refresh, retries or time budget exhausted, limited-information members)
 is returned with ``complete=False`` and the reason — never dropped silently.
@@ -36,7 +44,8 @@ Incremental runs: with ``use_delta`` the result's ``state`` holds deltaLinks (on
 were collected completely); passing that ``state`` and the tables of that run (``previous``) back
 applies ``/users/delta`` and ``/groups/delta`` changes instead of listing everything. 410 Gone,
 ``syncStateNotFound``, a link older than 7 days or different selected fields fall back to a full
-collection.
+collection. With ``sign_in_activity`` users are always listed in full (signInActivity is not
+available through delta); groups still use theirs.
 """
 
 from __future__ import annotations
