@@ -122,7 +122,7 @@ def _print_summary(result: Any, out: Console) -> None:
     m = result.run.manifest
     s = m["summary"]
     out.print(f"Run {m['run_id']}  ({'complete' if m['complete'] else 'INCOMPLETE'})")
-    out.print(f"  run folder: {result.run.path}")
+    out.print(f"  run folder: {result.run.path.resolve()}")
     if result.report:
         out.print(f"  report:     {result.report}")
     for src in m["sources"]:
@@ -161,10 +161,10 @@ def demo(out: Path, accounts: int, seed: int, fail_on: str, quiet: bool) -> None
 
     Example:  accessaudit demo --out ./demo && xdg-open ./demo/report.html
     """
-    from .pipeline import demo_settings, run_audit
+    from .pipeline import prepare_demo, run_audit
 
     console = _console(quiet)
-    settings = demo_settings(out, accounts=accounts, seed=seed)
+    settings = prepare_demo(out, accounts=accounts, seed=seed)
     console.print(f"accessaudit demo: {accounts} synthetic accounts (seed {seed})")
     result = run_audit(settings, progress=_stage_printer(console))
     if result.report:

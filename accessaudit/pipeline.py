@@ -400,18 +400,34 @@ def load_analysis(run: RunInfo, rules: list[Rule]) -> Analysis:
     )  # fmt: skip
 
 
-def demo_settings(out: Path, *, accounts: int = 6000, seed: int = 7) -> Settings:
-    """Settings for ``accessaudit demo``: the embedded sample and its organisations."""
+def demo_settings(
+    out: Path, *, accounts: int = 6000, seed: int = 7, apps: dict[str, Path] | None = None
+) -> Settings:
+    """Settings for ``accessaudit demo``: the embedded sample (and its application exports)."""
     from .sample import sample_settings_dict
+    from .sample_apps import app_sources
 
     return Settings.model_validate(
         {
             **sample_settings_dict(),
             "audit": {"data_dir": str(out)},
-            "sources": [{"kind": "sample", "name": "alliance", "seed": seed, "accounts": accounts}],
+            "sources": [
+                {"kind": "sample", "name": "alliance", "seed": seed, "accounts": accounts},
+                *app_sources(apps or {}),
+            ],
             "report": {
                 "title": "Access separation audit - West Mercia / Warwickshire (synthetic demo)",
                 "formats": ["html", "csv", "json", "xlsx"],
             },
         }
     )
+
+
+def prepare_demo(out: Path, *, accounts: int = 6000, seed: int = 7) -> Settings:
+    """Write the sample's application exports under ``out/exports`` and return the settings."""
+    from .sample import generate
+    from .sample_apps import write_app_exports
+
+    sample = generate(seed=seed, accounts=accounts, apps=True)
+    paths = write_app_exports(sample, out / "exports")
+    return demo_settings(out, accounts=accounts, seed=seed, apps=paths)

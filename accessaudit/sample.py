@@ -47,6 +47,7 @@ from .model import (
     conform,
     empty,
 )
+from .sample_apps import plant_apps
 
 DOMAIN: Final = "alliance.local"
 BASE_DN: Final = "DC=alliance,DC=local"
@@ -272,6 +273,7 @@ class Sample:
     seed: int
     domain_sid: str
     config: dict[str, Any] = field(default_factory=dict)
+    exports: dict[str, pl.DataFrame] = field(default_factory=dict)  # application CSV rows
 
     @property
     def source(self) -> str:
@@ -465,8 +467,14 @@ class _Builder:
         return sorted(out.items())
 
 
-def generate(seed: int = 7, accounts: int = 6000, now: datetime | None = None) -> Sample:
-    """Build the sample directory of about ``accounts`` accounts, deterministic for ``seed``."""
+def generate(
+    seed: int = 7, accounts: int = 6000, now: datetime | None = None, *, apps: bool = False
+) -> Sample:
+    """Build the sample directory of about ``accounts`` accounts, deterministic for ``seed``.
+
+    With ``apps``, also the hosted applications' CSV user lists (:mod:`accessaudit.sample_apps`)
+    and their planted findings; the directory tables are the same either way.
+    """
     if accounts < 200:
         raise ValueError("the sample needs at least 200 accounts")
     now = now or DEFAULT_NOW
@@ -799,6 +807,8 @@ def generate(seed: int = 7, accounts: int = 6000, now: datetime | None = None) -
         MEMBERSHIPS_SCHEMA,
     )
 
+    # Applications last, so the directory is identical with or without them.
+    exports = plant_apps(b, people, draw, rng) if apps else {}
     truth = _truth_frame(b, name_map, all_accounts, now)
     tables = {
         "accounts": all_accounts,
@@ -806,7 +816,7 @@ def generate(seed: int = 7, accounts: int = 6000, now: datetime | None = None) -
         "memberships": memberships,
         "grants": empty(GRANTS_SCHEMA),
     }
-    return Sample(tables, truth, now, seed, domain_sid, sample_settings_dict())
+    return Sample(tables, truth, now, seed, domain_sid, sample_settings_dict(), exports)
 
 
 def _truth_frame(
@@ -814,8 +824,14 @@ def _truth_frame(
 ) -> pl.DataFrame:
     raw = pl.concat([t.select(sorted(t.columns)) for t in b.truth], how="vertical")
     member_map = name_map.rename({"group_name": "member_group_name", "group_id": "member_group_id"})
-    truth = raw.join(name_map, on="group_name", how="left").join(
-        member_map, on="member_group_name", how="left"
+    truth = (
+        raw.join(name_map, on="group_name", how="left")
+        .join(member_map, on="member_group_name", how="left")
+        .with_columns(  # application roles are named by their CSV role id already
+            group_id=pl.when(pl.col("group_name").str.starts_with("csv:"))
+            .then(pl.col("group_name"))
+            .otherwise(pl.col("group_id"))
+        )
     )
     # Findings per (rule, ids) are unique: the plants never overlap by construction, so a
     # duplicate here is a generator bug worth failing loudly on.

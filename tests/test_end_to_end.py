@@ -6,14 +6,13 @@ attribution, expansion and the rule catalogue. Precision and recall must both be
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 from accessaudit_fixtures import NOW, TRUTH_KEYS
 
-from accessaudit.pipeline import Analysis, analyse, demo_settings, run_audit
+from accessaudit.pipeline import Analysis, analyse, prepare_demo, run_audit
 from accessaudit.sample import Sample, generate
 from accessaudit.store import read_table
 
@@ -66,15 +65,24 @@ def test_finding_keys_are_stable_across_runs(sample: Sample, settings, rules) ->
 
 
 def test_run_writes_a_complete_run_that_reads_back(tmp_path: Path) -> None:
-    settings = demo_settings(tmp_path / "demo", accounts=1200, seed=9)
-    result = run_audit(settings, now=datetime(2026, 11, 1, tzinfo=UTC))
+    """The demo as `accessaudit demo` runs it: directory plus two application CSV exports."""
+    settings = prepare_demo(tmp_path / "demo", accounts=1200, seed=9)
+    result = run_audit(settings, now=NOW)
     assert result.complete
-    truth = generate(seed=9, accounts=1200, now=datetime(2026, 11, 1, tzinfo=UTC)).truth
+    truth = generate(seed=9, accounts=1200, now=NOW, apps=True).truth
+    assert truth.filter(pl.col("plant").str.starts_with("app-")).height == 12
     assert_matches_truth(read_table(result.run, "findings"), truth)
     assert result.report is not None and result.report.is_file()
     m = result.run.manifest
     assert m["summary"]["findings"] == truth.height
     assert m["sources"][0]["counts"]["accounts"] == 1200
+    assert [(s["name"], s["kind"], s["complete"]) for s in m["sources"]] == [
+        ("alliance", "sample", True),
+        ("niche", "csv", True),
+        ("athena", "csv", True),
+    ]
+    units = {u["name"]: u["detail"] for u in m["sources"][1]["units"]}
+    assert units["correlation"] == "42 matched, 2 unmatched, 0 ambiguous on username"
     assert {
         "accounts.parquet",
         "findings.parquet",
