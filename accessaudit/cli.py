@@ -20,6 +20,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .errors import AuditError, ExitCode
@@ -99,11 +100,41 @@ def main() -> None:
     """
 
 
-def _stage_printer(console: Console) -> Callable[[str], None]:
-    def show(stage: str) -> None:
-        console.print(f"  - {stage}")
+class StageProgress:
+    """Stages of a run: a live spinner with elapsed time on a terminal, plain lines otherwise.
 
-    return show
+    Used as ``with StageProgress(console) as progress: run_audit(..., progress=progress)``.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> StageProgress:
+        if self.console.is_terminal and not self.console.quiet:
+            self.progress = Progress(
+                SpinnerColumn(finished_text="done"),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=self.console,
+            )
+            self.progress.start()
+        return self
+
+    def __call__(self, stage: str) -> None:
+        if self.progress is None:
+            self.console.print(f"  - {safe(stage)}")
+            return
+        if self.task is not None:
+            self.progress.update(self.task, completed=1, total=1)
+        self.task = self.progress.add_task(safe(stage), total=None)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            if self.task is not None:
+                self.progress.update(self.task, completed=1, total=1)
+            self.progress.stop()
 
 
 def _finish(result: Any, fail_on: str, console: Console, out: Console) -> NoReturn:
@@ -166,7 +197,8 @@ def demo(out: Path, accounts: int, seed: int, fail_on: str, quiet: bool) -> None
     console = _console(quiet)
     settings = prepare_demo(out, accounts=accounts, seed=seed)
     console.print(f"accessaudit demo: {accounts} synthetic accounts (seed {seed})")
-    result = run_audit(settings, progress=_stage_printer(console))
+    with StageProgress(console) as progress:
+        result = run_audit(settings, progress=progress)
     if result.report:
         # A stable name beside the runs, for people who just want to open the report.
         from .store import atomic_write_bytes
@@ -197,7 +229,8 @@ def run(config_path: Path, fail_on: str | None, quiet: bool) -> None:
 
     console = _console(quiet)
     settings = load_settings(config_path)
-    result = run_audit(settings, progress=_stage_printer(console))
+    with StageProgress(console) as progress:
+        result = run_audit(settings, progress=progress)
     _finish(
         result,
         fail_on or settings.audit.fail_on.value,
@@ -253,10 +286,13 @@ def rules() -> None:
 
 def _load_rules(config_path: Path | None) -> list[Any]:
     from .config import load_settings
+    from .engine.evaluate import check_queries
     from .engine.rulefile import load_rules
 
     dirs = load_settings(config_path).audit.rules_dirs if config_path else []
-    return load_rules(dirs)
+    rules = load_rules(dirs)
+    check_queries(rules)
+    return rules
 
 
 _rules_config = click.option(

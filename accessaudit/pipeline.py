@@ -19,7 +19,7 @@ from .analysis.attribution import attribute_accounts, attribute_groups
 from .analysis.correlate import correlate
 from .analysis.expand import effective_memberships, finding_paths, group_closure
 from .config import CsvSource, EntraSource, LdapSource, SampleSource, Settings, settings_hash
-from .engine.evaluate import build_views, evaluate
+from .engine.evaluate import build_views, check_queries, evaluate
 from .engine.rulefile import Rule, catalogue_hash, load_rules
 from .errors import IncompleteCollection
 from .model import (
@@ -380,6 +380,7 @@ def run_audit(
     """The whole job: lock, collect, analyse, write. Raises AuditError subclasses."""
     started = now or datetime.now(UTC)
     rules = load_rules(settings.audit.rules_dirs)
+    check_queries(rules, rule_overrides(settings, rules))  # fail before touching a server
     store = RunStore(settings.audit.data_dir)
     with store.lock():
         store.prepare()

@@ -271,3 +271,24 @@ def run_examples(rules: Iterable[Rule], as_of: datetime | None = None) -> list[E
             expected = frozenset(ex.expect)
             results.append(ExampleResult(rule.id, ex.name, got == expected, expected, got))
     return results
+
+
+def check_queries(
+    rules: Iterable[Rule], overrides: Mapping[str, Mapping[str, Any]] | None = None
+) -> None:
+    """Plan every rule's query against empty views: bad SQL or columns fail before collecting."""
+    as_of = datetime(2026, 1, 1, tzinfo=UTC)
+    t = example_tables(Example("schema check", [], [], [], [], [], {}), as_of)
+    closure = group_closure(t["memberships"])
+    views = build_views(
+        t["accounts"],
+        t["groups"],
+        t["memberships"],
+        t["grants"],
+        closure=closure,
+        effective=effective_memberships(t["memberships"], closure),
+        as_of=as_of,
+    )
+    ctx: pl.SQLContext[Any] = pl.SQLContext(frames=dict(views))
+    for rule in rules:
+        _rule_plan(rule, ctx, (overrides or {}).get(rule.id))

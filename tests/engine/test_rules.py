@@ -128,3 +128,13 @@ def test_failing_example_is_reported(tmp_path: Path) -> None:
     ]
     assert bad.expected == frozenset({("not-this",)})
     assert bad.got == frozenset({("prj",)})
+
+
+def test_bad_sql_is_caught_before_any_collection(tmp_path: Path) -> None:
+    from accessaudit.engine.evaluate import check_queries
+
+    text = GOOD.split('query = """')[0] + 'query = """SELECT group_id FROM nowhere"""\n'
+    rule = load_rule(_write(tmp_path, "mixed-group", text))
+    with pytest.raises(RuleError, match=r"mixed-group\.toml: query failed"):
+        check_queries([rule])
+    check_queries(CATALOGUE)  # the shipped catalogue plans cleanly
