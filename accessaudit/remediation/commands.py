@@ -56,9 +56,14 @@ def render_commands(
     ).unique("group_id")
     names = pl.concat(
         [
-            accounts.select(member_id="account_id", _m_name="username", _m_enabled="enabled"),
+            accounts.select(
+                member_id="account_id", _m_name="username", _m_enabled="enabled", _m_source="source"
+            ),
             groups.select(
-                member_id="group_id", _m_name="name", _m_enabled=pl.lit(None, pl.Boolean)
+                member_id="group_id",
+                _m_name="name",
+                _m_enabled=pl.lit(None, pl.Boolean),
+                _m_source="source",
             ),
         ]
     ).unique("member_id")
@@ -176,13 +181,26 @@ def render_commands(
         ]
     )
     review_id = ps_quote(pl.coalesce("member_id", "group_id"))
-    review = pl.concat_str(
+    review_ad = pl.concat_str(
         [
             pl.lit("Get-ADObject -Identity "),
             review_id,
             pl.lit(" -Properties company,department,employeeID,mail,userPrincipalName,managedBy"),
             pl.lit(" | Format-List"),
         ]
+    )
+    # An application user that matches no directory account: nothing to query in AD.
+    review_app = pl.concat_str(
+        [
+            pl.lit("# In application "),
+            comment_text(pl.col("_m_source")),
+            pl.lit(": user "),
+            comment_text(pl.col("_m_name")),
+            pl.lit(" matches no directory account; identify its owner or remove the user"),
+        ]
+    )
+    review = (
+        pl.when(pl.col("_m_source").str.starts_with("csv:")).then(review_app).otherwise(review_ad)
     )
     ps = (
         pl.when(kind.is_in([ActionKind.REMOVE_MEMBER.value, ActionKind.UNNEST_GROUP.value]))

@@ -333,9 +333,23 @@ def _action_rows(actions: pl.DataFrame, objs: _Objects) -> list[list[Any]]:
                 hidden,
             ]
         )
+    sizes: Counter[tuple[str, int | None]] = Counter()
+    impact: Counter[tuple[str, int | None]] = Counter()
+    worst: dict[tuple[str, int | None], int] = {}
+    for a in rows:
+        key = (a[_A["owning_org"]], a[_A["group"]])
+        sizes[key] += 1
+        impact[key] += a[_A["resolves"]]
+        worst[key] = max(worst.get(key, -1), severity_rank(a[_A["severity"]]))
+    # Real forces first, objects nobody owns last; within a force the groups whose actions
+    # matter most (worst severity, then most findings resolved) come first.
+    last = {Org.UNATTRIBUTED.value, NO_ORG}
     rows.sort(
         key=lambda a: (
+            a[_A["owning_org"]] in last,
             a[_A["owning_org"]],
+            -worst[(a[_A["owning_org"]], a[_A["group"]])],
+            -impact[(a[_A["owning_org"]], a[_A["group"]])],
             objs.name(a[_A["group"]]).casefold(),
             -1 if a[_A["group"]] is None else a[_A["group"]],
             -severity_rank(a[_A["severity"]]),
@@ -343,11 +357,6 @@ def _action_rows(actions: pl.DataFrame, objs: _Objects) -> list[list[Any]]:
             a[_A["action_id"]],
         )
     )
-    sizes: Counter[tuple[str, int | None]] = Counter()
-    impact: Counter[tuple[str, int | None]] = Counter()
-    for a in rows:
-        sizes[(a[_A["owning_org"]], a[_A["group"]])] += 1
-        impact[(a[_A["owning_org"]], a[_A["group"]])] += a[_A["resolves"]]
     for a in rows:
         group_key = (a[_A["owning_org"]], a[_A["group"]])
         a.extend([sizes[group_key], impact[group_key]])

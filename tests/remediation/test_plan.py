@@ -149,3 +149,20 @@ def test_command_quoting_neutralises_hostile_names() -> None:
     s = pl.Series(["O'Brien", "a\u2019b", "x\n; Remove-ADUser y", "\u202eevil"])
     got = pl.select(ps_quote(pl.lit(s))).to_series().to_list()
     assert got == ["'O''Brien'", "'a\u2019\u2019b'", "'x; Remove-ADUser y'", "'evil'"]
+
+
+def test_application_commands(tmp_path) -> None:
+    from accessaudit.pipeline import prepare_demo, run_audit
+
+    result = run_audit(prepare_demo(tmp_path, accounts=600, seed=2))
+    acts = result.analysis.actions
+    ghost = acts.filter(pl.col("member_id") == "csv:niche:user:niche.ghost0")["powershell"]
+    assert ghost.to_list() == [
+        "# In application csv:niche: user niche.ghost0 matches no directory account; "
+        "identify its owner or remove the user"
+    ]
+    role = acts.filter(pl.col("group_id").str.starts_with("csv:athena:role:"))
+    assert role.height == 4
+    assert all(
+        c.startswith("# In application csv:athena: remove role Athena") for c in role["powershell"]
+    )

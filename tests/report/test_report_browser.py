@@ -282,7 +282,7 @@ def test_without_javascript_server_rows_are_shown(
     assert _count(page, FINDING_ROWS) == 6
     assert not page.is_visible("#worklist-controls")
     assert page.text_content(f"{ACTION_ROWS} pre.cmd") == (
-        "Remove-ADGroupMember -Identity 'g4' -Members 'a4' -Confirm:$false"
+        "Remove-ADGroupMember -Identity 'g2' -Members 'g3' -Confirm:$false"
     )
 
 

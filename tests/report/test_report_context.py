@@ -153,14 +153,15 @@ def test_visible(raw: str | None, shown: str) -> None:
 def test_worklist_grouped_by_force_then_group(context: dict[str, Any]) -> None:
     rows = context["worklist"]["first_page"]
     assert [(a["owning_org"], a["group_name"], a["action_id"]) for a in rows] == [
-        ("warks", "*)(uid=*", "remove-member:g4:a4"),
+        # worst group first within a force (critical), then by impact, then by name
         ("warks", "WARKS-Domain Admins", "unnest-group:g2:g3"),
+        ("warks", "*)(uid=*", "remove-member:g4:a4"),
         ("warks", "WARKS-Finance", "remove-member:g1:a3"),
         ("wmp", "—", "review-attribution:a4"),
     ]
     assert [a["group_start"] for a in rows] == [True, True, True, True]
-    assert rows[1]["member_name"] == GROUP_SCRIPT
-    assert rows[1]["resolves"] == 2
+    assert rows[0]["member_name"] == GROUP_SCRIPT
+    assert rows[0]["resolves"] == 2
     assert rows[2]["member_name"] == FORMULA
     data = context["worklist"]["data"]
     assert data["columns"] == list(ACTION_COLUMNS)

@@ -152,11 +152,11 @@ def test_worklist_rows_server_rendered(doc: Node) -> None:
     rows = body.find_all("tr", "action-row")
     assert len(rows) == 4
     groups = [g.find_all("span", "name")[0].text() for g in body.find_all("tr", "group-row")]
-    assert groups == [LDAP, "WARKS-Domain Admins", "WARKS-Finance", "—"]
+    assert groups == ["WARKS-Domain Admins", LDAP, "WARKS-Finance", "—"]
     commands = [r.find_all("code")[0].text() for r in rows]
-    assert commands[1] == "Remove-ADGroupMember -Identity 'g2' -Members 'g3' -Confirm:$false"
-    assert [r.find_all("td", "num")[0].text() for r in rows] == ["1", "2", "1", "1"]
-    assert rows[1].find_all("span", "name")[0].text() == GROUP_SCRIPT
+    assert commands[0] == "Remove-ADGroupMember -Identity 'g2' -Members 'g3' -Confirm:$false"
+    assert [r.find_all("td", "num")[0].text() for r in rows] == ["2", "1", "1", "1"]
+    assert rows[0].find_all("span", "name")[0].text() == GROUP_SCRIPT
     assert rows[2].find_all("span", "name")[0].text() == FORMULA
     # the controls exist but are hidden until the script runs
     assert "hidden" in doc.by_id("worklist-controls").attrs
@@ -211,7 +211,7 @@ def test_embedded_json_is_script_safe(html: str, doc: Node) -> None:
     actions = json.loads(blocks["worklist-data"])
     member = actions["columns"].index("member")
     names = [objects["rows"][row[member]][1] for row in actions["rows"]]
-    assert names == [BIDI_SHOWN, GROUP_SCRIPT, FORMULA, BIDI_SHOWN]
+    assert names == [GROUP_SCRIPT, BIDI_SHOWN, FORMULA, BIDI_SHOWN]
     findings = json.loads(blocks["findings-data"])
     path = findings["rows"][0][findings["columns"].index("path")]
     assert [objects["rows"][i][1] for i in path] == [
