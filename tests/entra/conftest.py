@@ -24,9 +24,8 @@ for _p in (
         sys.path.insert(0, str(_p))
 
 import polars as pl  # noqa: E402
-from entra_data import TENANT, small  # noqa: E402
+from entra_data import CLIENT_ID, ROLES, SECRET, TENANT, small  # noqa: E402
 from graphemu import (  # noqa: E402
-    READ_ROLES,
     AppCertificate,
     GraphEmulator,
     Tenant,
@@ -37,11 +36,6 @@ from graphemu import (  # noqa: E402
 )
 
 from accessaudit.config import EntraSource  # noqa: E402
-
-CLIENT_ID = "3f4e5d6c-7b8a-4c9d-8e0f-a1b2c3d4e5f6"
-#: The documented set plus OrgContact.Read.All: the small dataset has a contact as a member.
-ROLES = (*READ_ROLES, "OrgContact.Read.All")
-SECRET = "Qw8~emulator.secret-value_0123456789"
 
 
 @pytest.fixture(scope="session")

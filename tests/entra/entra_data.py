@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+from graphemu import READ_ROLES
 
 from accessaudit.model import (
     ACCOUNTS_SCHEMA,
@@ -16,6 +17,10 @@ from accessaudit.model import (
 )
 
 TENANT = "7c1b2a90-5d3e-4f6a-8b9c-0d1e2f3a4b5c"
+CLIENT_ID = "3f4e5d6c-7b8a-4c9d-8e0f-a1b2c3d4e5f6"
+SECRET = "Qw8~emulator.secret-value_0123456789"
+#: The documented permission set plus OrgContact.Read.All: the small dataset has a contact member.
+ROLES = (*READ_ROLES, "OrgContact.Read.All")
 SOURCE = f"entra:{TENANT}"
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 PRIV_ROLE_ADMIN = "e8611ab8-c189-46e8-94e1-60213ab1f814"

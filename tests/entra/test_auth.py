@@ -5,8 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import CLIENT_ID, ROLES, SECRET
-from entra_data import SOURCE, TENANT
+from entra_data import CLIENT_ID, ROLES, SECRET, SOURCE, TENANT
 from graphemu import READ_ROLES, make_app_certificate
 
 from accessaudit.connectors.entra import collect

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import CLIENT_ID, ROLES, SECRET
-from entra_data import TENANT, oid
+from entra_data import CLIENT_ID, ROLES, SECRET, TENANT, oid
 from graphemu import Tenant
 
 from accessaudit.connectors.entra import collect

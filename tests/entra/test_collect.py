@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import polars as pl
-from entra_data import SOURCE, TENANT, canonical, oid
+from entra_data import CLIENT_ID, SECRET, SOURCE, TENANT, canonical, oid
 from graphemu import Fault, Tenant, tenant_from_tables
 from polars.testing import assert_frame_equal
 
@@ -85,8 +85,6 @@ def test_many_pages_follow_every_next_link(emu, make_cfg, tenant, small_tables):
 
 def test_guests_identified_by_any_signal_not_user_type_alone(emu, make_cfg):
     t = emu.add_tenant(Tenant(TENANT))
-    from conftest import CLIENT_ID, SECRET
-
     emu.register_app(TENANT, CLIENT_ID, secret=SECRET)
     signals = {
         "member": {"userType": "Member"},
@@ -126,8 +124,6 @@ def test_guests_identified_by_any_signal_not_user_type_alone(emu, make_cfg):
 
 def test_sign_in_activity_takes_latest_and_ignores_placeholder_values(emu, make_cfg):
     t = emu.add_tenant(Tenant(TENANT))
-    from conftest import CLIENT_ID, SECRET
-
     emu.register_app(TENANT, CLIENT_ID, secret=SECRET)
     t.add_user(
         id=oid("a"),
@@ -223,8 +219,6 @@ def test_sample_tenant_collects_to_the_same_ids_and_counts(emu, make_cfg):
             tenant_id=TENANT,
         )
     )
-    from conftest import CLIENT_ID, SECRET
-
     emu.register_app(TENANT, CLIENT_ID, secret=SECRET)
 
     result = collect(make_cfg())

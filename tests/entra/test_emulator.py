@@ -5,8 +5,7 @@ from __future__ import annotations
 import msal
 import pytest
 import requests
-from conftest import CLIENT_ID, ROLES, SECRET
-from entra_data import TENANT, oid
+from entra_data import CLIENT_ID, ROLES, SECRET, TENANT, oid
 from graphemu import READ_ROLES, Fault, Tenant
 from graphemu.schema import USER_DEFAULT
 

@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from conftest import CLIENT_ID, SECRET
-from entra_data import TENANT, canonical, oid
+from entra_data import CLIENT_ID, SECRET, TENANT, canonical, oid
 from graphemu import READ_ROLES, Fault
 from polars.testing import assert_frame_equal
 
