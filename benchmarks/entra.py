@@ -1,0 +1,637 @@
+"""Entra ID collection throughput: the connector (real msal + requests) against the Graph emulator.
+
+Usage (from the repository root, with the project's virtualenv active)::
+
+    python benchmarks/entra.py                                  # 100k users, 20k groups, 3 runs
+    python benchmarks/entra.py --users 10000 --groups 2000 --repeat 5
+    python benchmarks/entra.py --smoke                          # a tiny tenant once: what CI runs
+    python benchmarks/entra.py --profile                        # + cProfile of one full run
+
+The emulator (``tests/graphemu``) runs in a subprocess bound to 127.0.0.1 with a throwaway CA
+(``graphemu.pki``), so its CPU is not charged to the collector: the collector's wall time, the
+collector's CPU time and the emulator's CPU time are measured separately. The synthetic tenant:
+about 10% guests (#EXT# UPNs), 60% of members synced from AD; groups with 5-15 direct members,
+one group in 1,000 with 1,000-5,000 members (several pages of 999), one in 20 nesting another
+group; half the groups synced from AD (no owners request), the others with one or two owners;
+directory-role assignments (some PIM-eligible, some held by role-assignable groups) and app-role
+assignments of service principals (one with more than 999). Each run has three stages:
+
+    full      collect() without state: users, groups, members and owners ($batch of 20 listings,
+              $top=999), role definitions / assignments / eligibility, app-role assignments
+    delta     collect() with the full run's deltaLinks and tables; the tenant is unchanged
+    change    in the emulator a guest is invited and added to a group, a member is removed, a
+              user disabled and a user deleted; then collect() with the previous deltaLinks
+
+Every stage is checked, so a fast wrong answer cannot pass: all collection units complete, delta
+stages really applied deltaLinks, table heights equal the emulator's directory, and the change
+stage shows exactly the change. Round trips are the emulator's count of Graph requests on the
+wire (plain requests + ``$batch`` envelopes; token and discovery requests left out). "member
+RT/group" charges each envelope to memberships in proportion to its ``/members`` items, divided
+by the number of groups (issue 8 goal 4: at most 1/15). Seconds and CPU are medians over the
+runs, peak RSS (the collector's, reset per stage through ``/proc/self/clear_refs``) the maximum.
+Nothing here asserts on timings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import cProfile
+import gc
+import io
+import json
+import os
+import pstats
+import re
+import resource
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+import click
+import numpy as np
+import polars as pl
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO / "tests") not in sys.path:
+    sys.path.insert(0, str(REPO / "tests"))  # graphemu: test infrastructure, not in the wheel
+
+TENANT = "0b5e7a1c-3d2f-4e6a-9b8c-7d6e5f4a3b2c"
+CLIENT_ID = "5c4b3a29-1807-4f6e-8d5c-4b3a29180706"
+DOMAIN = "alliance.onmicrosoft.com"
+SOURCE = f"entra:{TENANT}"
+STAGES = ("full", "delta (unchanged)", "delta (small change)")
+SMOKE = {"users": 2000, "groups": 400, "repeat": 1}
+MB = 1024 * 1024
+
+
+# --- the synthetic tenant (canonical tables, served through graphemu.tenant_from_tables) --------
+
+
+def synthetic(users: int, groups: int, seed: int = 8) -> dict[str, pl.DataFrame]:
+    """Canonical accounts, groups, memberships and grants of the benchmark tenant."""
+    from graphemu.schema import BUILTIN_ROLES
+
+    from accessaudit.model import (
+        ACCOUNTS_SCHEMA,
+        GRANTS_SCHEMA,
+        GROUPS_SCHEMA,
+        MEMBERSHIPS_SCHEMA,
+        conform,
+    )
+
+    rng = np.random.default_rng(seed)
+
+    def ids(n: int) -> list[str]:
+        return [str(uuid.UUID(bytes=rng.bytes(16), version=4)) for _ in range(n)]
+
+    def days_ago(n: int) -> pl.Series:
+        days = rng.integers(1, 900, n).astype("timedelta64[D]")
+        return pl.Series(np.datetime64("2026-09-01", "us") - days).dt.replace_time_zone("UTC")
+
+    uid, gid = ids(users), ids(groups)
+    guest = rng.random(users) < 0.10
+    synced = ~guest & (rng.random(users) < 0.60)
+    org = np.where(rng.random(users) < 2 / 3, "West Mercia Police", "Warwickshire Police")
+    name = [f"guest{n}_partner.example#EXT#" if g else f"user{n}" for n, g in enumerate(guest)]
+    accounts = pl.DataFrame(
+        {
+            "source": SOURCE,
+            "account_id": uid,
+            "sid": [f"S-1-5-21-1-2-3-{10_000 + n}" if s else None for n, s in enumerate(synced)],
+            "username": name,
+            "upn": [
+                f"{u}@{DOMAIN}" if g else f"{u}@alliance.example"
+                for u, g in zip(name, guest, strict=True)
+            ],
+            "display_name": [f"User {n}" for n in range(users)],
+            "mail": [f"u{n}@alliance.example" for n in range(users)],
+            "employee_id": [None if g else str(100_000 + n) for n, g in enumerate(guest)],
+            "company": np.where(guest, "Partner Ltd", org),
+            "department": rng.choice(["Response", "CID", "Custody", "Control"], users),
+            "dn": [
+                f"CN=User {n},OU=Users,DC=alliance,DC=local" if s else None
+                for n, s in enumerate(synced)
+            ],
+            "kind": np.where(guest, "guest", "user"),
+            "enabled": rng.random(users) < 0.97,
+            "last_logon": days_ago(users),
+            "pwd_last_set": days_ago(users),
+            "created": days_ago(users),
+        }
+    )
+    ad = rng.random(groups) < 0.5
+    kind = np.where(ad, "security", rng.choice(["security", "m365", "distribution"], groups))
+    members_of = [i for i in range(users) if not guest[i]]
+    privileged = ~ad & (np.arange(groups) < 40)
+    owners = [
+        [] if ad[g] else sorted({uid[members_of[i]] for i in rng.integers(0, len(members_of), 2)})
+        for g in range(groups)
+    ]
+    table_groups = pl.DataFrame(
+        {
+            "source": SOURCE,
+            "group_id": gid,
+            "sid": [f"S-1-5-21-1-2-3-{500_000 + g}" if ad[g] else None for g in range(groups)],
+            "name": [f"GRP-{g:06d}" for g in range(groups)],
+            "description": "benchmark group",
+            "scope": np.where(ad, "global", "cloud"),
+            "kind": kind,
+            "privileged": privileged,
+            "owners": pl.Series(owners, dtype=pl.List(pl.String)),
+            "mastered": np.where(ad, "ad", "cloud"),
+        }
+    )
+    # ~10 direct members per group, a few groups past one page of 999, some nesting
+    sizes = rng.integers(5, 16, groups)
+    edges_g = [np.repeat(np.arange(groups), sizes)]
+    edges_m = [rng.integers(0, users, int(sizes.sum()))]
+    for g in rng.choice(groups, max(1, groups // 1000), replace=False):
+        n = min(users, int(rng.integers(1000, 5001)))
+        edges_g.append(np.full(n, g))
+        edges_m.append(rng.choice(users, n, replace=False))
+    child = rng.integers(0, groups, max(1, groups // 20))
+    parent = rng.integers(0, groups, child.size)
+    keep = child != parent
+    uid_a, gid_a = np.array(uid, dtype=object), np.array(gid, dtype=object)
+    member_ids = np.concatenate([uid_a[np.concatenate(edges_m)], gid_a[child[keep]]])
+    memberships = pl.DataFrame(
+        {
+            "source": SOURCE,
+            "group_id": np.concatenate([gid_a[np.concatenate(edges_g)], gid_a[parent[keep]]]),
+            "member_id": member_ids,
+            "member_kind": ["account"] * (member_ids.size - int(keep.sum()))
+            + ["group"] * int(keep.sum()),
+            "via": "graph",
+        }
+    ).unique(["group_id", "member_id"])
+    # directory roles: users (a fifth PIM-eligible) and role-assignable groups
+    n_roles = max(10, users // 2000)
+    role = rng.integers(0, len(BUILTIN_ROLES), n_roles)
+    holders = [uid[members_of[i]] for i in rng.integers(0, len(members_of), n_roles)]
+    holders += [gid[g] for g in np.flatnonzero(privileged)[:5]]
+    role = np.concatenate([role, np.zeros(len(holders) - n_roles, dtype=int)])
+    eligible = np.concatenate([rng.random(n_roles) < 0.2, np.zeros(len(holders) - n_roles, bool)])
+    grants = [
+        (p, BUILTIN_ROLES[r][0], "directory-role",
+         f"{BUILTIN_ROLES[r][1]} @ /" + (" (eligible)" if e else ""))
+        for p, r, e in zip(holders, role, eligible, strict=True)
+    ]  # fmt: skip
+    # app roles: service principals with users (and a few groups) assigned; one past 999
+    sps = ids(max(5, users // 5000))
+    n_app = users // 20
+    sp_of = np.concatenate([rng.integers(0, len(sps), n_app), np.zeros(min(users, 1500), int)])
+    principal = rng.integers(0, users, sp_of.size)
+    app_role = rng.choice(["Reader", "Contributor", "Administrator"], sp_of.size)
+    grants += [
+        (uid[p], sps[s], "app-role", f"App {s}: {r}")
+        for p, s, r in zip(principal, sp_of, app_role, strict=True)
+    ]
+    grants += [(gid[g], sps[1], "app-role", "App 1: Reader") for g in range(0, groups, 200)]
+    table_grants = pl.DataFrame(
+        grants, schema=["principal_id", "resource_id", "resource_kind", "right"], orient="row"
+    ).unique(maintain_order=True)
+    return {
+        "accounts": conform(accounts, ACCOUNTS_SCHEMA),
+        "groups": conform(table_groups, GROUPS_SCHEMA),
+        "memberships": conform(memberships, MEMBERSHIPS_SCHEMA),
+        "grants": conform(table_grants.with_columns(source=pl.lit(SOURCE)), GRANTS_SCHEMA),
+    }
+
+
+# --- the emulator process ----------------------------------------------------------------------
+
+
+def _counts(tenant: Any) -> dict[str, int]:
+    """What a complete collection must hold, counted on the emulator's directory."""
+    with tenant.lock:
+        groups = [i for i, t in tenant.types.items() if t == "group"]
+        owners = sum(
+            len(tenant.owners[g])
+            for g in groups
+            if not tenant.objects[g].get("onPremisesSyncEnabled")
+        )
+        return {
+            "users": sum(1 for t in tenant.types.values() if t == "user"),
+            "groups": len(groups),
+            "memberships": sum(len(tenant.members[g]) for g in groups),
+            "grants": len(tenant.role_assignments)
+            + len(tenant.role_eligibilities)
+            + len(tenant.app_role_assignments)
+            + owners,
+        }
+
+
+def _round_trips(log: list[Any]) -> dict[str, float]:
+    """Round trips from the emulator's ordered request log. The collector sends one request at
+    a time, so a ``$batch`` envelope is logged right after its own items."""
+    out = {"graph": 0.0, "batches": 0.0, "items": 0.0, "members_rt": 0.0, "links_rt": 0.0}
+    pending: list[str] = []
+    for r in log:
+        path = urlsplit(r.target).path
+        if r.kind == "batch-item":
+            pending.append(path)
+            continue
+        if r.kind not in ("graph", "batch"):
+            continue
+        out["graph"] += 1
+        paths = pending if r.kind == "batch" else [path]
+        pending = []
+        out["batches"] += r.kind == "batch"
+        out["items"] += len(paths) if r.kind == "batch" else 0
+        if paths:
+            members = sum(p.endswith("/members") for p in paths)
+            out["members_rt"] += members / len(paths)
+            out["links_rt"] += any(p.endswith(("/members", "/owners")) for p in paths)
+    return out
+
+
+def _change(tenant: Any, n: int) -> dict[str, str]:
+    """A small change: a guest invited into a group, a member removed, a user disabled, a user
+    deleted. Returns the ids involved."""
+    with tenant.lock:
+        users = [i for i, t in tenant.types.items() if t == "user"]
+        groups = [i for i, t in tenant.types.items() if t == "group"]
+        into = groups[(2 * n) % len(groups)]
+        out_of = groups[(2 * n + 1) % len(groups)]
+        removed = tenant.members[out_of][0]
+        guest = tenant.add_user(
+            userPrincipalName=f"new{n}_partner.example#EXT#@{DOMAIN}",
+            displayName=f"New Guest {n}",
+            mail=f"new{n}@partner.example",
+            userType="Guest",
+            creationType="Invitation",
+            externalUserState="PendingAcceptance",
+            identities=[{"signInType": "federated", "issuer": "ExternalAzureAD"}],
+        )
+        tenant.add_member(into, guest)
+        tenant.remove_member(out_of, removed)
+        disabled, deleted = [u for u in users[100 + 2 * n : 110 + 2 * n] if u != removed][:2]
+        tenant.update(disabled, accountEnabled=False)
+        tenant.delete(deleted, reason="deleted")
+    return {
+        "guest": guest,
+        "into": into,
+        "out_of": out_of,
+        "removed": removed,
+        "disabled": disabled,
+        "deleted": deleted,
+    }
+
+
+def serve_emulator(commands: IO[str], replies: IO[str]) -> None:
+    """The emulator process: build the tenant, serve it, answer JSON-line commands."""
+    from graphemu import GraphEmulator, TestPKI, tenant_from_tables
+
+    spec = json.loads(commands.readline())
+    t0 = time.perf_counter()
+    tables = synthetic(spec["users"], spec["groups"], spec["seed"])
+    tenant = tenant_from_tables(
+        tables["accounts"],
+        tables["groups"],
+        tables["memberships"],
+        tables["grants"],
+        tenant_id=TENANT,
+        domain=DOMAIN,
+    )
+    del tables
+    gc.collect()
+    pki = TestPKI(*(Path(spec[k]) for k in ("ca_file", "cert_file", "key_file")))
+    emu = GraphEmulator(pki).start()
+    emu.add_tenant(tenant)
+    emu.register_app(TENANT, CLIENT_ID, secret=spec["secret"])
+
+    def reply(**body: Any) -> None:
+        replies.write(json.dumps(body) + "\n")
+        replies.flush()
+
+    reply(port=emu.port, build_seconds=time.perf_counter() - t0, **_counts(tenant))
+    cpu0 = time.process_time()
+    try:
+        for line in commands:
+            cmd = json.loads(line)["cmd"]
+            if cmd == "reset":
+                emu.clear_log()
+                cpu0 = time.process_time()
+                reply()
+            elif cmd == "stats":
+                cpu = time.process_time() - cpu0
+                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+                log = list(emu.log)
+                reply(cpu_emu=cpu, peak_rss_emu=rss, **_round_trips(log), **_counts(tenant))
+            elif cmd == "change":
+                reply(**_change(tenant, json.loads(line)["n"]), **_counts(tenant))
+            else:
+                break
+    finally:
+        emu.stop()
+        for error in emu.errors:
+            print(f"emulator error:\n{error}", file=sys.stderr)
+
+
+class Emulator:
+    """The emulator subprocess, driven by one JSON line per command over its stdin."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        self.info = self.call(**spec)
+        self.base_url = f"https://127.0.0.1:{self.info['port']}"
+
+    def call(self, **command: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"the emulator process ended (exit {self.proc.wait()}); see stderr")
+        return dict(json.loads(line))
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):
+            self.proc.stdin.write(json.dumps({"cmd": "stop"}) + "\n")
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# --- measuring the collector -------------------------------------------------------------------
+
+
+def _status(field: str) -> int | None:
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    m = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(m.group(1)) * 1024 if m else None
+
+
+def _reset_peak() -> bool:
+    """Reset the kernel's high-water mark of this process to its current RSS (Linux)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _peak() -> int:
+    hwm = _status("VmHWM")
+    if hwm is not None:
+        return hwm
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def _check(stage: str, result: Any, stats: dict[str, Any], change: dict[str, str] | None) -> None:
+    """Fail loudly unless the collection is complete, in the right mode, and equal in size
+    (and, after the change, in content) to the emulator's directory."""
+    problems = [f"unit {u.name} incomplete: {u.detail}" for u in result.units if not u.complete]
+    units = {u.name: u.detail for u in result.units}
+    if stage != "full":
+        problems += [
+            f"{part} not collected through delta: {units.get(part)}"
+            for part in ("users", "groups")
+            if not str(units.get(part, "")).startswith("delta:")
+        ]
+    t = result.tables
+    for name, want in (("accounts", "users"), ("groups", "groups"), ("memberships", None)):
+        if t[name].height != stats[want or name]:
+            problems.append(
+                f"{name}: {t[name].height} rows, the emulator has {stats[want or name]}"
+            )
+    if t["grants"].height != stats["grants"]:
+        got, want = t["grants"].height, stats["grants"]
+        problems.append(f"grants: {got} rows, the emulator has {want}")
+    if change:
+        acc, mem = t["accounts"], t["memberships"]
+        row = acc.filter(pl.col("account_id") == change["guest"])
+        if row.height != 1 or row["kind"][0] != "guest":
+            problems.append("the invited guest is missing or not a guest")
+        if acc.filter(pl.col("account_id") == change["disabled"])["enabled"].to_list() != [False]:
+            problems.append("the disabled user is not disabled")
+        if change["deleted"] in set(acc["account_id"]) | set(mem["member_id"]):
+            problems.append("the deleted user is still present")
+        pairs = set(mem.select("group_id", "member_id").iter_rows())
+        if (change["into"], change["guest"]) not in pairs:
+            problems.append("the guest's new membership is missing")
+        if (change["out_of"], change["removed"]) in pairs:
+            problems.append("the removed membership is still present")
+    if problems:
+        raise SystemExit(f"{stage}: wrong collection:\n  " + "\n  ".join(problems))
+
+
+def run_stage(
+    stage: str, emu: Emulator, cfg: Any, prior: Any, change: dict[str, str] | None
+) -> tuple[Any, dict[str, Any]]:
+    """One collect() call, measured; ``prior`` is the previous stage's result (delta input)."""
+    from accessaudit.connectors.entra import collect
+
+    emu.call(cmd="reset")
+    gc.collect()
+    _reset_peak()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    result = collect(
+        cfg,
+        state=prior.state if prior else None,
+        previous=prior.tables if prior else None,
+    )
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    peak = _peak()
+    stats = emu.call(cmd="stats")
+    _check(stage, result, stats, change)
+    rows = sum(df.height for df in result.tables.values())
+    rec = {"stage": stage, "seconds": seconds, "cpu": cpu, "peak": peak, "rows": rows, **stats}
+    print(
+        f"  {stage}: {seconds:.2f} s, {int(stats['graph'])} round trips, "
+        f"collector CPU {cpu:.1f} s, emulator CPU {stats['cpu_emu']:.1f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    return result, rec
+
+
+def benchmark(users: int, groups: int, repeat: int, profile: bool) -> list[dict[str, Any]]:
+    """Start the emulator, run ``repeat`` x (full, delta, change + delta); per-stage records."""
+    from graphemu import make_pki
+
+    from accessaudit.config import EntraSource
+
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        os.environ.pop(var, None)
+    os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+    records: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="aa-entra-bench-") as tmp:
+        pki = make_pki(Path(tmp) / "pki")
+        secret = secrets.token_urlsafe(24)
+        secret_file = Path(tmp) / "client-secret"
+        secret_file.write_text(secret + "\n")
+        secret_file.chmod(0o600)
+        print(f"building a {users:,}-user / {groups:,}-group tenant ...", file=sys.stderr)
+        spec = {"users": users, "groups": groups, "seed": 8, "secret": secret}
+        spec |= {k: str(getattr(pki, k)) for k in ("ca_file", "cert_file", "key_file")}
+        emu = Emulator(spec)
+        try:
+            print(
+                f"emulator on {emu.base_url}: built in {emu.info['build_seconds']:.1f} s, "
+                f"{emu.info['memberships']:,} direct memberships, {emu.info['grants']:,} grants",
+                file=sys.stderr,
+            )
+            cfg = EntraSource(
+                name="entra",
+                kind="entra",
+                tenant_id=TENANT,
+                client_id=CLIENT_ID,
+                authority_host=emu.base_url,
+                graph_url=f"{emu.base_url}/v1.0",
+                client_secret_file=secret_file,
+                ca_file=pki.ca_file,
+                timeout=120.0,
+            )
+            for n in range(repeat):
+                print(f"run {n + 1}/{repeat}", file=sys.stderr)
+                full, rec = run_stage(STAGES[0], emu, cfg, None, None)
+                records.append(rec)
+                unchanged, rec = run_stage(STAGES[1], emu, cfg, full, None)
+                records.append(rec)
+                change = emu.call(cmd="change", n=n)
+                _, rec = run_stage(STAGES[2], emu, cfg, unchanged, change)
+                records.append(rec)
+                del full, unchanged
+            if profile:
+                _profile(emu, cfg)
+        finally:
+            emu.close()
+    return records
+
+
+def _profile(emu: Emulator, cfg: Any) -> None:
+    """One more full collection under cProfile; the top functions by own time to stderr."""
+    from accessaudit.connectors.entra import collect
+
+    prof = cProfile.Profile()
+    emu.call(cmd="reset")
+    prof.runcall(collect, cfg)
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
+    print(out.getvalue(), file=sys.stderr)
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+
+def summarise(records: list[dict[str, Any]], users: int, groups: int) -> list[dict[str, Any]]:
+    """Per stage: medians of time and CPU, the largest peak, round trips, ratio to full."""
+    rows = []
+    for stage in STAGES:
+        recs = [r for r in records if r["stage"] == stage]
+        med = {k: statistics.median(r[k] for r in recs) for k in ("seconds", "cpu", "graph")}
+        med["emu_cpu"] = statistics.median(r["cpu_emu"] for r in recs)
+        med["members_rt"] = statistics.median(r["members_rt"] for r in recs)
+        med["links_rt"] = statistics.median(r["links_rt"] for r in recs)
+        rows.append(
+            {
+                "stage": stage,
+                "users": users,
+                "groups": groups,
+                "runs": len(recs),
+                "rows": recs[0]["rows"],
+                "peak": max(r["peak"] for r in recs),
+                **med,
+            }
+        )
+    for row in rows:
+        row["ratio"] = row["seconds"] / rows[0]["seconds"]
+    return rows
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "stage", "users", "groups", "seconds", "objects/s", "round trips",
+        "member RT/group", "collector CPU s", "emulator CPU s", "peak RSS MB", "vs full",
+    )  # fmt: skip
+    body = []
+    for r in rows:
+        full = r["stage"] == "full"
+        per_group = r["members_rt"] / r["groups"]
+        body.append(
+            (
+                r["stage"],
+                f"{r['users']:,}",
+                f"{r['groups']:,}",
+                f"{r['seconds']:.2f}",
+                f"{r['rows'] / r['seconds']:,.0f}" if full else "-",
+                f"{r['graph']:,.0f}",
+                f"{per_group:.4f} (1/{1 / per_group:.1f})" if per_group else "0",
+                f"{r['cpu']:.1f}",
+                f"{r['emu_cpu']:.1f}",
+                f"{r['peak'] / MB:,.0f}",
+                "1" if full else f"{r['ratio']:.1%}",
+            )
+        )
+    widths = [max(len(str(x[i])) for x in (head, *body)) for i in range(len(head))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    out = [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(b) for b in body]
+    full = rows[0]
+    links = full["links_rt"] / full["groups"]
+    goal4 = full["members_rt"] / full["groups"] <= 1 / 15
+    goal5 = rows[1]["ratio"] <= 0.10
+    out += [
+        "",
+        f"objects = rows of the canonical tables ({full['rows']:,}: accounts, groups, direct "
+        "memberships, grants); round trips = Graph requests + $batch envelopes",
+        f"members and owners together: {links:.4f} round trips per group (1/{1 / links:.1f})",
+        f"goal 4 (member round trips per group <= 1/15): {'met' if goal4 else 'NOT met'}",
+        f"goal 5 (delta on an unchanged tenant <= 10% of full): "
+        f"{rows[1]['ratio']:.1%}, {'met' if goal5 else 'NOT met'}",
+        f"medians of {full['runs']} run(s); python {sys.version.split()[0]}, polars "
+        f"{pl.__version__}, {os.cpu_count()} CPUs, {datetime.now(UTC):%Y-%m-%d}",
+    ]
+    return "\n".join(out)
+
+
+@click.command()
+@click.option("--users", type=click.IntRange(min=100), default=100_000, show_default=True)
+@click.option("--groups", type=click.IntRange(min=20), default=20_000, show_default=True)
+@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--smoke", is_flag=True, help="A tiny tenant, once (a few seconds): what CI runs.")
+@click.option("--profile", is_flag=True, help="Also profile one full collection (to stderr).")
+@click.option("--serve", is_flag=True, hidden=True, help="Internal: be the emulator process.")
+def main(users: int, groups: int, repeat: int, smoke: bool, profile: bool, serve: bool) -> None:
+    """Benchmark the Entra connector against the Graph emulator; print the table.
+
+    Example: python benchmarks/entra.py --users 10000 --groups 2000 --repeat 1
+    """
+    if serve:
+        out, sys.stdout = sys.stdout, sys.stderr  # only replies go to the driver's pipe
+        serve_emulator(sys.stdin, out)
+        return
+    if smoke:
+        users, groups, repeat = SMOKE["users"], SMOKE["groups"], SMOKE["repeat"]
+    records = benchmark(users, groups, repeat, profile)
+    print(render(summarise(records, users, groups)))
+
+
+if __name__ == "__main__":
+    main()
