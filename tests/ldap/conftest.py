@@ -34,6 +34,7 @@ from servers.samba import ADDRESSES, SambaDC, free_address, provision  # noqa: E
 from servers.slapd import Slapd  # noqa: E402
 
 from accessaudit.config import LdapSource  # noqa: E402
+from accessaudit.sample import Sample  # noqa: E402
 
 PASSWORD_ENV = "ACCESSAUDIT_TEST_LDAP_PASSWORD"
 
@@ -177,22 +178,38 @@ def slapd_capped(tmp_path: Path, pki: Pki) -> Iterator[SeededSlapd]:
     seeded.server.stop()
 
 
+#: The embedded sample as seeded into the servers: seed 7 as everywhere, and the smallest round
+#: size at which a group (WMP-ALL-Staff, 1,557 members) exceeds AD's MaxValRange of 1,500, so
+#: range retrieval is exercised on real data (at 1,500 accounts the largest list has 979).
+SAMPLE_SEED = 7
+SAMPLE_ACCOUNTS = 2400
+
+
 @dataclass
 class SampleSeeded:
     ad: SeededDC
     ldap: SeededSlapd
+    sample: Sample
 
 
 @pytest.fixture(scope="session")
-def sample_servers(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[SampleSeeded]:
-    """``accessaudit.sample.generate(accounts=1500)`` seeded into its own Samba DC and slapd."""
+def ldap_sample() -> Sample:
     from accessaudit.sample import generate
 
-    sample = generate(accounts=1500)
-    data = Dataset(tables=sample.tables, domain_sid=sample.domain_sid, now=sample.now)
-    folder = tmp_path_factory.mktemp("samba-sample") / "dc"
+    return generate(seed=SAMPLE_SEED, accounts=SAMPLE_ACCOUNTS)
+
+
+@pytest.fixture(scope="session")
+def sample_template(
+    tmp_path_factory: pytest.TempPathFactory, pki: Pki, ldap_sample: Sample
+) -> Iterator[SeededDC]:
+    """The sample seeded into a domain controller directory, stopped (copied, never run)."""
+    data = Dataset(
+        tables=ldap_sample.tables, domain_sid=ldap_sample.domain_sid, now=ldap_sample.now
+    )
+    folder = tmp_path_factory.mktemp("samba-sample") / "template"
     try:
-        dc = provision(folder, pki, free_address(), domain_sid=sample.domain_sid)
+        dc = provision(folder, pki, free_address(), domain_sid=data.domain_sid)
     except ServerUnavailable as exc:
         _fail_unavailable(exc)
         raise
@@ -200,10 +217,34 @@ def sample_servers(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterat
     try:
         idmap = load_ad.load(dc, data.tables, data.domain_sid)
         load_ad.add_bind_user(dc, "auditor")
-        ldap = _slapd(tmp_path_factory.mktemp("slapd-sample"), pki, data)
-    except BaseException:
+    finally:
         dc.stop()
+    yield SeededDC(dc, data, idmap, idmap.translate(data.tables))
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sample_servers(
+    tmp_path_factory: pytest.TempPathFactory,
+    pki: Pki,
+    ldap_sample: Sample,
+    sample_template: SeededDC,
+) -> Iterator[SampleSeeded]:
+    """The sample in a running Samba DC (a copy of the template) and in slapd, read-only."""
+    ad = running_copy(sample_template, tmp_path_factory.mktemp("samba-sample-ro") / "dc")
+    try:
+        ldap = _slapd(tmp_path_factory.mktemp("slapd-sample"), pki, sample_template.dataset)
+    except BaseException:
+        ad.dc.stop()
         raise
-    yield SampleSeeded(SeededDC(dc, data, idmap, idmap.translate(data.tables)), ldap)
-    dc.stop()
+    yield SampleSeeded(ad, ldap, ldap_sample)
+    ad.dc.stop()
     ldap.server.stop()
+
+
+@pytest.fixture
+def fresh_sample_dc(sample_template: SeededDC, tmp_path: Path) -> Iterator[SeededDC]:
+    """A private running copy of the sample's domain controller (for tests that stop it)."""
+    seeded = running_copy(sample_template, tmp_path / "dc")
+    yield seeded
+    seeded.dc.stop()

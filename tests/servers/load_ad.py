@@ -294,13 +294,20 @@ def load(dc: SambaDC, tables: dict[str, pl.DataFrame], domain_sid: str) -> IdMap
         )
     conn.unbind()
 
-    # --- sIDHistory (refused over LDAP; written locally) -----------------------------------
+    # --- sIDHistory and whenCreated (refused over LDAP; written locally) -------------------
+    # whenCreated is system-only over LDAP; the dataset's creation time matters to the rules
+    # (an account that never logged on is dormant from its creation), so it is set as well.
     ldif = []
-    for row in accounts.filter(pl.col("sid_history").list.len() > 0).iter_rows(named=True):
-        dn64 = base64.b64encode(guid_dn[idmap.ids[row["account_id"]]].encode()).decode()
-        lines = [f"dn:: {dn64}", "changetype: modify", "add: sIDHistory"]
-        lines += [f"sIDHistory: {s}" for s in row["sid_history"]]
-        ldif.append("\n".join(lines) + "\n")
+    for row in accounts.select("account_id", "sid_history", "created").iter_rows(named=True):
+        lines = []
+        if row["sid_history"]:
+            lines += ["add: sIDHistory", *(f"sIDHistory: {s}" for s in row["sid_history"]), "-"]
+        if row["created"] is not None:
+            stamp = row["created"].astimezone(UTC).strftime("%Y%m%d%H%M%S.0Z")
+            lines += ["replace: whenCreated", f"whenCreated: {stamp}", "-"]
+        if lines:
+            dn64 = base64.b64encode(guid_dn[idmap.ids[row["account_id"]]].encode()).decode()
+            ldif.append("\n".join([f"dn:: {dn64}", "changetype: modify", *lines]) + "\n")
     if ldif:
         dc.ldbmodify("\n".join(ldif), len(ldif))
     idmap.timings.update(

@@ -7,8 +7,11 @@ ports, so several domain controllers run side by side on different loopback addr
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,12 +50,47 @@ def require_tools() -> None:
         )
 
 
+#: Several test sessions (other checkouts, other engineers) may start domain controllers on this
+#: machine at the same time; a free port seen by one can be taken by another before samba binds
+#: it (samba then logs "failed to bind" and the tests talk to the other session's DC). An
+#: address is therefore *claimed* with an exclusive ``flock`` held until the DC stops (or the
+#: process dies: the kernel drops the lock).
+_LOCKS = Path(tempfile.gettempdir()) / "accessaudit-test-addresses"
+_HELD: dict[str, int] = {}
+
+
 def free_address(ports: tuple[int, ...] = AD_PORTS) -> str:
-    """The first loopback address of :data:`ADDRESSES` on which every port in ``ports`` is free."""
+    """Claim the first loopback address of :data:`ADDRESSES` that no other session holds and on
+    which every port in ``ports`` is free; :func:`release_address` (or ``SambaDC.stop``) frees it.
+    """
     for address in ADDRESSES:
-        if all(port_free(address, p) for p in ports):
-            return address
+        if address not in _HELD and claim_address(address):
+            if all(port_free(address, p) for p in ports):
+                return address
+            release_address(address)
     raise ServerUnavailable(f"no free loopback address among {ADDRESSES} for ports {ports}")
+
+
+def claim_address(address: str) -> bool:
+    """Take the exclusive claim on ``address``; False when another session holds it."""
+    if address in _HELD:
+        return True
+    _LOCKS.mkdir(exist_ok=True)
+    fd = os.open(_LOCKS / f"{address}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    _HELD[address] = fd
+    return True
+
+
+def release_address(address: str) -> None:
+    """Give up the claim on ``address`` taken by :func:`free_address` (no-op if not held)."""
+    fd = _HELD.pop(address, None)
+    if fd is not None:
+        os.close(fd)
 
 
 @dataclass
@@ -88,16 +126,35 @@ class SambaDC:
         pidfile = self.folder / "run" / "samba.pid"
         pidfile.unlink(missing_ok=True)
         cmd = ["samba", "-s", str(self.conf), "-M", "single", "-D", "-l", str(self.folder / "log")]
+        if not claim_address(self.address):
+            raise ServerUnavailable(f"{self.address} is claimed by another test session")
+        busy = [p for p in AD_PORTS if not port_free(self.address, p)]
+        if busy:
+            release_address(self.address)
+            raise ServerUnavailable(f"ports {busy} of {self.address} are taken by another process")
+        log = self.folder / "log" / "log.samba"
+        offset = log.stat().st_size if log.exists() else 0
         subprocess.run(cmd, check=True, capture_output=True, timeout=timeout)
         self.pid = read_pid(pidfile)
-        wait_port(self.address, 636, timeout, "samba", self.folder / "log" / "log.samba")
-        wait_port(self.address, 389, timeout, "samba", self.folder / "log" / "log.samba")
+        wait_port(self.address, 636, timeout, "samba", log)
+        wait_port(self.address, 389, timeout, "samba", log)
+        # Another process may still have taken a port in the meantime: never test against it.
+        text = ""
+        if log.exists():
+            with log.open("rb") as fh:
+                fh.seek(offset)
+                text = fh.read().decode(errors="replace")
+        if "failed to bind" in text:
+            self.stop()
+            line = next(ln for ln in text.splitlines() if "failed to bind" in ln)
+            raise RuntimeError(f"samba on {self.address}: {line.strip()}")
         self.timings["start"] = time.monotonic() - started
 
     def stop(self) -> None:
         if self.pid is not None:
             stop_pid(self.pid)
             self.pid = None
+        release_address(self.address)
 
     @property
     def running(self) -> bool:
