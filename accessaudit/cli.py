@@ -137,16 +137,22 @@ class StageProgress:
             self.progress.stop()
 
 
-def _finish(result: Any, fail_on: str, console: Console, out: Console) -> NoReturn:
+def _outcome(result: Any, fail_on: str) -> ExitCode:
     from .model import Severity
 
-    _print_summary(result, out)
     if not result.complete:
-        console.print("accessaudit: WARNING: collection incomplete; see the report's banner")
-        sys.exit(int(ExitCode.INCOMPLETE))
+        return ExitCode.INCOMPLETE
     if fail_on != "none" and result.open_at_or_above(Severity(fail_on)):
-        sys.exit(int(ExitCode.FINDINGS))
-    sys.exit(int(ExitCode.OK))
+        return ExitCode.FINDINGS
+    return ExitCode.OK
+
+
+def _finish(result: Any, fail_on: str, console: Console, out: Console) -> NoReturn:
+    _print_summary(result, out)
+    code = _outcome(result, fail_on)
+    if code == ExitCode.INCOMPLETE:
+        console.print("accessaudit: WARNING: collection incomplete; see the report's banner")
+    sys.exit(int(code))
 
 
 def _print_summary(result: Any, out: Console) -> None:
@@ -214,23 +220,75 @@ def demo(out: Path, accounts: int, seed: int, fail_on: str, quiet: bool) -> None
     )
 
 
+def pseudonymise_option(fn: F) -> F:
+    return click.option(
+        "--pseudonymise/--no-pseudonymise",
+        default=None,
+        help="Replace names, usernames, UPNs, mails, SIDs and DNs in the report and exports by "
+        "keyed tokens (default: report.pseudonymise from the config).",
+    )(fn)
+
+
 @main.command()
 @config_option
 @fail_on_option(None)
 @quiet_option
+@click.option(
+    "--json-log",
+    "json_log",
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+    default=None,
+    help="Append one JSON line per stage (and the outcome) to this file; '-' for stderr.",
+)
+@pseudonymise_option
 @handle_errors
-def run(config_path: Path, fail_on: str | None, quiet: bool) -> None:
+def run(
+    config_path: Path,
+    fail_on: str | None,
+    quiet: bool,
+    json_log: Path | None,
+    pseudonymise: bool | None,
+) -> None:
     """Collect every configured source, evaluate the rules, write the run and report.
 
-    Example:  accessaudit run --config /etc/accessaudit/config.toml --fail-on critical
+    Safe unattended: never prompts, one run at a time (exit 4 if another holds the lock),
+    exit 3 when a source was incomplete, retention applied after the run.
+
+    Example:  accessaudit run --config /etc/accessaudit/config.toml -q --json-log run.jsonl
     """
     from .config import load_settings
+    from .joblog import finished_fields, open_log
     from .pipeline import run_audit
 
     console = _console(quiet)
-    settings = load_settings(config_path)
-    with StageProgress(console) as progress:
-        result = run_audit(settings, progress=progress)
+    with open_log(json_log, "run") as log:
+        try:
+            settings = load_settings(config_path)
+            if pseudonymise is not None:
+                report = settings.report.model_copy(update={"pseudonymise": pseudonymise})
+                settings = settings.model_copy(update={"report": report})
+            if log:
+                log.event("start", config=str(config_path), data_dir=str(settings.audit.data_dir))
+            with StageProgress(console) as stages:
+
+                def progress(stage: str) -> None:
+                    stages(stage)
+                    if log:
+                        log.stage(stage)
+
+                result = run_audit(settings, progress=progress)
+        except AuditError as exc:
+            if log:
+                log.event(
+                    "error",
+                    exit_code=int(exc.exit_code),
+                    error=type(exc).__name__,
+                    message=str(exc),
+                )
+            raise
+        if log:
+            code = _outcome(result, fail_on or settings.audit.fail_on.value)
+            log.event("finished", **finished_fields(result, int(code)))
     _finish(
         result,
         fail_on or settings.audit.fail_on.value,
@@ -243,21 +301,38 @@ def run(config_path: Path, fail_on: str | None, quiet: bool) -> None:
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @config_option
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@pseudonymise_option
 @handle_errors
-def report(run_dir: Path, config_path: Path, out: Path | None) -> None:
+def report(run_dir: Path, config_path: Path, out: Path | None, pseudonymise: bool | None) -> None:
     """Re-render the HTML report of a stored run (nothing is recomputed).
+
+    The run folder is never written to (runs are immutable; `verify` checks them): without
+    --out the report goes to ./report-<run id>.html.
 
     Example:  accessaudit report accessaudit-data/runs/20261126T020000Z --out report.html
     """
     from .config import load_settings
     from .engine.rulefile import load_rules
     from .pipeline import demo_settings, load_analysis, render_report
+    from .report.history import previous_history
     from .store import open_run
 
     run_info = open_run(run_dir)
     settings = load_settings(config_path) if config_path.exists() else demo_settings(run_dir.parent)
     analysis = load_analysis(run_info, load_rules(settings.audit.rules_dirs))
-    path = render_report(run_info.path, run_info.manifest, analysis, settings, out)
+    history = previous_history(run_info)  # the run's own stored history
+    manifest: dict[str, Any] = dict(run_info.manifest)
+    if settings.report.pseudonymise if pseudonymise is None else pseudonymise:
+        from .report.pseudonymise import KEY_FILE, Pseudonymiser, load_key
+
+        runs_dir = run_info.path.resolve().parent
+        key_file = settings.report.pseudonym_key_file or runs_dir.parent / KEY_FILE
+        pseudo = Pseudonymiser(load_key(key_file, runs_dir))
+        analysis = pseudo.analysis(analysis)
+        history = pseudo.frame(history) if history is not None else None
+        manifest = pseudo.manifest(manifest)
+    out = out or Path(f"report-{run_info.run_id}.html")
+    path = render_report(run_info.path, manifest, analysis, settings, out, history=history)
     click.echo(str(path))
 
 
@@ -276,7 +351,84 @@ def runs(config_path: Path) -> None:
     for r in RunStore(settings.audit.data_dir).runs():
         s = r.manifest.get("summary", {})
         state = "complete" if r.complete else "INCOMPLETE"
-        click.echo(f"{r.run_id}  {state:10}  {s.get('open', '?'):>7} open  {r.path}")
+        sev = s.get("open_by_severity") or {}
+        ch = s.get("changes") or {}
+        counts = "  ".join(f"{k} {sev.get(k, '?'):>5}" for k in ("critical", "high"))
+        changes = "  ".join(
+            f"{k} {ch.get(k, '?'):>5}" for k in ("new", "resolved", "regressed", "unknown")
+        )
+        click.echo(
+            f"{r.run_id}  {state:10}  {s.get('open', '?'):>7} open  {counts}  {changes}  {r.path}"
+        )
+
+
+@main.command()
+@click.argument(
+    "run_dirs",
+    nargs=-1,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+)
+@config_option
+@handle_errors
+def verify(run_dirs: tuple[Path, ...], config_path: Path) -> None:
+    """Check stored runs: every file's SHA-256 against the manifest, and the chain of manifests.
+
+    One line per problem (a file changed, missing or extra; a replayed manifest; a broken
+    chain) and exit 2; "ok" and exit 0 when intact. Without RUN_DIR, every run of the
+    configured data directory.
+
+    Example:  accessaudit verify accessaudit-data/runs/20261126T020000Z
+    """
+    from .config import load_settings
+    from .verify import run_folders
+    from .verify import verify as check
+
+    if run_dirs:
+        targets: dict[Path, list[str]] = {}
+        for d in run_dirs:
+            path = d.resolve()
+            targets.setdefault(path.parent.parent, []).append(path.name)
+    else:
+        targets = {load_settings(config_path).audit.data_dir: []}
+    problems = []
+    checked = 0
+    for data_dir, names in targets.items():
+        found = check(data_dir, names or None)
+        problems.extend(found)
+        checked += len(names) if names else len(run_folders(data_dir))
+    for p in problems:
+        click.echo(f"accessaudit: verify: {safe(p)}")
+    if problems:
+        sys.exit(int(ExitCode.ERROR))
+    click.echo(f"ok: {checked} run(s) intact, chain verified")
+
+
+@main.command()
+@config_option
+@click.option("--dry-run", is_flag=True, help="Only list the runs that would be deleted.")
+@handle_errors
+def prune(config_path: Path, dry_run: bool) -> None:
+    """Apply retention (audit.keep_runs / audit.keep_days) now; `run` does it after each run.
+
+    Example:  accessaudit prune --config config.toml --dry-run
+    """
+    from .config import load_settings
+    from .retention import prune_runs
+    from .store import RunStore
+
+    settings = load_settings(config_path)
+    store = RunStore(settings.audit.data_dir)
+    with store.lock():
+        gone = prune_runs(
+            store,
+            keep_runs=settings.audit.keep_runs,
+            keep_days=settings.audit.keep_days,
+            dry_run=dry_run,
+        )
+    verb = "would delete" if dry_run else "deleted"
+    for run_id in gone:
+        click.echo(f"{verb} {run_id}")
+    click.echo(f"{len(gone)} run(s) {verb}")
 
 
 @main.group()

@@ -14,6 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -294,12 +295,16 @@ class AuditSettings(_Model):
     fail_on: Severity = Severity.HIGH
     #: per-rule setting overrides: {"mixed-group" = {"min_share" = 0.2}}
     rule_settings: dict[str, dict[str, Any]] = {}
+    #: retention (runs kept if either keeps them; the newest complete run is never deleted)
+    keep_runs: Annotated[int, Field(ge=1)] | None = None
+    keep_days: Annotated[int, Field(ge=1)] | None = None
 
 
 class ReportSettings(_Model):
     title: str = "Access separation audit"
     pseudonymise: bool = False
     pseudonym_key_file: Path | None = None  # kept outside the run directory
+    target_date: date | None = None  # the transition agreement's end: the burn-down's target
     formats: list[Literal["html", "csv", "json", "xlsx"]] = ["html", "csv", "json"]
 
 

@@ -32,7 +32,11 @@ from .model import (
 from .remediation.plan import plan_actions
 from .report.context import build_context
 from .report.exports import write_csv, write_json
+from .report.history import HISTORY_TABLE, change_counts, history_for_run, with_history
 from .report.html import render_html
+from .report.pseudonymise import from_settings as pseudonymiser
+from .report.trend import TrendPoint, stored_points, trend_context, trend_frame
+from .retention import prune_runs
 from .store import RunInfo, RunStore, read_table
 
 Progress = Callable[[str], None]
@@ -247,6 +251,7 @@ class RunResult:
     run: RunInfo
     analysis: Analysis
     report: Path | None
+    pruned: list[str] = field(default_factory=list)  # runs deleted by retention afterwards
 
     @property
     def complete(self) -> bool:
@@ -275,14 +280,27 @@ def _source_entry(name: str, c: SourceCollection) -> dict[str, Any]:
     }
 
 
-def summarise(findings: pl.DataFrame, actions: pl.DataFrame) -> dict[str, Any]:
+def summarise(
+    findings: pl.DataFrame, actions: pl.DataFrame, history: pl.DataFrame | None = None
+) -> dict[str, Any]:
+    """The manifest's ``summary``: what ``runs`` lists and the trend is drawn from."""
     by_sev = dict(findings.group_by("severity").len().iter_rows())
     by_rule = dict(findings.group_by("rule_id").len().sort("rule_id").iter_rows())
+    is_open = pl.col("status") == "open"
+    open_sev = dict(findings.filter(is_open).group_by("severity").len().iter_rows())
+    acc_sev = dict(findings.filter(~is_open).group_by("severity").len().iter_rows())
+    open_rule = dict(findings.filter(is_open).group_by("rule_id").len().sort("rule_id").iter_rows())
+    n_open = int(findings.filter(is_open).height)
     return {
         "findings": findings.height,
-        "open": int(findings.filter(pl.col("status") == "open").height),
+        "open": n_open,
+        "accepted": findings.height - n_open,
         "by_severity": {s.value: int(by_sev.get(s.value, 0)) for s in Severity},
         "by_rule": {k: int(v) for k, v in by_rule.items()},
+        "open_by_severity": {s.value: int(open_sev.get(s.value, 0)) for s in Severity},
+        "accepted_by_severity": {s.value: int(acc_sev.get(s.value, 0)) for s in Severity},
+        "open_by_rule": {k: int(v) for k, v in open_rule.items()},
+        "changes": change_counts(history),
         "actions": actions.height,
     }
 
@@ -293,8 +311,19 @@ def render_report(
     analysis: Analysis,
     settings: Settings,
     out: Path | None = None,
+    *,
+    history: pl.DataFrame | None = None,
+    trend: list[TrendPoint] | None = None,
 ) -> Path:
-    """Render the HTML report of a run from its tables (used by ``run`` and ``report``)."""
+    """Render the HTML report of a run from its tables (used by ``run`` and ``report``).
+
+    ``history`` defaults to the run's stored ``findings_history``, ``trend`` to the stored
+    summaries of the runs up to this one (``run_dir`` lies in ``<data_dir>/runs``).
+    """
+    if history is None and (run_dir / f"{HISTORY_TABLE}.parquet").is_file():
+        history = pl.read_parquet(run_dir / f"{HISTORY_TABLE}.parquet")
+    if trend is None:
+        trend = stored_points(run_dir.parent.parent, manifest)
     ctx = build_context(
         manifest=manifest,
         findings=analysis.findings,
@@ -305,6 +334,8 @@ def render_report(
         rules=analysis.rules,
         title=settings.report.title,
         org_names={o.id: o.name for o in settings.organisations},
+        history=history,
+        trend=trend_context(trend, settings.report.target_date),
     )
     return render_html(ctx, out or run_dir / "report.html")
 
@@ -325,6 +356,20 @@ def write_run(
         for name, df in analysis.tables().items():
             writer.write_table(name, df)
         sources = [_source_entry(n, c) for n, c in collections]
+        previous = store.latest()
+        history = history_for_run(
+            previous,
+            analysis.findings,
+            analysis.accounts,
+            analysis.groups,
+            {
+                "run_id": writer.run_id,
+                "started": started.isoformat(),
+                "complete": all(s["complete"] for s in sources),
+                "sources": sources,
+            },
+        )
+        writer.write_table(HISTORY_TABLE, history)
         manifest: dict[str, Any] = {
             "tool_version": tool_version(),
             "started": started.isoformat(),
@@ -334,16 +379,28 @@ def write_run(
             "rules": {r.id: {"version": r.version, "sha256": r.sha256} for r in analysis.rules},
             "complete": all(s["complete"] for s in sources),
             "sources": sources,
-            "summary": summarise(analysis.findings, analysis.actions),
+            "summary": summarise(analysis.findings, analysis.actions, history),
         }
+        trend = stored_points(store.data_dir, {"run_id": writer.run_id, **manifest})
+        # What the outputs show: pseudonymised copies when asked (the tables above stay raw).
+        shown, shown_history, shown_manifest = analysis, history, dict(manifest)
+        if settings.report.pseudonymise:
+            progress("pseudonymising the report and exports")
+            pseudo = pseudonymiser(settings)
+            shown, shown_history = pseudo.analysis(analysis), pseudo.frame(history)
+            shown_manifest = pseudo.manifest(manifest)
+            manifest["pseudonymised"] = {"key_id": pseudo.key_id}
+        findings_out = with_history(shown.findings, shown_history)
         if "csv" in settings.report.formats:
-            write_csv(analysis.findings, writer.tmp / "findings.csv")
-            write_csv(analysis.actions, writer.tmp / "actions.csv")
-            writer.add_file("findings.csv")
-            writer.add_file("actions.csv")
+            write_csv(findings_out, writer.tmp / "findings.csv")
+            write_csv(shown.actions, writer.tmp / "actions.csv")
+            write_csv(shown_history, writer.tmp / "history.csv")
+            write_csv(trend_frame(trend), writer.tmp / "trend.csv")
+            for name in ("findings.csv", "actions.csv", "history.csv", "trend.csv"):
+                writer.add_file(name)
         if "json" in settings.report.formats:
             write_json(
-                {"findings": analysis.findings.to_dicts(), "actions": analysis.actions.to_dicts()},
+                {"findings": findings_out.to_dicts(), "actions": shown.actions.to_dicts()},
                 writer.tmp / "findings.json",
             )
             writer.add_file("findings.json")
@@ -351,16 +408,29 @@ def write_run(
             from .report.exports import write_xlsx
 
             sheets = {
-                f"actions-{org}": analysis.actions.filter(pl.col("owning_org") == org)
-                for org in sorted(set(analysis.actions["owning_org"].drop_nulls().to_list()))
+                f"actions-{org}": shown.actions.filter(pl.col("owning_org") == org)
+                for org in sorted(set(shown.actions["owning_org"].drop_nulls().to_list()))
             }
-            write_xlsx(sheets or {"actions": analysis.actions}, writer.tmp / "actions.xlsx")
+            write_xlsx(sheets or {"actions": shown.actions}, writer.tmp / "actions.xlsx")
             writer.add_file("actions.xlsx")
         report = None
         if "html" in settings.report.formats:
             progress("rendering the HTML report")
-            draft = {"run_id": writer.run_id, **manifest, "files": dict(writer.files)}
-            render_report(writer.tmp, draft, analysis, settings, writer.tmp / "report.html")
+            draft = {
+                "run_id": writer.run_id,
+                **shown_manifest,
+                "previous_run": previous.run_id if previous else None,
+                "files": dict(writer.files),
+            }
+            render_report(
+                writer.tmp,
+                draft,
+                shown,
+                settings,
+                writer.tmp / "report.html",
+                history=shown_history,
+                trend=trend,
+            )
             writer.add_file("report.html")
         run = writer.commit(manifest)
     except BaseException:
@@ -387,7 +457,18 @@ def run_audit(
         previous = store.latest()
         collections = collect_sources(settings, now=started, previous=previous, progress=progress)
         analysis = analyse(combine(collections), settings, rules, as_of=started, progress=progress)
-        return write_run(store, analysis, collections, settings, started=started, progress=progress)
+        result = write_run(
+            store, analysis, collections, settings, started=started, progress=progress
+        )
+        if settings.audit.keep_runs is not None or settings.audit.keep_days is not None:
+            progress("applying retention")
+            result.pruned = prune_runs(
+                store,
+                keep_runs=settings.audit.keep_runs,
+                keep_days=settings.audit.keep_days,
+                now=started,
+            )
+        return result
 
 
 def load_analysis(run: RunInfo, rules: list[Rule]) -> Analysis:

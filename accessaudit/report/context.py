@@ -27,6 +27,7 @@ from typing import Any, Final, Protocol
 import polars as pl
 
 from accessaudit.model import SEVERITY_RANK, Org, Severity
+from accessaudit.report.views import change_map, gone_ids, gone_rows, views_context
 
 #: Severities, worst first.
 SEVERITIES: Final[tuple[str, ...]] = tuple(
@@ -61,11 +62,12 @@ _HIDDEN_KEEP_LINES: Final = re.compile(_HIDDEN_KEEP_LINES_PATTERN)
 OBJECT_COLUMNS: Final = ("id", "name", "secondary", "kind", "org", "evidence", "conflict")
 ACTION_COLUMNS: Final = (
     *("action_id", "kind", "severity", "owning_org", "group", "member", "member_kind"),
-    *("resolves", "summary", "powershell", "hidden", "group_actions", "group_resolves"),
+    *("resolves", "summary", "powershell", "hidden", "system", "group_actions", "group_resolves"),
 )
 FINDING_COLUMNS: Final = (
     *("finding_key", "rule_id", "severity", "status", "principal", "principal_org"),
     *("resource", "resource_org", "path", "path_partial", "depth", "detail", "hidden"),
+    *("change", "first_seen"),  # history: new / persisting / regressed, first-seen date
 )
 _F = {c: i for i, c in enumerate(FINDING_COLUMNS)}
 _A = {c: i for i, c in enumerate(ACTION_COLUMNS)}
@@ -238,7 +240,10 @@ class _Objects:
 
 
 def _finding_rows(
-    findings: pl.DataFrame, paths: Mapping[str, list[str]], objs: _Objects
+    findings: pl.DataFrame,
+    paths: Mapping[str, list[str]],
+    objs: _Objects,
+    change: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[list[Any]]:
     """Compact rows (:data:`FINDING_COLUMNS`): open first, worst first."""
     key, key_h = _visible_column(findings, "finding_key")
@@ -287,6 +292,7 @@ def _finding_rows(
                 -1 if depth[i] is None else int(depth[i]),
                 detail[i],
                 key_h[i] or detail_h[i] or any(objs.hidden[x] for x in refs),
+                *(change or {}).get(raw_key[i], ("", "")),
             ]
         )
     rows.sort(
@@ -310,6 +316,7 @@ def _action_rows(actions: pl.DataFrame, objs: _Objects) -> list[list[Any]]:
     summary, summary_h = _visible_column(actions, "summary")
     powershell, powershell_h = _visible_column(actions, "powershell", keep_lines=True)
     owning = _raw(actions, "owning_org")
+    system = _raw(actions, "system")  # the changed group's system of record (ad / cloud / app)
     group, member = _raw(actions, "group_id"), _raw(actions, "member_id")
     resolves = _raw(actions, "resolves")
     rows: list[list[Any]] = []
@@ -331,6 +338,7 @@ def _action_rows(actions: pl.DataFrame, objs: _Objects) -> list[list[Any]]:
                 summary[i],
                 powershell[i],
                 hidden,
+                system[i] or "",
             ]
         )
     sizes: Counter[tuple[str, int | None]] = Counter()
@@ -399,6 +407,8 @@ def _finding_view(
         hidden=row["hidden"],
         rule_title=doc["title"],
         rationale=doc["rationale"],
+        change=row["change"],
+        first_seen=row["first_seen"],
     )
     return view
 
@@ -587,13 +597,17 @@ def build_context(
     marking: str = "OFFICIAL-SENSITIVE",
     org_names: Mapping[str, str] | None = None,
     page_size: int = DEFAULT_PAGE_SIZE,
+    history: pl.DataFrame | None = None,
+    trend: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain data.
 
     ``generated`` defaults to the manifest's ``finished`` time (no clock is read, so a
     re-render is byte-identical); ``marking`` is the protective marking printed at the top and
     bottom of the page ("" for none); ``org_names`` maps org ids to display names for the
-    legend; ``page_size`` rows are server-rendered and shown per page by the script.
+    legend; ``page_size`` rows are server-rendered and shown per page by the script;
+    ``history`` is the run's ``findings_history`` (change since the last run) and ``trend``
+    the officers' trend (:func:`accessaudit.report.trend.trend_context`).
     """
     path_map: dict[str, list[str]] = {}
     if {"finding_key", "path"} <= set(paths.columns):
@@ -610,9 +624,18 @@ def build_context(
                 ids.update(df.get_column(c).drop_nulls().unique().to_list())
     for hops in path_map.values():
         ids.update(hops)
+    gone = gone_rows(history)
+    ids.update(gone_ids(gone))
     objs = _Objects(accounts, groups, ids)
 
-    finding_rows = _finding_rows(findings, path_map, objs)
+    if {"group_id", "mastered"} <= set(groups.columns) and "group_id" in actions.columns:
+        actions = actions.join(
+            groups.select("group_id", system="mastered").unique("group_id", keep="first"),
+            on="group_id",
+            how="left",
+            maintain_order="left",
+        )
+    finding_rows = _finding_rows(findings, path_map, objs, change_map(history))
     action_rows = _action_rows(actions, objs)
     docs = _rule_docs(rules, findings)
     page = max(1, int(page_size))
@@ -670,4 +693,18 @@ def build_context(
             rid: {"title": d["title"], "rationale": d["rationale"], "remediation": d["remediation"]}
             for rid, d in docs.items()
         },
+        "systems": sorted({a[_A["system"]] for a in action_rows if a[_A["system"]]}),
+        **views_context(
+            manifest=manifest,
+            findings=findings,
+            history=history,
+            gone=gone,
+            trend=trend,
+            finding_rows=finding_rows,
+            columns=_F,
+            view=lambda f: _finding_view(f, objs, docs),
+            name=lambda i: objs.name(objs.ref(i)),
+            sev_class=severity_class,
+            text=visible,
+        ),
     }

@@ -1,0 +1,299 @@
+"""Pseudonymised outputs: names, usernames, UPNs, mails, SIDs, DNs and employee ids replaced by
+keyed tokens, for reviewers who need numbers, not names (``--pseudonymise``,
+``report.pseudonymise``).
+
+A token is ``<kind>-`` + the first 16 hex digits of HMAC-SHA256(key, kind NUL casefolded value):
+the same person gets the same token in every run made with the same key, so reports can be
+compared over time, and nobody without the key can confirm a guess (a plain hash of a UPN could
+be reversed by hashing the staff list). UPNs and mails keep their domain
+(``upn-3f2a…@westmercia.police.uk``): the force is evidence, the person is not.
+
+The key is 32 random bytes (hex) in ``report.pseudonym_key_file`` (default
+``<data_dir>/pseudonym.key``), created 0600 on first use, refused when it lies inside the runs
+folder or is readable by others. Its ``key_id`` (a hash of the key, not the key) is recorded in
+the manifest so two reports can be seen to share a key.
+
+Structured columns are tokenised value by value. Every other text column that can carry
+directory text (ids of application users such as ``csv:niche:user:<username>``, finding keys,
+rule ``detail``, action summaries and PowerShell commands, descriptions) has every known raw
+value replaced by its token (polars ``replace_many``: Aho-Corasick, leftmost-longest, ASCII
+case-insensitive). Only the report and the exports are pseudonymised; the run's Parquet tables
+and manifest stay raw (owner-only), because history and re-rendering need them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import os
+import secrets
+import stat
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import polars as pl
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..pipeline import Analysis
+
+KEY_FILE: Final = "pseudonym.key"
+#: Values shorter than this are tokenised in their own columns but not searched for in text
+#: (a two-letter username would otherwise be replaced inside every word).
+MIN_TEXT_LENGTH: Final = 3
+TOKEN_HEX: Final = 16
+
+#: column -> token kind, per table
+ACCOUNT_FIELDS: Final = {
+    "username": "user",
+    "display_name": "name",
+    "upn": "upn",
+    "mail": "mail",
+    "sid": "sid",
+    "dn": "dn",
+    "employee_id": "emp",
+}
+GROUP_FIELDS: Final = {"name": "group", "sid": "sid", "dn": "dn"}
+#: Columns never searched for names: fixed vocabularies and configuration values.
+_KEEP: Final = frozenset(
+    {
+        "source",
+        "rule_id",
+        "severity",
+        "title",
+        "action",
+        "kind",
+        "status",
+        "finding_status",
+        "org",
+        "org_evidence",
+        "principal_org",
+        "resource_org",
+        "owning_org",
+        "member_kind",
+        "via",
+        "scope",
+        "mastered",
+        "company",
+        "department",
+        "resource_kind",
+        "right",
+        "sources",
+        "first_seen_run",
+        "last_seen_run",
+        "resolved_run",
+        "history_status",
+    }
+)
+
+
+def _is_text(dtype: pl.DataType) -> bool:
+    return dtype == pl.String or (isinstance(dtype, pl.List) and dtype.inner == pl.String)
+
+
+class Pseudonymiser:
+    """Keyed tokens for one key; :meth:`analysis` and :meth:`frame` apply them to tables."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("pseudonym key too short")
+        self._key = key
+        self.key_id = hashlib.sha256(b"accessaudit pseudonym key id\0" + key).hexdigest()[:16]
+        self._patterns: list[str] = []
+        self._tokens: list[str] = []
+        self._seen: set[str] = set()
+        self._cache: tuple[list[str], list[str]] | None = None
+
+    # --- tokens ---------------------------------------------------------------------------
+
+    def token(self, kind: str, value: str) -> str:
+        digest = hmac.new(
+            self._key, f"{kind}\0{value.casefold()}".encode(), hashlib.sha256
+        ).hexdigest()
+        token = f"{kind}-{digest[:TOKEN_HEX]}"
+        if kind in ("upn", "mail") and "@" in value:
+            token += "@" + value.rpartition("@")[2].lower()
+        return token
+
+    def _column(self, series: pl.Series, kind: str) -> pl.Series:
+        """Tokens for a String or List(String) column; each new value is remembered for text."""
+        if isinstance(series.dtype, pl.List):
+            mapping = self._learn(series.explode(), kind)
+            return series.list.eval(pl.element().replace(mapping))
+        return series.replace(self._learn(series, kind))
+
+    def _learn(self, series: pl.Series, kind: str) -> dict[str, str]:
+        mapping: dict[str, str] = {}
+        for value in series.drop_nulls().unique().to_list():
+            if not value:
+                continue
+            mapping[value] = t = self.token(kind, value)
+            folded = value.casefold()
+            if len(value) >= MIN_TEXT_LENGTH and folded not in self._seen:
+                self._seen.add(folded)
+                self._patterns.append(value)
+                self._tokens.append(t)
+        return mapping
+
+    def learn_tables(self, accounts: pl.DataFrame, groups: pl.DataFrame) -> None:
+        """Remember every identifying value of these accounts and groups."""
+        for df, fields in ((accounts, ACCOUNT_FIELDS), (groups, GROUP_FIELDS)):
+            for col, kind in fields.items():
+                if col in df.columns:
+                    self._learn(df.get_column(col), kind)
+        if "sid_history" in accounts.columns:
+            self._learn(accounts.get_column("sid_history").explode(), "sid")
+
+    # --- applying ---------------------------------------------------------------------------
+
+    def _ordered(self) -> tuple[list[str], list[str]]:
+        # longest first: with leftmost matching, a DN wins over the name inside it
+        if self._cache is None or len(self._cache[0]) != len(self._patterns):
+            order = sorted(range(len(self._patterns)), key=lambda i: -len(self._patterns[i]))
+            self._cache = ([self._patterns[i] for i in order], [self._tokens[i] for i in order])
+        return self._cache
+
+    def _scrub_expr(self, expr: pl.Expr, patterns: list[str], tokens: list[str]) -> pl.Expr:
+        return expr.str.replace_many(patterns, tokens, ascii_case_insensitive=True, leftmost=True)
+
+    def frame(self, df: pl.DataFrame, fields: Mapping[str, str] | None = None) -> pl.DataFrame:
+        """``df`` with ``fields`` (column -> kind) tokenised and every other text column
+        (except fixed vocabularies) scrubbed of known values."""
+        fields = dict(fields or {})
+        out = df.with_columns(
+            self._column(df.get_column(c), k).alias(c) for c, k in fields.items() if c in df.columns
+        )
+        patterns, tokens = self._ordered()
+        if not patterns:
+            return out
+        exprs = []
+        for name, dtype in out.schema.items():
+            if name in fields or name in _KEEP or not _is_text(dtype):
+                continue
+            col = pl.col(name)
+            if isinstance(dtype, pl.List):
+                exprs.append(
+                    col.list.eval(self._scrub_expr(pl.element(), patterns, tokens)).alias(name)
+                )
+            else:
+                exprs.append(self._scrub_expr(col, patterns, tokens).alias(name))
+        return out.with_columns(exprs) if exprs else out
+
+    def text(self, value: str) -> str:
+        """One string scrubbed of known values (manifest unit names and details)."""
+        patterns, tokens = self._ordered()
+        if not patterns or not value:
+            return value
+        s = pl.Series([value]).str.replace_many(
+            patterns, tokens, ascii_case_insensitive=True, leftmost=True
+        )
+        return str(s[0])
+
+    def texts(self, values: Iterable[str]) -> list[str]:
+        values = list(values)
+        patterns, tokens = self._ordered()
+        if not patterns or not values:
+            return values
+        s = pl.Series(values, dtype=pl.String).str.replace_many(
+            patterns, tokens, ascii_case_insensitive=True, leftmost=True
+        )
+        return [str(v) for v in s.to_list()]
+
+    def analysis(self, analysis: Analysis) -> Analysis:
+        """A copy of ``analysis`` with the tables the outputs show pseudonymised."""
+        self.learn_tables(analysis.accounts, analysis.groups)
+        accounts = self.frame(analysis.accounts, {**ACCOUNT_FIELDS, "sid_history": "sid"})
+        groups = self.frame(analysis.groups, GROUP_FIELDS)
+        return dataclasses.replace(
+            analysis,
+            accounts=accounts,
+            groups=groups,
+            findings=self.frame(analysis.findings),
+            actions=self.frame(analysis.actions),
+            paths=self.frame(analysis.paths),
+        )
+
+    def manifest(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of ``manifest`` for display: unit names and details scrubbed."""
+        out = dict(manifest)
+        sources = []
+        for src in manifest.get("sources") or []:
+            units = list(src.get("units") or [])
+            names = self.texts(str(u.get("name") or "") for u in units)
+            details = self.texts(str(u.get("detail") or "") for u in units)
+            sources.append(
+                {
+                    **src,
+                    "units": [
+                        {**u, "name": n, "detail": d}
+                        for u, n, d in zip(units, names, details, strict=True)
+                    ],
+                }
+            )
+        out["sources"] = sources
+        out["pseudonymised"] = {"key_id": self.key_id}
+        return out
+
+
+# --- the key --------------------------------------------------------------------------------
+
+
+def key_path(settings: Settings) -> Path:
+    """Where the key lives: ``report.pseudonym_key_file`` or ``<data_dir>/pseudonym.key``."""
+    return settings.report.pseudonym_key_file or settings.audit.data_dir / KEY_FILE
+
+
+def load_key(path: Path, runs_dir: Path) -> bytes:
+    """Read the key, creating it (0600, 32 random bytes as hex) if missing.
+
+    Refused inside ``runs_dir`` (a run folder is shared, the key never is) and when the file
+    can be read by group or others.
+    """
+    resolved = path.resolve()
+    runs = runs_dir.resolve()
+    if resolved == runs or runs in resolved.parents:
+        raise ConfigError(
+            f"pseudonym key file {path} is inside the runs folder {runs_dir}",
+            "set report.pseudonym_key_file to a path outside <data_dir>/runs",
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"cannot create pseudonym key file {path}: {exc.strerror}") from None
+    else:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read pseudonym key file {path}: {exc}") from None
+    if mode & 0o077:
+        raise ConfigError(
+            f"pseudonym key file {path} is readable by others (mode {mode:04o})",
+            f"chmod 600 {path}",
+        )
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) < 16:
+        raise ConfigError(
+            f"pseudonym key file {path} does not hold a hex key of at least 16 bytes",
+            "delete it to have a new key created (tokens will change), or restore the old one",
+        )
+    return key
+
+
+def from_settings(settings: Settings) -> Pseudonymiser:
+    """The pseudonymiser for this configuration (creating the key on first use)."""
+    return Pseudonymiser(load_key(key_path(settings), settings.audit.data_dir / "runs"))

@@ -1,0 +1,210 @@
+"""Pure: the parts of the report context for the three views that are not one run's findings.
+
+* officers: change since the last run (from the run's stored ``findings_history``) and the
+  trend (from :mod:`accessaudit.report.trend`);
+* compliance reviewers: the chain to the previous run, each rule's version and file hash (the
+  manifest's ``rules``), the exceptions register as it stood at run time, pseudonymisation.
+
+:func:`accessaudit.report.context.build_context` calls :func:`views_context` and merges the
+result into the context; like it, nothing here reads a file or the clock. Finding rows and
+object names come in through callbacks, so this module does not depend on the context's
+internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+import polars as pl
+
+from ..model import SEVERITY_RANK, Severity
+from .history import LABELS, Change
+
+#: Items listed per change kind in the officers' view.
+CHANGE_ITEMS: Final = 10
+#: Resolved / unknown findings listed (the full list is history.csv).
+GONE_ITEMS: Final = 20
+#: Exception columns shown when the findings carry them (the exceptions engine's output).
+EXCEPTION_COLUMNS: Final = (
+    "exception_id",
+    "clause",
+    "justification",
+    "approved_by",
+    "approvers",
+    "expires",
+)
+_RANK: Final = {s.value: SEVERITY_RANK[s] for s in Severity}
+_SHOWN_CHANGES: Final = (
+    Change.NEW.value,
+    Change.REGRESSED.value,
+    Change.RESOLVED.value,
+    Change.UNKNOWN.value,
+    Change.PERSISTING.value,
+)
+
+
+def change_map(history: pl.DataFrame | None) -> dict[str, tuple[str, str]]:
+    """finding_key -> (history status, first-seen date) for the findings present in the run."""
+    if history is None or history.is_empty():
+        return {}
+    present = history.filter(
+        pl.col("status").is_in([Change.NEW.value, Change.PERSISTING.value, Change.REGRESSED.value])
+    )
+    first = present.get_column("first_seen").dt.date().cast(pl.String).fill_null("")
+    return dict(
+        zip(
+            present.get_column("finding_key").to_list(),
+            zip(present.get_column("status").to_list(), first.to_list(), strict=True),
+            strict=True,
+        )
+    )
+
+
+def gone_rows(history: pl.DataFrame | None, limit: int = GONE_ITEMS) -> pl.DataFrame:
+    """Resolved and unknown findings of this run, worst first (at most ``limit`` of each)."""
+    if history is None or history.is_empty():
+        return pl.DataFrame()
+    rows = history.filter(pl.col("status").is_in([Change.RESOLVED.value, Change.UNKNOWN.value]))
+    return (
+        rows.with_columns(_r=pl.col("severity").replace_strict(_RANK, default=-1))
+        .sort("status", "_r", "rule_id", "finding_key", descending=[False, True, False, False])
+        .group_by("status", maintain_order=True)
+        .head(limit)
+        .drop("_r")
+    )
+
+
+def gone_ids(gone: pl.DataFrame) -> set[str]:
+    """Object ids the resolved/unknown rows name (the context must know their names)."""
+    ids: set[str] = set()
+    for c in ("account_id", "group_id", "member_group_id"):
+        if c in gone.columns:
+            ids.update(gone.get_column(c).drop_nulls().to_list())
+    return ids
+
+
+def _changes(
+    history: pl.DataFrame | None,
+    gone: pl.DataFrame,
+    finding_rows: Sequence[Sequence[Any]],
+    col: Mapping[str, int],
+    view: Callable[[Sequence[Any]], dict[str, Any]],
+    name: Callable[[str | None], str],
+    sev_class: Callable[[str | None], str],
+    manifest: Mapping[str, Any],
+) -> dict[str, Any]:
+    if history is None:
+        return {"available": False}
+    counts = {c.value: 0 for c in Change}
+    for status, n in history.group_by("status").len().iter_rows():
+        counts[str(status)] = int(n)
+    fresh = [
+        f
+        for f in finding_rows
+        if f[col["change"]] in (Change.NEW.value, Change.REGRESSED.value)
+        and f[col["status"]] == "open"
+    ]
+    # rows are sorted open first, worst first: regressions before new within a severity
+    fresh.sort(key=lambda f: (-_RANK.get(f[col["severity"]], -1), f[col["change"]] != "regressed"))
+    gone_items = [
+        {
+            "status": r["status"],
+            "label": LABELS[r["status"]],
+            "rule_id": r["rule_id"] or "",
+            "severity": r["severity"] or "",
+            "sev_class": sev_class(r["severity"]),
+            "principal": name(r["account_id"] or r["member_group_id"]),
+            "resource": name(r["group_id"]),
+            "finding_key": r["finding_key"],
+            "last_seen_run": r["last_seen_run"] or "",
+            "first_seen_run": r["first_seen_run"] or "",
+        }
+        for r in gone.iter_rows(named=True)
+    ]
+    return {
+        "available": True,
+        "previous_run": str(manifest.get("previous_run") or ""),
+        "counts": [{"status": s, "label": LABELS[s], "count": counts[s]} for s in _SHOWN_CHANGES],
+        "by_status": counts,
+        "fresh_total": len(fresh),
+        "fresh": [view(f) for f in fresh[:CHANGE_ITEMS]],
+        "resolved": [g for g in gone_items if g["status"] == Change.RESOLVED.value],
+        "unknown": [g for g in gone_items if g["status"] == Change.UNKNOWN.value],
+    }
+
+
+def _exceptions(
+    manifest: Mapping[str, Any], findings: pl.DataFrame, text: Callable[[Any], str]
+) -> dict[str, Any]:
+    """The register as recorded in the manifest, else what the accepted findings carry."""
+    register = manifest.get("exceptions")
+    entries: list[dict[str, str]] = []
+    if isinstance(register, Mapping):
+        register = register.get("entries")
+    if isinstance(register, list):
+        for e in register:
+            if isinstance(e, Mapping):
+                entries.append({text(k): text(_text(v)) for k, v in e.items()})
+    columns = sorted({k for e in entries for k in e})
+    accepted: list[dict[str, str]] = []
+    shown_cols = [c for c in EXCEPTION_COLUMNS if c in findings.columns]
+    if "status" in findings.columns:
+        acc = findings.filter(pl.col("status") != "open")
+        for r in acc.select("finding_key", "rule_id", *shown_cols).head(500).iter_rows(named=True):
+            accepted.append({k: text(_text(v)) for k, v in r.items()})
+        total = acc.height
+    else:
+        total = 0
+    return {
+        "configured": bool(entries) or manifest.get("exceptions") is not None,
+        "entries": entries,
+        "columns": columns,
+        "accepted_total": total,
+        "accepted": accepted,
+        "accepted_columns": ["finding_key", "rule_id", *shown_cols],
+    }
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return "; ".join(_text(v) for v in value)
+    return str(value)
+
+
+def views_context(
+    *,
+    manifest: Mapping[str, Any],
+    findings: pl.DataFrame,
+    history: pl.DataFrame | None,
+    gone: pl.DataFrame,
+    trend: Mapping[str, Any] | None,
+    finding_rows: Sequence[Sequence[Any]],
+    columns: Mapping[str, int],
+    view: Callable[[Sequence[Any]], dict[str, Any]],
+    name: Callable[[str | None], str],
+    sev_class: Callable[[str | None], str],
+    text: Callable[[Any], str],
+) -> dict[str, Any]:
+    """Context keys for the officers' and reviewers' views (merged into build_context's)."""
+    rules = manifest.get("rules") or {}
+    pseudo = manifest.get("pseudonymised")
+    return {
+        "changes": _changes(history, gone, finding_rows, columns, view, name, sev_class, manifest),
+        "trend": dict(trend or {}),
+        "chain": {
+            "previous_run": text(manifest.get("previous_run") or ""),
+            "previous_manifest_sha256": text(manifest.get("previous_manifest_sha256") or ""),
+        },
+        "rule_versions": {
+            text(rid): {
+                "version": text(meta.get("version") if isinstance(meta, Mapping) else ""),
+                "sha256": text(meta.get("sha256") if isinstance(meta, Mapping) else ""),
+            }
+            for rid, meta in sorted(rules.items())
+        },
+        "exceptions": _exceptions(manifest, findings, text),
+        "pseudonymised": text(pseudo.get("key_id", "")) if isinstance(pseudo, Mapping) else "",
+    }
