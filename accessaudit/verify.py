@@ -143,13 +143,14 @@ def _link(
             return []
         return [Problem(run.folder, "chain", str(prev), "the previous run is missing")]
     if prev != before.folder:
+        named = f"gives {prev} as" if prev else "gives no"
         return [
             Problem(
                 run.folder,
                 "chain",
-                str(prev),
-                f"the manifest names {prev} as the previous run, but {before.folder} "
-                "is stored before it (a run was inserted, removed or replayed)",
+                str(prev) if prev else "previous_run",
+                f"the manifest {named} previous run, but {before.folder} is stored before "
+                "it (a run was inserted, removed or replayed)",
             )
         ]
     if before.sha256 != recorded:
