@@ -82,7 +82,9 @@
 
   /* A filterable, sortable, paged table over `rows`.
    * cfg: prefix, rows, pageSize, renderRow(row) -> <tr>, searchText(row) -> string,
-   *      selects: [{id, key}], groupKey(row) (optional), renderGroup(row) -> <tr>. */
+   *      selects: [{id, key}], groupKey(row) (optional), renderGroup(row) -> <tr>,
+   *      orderKey() (optional) -> null or row -> string: the grouped order when not sorted.
+   * Returns {refresh} (or null when the table is not in the page). */
   function setupTable(cfg) {
     var prefix = cfg.prefix;
     var rows = cfg.rows;
@@ -90,7 +92,7 @@
     var table = document.getElementById(prefix + "-table");
     var controls = document.getElementById(prefix + "-controls");
     if (!body || !table || !controls) {
-      return;
+      return null;
     }
     var filter = document.getElementById(prefix + "-filter");
     var statusText = document.getElementById(prefix + "-status");
@@ -145,6 +147,18 @@
           }
           return c !== 0 ? c * dir : a - b;
         });
+      } else if (cfg.orderKey) {
+        var keyOf = cfg.orderKey();
+        if (keyOf) {
+          var keys = {};
+          out.forEach(function (i) {
+            keys[i] = keyOf(rows[i]);
+          });
+          out.sort(function (a, b) {
+            var c = collator.compare(keys[a], keys[b]);
+            return c !== 0 ? c : a - b;
+          });
+        }
       }
       view = out;
     }
@@ -272,6 +286,47 @@
       more.hidden = true;
     }
     refresh();
+    return { refresh: refresh };
+  }
+
+  /* Views: #view-officer, #view-worklist, #view-evidence show one; anything else all. */
+  function setupViews() {
+    var views = Array.prototype.slice.call(document.querySelectorAll("div.view[data-view]"));
+    var links = Array.prototype.slice.call(document.querySelectorAll("nav.toc a[data-view]"));
+    function show() {
+      var hash = window.location.hash || "";
+      var name = hash.indexOf("#view-") === 0 ? hash.slice(6) : "";
+      if (name && !views.some(function (v) { return v.getAttribute("data-view") === name; })) {
+        name = "";
+      }
+      views.forEach(function (v) {
+        v.hidden = name !== "" && v.getAttribute("data-view") !== name;
+      });
+      links.forEach(function (a) {
+        if (a.getAttribute("data-view") === name) {
+          a.setAttribute("aria-current", "page");
+        } else {
+          a.removeAttribute("aria-current");
+        }
+      });
+      document.documentElement.setAttribute("data-view", name || "all");
+      if (name || hash === "#all") {
+        window.scrollTo(0, 0);  // a view starts at the top: the header carries its banners
+      }
+    }
+    window.addEventListener("hashchange", show);
+    show();
+  }
+
+  var SYSTEM_CLASS = { ad: "sys-ad", cloud: "sys-cloud", app: "sys-app" };
+  var SYSTEM_LABEL = { ad: "AD-mastered: change it in Active Directory", cloud: "cloud-only: change it in Entra ID", app: "application: change it in the application" };
+  function sysChip(system) {
+    return el("span", "chip sys " + (HAS.call(SYSTEM_CLASS, system) ? SYSTEM_CLASS[system] : "sys-other"), system);
+  }
+
+  var CHANGES = { "new": 1, regressed: 1, persisting: 1 };
+  function changeChip(change) {
+    return HAS.call(CHANGES, change) ? el("span", "chip change change-" + change, change) : null;
   }
 
   function copyText(text, button) {
@@ -365,25 +420,37 @@
         a.member_org = member.org;
         return a;
       });
-      setupTable({
+      var groupBy = document.getElementById("worklist-groupby");
+      function bySystem() {
+        return groupBy !== null && groupBy.value === "system";
+      }
+      var worklist = setupTable({
         prefix: "worklist",
         rows: actions,
         pageSize: pageSize,
         selects: [
           { id: "worklist-severity", key: "severity" },
-          { id: "worklist-org", key: "owning_org" }
+          { id: "worklist-org", key: "owning_org" },
+          { id: "worklist-system", key: "system" }
         ],
+        orderKey: function () {
+          return bySystem() ? function (a) { return a.system || "~"; } : null;
+        },
         searchText: function (a) {
           return [a.action_id, a.kind, a.severity, a.owning_org, a.group_name, a.group_id,
             a.member_name, a.member_id, a.member_org, a.summary, a.powershell].join("\n");
         },
         groupKey: function (a) {
-          return a.owning_org + "\n" + a.group_id;
+          return (bySystem() ? a.system + "\n" : "") + a.owning_org + "\n" + a.group_id;
         },
         renderGroup: function (a, first) {
           var th = el("th");
           th.scope = "rowgroup";
           th.colSpan = 7;
+          if (bySystem()) {
+            var label = HAS.call(SYSTEM_LABEL, a.system) ? SYSTEM_LABEL[a.system] : "no system of record";
+            add(th, a.system ? sysChip(a.system) : null, " ", el("span", "muted", label), " ");
+          }
           add(th, orgChip(a.owning_org), " ", el("span", "name", a.group_name), " ",
             el("span", "muted", a.group_actions + " action(s), resolve " + a.group_resolves +
               (first ? "" : " (continued)")));
@@ -403,12 +470,15 @@
             td(sevChip(a.severity)),
             td(el("span", "kind", a.kind), el("div", "summary", a.summary)),
             member,
-            td(el("span", "name", a.group_name)),
+            td(el("span", "name", a.group_name), a.system ? " " : null, a.system ? sysChip(a.system) : null),
             td(orgChip(a.owning_org)),
             resolves,
             cmd);
         }
       });
+      if (groupBy && worklist) {
+        groupBy.addEventListener("change", worklist.refresh);
+      }
     }
 
     var findingsData = readJSON("findings-data");
@@ -432,7 +502,8 @@
         pageSize: pageSize,
         selects: [
           { id: "findings-severity", key: "severity" },
-          { id: "findings-state", key: "status" }
+          { id: "findings-state", key: "status" },
+          { id: "findings-change", key: "change" }
         ],
         searchText: function (f) {
           var doc = HAS.call(docs, f.rule_id) ? docs[f.rule_id] : { title: "" };
@@ -462,11 +533,14 @@
             add(dl, el("dt", null, "Detail"), el("dd", "detail", f.detail));
           }
           add(dl, el("dt", null, "Finding key"), add(el("dd"), el("code", "id", f.finding_key)));
+          if (f.first_seen) {
+            add(dl, el("dt", null, "First seen"), el("dd", null, f.first_seen));
+          }
           var details = add(el("details", "evidence"), el("summary", null, "Evidence"),
             el("p", "rationale", doc.rationale), dl);
           return add(el("tr", "finding-row"),
             td(sevChip(f.severity)),
-            td(statusChip),
+            td(statusChip, f.change ? " " : null, changeChip(f.change)),
             td(el("span", "rule-title", doc.title), " ", el("code", "id", f.rule_id)),
             principal,
             td(el("span", "name resource", f.resource_name), f.resource_org ? " " : null,
@@ -483,6 +557,7 @@
         d.open = true;
       });
     });
+    setupViews();
     document.documentElement.className += " js";
   }
 

@@ -238,9 +238,10 @@ def _verdict(proj: Projection | None, target: date | None) -> dict[str, Any]:
             "reaches_zero": proj.as_of.date().isoformat(),
         }
     if proj.reaches_zero is None:
+        change = "flat" if proj.rate_per_day == 0 else f"up {-proj.rate_per_day:.1f} per day"
         return {
             "state": "rising",
-            "text": f"Open findings are not falling ({rate} fewer per day {basis}): "
+            "text": f"Open findings are not falling ({change} {basis}): "
             "no completion date can be projected.",
             "rate": rate,
             "reaches_zero": "",

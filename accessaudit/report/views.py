@@ -34,6 +34,8 @@ EXCEPTION_COLUMNS: Final = (
     "approvers",
     "expires",
 )
+#: Chip classes of the systems of record (groups' ``mastered``): a fixed set, never from data.
+SYSTEM_CLASS: Final = {"ad": "sys-ad", "cloud": "sys-cloud", "app": "sys-app"}
 _RANK: Final = {s.value: SEVERITY_RANK[s] for s in Severity}
 _SHOWN_CHANGES: Final = (
     Change.NEW.value,
@@ -206,5 +208,11 @@ def views_context(
             for rid, meta in sorted(rules.items())
         },
         "exceptions": _exceptions(manifest, findings, text),
+        "system_class": dict(SYSTEM_CLASS),
+        "downloads": [
+            text(name)
+            for name in sorted(manifest.get("files") or {})
+            if name.endswith((".csv", ".xlsx", ".json")) and name != "manifest.json"
+        ],
         "pseudonymised": text(pseudo.get("key_id", "")) if isinstance(pseudo, Mapping) else "",
     }

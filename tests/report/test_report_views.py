@@ -1,0 +1,103 @@
+"""The three views in the rendered HTML: change since the last run, burn-down, evidence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from report_history_sample import history_context
+from report_sample import XSS_IMG, XSS_SCRIPT, make_context
+from test_report_html import Node, parse
+
+from accessaudit.report.html import render_string
+
+
+@pytest.fixture(scope="module")
+def ctx() -> dict[str, Any]:
+    return history_context()
+
+
+@pytest.fixture(scope="module")
+def doc(ctx: dict[str, Any]) -> Node:
+    return parse(render_string(ctx))
+
+
+def test_changes_context_exact(ctx: dict[str, Any]) -> None:
+    c = ctx["changes"]
+    assert c["available"] and c["previous_run"] == "20261112T050000Z"
+    assert {x["status"]: x["count"] for x in c["counts"]} == {
+        "new": 2, "regressed": 1, "resolved": 1, "unknown": 1, "persisting": 3,
+    }  # fmt: skip
+    # open new / regressed findings, worst first (the accepted new one is not listed)
+    assert [(f["finding_key"], f["change"]) for f in c["fresh"]] == [
+        ("cross-privileged:a1:g2", "regressed"),
+        ("cross-member:a3:g1", "new"),
+    ]
+    assert [(g["principal"], g["resource"]) for g in c["resolved"]] == [(XSS_IMG, "WARKS-Finance")]
+    assert [g["finding_key"] for g in c["unknown"]] == ["cross-member:a1:g4"]
+    col = ctx["findings"]["data"]["columns"]
+    changes = {r[0]: r[col.index("change")] for r in ctx["findings"]["data"]["rows"]}
+    assert changes["cross-privileged:a1:g2"] == "regressed"
+    assert changes["attribution-conflict:a4"] == "persisting"
+    assert ctx["chain"]["previous_manifest_sha256"] == "e" * 64
+    assert ctx["rule_versions"]["cross-member"]["version"] == "3"
+
+
+def test_views_wrap_the_sections(doc: Node) -> None:
+    views = {n.attrs["data-view"]: n for n in doc.find_all("div", "view")}
+    assert set(views) == {"officer", "worklist", "evidence"}
+    ids = {k: [s.attrs.get("id") for s in v.find_all("section")] for k, v in views.items()}
+    assert ids == {
+        "officer": ["summary", "changes", "trend"],
+        "worklist": ["worklist"],
+        "evidence": ["findings", "run", "exceptions", "rules"],
+    }
+    nav = [a.attrs.get("href") for a in doc.find_all("nav", "toc")[0].find_all("a")]
+    assert nav == ["#view-officer", "#view-worklist", "#view-evidence", "#all"]
+
+
+def test_burndown_svg_from_summaries(doc: Node) -> None:
+    svg = doc.by_id("burndown")
+    assert svg.tag == "svg"
+    opens = svg.find_all("circle", "pt-open")
+    assert [c.attrs["data-open"] for c in opens] == ["9", "7", "5"]
+    assert len(svg.find_all("circle", "pt-accepted")) == 3
+    assert len(svg.find_all("polyline")) == 2
+    assert doc.by_id("burndown-target").text().strip() == "target 2027-03-31"
+    assert doc.by_id("burndown-projection").tag == "line"
+    # (9 - 5) open / 14 days = 2/7 a day: 5 / (2/7) = 17.5 days after 2026-11-19T05:00
+    verdict = doc.by_id("trend-verdict")
+    assert verdict.attrs["data-state"] == "on-track"
+    assert "reach zero on 2026-12-06" in verdict.text()
+    rows = doc.by_id("trend-runs").find_all("tr", "trend-row")
+    assert [r.find_all("td", "open")[0].text() for r in rows] == ["5", "7", "9"]
+
+
+def test_header_and_evidence(doc: Node) -> None:
+    since = doc.by_id("since-last").text()
+    assert "1 new" not in since and "2 new" in since and "1 resolved" in since
+    assert "1 regressed" in since and "1 unknown (collection incomplete)" in since
+    assert doc.by_id("previous-run").text() == "20261112T050000Z"
+    assert doc.by_id("previous-manifest").text() == "e" * 64
+    assert doc.by_id("exceptions-none").text().startswith("No exceptions register")
+    versions = [n.text() for n in doc.find_all("dd", "rule-version")]
+    assert versions == ["3"]
+    chips = [n.text() for n in doc.by_id("findings-body").find_all("span", "change")]
+    assert sorted(chips) == ["new", "new", "persisting", "persisting", "persisting", "regressed"]
+    assert doc.by_id("findings-change").tag == "select"
+
+
+def test_without_history_nothing_extra_is_rendered() -> None:
+    doc = parse(render_string(make_context()))
+    ids = {n.attrs.get("id") for n in doc.iter()}
+    assert not ids & {"changes", "trend", "burndown", "since-last", "findings-change"}
+    assert doc.find_all("svg") == []
+    assert "exceptions" in ids  # the register section is always there (placeholder)
+
+
+def test_hostile_names_in_history_stay_text(ctx: dict[str, Any], doc: Node) -> None:
+    resolved = doc.by_id("resolved-items")
+    assert XSS_IMG in resolved.text()
+    fresh = doc.by_id("fresh-items")
+    assert XSS_SCRIPT in fresh.text()
+    assert not [n for n in doc.iter() if n.tag in ("img", "iframe") or "onerror" in n.attrs]
