@@ -1,0 +1,192 @@
+"""The three views of a real run's report (third of three runs, the last incomplete) in Chromium.
+
+Every check waits for an exact DOM state, never for a time; a screenshot of each view is
+written to test-artifacts/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from accessaudit_fixtures import NOW
+from history_runs import CLOUD_GROUPS, settings_for, split, with_edges, without_edges, write
+
+from accessaudit.engine.rulefile import Rule
+from accessaudit.pipeline import RunResult
+from accessaudit.sample import generate
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ACTION_ROWS = "#worklist-body tr.action-row"
+FINDING_ROWS = "#findings-body tr.finding-row"
+VIEWS = ("officer", "worklist", "evidence")
+
+
+@pytest.fixture(scope="module")
+def runs(rules: list[Rule], tmp_path_factory: pytest.TempPathFactory) -> list[RunResult]:
+    data = tmp_path_factory.mktemp("views") / "data"
+    settings = settings_for(data)
+    settings = settings.model_copy(
+        update={"report": settings.report.model_copy(update={"target_date": date(2027, 3, 31)})}
+    )
+    base = split(generate(seed=7, accounts=1500, now=NOW))
+    r1 = write(data, base, rules, NOW, settings=settings)
+    f, groups = r1.analysis.findings, r1.analysis.groups
+    direct = f.filter(pl.col("rule_id") == "cross-org-direct-member").sort("finding_key")
+    e1, e2 = ((r["group_id"], r["account_id"]) for r in direct.head(2).iter_rows(named=True))
+    t2 = without_edges(base, [e1, e2])
+    r2 = write(data, t2, rules, NOW + timedelta(days=7), settings=settings)
+    partial = with_edges(t2, [e1])
+    cloud = groups.filter(pl.col("name") == CLOUD_GROUPS[1])["group_id"].implode()
+    partial["memberships"] = partial["memberships"].filter(~pl.col("group_id").is_in(cloud))
+    r3 = write(
+        data, partial, rules, NOW + timedelta(days=14), cloud_complete=False, settings=settings
+    )
+    return [r1, r2, r3]
+
+
+@pytest.fixture(scope="module")
+def page(runs: list[RunResult]) -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} not found: apt-get install -y --no-install-recommends chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.problems = []
+        page.on("console", lambda m: page.problems.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: page.problems.append(f"pageerror: {e}"))
+        page.on("request", lambda r: r.url.startswith("file:") or page.problems.append(r.url))
+        assert runs[2].report is not None
+        page.goto(runs[2].report.as_uri())
+        page.wait_for_load_state("load")
+        yield page
+        browser.close()
+
+
+def count(page: Any, selector: str) -> int:
+    return int(page.evaluate("s => document.querySelectorAll(s).length", selector))
+
+
+def wait_count(page: Any, selector: str, expected: int) -> None:
+    page.wait_for_function(
+        "([s, n]) => document.querySelectorAll(s).length === n", arg=[selector, expected]
+    )
+
+
+def show(page: Any, view: str) -> None:
+    page.click(f'nav.toc a[data-view="{view}"]')
+    page.wait_for_function(
+        "v => document.documentElement.getAttribute('data-view') === (v || 'all')", arg=view
+    )
+
+
+def visible_views(page: Any) -> list[str]:
+    return [v for v in VIEWS if page.is_visible(f"#view-{v}")]
+
+
+def test_all_views_without_a_choice_then_one_at_a_time(
+    page: Any, runs: list[RunResult], artifacts_dir: Path
+) -> None:
+    assert visible_views(page) == list(VIEWS)
+    for view in VIEWS:
+        show(page, view)
+        assert visible_views(page) == [view]
+        assert page.get_attribute(f'nav.toc a[data-view="{view}"]', "aria-current") == "page"
+        page.screenshot(path=str(artifacts_dir / f"views-{view}.png"), full_page=True)
+    show(page, "")
+    assert visible_views(page) == list(VIEWS)
+    assert page.evaluate("window.__xss === undefined")
+    assert page.problems == []
+
+
+def test_officer_view_burndown_and_changes(page: Any, runs: list[RunResult]) -> None:
+    show(page, "officer")
+    assert page.is_visible("#completeness.banner-incomplete")
+    assert count(page, "svg#burndown circle.pt-open") == 3
+    assert count(page, "svg#burndown circle.pt-accepted") == 3
+    assert count(page, "svg#burndown circle.pt-incomplete") == 2  # open + accepted of run 3
+    opens = page.eval_on_selector_all(
+        "svg#burndown circle.pt-open", "els => els.map(e => Number(e.dataset.open))"
+    )
+    assert opens == [r.run.manifest["summary"]["open"] for r in runs]
+    assert page.is_visible("#burndown-target")
+    changes = runs[2].run.manifest["summary"]["changes"]
+    shown = page.eval_on_selector_all(
+        "#change-counts .card",
+        "els => Object.fromEntries(els.map(e => [e.dataset.change, "
+        "Number(e.querySelector('.value').textContent)]))",
+    )
+    assert shown == {k: changes[k] for k in shown}
+    assert changes["resolved"] == 0 and changes["regressed"] > 0 and changes["unknown"] > 0
+    assert page.text_content("#changes-previous code") == runs[1].run.run_id
+    fresh = changes["new"] + changes["regressed"]  # no exceptions: all open
+    assert count(page, "#fresh-items tr.fresh-row") == min(fresh, 10)
+    assert count(page, "#unknown-items tr.gone-row") == changes["unknown"]
+
+
+def test_worklist_by_system_of_record(page: Any, runs: list[RunResult]) -> None:
+    show(page, "worklist")
+    actions = runs[2].analysis.actions.join(
+        runs[2].analysis.groups.select("group_id", "mastered"), on="group_id", how="left"
+    )
+    n_cloud = actions.filter(pl.col("mastered") == "cloud").height
+    assert 0 < n_cloud < actions.height
+    options = page.eval_on_selector_all("#worklist-system option", "els => els.map(e => e.value)")
+    assert options == ["", "ad", "cloud"]
+    page.select_option("#worklist-system", "cloud")
+    wait_count(page, ACTION_ROWS, min(n_cloud, 100))
+    assert count(page, f"{ACTION_ROWS} .chip.sys-cloud") == min(n_cloud, 100)
+    page.select_option("#worklist-system", "")
+    page.select_option("#worklist-groupby", "system")
+    page.wait_for_function(
+        "() => document.querySelector('#worklist-body tr.group-row .chip.sys') !== null"
+    )
+    systems = page.eval_on_selector_all(
+        "#worklist-body tr.group-row .chip.sys", "els => els.map(e => e.textContent)"
+    )
+    assert systems == sorted(systems) and systems[0] == "ad"
+    page.fill("#worklist-filter", "Remove-MgGroupMemberByRef")  # Graph commands: cloud groups
+    page.wait_for_function(
+        "() => /filtered|No matching/.test(document.getElementById('worklist-status').textContent)"
+    )
+    graph = actions.filter(pl.col("powershell").str.contains("Remove-MgGroupMemberByRef")).height
+    assert count(page, ACTION_ROWS) == min(graph, 100)
+    assert count(page, f"{ACTION_ROWS} .chip.sys-ad") == 0  # AD groups never get Graph
+    page.fill("#worklist-filter", "")
+    page.select_option("#worklist-groupby", "force")
+
+
+def test_evidence_view(page: Any, runs: list[RunResult]) -> None:
+    show(page, "evidence")
+    regressed = runs[2].run.manifest["summary"]["changes"]["regressed"]
+    page.select_option("#findings-change", "regressed")
+    wait_count(page, FINDING_ROWS, regressed)
+    chips = page.eval_on_selector_all(
+        f"{FINDING_ROWS} .chip.change", "els => els.map(e => e.textContent)"
+    )
+    assert chips == ["regressed"] * regressed
+    page.select_option("#findings-change", "")
+    assert page.text_content("#previous-run") == runs[1].run.run_id
+    assert page.is_visible("#exceptions-none")
+    versions = page.eval_on_selector_all("dd.rule-version", "els => els.length")
+    assert versions == len(runs[2].run.manifest["rules"])
+    page.emulate_media(media="print")
+    assert not page.is_visible("nav.toc") and not page.is_visible("#findings-controls")
+    page.emulate_media(media="screen")
