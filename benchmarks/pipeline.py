@@ -132,11 +132,17 @@ def _volunteer_for_oom_killer() -> None:
         Path("/proc/self/oom_score_adj").write_text("1000")
 
 
-def run_once(accounts: int, seed: int, report: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+def run_once(
+    accounts: int,
+    seed: int,
+    report: Callable[[dict[str, Any]], None],
+    workdir: Path | None = None,
+) -> dict[str, Any]:
     """Every stage once on a fresh sample of ``accounts`` accounts; per-stage measurements.
 
     ``report`` receives the measurements so far before and after every stage (the driver
-    reads the last of them if this process is killed).
+    reads the last of them if this process is killed). The run store goes in a temporary
+    folder under ``workdir``, which the driver removes even when this process is killed.
     """
     import polars as pl
 
@@ -190,7 +196,7 @@ def run_once(accounts: int, seed: int, report: Callable[[dict[str, Any]], None])
     now = DEFAULT_NOW
     rules = load_rules()
     meta["baseline"] = meter.current()
-    with tempfile.TemporaryDirectory(prefix="accessaudit-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="accessaudit-bench-", dir=workdir) as tmp:
         data_dir = Path(tmp) / "data"
         settings = demo_settings(data_dir, accounts=accounts, seed=seed)
         wall0 = time.perf_counter()
@@ -522,7 +528,9 @@ def main(
     if worker is not None:
         _volunteer_for_oom_killer()
         out = result or Path(os.devnull)
-        measured = run_once(worker, seed, lambda partial: _write_json(out, partial))
+        measured = run_once(
+            worker, seed, lambda partial: _write_json(out, partial), result and result.parent
+        )
         _write_json(out, measured)
         return
     results, loads = [], []
