@@ -15,6 +15,7 @@ import functools
 import re
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -508,3 +509,42 @@ def rules_test(config_path: Path | None) -> None:
             click.echo(f"       expected {sorted(r.expected)}\n       got      {sorted(r.got)}")
     click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     sys.exit(int(ExitCode.FINDINGS) if failed else 0)
+
+
+@main.group()
+def exceptions() -> None:
+    """Check the exceptions register (accepted, dated, dual-approved cross-force access)."""
+
+
+@exceptions.command("check")
+@config_option
+@click.option(
+    "--on",
+    "on_date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Judge expiry on this date (default: today, UTC).",
+)
+@handle_errors
+def exceptions_check(config_path: Path, on_date: datetime | None) -> None:
+    """Validate the register named by audit.exceptions_file; one line per exception.
+
+    Example:  accessaudit exceptions check --config config.toml --on 2027-01-31
+    """
+    from .config import load_settings
+    from .engine.exceptions import load_configured
+    from .engine.rulefile import load_rules
+
+    settings = load_settings(config_path)
+    register = load_configured(settings, [r.id for r in load_rules(settings.audit.rules_dirs)])
+    if register is None:
+        raise AuditError("no exceptions register configured", "set audit.exceptions_file")
+    today = (on_date or datetime.now(UTC)).date()
+    for e in register.entries:
+        state = (
+            f"in force until {e.ends} ({(e.ends - today).days} days)"
+            if e.in_force(today)
+            else f"EXPIRED on {e.ends}"
+        )
+        click.echo(f"{safe(e.id):16} {e.rule:32} {state:34} {safe(e.agreement)}")
+    click.echo(f"{len(register.entries)} exception(s); register sha256 {register.sha256}")

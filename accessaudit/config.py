@@ -182,6 +182,8 @@ class SampleSource(_Source):
     kind: Literal["sample"]
     seed: int = 7
     accounts: Annotated[int, Field(ge=200, le=5_000_000)] = 6000
+    #: "directory": the Active Directory domain; "entra": its shared Entra ID tenant
+    part: Literal["directory", "entra"] = "directory"
 
 
 class LdapSource(_Source):

@@ -45,7 +45,8 @@ class GroupKind(StrEnum):
     SECURITY = "security"
     DISTRIBUTION = "distribution"
     M365 = "m365"
-    APP_ROLE = "app-role"
+    APP_ROLE = "app-role"  # an application role (CSV) or an enterprise application (Entra)
+    ADMIN_UNIT = "administrative-unit"  # an Entra administrative unit: scopes roles, grants none
 
 
 class MemberKind(StrEnum):
@@ -99,6 +100,16 @@ class ActionKind(StrEnum):
     SPLIT_GROUP = "split-group"  # a mixed group: clone into one group per organisation
     REMOVE_MEMBERSHIPS = "remove-memberships"  # strip an inactive account's cross access
     REVIEW_ATTRIBUTION = "review-attribution"  # decide which organisation owns the object
+    REMOVE_OWNER = "remove-owner"  # clear managedBy / remove an Entra group owner
+    REMOVE_ROLE_ASSIGNMENT = "remove-role-assignment"  # an Entra directory role (or eligibility)
+    REMOVE_APP_ROLE_ASSIGNMENT = "remove-app-role-assignment"  # an enterprise app's role
+    REMOVE_SID_HISTORY = "remove-sid-history"  # one sIDHistory value
+    REMOVE_GUEST = "remove-guest"  # delete the other organisation's B2B guest
+    DECIDE_SHARED_ACCOUNT = "decide-shared-account"  # split, re-home or retire
+    RESOLVE_DUAL_IDENTITY = "resolve-dual-identity"  # one person, accounts in both forces
+    DELETE_GROUP = "delete-group"  # an empty group that only links the forces
+    CLEAR_MANAGER = "clear-manager"  # manager in the other force
+    REVIEW_EXCEPTION = "review-exception"  # renew or remove an exceptions-register entry
 
 
 # --- Collected tables -------------------------------------------------------------------------
@@ -212,6 +223,8 @@ FINDINGS_SCHEMA: Final = _schema(
         "group_id": pl.String,
         "member_group_id": pl.String,  # the nested child group, for group findings
         "via_group_id": pl.String,  # direct group an account reaches group_id through
+        "resource_id": pl.String,  # a non-group resource: role definition, app, SID, account
+        "right": pl.String,  # the right held on it ("Global Administrator @ /", "App: Role")
         "depth": pl.Int32,
         "principal_org": pl.String,
         "resource_org": pl.String,
@@ -227,11 +240,15 @@ ACTIONS_SCHEMA: Final = _schema(
         "group_id": pl.String,  # the group changed (or split)
         "member_id": pl.String,  # the account or group removed
         "member_kind": pl.String,
+        "resource_id": pl.String,  # role definition / app / SID / account the action is about
+        "right": pl.String,  # the right removed (role @ scope, app role, SID)
+        "system": pl.String,  # where to change it: ad / cloud (Entra, Graph) / app / register
         "owning_org": pl.String,  # organisation that owns the changed object
         "resolves": pl.Int64,  # number of findings this action resolves
         "finding_keys": pl.List(pl.String),
         "summary": pl.String,
         "powershell": pl.String,
+        "graph": pl.String,  # Microsoft Graph request(s) for Entra changes, else null
     }
 )
 

@@ -20,6 +20,7 @@ from .analysis.correlate import correlate
 from .analysis.expand import effective_memberships, finding_paths, group_closure
 from .config import CsvSource, EntraSource, LdapSource, SampleSource, Settings, settings_hash
 from .engine.evaluate import build_views, check_queries, evaluate
+from .engine.exceptions import Register, apply_exceptions, load_configured, register_manifest
 from .engine.rulefile import Rule, catalogue_hash, load_rules
 from .errors import IncompleteCollection
 from .model import (
@@ -60,14 +61,15 @@ def _sample_collection(src: SampleSource, now: datetime) -> SourceCollection:
     from .sample import generate
 
     started = datetime.now(UTC)
-    sample = generate(seed=src.seed, accounts=src.accounts, now=now)
+    entra = src.part == "entra"
+    sample = generate(seed=src.seed, accounts=src.accounts, now=now, entra=entra)
+    tables = sample.entra if entra else sample.tables
     units = [
         CollectionUnit(name, True, f"generated from seed {src.seed}", df.height)
-        for name, df in sample.tables.items()
+        for name, df in tables.items()
     ]
-    return SourceCollection(
-        sample.source, "sample", started, datetime.now(UTC), dict(sample.tables), units
-    )
+    source = str(tables["accounts"]["source"][0]) if entra else sample.source
+    return SourceCollection(source, "sample", started, datetime.now(UTC), dict(tables), units)
 
 
 def _previous_state(previous: RunInfo | None, name: str) -> dict[str, str] | None:
@@ -160,6 +162,7 @@ class Analysis:
     actions: pl.DataFrame
     paths: pl.DataFrame
     rules: list[Rule] = field(default_factory=list)
+    exceptions: Register | None = None  # the exceptions register the findings were marked with
 
     def tables(self) -> dict[str, pl.DataFrame]:
         return {
@@ -194,8 +197,12 @@ def analyse(
     *,
     as_of: datetime,
     progress: Progress = _noop,
+    exceptions: Register | None = None,
 ) -> Analysis:
-    """Attribute, expand, evaluate every rule and plan the actions (pure; no I/O)."""
+    """Attribute, expand, evaluate every rule, mark exceptions and plan the actions.
+
+    Pure, but for reading the configured exceptions register when ``exceptions`` is not given.
+    """
     progress("attributing accounts and groups")
     accounts = attribute_accounts(tables["accounts"], settings)
     groups = attribute_groups(tables["groups"], accounts, settings)
@@ -216,6 +223,11 @@ def analyse(
     findings = evaluate(rules, views, rule_overrides(settings, rules)).with_columns(
         status=pl.lit("open")
     )
+    if exceptions is None:
+        exceptions = load_configured(settings, [r.id for r in rules])
+    findings = apply_exceptions(
+        findings, exceptions, as_of=as_of, accounts=accounts, groups=groups
+    )
     progress("planning remediation")
     actions = plan_actions(
         findings, accounts=accounts, groups=groups, memberships=memberships, closure=closure
@@ -232,6 +244,7 @@ def analyse(
         actions,
         paths,
         rules,
+        exceptions,
     )
 
 
@@ -377,6 +390,7 @@ def write_run(
             "config_hash": settings_hash(settings),
             "rules_hash": catalogue_hash(analysis.rules),
             "rules": {r.id: {"version": r.version, "sha256": r.sha256} for r in analysis.rules},
+            "exceptions": register_manifest(analysis.exceptions),
             "complete": all(s["complete"] for s in sources),
             "sources": sources,
             "summary": summarise(analysis.findings, analysis.actions, history),
@@ -451,12 +465,20 @@ def run_audit(
     started = now or datetime.now(UTC)
     rules = load_rules(settings.audit.rules_dirs)
     check_queries(rules, rule_overrides(settings, rules))  # fail before touching a server
+    register = load_configured(settings, [r.id for r in rules])  # ... and so does the register
     store = RunStore(settings.audit.data_dir)
     with store.lock():
         store.prepare()
         previous = store.latest()
         collections = collect_sources(settings, now=started, previous=previous, progress=progress)
-        analysis = analyse(combine(collections), settings, rules, as_of=started, progress=progress)
+        analysis = analyse(
+            combine(collections),
+            settings,
+            rules,
+            as_of=started,
+            progress=progress,
+            exceptions=register,
+        )
         result = write_run(
             store, analysis, collections, settings, started=started, progress=progress
         )
@@ -483,18 +505,27 @@ def load_analysis(run: RunInfo, rules: list[Rule]) -> Analysis:
 
 
 def demo_settings(
-    out: Path, *, accounts: int = 6000, seed: int = 7, apps: dict[str, Path] | None = None
+    out: Path,
+    *,
+    accounts: int = 6000,
+    seed: int = 7,
+    apps: dict[str, Path] | None = None,
+    entra: bool = False,
 ) -> Settings:
-    """Settings for ``accessaudit demo``: the embedded sample (and its application exports)."""
+    """Settings for ``accessaudit demo``: the embedded sample (its Entra tenant, its
+    application exports)."""
     from .sample import sample_settings_dict
     from .sample_apps import app_sources
 
+    sample = {"kind": "sample", "seed": seed, "accounts": accounts}
+    tenant = [{**sample, "name": "alliance-entra", "part": "entra"}] if entra else []
     return Settings.model_validate(
         {
             **sample_settings_dict(),
             "audit": {"data_dir": str(out)},
             "sources": [
-                {"kind": "sample", "name": "alliance", "seed": seed, "accounts": accounts},
+                {**sample, "name": "alliance"},
+                *tenant,
                 *app_sources(apps or {}),
             ],
             "report": {
@@ -506,10 +537,11 @@ def demo_settings(
 
 
 def prepare_demo(out: Path, *, accounts: int = 6000, seed: int = 7) -> Settings:
-    """Write the sample's application exports under ``out/exports`` and return the settings."""
+    """Write the sample's application exports under ``out/exports`` and return the settings
+    (the directory, its Entra tenant and the two applications)."""
     from .sample import generate
     from .sample_apps import write_app_exports
 
     sample = generate(seed=seed, accounts=accounts, apps=True)
     paths = write_app_exports(sample, out / "exports")
-    return demo_settings(out, accounts=accounts, seed=seed, apps=paths)
+    return demo_settings(out, accounts=accounts, seed=seed, apps=paths, entra=True)

@@ -48,6 +48,8 @@ from .model import (
     empty,
 )
 from .sample_apps import plant_apps
+from .sample_entra import plant_entra
+from .sample_separation import plant_separation
 
 DOMAIN: Final = "alliance.local"
 BASE_DN: Final = "DC=alliance,DC=local"
@@ -63,6 +65,8 @@ TRUTH_SCHEMA: Final = pl.Schema(
         "account_id": pl.String,
         "group_id": pl.String,
         "member_group_id": pl.String,
+        "resource_id": pl.String,
+        "right": pl.String,
         "depth": pl.Int32,
         "plant": pl.String,  # which plant caused it (for reading test failures)
     }
@@ -274,10 +278,17 @@ class Sample:
     domain_sid: str
     config: dict[str, Any] = field(default_factory=dict)
     exports: dict[str, pl.DataFrame] = field(default_factory=dict)  # application CSV rows
+    entra: dict[str, pl.DataFrame] = field(default_factory=dict)  # the Entra tenant's tables
 
     @property
     def source(self) -> str:
         return SOURCE
+
+    def combined(self) -> dict[str, pl.DataFrame]:
+        """The directory's tables with the Entra tenant's rows (when generated) appended."""
+        if not self.entra:
+            return dict(self.tables)
+        return {name: pl.concat([df, self.entra[name]]) for name, df in self.tables.items()}
 
 
 def sample_settings_dict() -> dict[str, Any]:
@@ -367,6 +378,8 @@ class _Builder:
         self.nest: list[tuple[str, str]] = []  # (child name, parent name)
         self.edges: list[pl.DataFrame] = []  # (group_id, member_id, member_kind, via)
         self.truth: list[pl.DataFrame] = []
+        self.truth_ids: list[pl.DataFrame] = []  # rows already keyed by object ids
+        self.reach: list[pl.Series] = []  # accounts with cross access through a group's grant
         self.next_rid = 5_000_000
 
     def group(
@@ -406,6 +419,15 @@ class _Builder:
 
     def nested(self, child: str, parent: str) -> None:
         self.nest.append((child, parent))
+
+    def managed_by(self, group: str, account_id: str) -> None:
+        """managedBy, and the owners list the LDAP connector derives from it."""
+        self.by_name[group]["managed_by"] = account_id
+        self.by_name[group]["owners"] = [account_id]
+
+    def plant_ids(self, rule: str, plant: str, rows: pl.DataFrame) -> None:
+        """Record truth rows given by object ids (any of the truth's key columns, and depth)."""
+        self.truth_ids.append(rows.with_columns(rule_id=pl.lit(rule), plant=pl.lit(plant)))
 
     def members(self, group: str, ids: pl.Series | Sequence[str], via: str = Via.MEMBER) -> None:
         ids = pl.Series("member_id", list(ids) if not isinstance(ids, pl.Series) else ids)
@@ -468,12 +490,19 @@ class _Builder:
 
 
 def generate(
-    seed: int = 7, accounts: int = 6000, now: datetime | None = None, *, apps: bool = False
+    seed: int = 7,
+    accounts: int = 6000,
+    now: datetime | None = None,
+    *,
+    apps: bool = False,
+    entra: bool = False,
 ) -> Sample:
     """Build the sample directory of about ``accounts`` accounts, deterministic for ``seed``.
 
     With ``apps``, also the hosted applications' CSV user lists (:mod:`accessaudit.sample_apps`)
-    and their planted findings; the directory tables are the same either way.
+    and their planted findings; with ``entra``, the shared Entra tenant
+    (:mod:`accessaudit.sample_entra`, in :attr:`Sample.entra`) and its planted findings. The
+    directory tables are the same either way.
     """
     if accounts < 200:
         raise ValueError("the sample needs at least 200 accounts")
@@ -759,6 +788,20 @@ def generate(
     for frame in (persons_pg, admins["account_id"], unattr["account_id"], services["account_id"]):
         b.members("Domain Users", frame, via=Via.PRIMARY_GROUP)
     b.members("Domain Computers", computers["account_id"], via=Via.PRIMARY_GROUP)
+    # Managers, managedBy, sIDHistory, secondments, an empty legacy group: from their own
+    # generator, so the plants above pick the same accounts with or without them.
+    people = plant_separation(
+        b,
+        people,
+        forces=FORCES,
+        services=services["account_id"],
+        res_groups=res_groups,
+        cross_nested_depts=[
+            *((f"{f.prefix}DEPT-{planted_dept[f.id]}", f.id, planted_dept[f.id]) for f in FORCES),
+            (f"WARKS-DEPT-{priv_dept}", "warks", priv_dept),
+        ],
+        gen=np.random.default_rng([seed, 1]),
+    )
 
     # --- assemble --------------------------------------------------------------------------
     all_accounts = pl.concat(
@@ -809,14 +852,31 @@ def generate(
 
     # Applications last, so the directory is identical with or without them.
     exports = plant_apps(b, people, draw, rng) if apps else {}
-    truth = _truth_frame(b, name_map, all_accounts, now)
+    tenant = (
+        plant_entra(b, people, admins, all_accounts, gen=np.random.default_rng([seed, 2]), now=now)
+        if entra
+        else {}
+    )
+    every_account = pl.concat([all_accounts, tenant["accounts"]]) if tenant else all_accounts
+    truth = _truth_frame(b, name_map, every_account, now)
     tables = {
         "accounts": all_accounts,
         "groups": groups,
         "memberships": memberships,
         "grants": empty(GRANTS_SCHEMA),
     }
-    return Sample(tables, truth, now, seed, domain_sid, sample_settings_dict(), exports)
+    return Sample(tables, truth, now, seed, domain_sid, sample_settings_dict(), exports, tenant)
+
+
+#: Rules whose findings are an account's cross-force access (what "inactive" rows derive from).
+_ACCESS_RULES = (
+    "cross-org-direct-member",
+    "cross-org-nested-access",
+    "cross-org-privileged-access",
+    "cross-org-directory-role",
+    "cross-org-app-role",
+)
+TRUTH_KEYS: Final = ["rule_id", "account_id", "group_id", "member_group_id", "resource_id", "right"]
 
 
 def _truth_frame(
@@ -833,36 +893,38 @@ def _truth_frame(
             .otherwise(pl.col("group_id"))
         )
     )
+    by_ids = [
+        conform(t.with_columns(pl.col(pl.Null).cast(pl.String)), TRUTH_SCHEMA) for t in b.truth_ids
+    ]
+    truth = pl.concat([_conform_truth(truth), *by_ids])
     # Findings per (rule, ids) are unique: the plants never overlap by construction, so a
     # duplicate here is a generator bug worth failing loudly on.
-    keys = ["rule_id", "account_id", "group_id", "member_group_id"]
-    dupes = truth.filter(truth.select(keys).is_duplicated())
+    dupes = truth.filter(truth.select(TRUTH_KEYS).is_duplicated())
     if dupes.height:
         raise AssertionError(f"sample plants overlap: {dupes.head(5)}")
     # Inactive (disabled or dormant) accounts keeping any planted cross-force access.
-    cross = truth.filter(
-        pl.col("rule_id").is_in(
-            ["cross-org-direct-member", "cross-org-nested-access", "cross-org-privileged-access"]
-        )
-    )
+    cross = pl.concat(
+        [
+            truth.filter(pl.col("rule_id").is_in(_ACCESS_RULES)).select("account_id"),
+            *(s.to_frame("account_id") for s in b.reach),
+        ]
+    ).drop_nulls()
     cutoff = now - timedelta(days=DORMANT_DAYS)
     inactive = accounts.filter(
         ~pl.col("enabled") | (pl.coalesce("last_logon", "created") < cutoff)
     ).select("account_id")
     rule8 = (
         cross.join(inactive, on="account_id", how="semi")
-        .select("account_id")
         .unique()
-        .with_columns(
-            rule_id=pl.lit("inactive-cross-org-access"),
-            group_id=pl.lit(None, pl.String),
-            member_group_id=pl.lit(None, pl.String),
-            depth=pl.lit(None, pl.Int32),
-            plant=pl.lit("inactive"),
-        )
+        .with_columns(rule_id=pl.lit("inactive-cross-org-access"), plant=pl.lit("inactive"))
     )
-    out = pl.concat([truth.select(TRUTH_SCHEMA.names()), rule8.select(TRUTH_SCHEMA.names())])
-    return conform(out, TRUTH_SCHEMA).sort(keys, nulls_last=True)
+    out = pl.concat([truth, conform(rule8, TRUTH_SCHEMA)])
+    return out.sort(TRUTH_KEYS, nulls_last=True)
+
+
+def _conform_truth(df: pl.DataFrame) -> pl.DataFrame:
+    """Name-keyed truth rows (group names resolved to ids) in TRUTH_SCHEMA."""
+    return conform(df.select([c for c in TRUTH_SCHEMA.names() if c in df.columns]), TRUTH_SCHEMA)
 
 
 def _person_columns(people: pl.DataFrame, domain_sid: str, now: datetime) -> pl.DataFrame:

@@ -67,5 +67,78 @@ def test_nesting_cycle_is_present(sample: Sample) -> None:
     assert {(a, b), (b, c), (c, a)} <= edges
 
 
+#: Rules only the Entra tenant can cause (roles, app roles and guests live there).
+ENTRA_ONLY = {"cross-org-directory-role", "cross-org-app-role", "cross-org-guest"}
+
+
 def test_truth_covers_every_rule(sample: Sample, rules: list) -> None:
-    assert set(sample.truth["rule_id"]) == {r.id for r in rules}
+    assert set(sample.truth["rule_id"]) == {r.id for r in rules} - ENTRA_ONLY
+    with_tenant = generate(seed=7, accounts=1000, now=NOW, entra=True)
+    assert set(with_tenant.truth["rule_id"]) == {r.id for r in rules}
+
+
+def test_directory_is_the_same_with_or_without_the_tenant_and_apps() -> None:
+    plain = generate(seed=5, accounts=900, now=NOW)
+    full = generate(seed=5, accounts=900, now=NOW, entra=True, apps=True)
+    for name in plain.tables:
+        assert plain.tables[name].equals(full.tables[name]), name
+    assert not plain.entra and set(full.entra) == set(plain.tables)
+
+
+def test_entra_tenant_is_shaped_like_the_connector_output() -> None:
+    from accessaudit.model import GRANTS_SCHEMA
+    from accessaudit.sample_entra import ENTRA_SOURCE, ROLES
+
+    s = generate(seed=5, accounts=900, now=NOW, entra=True)
+    acc, grp, mem, gra = (s.entra[n] for n in ("accounts", "groups", "memberships", "grants"))
+    assert acc.schema == ACCOUNTS_SCHEMA and grp.schema == GROUPS_SCHEMA
+    assert mem.schema == MEMBERSHIPS_SCHEMA and gra.schema == GRANTS_SCHEMA
+    for df in (acc, grp, mem, gra):
+        assert set(df["source"]) == {ENTRA_SOURCE}
+    # users synced from AD carry the AD objectSid and DN; nothing Graph cannot give
+    ad = s.tables["accounts"]
+    synced = acc.filter(pl.col("sid").is_not_null())
+    assert set(synced["sid"]) <= set(ad["sid"]) and synced["dn"].null_count() == 0
+    assert synced["account_id"].is_in(ad["account_id"].implode()).sum() == 0
+    assert acc["description"].null_count() == acc["manager_id"].null_count() == acc.height
+    assert acc["sid_history"].list.len().sum() == 0
+    guests = acc.filter(pl.col("kind") == "guest")
+    assert guests.height == 8 and guests["upn"].str.contains("#EXT#@", literal=True).all()
+    assert guests["sid"].null_count() == guests["dn"].null_count() == 8
+    # every group is cloud-only; administrative units and applications are kinds of group
+    assert set(grp["mastered"]) == {"cloud"} and set(grp["scope"]) == {"cloud"}
+    assert set(grp["kind"]) == {"m365", "security", "administrative-unit", "app-role"}
+    assert set(mem["via"]) == {"graph"}
+    # grants as entra_tables writes them: "<role> @ <scope>[ (eligible)]", "<app>: <role>"
+    roles = gra.filter(pl.col("resource_kind") == "directory-role")
+    assert set(roles["resource_id"]) <= set(ROLES.values())
+    assert (
+        roles["right"]
+        .str.contains(r"^[A-Za-z ]+ @ /(administrativeUnits/[0-9a-f-]+)?( \(eligible\))?$")
+        .all()
+    )
+    apps = gra.filter(pl.col("resource_kind") == "app-role")
+    app_ids = set(grp.filter(pl.col("kind") == "app-role")["group_id"])
+    assert set(apps["resource_id"]) == app_ids and apps["right"].str.contains(": ").all()
+    owned = gra.filter(pl.col("resource_kind") == "ownership")
+    listed = grp.select("group_id", "owners").explode("owners").drop_nulls()
+    assert sorted(owned.select("resource_id", "principal_id").rows()) == sorted(listed.rows())
+    # holders of privileged roles are marked, as mark_privileged does
+    assert set(acc.filter(pl.col("privileged"))["account_id"]) == set(roles["principal_id"]) & set(
+        acc["account_id"]
+    )
+
+
+def test_separation_plants_are_in_the_directory(sample: Sample) -> None:
+    acc, grp = sample.tables["accounts"], sample.tables["groups"]
+    assert acc["manager_id"].null_count() < acc.height // 2  # most staff have a manager
+    managed = grp.filter(pl.col("managed_by").is_not_null())
+    assert (managed["owners"].list.len() == 1).all()  # as the LDAP connector derives owners
+    assert managed.height > 10
+    history = acc.filter(pl.col("sid_history").list.len() > 0)
+    domain = sample.domain_sid
+    assert history.height >= 9
+    assert (
+        not history["sid_history"].list.eval(pl.element().str.starts_with(domain)).list.any().any()
+    )
+    assert (grp.filter(pl.col("name") == "WMP-LEGACY-Alliance-Link")["group_id"].len()) == 1

@@ -12,7 +12,8 @@ access on someone else.
 The CSV side's key is the CSV account's ``on`` column when it has a value (e.g. a mapped ``upn``
 column), otherwise its username (an export whose user column holds UPNs or payroll numbers).
 Both sides are trimmed and lower-cased; empty keys never match. Directory accounts of the CSV
-source itself are ignored. Pure polars joins; no per-row Python.
+source itself are ignored, and so are Entra users synced from an AD account (the AD account is
+the one matched). Pure polars joins; no per-row Python.
 """
 
 from __future__ import annotations
@@ -43,6 +44,23 @@ def _key(expr: pl.Expr) -> pl.Expr:
     return pl.when(norm != "").then(norm).otherwise(None)
 
 
+def _without_synced_copies(accounts: pl.LazyFrame) -> pl.LazyFrame:
+    """Drop Entra users synced from AD: same objectSid (onPremisesSecurityIdentifier), same
+    person, same username - keeping both would make every such CSV user ambiguous."""
+    entra = pl.col("source").fill_null("").str.starts_with("entra:")
+    homes = (
+        accounts.filter(~entra & pl.col("sid").is_not_null())
+        .select("sid")
+        .unique()
+        .with_columns(_home=pl.lit(True))
+    )
+    return (
+        accounts.join(homes, on="sid", how="left")
+        .filter(~(entra & pl.col("_home").fill_null(False)))
+        .drop("_home")
+    )
+
+
 def correlate(
     collection: SourceCollection, directory_accounts: pl.DataFrame, on: str
 ) -> tuple[SourceCollection, pl.DataFrame]:
@@ -63,7 +81,7 @@ def correlate(
         pl.coalesce(_key(pl.col(on)), _key(pl.col("username"))).alias("_key"),
     ).with_row_index("_order")
     directory = (
-        directory_accounts.lazy()
+        _without_synced_copies(directory_accounts.lazy())
         .filter(pl.col("source").ne_missing(collection.source))
         .select(pl.col("account_id").alias("directory_account_id"), _key(pl.col(on)).alias("_key"))
         .drop_nulls()

@@ -1,18 +1,59 @@
 """Run every rule as one polars plan over shared views; check each rule's examples.
 
-Views a rule query can use (all lazy; built once, shared by every rule):
+Views a rule query can use (all lazy; built once by :mod:`accessaudit.engine.views`, shared by
+every rule). ``*_org`` columns hold an organisation id, ``shared`` or ``unattributed``; ``*_real``
+is true for a real organisation (neither of those two).
 
-``accounts``     accounts + org, org_conflict, real_org, days_since_active
-``groups``       groups + org, org_conflict, real_org
-``memberships``  direct edges as collected
-``nestings``     direct group->group edges: parent_id, child_id, parent_org, child_org, *_real
-``access``       effective memberships with both sides' orgs: account_id, group_id, depth,
-                 via_group_id, via, account_org, account_real, account_enabled,
-                 days_since_active, group_org, group_real, group_privileged, cross
-``composition``  per group, its direct account members by organisation: group_id, group_org,
-                 group_real, members, own, other, other_share
-``closure``      group closure (group_id, ancestor_id, depth)
-``grants``       other rights as collected
+``accounts``       accounts + org, org_evidence, org_conflict, real_org, days_since_active,
+                   identity_id (the AD account an Entra synced copy belongs to, by SID, else the
+                   account itself), synced_copy (an Entra user synced from an AD account)
+``groups``         groups + org, org_evidence, org_conflict, real_org, members (direct members)
+``memberships``    direct edges as collected
+``nestings``       direct group->group edges: parent_id, child_id, parent_org, child_org, *_real
+                   (an administrative unit holding a group is not a nesting)
+``access``         effective memberships with both sides' orgs: account_id, group_id, depth,
+                   via_group_id, via, account_org, account_real, account_enabled, account_kind,
+                   days_since_active, group_org, group_real, group_privileged, group_kind, cross
+                   (administrative units are not groups one has access *through*: left out)
+``composition``    per group, its direct account members by organisation: group_id, group_org,
+                   group_real, members, own, other, other_share, and where the group is used:
+                   parents (groups it is nested in), app_roles, roles (grants it holds)
+``closure``        group closure (group_id, ancestor_id, depth)
+``grants``         other rights as collected
+``role_grants``    Entra directory roles (assignments and PIM eligibility; the connector's
+                   ``right`` is "<role> @ <directoryScopeId>[ (eligible)]"): principal_id,
+                   principal_type (account / group), principal_org, principal_real,
+                   principal_kind, resource_id (role definition), right, role_name, scope,
+                   scope_id (administrative unit or application), scope_kind, eligible,
+                   host_org (the tenant's organisation: the one holding most privileged groups,
+                   null if none or tied), host_known, resource_org (host_org for the tenant
+                   scope "/"; else the other organisation the scope reaches: the scope object's
+                   own, or that of accounts an administrative unit contains), cross (a tenant-wide
+                   role held outside the host organisation - or by anyone when the host is
+                   unknown - or a scoped role reaching another organisation)
+``app_grants``     app-role assignments (``right`` "<app>: <role>"): principal_id, principal_type,
+                   principal_org, principal_real, principal_kind, resource_id (the enterprise
+                   application), right, role, app_name, app_org, app_real (the application's
+                   own ``groups`` row, kind app-role, attributed like any group), cross
+``owners``         one row per (group, owner) from managedBy, Entra owners and ownership grants:
+                   group_id, owner_id, via (managedBy / owner), group_org, group_real,
+                   group_kind, mastered, owner_type, owner_org, owner_real, cross
+``rights``         everything an account reaches: account_id, right_kind (membership /
+                   directory-role / app-role), resource_id, resource_org, resource_real,
+                   account_org, account_real, account_enabled, account_kind, days_since_active,
+                   cross (roles held through a group, at any depth; app roles as a direct
+                   member of an assigned group, as Graph documents)
+``sid_history``    one row per sIDHistory value of an account (not of synced copies):
+                   account_id, account_org, account_real, history_sid, domain, target_id,
+                   target_type, target_org, target_real (the object with that SID, or for a SID
+                   of a domain that no longer exists the organisation whose accounts carry most
+                   of that domain's SIDs), resolved, target_privileged (a protected RID), cross
+``identity_pairs`` two identities that are one person (same employee id, mail, or one's
+                   sIDHistory holding the other's SID; an Entra synced copy is the same identity
+                   as its AD account): account_id < other_id, links, org_a, org_b, real_a,
+                   real_b, enabled_a, enabled_b, kind_a, kind_b
+``group_links``    a group's ties to another organisation: group_id, link ("nested in",
+                   "owned by", "holds a role of", "holds an app role of"), other_org, other_id
 
 All rule plans are collected together with ``pl.collect_all`` so the shared effective-membership
 plan is computed once.
@@ -35,90 +76,12 @@ from ..model import (
     GRANTS_SCHEMA,
     GROUPS_SCHEMA,
     MEMBERSHIPS_SCHEMA,
-    SPECIAL_ORGS,
     MemberKind,
 )
 from .rulefile import OUTPUT_COLUMNS, Example, Rule
+from .views import build_views
 
-_SPECIAL = list(SPECIAL_ORGS)
-
-
-def build_views(
-    accounts: pl.DataFrame,
-    groups: pl.DataFrame,
-    memberships: pl.DataFrame,
-    grants: pl.DataFrame,
-    *,
-    closure: pl.DataFrame,
-    effective: pl.DataFrame,
-    as_of: datetime,
-) -> dict[str, pl.LazyFrame]:
-    """The lazy views every rule query sees (see module docstring)."""
-    acc = accounts.lazy().with_columns(
-        real_org=~pl.col("org").is_in(_SPECIAL),
-        days_since_active=(pl.lit(as_of) - pl.coalesce("last_logon", "created"))
-        .dt.total_days()
-        .fill_null(0),
-    )
-    grp = groups.lazy().with_columns(real_org=~pl.col("org").is_in(_SPECIAL))
-    g_orgs = grp.select(
-        "group_id", group_org="org", group_real="real_org", group_privileged="privileged"
-    )
-    a_orgs = acc.select(
-        "account_id",
-        account_org="org",
-        account_real="real_org",
-        account_enabled="enabled",
-        days_since_active="days_since_active",
-    )
-    access = (
-        effective.lazy()
-        .join(a_orgs, on="account_id")
-        .join(g_orgs, on="group_id")
-        .with_columns(
-            cross=pl.col("account_real")
-            & pl.col("group_real")
-            & (pl.col("account_org") != pl.col("group_org"))
-        )
-    )
-    nestings = (
-        memberships.lazy()
-        .filter(pl.col("member_kind") == MemberKind.GROUP.value)
-        .select(parent_id="group_id", child_id="member_id")
-        .join(
-            g_orgs.select(parent_id="group_id", parent_org="group_org", parent_real="group_real"),
-            on="parent_id",
-        )
-        .join(
-            g_orgs.select(child_id="group_id", child_org="group_org", child_real="group_real"),
-            on="child_id",
-        )
-    )
-    composition = (
-        memberships.lazy()
-        .filter(pl.col("member_kind") == MemberKind.ACCOUNT.value)
-        .select("group_id", account_id="member_id")
-        .unique()
-        .join(a_orgs.filter(pl.col("account_real")), on="account_id")
-        .join(g_orgs, on="group_id")
-        .group_by("group_id", "group_org", "group_real")
-        .agg(
-            members=pl.len(),
-            own=(pl.col("account_org") == pl.col("group_org")).sum(),
-            other=(pl.col("account_org") != pl.col("group_org")).sum(),
-        )
-        .with_columns(other_share=pl.col("other") / pl.col("members"))
-    )
-    return {
-        "accounts": acc,
-        "groups": grp,
-        "memberships": memberships.lazy(),
-        "nestings": nestings,
-        "access": access,
-        "composition": composition,
-        "closure": closure.lazy().select("group_id", "ancestor_id", "depth"),
-        "grants": grants.lazy(),
-    }
+__all__ = ["build_views", "check_queries", "evaluate", "example_tables", "run_examples"]
 
 
 def _rule_plan(
@@ -179,11 +142,26 @@ def evaluate(
 # --- examples ---------------------------------------------------------------------------------
 
 
+#: Example row keys copied as they are into the canonical columns of the same name.
+_ACCOUNT_FIELDS = (
+    "sid", "upn", "display_name", "mail", "employee_id", "company", "department", "dn",
+    "manager_id", "sid_history", "privileged",
+)  # fmt: skip
+_GROUP_FIELDS = ("sid", "dn", "description", "scope", "kind", "managed_by", "owners")
+
+
 def example_tables(ex: Example, as_of: datetime) -> dict[str, pl.DataFrame]:
-    """Turn an example's compact rows into attributed canonical tables."""
+    """Turn an example's compact rows into attributed canonical tables.
+
+    Accounts: ``id``, ``org`` (default unattributed), ``conflict``, ``kind`` (user), ``enabled``,
+    ``days_inactive``, ``source`` (example) and any of :data:`_ACCOUNT_FIELDS`. Groups: ``id``,
+    ``org``, ``conflict``, ``name``, ``privileged``, ``mastered`` (ad), ``source`` and any of
+    :data:`_GROUP_FIELDS`. Memberships: ``[group, member]``. Grants: ``[principal, resource,
+    resource_kind, right]``.
+    """
     acc_rows = [
         {
-            "source": "example",
+            "source": a.get("source", "example"),
             "account_id": str(a["id"]),
             "username": a.get("username", str(a["id"])),
             "kind": a.get("kind", "user"),
@@ -191,18 +169,21 @@ def example_tables(ex: Example, as_of: datetime) -> dict[str, pl.DataFrame]:
             "last_logon": as_of - _days(a.get("days_inactive", 0)),
             "org": a.get("org", "unattributed"),
             "org_conflict": bool(a.get("conflict", False)),
+            **{k: a[k] for k in _ACCOUNT_FIELDS if k in a},
         }
         for a in ex.accounts
     ]
     grp_rows = [
         {
-            "source": "example",
+            "source": g.get("source", "example"),
             "group_id": str(g["id"]),
             "name": g.get("name", str(g["id"])),
             "privileged": bool(g.get("privileged", False)),
             "org": g.get("org", "unattributed"),
             "org_conflict": bool(g.get("conflict", False)),
             "mastered": g.get("mastered", "ad"),
+            "kind": "security",
+            **{k: g[k] for k in _GROUP_FIELDS if k in g},
         }
         for g in ex.groups
     ]
@@ -220,13 +201,25 @@ def example_tables(ex: Example, as_of: datetime) -> dict[str, pl.DataFrame]:
     extra = {"org": pl.String, "org_conflict": pl.Boolean}
     accounts = pl.DataFrame(acc_rows, schema={**ACCOUNTS_SCHEMA, **extra}, strict=False)
     groups = pl.DataFrame(grp_rows, schema={**GROUPS_SCHEMA, **extra}, strict=False)
-    accounts = accounts.with_columns(org_evidence=pl.lit([], pl.List(pl.String)))
-    groups = groups.with_columns(org_evidence=pl.lit([], pl.List(pl.String)))
+    accounts = accounts.with_columns(
+        org_evidence=pl.lit([], pl.List(pl.String)),
+        sid_history=pl.col("sid_history").fill_null(pl.lit([], pl.List(pl.String))),
+    )
+    groups = groups.with_columns(
+        org_evidence=pl.lit([], pl.List(pl.String)),
+        owners=pl.col("owners").fill_null(pl.lit([], pl.List(pl.String))),
+    )
     memberships = pl.DataFrame(mem_rows, schema=MEMBERSHIPS_SCHEMA)
-    grants = (
-        pl.DataFrame(ex.grants, schema=GRANTS_SCHEMA)
-        if ex.grants
-        else pl.DataFrame(schema=GRANTS_SCHEMA)
+    grant_rows = [
+        dict(
+            zip(("principal_id", "resource_id", "resource_kind", "right"), map(str, g), strict=True)
+        )
+        if isinstance(g, list)
+        else g
+        for g in ex.grants
+    ]
+    grants = pl.DataFrame(
+        [{"source": "example", **g} for g in grant_rows], schema=GRANTS_SCHEMA, strict=False
     )
     return {"accounts": accounts, "groups": groups, "memberships": memberships, "grants": grants}
 

@@ -16,6 +16,7 @@ A rule file holds data only::
     accounts = [{id = "a1", org = "wmp"}]
     groups = [{id = "g1", org = "warks"}]
     memberships = [["g1", "a1"]]            # [group, member]
+    grants = [["a1", "role", "directory-role", "Global Administrator @ /"]]
     expect = [["a1", "g1"]]                 # [] for a negative example
 
 Every error is a :class:`RuleError` naming the file and, where tomllib gives one, the line.
@@ -52,7 +53,7 @@ class Example:
     accounts: list[dict[str, Any]]
     groups: list[dict[str, Any]]
     memberships: list[list[str]]
-    grants: list[dict[str, Any]]
+    grants: list[Any]  # [principal, resource, resource_kind, right] (or a table of those)
     expect: list[tuple[str, ...]]
     settings: dict[str, Any]
 
@@ -203,6 +204,12 @@ def _example(raw: Any, index: int, where: str, key_len: int) -> Example:
         if not (isinstance(m, list) and len(m) == 2):
             raise RuleError(
                 f"{where}: examples[{index}] ({raw['name']}): memberships are [group, member] pairs"
+            )
+    for g in raw.get("grants", []):
+        if not (isinstance(g, list) and len(g) == 4) and not isinstance(g, dict):
+            raise RuleError(
+                f"{where}: examples[{index}] ({raw['name']}): grants are "
+                "[principal, resource, resource_kind, right]"
             )
     return Example(
         name=str(raw["name"]),

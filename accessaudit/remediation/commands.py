@@ -1,50 +1,56 @@
-"""Render actions as the exact command an identity team runs (vectorised polars strings).
+"""Render actions as the exact change an identity team makes (vectorised polars strings).
 
 Objects are named by their immutable id (objectGUID / Entra object id), never by a display name,
 so a command cannot be redirected by a hostile or duplicated name. Where a name must appear (a
 new group's name, a comment), it is sanitised: control and bidi characters removed, single quotes
-(including the typographic ones PowerShell also treats as quotes) doubled.
+(including the typographic ones PowerShell also treats as quotes) doubled. Ids inside OData
+filters and JSON bodies keep only the characters an id, SID or directory scope can hold.
 
-- AD-mastered objects: PowerShell ActiveDirectory module (``Remove-ADGroupMember`` ...).
-- Cloud-only Entra groups: Microsoft Graph PowerShell (``Remove-MgGroupMemberByRef``), which
-  issues ``DELETE /groups/{id}/members/{id}/$ref``.
-- Application roles from CSV exports: a comment naming the application change to make.
+Each action says where the change is made (``system``, the values of ``groups.mastered``),
+routed by the system of record:
+
+- ``ad``: AD-mastered objects (including groups synced to Entra: change them in AD, the copy
+  follows) - PowerShell ActiveDirectory module (``Remove-ADGroupMember`` ...);
+- ``cloud``: cloud-only groups, directory roles, app roles, guests - Microsoft Graph PowerShell,
+  and the Graph request(s) it issues in ``graph`` (``DELETE /groups/{id}/members/{id}/$ref``);
+- ``app``: application roles from CSV exports - a comment naming the change to make in the app;
+- ``register``: an entry of the exceptions register.
+
+Membership changes are rendered here; rights, identities and exceptions in
+:mod:`accessaudit.remediation.commands_rights`.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 from ..model import SPECIAL_ORGS, ActionKind, MemberKind, Via
+from . import commands_rights as rights
+from .quoting import (
+    UNSAFE,
+    comment_text,
+    group_system,
+    id_text,
+    ps_quote,
+    quoted_list,
+    source_system,
+)
 
-_UNSAFE = r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+A = ActionKind
 
-
-def ps_quote(expr: pl.Expr) -> pl.Expr:
-    """A PowerShell single-quoted string literal of ``expr``."""
-    cleaned = expr.cast(pl.String).str.replace_all(_UNSAFE, "")
-    cleaned = cleaned.str.replace_all(r"(['\u2018\u2019\u201a\u201b])", "$1$1")
-    return pl.concat_str([pl.lit("'"), cleaned, pl.lit("'")])
-
-
-def comment_text(expr: pl.Expr) -> pl.Expr:
-    """Text safe to put after ``#`` on one line."""
-    return expr.cast(pl.String).str.replace_all(_UNSAFE, " ")
-
-
-def _quoted_list(col: str) -> pl.Expr:
-    return pl.col(col).list.eval(ps_quote(pl.element())).list.join(",")
+__all__ = ["comment_text", "id_text", "ps_quote", "render_commands"]
 
 
-def render_commands(
+def _context(
     actions: pl.DataFrame,
-    *,
     accounts: pl.DataFrame,
     groups: pl.DataFrame,
     memberships: pl.DataFrame,
     findings: pl.DataFrame,
 ) -> pl.DataFrame:
-    """Add ``summary`` and ``powershell`` to ``actions`` (group_id, member_id, kind ...)."""
+    """The actions with what their commands need about the objects they name."""
     g = groups.select(
         "group_id",
         _g_name="name",
@@ -57,16 +63,22 @@ def render_commands(
     names = pl.concat(
         [
             accounts.select(
-                member_id="account_id", _m_name="username", _m_enabled="enabled", _m_source="source"
+                member_id="account_id",
+                _m_name="username",
+                _m_enabled="enabled",
+                _m_source="source",
+                _m_org="org",
             ),
             groups.select(
                 member_id="group_id",
                 _m_name="name",
                 _m_enabled=pl.lit(None, pl.Boolean),
                 _m_source="source",
+                _m_org="org",
             ),
         ]
     ).unique("member_id")
+    other = accounts.select(resource_id="account_id", _r_name="username", _r_source="source")
     via = (
         memberships.select("group_id", member_id="member_id", _via="via")
         .filter(pl.col("_via") == Via.PRIMARY_GROUP.value)
@@ -85,28 +97,68 @@ def render_commands(
         .group_by("group_id")
         .agg(_split_members=pl.col("member_id").unique().sort(), _split_org=pl.col("_a_org").min())
     )
-    # Remove-memberships: the direct groups through which the account reaches the other force.
+    # Remove-memberships: the direct groups through which the account reaches the other force,
+    # in the account's own directory (an application's roles are changed in the application).
     strip = (
         findings.filter(
             pl.col("account_id").is_not_null()
             & pl.col("via_group_id").is_not_null()
-            & (pl.col("kind") != ActionKind.REMOVE_MEMBERSHIPS.value)
+            & (pl.col("kind") != A.REMOVE_MEMBERSHIPS.value)
         )
-        .group_by(member_id="account_id")
-        .agg(_strip=pl.col("via_group_id").unique().sort())
+        .select(member_id="account_id", group_id="via_group_id")
+        .join(g.select("group_id", "_g_source"), on="group_id")
+        .join(names.select("member_id", "_m_source"), on="member_id")
+        .filter(pl.col("_g_source") == pl.col("_m_source"))
+        .group_by("member_id")
+        .agg(_strip=pl.col("group_id").unique().sort())
     )
-    a = (
+    return (
         actions.join(g, on="group_id", how="left")
         .join(names, on="member_id", how="left")
+        .join(other, on="resource_id", how="left")
         .join(via, on=["group_id", "member_id"], how="left")
         .join(movers, on="group_id", how="left")
         .join(strip, on="member_id", how="left")
+        .with_columns(pl.col("_strip").fill_null(pl.lit([], pl.List(pl.String))))
     )
+
+
+def render_commands(
+    actions: pl.DataFrame,
+    *,
+    accounts: pl.DataFrame,
+    groups: pl.DataFrame,
+    memberships: pl.DataFrame,
+    findings: pl.DataFrame,
+) -> pl.DataFrame:
+    """Add ``system``, ``summary``, ``powershell`` and ``graph`` to ``actions``."""
+    a = _context(actions, accounts, groups, memberships, findings)
+    table = {**_membership_commands(), **rights.commands()}
     kind = pl.col("kind")
+    (first, first_exprs), *rest = table.items()
+    out = {}
+    for i, col in enumerate(("system", "summary", "powershell", "graph")):
+        chain: Any = pl.when(kind == first.value).then(first_exprs[i])
+        for k, exprs in rest:
+            chain = chain.when(kind == k.value).then(exprs[i])
+        out[col] = chain.otherwise(pl.lit(None, pl.String))
+    return a.with_columns(**out)
+
+
+Commands = dict[ActionKind, tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]]
+
+
+def _membership_commands() -> Commands:
+    """(system, summary, powershell, graph) of membership and attribution actions."""
     gq = ps_quote(pl.col("group_id"))
     mq = ps_quote(pl.col("member_id"))
+    gname = pl.col("_g_name").fill_null("?")
+    mname = pl.col("_m_name").fill_null("?")
+    null = pl.lit(None, pl.String)
+    system = group_system()
     cloud = pl.col("_g_mastered") == "cloud"
     app = pl.col("_g_mastered") == "app"
+
     remove_ad = pl.concat_str(
         [
             pl.lit("Remove-ADGroupMember -Identity "),
@@ -141,11 +193,23 @@ def render_commands(
         .then(pl.concat_str([primary_fix, remove_ad]))
         .otherwise(remove_ad)
     )
+    remove_graph = pl.when(cloud).then(
+        pl.concat_str(
+            [
+                pl.lit("DELETE /groups/"),
+                id_text(pl.col("group_id")),
+                pl.lit("/members/"),
+                id_text(pl.col("member_id")),
+                pl.lit("/$ref"),
+            ]
+        )
+    )
+
     new_name = pl.concat_str(
         [pl.col("_g_name"), pl.lit("-"), pl.col("_split_org").str.to_uppercase()]
     )
     parent_ou = pl.col("_g_dn").str.replace(r"^(?:[^,\\]|\\.)*,", "")
-    split = pl.concat_str(
+    split_ad = pl.concat_str(
         [
             pl.lit("New-ADGroup -Name "),
             ps_quote(new_name),
@@ -160,26 +224,135 @@ def render_commands(
             pl.lit("; Add-ADGroupMember -Identity "),
             ps_quote(new_name),
             pl.lit(" -Members "),
-            _quoted_list("_split_members"),
+            quoted_list("_split_members"),
             pl.lit("; Remove-ADGroupMember -Identity "),
             gq,
             pl.lit(" -Members "),
-            _quoted_list("_split_members"),
+            quoted_list("_split_members"),
             pl.lit(" -Confirm:$false"),
         ]
     )
-    strip_cmd = pl.concat_str(
+    nickname = pl.concat_str([pl.lit("split"), id_text(pl.col("group_id")).str.slice(0, 8)])
+    split_cloud = pl.concat_str(
         [
-            pl.lit("Remove-ADPrincipalGroupMembership -Identity "),
-            mq,
-            pl.lit(" -MemberOf "),
-            _quoted_list("_strip"),
-            pl.lit(" -Confirm:$false"),
+            pl.lit("$g = New-MgGroup -DisplayName "),
+            ps_quote(new_name),
+            pl.lit(" -MailEnabled:$false -MailNickname "),
+            ps_quote(nickname),
+            pl.lit(" -SecurityEnabled; foreach ($m in "),
+            quoted_list("_split_members"),
+            pl.lit(
+                ") { New-MgGroupMember -GroupId $g.Id -DirectoryObjectId $m; "
+                "Remove-MgGroupMemberByRef -GroupId "
+            ),
+            gq,
+            pl.lit(" -DirectoryObjectId $m }"),
+        ]
+    )
+    body = pl.struct(
+        displayName=new_name.str.replace_all(UNSAFE, ""),
+        mailEnabled=pl.lit(False),
+        mailNickname=nickname,
+        securityEnabled=pl.lit(True),
+    ).struct.json_encode()
+    members = pl.col("_split_members").list.eval(id_text(pl.element())).list.join(", ")
+    split_graph = pl.when(cloud).then(
+        pl.concat_str(
+            [
+                pl.lit("POST /groups "),
+                body,
+                pl.lit("\nfor each of ["),
+                members,
+                pl.lit(
+                    "]: POST /groups/{new id}/members/$ref "
+                    '{"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/{member}"}'
+                    "; DELETE /groups/"
+                ),
+                id_text(pl.col("group_id")),
+                pl.lit("/members/{member}/$ref"),
+            ]
+        )
+    )
+
+    strip_ad = pl.concat_str(
+        [
+            pl.when(pl.col("_strip").list.len() > 0)
+            .then(
+                pl.concat_str(
+                    [
+                        pl.lit("Remove-ADPrincipalGroupMembership -Identity "),
+                        mq,
+                        pl.lit(" -MemberOf "),
+                        quoted_list("_strip"),
+                        pl.lit(" -Confirm:$false"),
+                    ]
+                )
+            )
+            .otherwise(pl.lit("")),
             pl.when(pl.col("_m_enabled").fill_null(False))
             .then(pl.concat_str([pl.lit("; Disable-ADAccount -Identity "), mq]))
             .otherwise(pl.lit("")),
         ]
+    ).str.strip_prefix("; ")
+    strip_cloud = pl.concat_str(
+        [
+            pl.when(pl.col("_strip").list.len() > 0)
+            .then(
+                pl.concat_str(
+                    [
+                        pl.lit("foreach ($g in "),
+                        quoted_list("_strip"),
+                        pl.lit(") { Remove-MgGroupMemberByRef -GroupId $g -DirectoryObjectId "),
+                        mq,
+                        pl.lit(" }"),
+                    ]
+                )
+            )
+            .otherwise(pl.lit("")),
+            pl.when(pl.col("_m_enabled").fill_null(False))
+            .then(
+                pl.concat_str(
+                    [pl.lit("; Update-MgUser -UserId "), mq, pl.lit(" -AccountEnabled:$false")]
+                )
+            )
+            .otherwise(pl.lit("")),
+        ]
+    ).str.strip_prefix("; ")
+    strip_system = source_system("_m_source")
+    strip = (
+        pl.when(strip_system == "cloud")
+        .then(strip_cloud)
+        .when(strip_system == "app")
+        .then(
+            pl.concat_str(
+                [
+                    pl.lit("# In application "),
+                    comment_text(pl.col("_m_source")),
+                    pl.lit(": remove user "),
+                    comment_text(mname),
+                    pl.lit(" from its roles"),
+                ]
+            )
+        )
+        .otherwise(strip_ad)
     )
+    strip = (
+        pl.when(strip == "")
+        .then(pl.lit("# nothing to strip in the directory: see the account's role actions"))
+        .otherwise(strip)
+    )
+    # one DELETE per group, then the account disabled; "\x01" marks where its id goes
+    per_group = pl.col("_strip").list.eval(
+        pl.concat_str(
+            [pl.lit("DELETE /groups/"), id_text(pl.element()), pl.lit("/members/\x01/$ref\n")]
+        )
+    )
+    strip_graph = pl.when(strip_system == "cloud").then(
+        pl.concat_str(
+            [per_group.list.join(""), pl.lit('PATCH /users/\x01 {"accountEnabled": false}')]
+        ).str.replace_all("\x01", id_text(pl.col("member_id")).fill_null(""), literal=True)
+    )
+
     review_id = ps_quote(pl.coalesce("member_id", "group_id"))
     review_ad = pl.concat_str(
         [
@@ -188,6 +361,9 @@ def render_commands(
             pl.lit(" -Properties company,department,employeeID,mail,userPrincipalName,managedBy"),
             pl.lit(" | Format-List"),
         ]
+    )
+    review_cloud = pl.concat_str(
+        [pl.lit("Get-MgDirectoryObject -DirectoryObjectId "), review_id, pl.lit(" | Format-List")]
     )
     # An application user that matches no directory account: nothing to query in AD.
     review_app = pl.concat_str(
@@ -199,55 +375,68 @@ def render_commands(
             pl.lit(" matches no directory account; identify its owner or remove the user"),
         ]
     )
+    review_src = pl.coalesce("_m_source", "_g_source").fill_null("")
+    review_system = (
+        pl.when(review_src.str.starts_with("entra:"))
+        .then(pl.lit("cloud"))
+        .when(review_src.str.starts_with("csv:"))
+        .then(pl.lit("app"))
+        .otherwise(pl.lit("ad"))
+    )
     review = (
-        pl.when(pl.col("_m_source").str.starts_with("csv:")).then(review_app).otherwise(review_ad)
+        pl.when(pl.col("_m_source").str.starts_with("csv:"))
+        .then(review_app)
+        .when(review_system == "cloud")
+        .then(review_cloud)
+        .otherwise(review_ad)
     )
-    ps = (
-        pl.when(kind.is_in([ActionKind.REMOVE_MEMBER.value, ActionKind.UNNEST_GROUP.value]))
-        .then(remove)
-        .when(kind == ActionKind.SPLIT_GROUP.value)
-        .then(split)
-        .when(kind == ActionKind.REMOVE_MEMBERSHIPS.value)
-        .then(strip_cmd)
-        .otherwise(review)
+
+    summary_split = pl.concat_str(
+        [
+            pl.lit("Split mixed group "),
+            gname,
+            pl.lit(": move "),
+            pl.col("_split_members").list.len().cast(pl.String),
+            pl.lit(" member(s) of "),
+            pl.col("_split_org").fill_null("?"),
+            pl.lit(" to a new group"),
+        ]
     )
-    gname = pl.col("_g_name").fill_null("?")
-    mname = pl.col("_m_name").fill_null("?")
-    summary = (
-        pl.when(kind == ActionKind.REMOVE_MEMBER.value)
-        .then(pl.concat_str([pl.lit("Remove "), mname, pl.lit(" from "), gname]))
-        .when(kind == ActionKind.UNNEST_GROUP.value)
-        .then(pl.concat_str([pl.lit("Un-nest group "), mname, pl.lit(" from "), gname]))
-        .when(kind == ActionKind.SPLIT_GROUP.value)
-        .then(
-            pl.concat_str(
-                [
-                    pl.lit("Split mixed group "),
-                    gname,
-                    pl.lit(": move "),
-                    pl.col("_split_members").list.len().cast(pl.String),
-                    pl.lit(" member(s) of "),
-                    pl.col("_split_org").fill_null("?"),
-                    pl.lit(" to a new group"),
-                ]
-            )
-        )
-        .when(kind == ActionKind.REMOVE_MEMBERSHIPS.value)
-        .then(
-            pl.concat_str(
-                [
-                    pl.lit("Strip inactive account "),
-                    mname,
-                    pl.lit(" of "),
-                    pl.col("_strip").list.len().fill_null(0).cast(pl.String),
-                    pl.lit(" cross-force membership(s)"),
-                ]
-            )
-        )
-        .otherwise(
+    summary_strip = pl.concat_str(
+        [
+            pl.lit("Strip inactive account "),
+            mname,
+            pl.lit(" of "),
+            pl.col("_strip").list.len().fill_null(0).cast(pl.String),
+            pl.lit(" cross-force membership(s)"),
+        ]
+    )
+    return {
+        A.REMOVE_MEMBER: (
+            system,
+            pl.concat_str([pl.lit("Remove "), mname, pl.lit(" from "), gname]),
+            remove,
+            remove_graph,
+        ),
+        A.UNNEST_GROUP: (
+            system,
+            pl.concat_str([pl.lit("Un-nest group "), mname, pl.lit(" from "), gname]),
+            remove,
+            remove_graph,
+        ),
+        A.SPLIT_GROUP: (
+            system,
+            summary_split,
+            pl.when(cloud).then(split_cloud).otherwise(split_ad),
+            split_graph,
+        ),
+        A.REMOVE_MEMBERSHIPS: (strip_system, summary_strip, strip, strip_graph),
+        A.REVIEW_ATTRIBUTION: (
+            review_system,
             pl.concat_str(
                 [pl.lit("Decide which force owns "), pl.coalesce(pl.col("_m_name"), gname)]
-            )
-        )
-    )
-    return a.with_columns(summary=summary, powershell=ps.fill_null(review))
+            ),
+            review,
+            null,
+        ),
+    }
