@@ -32,6 +32,7 @@ read everything collected here in a default AD; do not use an administrator.
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
 from datetime import UTC, datetime
 
@@ -123,9 +124,9 @@ def _collect_ad(s: Session, source: str, now: datetime) -> dict[str, pl.DataFram
         now,
     )
     groups = dec.ad_groups(dec.raw_frame(grp_raw, dec.AD_GROUP_ATTRS), source)
-    fsp_ids = dec.ad_fsp_ids(fsp_raw)
+    fsp_ids = dec.ad_fsp_ids(fsp_raw.dn)
     members = range_members(s, grp_raw, "member")
-    members = members.with_columns(group_id=dec.extended_dn(pl.col("dn"))[0])
+    members = members.with_columns(group_id=groups.get_column("group_id").gather(members["i"]))
     memberships, unresolved = dec.ad_memberships(source, groups, members, accounts, fsp_ids)
     s.units.append(
         CollectionUnit(
@@ -169,14 +170,8 @@ def _collect_openldap(s: Session, source: str) -> dict[str, pl.DataFrame]:
             .otherwise(pl.concat_list([pl.col("managed_by")]))
         )
     member_attr = gmap["member"]
-    raw = dec.raw_frame(grp_raw, [member_attr], multi=[member_attr])
-    members = (
-        pl.DataFrame({"dn": raw.get_column("dn"), "value": dec.texts(raw, member_attr)})
-        .explode("value")
-        .filter(pl.col("value").is_not_null())
-        .with_columns(via=pl.lit("member"))
-        .join(groups.select("dn", "group_id"), on="dn", how="left")
-    )
+    members = range_members(s, grp_raw, member_attr)
+    members = members.with_columns(group_id=groups.get_column("group_id").gather(members["i"]))
     memberships, unresolved = gen.openldap_memberships(source, groups, members, accounts)
     s.units.append(
         CollectionUnit(
@@ -209,12 +204,18 @@ def collect(
     conn, url = connect(cfg, password)
     source = source_name(cfg)
     session = Session(conn, cfg, url, time.monotonic() + cfg.total_timeout, progress)
+    # Millions of small values are allocated and none is part of a cycle: the cyclic garbage
+    # collector would only rescan them (20-40% of the time measured with it on).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         if cfg.flavour == "ad":
             tables = _collect_ad(session, source, now)
         else:
             tables = _collect_openldap(session, source)
     finally:
+        if gc_was_enabled:
+            gc.enable()
         with contextlib.suppress(LDAPException):
             conn.unbind()
     collection = SourceCollection(

@@ -1,9 +1,9 @@
 """Decode raw LDAP attribute values into the canonical tables, a column at a time.
 
-The LDAP layer (:mod:`.ldap`) hands over entries as ``(dn, raw_attributes)`` with values as
-bytes, exactly as they came off the wire; nothing here formats values entry by entry through
-ldap3's object model. :func:`raw_frame` turns a batch of entries into one polars frame (one
-``List(Binary)`` column per attribute) and the builders decode whole columns at once.
+The LDAP layer (:mod:`.ldap_wire`) hands over a search's values column-wise, as bytes exactly
+as they came off the wire; nothing here formats values entry by entry through ldap3's object
+model. :func:`raw_frame` turns them into one polars frame (a row per entry, one column per
+attribute) and the builders decode whole columns at once.
 
 Active Directory encodings, with the Microsoft pages they come from:
 
@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -41,8 +42,8 @@ from ..model import (
     privileged_sid_expr,
 )
 
-#: One entry as fetched: its DN and attribute name -> raw values (None when absent).
-RawEntry = tuple[str, Mapping[str, list[bytes] | None]]
+if TYPE_CHECKING:
+    from .ldap_wire import Columns
 
 UAC_ACCOUNTDISABLE = 0x2
 UAC_WORKSTATION_TRUST = 0x1000
@@ -51,7 +52,6 @@ GT_BUILTIN, GT_GLOBAL, GT_DOMAIN_LOCAL, GT_UNIVERSAL = 0x1, 0x2, 0x4, 0x8
 GT_SECURITY = 0x80000000
 FILETIME_EPOCH = 116_444_736_000_000_000  # 1970-01-01 in 100 ns intervals since 1601
 FILETIME_NEVER = 0x7FFF_FFFF_FFFF_FFFF
-SEP = "\x00"  # joins the values of a multi-valued attribute in one cell
 _EXT_DN = r"^<GUID=([0-9A-Fa-f-]{36})>;(?:<SID=([^>]*)>;)?(.*)$"
 _EXT_DN_RE = re.compile(_EXT_DN, re.S)
 
@@ -69,54 +69,73 @@ def sid_to_str(raw: bytes) -> str:
 
 
 def raw_frame(
-    entries: Sequence[RawEntry],
+    cols: Columns,
     attrs: Iterable[str],
     multi: Iterable[str] = (),
     convert: Mapping[str, Callable[[bytes], str]] | None = None,
 ) -> pl.DataFrame:
-    """One frame for a batch: ``dn`` plus one flat column per attribute.
+    """One frame for a search: ``dn`` plus one column per attribute, a row per entry.
 
-    Single-valued attributes keep their first value (``Binary``); ``multi`` attributes join
-    their values with NUL (never valid inside an LDAP string value) into one ``Binary`` cell,
-    split again by :func:`texts`; ``convert`` decodes binary values (SIDs) into NUL-joined
-    ``String`` cells. Flat columns are built an order of magnitude faster than nested lists.
+    Single-valued attributes keep their first value (``Binary``); ``multi`` attributes keep all
+    (``List(Binary)``); ``convert`` decodes binary values (SIDs) into ``List(String)``. Built from
+    the exploded columns of :class:`~.ldap_wire.Columns` by polars, never entry by entry.
     """
     convert = convert or {}
     multi = set(multi)
-    data: dict[str, pl.Series] = {"dn": pl.Series("dn", [dn for dn, _ in entries], dtype=pl.String)}
+    data: dict[str, pl.Series] = {"dn": cols.dn}
     for attr in attrs:
-        values = [raw.get(attr) for _, raw in entries]
         fn = convert.get(attr)
-        if fn is not None:
-            joined = [SEP.join(fn(x) for x in v) if v else None for v in values]
-            data[attr] = pl.Series(attr, joined, dtype=pl.String)
-        elif attr in multi:
-            data[attr] = pl.Series(
-                attr, [b"\x00".join(v) if v else None for v in values], dtype=pl.Binary
+        if fn is not None:  # few values (sIDHistory): Python per value is fine
+            values = cols.exploded(attr)
+            text_values = pl.Series("v", [fn(v) for v in values.get_column("v")], pl.String)
+            grouped = (
+                values.with_columns(v=text_values)
+                .group_by("i", maintain_order=True)
+                .agg(pl.col("v"))
             )
+            rows = pl.DataFrame({"i": pl.arange(0, cols.n, dtype=pl.UInt32, eager=True)})
+            joined = rows.join(grouped, on="i", how="left", maintain_order="left")
+            data[attr] = joined.get_column("v").alias(attr)
+        elif attr in multi:
+            data[attr] = cols.lists(attr)
         else:
-            data[attr] = pl.Series(attr, [v[0] if v else None for v in values], dtype=pl.Binary)
+            data[attr] = cols.first(attr)
     return pl.DataFrame(data)
 
 
-def text(df: pl.DataFrame, attr: str) -> pl.Series:
-    """A column as UTF-8 text (invalid bytes replaced: a hostile or broken server)."""
-    col = df.get_column(attr)
+def utf8(col: pl.Series) -> pl.Series:
+    """Binary -> UTF-8 text, vectorised; invalid bytes (a hostile or broken server) replaced."""
     if col.dtype == pl.String:
         return col
     try:
-        return col.cast(pl.String).alias(attr)
-    except pl.exceptions.ComputeError:
+        return col.cast(pl.String)
+    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
         return pl.Series(
-            attr,
+            col.name,
             [None if b is None else b.decode("utf-8", "replace") for b in col.to_list()],
             dtype=pl.String,
         )
 
 
+def text(df: pl.DataFrame, attr: str) -> pl.Series:
+    """A single-valued column as UTF-8 text."""
+    return utf8(df.get_column(attr)).alias(attr)
+
+
 def texts(df: pl.DataFrame, attr: str) -> pl.Series:
     """A ``multi`` column as ``List(String)`` (an empty list when absent)."""
-    return text(df, attr).str.split(SEP).fill_null(pl.lit([], pl.List(pl.String))).alias(attr)
+    col = df.get_column(attr)
+    if col.dtype != pl.List(pl.String):
+        try:
+            col = col.cast(pl.List(pl.String))
+        except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
+            col = pl.Series(
+                attr,
+                [None if v is None else [b.decode("utf-8", "replace") for b in v]
+                 for v in col.to_list()],
+                dtype=pl.List(pl.String),
+            )  # fmt: skip
+    return col.fill_null(pl.lit([], pl.List(pl.String))).alias(attr)
 
 
 def integer(df: pl.DataFrame, attr: str) -> pl.Series:
@@ -165,9 +184,9 @@ def extended_dn_one(value: str) -> tuple[str | None, str | None, str]:
     return m.group(1).lower(), m.group(2) or None, m.group(3)
 
 
-def ad_fsp_ids(entries: Sequence[RawEntry]) -> pl.Series:
+def ad_fsp_ids(dns: pl.Series) -> pl.Series:
     """GUIDs of foreign security principals (from their extended DNs)."""
-    return pl.Series("member_guid", [extended_dn_one(dn)[0] for dn, _ in entries], dtype=pl.String)
+    return pl.select(extended_dn(pl.lit(dns))[0]).to_series().alias("member_guid")
 
 
 def extended_dn(values: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
@@ -213,7 +232,7 @@ def ad_accounts(df: pl.DataFrame, source: str, now: datetime) -> pl.DataFrame:
     uac = integer(df, "userAccountControl").fill_null(0)
     expires = integer(df, "accountExpires")
     classes = texts(df, "objectClass").list.eval(pl.element().str.to_lowercase())
-    spn = text(df, "servicePrincipalName").is_not_null().cast(pl.Int64)
+    spn = (df.get_column("servicePrincipalName").list.len() > 0).cast(pl.Int64)
     admin_count = integer(df, "adminCount").fill_null(0)
     base = pl.DataFrame(
         {

@@ -18,11 +18,14 @@ import polars as pl
 from ldap3 import BASE, SUBTREE, Connection
 from ldap3.core.exceptions import LDAPException
 from ldap3.protocol.microsoft import extended_dn_control
+from ldap3.protocol.rfc2696 import paged_search_control
 
 from ..config import LdapSource
-from ..model import CollectionUnit
+from ..model import CollectionUnit, Via
 from . import ldap_decode as dec
+from . import ldap_wire as wire
 from .ldap_transport import short
+from .ldap_wire import Columns
 
 PAGED_OID = "1.2.840.113556.1.4.319"
 #: A page that brings no entries but another cookie this many times in a row is a cookie loop.
@@ -44,74 +47,73 @@ class Session:
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
-    def paged(
-        self, unit: str, search_filter: str, attrs: Sequence[str], *, ad: bool
-    ) -> list[dec.RawEntry]:
-        """Paged subtree search; records a unit proving (or not) that it reached the end."""
-        controls = [extended_dn_control()] if ad else None
-        entries: list[dec.RawEntry] = []
+    def paged(self, unit: str, search_filter: str, attrs: Sequence[str], *, ad: bool) -> Columns:
+        """Paged subtree search; records a unit proving (or not) that it reached the end.
+
+        Entries arrive column-wise (:mod:`.ldap_wire`): no per-entry objects. A page that fails
+        part-way is dropped whole, so the count is of entries on complete pages.
+        """
+        controls = [extended_dn_control()] if ad else []
+        cols = Columns(attrs)
         cookie: bytes | None = None
-        pages = refs = empty_pages = 0
+        pages = empty_pages = 0
         while True:
             left = self.remaining()
             if left <= 0:
                 return self._fail(
                     unit,
-                    entries,
+                    cols,
                     f"total time limit {self.cfg.total_timeout:.0f} s reached after {pages} pages",
                 )
+            before = cols.n
+            paging = paged_search_control(False, self.cfg.page_size, cookie)
             try:
-                self.conn.search(
+                result = wire.search(
+                    self.conn,
                     self.cfg.base_dn,
                     search_filter,
                     SUBTREE,
-                    attributes=list(attrs),
-                    paged_size=self.cfg.page_size,
-                    paged_cookie=cookie,
-                    controls=controls,
+                    cols,
+                    controls=[*controls, paging],
                     time_limit=max(1, int(left)),
+                    deadline=self.deadline,
                 )
             except LDAPException as exc:
+                cols.rollback(before)
                 return self._fail(
-                    unit, entries, f"connection failed after {pages} pages: {short(str(exc))}"
+                    unit, cols, f"connection failed after {pages} pages: {short(str(exc))}"
                 )
             pages += 1
-            result = self.conn.result
-            before = len(entries)
-            for item in self.conn.response or ():
-                if item.get("type") == "searchResEntry":
-                    entries.append((item["dn"], item["raw_attributes"]))
-                else:
-                    refs += 1
+            cols.flush()
             if result.get("result") != 0:
                 return self._fail(
                     unit,
-                    entries,
+                    cols,
                     f"page {pages}: result {result.get('result')} {result.get('description')}"
                     f" {str(result.get('message') or '').strip()[:120]}".rstrip(),
                 )
             if self.progress:
-                self.progress(unit, len(entries))
+                self.progress(unit, cols.n)
             control = (result.get("controls") or {}).get(PAGED_OID) or {}
             cookie = (control.get("value") or {}).get("cookie") or None
             if not cookie:
                 break
-            empty_pages = empty_pages + 1 if len(entries) == before else 0
+            empty_pages = empty_pages + 1 if cols.n == before else 0
             if empty_pages >= MAX_EMPTY_PAGES:
                 return self._fail(
                     unit,
-                    entries,
+                    cols,
                     f"cookie loop: {empty_pages} empty pages in a row, each with a new cookie",
                 )
         detail = f"paged search: {pages} page(s), cookie exhausted, every page result success"
-        if refs:
-            detail += f"; {refs} referral(s) not followed"
-        self.units.append(CollectionUnit(unit, True, detail, len(entries)))
-        return entries
+        if cols.references:
+            detail += f"; {cols.references} referral(s) not followed"
+        self.units.append(CollectionUnit(unit, True, detail, cols.n))
+        return cols
 
-    def _fail(self, unit: str, entries: list[dec.RawEntry], detail: str) -> list[dec.RawEntry]:
-        self.units.append(CollectionUnit(unit, False, detail, len(entries)))
-        return entries
+    def _fail(self, unit: str, cols: Columns, detail: str) -> Columns:
+        self.units.append(CollectionUnit(unit, False, detail, cols.n))
+        return cols
 
     def fetch_range(self, dn: str, attr: str, start: int) -> tuple[str | None, list[bytes]]:
         """One base-scope request for ``attr;range=start-(start+range_size-1)``."""
@@ -192,38 +194,34 @@ def follow_range(
         values.extend(more)
 
 
-def range_members(s: Session, entries: list[dec.RawEntry], attr: str) -> pl.DataFrame:
-    """Member values of every group (``dn``, ``value``, ``via``), ranges followed to the end."""
-    dns: list[str] = []
-    values: list[bytes] = []
-    via: list[str] = []
-    prefix = attr.lower() + ";range="
-    for dn, raw in entries:
-        key = next(
-            (k for k in raw if k.lower().startswith(prefix) or k.lower() == attr.lower()), None
-        )
-        if key is None:
-            continue
-        vals = list(raw[key] or [])
-        if key.lower().endswith("-*") or key.lower() == attr.lower():
-            got, ok, detail, n = vals, True, "", 1
-        else:
-            bare = dec.extended_dn_one(dn)[2]
+def range_members(s: Session, cols: Columns, attr: str) -> pl.DataFrame:
+    """Every member value of every group: ``i`` (the group's entry number), ``value``, ``via``.
+
+    Groups answered whole (``member`` or ``member;range=0-*``) come straight from the columns;
+    a group answered with a partial range is followed to its final ``-*`` range and recorded as
+    a unit of its own (``members:<guid>``), complete or not.
+    """
+    plain = cols.exploded(attr).select("i", value=pl.col("v"), via=pl.lit(Via.MEMBER.value))
+    rows: list[pl.DataFrame] = [plain]
+    if cols.ranged:
+        dns = cols.dn
+        for i, key, first in cols.ranged:
+            guid, _, bare = dec.extended_dn_one(dns[i])
 
             def fetch(start: int, dn: str = bare) -> tuple[str | None, list[bytes]]:
                 return s.fetch_range(dn, attr, start)
 
-            got, ok, detail, n = follow_range(attr, key, vals, fetch)
-            s.units.append(
-                CollectionUnit(f"members:{dec.extended_dn_one(dn)[0]}", ok, detail, len(got))
+            got, ok, detail, n = follow_range(attr, key, first, fetch)
+            s.units.append(CollectionUnit(f"members:{guid}", ok, detail, len(got)))
+            via = Via.RANGE.value if n > 1 else Via.MEMBER.value
+            rows.append(
+                pl.DataFrame(
+                    {
+                        "i": pl.Series([i] * len(got), dtype=pl.UInt32),
+                        "value": pl.Series(got, dtype=pl.Binary),
+                        "via": pl.Series([via] * len(got), dtype=pl.String),
+                    }
+                )
             )
-        dns.extend([dn] * len(got))
-        values.extend(got)
-        via.extend(["range" if n > 1 else "member"] * len(got))
-    return pl.DataFrame(
-        {
-            "dn": pl.Series(dns, dtype=pl.String),
-            "value": pl.Series(values, dtype=pl.Binary).cast(pl.String),
-            "via": pl.Series(via, dtype=pl.String),
-        }
-    )
+    out = pl.concat(rows, rechunk=True)
+    return out.with_columns(value=dec.utf8(out.get_column("value")))

@@ -26,7 +26,12 @@ class IdMap:
         def sids(col: str) -> pl.Expr:
             return pl.col(col).replace(self.sids)
 
-        acc = tables["accounts"].with_columns(ids("account_id"), ids("manager_id"), sids("sid"))
+        acc = tables["accounts"].with_columns(
+            ids("account_id"),
+            ids("manager_id"),
+            sids("sid"),
+            pl.col("sid_history").list.eval(pl.element().replace(self.sids)),
+        )
         grp = tables["groups"].with_columns(
             ids("group_id"),
             ids("managed_by"),

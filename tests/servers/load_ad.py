@@ -300,8 +300,9 @@ def load(dc: SambaDC, tables: dict[str, pl.DataFrame], domain_sid: str) -> IdMap
     ldif = []
     for row in accounts.select("account_id", "sid_history", "created").iter_rows(named=True):
         lines = []
-        if row["sid_history"]:
-            lines += ["add: sIDHistory", *(f"sIDHistory: {s}" for s in row["sid_history"]), "-"]
+        if row["sid_history"]:  # SIDs of this domain's objects are the server's SIDs now
+            history = [idmap.sids.get(s, s) for s in row["sid_history"]]
+            lines += ["add: sIDHistory", *(f"sIDHistory: {s}" for s in history), "-"]
         if row["created"] is not None:
             stamp = row["created"].astimezone(UTC).strftime("%Y%m%d%H%M%S.0Z")
             lines += ["replace: whenCreated", f"whenCreated: {stamp}", "-"]

@@ -1,0 +1,555 @@
+"""LDAP collection throughput, measured against OpenLDAP's ``ldapsearch`` in the same run.
+
+Usage (from the repository root, with the project's virtualenv active; needs the Debian packages
+slapd, ldap-utils and, for the Samba rows, samba samba-ad-dc samba-ad-provision winbind
+ldb-tools — the same as the test suite)::
+
+    python benchmarks/ldap.py                        # slapd 100k users, Samba 10k accounts, 3 runs
+    python benchmarks/ldap.py --smoke                # tiny sizes, once: what CI runs
+    python benchmarks/ldap.py --samba-accounts 0 --repeat 5 --profile 30
+
+Servers (started on loopback in a work folder, never touching /etc):
+
+- **slapd**: ``--users`` inetOrgPerson entries and ``--groups`` groupOfNames holding
+  ``--members`` member values in all (each user in members/users groups; one group in ten also
+  nests another group), generated as LDIF and bulk-loaded with ``slapadd``. Collected through the
+  generic mapping (``flavour = "openldap"``, ``kind`` from ``employeeType``).
+- **Samba AD DC**: the embedded sample (``accessaudit.sample``, seed 7) at ``--samba-accounts``,
+  seeded through LDAP once and kept as a template under ``--cache`` (loading 10k accounts takes
+  a couple of minutes; later runs copy the template in well under a second).
+
+Stages, each in a fresh process so its peak RSS is its own (``wait4`` rusage):
+
+- ``ldapsearch <unit>``: ``ldapsearch -x -E pr=<page>/noprompt`` over LDAPS with the same bind
+  account, base, filter, attribute list and controls as the collector's search for that unit (AD:
+  the extended-DN control in string form; groups with plain ``member``, which Samba returns
+  unranged), LDIF written to a file on the work folder. Seconds are the process's wall time.
+- ``collect``: ``accessaudit.connectors.ldap.collect`` of the same server into the canonical
+  polars tables, complete (every unit proven). Seconds are timed around ``collect()`` inside the
+  process (the interpreter and imports, ~0.4 s, are left out); peak RSS includes them.
+
+``ratio`` is the collect seconds over the summed ``ldapsearch`` seconds of the same server in the
+same run. Medians over ``--repeat`` runs; peak RSS is the largest. Nothing here asserts timings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the test servers (tests/servers) are reused here
+
+from servers import load_ad  # noqa: E402
+from servers.pki import Pki, make_pki  # noqa: E402
+from servers.samba import ADDRESSES, SambaDC, free_address, provision  # noqa: E402
+from servers.slapd import AUDITOR_DN, AUDITOR_PASSWORD, SUFFIX, Slapd  # noqa: E402
+
+PASSWORD_ENV = "ACCESSAUDIT_BENCH_LDAP_PASSWORD"  # noqa: S105 (a variable name)
+EXTENDED_DN_STRING = "1.2.840.113556.1.4.529=::MAMCAQE="  # control value SEQUENCE { INTEGER 1 }
+OPENLDAP_ACCOUNT_ATTRS = (
+    "createTimestamp",
+    "departmentNumber",
+    "description",
+    "displayName",
+    "employeeNumber",
+    "employeeType",
+    "entryUUID",
+    "mail",
+    "manager",
+    "o",
+    "uid",
+)
+OPENLDAP_GROUP_ATTRS = ("cn", "description", "entryUUID", "member", "owner")
+FORCES = ("West Mercia", "Warwickshire")
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def write_slapd_ldif(path: Path, users: int, groups: int, members: int) -> dict[str, int]:
+    """Base entries, users and groups as LDIF (parents first); returns the counts written."""
+    per_user = max(1, round(members / users))
+    lines: list[str] = [
+        f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: alliance\n"
+        "o: Alliance\n",
+        f"dn: {AUDITOR_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n"
+        f"cn: auditor\nuserPassword: {AUDITOR_PASSWORD}\n",
+    ]
+    for force in FORCES:
+        lines.append(f"dn: ou={force},{SUFFIX}\nobjectClass: organizationalUnit\nou: {force}\n")
+        for sub in ("Users", "Groups"):
+            lines.append(
+                f"dn: ou={sub},ou={force},{SUFFIX}\nobjectClass: organizationalUnit\nou: {sub}\n"
+            )
+
+    def user_dn(i: int) -> str:
+        return f"cn=User {i:07d},ou=Users,ou={FORCES[i % 3 == 2]},{SUFFIX}"
+
+    def group_dn(j: int) -> str:
+        return f"cn=GRP-{j:05d},ou=Groups,ou={FORCES[j % 3 == 2]},{SUFFIX}"
+
+    for i in range(users):
+        force = FORCES[i % 3 == 2]
+        prefix = "WARKS" if i % 3 == 2 else "WMP"
+        lines.append(
+            f"dn: {user_dn(i)}\nobjectClass: inetOrgPerson\ncn: User {i:07d}\nsn: User\n"
+            f"uid: {prefix.lower()}{i:07d}\ndisplayName: User {i:07d} of {force}\n"
+            f"mail: user{i:07d}@{prefix.lower()}.police.uk\nemployeeNumber: {1_000_000 + i}\n"
+            f"o: {force} Police\ndepartmentNumber: D{i % 40:02d}\nemployeeType: user\n"
+            + (f"description: Temporary contractor {i}\n" if i % 50 == 0 else "")
+        )
+    group_members: list[list[str]] = [[] for _ in range(groups)]
+    stride = max(1, groups // per_user)
+    n_members = 0
+    for i in range(users):
+        base = (i * 7919) % groups
+        for k in range(per_user):
+            group_members[(base + k * stride) % groups].append(user_dn(i))
+            n_members += 1
+    for j in range(0, groups, 10):  # nesting: one group in ten holds the next group
+        group_members[j].append(group_dn((j + 1) % groups))
+        n_members += 1
+    for j in range(groups):
+        vals = "".join(f"member: {dn}\n" for dn in group_members[j]) or f"member: {SUFFIX}\n"
+        lines.append(
+            f"dn: {group_dn(j)}\nobjectClass: groupOfNames\ncn: GRP-{j:05d}\n"
+            f"description: Resource group {j}\n{vals}"
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return {"accounts": users, "groups": groups, "members": n_members}
+
+
+# --- servers ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """One server to measure: how to reach it and what the collector and ldapsearch ask."""
+
+    name: str
+    size: str
+    url: str
+    ca_file: Path
+    bind_dn: str
+    password: str
+    base_dn: str
+    source: dict[str, Any]
+    searches: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]  # unit, filter, attrs, -E
+    entries: int
+    stop: Any = None
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+def slapd_target(work: Path, pki: Pki, users: int, groups: int, members: int) -> Target:
+    folder = work / "slapd"
+    shutil.rmtree(folder, ignore_errors=True)
+    server = Slapd(folder, pki)
+    ldif = work / "slapd.ldif"
+    t0 = time.monotonic()
+    counts = write_slapd_ldif(ldif, users, groups, members)
+    t1 = time.monotonic()
+    server.slapadd(ldif)
+    t2 = time.monotonic()
+    server.start()
+    print(
+        f"slapd: LDIF {ldif.stat().st_size / 1e6:.0f} MB written in {t1 - t0:.1f} s, slapadd "
+        f"{t2 - t1:.1f} s, started in {server.timings['start']:.2f} s",
+        file=sys.stderr,
+    )
+    ldif.unlink()
+    size = f"{users:,} users / {groups:,} groups / {counts['members']:,} members"
+    return Target(
+        name="slapd",
+        size=size,
+        url=server.ldaps_url,
+        ca_file=pki.ca_file,
+        bind_dn=AUDITOR_DN,
+        password=AUDITOR_PASSWORD,
+        base_dn=SUFFIX,
+        source={
+            "flavour": "openldap",
+            "attribute_map": {"kind": "employeeType"},
+        },
+        searches=[
+            ("accounts", "(objectClass=inetOrgPerson)", OPENLDAP_ACCOUNT_ATTRS, ()),
+            ("groups", "(objectClass=groupOfNames)", OPENLDAP_GROUP_ATTRS, ()),
+        ],
+        entries=users + groups,
+        stop=server.stop,
+        extra=counts,
+    )
+
+
+def samba_target(work: Path, cache: Path, accounts: int) -> Target:
+    from accessaudit.connectors import ldap_decode as dec
+    from accessaudit.sample import generate
+
+    # keyed by the generator's and loader's source: a changed sample is seeded afresh
+    loader = ROOT / "tests" / "servers" / "load_ad.py"
+    sources = [*sorted((ROOT / "accessaudit").glob("sample*.py")), loader]
+    key = hashlib.sha256(b"".join(f.read_bytes() for f in sources)).hexdigest()[:12]
+    template = cache / f"samba-sample-7-{accounts}-{key}"
+    pki_dir = cache / "pki"
+    if not (template / "seeded.json").exists():
+        shutil.rmtree(template, ignore_errors=True)
+        pki = make_pki(pki_dir, ips=ADDRESSES, dns=("dc1.alliance.local",))
+        sample = generate(seed=7, accounts=accounts)
+        t0 = time.monotonic()
+        dc = provision(template, pki, free_address(), domain_sid=sample.domain_sid)
+        dc.start()
+        try:
+            load_ad.load(dc, sample.tables, sample.domain_sid)
+            load_ad.add_bind_user(dc, "auditor")
+        finally:
+            dc.stop()
+        counts = {n: df.height for n, df in sample.tables.items()}
+        (template / "seeded.json").write_text(json.dumps({"address": dc.address, **counts}))
+        print(
+            f"samba: seeded {accounts:,} accounts in {time.monotonic() - t0:.0f} s (cached in "
+            f"{template})",
+            file=sys.stderr,
+        )
+    seeded = json.loads((template / "seeded.json").read_text())
+    pki = Pki(pki_dir / "ca.pem", pki_dir / "server.pem", pki_dir / "server.key")
+    dc = SambaDC(template, seeded["address"], pki).copy(work / "samba", free_address())
+    dc.start()
+    ext = (EXTENDED_DN_STRING,)
+    return Target(
+        name="samba",
+        size=f"{accounts:,} accounts / {seeded['groups']:,} groups / "
+        f"{seeded['memberships']:,} memberships",
+        url=dc.ldaps_url,
+        ca_file=pki.ca_file,
+        bind_dn="auditor@alliance.local",
+        password=load_ad.BIND_PASSWORD,
+        base_dn="DC=alliance,DC=local",
+        source={"flavour": "ad"},
+        searches=[
+            ("accounts", "(objectClass=user)", dec.AD_ACCOUNT_ATTRS, ext),
+            ("groups", "(objectClass=group)", (*dec.AD_GROUP_ATTRS, "member"), ext),
+            (
+                "foreign-security-principals",
+                "(objectClass=foreignSecurityPrincipal)",
+                ("objectSid",),
+                ext,
+            ),
+        ],
+        entries=0,
+        stop=dc.stop,
+    )
+
+
+# --- measuring -------------------------------------------------------------------------------
+
+
+#: Runs each measured command. ``ru_maxrss`` of a child counts the memory of the process it was
+#: forked from (the old address space is folded in at exec), so commands are forked from this
+#: small interpreter rather than from the benchmark itself, which holds polars and the data.
+_SPAWNER = r"""
+import json, os, sys, time
+for line in sys.stdin:
+    req = json.loads(line)
+    out = os.open(req["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    started = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(out, 1)
+        os.execvpe(req["cmd"][0], req["cmd"], req["env"])
+    os.close(out)
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    print(json.dumps({"wall": wall, "maxrss_kb": usage.ru_maxrss, "code": code}), flush=True)
+"""
+
+
+class Spawner:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-S", "-c", _SPAWNER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, cmd: list[str], env: dict[str, str], stdout: Path) -> tuple[float, float, int]:
+        """Run ``cmd``; (wall seconds, peak RSS MB of that process alone, exit code)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        req = {"cmd": cmd, "env": env, "stdout": str(stdout)}
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        res = json.loads(self.proc.stdout.readline())
+        return res["wall"], res["maxrss_kb"] / 1024, res["code"]
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+SPAWNER: Spawner | None = None
+
+
+def run_measured(cmd: list[str], env: dict[str, str], stdout: Path) -> tuple[float, float, int]:
+    assert SPAWNER is not None
+    return SPAWNER.run(cmd, env, stdout)
+
+
+def ldapsearch(
+    target: Target, search: tuple[str, str, tuple[str, ...], tuple[str, ...]], page: int, out: Path
+) -> tuple[float, float, int]:
+    _unit, flt, attrs, controls = search
+    cmd = [
+        "ldapsearch",
+        "-x",
+        "-LLL",
+        "-o",
+        "ldif-wrap=no",
+        "-H",
+        target.url,
+        "-D",
+        target.bind_dn,
+        "-w",
+        target.password,
+        "-b",
+        target.base_dn,
+        "-E",
+        f"pr={page}/noprompt",
+    ]
+    for c in controls:
+        cmd += ["-E", c]
+    cmd += [flt, *attrs]
+    env = {**os.environ, "LDAPTLS_CACERT": str(target.ca_file)}
+    wall, rss, code = run_measured(cmd, env, out)
+    if code != 0:
+        raise SystemExit(f"ldapsearch failed ({code}): {' '.join(cmd[:12])} ...")
+    data = out.read_bytes()
+    entries = data.count(b"\ndn:") + data.startswith(b"dn:")
+    out.unlink()
+    return wall, rss, entries
+
+
+def collect_in_child(target: Target, page: int, profile: int, work: Path) -> dict[str, Any]:
+    spec = {
+        "url": target.url,
+        "ca_file": str(target.ca_file),
+        "bind_dn": target.bind_dn,
+        "base_dn": target.base_dn,
+        "page": page,
+        "source": target.source,
+        "profile": profile,
+        "profile_out": str(work / f"profile-{target.name}.txt"),
+    }
+    env = {**os.environ, PASSWORD_ENV: target.password}
+    out = work / "child.json"
+    cmd = [sys.executable, __file__, "child", json.dumps(spec), str(out)]
+    wall, rss, code = run_measured(cmd, env, Path(os.devnull))
+    if code != 0:
+        raise SystemExit(f"collect failed ({code})")
+    result: dict[str, Any] = json.loads(out.read_text())
+    result["rss"] = rss
+    result["process_wall"] = wall
+    return result
+
+
+@click.group(invoke_without_command=True)
+@click.option("--smoke", is_flag=True, help="Tiny sizes, one run (what CI runs).")
+@click.option("--users", default=100_000, show_default=True, help="slapd users.")
+@click.option("--groups", default=5_000, show_default=True, help="slapd groups.")
+@click.option("--members", default=1_000_000, show_default=True, help="slapd member values.")
+@click.option("--samba-accounts", default=10_000, show_default=True, help="0 skips Samba.")
+@click.option("--repeat", default=3, show_default=True, help="Runs per stage (median).")
+@click.option("--page", default=1000, show_default=True, help="Page size for both clients.")
+@click.option("--profile", default=0, help="cProfile one extra collect; print the top N.")
+@click.option(
+    "--cache",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder keeping seeded Samba templates [default: <tmp>/accessaudit-bench].",
+)
+@click.option("--work", type=click.Path(path_type=Path), default=None, help="Work folder.")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    smoke: bool,
+    users: int,
+    groups: int,
+    members: int,
+    samba_accounts: int,
+    repeat: int,
+    page: int,
+    profile: int,
+    cache: Path | None,
+    work: Path | None,
+) -> None:
+    """Measure LDAP collection against ldapsearch on slapd and Samba; print a Markdown table.
+
+    Example:  python benchmarks/ldap.py --smoke
+    """
+    global SPAWNER
+    if ctx.invoked_subcommand is not None:
+        return
+    SPAWNER = Spawner()
+    if smoke:
+        users, groups, members, samba_accounts, repeat = 2_000, 100, 20_000, 300, 1
+    cache = cache or Path(tempfile.gettempdir()) / "accessaudit-bench"
+    cache.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="ldap-bench-", dir=work))
+    pki = make_pki(work / "pki", ips=ADDRESSES, dns=("dc1.alliance.local",))
+    rows: list[list[str]] = []
+    targets = [lambda: slapd_target(work, pki, users, groups, members)]
+    if samba_accounts:
+        targets.append(lambda: samba_target(work, cache, samba_accounts))
+    try:
+        for make in targets:
+            target = make()
+            try:
+                rows += measure(target, repeat, page, profile, work)
+            finally:
+                target.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        SPAWNER.close()
+    print(
+        f"\n{platform.node()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "
+        f"medians of {repeat} run(s), page size {page}, LDAPS\n"
+    )
+    header = ["server", "stage", "size", "seconds", "peak RSS MB", "objects/s", "ratio"]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, ["-" * w for w in widths], *rows]:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |")
+
+
+def measure(target: Target, repeat: int, page: int, profile: int, work: Path) -> list[list[str]]:
+    """Each run: every ldapsearch, then the collector (interleaved: a busy machine slows both)."""
+    searches: list[list[tuple[float, float, int]]] = [[] for _ in target.searches]
+    results: list[dict[str, Any]] = []
+    for _ in range(repeat):
+        for k, search in enumerate(target.searches):
+            searches[k].append(ldapsearch(target, search, page, work / "out.ldif"))
+        results.append(collect_in_child(target, page, 0, work))
+    rows: list[list[str]] = []
+    ref_total = 0.0
+    entries_total = 0
+    for search, runs in zip(target.searches, searches, strict=True):
+        secs = statistics.median(r[0] for r in runs)
+        entries = runs[0][2]
+        ref_total += secs
+        entries_total += entries
+        rss = max(r[1] for r in runs)
+        rows.append(
+            [
+                target.name,
+                f"ldapsearch {search[0]}",
+                f"{entries:,} entries",
+                f"{secs:.2f}",
+                f"{rss:.0f}",
+                f"{entries / secs:,.0f}",
+                "",
+            ]
+        )
+    for r in results:
+        if r["entries"] != entries_total or not r["complete"]:
+            raise SystemExit(f"collect saw {r['entries']} entries, ldapsearch {entries_total}")
+    secs = statistics.median(r["seconds"] for r in results)
+    rss = max(r["rss"] for r in results)
+    rows.append(
+        [
+            target.name,
+            "ldapsearch total",
+            f"{entries_total:,} entries",
+            f"{ref_total:.2f}",
+            "",
+            f"{entries_total / ref_total:,.0f}",
+            "1.00",
+        ]
+    )
+    rows.append(
+        [
+            target.name,
+            "collect",
+            target.size,
+            f"{secs:.2f}",
+            f"{rss:.0f}",
+            f"{entries_total / secs:,.0f}",
+            f"{secs / ref_total:.2f}",
+        ]
+    )
+    print(f"{target.name}: counts {results[0]['counts']}", file=sys.stderr)
+    if profile:
+        collect_in_child(target, page, profile, work)
+        print((work / f"profile-{target.name}.txt").read_text(), file=sys.stderr)
+    return rows
+
+
+@main.command(hidden=True)
+@click.argument("spec_json")
+@click.argument("out", type=click.Path(path_type=Path))
+def child(spec_json: str, out: Path) -> None:
+    """One collection in this process (timed inside, optionally profiled)."""
+    from accessaudit.config import LdapSource
+    from accessaudit.connectors import ldap
+
+    spec = json.loads(spec_json)
+    cfg = LdapSource.model_validate(
+        {
+            "kind": "ldap",
+            "name": "bench",
+            "servers": [spec["url"]],
+            "base_dn": spec["base_dn"],
+            "bind_dn": spec["bind_dn"],
+            "password_env": PASSWORD_ENV,
+            "ca_file": spec["ca_file"],
+            "page_size": spec["page"],
+            **spec["source"],
+        }
+    )
+    if spec["profile"]:
+        import cProfile
+        import io
+        import pstats
+
+        prof = cProfile.Profile()
+        started = time.perf_counter()
+        prof.enable()
+        got = ldap.collect(cfg)
+        prof.disable()
+        seconds = time.perf_counter() - started
+        text = io.StringIO()
+        stats = pstats.Stats(prof, stream=text).sort_stats("tottime")
+        stats.print_stats(spec["profile"])
+        Path(spec["profile_out"]).write_text(text.getvalue())
+    else:
+        started = time.perf_counter()
+        got = ldap.collect(cfg)
+        seconds = time.perf_counter() - started
+    searched = ("accounts", "groups", "foreign-security-principals")
+    entries = sum(u.count for u in got.units if u.name in searched)
+    out.write_text(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "entries": entries,
+                "complete": got.complete,
+                "counts": {n: got.table(n).height for n in ("accounts", "groups", "memberships")},
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
