@@ -332,7 +332,7 @@ def report(run_dir: Path, config_path: Path, out: Path | None, pseudonymise: boo
         analysis = pseudo.analysis(analysis)
         history = pseudo.frame(history) if history is not None else None
         manifest = pseudo.manifest(manifest)
-    out = out or Path(f"report-{run_info.run_id}.html")
+    out = out or Path.cwd() / f"report-{run_info.run_id}.html"
     path = render_report(run_info.path, manifest, analysis, settings, out, history=history)
     click.echo(str(path))
 

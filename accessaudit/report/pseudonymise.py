@@ -29,7 +29,7 @@ import hmac
 import os
 import secrets
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -107,14 +107,14 @@ class Pseudonymiser:
         self._tokens: list[str] = []
         self._seen: set[str] = set()
         self._cache: tuple[list[str], list[str]] | None = None
+        self._known: dict[str, dict[str, str]] = {}  # kind -> raw value -> token
+        self._lowered: list[str] | None = None  # _ordered() patterns, lower-cased
 
     # --- tokens ---------------------------------------------------------------------------
 
     def token(self, kind: str, value: str) -> str:
-        digest = hmac.new(
-            self._key, f"{kind}\0{value.casefold()}".encode(), hashlib.sha256
-        ).hexdigest()
-        token = f"{kind}-{digest[:TOKEN_HEX]}"
+        digest = hmac.digest(self._key, f"{kind}\0{value.casefold()}".encode(), "sha256")
+        token = f"{kind}-{digest.hex()[:TOKEN_HEX]}"
         if kind in ("upn", "mail") and "@" in value:
             token += "@" + value.rpartition("@")[2].lower()
         return token
@@ -127,16 +127,20 @@ class Pseudonymiser:
         return series.replace(self._learn(series, kind))
 
     def _learn(self, series: pl.Series, kind: str) -> dict[str, str]:
+        known = self._known.setdefault(kind, {})
         mapping: dict[str, str] = {}
         for value in series.drop_nulls().unique().to_list():
             if not value:
                 continue
-            mapping[value] = t = self.token(kind, value)
-            folded = value.casefold()
-            if len(value) >= MIN_TEXT_LENGTH and folded not in self._seen:
-                self._seen.add(folded)
-                self._patterns.append(value)
-                self._tokens.append(t)
+            t = known.get(value)
+            if t is None:
+                t = known[value] = self.token(kind, value)
+                folded = value.casefold()
+                if len(value) >= MIN_TEXT_LENGTH and folded not in self._seen:
+                    self._seen.add(folded)
+                    self._patterns.append(value)
+                    self._tokens.append(t)
+            mapping[value] = t
         return mapping
 
     def learn_tables(self, accounts: pl.DataFrame, groups: pl.DataFrame) -> None:
@@ -157,64 +161,101 @@ class Pseudonymiser:
             self._cache = ([self._patterns[i] for i in order], [self._tokens[i] for i in order])
         return self._cache
 
-    def _scrub_expr(self, expr: pl.Expr, patterns: list[str], tokens: list[str]) -> pl.Expr:
-        return expr.str.replace_many(patterns, tokens, ascii_case_insensitive=True, leftmost=True)
+    def _scrubbed(self, values: Iterable[str]) -> dict[str, str]:
+        """Raw -> scrubbed for the values that contain a known identifier.
 
-    def frame(self, df: pl.DataFrame, fields: Mapping[str, str] | None = None) -> pl.DataFrame:
-        """``df`` with ``fields`` (column -> kind) tokenised and every other text column
-        (except fixed vocabularies) scrubbed of known values."""
-        fields = dict(fields or {})
-        out = df.with_columns(
+        Two passes, because an automaton over every known value is expensive to build with
+        leftmost, case-insensitive matching (about 5 s for 250,000 values): first a plain
+        search of the lower-cased values for the lower-cased patterns finds which values
+        contain which patterns; then only those values are rewritten, with only those patterns.
+        """
+        patterns, tokens = self._ordered()
+        distinct = pl.Series(sorted(set(values)), dtype=pl.String)
+        if not patterns or distinct.is_empty():
+            return {}
+        if self._lowered is None or len(self._lowered) != len(patterns):
+            self._lowered = pl.Series(patterns, dtype=pl.String).str.to_lowercase().to_list()
+        found = distinct.str.to_lowercase().str.extract_many(self._lowered, overlapping=True)
+        hit = found.list.len() > 0
+        needed = set(found.filter(hit).explode().drop_nulls().to_list())
+        if not needed:
+            return {}
+        keep = [i for i, low in enumerate(self._lowered) if low in needed]
+        rows = distinct.filter(hit)
+        out = rows.str.replace_many(
+            [patterns[i] for i in keep],
+            [tokens[i] for i in keep],
+            ascii_case_insensitive=True,
+            leftmost=True,
+        )
+        return {a: b for a, b in zip(rows.to_list(), out.to_list(), strict=True) if a != b}
+
+    def _tokenise(self, df: pl.DataFrame, fields: Mapping[str, str]) -> pl.DataFrame:
+        return df.with_columns(
             self._column(df.get_column(c), k).alias(c) for c, k in fields.items() if c in df.columns
         )
-        patterns, tokens = self._ordered()
-        if not patterns:
-            return out
-        exprs = []
-        for name, dtype in out.schema.items():
-            if name in fields or name in _KEEP or not _is_text(dtype):
-                continue
-            col = pl.col(name)
-            if isinstance(dtype, pl.List):
-                exprs.append(
-                    col.list.eval(self._scrub_expr(pl.element(), patterns, tokens)).alias(name)
-                )
-            else:
-                exprs.append(self._scrub_expr(col, patterns, tokens).alias(name))
-        return out.with_columns(exprs) if exprs else out
 
-    def text(self, value: str) -> str:
-        """One string scrubbed of known values (manifest unit names and details)."""
-        patterns, tokens = self._ordered()
-        if not patterns or not value:
-            return value
-        s = pl.Series([value]).str.replace_many(
-            patterns, tokens, ascii_case_insensitive=True, leftmost=True
-        )
-        return str(s[0])
+    def _scrub_columns(self, df: pl.DataFrame, skip: Iterable[str]) -> list[str]:
+        skipped = set(skip) | _KEEP
+        return [n for n, t in df.schema.items() if n not in skipped and _is_text(t)]
+
+    def frames(self, items: Sequence[tuple[pl.DataFrame, Mapping[str, str]]]) -> list[pl.DataFrame]:
+        """Each frame with its ``fields`` (column -> kind) tokenised and every other text
+        column (except fixed vocabularies) scrubbed of known values."""
+        tokenised = [(self._tokenise(df, fields), fields) for df, fields in items]
+        todo = [(df, self._scrub_columns(df, fields)) for df, fields in tokenised]
+        values: set[str] = set()
+        for df, cols in todo:
+            for c in cols:
+                col = df.get_column(c)
+                flat = col.explode() if isinstance(col.dtype, pl.List) else col
+                values.update(flat.drop_nulls().unique().to_list())
+        changed = self._scrubbed(values)
+        if not changed:
+            return [df for df, _ in todo]
+        out = []
+        for df, cols in todo:
+            exprs = [
+                pl.col(c).list.eval(pl.element().replace(changed))
+                if isinstance(df.schema[c], pl.List)
+                else pl.col(c).replace(changed)
+                for c in cols
+            ]
+            out.append(df.with_columns(exprs) if exprs else df)
+        return out
+
+    def frame(self, df: pl.DataFrame, fields: Mapping[str, str] | None = None) -> pl.DataFrame:
+        """One frame (see :meth:`frames`)."""
+        return self.frames([(df, fields or {})])[0]
 
     def texts(self, values: Iterable[str]) -> list[str]:
+        """Strings scrubbed of known values (manifest unit names and details)."""
         values = list(values)
-        patterns, tokens = self._ordered()
-        if not patterns or not values:
-            return values
-        s = pl.Series(values, dtype=pl.String).str.replace_many(
-            patterns, tokens, ascii_case_insensitive=True, leftmost=True
-        )
-        return [str(v) for v in s.to_list()]
+        changed = self._scrubbed(v for v in values if v)
+        return [changed.get(v, v) for v in values]
+
+    def text(self, value: str) -> str:
+        return self.texts([value])[0]
 
     def analysis(self, analysis: Analysis) -> Analysis:
         """A copy of ``analysis`` with the tables the outputs show pseudonymised."""
         self.learn_tables(analysis.accounts, analysis.groups)
-        accounts = self.frame(analysis.accounts, {**ACCOUNT_FIELDS, "sid_history": "sid"})
-        groups = self.frame(analysis.groups, GROUP_FIELDS)
+        accounts, groups, findings, actions, paths = self.frames(
+            [
+                (analysis.accounts, {**ACCOUNT_FIELDS, "sid_history": "sid"}),
+                (analysis.groups, GROUP_FIELDS),
+                (analysis.findings, {}),
+                (analysis.actions, {}),
+                (analysis.paths, {}),
+            ]
+        )
         return dataclasses.replace(
             analysis,
             accounts=accounts,
             groups=groups,
-            findings=self.frame(analysis.findings),
-            actions=self.frame(analysis.actions),
-            paths=self.frame(analysis.paths),
+            findings=findings,
+            actions=actions,
+            paths=paths,
         )
 
     def manifest(self, manifest: Mapping[str, Any]) -> dict[str, Any]:

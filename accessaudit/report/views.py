@@ -158,7 +158,14 @@ def _exceptions(
         total = acc.height
     else:
         total = 0
+    meta = manifest.get("exceptions")
+    meta = meta if isinstance(meta, Mapping) else {}
     return {
+        "register": {
+            "path": text(meta.get("path") or ""),
+            "sha256": text(meta.get("sha256") or ""),
+            "entries": text(_text(meta.get("entries")) if not entries else len(entries)),
+        },
         "configured": bool(entries) or manifest.get("exceptions") is not None,
         "entries": entries,
         "columns": columns,
