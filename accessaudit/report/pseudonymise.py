@@ -81,7 +81,6 @@ _KEEP: Final = frozenset(
         "company",
         "department",
         "resource_kind",
-        "right",
         "sources",
         "first_seen_run",
         "last_seen_run",
