@@ -467,7 +467,7 @@ def rules_list(config_path: Path | None) -> None:
     Example:  accessaudit rules list
     """
     for r in _load_rules(config_path):
-        click.echo(f"{r.id:32} {r.severity.value:9} {r.action.value:20} {r.title}")
+        click.echo(f"{r.id:32} {r.severity.value:9} {r.action.value:27} {r.title}")
 
 
 @rules.command("show")

@@ -37,14 +37,18 @@ def _unique_top(lf: pl.LazyFrame, by: list[str], value: str, out: str) -> pl.Laz
 
 
 def _accounts(accounts: pl.DataFrame, as_of: datetime) -> pl.LazyFrame:
-    acc = accounts.lazy().with_columns(
+    return accounts.lazy().with_columns(
         real_org=_real("org"),
         days_since_active=(pl.lit(as_of) - pl.coalesce("last_logon", "created"))
         .dt.total_days()
         .fill_null(0),
     )
-    # An Entra user synced from AD carries the AD objectSid (onPremisesSecurityIdentifier): it is
-    # the same identity as the AD account, whose row is the one rules about people look at.
+
+
+def _identities(acc: pl.LazyFrame) -> pl.LazyFrame:
+    """``acc`` + identity_id, synced_copy. An Entra user synced from AD carries the AD objectSid
+    (onPremisesSecurityIdentifier): it is the same identity as the AD account, whose row is the
+    one rules about people look at."""
     home = (
         acc.filter(pl.col("sid").is_not_null() & ~pl.col("source").str.starts_with(_ENTRA))
         .group_by("sid")
@@ -357,13 +361,15 @@ def build_views(
     """The lazy views every rule query sees (see :mod:`accessaudit.engine.evaluate`)."""
     mem = memberships.lazy()
     gr = grants.lazy()
+    # The views every access rule joins stay as lean as the collected tables (a per-rule join
+    # of the effective memberships is the cost at scale); identities and member counts are
+    # computed only for the views that show them.
     acc = _accounts(accounts, as_of)
+    people = _identities(acc)
+    grp = groups.lazy().with_columns(real_org=_real("org"))
     member_counts = mem.group_by("group_id").agg(members=pl.len())
-    grp = (
-        groups.lazy()
-        .with_columns(real_org=_real("org"))
-        .join(member_counts, on="group_id", how="left")
-        .with_columns(pl.col("members").fill_null(0).cast(pl.Int64))
+    grp_view = grp.join(member_counts, on="group_id", how="left").with_columns(
+        pl.col("members").fill_null(0).cast(pl.Int64)
     )
     g_orgs = grp.select(
         "group_id",
@@ -437,8 +443,8 @@ def build_views(
     rights = _rights(access, role_grants, app_grants, a_orgs, effective.lazy(), mem)
     group_links = _group_links(nestings, owners, role_grants, app_grants)
     return {
-        "accounts": acc,
-        "groups": grp,
+        "accounts": people,
+        "groups": grp_view,
         "memberships": mem,
         "nestings": nestings,
         "access": access,
@@ -449,8 +455,8 @@ def build_views(
         "app_grants": app_grants,
         "owners": owners,
         "rights": rights,
-        "sid_history": _sid_history(acc, grp),
-        "identity_pairs": _identity_pairs(acc),
+        "sid_history": _sid_history(people, grp),
+        "identity_pairs": _identity_pairs(people),
         "group_links": group_links,
     }
 
@@ -464,12 +470,21 @@ def _rights(
     memberships: pl.LazyFrame,
 ) -> pl.LazyFrame:
     """Everything an account can reach: groups (any depth), directory roles (held directly or
-    through a group), app roles (directly or as a direct member of an assigned group)."""
+    through a group), app roles (directly or as a direct member of an assigned group).
+
+    The group part is the (large) ``access`` view as it is, so that a rule's filter on it is
+    pushed down into it; only the (small) grant parts are de-duplicated and joined here.
+    """
+    account_cols = ["account_org", "account_real", "account_enabled", "account_kind"]
     groups = access.select(
-        "account_id",
-        right_kind=pl.lit("membership"),
-        resource_id="group_id",
-        resource_org="group_org",
+        pl.col("account_id"),
+        pl.lit("membership").alias("right_kind"),
+        pl.col("group_id").alias("resource_id"),
+        pl.col("group_org").alias("resource_org"),
+        pl.col("group_real").alias("resource_real"),
+        *account_cols,
+        "days_since_active",
+        "cross",
     )
     role_cols = role_grants.select(
         "principal_id", "principal_type", resource_id="resource_id", resource_org="resource_org"
@@ -515,8 +530,8 @@ def _rights(
             resource_org="resource_org",
         )
     )
-    return (
-        pl.concat([groups, roles_direct, roles_via, apps_direct, apps_via])
+    granted = (
+        pl.concat([roles_direct, roles_via, apps_direct, apps_via])
         .unique(["account_id", "right_kind", "resource_id"])
         .join(a_orgs, on="account_id")
         .with_columns(resource_real=_real("resource_org"))
@@ -525,7 +540,9 @@ def _rights(
             & pl.col("resource_real")
             & (pl.col("account_org") != pl.col("resource_org"))
         )
+        .select(groups.collect_schema().names())
     )
+    return pl.concat([groups, granted])
 
 
 def _group_links(

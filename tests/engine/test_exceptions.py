@@ -266,3 +266,12 @@ def test_register_round_trip(tmp_path: Path) -> None:
     assert [a.org for a in e.approvers] == ["wmp", "warks"]
     assert reg.sha256 == hashlib.sha256(GOOD.encode()).hexdigest()
     assert e.pattern() == "(?i)^(?:WMP\\-PRJ\\-.*)$"
+
+
+def test_example_register_is_valid(rules: list[Rule]) -> None:
+    root = Path(__file__).resolve().parents[2]
+    reg = load_register(
+        root / "exceptions.example.toml", orgs=["wmp", "warks"], rule_ids=[r.id for r in rules]
+    )
+    [e] = reg.entries
+    assert e.ends.isoformat() == "2027-03-31" and e.ticket == "CHG0012345"
