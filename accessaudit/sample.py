@@ -18,8 +18,14 @@ nested access to its APP groups); a DEPT group nested into the other force's RES
 force's admins in Domain Admins (nested in Administrators) and a DEPT group nested in Server
 Operators; a primary group pointing at the other force's group; mixed project groups; movers
 (HR says one force, OU and groups the other); unattributed accounts and an unattributed group; a
-group whose OU and prefix disagree; shared service accounts and groups (legitimate); a same-force
-nesting cycle (legitimate); disabled and dormant accounts; hostile and Unicode text.
+group whose OU and prefix disagree; shared service accounts in both forces' resource groups (a
+split / re-home / retire decision) and shared groups (legitimate); a same-force nesting cycle
+(legitimate); disabled and dormant accounts; hostile and Unicode text. Managers, managedBy,
+sIDHistory of the retired pre-alliance domains, secondment accounts and an empty legacy group are
+planted by :mod:`accessaudit.sample_separation`; with ``entra=True`` the shared Entra tenant
+(synced users, guests, cloud groups, administrative units, enterprise applications, directory and
+app roles) by :mod:`accessaudit.sample_entra`; with ``apps=True`` the application exports by
+:mod:`accessaudit.sample_apps`.
 
 Generation is vectorised (numpy + polars): per-row Python only over groups, never accounts.
 """

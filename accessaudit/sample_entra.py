@@ -160,13 +160,14 @@ def plant_entra(
     active = pl.col("inactive_u") >= 0.08
 
     # --- users synced from AD (same SID), the break-glass admin, guests -----------------------
+    from .sample import _guids  # vectorised ids (sample imports this module)
+
     synced_ids = pl.concat([people["account_id"], admins["account_id"]])
     src = accounts.filter(pl.col("account_id").is_in(synced_ids.implode()))
-    copy_ids = _uuid(gen, src.height)
-    idmap = dict(zip(src["account_id"].to_list(), copy_ids, strict=True))
+    copy_ids = _guids(gen, src.height)
     synced = src.with_columns(
         source=pl.lit(ENTRA_SOURCE),
-        account_id=pl.Series(copy_ids, dtype=pl.String),
+        account_id=copy_ids,
         description=pl.lit(None, pl.String),
         manager_id=pl.lit(None, pl.String),
         sid_history=pl.lit([], pl.List(pl.String)),
@@ -174,7 +175,9 @@ def plant_entra(
     )
 
     def copies(ad_ids: pl.Series | list[str]) -> list[str]:
-        return [idmap[a] for a in ad_ids]
+        """The Entra ids of the synced copies of a few planted AD accounts."""
+        ids = pl.Series(list(ad_ids), dtype=pl.String)
+        return ids.replace_strict(src["account_id"], copy_ids).to_list()
 
     bg_id, *guest_ids = _uuid(gen, 1 + len(GUESTS))
     locals_ = [
