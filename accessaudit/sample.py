@@ -64,6 +64,8 @@ DEFAULT_NOW: Final = datetime(2026, 11, 1, tzinfo=UTC)
 DORMANT_DAYS: Final = 90
 MIXED_MIN_MEMBERS: Final = 5
 MIXED_MIN_SHARE: Final = 0.1
+#: Resource groups that nest department groups (the rest hold direct members only).
+NEST_CAP: Final = 32
 
 TRUTH_SCHEMA: Final = pl.Schema(
     {
@@ -387,6 +389,8 @@ class _Builder:
         self.truth_ids: list[pl.DataFrame] = []  # rows already keyed by object ids
         self.reach: list[pl.Series] = []  # accounts with cross access through a group's grant
         self.next_rid = 5_000_000
+        self._parents: dict[str, list[str]] = {}
+        self._parents_at = -1
 
     def group(
         self,
@@ -481,9 +485,12 @@ class _Builder:
 
     def ancestors(self, name: str) -> list[tuple[str, int]]:
         """Ancestors by construction of the layered trees (shortest depth), for truth rows."""
-        parents: dict[str, list[str]] = {}
-        for c, p in self.nest:
-            parents.setdefault(c, []).append(p)
+        if self._parents_at != len(self.nest):  # rebuilt only when nestings were added
+            self._parents = {}
+            for c, p in self.nest:
+                self._parents.setdefault(c, []).append(p)
+            self._parents_at = len(self.nest)
+        parents = self._parents
         out: dict[str, int] = {}
         frontier = [(name, 0)]
         while frontier:
@@ -618,8 +625,12 @@ def generate(
         app_groups[f.id] = [f"{f.prefix}APP-{i:04d}" for i in range(n_app)]
         for i, r in enumerate(res_groups[f.id]):
             b.group(r, grp_ou, scope="global", description=f"Resource {i} of {f.name}")
-            for k in (i, i + 5):  # two departments per resource, same force
-                b.nested(f"{f.prefix}DEPT-{f.departments[k % len(f.departments)]}", r)
+            # two departments per resource, same force; only the first NEST_CAP resources, so
+            # a person reaches a bounded number of groups at any size (a real estate has more
+            # departments, not deeper reach, as it grows)
+            if i < NEST_CAP:
+                for k in (i, i + 5):
+                    b.nested(f"{f.prefix}DEPT-{f.departments[k % len(f.departments)]}", r)
             b.nested(r, app_groups[f.id][i % n_app])
         for i, a in enumerate(app_groups[f.id]):
             b.group(a, grp_ou, scope="universal", description=f"Application {i} users")
@@ -652,8 +663,8 @@ def generate(
         for d in f.departments:
             b.members(f"{f.prefix}DEPT-{d}", staff.filter(pl.col("department") == d)["account_id"])
         # a few direct same-force members of resource groups (never movers)
+        cand = staff.filter(~pl.col("mover"))
         for r in res_groups[f.id]:
-            cand = staff.filter(~pl.col("mover"))
             pick = rng.choice(cand.height, size=min(cand.height, 3), replace=False)
             b.members(r, cand[pick.tolist()]["account_id"])
     cyc = people.filter((pl.col("org") == "wmp") & ~pl.col("mover")).head(15)["account_id"]
