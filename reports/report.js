@@ -318,8 +318,13 @@
     show();
   }
 
-  var SYSTEM_CLASS = { ad: "sys-ad", cloud: "sys-cloud", app: "sys-app" };
-  var SYSTEM_LABEL = { ad: "AD-mastered: change it in Active Directory", cloud: "cloud-only: change it in Entra ID", app: "application: change it in the application" };
+  var SYSTEM_CLASS = { ad: "sys-ad", cloud: "sys-cloud", app: "sys-app", register: "sys-register" };
+  var SYSTEM_LABEL = {
+    ad: "AD-mastered: change it in Active Directory",
+    cloud: "cloud-only: change it in Entra ID",
+    app: "application: change it in the application",
+    register: "exceptions register: renew or remove the entry"
+  };
   function sysChip(system) {
     return el("span", "chip sys " + (HAS.call(SYSTEM_CLASS, system) ? SYSTEM_CLASS[system] : "sys-other"), system);
   }

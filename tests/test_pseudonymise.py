@@ -52,10 +52,12 @@ def test_frames_and_free_text() -> None:
     text = (
         "Remove CN=Amelia Bevan,OU=West Mercia,DC=alliance,DC=local (Amelia Bevan) from WMP-Finance"
     )
+    # a DN in text keeps its structure, never its names (DNs are tokens in their own column)
     assert p.text(text) == (
-        f"Remove {p.token('dn', 'CN=Amelia Bevan,OU=West Mercia,DC=alliance,DC=local')} "
+        f"Remove CN={p.token('name', 'Amelia Bevan')},OU=West Mercia,DC=alliance,DC=local "
         f"({p.token('name', 'Amelia Bevan')}) from {p.token('group', 'WMP-Finance')}"
     )
+    assert out["dn"][0] == p.token("dn", "CN=Amelia Bevan,OU=West Mercia,DC=alliance,DC=local")
 
 
 def test_key_file_is_created_private_outside_the_runs(tmp_path: Path) -> None:

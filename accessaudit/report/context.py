@@ -629,11 +629,17 @@ def build_context(
     objs = _Objects(accounts, groups, ids)
 
     if {"group_id", "mastered"} <= set(groups.columns) and "group_id" in actions.columns:
-        actions = actions.join(
-            groups.select("group_id", system="mastered").unique("group_id", keep="first"),
-            on="group_id",
-            how="left",
-            maintain_order="left",
+        # the planner's system of record where it gave one, else the changed group's
+        planned = [pl.col("system")] if "system" in actions.columns else []
+        actions = (
+            actions.join(
+                groups.select("group_id", _mastered="mastered").unique("group_id", keep="first"),
+                on="group_id",
+                how="left",
+                maintain_order="left",
+            )
+            .with_columns(system=pl.coalesce(*planned, pl.col("_mastered")))
+            .drop("_mastered")
         )
     finding_rows = _finding_rows(findings, path_map, objs, change_map(history))
     action_rows = _action_rows(actions, objs)

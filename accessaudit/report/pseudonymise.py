@@ -90,6 +90,18 @@ _KEEP: Final = frozenset(
 )
 
 
+_GUID: Final = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+#: A GUID, or a key of a rule / action id and GUIDs ("cross-org-...|<guid>|<guid>|"): no name
+#: can be in it. (SIDs are not exempt: a SID is personal data here.)
+_PURE_ID: Final = rf"^(?:[a-z][a-z0-9-]*\|)?(?:{_GUID})?(?:\|(?:{_GUID})?)*$"
+
+
+#: Kinds searched for in free text. Not DNs: the names in them (a user's CN is the display
+#: name, a group's its name) are searched for anyway, and 200,000 long DNs would make the
+#: search automaton several times larger.
+_TEXT_KINDS: Final = frozenset({"user", "name", "upn", "mail", "sid", "emp", "group"})
+
+
 def _is_text(dtype: pl.DataType) -> bool:
     return dtype == pl.String or (isinstance(dtype, pl.List) and dtype.inner == pl.String)
 
@@ -135,7 +147,11 @@ class Pseudonymiser:
             if t is None:
                 t = known[value] = self.token(kind, value)
                 folded = value.casefold()
-                if len(value) >= MIN_TEXT_LENGTH and folded not in self._seen:
+                if (
+                    kind in _TEXT_KINDS
+                    and len(value) >= MIN_TEXT_LENGTH
+                    and folded not in self._seen
+                ):
                     self._seen.add(folded)
                     self._patterns.append(value)
                     self._tokens.append(t)
@@ -170,6 +186,9 @@ class Pseudonymiser:
         """
         patterns, tokens = self._ordered()
         distinct = pl.Series(sorted(set(values)), dtype=pl.String)
+        # GUIDs and keys made only of them hold no name: leave them alone (a short username
+        # that happens to be hex must not rewrite the inside of an object id)
+        distinct = distinct.filter(~distinct.str.contains(_PURE_ID))
         if not patterns or distinct.is_empty():
             return {}
         if self._lowered is None or len(self._lowered) != len(patterns):
@@ -238,7 +257,7 @@ class Pseudonymiser:
 
     def analysis(self, analysis: Analysis) -> Analysis:
         """A copy of ``analysis`` with the tables the outputs show pseudonymised."""
-        self.learn_tables(analysis.accounts, analysis.groups)
+        # tokenising the accounts' and groups' fields (first) learns every identifying value
         accounts, groups, findings, actions, paths = self.frames(
             [
                 (analysis.accounts, {**ACCOUNT_FIELDS, "sid_history": "sid"}),

@@ -35,7 +35,12 @@ EXCEPTION_COLUMNS: Final = (
     "expires",
 )
 #: Chip classes of the systems of record (groups' ``mastered``): a fixed set, never from data.
-SYSTEM_CLASS: Final = {"ad": "sys-ad", "cloud": "sys-cloud", "app": "sys-app"}
+SYSTEM_CLASS: Final = {
+    "ad": "sys-ad",
+    "cloud": "sys-cloud",
+    "app": "sys-app",
+    "register": "sys-register",
+}
 _RANK: Final = {s.value: SEVERITY_RANK[s] for s in Severity}
 _SHOWN_CHANGES: Final = (
     Change.NEW.value,
