@@ -38,7 +38,7 @@ from .report.html import render_html
 from .report.pseudonymise import from_settings as pseudonymiser
 from .report.trend import TrendPoint, stored_points, trend_context, trend_frame
 from .retention import prune_runs
-from .store import RunInfo, RunStore, read_table
+from .store import MANIFEST, RunInfo, RunStore, read_table, sha256_file
 
 Progress = Callable[[str], None]
 
@@ -434,6 +434,10 @@ def write_run(
                 "run_id": writer.run_id,
                 **shown_manifest,
                 "previous_run": previous.run_id if previous else None,
+                # what commit() records (the same run: the lock is held)
+                "previous_manifest_sha256": (
+                    sha256_file(previous.path / MANIFEST) if previous else None
+                ),
                 "files": dict(writer.files),
             }
             render_report(

@@ -20,6 +20,7 @@ from history_runs import CLOUD_GROUPS, settings_for, split, with_edges, without_
 from accessaudit.engine.rulefile import Rule
 from accessaudit.pipeline import RunResult
 from accessaudit.sample import generate
+from accessaudit.store import MANIFEST, sha256_file
 
 pytestmark = pytest.mark.browser
 
@@ -184,6 +185,10 @@ def test_evidence_view(page: Any, runs: list[RunResult]) -> None:
     assert chips == ["regressed"] * regressed
     page.select_option("#findings-change", "")
     assert page.text_content("#previous-run") == runs[1].run.run_id
+    assert page.text_content("#previous-manifest") == sha256_file(runs[1].run.path / MANIFEST)
+    assert (
+        page.text_content("#previous-manifest") == runs[2].run.manifest["previous_manifest_sha256"]
+    )
     assert page.is_visible("#exceptions-none")
     versions = page.eval_on_selector_all("dd.rule-version", "els => els.length")
     assert versions == len(runs[2].run.manifest["rules"])
