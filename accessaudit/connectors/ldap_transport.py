@@ -9,6 +9,7 @@ TLS failures become :class:`ConnectError`, and :func:`connect` moves on to the n
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 import ssl
@@ -69,6 +70,14 @@ def _bind_error(url: str, who: str, result: dict[str, Any]) -> AuthError:
     code = result.get("result")
     desc = result.get("description")
     message = str(result.get("message") or "")
+    if code == 8 and "sign or seal" in message.lower():
+        # ldap3's GSSAPI has no SASL security layer: it relies on TLS, as AD accepts over LDAPS.
+        return AuthError(
+            f"{url}: Kerberos bind refused: the server wants SASL signing or sealing even over"
+            f" TLS (result 8 {desc}: {message.strip()[:120]})",
+            "on Samba set 'ldap server require strong auth = allow_sasl_over_tls' (Active"
+            " Directory accepts Kerberos over LDAPS); or use a simple bind over LDAPS",
+        )
     if code == 8:
         return AuthError(
             f"{url}: bind refused: the server requires transport encryption (result 8 {desc})",
@@ -82,6 +91,23 @@ def _bind_error(url: str, who: str, result: dict[str, Any]) -> AuthError:
         f"{url}: bind as {who} refused: result {code} {desc}: {message.strip()[:200]}",
         "check bind_dn and the password source",
     )
+
+
+def _kerberos_error(url: str, host: str, exc: Exception) -> AuthError:
+    """One line from a GSS-API failure (its minor status says what Kerberos itself saw)."""
+    text = str(exc)
+    m = re.search(r"Minor \(\d+\): (.*)$", text, re.S)
+    detail = (m.group(1) if m else text).strip().splitlines()[0][:200]
+    if "credentials" in detail.lower():
+        hint = (
+            "get a ticket first (kinit, or a keytab in KRB5_CLIENT_KTNAME; KRB5CCNAME names the"
+            " ticket cache)"
+        )
+    elif "server not found" in detail.lower() or "not found in kerberos database" in detail.lower():
+        hint = f"name the domain controller as its service principal is named (ldap/{host})"
+    else:
+        hint = "check the Kerberos configuration (KRB5_CONFIG), the realm and the clock"
+    return AuthError(f"{url}: Kerberos (GSSAPI) bind failed: {detail}", hint)
 
 
 def connect(cfg: LdapSource, password: str | None) -> tuple[Connection, str]:
@@ -135,11 +161,11 @@ def _connect_one(cfg: LdapSource, url: str, password: str | None) -> Connection:
     }
     if cfg.auth == "kerberos":
         try:
-            import gssapi  # type: ignore[import-not-found]  # noqa: F401
+            importlib.import_module("gssapi")  # optional; ldap3 imports it during the bind
         except ImportError:
             raise ConfigError(
                 "auth = 'kerberos' needs the Python gssapi package",
-                "pip install gssapi (and libkrb5)",
+                "pip install gssapi (building it needs libkrb5-dev and a C compiler)",
             ) from None
         conn = Connection(server, authentication=SASL, sasl_mechanism="GSSAPI", **kwargs)
         who = "(Kerberos ticket)"
@@ -170,6 +196,10 @@ def _connect_one(cfg: LdapSource, url: str, password: str | None) -> Connection:
         raise ConnectError(
             f"{url}: connection lost during bind: {short(str(exc))}", "retry"
         ) from None
+    except Exception as exc:  # gssapi's errors: no ticket, unknown service principal, clock skew
+        if cfg.auth != "kerberos":
+            raise
+        raise _kerberos_error(url, host, exc) from None
     if not ok:
         conn.unbind()
         raise _bind_error(url, who, conn.result)

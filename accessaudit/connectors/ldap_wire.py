@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import polars as pl
-from ldap3 import DEREF_ALWAYS, Connection
+from ldap3 import DEREF_NEVER, Connection
 from ldap3.core.exceptions import LDAPException, LDAPSocketReceiveError
 from ldap3.operation.search import search_operation
 from ldap3.utils.asn1 import decode_message_fast
@@ -319,8 +319,10 @@ def search(
     """
     if conn.sasl_mechanism == "DIGEST-MD5":  # ldap3 signs/verifies those messages itself
         raise LDAPException("DIGEST-MD5 sessions are not supported by the column reader")
+    # Aliases are never dereferenced: an inventory lists the entries under the base, once each
+    # (AD has no aliases; in OpenLDAP a dereferenced alias could repeat or leave the subtree).
     request = search_operation(
-        base, search_filter, scope, DEREF_ALWAYS, cols.names, 0, time_limit, False,
+        base, search_filter, scope, DEREF_NEVER, cols.names, 0, time_limit, False,
         conn.auto_escape, conn.auto_encode, None, validator=None, check_names=False,
     )  # fmt: skip
     msgid = conn.strategy.send("searchRequest", request, list(controls or ()))
@@ -343,9 +345,7 @@ def search(
                 chunk: bytes | None = sock.recv(_READ)
             except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
                 chunk = None
-            if chunk is not None:
-                if not chunk:
-                    raise LDAPSocketReceiveError("connection closed by the server")
+            if chunk:
                 pending += chunk
                 if len(pending) < _BATCH:
                     continue
@@ -359,6 +359,8 @@ def search(
                         if pending:
                             raise MalformedResponse("data after searchResDone")
                         return done
+            if chunk == b"":  # what had arrived is decoded above: the rest never will
+                raise LDAPSocketReceiveError("connection closed by the server")
             if chunk is None and not select.select([sock], [], [], wait)[0]:
                 raise LDAPSocketReceiveError(f"no data from the server for {wait} s")
     except LDAPException:

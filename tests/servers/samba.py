@@ -178,6 +178,14 @@ class SambaDC:
             stale.unlink()
         return SambaDC(folder=folder, address=address, pki=pki or self.pki)
 
+    def set_global(self, option: str, value: str) -> None:
+        """Set ``option`` in smb.conf's [global] section (takes effect at the next start)."""
+        lines = [ln for ln in self.conf.read_text().splitlines()
+                 if ln.strip().partition("=")[0].strip().lower() != option.lower()]  # fmt: skip
+        at = lines.index("[global]") + 1
+        lines.insert(at, f"\t{option} = {value}")
+        self.conf.write_text("\n".join(lines) + "\n")
+
     def ldbmodify(self, ldif: str, records: int) -> None:
         """Apply LDIF locally to sam.ldb (sIDHistory and other attributes LDAP refuses).
 
