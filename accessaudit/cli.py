@@ -548,3 +548,48 @@ def exceptions_check(config_path: Path, on_date: datetime | None) -> None:
         )
         click.echo(f"{safe(e.id):16} {e.rule:32} {state:34} {safe(e.agreement)}")
     click.echo(f"{len(register.entries)} exception(s); register sha256 {register.sha256}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@config_option
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Where to save the plan (default: ./plan-<run id>.json).",
+)
+@handle_errors
+def plan(run_dir: Path, config_path: Path, out: Path | None) -> None:
+    """Save the remediation plan of a stored run, with its what-if and SHA-256.
+
+    The what-if applies every action to the run's snapshot in memory and evaluates the rules
+    again: planned findings remaining (0 for a valid plan) and same-force accesses lost
+    (collateral, listed in the plan). Exit 0 for a valid plan, 1 otherwise.
+
+    Example:  accessaudit plan accessaudit-data/runs/20261126T020000Z --out plan.json
+    """
+    from .config import load_settings
+    from .engine.rulefile import load_rules
+    from .pipeline import demo_settings, plan_run
+    from .remediation.planfile import save_plan
+    from .store import open_run
+
+    run_info = open_run(run_dir)
+    settings = load_settings(config_path) if config_path.exists() else demo_settings(run_dir.parent)
+    doc = plan_run(run_info, settings, load_rules(settings.audit.rules_dirs))
+    path = save_plan(doc, out or Path.cwd() / f"plan-{run_info.run_id}.json")
+    w = doc["what_if"]
+    click.echo(f"plan {path}  ({len(doc['actions'])} actions, run {run_info.run_id})")
+    click.echo(
+        f"  what-if: {w['planned_findings']} planned findings, {w['remaining']} remaining, "
+        f"{w['new_findings']} new, {w['collateral']} same-force access(es) lost, "
+        f"{w['decisions']} finding(s) await a decision  ({w['seconds']:.2f} s)"
+    )
+    for pair in w["collateral_pairs"][:10]:
+        click.echo(
+            f"  collateral: {safe(pair['account_id'])} loses {safe(pair['group_id'])} "
+            f"({safe(pair['org'])}) by {', '.join(safe(a) for a in pair['action_ids'])}"
+        )
+    click.echo(f"  {'VALID' if w['valid'] else 'INVALID'}  sha256 {doc['sha256']}")
+    sys.exit(0 if w["valid"] else int(ExitCode.FINDINGS))

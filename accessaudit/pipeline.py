@@ -549,3 +549,42 @@ def prepare_demo(out: Path, *, accounts: int = 6000, seed: int = 7) -> Settings:
     sample = generate(seed=seed, accounts=accounts, apps=True)
     paths = write_app_exports(sample, out / "exports")
     return demo_settings(out, accounts=accounts, seed=seed, apps=paths, entra=True)
+
+
+def plan_run(run: RunInfo, settings: Settings, rules: list[Rule]) -> dict[str, Any]:
+    """The saved-plan document of a stored run: its actions with the what-if of all of them
+    (the plan applied to the run's snapshot, expanded and evaluated again with the same rules
+    and the same attribution)."""
+    from .remediation.planfile import build_plan
+    from .remediation.whatif import what_if
+
+    names = ("accounts", "groups", "memberships", "grants", "group_closure",
+             "effective_memberships", "findings", "actions")  # fmt: skip
+    t = {name: read_table(run, name) for name in names}
+    as_of = datetime.fromisoformat(str(run.manifest["started"]))
+    overrides = rule_overrides(settings, rules)
+
+    def reevaluate(
+        accounts: pl.DataFrame,
+        groups: pl.DataFrame,
+        memberships: pl.DataFrame,
+        grants: pl.DataFrame,
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        closure = group_closure(memberships)
+        effective = effective_memberships(memberships, closure)
+        views = build_views(
+            accounts, groups, memberships, grants, closure=closure, effective=effective, as_of=as_of
+        )
+        return evaluate(rules, views, overrides), effective
+
+    result = what_if(t, t["actions"], reevaluate)
+    return build_plan(
+        run.run_id,
+        sha256_file(run.path / MANIFEST),
+        t["actions"],
+        accounts=t["accounts"],
+        groups=t["groups"],
+        memberships=t["memberships"],
+        whatif=result,
+        as_of=as_of,
+    )

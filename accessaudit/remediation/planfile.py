@@ -1,0 +1,169 @@
+"""The saved plan: a run's actions, their what-if, batches and a SHA-256 over all of it.
+
+Shape (``format`` = ``accessaudit-plan/1``)::
+
+    {"format", "run_id", "run_manifest_sha256", "created", "as_of",
+     "what_if": {valid, planned_findings, remaining, remaining_keys, new_findings, new_keys,
+                 decisions, collateral, collateral_pairs: [{account_id, group_id, org,
+                 action_ids}], seconds},
+     "actions": [{action_id, batch_id, kind, severity, system, group_id, member_id,
+                  member_kind, resource_id, right, owning_org, resolves, finding_keys,
+                  collateral, summary, powershell, graph,
+                  target: {group_sid, group_dn, group_mastered, group_source, member_sid,
+                           member_dn, member_source, via}}],
+     "sha256"}
+
+``sha256`` is the SHA-256 of the canonical JSON (sorted keys, no spaces) of everything else;
+:func:`load_plan` recomputes it, so any edit of the file is refused. ``apply`` also wants the
+hash an approver saw (``--sha256``) before it writes anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..errors import AuditError
+from ..model import Via
+from ..store import atomic_write_bytes
+from .whatif import WhatIf
+
+FORMAT = "accessaudit-plan/1"
+BATCH_SIZE = 25  # actions per batch, within one system and kind
+
+
+class PlanError(AuditError):
+    """A plan file is missing, malformed or does not match its hash."""
+
+
+def canonical(doc: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in doc.items() if k != "sha256"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def plan_hash(doc: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(doc)).hexdigest()
+
+
+def _targets(
+    actions: pl.DataFrame,
+    accounts: pl.DataFrame,
+    groups: pl.DataFrame,
+    memberships: pl.DataFrame,
+) -> pl.DataFrame:
+    g = groups.select(
+        "group_id",
+        group_sid="sid",
+        group_dn="dn",
+        group_mastered="mastered",
+        group_source="source",
+    ).unique("group_id")
+    members = pl.concat(
+        [
+            accounts.select(
+                member_id="account_id", member_sid="sid", member_dn="dn", member_source="source"
+            ),
+            groups.select(
+                member_id="group_id", member_sid="sid", member_dn="dn", member_source="source"
+            ),
+        ]
+    ).unique("member_id")
+    via = (
+        memberships.select("group_id", "member_id", "via")
+        .sort("via", descending=True)  # primaryGroupID sorts after member: keep it when both
+        .with_columns(primary=pl.col("via") == Via.PRIMARY_GROUP.value)
+        .group_by("group_id", "member_id")
+        .agg(
+            via=pl.when(pl.col("primary").any())
+            .then(pl.lit(Via.PRIMARY_GROUP.value))
+            .otherwise(pl.col("via").first())
+        )
+    )
+    return (
+        actions.select("action_id", "group_id", "member_id")
+        .join(g, on="group_id", how="left")
+        .join(members, on="member_id", how="left")
+        .join(via, on=["group_id", "member_id"], how="left")
+    )
+
+
+def build_plan(
+    run_id: str,
+    run_manifest_sha256: str,
+    actions: pl.DataFrame,
+    *,
+    accounts: pl.DataFrame,
+    groups: pl.DataFrame,
+    memberships: pl.DataFrame,
+    whatif: WhatIf,
+    as_of: datetime,
+) -> dict[str, Any]:
+    """The plan document (with its ``sha256``) for a run's ``actions``."""
+    targets = {
+        r["action_id"]: r for r in _targets(actions, accounts, groups, memberships).to_dicts()
+    }
+    rows = actions.with_columns(_n=pl.int_range(pl.len()).over("system", "kind")).with_columns(
+        batch_id=pl.concat_str(
+            [
+                pl.col("system").fill_null("none"),
+                pl.lit("-"),
+                pl.col("kind"),
+                pl.lit("-"),
+                (pl.col("_n") // BATCH_SIZE + 1).cast(pl.String).str.zfill(3),
+            ]
+        )
+    )
+    out = []
+    for r in rows.drop("_n").to_dicts():
+        t = targets.get(r["action_id"], {})
+        r["target"] = {k: t.get(k) for k in (
+            "group_sid", "group_dn", "group_mastered", "group_source",
+            "member_sid", "member_dn", "member_source", "via")}  # fmt: skip
+        r["collateral"] = whatif.per_action.get(r["action_id"], 0)
+        out.append(r)
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "run_id": run_id,
+        "run_manifest_sha256": run_manifest_sha256,
+        "created": datetime.now(UTC).isoformat(),
+        "as_of": as_of.isoformat(),
+        "what_if": whatif.to_dict(),
+        "actions": out,
+    }
+    doc["sha256"] = plan_hash(doc)
+    return doc
+
+
+def save_plan(doc: dict[str, Any], path: Path) -> Path:
+    data = json.dumps(doc, indent=1, sort_keys=True, default=str).encode() + b"\n"
+    return atomic_write_bytes(path, data)
+
+
+def load_plan(path: Path, expected_sha256: str | None = None) -> dict[str, Any]:
+    """Read a saved plan; refuse it when its content does not match its (or the approved) hash."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanError(f"plan {path} not found", "make one with `accessaudit plan RUN`") from None
+    except (OSError, ValueError) as exc:
+        raise PlanError(f"cannot read plan {path}: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise PlanError(f"{path} is not an accessaudit plan ({FORMAT})")
+    got = plan_hash(doc)
+    if doc.get("sha256") != got:
+        raise PlanError(
+            f"plan {path} does not match its hash (content sha256 {got[:16]}..., "
+            f"recorded {str(doc.get('sha256'))[:16]}...)",
+            "the plan was edited after it was made; make a new one with `accessaudit plan`",
+        )
+    if expected_sha256 is not None and expected_sha256.lower() != got:
+        raise PlanError(
+            f"plan {path} has sha256 {got[:16]}..., not the approved {expected_sha256[:16]}...",
+            "apply exactly the plan that was approved",
+        )
+    return doc
