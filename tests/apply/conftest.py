@@ -1,0 +1,101 @@
+"""Fixtures for apply against real servers: the sample (small) seeded into a Samba DC.
+
+The template DC is provisioned and seeded once per session, then copied per test (each test
+writes to its own domain controller). A server that cannot start fails with the package to
+install, never a skip.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+for _p in (Path(__file__).resolve().parents[1], Path(__file__).resolve().parents[2]):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+from servers import ServerUnavailable, load_ad  # noqa: E402
+from servers.dataset import Dataset  # noqa: E402
+from servers.ids import IdMap  # noqa: E402
+from servers.pki import Pki, make_pki  # noqa: E402
+from servers.samba import ADDRESSES, ADMIN_PASSWORD, SambaDC, free_address, provision  # noqa: E402
+
+from accessaudit.config import LdapSource  # noqa: E402
+from accessaudit.sample import Sample, generate  # noqa: E402
+
+READ_ENV = "ACCESSAUDIT_TEST_APPLY_READ"
+WRITE_ENV = "ACCESSAUDIT_TEST_APPLY_WRITE"
+APPLY_ACCOUNTS = 300
+
+
+@dataclass
+class ApplyDC:
+    dc: SambaDC
+    sample: Sample
+    idmap: IdMap
+
+    def source(self, monkeypatch: pytest.MonkeyPatch, *, write: bool = False) -> LdapSource:
+        """The audit (read) source, or the same server with the separate write credential."""
+        monkeypatch.setenv(READ_ENV, load_ad.BIND_PASSWORD)
+        monkeypatch.setenv(WRITE_ENV, ADMIN_PASSWORD)
+        return LdapSource.model_validate(
+            {
+                "kind": "ldap",
+                "name": "alliance",
+                "servers": [self.dc.ldaps_url],
+                "base_dn": "DC=alliance,DC=local",
+                "bind_dn": "Administrator@alliance.local" if write else "auditor@alliance.local",
+                "password_env": WRITE_ENV if write else READ_ENV,
+                "ca_file": self.dc.pki.ca_file,
+                "connect_timeout": 5,
+                "receive_timeout": 30,
+            }
+        )
+
+
+@pytest.fixture(scope="session")
+def apply_pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(
+        tmp_path_factory.mktemp("apply-pki"), ips=ADDRESSES, dns=("dc1.alliance.local",)
+    )
+
+
+@pytest.fixture(scope="session")
+def apply_sample() -> Sample:
+    return generate(seed=7, accounts=APPLY_ACCOUNTS)
+
+
+@pytest.fixture(scope="session")
+def apply_template(
+    tmp_path_factory: pytest.TempPathFactory, apply_pki: Pki, apply_sample: Sample
+) -> Iterator[ApplyDC]:
+    data = Dataset(
+        tables=apply_sample.tables, domain_sid=apply_sample.domain_sid, now=apply_sample.now
+    )
+    folder = tmp_path_factory.mktemp("samba-apply") / "template"
+    try:
+        dc = provision(folder, apply_pki, free_address(), domain_sid=data.domain_sid)
+    except ServerUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    dc.start()
+    try:
+        idmap = load_ad.load(dc, data.tables, data.domain_sid)
+        load_ad.add_bind_user(dc, "auditor")
+    finally:
+        dc.stop()
+    yield ApplyDC(dc, apply_sample, idmap)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def apply_dc(apply_template: ApplyDC, tmp_path: Path) -> Iterator[ApplyDC]:
+    """A private running copy: every test writes to its own domain controller."""
+    dc = apply_template.dc.copy(tmp_path / "dc", free_address())
+    dc.start()
+    yield ApplyDC(dc, apply_template.sample, apply_template.idmap)
+    dc.stop()
