@@ -593,3 +593,96 @@ def plan(run_dir: Path, config_path: Path, out: Path | None) -> None:
         )
     click.echo(f"  {'VALID' if w['valid'] else 'INVALID'}  sha256 {doc['sha256']}")
     sys.exit(0 if w["valid"] else int(ExitCode.FINDINGS))
+
+
+@main.command("apply")
+@click.argument("plan_path", type=click.Path(path_type=Path, dir_okay=False))
+@config_option
+@click.option("--execute", is_flag=True, help="Make the changes (default: a dry run).")
+@click.option(
+    "--sha256",
+    "approved",
+    default=None,
+    help="The plan hash the approver saw (printed by `plan`); required with --execute.",
+)
+@click.option("--only-ids", "only_ids", multiple=True, help="Only these action ids (repeatable).")
+@click.option(
+    "--max-changes",
+    type=click.IntRange(1),
+    default=None,
+    help="Blast-radius cap (default: apply.max_changes); exceeding it refuses the apply.",
+)
+@click.option(
+    "--allow-protected",
+    "allow_protected",
+    multiple=True,
+    help="A protected group (id or SID) this apply may change (repeatable).",
+)
+@click.option("--undo", is_flag=True, help="Add back what this plan's journal records as done.")
+@handle_errors
+def apply_cmd(
+    plan_path: Path,
+    config_path: Path,
+    execute: bool,
+    approved: str | None,
+    only_ids: tuple[str, ...],
+    max_changes: int | None,
+    allow_protected: tuple[str, ...],
+    undo: bool,
+) -> None:
+    """Apply a saved plan's membership removals (AD, Graph): dry run unless --execute.
+
+    Guarded: the plan must match its SHA-256 (and --sha256); each object is read again before
+    its change (drift skipped); protected groups (by SID/RID), primary groups, synced and
+    dynamic groups through Graph are refused; an undo file and a journal are written before
+    the first write; a second run resumes from the journal. One line per action; exit 0 when
+    nothing was refused, skipped or failed, 1 otherwise, 2 when the apply was refused.
+
+    Example:  accessaudit apply plan.json -c config.toml --execute --sha256 3f5a...
+    """
+    from .config import load_settings
+    from .remediation.apply import EXECUTABLE, apply_plan, undo_plan
+    from .remediation.apply_open import open_directories
+    from .remediation.planfile import PlanError, load_plan
+
+    if (execute or undo) and not approved:
+        raise PlanError(
+            "--execute and --undo need --sha256", "pass the plan hash the approver signed off"
+        )
+    doc = load_plan(plan_path, approved)
+    settings = load_settings(config_path)
+    only = set(only_ids)
+    systems = {
+        str(a["system"])
+        for a in doc["actions"]
+        if a["kind"] in EXECUTABLE and (not only or a["action_id"] in only)
+    }
+    dirs = open_directories(settings, systems)
+    if undo:
+        result = undo_plan(doc, plan_path, dirs)
+    else:
+        result = apply_plan(
+            doc,
+            plan_path,
+            dirs,
+            execute=execute,
+            only_ids=only,
+            max_changes=max_changes or settings.apply.max_changes,
+            allow_protected=allow_protected,
+            rate=settings.apply.rate_per_second,
+            max_failures=settings.apply.max_failures,
+        )
+    for o in result.outcomes:
+        if o.state != "manual":
+            click.echo(
+                f"{o.state:8} {safe(o.action_id)}" + (f": {safe(o.reason)}" if o.reason else "")
+            )
+    states: dict[str, int] = {}
+    for o in result.outcomes:
+        states[o.state] = states.get(o.state, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+    mode = "undo" if undo else "executed" if execute else "dry run"
+    click.echo(f"{mode}: {result.writes} write(s); {summary}")
+    if result.undo:
+        click.echo(f"  undo file: {result.undo}  journal: {result.journal}")
+    sys.exit(0 if result.clean else int(ExitCode.FINDINGS))

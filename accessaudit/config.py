@@ -310,8 +310,31 @@ class ReportSettings(_Model):
     formats: list[Literal["html", "csv", "json", "xlsx"]] = ["html", "csv", "json"]
 
 
+class ApplySettings(_Model):
+    """``accessaudit apply``: its own write credentials (never the audit ones), by reference,
+    and its limits. The servers, tenant and CA come from the named audit sources."""
+
+    ad_source: str | None = None  # name of the [[sources]] LDAP source whose servers are written
+    bind_dn: str | None = None  # the write account (delegated "Write Members" on target OUs)
+    password_env: str | None = None
+    password_file: Path | None = None
+    password_keyring: str | None = None
+    entra_source: str | None = None  # name of the [[sources]] Entra source (tenant, Graph URL)
+    client_id: str | None = None  # the write app (GroupMember.ReadWrite.All), not the audit app
+    certificate_file: Path | None = None
+    certificate_thumbprint: str | None = None
+    certificate_passphrase_env: str | None = None
+    client_secret_env: str | None = None
+    client_secret_file: Path | None = None
+    client_secret_keyring: str | None = None
+    max_changes: Annotated[int, Field(ge=1)] = 50  # blast-radius cap; --max-changes raises it
+    rate_per_second: Annotated[float, Field(gt=0, le=100)] = 1.0  # writes per second, per run
+    max_failures: Annotated[int, Field(ge=1)] = 3  # consecutive failed writes stop the run
+
+
 class Settings(_Model):
     audit: AuditSettings = AuditSettings()
+    apply: ApplySettings = ApplySettings()
     attribution: Attribution = Attribution()
     organisations: Annotated[list[Organisation], Field(min_length=2)]
     sources: Annotated[list[Source], Field(min_length=1)]
@@ -462,7 +485,15 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     report = settings.report
     if report.pseudonym_key_file and not report.pseudonym_key_file.is_absolute():
         report = report.model_copy(update={"pseudonym_key_file": base / report.pseudonym_key_file})
-    return settings.model_copy(update={"audit": audit, "sources": sources, "report": report})
+    apply_updates = {
+        name: base / value
+        for name in ("password_file", "certificate_file", "client_secret_file")
+        if isinstance(value := getattr(settings.apply, name), Path) and not value.is_absolute()
+    }
+    apply = settings.apply.model_copy(update=apply_updates)
+    return settings.model_copy(
+        update={"audit": audit, "sources": sources, "report": report, "apply": apply}
+    )
 
 
 def settings_hash(settings: Settings) -> str:

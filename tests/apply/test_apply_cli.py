@@ -1,0 +1,108 @@
+"""`accessaudit plan` and `accessaudit apply` as a user runs them, against Samba: config from
+config.example.toml with an [apply] write account; each refusal one line and an exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ApplyDC
+from servers.load_ad import BIND_PASSWORD
+from servers.samba import ADMIN_PASSWORD
+
+pytestmark = pytest.mark.servers
+
+ROOT = Path(__file__).resolve().parents[2]
+READ = "ACCESSAUDIT_LDAP_PASSWORD"
+WRITE = "ACCESSAUDIT_WRITE_PASSWORD"
+
+
+def write_config(folder: Path, seeded: ApplyDC) -> Path:
+    example = (ROOT / "config.example.toml").read_text()
+    head = example[: example.index("# --- Sources")]
+    ldap = example[example.index("# Active Directory (or OpenLDAP") : example.index("# Entra ID")]
+    tail = example[example.index("[report]") :]
+    for key, value in {
+        "servers": json.dumps([seeded.dc.ldaps_url]),
+        "bind_dn": '"auditor@alliance.local"',
+        "password_env": f'"{READ}"',
+        "ca_file": json.dumps(str(seeded.dc.pki.ca_file)),
+    }.items():
+        ldap, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", ldap)
+        assert n == 1, key
+    for key, value in {
+        "ad_source": '"alliance.local"',
+        "bind_dn": '"Administrator@alliance.local"',
+        "password_env": f'"{WRITE}"',
+    }.items():
+        tail, n = re.subn(rf"(?m)^# {key} = .*$", f"{key} = {value}", tail)
+        assert n == 1, key
+    path = folder / "config.toml"
+    path.write_text(head + ldap + tail)
+    return path
+
+
+def cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, READ: BIND_PASSWORD, WRITE: ADMIN_PASSWORD}
+    return subprocess.run(
+        [sys.executable, "-m", "accessaudit", *args],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+def one_line_error(p: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in p.stderr, p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("accessaudit: error:")]
+    assert len(lines) == 1, p.stderr
+    return lines[0]
+
+
+def test_plan_and_apply_cli(apply_dc: ApplyDC, tmp_path: Path) -> None:
+    config = write_config(tmp_path, apply_dc)
+    assert cli(tmp_path, "run", "-c", str(config), "-q").returncode == 1
+    [run] = sorted((tmp_path / "accessaudit-data" / "runs").iterdir())
+    p = cli(tmp_path, "plan", str(run), "-c", str(config), "--out", "plan.json")
+    assert p.returncode == 0, p.stderr
+    assert "0 remaining" in p.stdout and "VALID" in p.stdout
+    digest = p.stdout.split("sha256 ")[-1].strip()
+    doc = json.loads((tmp_path / "plan.json").read_text())
+    assert doc["sha256"] == digest
+
+    p = cli(tmp_path, "apply", "plan.json", "-c", str(config), "--max-changes", "100")
+    assert p.returncode == 1, p.stderr  # refusals present (protected and primary groups)
+    assert "dry run: 0 write(s)" in p.stdout
+    refused = [ln for ln in p.stdout.splitlines() if ln.startswith("refused ")]
+    assert len(refused) == 5 and sum("protected group S-1-5-" in ln for ln in refused) == 3
+
+    p = cli(tmp_path, "apply", "plan.json", "-c", str(config), "--execute")
+    assert p.returncode == 2 and "need --sha256" in one_line_error(p)
+    p = cli(
+        tmp_path, "apply", "plan.json", "-c", str(config), "--execute", "--sha256", digest,
+        "--max-changes", "2",
+    )  # fmt: skip
+    assert p.returncode == 2 and "above the blast-radius cap of 2" in one_line_error(p)
+
+    doc["actions"][0]["member_id"] = doc["actions"][1]["member_id"]
+    (tmp_path / "tampered.json").write_text(json.dumps(doc))
+    p = cli(tmp_path, "apply", "tampered.json", "-c", str(config))
+    assert p.returncode == 2 and "does not match its hash" in one_line_error(p)
+
+    p = cli(tmp_path, "apply", "plan.json", "-c", str(config), "--execute", "--sha256", "0" * 64)
+    assert p.returncode == 2 and "not the approved" in one_line_error(p)
+
+    p = cli(tmp_path, "apply", "plan.json", "-c", str(config), "--execute", "--sha256", digest)
+    assert p.returncode == 1, p.stderr  # done, but the refused ones remain
+    assert re.search(r"executed: 16 write\(s\); 16 done, \d+ manual, 5 refused", p.stdout)
+    assert "undo file: plan.undo.ldif" in p.stdout
+    p = cli(tmp_path, "apply", "plan.json", "-c", str(config), "--execute", "--sha256", digest)
+    assert "executed: 0 write(s); 16 already" in p.stdout
