@@ -99,3 +99,31 @@ def apply_dc(apply_template: ApplyDC, tmp_path: Path) -> Iterator[ApplyDC]:
     dc.start()
     yield ApplyDC(dc, apply_template.sample, apply_template.idmap)
     dc.stop()
+
+
+# --- Graph emulator -----------------------------------------------------------------------------
+
+_ENTRA = Path(__file__).resolve().parents[1] / "entra"
+if str(_ENTRA) not in sys.path:
+    sys.path.insert(0, str(_ENTRA))
+
+from graphemu import GraphEmulator, TestPKI  # noqa: E402
+from graphemu import make_pki as make_graph_pki  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def graph_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+    return make_graph_pki(tmp_path_factory.mktemp("apply-graph-pki"))
+
+
+@pytest.fixture
+def graph_emu(graph_pki: TestPKI, monkeypatch: pytest.MonkeyPatch) -> Iterator[GraphEmulator]:
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    emulator = GraphEmulator(graph_pki).start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+    assert not emulator.errors, emulator.errors[0]

@@ -34,6 +34,7 @@ from .identity import GRAPH_APP_ID, AppRegistration, IdentityPlatform, _signing_
 from .pki import AppCertificate, TestPKI
 from .protocol import GraphError, Reply, expired_page_token, parse_request
 from .tenant import Tenant
+from .writes import GraphWrites
 
 #: The read-only permission set the connector documents as sufficient.
 READ_ROLES = (
@@ -41,6 +42,7 @@ READ_ROLES = (
     "GroupMember.Read.All",
     "RoleManagement.Read.Directory",
     "Application.Read.All",
+    "AdministrativeUnit.Read.All",
     "AuditLog.Read.All",
 )
 
@@ -100,6 +102,7 @@ class GraphEmulator(IdentityPlatform):
         self.apps: dict[tuple[str, str], AppRegistration] = {}
         self.faults = Faults()
         self.api = GraphApi(lambda: self.base_url)
+        self.writes = GraphWrites()
         self.log: list[Logged] = []
         self.errors: list[str] = []  # emulator bugs (500s with a traceback)
         self.token_lifetime = 3599
@@ -229,7 +232,7 @@ class GraphEmulator(IdentityPlatform):
                 reply = self._batch(headers, body, crid)
             elif path.startswith("/v1.0/"):
                 kind = "graph"
-                reply = self._graph(method, target, headers, in_batch=False)
+                reply = self._graph(method, target, headers, in_batch=False, body=body)
             else:
                 reply = self._error(404, "NotFound", f"No route for {path}")
         except Exception:
@@ -325,7 +328,13 @@ class GraphEmulator(IdentityPlatform):
         return self._error(fault.status, fault.code or code, fault.message or message, headers)
 
     def _graph(
-        self, method: str, target: str, headers: Mapping[str, str], *, in_batch: bool
+        self,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        *,
+        in_batch: bool,
+        body: bytes = b"",
     ) -> Reply:
         fault = self.faults.pick(method, target, in_batch)
         drop = False
@@ -338,7 +347,10 @@ class GraphEmulator(IdentityPlatform):
             caller = self._authenticate(headers)
             req = parse_request(method, target, headers)
             with caller.tenant.lock:
-                reply = self.api.handle(req, caller)
+                if method in ("DELETE", "POST"):
+                    reply = self.writes.handle(req, caller, body)
+                else:
+                    reply = self.api.handle(req, caller)
         except GraphError as err:
             reply = self._error(err.status, err.code, err.message, err.headers)
         reply.drop = drop
