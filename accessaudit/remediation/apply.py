@@ -24,11 +24,13 @@ right after the k-th write, before its ``done`` is journalled (the hardest point
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -161,9 +163,13 @@ class Journal:
         }
         if reason:
             rec["reason"] = reason
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, (json.dumps(rec, sort_keys=True) + "\n").encode())
+            size = os.fstat(fd).st_size
+            # a line torn by a crash stays on its own line (it is skipped when read back)
+            torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+            line = ("\n" if torn else "") + json.dumps(rec, sort_keys=True) + "\n"
+            os.write(fd, line.encode())
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -245,6 +251,46 @@ def apply_plan(
             "apply a batch with --only-ids, or raise the cap explicitly with --max-changes",
         )
     journal_path, ldif_path, graph_path = paths_for(plan_path)
+    with plan_lock(plan_path):
+        return _apply(
+            doc, changes, report, dirs, journal_path, ldif_path, graph_path,
+            execute=execute, allow_protected=allow_protected, rate=rate,
+            max_failures=max_failures, sleep=sleep,
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def plan_lock(plan_path: Path) -> Iterator[None]:
+    """One apply (or undo) of a plan at a time: an OS lock that dies with its process."""
+    fd = os.open(plan_path.with_name(plan_path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ApplyError(
+                f"another apply of {plan_path} is running",
+                "wait for it to finish; the lock is released when that process ends",
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _apply(
+    doc: dict[str, Any],
+    changes: list[Change],
+    report: ApplyReport,
+    dirs: dict[str, Directory],
+    journal_path: Path,
+    ldif_path: Path,
+    graph_path: Path,
+    *,
+    execute: bool,
+    allow_protected: Iterable[str],
+    rate: float,
+    max_failures: int,
+    sleep: Callable[[float], None],
+) -> ApplyReport:
     journal = Journal(journal_path, str(doc["sha256"]))
     seen = journal.states()
     report.journal = journal_path
@@ -255,7 +301,8 @@ def apply_plan(
     to_write: list[Change] = []
     for c in changes:
         states = seen.get(c.action_id, [])
-        if FINAL & set(states):
+        settled = [st for st in states if st in (*FINAL, "undone")]
+        if settled and settled[-1] in FINAL:
             report.outcomes.append(Outcome(c.action_id, "already", "journalled as done"))
             continue
         outcome = _preflight(c, dirs[c.system].read(c), allow_protected)
@@ -329,14 +376,22 @@ def undo_plan(doc: dict[str, Any], plan_path: Path, dirs: dict[str, Directory]) 
     """Add back every membership the journal records as removed (``done``) by this plan."""
     journal_path, _, _ = paths_for(plan_path)
     journal = Journal(journal_path, str(doc["sha256"]))
-    states = journal.states()
     report = ApplyReport(journal=journal_path)
-    for a in doc["actions"]:
-        if "done" not in states.get(a["action_id"], []):
-            continue
-        c = Change.of(a)
-        dirs[c.system].add(c)
-        report.writes += 1
-        journal.write(c.action_id, "undone")
-        report.outcomes.append(Outcome(c.action_id, "undone"))
+    with plan_lock(plan_path):
+        states = journal.states()
+        for a in doc["actions"]:
+            st = states.get(a["action_id"], [])
+            # done and not undone since (the last of the two in the journal wins)
+            if "done" not in st or st[::-1].index("done") > _last(st, "undone"):
+                continue
+            c = Change.of(a)
+            dirs[c.system].add(c)
+            report.writes += 1
+            journal.write(c.action_id, "undone")
+            report.outcomes.append(Outcome(c.action_id, "undone"))
     return report
+
+
+def _last(states: list[str], state: str) -> int:
+    """Distance from the end of the last ``state`` (a large number when absent)."""
+    return states[::-1].index(state) if state in states else len(states) + 1

@@ -1,0 +1,136 @@
+"""apply_plan with an in-memory directory: journal, resume, undo, cap, rate, breaker, lock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accessaudit.errors import AuditError
+from accessaudit.remediation.apply import (
+    ApplyError,
+    Change,
+    Live,
+    apply_plan,
+    paths_for,
+    plan_lock,
+    undo_plan,
+)
+from accessaudit.remediation.planfile import FORMAT, plan_hash, save_plan
+
+PROTECTED = "S-1-5-21-1-2-3-512"
+
+
+class Memory:
+    """A directory of group -> members; ``fail`` makes removals raise."""
+
+    def __init__(self, members: dict[str, set[str]], sids: dict[str, str] | None = None) -> None:
+        self.members = members
+        self.sids = sids or {}
+        self.writes: list[tuple[str, str, str]] = []
+        self.fail = False
+
+    def read(self, c: Change) -> Live:
+        if c.group_id not in self.members:
+            return Live(False, True, False)
+        return Live(True, True, c.member_id in self.members[c.group_id], self.sids.get(c.group_id))
+
+    def remove(self, c: Change) -> None:
+        if self.fail:
+            raise AuditError("refused by the server")
+        self.writes.append(("remove", c.group_id, c.member_id))
+        self.members[c.group_id].discard(c.member_id)
+
+    def add(self, c: Change) -> None:
+        self.writes.append(("add", c.group_id, c.member_id))
+        self.members[c.group_id].add(c.member_id)
+
+    def undo_text(self, c: Change) -> dict[str, Any]:
+        return {"ldif": f"dn: <GUID={c.group_id}>\nadd: member\nmember: <GUID={c.member_id}>"}
+
+
+def _plan(
+    tmp_path: Path, pairs: list[tuple[str, str]], via: str = "member"
+) -> tuple[dict[str, Any], Path]:
+    actions = [
+        {"action_id": f"a{i}", "kind": "remove-member", "system": "ad", "group_id": g,
+         "member_id": m, "finding_keys": [], "target": {"via": via}}
+        for i, (g, m) in enumerate(pairs)
+    ] + [{"action_id": "s", "kind": "split-group", "system": "ad", "group_id": "G9"}]  # fmt: skip
+    doc: dict[str, Any] = {"format": FORMAT, "actions": actions}
+    doc["sha256"] = plan_hash(doc)
+    return doc, save_plan(doc, tmp_path / "plan.json")
+
+
+def _journal(path: Path) -> list[tuple[str, str]]:
+    lines = paths_for(path)[0].read_text().splitlines()
+    return [(r["action_id"], r["state"]) for r in map(json.loads, lines)]
+
+
+def test_resume_after_torn_journal_and_undo(tmp_path: Path) -> None:
+    d = Memory({"G1": {"u1", "u2"}, "G2": {"u3"}})
+    doc, path = _plan(tmp_path, [("G1", "u1"), ("G1", "u2"), ("G2", "u3")])
+    # a crash after the second write landed, with its "done" torn mid-line
+    d.members["G1"] -= {"u1", "u2"}
+    jp = paths_for(path)[0]
+    recs = [("a0", "intent"), ("a0", "done"), ("a1", "intent")]
+    jp.write_text(
+        "".join(
+            json.dumps({"plan_sha256": doc["sha256"], "action_id": a, "state": s}) + "\n"
+            for a, s in recs
+        )
+        + '{"plan_sha256": "'
+    )
+    r = apply_plan(doc, path, {"ad": d}, execute=True, rate=0)
+    assert [(o.action_id, o.state) for o in r.outcomes] == [
+        ("s", "manual"), ("a0", "already"), ("a1", "done"), ("a2", "done"),
+    ]  # fmt: skip
+    assert d.writes == [("remove", "G2", "u3")] and r.writes == 1
+    undo_plan(doc, path, {"ad": d})
+    assert d.members == {"G1": {"u1", "u2"}, "G2": {"u3"}}
+    assert undo_plan(doc, path, {"ad": d}).writes == 0  # undone once
+    # after an undo the plan can be applied again
+    assert apply_plan(doc, path, {"ad": d}, execute=True, rate=0).writes == 3
+
+
+def test_other_plans_journal_is_refused(tmp_path: Path) -> None:
+    doc, path = _plan(tmp_path, [("G1", "u1")])
+    paths_for(path)[0].write_text(json.dumps({"plan_sha256": "x", "action_id": "a0"}) + "\n")
+    with pytest.raises(ApplyError, match="belongs to another plan"):
+        apply_plan(doc, path, {"ad": Memory({"G1": {"u1"}})}, execute=True)
+
+
+def test_cap_refusals_drift_rate_breaker_lock(tmp_path: Path) -> None:
+    pairs = [("G1", f"u{i}") for i in range(6)] + [("DA", "u0"), ("GONE", "u0")]
+    d = Memory({"G1": {f"u{i}" for i in range(6)}, "DA": {"u0"}}, {"DA": PROTECTED})
+    doc, path = _plan(tmp_path, pairs)
+    with pytest.raises(ApplyError, match="8 changes, above the blast-radius cap of 7"):
+        apply_plan(doc, path, {"ad": d}, execute=True, max_changes=7)
+    with pytest.raises(ApplyError, match="no write connection"):
+        apply_plan(doc, path, {}, execute=True)
+    slept: list[float] = []
+    r = apply_plan(doc, path, {"ad": d}, only_ids=["a0", "a1", "a2", "a6", "a7"], execute=True,
+                   rate=2.0, sleep=slept.append)  # fmt: skip
+    states = {o.action_id: (o.state, o.reason) for o in r.outcomes}
+    assert states["a6"][0] == "refused" and PROTECTED in states["a6"][1]
+    assert states["a7"] == ("drift", "group no longer exists")
+    assert [states[a][0] for a in ("a0", "a1", "a2")] == ["done"] * 3
+    assert len(slept) == 2 and all(0 < s <= 0.5 for s in slept)  # 2 writes/s
+    assert d.members["DA"] == {"u0"}
+    d.fail = True
+    r = apply_plan(doc, path, {"ad": d}, execute=True, max_failures=2, rate=0)
+    assert [o.state for o in r.outcomes if o.state == "failed"] == ["failed", "failed"]
+    with plan_lock(path), pytest.raises(ApplyError, match="another apply"):
+        apply_plan(doc, path, {"ad": d}, execute=True)
+
+
+def test_primary_group_refused(tmp_path: Path) -> None:
+    d = Memory({"G1": {"u1"}})
+    doc, path = _plan(tmp_path, [("G1", "u1")], via="primaryGroupID")
+    r = apply_plan(doc, path, {"ad": d}, execute=True)
+    assert [(o.state, o.reason[:29]) for o in r.outcomes if o.action_id == "a0"] == [
+        ("refused", "the member's primary group (c")
+    ]
+    assert d.writes == [] and not paths_for(path)[1].exists()  # no write, so no undo file
