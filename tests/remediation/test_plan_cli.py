@@ -1,0 +1,58 @@
+"""`accessaudit plan` on a demo run: the saved plan's shape, its hash and the what-if."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from accessaudit.cli import main
+from accessaudit.remediation.planfile import load_plan, plan_hash
+
+
+def test_plan_of_demo_run_is_valid(tmp_path: Path) -> None:
+    runner = CliRunner()
+    r = runner.invoke(main, ["demo", "--out", str(tmp_path / "demo"), "--accounts", "600", "-q"])
+    assert r.exit_code == 0, r.output
+    [run] = sorted((tmp_path / "demo" / "runs").iterdir())
+    out = tmp_path / "plan.json"
+    r = runner.invoke(main, ["plan", str(run), "--out", str(out), "-c", str(tmp_path / "none")])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert r.output.strip().endswith(f"VALID  sha256 {doc['sha256']}")
+    assert doc["sha256"] == plan_hash(doc) == load_plan(out)["sha256"]
+    assert doc["run_id"] == run.name and len(doc["run_manifest_sha256"]) == 64
+    w = doc["what_if"]
+    assert w["valid"] and w["remaining"] == 0 and w["remaining_keys"] == []
+    assert w["planned_findings"] > 0 and w["new_findings"] == 0
+    assert w["collateral"] == len(w["collateral_pairs"])
+    actions = doc["actions"]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert len(actions) == manifest["summary"]["actions"]
+    a = actions[0]
+    assert {
+        "action_id",
+        "batch_id",
+        "kind",
+        "system",
+        "finding_keys",
+        "collateral",
+        "target",
+    } <= set(a)
+    assert set(a["target"]) == {
+        "group_sid", "group_dn", "group_mastered", "group_source",
+        "member_sid", "member_dn", "member_source", "via",
+    }  # fmt: skip
+    # every collateral pair is charged to actions of the plan, and counted on them
+    ids = {x["action_id"]: x for x in actions}
+    for pair in w["collateral_pairs"]:
+        assert pair["action_ids"] and all(i in ids for i in pair["action_ids"])
+    assert sum(x["collateral"] for x in actions) >= w["collateral"]
+    # batches: one system and one kind each, at most 25 actions
+    batches: dict[str, list[dict[str, object]]] = {}
+    for x in actions:
+        batches.setdefault(x["batch_id"], []).append(x)
+    assert all(
+        len(b) <= 25 and len({(y["system"], y["kind"]) for y in b}) == 1 for b in batches.values()
+    )
