@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from applyflow import edges, make_plan, same_force, snapshot, writer
 from conftest import WRITE_ENV, ApplyDC
@@ -66,6 +67,14 @@ def test_apply_resolves_is_idempotent_and_undoes(
     assert edges(after) - edges(before) == set()
     resolved = {k for a in todo for k in a["finding_keys"]}
     assert resolved and resolved.isdisjoint(set(after["findings"]["finding_key"]))
+    # ... and every finding resolved is one the sample planted (its ids mapped to the server's)
+    keys = ["rule_id", "account_id", "group_id", "member_group_id"]
+    truth = apply_dc.sample.truth.with_columns(
+        [pl.col(c).replace(apply_dc.idmap.ids) for c in keys[1:]]
+    )
+    planted = set(truth.select(keys).iter_rows())
+    fixed = before["findings"].filter(pl.col("finding_key").is_in(list(resolved)))
+    assert fixed.height == len(resolved) and set(fixed.select(keys).iter_rows()) <= planted
     # no same-force access lost (the what-if charged none to these actions)
     assert all(a["collateral"] == 0 for a in todo)
     assert same_force(before) - same_force(after) == set()
