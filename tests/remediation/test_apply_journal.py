@@ -134,3 +134,40 @@ def test_primary_group_refused(tmp_path: Path) -> None:
         ("refused", "the member's primary group (c")
     ]
     assert d.writes == [] and not paths_for(path)[1].exists()  # no write, so no undo file
+
+
+def test_fuzzed_plans_never_write_protected_or_primary(tmp_path: Path) -> None:
+    """500 random plans over protected (by RID / builtin SID), ordinary and primary-group
+    edges: no write ever touches a protected group or a primary-group edge."""
+    import random
+
+    from accessaudit.model import PRIVILEGED_BUILTIN_RIDS, PRIVILEGED_DOMAIN_RIDS
+
+    rng = random.Random(5)
+    dom = "S-1-5-21-11-22-33"
+    sids = [f"{dom}-{r}" for r in PRIVILEGED_DOMAIN_RIDS]
+    sids += [f"S-1-5-32-{r}" for r in PRIVILEGED_BUILTIN_RIDS]
+    sids += [f"{dom}-{r}" for r in (513, 1100, 1101, 2000, 4242)]  # not protected
+    for n in range(500):
+        groups = {f"G{i}": rng.choice(sids) for i in range(6)}
+        pairs = [
+            (rng.choice(list(groups)), f"u{rng.randrange(5)}") for _ in range(rng.randrange(1, 8))
+        ]
+        primary = {p for p in pairs if rng.random() < 0.2}
+        actions = [
+            {"action_id": f"a{i}", "kind": "remove-member", "system": "ad", "group_id": g,
+             "member_id": m, "target": {"via": "primaryGroupID" if (g, m) in primary else "member"}}
+            for i, (g, m) in enumerate(pairs)
+        ]  # fmt: skip
+        doc: dict[str, Any] = {"format": FORMAT, "actions": actions}
+        doc["sha256"] = plan_hash(doc)
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        path = save_plan(doc, folder / "plan.json")
+        d = Memory({g: {f"u{i}" for i in range(5)} for g in groups}, groups)
+        apply_plan(doc, path, {"ad": d}, execute=True, rate=0, max_changes=100)
+        for _, g, m in d.writes:
+            sid = groups[g]
+            assert (g, m) not in primary
+            rid = int(sid.rsplit("-", 1)[1])
+            assert rid not in (PRIVILEGED_BUILTIN_RIDS if "-32-" in sid else PRIVILEGED_DOMAIN_RIDS)
