@@ -15,6 +15,7 @@ slow, OpenLDAP has none, and Entra's transitiveMembers hides the path). We expan
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from ..model import EFFECTIVE_SCHEMA, GROUP_CLOSURE_SCHEMA, MemberKind
@@ -69,8 +70,11 @@ def effective_memberships(memberships: pl.DataFrame, closure: pl.DataFrame) -> p
     """Every group each account reaches, directly (depth 0) or nested (EFFECTIVE_SCHEMA).
 
     Per (account, group) the smallest depth wins; ties go to the lexically smallest direct
-    group, then ``via``. The de-duplication runs on integer codes (one UInt64 key per pair),
-    not on strings: sorting ids as text was most of this stage's time and memory.
+    group, then ``via``. Everything runs on integer codes given in lexical order (so comparing
+    codes compares ids): the direct edges are joined once onto the closure plus each group
+    itself at depth 0, every candidate row becomes one UInt64 (account, group, depth, direct
+    group, via) whose order is the tie-break, and one sort of that column leaves the winner
+    first per (account, group). Strings come back only at the end, by gathering.
     """
     direct = (
         memberships.lazy()
@@ -78,7 +82,6 @@ def effective_memberships(memberships: pl.DataFrame, closure: pl.DataFrame) -> p
         .select(account_id=pl.col("member_id"), group_id=pl.col("group_id"), via=pl.col("via"))
         .collect()
     )
-    # Codes in lexical order, so comparing codes compares ids (deterministic tie-breaks).
     accounts = direct.get_column("account_id").unique().sort()
     groups = (
         pl.concat(
@@ -92,41 +95,107 @@ def effective_memberships(memberships: pl.DataFrame, closure: pl.DataFrame) -> p
         .sort()
     )
     vias = direct.get_column("via").unique().sort()
-    a_code = pl.DataFrame({"account_id": accounts}).with_row_index("a")
-    g_code = pl.DataFrame({"group_id": groups}).with_row_index("g")
-    v_code = pl.DataFrame({"via": vias}).with_row_index("v")
-    d = (
-        direct.lazy()
-        .join(a_code.lazy(), on="account_id")
-        .join(g_code.lazy(), on="group_id")
-        .join(v_code.lazy(), on="via")
-        .select("a", "g", "v", d=pl.lit(0, pl.Int32), vg=pl.col("g"))
+    codes = pl.DataFrame(
+        {
+            "a": _codes(direct.get_column("account_id"), accounts),
+            "g": _codes(direct.get_column("group_id"), groups),
+            "v": _codes(direct.get_column("via"), vias),
+        }
     )
-    c = (
-        closure.lazy()
-        .join(g_code.lazy(), on="group_id")
-        .join(g_code.lazy().rename({"group_id": "ancestor_id", "g": "anc"}), on="ancestor_id")
-        .select("g", "anc", pl.col("depth").cast(pl.Int32))
+    del direct
+    up = pl.concat(
+        [
+            pl.DataFrame({"g": _codes(groups, groups)}).with_columns(
+                anc=pl.col("g"), depth=pl.lit(0, pl.UInt32)
+            ),
+            pl.DataFrame(
+                {
+                    "g": _codes(closure.get_column("group_id"), groups),
+                    "anc": _codes(closure.get_column("ancestor_id"), groups),
+                    "depth": closure.get_column("depth").cast(pl.UInt32),
+                }
+            ),
+        ]
     )
-    nested = d.join(c, on="g").select(
-        "a", g=pl.col("anc"), v=pl.col("v"), d=pl.col("depth"), vg=pl.col("g")
-    )
-    best = (
-        pl.concat([d, nested])
-        .with_columns(key=pl.col("a").cast(pl.UInt64) * (1 << 32) + pl.col("g").cast(pl.UInt64))
-        .sort("key", "d", "vg", "v")
-        .unique("key", keep="first", maintain_order=True)
-        .collect()
-    )
+    max_depth = int(up.get_column("depth").max() or 0)  # type: ignore[arg-type]
+    ab, gb, db, vb = (_bits(n) for n in (accounts.len(), groups.len(), max_depth + 1, vias.len()))
+    if ab + 2 * gb + db + vb <= 64:
+        best = _best_packed(codes, up, gb, db, vb)
+    else:  # too many ids for one 64-bit word: the same order on four columns
+        best = _best_columns(codes, up)
     return pl.DataFrame(
         {
             "account_id": accounts.gather(best.get_column("a")),
             "group_id": groups.gather(best.get_column("g")),
-            "depth": best.get_column("d"),
+            "depth": best.get_column("d").cast(pl.Int32),
             "via_group_id": groups.gather(best.get_column("vg")),
             "via": vias.gather(best.get_column("v")),
         },
         schema=EFFECTIVE_SCHEMA,
+    )
+
+
+def _codes(values: pl.Series, dictionary: pl.Series) -> pl.Series:
+    """Each value's position in the sorted, unique ``dictionary`` (UInt32)."""
+    return values.cast(pl.Enum(dictionary)).to_physical().cast(pl.UInt32)
+
+
+def _bits(n: int) -> int:
+    return max(1, (max(n, 1) - 1).bit_length())
+
+
+def _best_packed(codes: pl.DataFrame, up: pl.DataFrame, gb: int, db: int, vb: int) -> pl.DataFrame:
+    """One UInt64 per candidate: account | group | depth | direct group | via (high to low).
+
+    Sorting that one column puts each (account, group)'s winner first. The bit fields are
+    taken apart with numpy's shifts (polars has none; 64-bit division is several times slower).
+    """
+    low = db + gb + vb  # bits below the (account, group) key
+
+    def at(col: str, shift: int) -> pl.Expr:
+        return pl.col(col).cast(pl.UInt64) * pl.lit(1 << shift, pl.UInt64)
+
+    packed = (
+        codes.lazy()
+        .join(up.lazy(), on="g")
+        .select(
+            p=at("a", gb + low) + at("anc", low) + at("depth", gb + vb) + at("g", vb) + at("v", 0)
+        )
+        .collect(engine="streaming")
+        .get_column("p")
+        .sort()
+        .to_numpy()
+    )
+    key = packed >> np.uint64(low)
+    first = np.empty(key.size, dtype=bool)
+    first[:1] = True
+    np.not_equal(key[1:], key[:-1], out=first[1:])
+    del key
+    p = packed[first]
+    del packed, first
+
+    def field(shift: int, width: int) -> np.ndarray:
+        return ((p >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.uint32)
+
+    return pl.DataFrame(
+        {
+            "a": (p >> np.uint64(gb + low)).astype(np.uint32),
+            "g": field(low, gb),
+            "d": field(gb + vb, db),
+            "vg": field(vb, gb),
+            "v": field(0, vb),
+        }
+    )
+
+
+def _best_columns(codes: pl.DataFrame, up: pl.DataFrame) -> pl.DataFrame:
+    return (
+        codes.lazy()
+        .join(up.lazy(), on="g")
+        .select("a", g="anc", d="depth", vg="g", v="v")
+        .sort("a", "g", "d", "vg", "v")
+        .unique(["a", "g"], keep="first", maintain_order=True)
+        .collect()
     )
 
 

@@ -1,0 +1,397 @@
+"""Nested expansion at national scale: ours against scipy.sparse and DuckDB (issue 8, goal 2).
+
+    python benchmarks/expansion.py              # 1M users / 50k groups / 10M + 100k edges, 3 runs
+    python benchmarks/expansion.py --smoke      # 20k users / 1k groups once (CI)
+    python benchmarks/expansion.py --users 200000 --groups 10000 --repeat 5
+
+The graph is synthetic and vectorised (numpy, seeded): groups sit on levels 0-8 (most near the
+top), each group below the top has one parent on the level above (so nesting goes up to 8 deep),
+1% of those edges are also present reversed (two-group cycles) and the remaining nestings put a
+random group below the top into a random top-level group. Direct user->group edges are uniform,
+without duplicates. Every method gets the same graph and must produce the same set of effective
+(user, group) pairs, direct ones included; the set is compared by a checksum (pair count, sum of
+``user * groups + group`` and a sum of a modular hash of it), computed after the timing.
+
+Methods, each in a fresh subprocess. Seconds are the median. Peak RSS is the largest over the
+runs of the kernel's high-water mark, reset once the method's input is built (so it includes
+the input); *+MB* is that peak minus the RSS at the reset, the method's own memory.
+
+- **ours**: ``group_closure`` + ``effective_memberships`` from string ids to string ids
+  (MEMBERSHIPS_SCHEMA in, EFFECTIVE_SCHEMA out: depth, direct group and ``via`` per pair).
+- **ours, integer core**: the same de-duplication on integer codes only (``_best_packed``),
+  i.e. without turning ids into codes and back: the difference to *ours* is the string cost.
+- **scipy**: boolean closure of the group adjacency by repeated squaring, then the sparse
+  product with the user->group matrix (pairs only: no depth, no direct group).
+- **duckdb**: recursive CTE over the nestings (``UNION``, so cycles end), joined onto the
+  direct edges, ``SELECT DISTINCT`` into a table (pairs only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+MB = 1024 * 1024
+P = 1_000_000_007  # modulus of the pair hash (so every method can compute it in int64)
+METHODS = ("ours", "ours-core", "scipy", "duckdb")
+LABELS = {
+    "ours": "ours (strings in/out)",
+    "ours-core": "ours, integer core",
+    "scipy": "scipy.sparse",
+    "duckdb": "duckdb recursive CTE",
+}
+
+
+# --- the graph ----------------------------------------------------------------------------------
+
+
+def graph(
+    users: int, groups: int, edges: int, nestings: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(user, group, via) direct edges and (child, parent) nestings as int64 arrays."""
+    rng = np.random.default_rng(seed)
+    # Levels 0 (top) .. 8, most groups near the top (as in directories: few deep chains).
+    weights = np.array([4, 10, 8, 6, 4, 3, 2, 1, 1], dtype=float)
+    level = np.sort(rng.choice(9, size=groups, p=weights / weights.sum()))
+    level[0] = 0
+    starts = np.searchsorted(level, np.arange(10))
+    below = np.flatnonzero(level > 0)
+    # One parent on the level above for every group below the top: depth up to 8.
+    lo, hi = starts[level[below] - 1], starts[level[below]]
+    tree_parent = lo + (rng.random(below.size) * (hi - lo)).astype(np.int64)
+    # Two-group cycles: 1% of the tree edges also reversed.
+    rev = rng.choice(below.size, size=max(1, below.size // 100), replace=False)
+    # The rest: a group into a top-level group (a role or resource group).
+    extra = max(0, nestings - below.size - rev.size)
+    c = below[rng.integers(0, below.size, size=extra * 2)]
+    p = rng.integers(0, max(1, starts[1]), size=c.size)
+    child = np.concatenate([below, tree_parent[rev], c])
+    parent = np.concatenate([tree_parent, below[rev], p])
+    key = child * groups + parent
+    key = key[child != parent]
+    _, first = np.unique(key, return_index=True)
+    key = key[np.sort(first)][:nestings]  # the tree and the cycles first, then the rest
+    nest = np.stack([key // groups, key % groups], axis=1)
+    # Direct user edges: users and groups uniformly, no duplicate pair.
+    u = rng.integers(0, users, size=int(edges * 1.02), dtype=np.int64)
+    g = rng.integers(0, groups, size=u.size, dtype=np.int64)
+    key = np.unique(u * groups + g)
+    key = key[rng.permutation(key.size)[:edges]]
+    u, g = key // groups, key % groups
+    via = (rng.random(u.size) < 0.05).astype(np.int64)  # 5% primaryGroupID, the rest member
+    return u, g, via, nest[:, 0].astype(np.int64), nest[:, 1].astype(np.int64)
+
+
+def checksum(u: np.ndarray, g: np.ndarray, groups: int) -> list[int]:
+    k = u.astype(np.int64) * groups + g.astype(np.int64)
+    h = ((k % P) * 2654435761) % P
+    return [int(k.size), int(k.sum(dtype=np.int64)), int(h.sum(dtype=np.int64))]
+
+
+# --- memory -------------------------------------------------------------------------------------
+
+
+def _hwm_reset() -> None:
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def _status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# --- methods (run in the worker) -----------------------------------------------------------------
+
+
+def _pairs_checksum(eff: Any, groups: int) -> list[int]:
+    import polars as pl
+
+    out = eff.select(
+        u=pl.col("account_id").str.slice(1).cast(pl.Int64),
+        g=pl.col("group_id").str.slice(1).cast(pl.Int64),
+    )
+    return checksum(out["u"].to_numpy(), out["g"].to_numpy(), groups)
+
+
+Run = Callable[[], Callable[[], list[int]]]  # times the work, returns the (untimed) checksum
+
+
+def _ours(data: tuple[np.ndarray, ...], groups: int) -> Run:
+    import polars as pl
+
+    from accessaudit.analysis.expand import effective_memberships, group_closure
+    from accessaudit.model import MEMBERSHIPS_SCHEMA
+
+    u, g, via, child, parent = data
+
+    def ids(prefix: str, values: np.ndarray) -> pl.Expr:
+        return pl.lit(prefix) + pl.lit(pl.Series(values)).cast(pl.String).str.zfill(8)
+
+    direct = pl.select(
+        source=pl.lit("bench"),
+        group_id=ids("g", g),
+        member_id=ids("u", u),
+        member_kind=pl.lit("account"),
+        via=pl.when(pl.lit(pl.Series(via)) == 1)
+        .then(pl.lit("primaryGroupID"))
+        .otherwise(pl.lit("member")),
+    )
+    nest = pl.select(
+        source=pl.lit("bench"),
+        group_id=ids("g", parent),
+        member_id=ids("g", child),
+        member_kind=pl.lit("group"),
+        via=pl.lit("member"),
+    )
+    memberships = pl.concat([direct, nest]).cast(dict(MEMBERSHIPS_SCHEMA))  # type: ignore[arg-type]
+    del direct, nest
+
+    def run() -> Callable[[], list[int]]:
+        closure = group_closure(memberships)
+        eff = effective_memberships(memberships, closure)
+        del closure
+        return lambda: _pairs_checksum(eff, groups)
+
+    return run
+
+
+def _ours_core(data: tuple[np.ndarray, ...], groups: int) -> Run:
+    import polars as pl
+
+    from accessaudit.analysis.expand import _best_packed, _bits
+
+    u, g, via, child, parent = data
+    codes = pl.DataFrame({"a": u, "g": g, "v": via}).cast(pl.UInt32)
+    # The closure (codes, depth) by BFS in numpy-fed polars, outside the timing: it is the
+    # small part (see the closure figure of *ours*); here only the join + de-duplication.
+    edges = pl.DataFrame({"g": child, "anc": parent}).cast(pl.UInt32)
+    found = edges.with_columns(depth=pl.lit(1, pl.UInt32))
+    frontier = found
+    while frontier.height:
+        step = (
+            frontier.join(edges.rename({"g": "anc", "anc": "nxt"}), on="anc")
+            .select("g", anc="nxt", depth=pl.col("depth") + 1)
+            .filter(pl.col("g") != pl.col("anc"))
+            .unique(["g", "anc"])
+            .join(found, on=["g", "anc"], how="anti")
+        )
+        found = pl.concat([found, step])
+        frontier = step
+    ident = pl.DataFrame({"g": np.arange(groups)}).cast(pl.UInt32)
+    up = pl.concat([ident.with_columns(anc="g", depth=pl.lit(0, pl.UInt32)), found])
+    gb, db, vb = _bits(groups), _bits(int(up["depth"].max()) + 1), _bits(2)  # type: ignore[arg-type]
+
+    def run() -> Callable[[], list[int]]:
+        best = _best_packed(codes, up, gb, db, vb)
+        return lambda: checksum(best["a"].to_numpy(), best["g"].to_numpy(), groups)
+
+    return run
+
+
+def _scipy(data: tuple[np.ndarray, ...], groups: int, users: int) -> Run:
+    import scipy.sparse as sp
+
+    u, g, _via, child, parent = data
+
+    def run() -> Callable[[], list[int]]:
+        n = groups
+        adj = sp.csr_matrix(
+            (np.ones(child.size, dtype=bool), (child, parent)), shape=(n, n), dtype=bool
+        )
+        clo = (sp.identity(n, dtype=bool, format="csr") + adj).astype(bool)
+        while True:  # repeated squaring: paths up to 2^k long after k steps
+            nxt = (clo @ clo).astype(bool)
+            if nxt.nnz == clo.nnz:
+                break
+            clo = nxt
+        d = sp.csr_matrix((np.ones(u.size, dtype=bool), (u, g)), shape=(users, n), dtype=bool)
+        eff = d @ clo
+        return lambda: checksum(*eff.nonzero(), groups)
+
+    return run
+
+
+def _duckdb(data: tuple[np.ndarray, ...], groups: int) -> Run:
+    import duckdb
+    import polars as pl
+
+    u, g, _via, child, parent = data
+    con = duckdb.connect()
+    con.execute(f"SET threads = {os.cpu_count() or 1}")
+    # Through Parquet (outside the timing): duckdb reads polars frames only with pyarrow.
+    tmp = Path(tempfile.mkdtemp(prefix="expansion-bench-"))
+    pl.DataFrame({"u": u, "g": g}).write_parquet(tmp / "direct.parquet")
+    pl.DataFrame({"child": child, "parent": parent}).write_parquet(tmp / "nest.parquet")
+    con.execute(f"CREATE TABLE direct AS SELECT * FROM read_parquet('{tmp / 'direct.parquet'}')")
+    con.execute(f"CREATE TABLE nest AS SELECT * FROM read_parquet('{tmp / 'nest.parquet'}')")
+    shutil.rmtree(tmp)
+
+    def run() -> Callable[[], list[int]]:
+        con.execute("DROP TABLE IF EXISTS eff")
+        con.execute(
+            """
+            CREATE TABLE eff AS
+            WITH RECURSIVE clo(g, anc) AS (
+                SELECT child, parent FROM nest
+                UNION
+                SELECT clo.g, nest.parent FROM clo JOIN nest ON nest.child = clo.anc
+            )
+            SELECT DISTINCT u, g FROM (
+                SELECT u, g FROM direct
+                UNION ALL
+                SELECT d.u, clo.anc AS g FROM direct d JOIN clo ON d.g = clo.g
+            )
+            """
+        )
+        return check
+
+    def check() -> list[int]:
+        row = con.execute(
+            f"SELECT count(*), sum(u * {groups} + g), "
+            f"sum(((u * {groups} + g) % {P}) * 2654435761 % {P}) FROM eff"
+        ).fetchone()
+        assert row is not None
+        return [int(x) for x in row]
+
+    return run
+
+
+def worker(method: str, args: dict[str, Any]) -> dict[str, Any]:
+    data = graph(args["users"], args["groups"], args["edges"], args["nestings"], args["seed"])
+    if method == "ours":
+        run = _ours(data, args["groups"])
+    elif method == "ours-core":
+        run = _ours_core(data, args["groups"])
+    elif method == "scipy":
+        run = _scipy(data, args["groups"], args["users"])
+    else:
+        run = _duckdb(data, args["groups"])
+    gc.collect()
+    base = _status_mb("VmRSS")
+    _hwm_reset()
+    t0 = time.perf_counter()
+    check = run()
+    seconds = time.perf_counter() - t0
+    peak = _status_mb("VmHWM")
+    result = check()
+    return {
+        "method": method,
+        "seconds": seconds,
+        "peak": peak,
+        "base": base,
+        "checksum": result,
+        "direct": int(data[0].size),
+        "nestings": int(data[3].size),
+    }
+
+
+# --- the driver ---------------------------------------------------------------------------------
+
+
+def _spawn(method: str, args: dict[str, Any]) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--worker", method, "--args", json.dumps(args)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        return {"method": method, "failed": (out.stderr.strip().splitlines() or ["?"])[-1]}
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+@click.command()
+@click.option("--users", default=1_000_000, show_default=True)
+@click.option("--groups", default=50_000, show_default=True)
+@click.option("--edges", default=10_000_000, show_default=True, help="Direct user->group edges.")
+@click.option("--nestings", default=100_000, show_default=True, help="Group->group edges.")
+@click.option("--repeat", default=3, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=8, show_default=True)
+@click.option("--methods", default=",".join(METHODS), show_default=True)
+@click.option("--smoke", is_flag=True, help="20k users / 1k groups / 200k + 2k edges, once.")
+@click.option("--worker", hidden=True)
+@click.option("--args", "worker_args", hidden=True)
+def main(
+    users: int,
+    groups: int,
+    edges: int,
+    nestings: int,
+    repeat: int,
+    seed: int,
+    methods: str,
+    smoke: bool,
+    worker: str | None,
+    worker_args: str | None,
+) -> None:
+    """Effective memberships of a synthetic graph: ours vs scipy.sparse vs DuckDB.
+
+    Example: python benchmarks/expansion.py --users 100000 --groups 5000 --edges 1000000
+    --nestings 10000
+
+    Exits 1 if a method failed or a checksum differs.
+    """
+    if worker is not None:
+        print(json.dumps(globals()["worker"](worker, json.loads(worker_args or "{}"))))
+        return
+    if smoke:
+        users, groups, edges, nestings, repeat = 20_000, 1_000, 200_000, 2_000, 1
+    args = {"users": users, "groups": groups, "edges": edges, "nestings": nestings, "seed": seed}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for i in range(repeat):
+        for m in methods.split(","):
+            click.echo(f"run {i + 1} of {repeat}: {m}", err=True)
+            rows.setdefault(m, []).append(_spawn(m, args))
+    click.echo(
+        f"\n{users:,} users, {groups:,} groups, {edges:,} direct edges, {nestings:,} nestings; "
+        f"seed {seed}; {os.cpu_count()} CPUs; median of {repeat}\n"
+    )
+    failed = False
+    ref = rows.get("scipy", [{}])[0].get("checksum")
+    med: dict[str, float] = {}
+    for m, runs in rows.items():
+        ok = [r for r in runs if "failed" not in r]
+        if ok:
+            med[m] = statistics.median(r["seconds"] for r in ok)
+    head = (
+        f"| {'method':<22} | {'seconds':>8} | {'peak RSS MB':>11} | {'+MB':>6} | "
+        f"{'pairs':>12} | {'vs scipy':>8} | {'vs duckdb':>9} | checksum   |"
+    )
+    click.echo(head)
+    click.echo("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
+    for m, runs in rows.items():
+        ok = [r for r in runs if "failed" not in r]
+        if not ok:
+            failed = True
+            click.echo(f"| {LABELS.get(m, m):<22} | failed: {runs[0].get('failed')}")
+            continue
+        sums = {tuple(r["checksum"]) for r in ok}
+        same = len(sums) == 1 and (ref is None or list(next(iter(sums))) == ref)
+        failed |= not same
+        peak = max(r["peak"] for r in ok)
+        grew = max(r["peak"] - r["base"] for r in ok)
+        vs = {k: f"{med[m] / med[k]:.2f}x" if k in med else "-" for k in ("scipy", "duckdb")}
+        click.echo(
+            f"| {LABELS.get(m, m):<22} | {med[m]:>8.2f} | {peak:>11,.0f} | {grew:>6,.0f} | "
+            f"{ok[0]['checksum'][0]:>12,} | {vs['scipy']:>8} | {vs['duckdb']:>9} | "
+            f"{'same' if same else 'DIFFERS':<10} |"
+        )
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
