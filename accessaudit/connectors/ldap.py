@@ -20,10 +20,17 @@ A timeout, a size or time limit, a dropped connection or an unfinished range mar
 incomplete, and :func:`collect` raises :class:`IncompleteLdapCollection` (carrying the collection
 with every unit) rather than return a partial snapshot as if it were whole.
 
+Entries are read column-wise off ldap3's connection (:mod:`.ldap_wire`): ldap3 binds, encodes
+every request and decodes every result, but builds no per-entry dicts; the garbage collector is
+off for the duration of a collection (100,000 users in ~2x the time of ``ldapsearch``).
+
 Transport: LDAPS or StartTLS with ``ssl.CERT_REQUIRED`` and the hostname checked, always; a plain
 ``ldap://`` simple bind is refused unless ``allow_plaintext`` (lab only). NTLM is not offered:
 ldap3's NTLM needs MD4, which OpenSSL 3 lacks, and Samba drops ldap3's NTLM ("Sicily") bind.
-Kerberos (SASL GSSAPI) needs the optional ``gssapi`` package and a ticket cache or keytab.
+Kerberos (SASL GSSAPI) needs the optional ``gssapi`` package and a ticket cache (``KRB5CCNAME``)
+or keytab (``KRB5_CLIENT_KTNAME``); name servers as their ``ldap/<host>`` service principal is
+named. ldap3's GSSAPI has no SASL security layer and relies on TLS, which Active Directory
+accepts over LDAPS and Samba only with ``ldap server require strong auth = allow_sasl_over_tls``.
 
 Least privilege: an ordinary domain user (member of Domain Users only, no delegated rights) can
 read everything collected here in a default AD; do not use an administrator.
