@@ -8,7 +8,7 @@ Graph for cloud-mastered groups); every other action is a task for a person and 
 2. the blast-radius cap: more changes than ``max_changes`` refuses the whole apply;
 3. per change, refused without a write: a protected group by SID/RID (unless named in
    ``allow_protected``), a removal from the member's primary group, a Graph change to an
-   on-premises-synced or dynamic group;
+   on-premises-synced, dynamic, mail-enabled (Exchange) or role-assignable group;
 4. per change, the object is read again just before the write: a group or member that is gone
    is *drift* (skipped and reported); a membership already absent is a no-op (no write);
 5. before the first write the undo file (LDIF ``add: member`` + Graph JSON requests) is written
@@ -88,6 +88,8 @@ class Live:
     primary: bool = False  # the group is the member's primary group
     synced: bool = False  # Graph: onPremisesSyncEnabled
     dynamic: bool = False  # Graph: DynamicMembership
+    mail_enabled: bool = False  # Graph: a distribution / mail-enabled security group (Exchange)
+    role_assignable: bool = False  # Graph: isAssignableToRole (needs a directory-role write)
 
 
 class Directory(Protocol):
@@ -213,6 +215,10 @@ def _refusal(change: Change, live: Live, allow_protected: Iterable[str]) -> str 
         return "group synced from on-premises AD: change it in AD"
     if change.system == "cloud" and live.dynamic:
         return "dynamic group: change its membership rule"
+    if change.system == "cloud" and live.mail_enabled:
+        return "mail-enabled group: change it in Exchange"
+    if change.system == "cloud" and live.role_assignable:
+        return "role-assignable group: the write app is deliberately not granted to change it"
     return None
 
 

@@ -3,7 +3,8 @@
 Uses the Entra connector's own client (msal token source, TLS pinned to the configured CA,
 retries honouring Retry-After) with the *write* app of ``[apply]``. Before each change the
 group is read (``onPremisesSyncEnabled``: change it in AD; ``DynamicMembership``: change the
-rule) and its direct members listed. A 404 on ``DELETE .../members/{id}/$ref`` is "already
+rule; mail-enabled non-Microsoft-365: Exchange; ``isAssignableToRole``: refused by design) and
+its direct members listed. A 404 on ``DELETE .../members/{id}/$ref`` is "already
 removed" only once a re-read confirms it (research: failure modes, Graph eventual consistency).
 """
 
@@ -56,20 +57,24 @@ class GraphDirectory:
     def read(self, change: Change) -> Live:
         group = self._get(
             f"/groups/{change.group_id}?$select=id,groupTypes,onPremisesSyncEnabled,"
-            "securityIdentifier"
+            "securityIdentifier,mailEnabled,isAssignableToRole"
         )
         member = self._get(f"/users/{change.member_id}?$select=id") or self._get(
             f"/groups/{change.member_id}?$select=id"
         )
         if group is None or member is None:
             return Live(group is not None, member is not None, False)
+        types = group.get("groupTypes") or []
         return Live(
             True,
             True,
             self._is_member(change),
             group_sid=group.get("securityIdentifier"),
             synced=bool(group.get("onPremisesSyncEnabled")),
-            dynamic="DynamicMembership" in (group.get("groupTypes") or []),
+            dynamic="DynamicMembership" in types,
+            # Microsoft 365 groups are mail-enabled and changeable; the others are Exchange's
+            mail_enabled=bool(group.get("mailEnabled")) and "Unified" not in types,
+            role_assignable=bool(group.get("isAssignableToRole")),
         )
 
     def remove(self, change: Change) -> None:

@@ -85,14 +85,21 @@ def test_graph_apply_noop_undo_and_refusals(
             _action("Shared-Team", "cwarks"),
             _action("WMP-RES-1", "awilliams"),  # synced from AD: change it in AD
             _action("All-Bulk", "bulk0000"),  # dynamic
+            _action("Newsletter", "ddisabled"),  # a distribution list: Exchange
+            _action("Role-Admins", "awilliams"),  # role-assignable
         ],
     )
 
     dry = apply_plan(doc, path, {"cloud": d}, rate=0)
     assert graph_emu.writes.log == []
-    assert Counter(o.state for o in dry.outcomes) == {"dry-run": 2, "refused": 2}
-    reasons = sorted(o.reason for o in dry.outcomes if o.state == "refused")
-    assert reasons[0].startswith("dynamic group") and "synced from on-premises" in reasons[1]
+    assert Counter(o.state for o in dry.outcomes) == {"dry-run": 2, "refused": 4}
+    reasons = [o.reason.split(":")[0] for o in dry.outcomes if o.state == "refused"]
+    assert reasons == [
+        "group synced from on-premises AD",
+        "dynamic group",
+        "mail-enabled group",
+        "role-assignable group",
+    ]
 
     done = apply_plan(doc, path, {"cloud": d}, execute=True, rate=0)
     assert done.writes == 2 and len(graph_emu.writes.log) == 2
