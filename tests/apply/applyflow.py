@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from conftest import ApplyDC
+from apply_servers import ApplyDC
 
 from accessaudit.analysis.expand import effective_memberships, group_closure
 from accessaudit.connectors.ldap import collect

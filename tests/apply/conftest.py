@@ -10,52 +10,25 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-for _p in (Path(__file__).resolve().parents[1], Path(__file__).resolve().parents[2]):
+for _p in (
+    Path(__file__).resolve().parent,
+    Path(__file__).resolve().parents[1],
+    Path(__file__).resolve().parents[2],
+):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
+from apply_servers import APPLY_ACCOUNTS, ApplyDC  # noqa: E402
 from servers import ServerUnavailable, load_ad  # noqa: E402
 from servers.dataset import Dataset  # noqa: E402
-from servers.ids import IdMap  # noqa: E402
 from servers.pki import Pki, make_pki  # noqa: E402
-from servers.samba import ADDRESSES, ADMIN_PASSWORD, SambaDC, free_address, provision  # noqa: E402
+from servers.samba import ADDRESSES, free_address, provision  # noqa: E402
 
-from accessaudit.config import LdapSource  # noqa: E402
 from accessaudit.sample import Sample, generate  # noqa: E402
-
-READ_ENV = "ACCESSAUDIT_TEST_APPLY_READ"
-WRITE_ENV = "ACCESSAUDIT_TEST_APPLY_WRITE"
-APPLY_ACCOUNTS = 300
-
-
-@dataclass
-class ApplyDC:
-    dc: SambaDC
-    sample: Sample
-    idmap: IdMap
-
-    def source(self, monkeypatch: pytest.MonkeyPatch, *, write: bool = False) -> LdapSource:
-        """The audit (read) source, or the same server with the separate write credential."""
-        monkeypatch.setenv(READ_ENV, load_ad.BIND_PASSWORD)
-        monkeypatch.setenv(WRITE_ENV, ADMIN_PASSWORD)
-        return LdapSource.model_validate(
-            {
-                "kind": "ldap",
-                "name": "alliance",
-                "servers": [self.dc.ldaps_url],
-                "base_dn": "DC=alliance,DC=local",
-                "bind_dn": "Administrator@alliance.local" if write else "auditor@alliance.local",
-                "password_env": WRITE_ENV if write else READ_ENV,
-                "ca_file": self.dc.pki.ca_file,
-                "connect_timeout": 5,
-                "receive_timeout": 30,
-            }
-        )
 
 
 @pytest.fixture(scope="session")
@@ -105,7 +78,7 @@ def apply_dc(apply_template: ApplyDC, tmp_path: Path) -> Iterator[ApplyDC]:
 
 _ENTRA = Path(__file__).resolve().parents[1] / "entra"
 if str(_ENTRA) not in sys.path:
-    sys.path.insert(0, str(_ENTRA))
+    sys.path.append(str(_ENTRA))  # for entra_data; appended, so no other conftest is shadowed
 
 from graphemu import GraphEmulator, TestPKI  # noqa: E402
 from graphemu import make_pki as make_graph_pki  # noqa: E402

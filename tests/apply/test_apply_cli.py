@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ApplyDC
+from apply_servers import ApplyDC
 from servers.load_ad import BIND_PASSWORD
 from servers.samba import ADMIN_PASSWORD
 

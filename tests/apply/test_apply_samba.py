@@ -13,8 +13,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from apply_servers import WRITE_ENV, ApplyDC
 from applyflow import edges, make_plan, same_force, snapshot, writer
-from conftest import WRITE_ENV, ApplyDC
 
 from accessaudit.remediation.apply import (
     KILL_ENV,
