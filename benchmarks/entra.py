@@ -218,10 +218,15 @@ def _counts(tenant: Any) -> dict[str, int]:
             for g in groups
             if not tenant.objects[g].get("onPremisesSyncEnabled")
         )
+        # enterprise applications holding app-role assignments and administrative units are
+        # groups rows too (kinds app-role / administrative-unit)
+        apps = {a["resourceId"] for a in tenant.app_role_assignments.values()}
+        units = tenant.au_members
         return {
             "users": sum(1 for t in tenant.types.values() if t == "user"),
-            "groups": len(groups),
-            "memberships": sum(len(tenant.members[g]) for g in groups),
+            "groups": len(groups) + len(apps) + len(units),
+            "memberships": sum(len(tenant.members[g]) for g in groups)
+            + sum(map(len, units.values())),
             "grants": len(tenant.role_assignments)
             + len(tenant.role_eligibilities)
             + len(tenant.app_role_assignments)

@@ -10,8 +10,12 @@ these, all read-only:
   eligibility (``/roleManagement/directory/...``);
 * ``Application.Read.All`` — service principals and their app-role assignments
   (``/servicePrincipals``, ``/appRoleAssignedTo``);
+* ``AdministrativeUnit.Read.All`` — administrative units and their members
+  (``/directory/administrativeUnits``, ``.../{id}/members``). Microsoft's v1.0 permission tables
+  list it as least privileged for both; ``RoleManagement.Read.Directory`` appears only for a
+  unit's ``scopedRoleMembers``, so it does not replace it;
 * ``AuditLog.Read.All`` — only with ``sign_in_activity = true`` (the tenant also needs P1);
-* ``Member.Read.Hidden`` — only if the tenant has hidden-membership groups;
+* ``Member.Read.Hidden`` — only if the tenant has hidden-membership groups or units;
 * ``OrgContact.Read.All`` / ``Device.Read.All`` — only if groups have contacts / devices as
   members (without them those members come back with "limited information").
 
@@ -26,13 +30,20 @@ What is collected, and how each collection unit is proven complete:
   ``$batch`` request (owners are skipped for on-premises synced groups, which have none in
   Entra: group-list-owners);
 * ``role-definitions``, ``role-assignments``, ``role-eligibility`` (PIM; a tenant without P2 has
-  none), ``service-principals`` and their ``app-role-assignments``.
+  none), ``service-principals`` and their ``app-role-assignments``;
+* ``administrative-units`` and the direct ``administrative-unit-members`` of each (in the same
+  ``$batch`` queue), listed in full on every run: neither they nor service principals are covered
+  by ``/groups/delta``.
 
 Canonical mapping: ``accounts.sid`` = onPremisesSecurityIdentifier (the AD objectSid of synced
 users), ``username`` = onPremisesSamAccountName or mailNickname, ``kind`` "guest" for guests and
 external members (#EXT# UPN, creationType Invitation, externalUserState, userType Guest or an
 external identity issuer), ``last_logon`` = the latest signInActivity time; ``groups.mastered``
-"ad" for synced groups, "cloud" otherwise; ``grants.right`` is "<role> @ <directoryScopeId>"
+"ad" for synced groups, "cloud" otherwise; every service principal holding app-role
+assignments (the enterprise application) and every administrative unit is a groups row too (kind
+``app-role`` / ``administrative-unit``, ``mastered`` and ``scope`` "cloud", no SID or owners), so
+their organisation is attributed like a group's; a unit's members are its memberships;
+``grants.right`` is "<role> @ <directoryScopeId>"
 (suffix " (eligible)" for PIM eligibility), "<app>: <app role value>" ("default access") or
 "owner"; ``privileged`` marks holders of roles Microsoft labels privileged.
 
@@ -59,7 +70,8 @@ import polars as pl
 
 from ..config import EntraSource
 from ..errors import AuthError, ConfigError
-from ..model import SourceCollection
+from ..model import GroupKind, SourceCollection
+from . import entra_admin_units as admin_units
 from . import entra_delta as delta
 from . import entra_directory as directory
 from . import entra_grants as grants
@@ -72,10 +84,20 @@ from .entra_auth import (
     write_permissions,
 )
 from .entra_http import GraphClient
-from .entra_tables import grants_frame, mark_privileged, ownership_grants, privileged_principals
+from .entra_tables import (
+    containers_frame,
+    grants_frame,
+    mark_privileged,
+    memberships_frame,
+    ownership_grants,
+    privileged_principals,
+)
 from .entra_units import Context
 
 log = logging.getLogger(__name__)
+
+#: Groups rows that are not Graph groups (see :func:`_with_containers`).
+_CONTAINERS = (GroupKind.APP_ROLE.value, GroupKind.ADMIN_UNIT.value)
 
 
 def collect(
@@ -141,8 +163,9 @@ def _check_permissions(
     if not roles:
         raise AuthError(
             f"{source}: the token from {host} carries no application permissions",
-            "grant User.Read.All, GroupMember.Read.All, RoleManagement.Read.Directory and "
-            "Application.Read.All (type Application) and grant admin consent",
+            "grant User.Read.All, GroupMember.Read.All, RoleManagement.Read.Directory, "
+            "Application.Read.All and AdministrativeUnit.Read.All (type Application) and grant "
+            "admin consent",
         )
     for part in NEEDS:
         missing = missing_permission(part, roles)
@@ -163,10 +186,19 @@ def _collect(ctx: Context) -> dict[str, pl.DataFrame]:
     )
     role_rows, templates = grants.directory_roles(ctx)
     service_principals, app_jobs = grants.service_principals(ctx)
-    results = ctx.client.list_many(jobs + app_jobs) if jobs or app_jobs else {}
+    units, unit_jobs = admin_units.administrative_units(ctx)
+    queue = jobs + app_jobs + unit_jobs
+    results = ctx.client.list_many(queue) if queue else {}
     if jobs:
         groups, memberships, owners = directory.links(ctx, groups, jobs, results)
     app_rows = grants.app_role_assignments(ctx, service_principals, results) if app_jobs else []
+    if unit_jobs:
+        unit_rows, unit_edges = admin_units.unit_members(ctx, units, results)
+    else:
+        unit_rows = containers_frame([], GroupKind.ADMIN_UNIT, ctx.source)
+        unit_edges = memberships_frame([], ctx.source)
+    apps = grants.applications(ctx, service_principals, app_rows)
+    groups, memberships = _with_containers(groups, memberships, [apps, unit_rows], unit_edges)
     table = grants_frame(role_rows + app_rows + ownership_grants(owners), ctx.source)
     accounts, groups = mark_privileged(accounts, groups, privileged_principals(table, templates))
     _save_links(
@@ -175,6 +207,21 @@ def _collect(ctx: Context) -> dict[str, pl.DataFrame]:
         {"users": ("users",), "groups": ("groups", "members", "owners")},
     )
     return {"accounts": accounts, "groups": groups, "memberships": memberships, "grants": table}
+
+
+def _with_containers(
+    groups: pl.DataFrame, memberships: pl.DataFrame, rows: list[pl.DataFrame], edges: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Groups and memberships with this run's applications and administrative units.
+
+    Neither is covered by ``/groups/delta``, so both are listed in full on every run; a delta
+    round starts from the previous run's tables, whose applications and units (and the units'
+    member links) are replaced here."""
+    old = groups.filter(pl.col("kind").is_in(_CONTAINERS)).get_column("group_id").to_list()
+    groups = pl.concat([groups.filter(~pl.col("group_id").is_in(old)), *rows], how="vertical")
+    kept = memberships.filter(~pl.col("group_id").is_in(old))
+    memberships = pl.concat([kept, edges], how="vertical").sort("group_id", "member_id")
+    return groups, memberships
 
 
 def _save_links(

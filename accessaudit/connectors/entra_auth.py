@@ -64,6 +64,14 @@ NEEDS: Mapping[str, tuple[str, ...]] = {
         "Directory.Read.All",
         "Directory.ReadWrite.All",
     ),
+    # directory-list-administrativeunits and administrativeunit-list-members (v1.0). Not
+    # RoleManagement.Read.Directory: Microsoft lists it only for a unit's scopedRoleMembers.
+    "administrative-units": (
+        "AdministrativeUnit.Read.All",
+        "AdministrativeUnit.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    ),
 }
 
 _HINTS: Mapping[int, str] = {

@@ -20,20 +20,12 @@ from .entra_tables import (
     member_kind,
     memberships_frame,
 )
-from .entra_units import Context, is_limited, proof, select
+from .entra_units import Context, is_limited, limited_reason, proof, select
 
 log = logging.getLogger(__name__)
 
 #: Graph codes that mean "this deltaLink can no longer be used: resynchronise".
 _RESYNC: Final = frozenset({"syncStateNotFound", "resyncRequired", "Request_BadRequest"})
-#: Which permission lets the app read members of each type, for limited-information reasons.
-_TYPE_PERMISSION: Final = {
-    "#microsoft.graph.user": "User.Read.All",
-    "#microsoft.graph.group": "GroupMember.Read.All",
-    "#microsoft.graph.serviceprincipal": "Application.Read.All",
-    "#microsoft.graph.orgcontact": "OrgContact.Read.All",
-    "#microsoft.graph.device": "Device.Read.All",
-}
 
 Users = tuple[pl.DataFrame, set[str], str | None]
 Groups = tuple[pl.DataFrame, pl.DataFrame, dict[str, list[str]], str | None, list[tuple[str, str]]]
@@ -195,16 +187,11 @@ def links(
         else:
             owners[group_id] = [str(i.get("id")) for i in result.items]
         if limited:
-            types = sorted({str(i.get("@odata.type")) for i in limited})
-            grant = sorted({_TYPE_PERMISSION.get(t.lower(), "Directory.Read.All") for t in types})
-            failed[kind].append(
-                (
-                    group_id,
-                    f"{len(limited)} {'member' if kind == 'm' else 'owner'}(s) returned with "
-                    f"limited information ({', '.join(t.rsplit('.', 1)[-1] for t in types)}): "
-                    f"grant {' or '.join(grant)}",
-                )
-            )
+            what = "member" if kind == "m" else "owner"
+            failed[kind].append((group_id, limited_reason(limited, what)))
+    for group_id in sorted(vanished - _confirmed_deleted(ctx, vanished)):
+        failed["m"].append((group_id, "members answered 404, but the group still exists"))
+        vanished.discard(group_id)
     live = [g for g in ctx.raw_groups if g["id"] not in vanished]
     groups = groups_frame(live, owners, ctx.source)
     memberships = memberships_frame((e for e in edges if e[0] not in vanished), ctx.source)
@@ -228,6 +215,22 @@ def links(
             proof = f"no @odata.nextLink after {pages} page(s) in total"
             ctx.ok(unit, f"{groups_done} group(s): {proof}{note}", links)
     return groups, memberships, owners
+
+
+def _confirmed_deleted(ctx: Context, group_ids: set[str]) -> set[str]:
+    """The groups whose deletion a fresh read confirms (404 again). A 404 on a group's members
+    can also come from replication lag while the group exists: dropping it then would make its
+    access look removed (Prowler issue #1907)."""
+    gone = set()
+    for group_id in sorted(group_ids):
+        try:
+            ctx.client.send("GET", ctx.client.url(f"/groups/{group_id}?$select=id"))
+        except GraphFailure as failure:
+            if failure.code == "Request_ResourceNotFound":
+                gone.add(group_id)
+        except UnitFailed:
+            pass
+    return gone
 
 
 def groups_delta(ctx: Context, listing: Listing, gone_users: set[str]) -> Groups:

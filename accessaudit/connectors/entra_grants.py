@@ -1,14 +1,17 @@
-"""Directory-role assignments, PIM eligibility and app-role assignments -> grant rows."""
+"""Directory-role assignments, PIM eligibility and app-role assignments -> grant rows; the
+service principals holding app-role assignments -> groups rows (kind ``app-role``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from ..model import CollectionUnit
+import polars as pl
+
+from ..model import CollectionUnit, GroupKind
 from .entra_http import GraphFailure, Listing, UnitFailed
-from .entra_tables import app_role_grants, role_grants
-from .entra_units import Context, proof
+from .entra_tables import SP_SELECT, app_role_grants, containers_frame, role_grants
+from .entra_units import Context, proof, select
 
 Row = tuple[str, str, str, str]
 
@@ -77,7 +80,7 @@ def service_principals(ctx: Context) -> tuple[list[dict[str, Any]], list[tuple[s
         return [], []
     try:
         listing = ctx.client.list_all(
-            f"/servicePrincipals?$select=id,displayName,appRoles&$top={ctx.page}"
+            f"/servicePrincipals?$select={select(SP_SELECT)}&$top={ctx.page}"
         )
     except UnitFailed as failure:
         ctx.bad("service-principals", str(failure))
@@ -91,6 +94,16 @@ def service_principals(ctx: Context) -> tuple[list[dict[str, Any]], list[tuple[s
     if not jobs:
         ctx.ok("app-role-assignments", "no service principals", 0)
     return listing.items, jobs
+
+
+def applications(
+    ctx: Context, service_principals: list[dict[str, Any]], rows: list[Row]
+) -> pl.DataFrame:
+    """One groups row per service principal that has app-role assignments: the enterprise
+    application whose organisation the rules read (attributed by its name like any group)."""
+    assigned = {resource for _, resource, _, _ in rows}
+    apps = [sp for sp in service_principals if str(sp.get("id")) in assigned]
+    return containers_frame(apps, GroupKind.APP_ROLE, ctx.source)
 
 
 def app_role_assignments(

@@ -65,6 +65,10 @@ GROUP_SELECT: Final = (
 )
 #: For members and owners: enough to tell a full object from a "limited information" one.
 LINK_SELECT: Final = ("id", "displayName")
+#: Service principals: names for app-role rights, and the enterprise application's groups row.
+SP_SELECT: Final = ("id", "displayName", "description", "appRoles")
+#: Administrative units (directory-list-administrativeunits).
+AU_SELECT: Final = ("id", "displayName", "description", "visibility", "membershipType")
 
 _IDENTITY = pl.Struct({"signInType": pl.String, "issuer": pl.String})
 _SIGN_IN = pl.Struct(
@@ -243,6 +247,30 @@ def groups_frame(
         pl.lit(False).alias("privileged"),
         pl.col("owners").fill_null(pl.lit([], dtype=pl.List(pl.String))),
         pl.when(synced).then(pl.lit("ad")).otherwise(pl.lit("cloud")).alias("mastered"),
+    )
+    return conform(df, GROUPS_SCHEMA)
+
+
+def containers_frame(
+    objects: Iterable[Mapping[str, Any]], kind: GroupKind, source: str
+) -> pl.DataFrame:
+    """Groups rows for objects that hold members or rights but are not groups: enterprise
+    applications (service principals, kind ``app-role``) and administrative units. Both are
+    cloud objects: no SID, owners not collected, changed through Graph."""
+    raw = pl.from_dicts(
+        [{k: o.get(k) for k in ("id", "displayName", "description")} for o in objects],
+        schema=dict.fromkeys(("id", "displayName", "description"), pl.String),
+    )
+    df = raw.select(
+        pl.lit(source).alias("source"),
+        pl.col("id").alias("group_id"),
+        pl.col("displayName").alias("name"),
+        pl.col("description"),
+        pl.lit("cloud").alias("scope"),
+        pl.lit(kind.value).alias("kind"),
+        pl.lit(False).alias("privileged"),
+        pl.lit([], dtype=pl.List(pl.String)).alias("owners"),
+        pl.lit("cloud").alias("mastered"),
     )
     return conform(df, GROUPS_SCHEMA)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -28,6 +28,8 @@ UNIT_ORDER: Final = (
     "role-eligibility",
     "service-principals",
     "app-role-assignments",
+    "administrative-units",
+    "administrative-unit-members",
 )
 
 
@@ -46,6 +48,26 @@ def is_limited(item: Mapping[str, Any]) -> bool:
     """ "Limited information": only @odata.type and id, every other property null."""
     others = [v for k, v in item.items() if k not in ("id", "@odata.type")]
     return bool(others) and all(v is None for v in others)
+
+
+#: Which permission lets the app read members of each type, for limited-information reasons.
+_TYPE_PERMISSION: Final = {
+    "#microsoft.graph.user": "User.Read.All",
+    "#microsoft.graph.group": "GroupMember.Read.All",
+    "#microsoft.graph.serviceprincipal": "Application.Read.All",
+    "#microsoft.graph.orgcontact": "OrgContact.Read.All",
+    "#microsoft.graph.device": "Device.Read.All",
+}
+
+
+def limited_reason(limited: Sequence[Mapping[str, Any]], what: str) -> str:
+    """Why a listing with limited-information entries is incomplete, and what to grant."""
+    types = sorted({str(i.get("@odata.type")) for i in limited})
+    grant = sorted({_TYPE_PERMISSION.get(t.lower(), "Directory.Read.All") for t in types})
+    return (
+        f"{len(limited)} {what}(s) returned with limited information "
+        f"({', '.join(t.rsplit('.', 1)[-1] for t in types)}): grant {' or '.join(grant)}"
+    )
 
 
 class Context:

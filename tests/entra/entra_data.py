@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import msal
 import polars as pl
+import requests
 from graphemu import READ_ROLES
 
 from accessaudit.model import (
@@ -27,7 +31,26 @@ PRIV_ROLE_ADMIN = "e8611ab8-c189-46e8-94e1-60213ab1f814"
 USER_ADMIN = "fe930be7-5e62-47db-91af-98c3a49a38b1"
 HELPDESK_ADMIN = "729827e3-9c14-49f7-bb1b-9608f156bbb8"
 DIRECTORY_READERS = "88d8e3e3-8f55-4a1e-953a-9b9898b8876b"
-AU = "/administrativeUnits/5a1d0c44-0f8e-4a8e-9d0e-1c2b3a4d5e6f"
+AU_ID = "5a1d0c44-0f8e-4a8e-9d0e-1c2b3a4d5e6f"
+AU = f"/administrativeUnits/{AU_ID}"
+
+
+def session_for(emu: Any, pki: Any, roles: Iterable[str] = ROLES) -> requests.Session:
+    """A requests session holding an app-only token from the emulator, got through msal."""
+    emu.register_app(TENANT, CLIENT_ID, secret=SECRET, roles=roles)
+    s = requests.Session()
+    s.verify = str(pki.ca_file)
+    s.trust_env = False
+    app = msal.ConfidentialClientApplication(
+        CLIENT_ID,
+        authority=emu.authority(TENANT),
+        client_credential=SECRET,
+        instance_discovery=False,
+        http_client=s,
+    )
+    token = app.acquire_token_for_client(["https://graph.microsoft.com/.default"])
+    s.headers["Authorization"] = f"Bearer {token['access_token']}"
+    return s
 
 
 def oid(name: str) -> str:
@@ -131,6 +154,10 @@ def small(bulk: int = 1200) -> dict[str, pl.DataFrame]:
         group("Role-Admins", privileged=True),
         group("All-Bulk"),
         group("Newsletter", kind="distribution", description=None),
+        # not Graph groups: the enterprise application holding app-role assignments and the
+        # administrative unit scoping awilliams' Helpdesk Administrator role
+        group("Niche RMS", group_id=oid("sp-niche"), kind="app-role"),
+        group("WMP-AU-Response", group_id=AU_ID, kind="administrative-unit"),
     ]
     grp = conform(pl.DataFrame(groups, schema=GROUPS_SCHEMA), GROUPS_SCHEMA)
 
@@ -154,6 +181,9 @@ def small(bulk: int = 1200) -> dict[str, pl.DataFrame]:
         edge("Shared-Team", "jdoe_contoso.com#EXT#"),
         edge("Role-Admins", "awilliams"),
         edge("Newsletter", "ddisabled"),
+        {**edge("WMP-AU-Response", "ddisabled"), "group_id": AU_ID},
+        {**edge("WMP-AU-Response", "bcloud"), "group_id": AU_ID},
+        {**edge("WMP-AU-Response", "WMP-Cloud", "group"), "group_id": AU_ID},
     ]
     edges += [edge("All-Bulk", f"bulk{n:04d}") for n in range(bulk)]
     mem = conform(pl.DataFrame(edges, schema=MEMBERSHIPS_SCHEMA), MEMBERSHIPS_SCHEMA)

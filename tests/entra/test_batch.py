@@ -11,8 +11,9 @@ from graphemu import Tenant
 from accessaudit.connectors.entra import collect
 
 #: users/delta latest, users, groups/delta latest, groups, roleDefinitions, roleAssignments,
-#: roleEligibilityScheduleInstances, servicePrincipals: one page each for these datasets.
-LISTINGS = 8
+#: roleEligibilityScheduleInstances, servicePrincipals, administrativeUnits: one page each for
+#: these datasets.
+LISTINGS = 9
 
 
 def build(emu, groups: int, members: int = 2, service_principals: int = 2) -> Tenant:

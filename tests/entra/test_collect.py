@@ -22,6 +22,8 @@ UNITS = [
     "role-eligibility",
     "service-principals",
     "app-role-assignments",
+    "administrative-units",
+    "administrative-unit-members",
 ]
 
 
@@ -44,6 +46,8 @@ def test_full_collection_equals_served_tables(cfg, small_tables):
     assert counts["role-assignments"] == 4
     assert counts["role-eligibility"] == 1
     assert counts["app-role-assignments"] == 2
+    assert counts["administrative-units"] == 1
+    assert counts["administrative-unit-members"] == 3
     assert set(result.state) == {
         "delta_fields",
         "users_delta_link",
@@ -79,7 +83,8 @@ def test_many_pages_follow_every_next_link(emu, make_cfg, tenant, small_tables):
     unit = next(u for u in result.units if u.name == "users")
     assert unit.detail == f"no @odata.nextLink after {pages} page(s)"
     member_items = [r for r in emu.requests("batch-item") if "/members" in r.target]
-    assert len(member_items) == 5 + math.ceil(1200 / 50)  # five small groups, one big one
+    # five small groups, one big one, one administrative unit
+    assert len(member_items) == 5 + math.ceil(1200 / 50) + 1
     assert_tables(result.tables, small_tables)
 
 
@@ -192,8 +197,9 @@ def test_tenant_without_p2_has_no_eligibility_and_is_complete(make_cfg, tenant, 
 
 def test_group_deleted_after_listing_is_dropped(emu, make_cfg, tenant, small_tables):
     gone = oid("Newsletter")
+    # gone for every request after the listing: its members, owners and the confirming read
     emu.faults.add(
-        Fault(match=f"/groups/{gone}/", status=404, code="Request_ResourceNotFound", times=None)
+        Fault(match=f"/groups/{gone}", status=404, code="Request_ResourceNotFound", times=None)
     )
 
     result = collect(make_cfg())

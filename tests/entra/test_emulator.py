@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import msal
 import pytest
 import requests
-from entra_data import CLIENT_ID, ROLES, SECRET, TENANT, oid
+from entra_data import CLIENT_ID, ROLES, SECRET, TENANT, oid, session_for
 from graphemu import READ_ROLES, Fault, Tenant
 from graphemu.schema import USER_DEFAULT
-
-
-def session_for(emu, pki, roles=ROLES) -> requests.Session:
-    emu.register_app(TENANT, CLIENT_ID, secret=SECRET, roles=roles)
-    s = requests.Session()
-    s.verify = str(pki.ca_file)
-    s.trust_env = False
-    app = msal.ConfidentialClientApplication(
-        CLIENT_ID,
-        authority=emu.authority(TENANT),
-        client_credential=SECRET,
-        instance_discovery=False,
-        http_client=s,
-    )
-    token = app.acquire_token_for_client(["https://graph.microsoft.com/.default"])
-    s.headers["Authorization"] = f"Bearer {token['access_token']}"
-    return s
 
 
 @pytest.fixture

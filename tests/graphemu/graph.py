@@ -69,6 +69,12 @@ class GraphApi(DeltaQueries, AppsAndRoles):
             return self._role_management(req, caller, rest[1])
         if head == "directoryRoles":
             return self._directory_roles(req, caller, rest)
+        # /directory/administrativeUnits is the documented v1.0 path; /administrativeUnits the
+        # older one, still answered
+        if head == "directory" and rest[:1] == ["administrativeUnits"]:
+            return self._administrative_units(req, caller, rest[1:])
+        if head == "administrativeUnits":
+            return self._administrative_units(req, caller, rest)
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{head}'.")
 
     # --- helpers ------------------------------------------------------------------------------
@@ -287,8 +293,10 @@ class GraphApi(DeltaQueries, AppsAndRoles):
     def _member_of(
         self, req: Request, caller: Caller, object_id: str, *, transitive: bool
     ) -> Reply:
-        """Groups (direct or nested, cycle-safe) and activated directory roles held directly;
-        user-list-transitivememberof also lists administrative units (none are modelled)."""
+        """Groups (direct or nested, cycle-safe), activated directory roles held directly and
+        administrative units the object is a direct member of (a group in a unit brings the
+        group into the unit's scope, not its members: administrative-units overview; that
+        transitiveMemberOf therefore lists direct units only is [assumed])."""
         tenant = caller.tenant
         parents: dict[str, list[str]] = {}
         for group_id, ids in tenant.members.items():
@@ -312,6 +320,12 @@ class GraphApi(DeltaQueries, AppsAndRoles):
                 entries.append(
                     {"@odata.type": "#microsoft.graph.directoryRole"}
                     | {k: v for k, v in role.items() if k != "_members"}
+                )
+        for au_id, ids in tenant.au_members.items():
+            if object_id in ids:
+                entries.append(
+                    {"@odata.type": ODATA_TYPE["administrativeUnit"]}
+                    | self._project(tenant.objects[au_id], "administrativeUnit", None)
                 )
         return self._page(req, entries, dict, self._context("directoryObjects"))
 

@@ -40,6 +40,15 @@ READ: dict[str, frozenset[str]] = {
         {"OrgContact.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"}
     ),
     "device": frozenset({"Device.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"}),
+    # directory-list-administrativeunits / administrativeunit-list-members (Application)
+    "administrativeUnit": frozenset(
+        {
+            "AdministrativeUnit.Read.All",
+            "AdministrativeUnit.ReadWrite.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        }
+    ),
     "roles": frozenset(
         {
             "RoleManagement.Read.Directory",

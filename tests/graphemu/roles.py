@@ -1,4 +1,5 @@
-"""Service principals, app-role assignments and directory roles (unified RBAC and legacy)."""
+"""Service principals, app-role assignments, directory roles (unified RBAC and legacy) and the
+administrative units that scope them."""
 
 from __future__ import annotations
 
@@ -47,6 +48,62 @@ class AppsAndRoles:
                 self._context(f"servicePrincipals('{rest[0]}')/{rest[1]}"),
             )
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[1]}'.")
+
+    # --- administrative units -----------------------------------------------------------------
+
+    def _administrative_units(self, req: Request, caller: Caller, rest: list[str]) -> Reply:
+        """directory-list-administrativeunits, administrativeunit-get and -list-members.
+
+        Members are users, groups and devices (``@odata.type`` on each, limited information for
+        types the caller may not read); a ``HiddenMembership`` unit's members need
+        Member.Read.Hidden (administrativeUnit resource: "only members ... can list other
+        members")."""
+        if not caller.can("administrativeUnit"):
+            raise denied()
+        tenant = caller.tenant
+        kind = "administrativeUnit"
+        if not rest:
+            select = self._select(req, kind)
+            items = self._filter(req, tenant.of_type(kind))
+            context = (
+                "directory/administrativeUnits"
+                if select is None
+                else f"directory/administrativeUnits({','.join(select)})"
+            )
+            return self._page(
+                req, items, lambda o: self._project(o, kind, select), self._context(context)
+            )
+        if tenant.type_of(rest[0]) != kind:
+            raise not_found(rest[0])
+        unit = tenant.objects[rest[0]]
+        if len(rest) == 1:
+            body = {"@odata.context": self._context("directory/administrativeUnits/$entity")}
+            body |= self._project(unit, kind, self._select(req, kind))
+            return Reply(200, body)
+        if rest[1] != "members" or len(rest) > 3:
+            raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[1]}'.")
+        if (unit.get("visibility") or "").lower() == "hiddenmembership" and not caller.can(
+            "hidden"
+        ):
+            raise denied()
+        ids = list(tenant.au_members.get(rest[0], []))
+        context = "directoryObjects"
+        if len(rest) == 3:  # OData cast: .../members/microsoft.graph.user
+            type_name = rest[2].removeprefix("microsoft.graph.")
+            if type_name not in ("user", "group", "device"):
+                raise GraphError(
+                    400,
+                    "Request_UnsupportedQuery",
+                    f"The type cast '{rest[2]}' is not supported for this relationship.",
+                )
+            ids = [i for i in ids if tenant.type_of(i) == type_name]
+            context = f"{type_name}s"
+        select = None
+        if "$select" in req.query:
+            select = [s.strip() for s in req.query["$select"].split(",") if s.strip()]
+        return self._page(
+            req, ids, lambda i: self._directory_object(caller, i, select), self._context(context)
+        )
 
     # --- directory roles ----------------------------------------------------------------------
 

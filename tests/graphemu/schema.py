@@ -12,6 +12,7 @@ ODATA_TYPE = {
     "servicePrincipal": "#microsoft.graph.servicePrincipal",
     "orgContact": "#microsoft.graph.orgContact",
     "device": "#microsoft.graph.device",
+    "administrativeUnit": "#microsoft.graph.administrativeUnit",
 }
 
 #: Returned by GET /users without $select (learn.microsoft.com/graph/api/user-list).
@@ -98,18 +99,32 @@ SP_PROPERTIES = (
     "appId",
     "appDisplayName",
     "appRoles",
+    "description",
     "displayName",
     "servicePrincipalType",
     "tags",
 )
 CONTACT_PROPERTIES = ("id", "displayName", "mail", "companyName", "department")
 DEVICE_PROPERTIES = ("id", "displayName", "deviceId", "operatingSystem", "accountEnabled")
+#: administrativeUnit (v1.0 resource page and the directory-list-administrativeunits example).
+AU_PROPERTIES = (
+    "id",
+    "deletedDateTime",
+    "description",
+    "displayName",
+    "isMemberManagementRestricted",
+    "membershipRule",
+    "membershipRuleProcessingState",
+    "membershipType",
+    "visibility",
+)
 PROPERTIES = {
     "user": tuple(sorted(USER_PROPERTIES)),
     "group": GROUP_PROPERTIES,
     "servicePrincipal": SP_PROPERTIES,
     "orgContact": CONTACT_PROPERTIES,
     "device": DEVICE_PROPERTIES,
+    "administrativeUnit": AU_PROPERTIES,
 }
 DEFAULTS = {
     "user": USER_DEFAULT,
@@ -117,6 +132,7 @@ DEFAULTS = {
     "servicePrincipal": SP_PROPERTIES,
     "orgContact": CONTACT_PROPERTIES,
     "device": DEVICE_PROPERTIES,
+    "administrativeUnit": AU_PROPERTIES,
 }
 
 #: A few built-in directory roles (template id = role definition id for built-in roles), from

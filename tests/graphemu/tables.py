@@ -89,6 +89,11 @@ def _group_props(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: Canonical group kinds that are not Graph groups: an enterprise application (its service
+#: principal; rights in it are app-role assignments) and an administrative unit.
+APP_ROLE, ADMIN_UNIT = "app-role", "administrative-unit"
+
+
 def _rows(df: pl.DataFrame | None, source: str | None) -> list[dict[str, Any]]:
     if df is None:
         return []
@@ -124,15 +129,39 @@ def tenant_from_tables(
     are on-premises synced), groups -> groups (``mastered`` "ad" -> synced; kind m365 ->
     ``Unified``), memberships -> direct members (``foreign`` members become org contacts),
     grants -> role assignments / eligibilities (``right`` "<role> @ <scope>[ (eligible)]"),
-    app-role assignments (``right`` "<app>: <role>") and group owners. ``source`` selects the
-    rows of one source; None serves every row.
+    app-role assignments (``right`` "<app>: <role>") and group owners. Groups rows of kind
+    ``app-role`` become service principals (``displayName`` = name) and rows of kind
+    ``administrative-unit`` administrative units whose memberships are the unit's members; Graph
+    has no members or owners of a service principal in that sense (rights in an application are
+    app-role assignments), so such rows with memberships or owners are refused. ``source``
+    selects the rows of one source; None serves every row.
     """
     tenant = Tenant(tenant_id=tenant_id, domain=domain, premium=premium, p2=p2)
     for row in _rows(accounts, source):
         tenant.add_user(track=False, **_user_props(row, domain))
-    group_rows = _rows(groups, source)
-    for row in group_rows:
-        tenant.add_group(track=False, **_group_props(row))
+    group_rows: list[dict[str, Any]] = []
+    for row in _rows(groups, source):
+        if row.get("kind") == APP_ROLE:
+            if row.get("owners"):
+                raise ValueError(f"app-role row {row['group_id']}: owners are not served")
+            tenant.add_service_principal(
+                row.get("name") or row["group_id"],
+                id=row["group_id"],
+                description=row.get("description"),
+                track=False,
+            )
+        elif row.get("kind") == ADMIN_UNIT:
+            if row.get("owners"):
+                raise ValueError(f"administrative unit {row['group_id']} has no owners in Graph")
+            tenant.add_administrative_unit(
+                id=row["group_id"],
+                displayName=row.get("name"),
+                description=row.get("description"),
+                track=False,
+            )
+        else:
+            tenant.add_group(track=False, **_group_props(row))
+            group_rows.append(row)
     edges = memberships
     if source is not None and "source" in edges.columns:
         edges = edges.filter(pl.col("source") == source)
@@ -141,11 +170,20 @@ def tenant_from_tables(
         .select("group_id", "member_id")
         .iter_rows()
     ):
-        if group_id not in tenant.types:
+        kind = tenant.types.get(group_id)
+        if kind is None:
             continue
+        if kind == "servicePrincipal":
+            raise ValueError(
+                f"memberships of app-role row {group_id} cannot be served: in Graph a right in "
+                "an application is an app-role assignment (a grants row)"
+            )
         if member_id not in tenant.types:
             tenant.add_contact(track=False, id=member_id, displayName=f"contact {member_id}")
-        tenant.members[group_id].append(member_id)  # unique already; no O(n) check per edge
+        # unique already; no O(n) check per edge
+        (tenant.au_members if kind == "administrativeUnit" else tenant.members)[group_id].append(
+            member_id
+        )
     for row in group_rows:
         for owner in row.get("owners") or []:
             if owner in tenant.types:

@@ -53,6 +53,8 @@ class Tenant:
     types: dict[str, str] = field(default_factory=dict)  # id -> "user" | "group" | ...
     members: dict[str, list[str]] = field(default_factory=dict)
     owners: dict[str, list[str]] = field(default_factory=dict)
+    #: administrativeUnit id -> direct members (users, groups, devices; AUs do not nest)
+    au_members: dict[str, list[str]] = field(default_factory=dict)
     role_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
     role_assignments: dict[str, dict[str, Any]] = field(default_factory=dict)
     role_eligibilities: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -176,6 +178,24 @@ class Tenant:
             track=track,
         )
 
+    def add_administrative_unit(self, track: bool = True, **props: Any) -> str:
+        """An administrativeUnit: not a group, so not in ``/groups`` nor in group delta."""
+        for name in ("description", "visibility", "membershipRule", "membershipType"):
+            props.setdefault(name, None)
+        props.setdefault("membershipRuleProcessingState", None)
+        props.setdefault("isMemberManagementRestricted", False)
+        props.setdefault("deletedDateTime", None)
+        object_id = self._add("administrativeUnit", props, track=track)
+        self.au_members.setdefault(object_id, [])
+        return object_id
+
+    def add_au_member(self, au_id: str, member_id: str) -> None:
+        with self.lock:
+            ids = self.au_members[au_id]
+            if member_id not in ids:
+                ids.append(member_id)
+            self._bump()
+
     def update(self, object_id: str, **props: Any) -> None:
         with self.lock:
             self.objects[object_id].update(props)
@@ -193,6 +213,10 @@ class Tenant:
                         self._link(relation, group_id, object_id, kind, added=False)
             self.members.pop(object_id, None)
             self.owners.pop(object_id, None)
+            self.au_members.pop(object_id, None)
+            for ids in self.au_members.values():
+                if object_id in ids:
+                    ids.remove(object_id)
             for store in (self.role_assignments, self.role_eligibilities):
                 for key in [k for k, a in store.items() if a["principalId"] == object_id]:
                     del store[key]

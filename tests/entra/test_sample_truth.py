@@ -1,0 +1,78 @@
+"""The sample's Entra tenant collected through the emulator with the real msal equals the sample's
+tables exactly, and with the sample's AD tables the pipeline's findings equal the planted truth.
+
+Enterprise applications and administrative units travel as Graph serves them — service
+principals (``/servicePrincipals``, ``appRoleAssignedTo``) and administrative units
+(``/directory/administrativeUnits``, ``.../members``) — and come back as the groups rows (kind
+``app-role`` / ``administrative-unit``) whose organisation the rules read.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+from accessaudit_fixtures import NOW
+from entra_data import CLIENT_ID, SECRET, SORT_KEYS, canonical
+from graphemu import tenant_from_tables
+from polars.testing import assert_frame_equal
+from test_end_to_end import assert_matches_truth
+
+from accessaudit.connectors.entra import collect
+from accessaudit.model import SourceCollection
+from accessaudit.pipeline import analyse, combine, demo_settings
+from accessaudit.sample import generate
+from accessaudit.sample_entra import ENTRA_SOURCE, TENANT_DOMAIN, TENANT_ID
+
+
+def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(
+    emu, make_cfg, rules, tmp_path
+):
+    sample = generate(seed=7, accounts=1500, now=NOW, entra=True)
+    served = sample.entra
+    tenant = emu.add_tenant(
+        tenant_from_tables(
+            served["accounts"],
+            served["groups"],
+            served["memberships"],
+            served["grants"],
+            tenant_id=TENANT_ID,
+            domain=TENANT_DOMAIN,
+        )
+    )
+    emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET)
+    kinds = dict(served["groups"].select("group_id", "kind").iter_rows())
+    graph_type = {"app-role": "servicePrincipal", "administrative-unit": "administrativeUnit"}
+    assert sorted(graph_type.get(k, "group") for k in kinds.values()) == sorted(
+        tenant.type_of(g) for g in kinds
+    )
+    assert {"servicePrincipal", "administrativeUnit"} <= {tenant.type_of(g) for g in kinds}
+
+    result = collect(make_cfg(tenant_id=TENANT_ID))
+
+    assert result.source == ENTRA_SOURCE
+    assert result.complete, [u for u in result.units if not u.complete]
+    for name in SORT_KEYS:
+        assert_frame_equal(canonical(result.tables, name), canonical(served, name))
+    # every application and unit came from its own endpoint, none from /groups
+    paths = {r.target.split("?")[0] for r in emu.requests("graph") + emu.requests("batch-item")}
+    containers = [g for g, k in kinds.items() if k in graph_type]
+    assert {p for p in paths if p.split("/")[-2] in containers} == {
+        f"/servicePrincipals/{g}/appRoleAssignedTo"
+        if kinds[g] == "app-role"
+        else f"/directory/administrativeUnits/{g}/members"
+        for g in containers
+    }
+
+    # with the sample's AD directory, as the pipeline combines its sources
+    now = datetime.now(UTC)
+    directory = SourceCollection(sample.source, "sample", now, now, dict(sample.tables))
+    tables = combine([("alliance", directory), ("alliance-entra", result)])
+    settings = demo_settings(tmp_path, accounts=1500, seed=7, entra=True)
+    analysis = analyse(tables, settings, rules, as_of=NOW)
+
+    assert_matches_truth(analysis.findings, sample.truth)  # precision and recall 100%
+    planted = sample.truth.filter(pl.col("plant").str.starts_with("entra-"))
+    assert planted.height == 24
+    # read from the applications' and units' rows: 5 app roles across the line, 2 AU scopes
+    assert planted.filter(pl.col("group_id").is_in(containers)).height == 7
