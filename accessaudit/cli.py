@@ -12,6 +12,7 @@ Exit codes (stable, documented in the README):
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import sys
 from collections.abc import Callable
@@ -99,6 +100,10 @@ def main() -> None:
 
     Start with:  accessaudit demo
     """
+    # Library log records (connector retries, incomplete units) must not reach stderr through
+    # logging's last-resort handler: unsanitised, several lines each. What matters is in the
+    # manifest, the report and the one warning line; --json-log carries the stages.
+    logging.getLogger().addHandler(logging.NullHandler())
 
 
 class StageProgress:
@@ -152,8 +157,23 @@ def _finish(result: Any, fail_on: str, console: Console, out: Console) -> NoRetu
     _print_summary(result, out)
     code = _outcome(result, fail_on)
     if code == ExitCode.INCOMPLETE:
-        console.print("accessaudit: WARNING: collection incomplete; see the report's banner")
+        console.print(
+            f"accessaudit: WARNING: collection incomplete: {safe(_incomplete_units(result))};"
+            " see the report's banner"
+        )
     sys.exit(int(code))
+
+
+def _incomplete_units(result: Any) -> str:
+    """'source: unit (why), ...' for the units a run could not prove complete (first three)."""
+    parts = []
+    for src in result.run.manifest["sources"]:
+        bad = [u for u in src["units"] if not u["complete"]]
+        if bad:
+            more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+            units = ", ".join(f"{u['name']} ({u['detail']})" for u in bad[:3])
+            parts.append(f"{src['name']}: {units}{more}")
+    return "; ".join(parts) or "see the manifest"
 
 
 def _print_summary(result: Any, out: Console) -> None:

@@ -58,6 +58,10 @@ class GraphFailure(UnitFailed):
         self.message = message
 
 
+def next_link_loop(pages: int) -> str:
+    return f"@odata.nextLink loop: page {pages} links back to a page already read"
+
+
 class BudgetExhausted(UnitFailed):
     """Waiting any longer would exceed the source's time budget."""
 
@@ -120,6 +124,10 @@ class _Task:
     attempts: int = 0
     not_before: float = 0.0
     refreshed: bool = False
+    asked: set[str] = field(default_factory=set)  # pages asked for: a link back is a loop
+
+    def __post_init__(self) -> None:
+        self.asked.add(self.first)
 
 
 class GraphClient:
@@ -292,6 +300,7 @@ class GraphClient:
             items: list[dict[str, Any]] = []
             pages = 0
             url = first
+            asked = {url}
             try:
                 while True:
                     page = self.send("GET", url, headers=headers)
@@ -303,6 +312,9 @@ class GraphClient:
                         return Listing(items, pages, restarts, page)
                     self.relative(str(link))
                     url = str(link)
+                    if url in asked:
+                        raise UnitFailed(next_link_loop(pages))
+                    asked.add(url)
             except GraphFailure as failure:
                 if failure.code == "Directory_ExpiredPageToken" and restarts < MAX_RESTARTS:
                     restarts += 1
@@ -401,6 +413,10 @@ class GraphClient:
                 except UnitFailed as failure:
                     results[task.key] = failure
                     continue
+                if task.url in task.asked:
+                    results[task.key] = UnitFailed(next_link_loop(task.pages))
+                    continue
+                task.asked.add(task.url)
                 queue.append(task)
                 continue
             code, message = _error_of(body)
@@ -434,6 +450,7 @@ class GraphClient:
             elif code == "Directory_ExpiredPageToken" and task.restarts < MAX_RESTARTS:
                 task.restarts += 1
                 task.items, task.pages, task.url = [], 0, task.first
+                task.asked = {task.first}
                 queue.append(task)
             else:
                 results[task.key] = GraphFailure(status, code, message)

@@ -374,6 +374,17 @@ def ad_memberships(
     fsp = pl.DataFrame({"member_guid": fsp_ids}).with_columns(k=pl.lit(MemberKind.FOREIGN.value))
     kinds = pl.concat([acct, grp, fsp]).unique("member_guid", keep="first")
     edges = edges.join(kinds, on="member_guid", how="left")
+    # A well-known principal (Everyone S-1-1-0, ...) may be linked to an object outside the
+    # domain partition (Samba: CN=WellKnown Security Principals,CN=Configuration): it is still a
+    # member, kept by its SID like a foreign principal, never dropped as "not collected".
+    well_known = (
+        pl.col("k").is_null()
+        & pl.col("member_sid").is_not_null()
+        & ~pl.col("member_sid").str.starts_with("S-1-5-21-")
+    )
+    edges = edges.with_columns(
+        k=pl.when(well_known).then(pl.lit(MemberKind.FOREIGN.value)).otherwise(pl.col("k"))
+    )
     unresolved = int(edges.get_column("k").is_null().sum())
     edges = edges.filter(pl.col("k").is_not_null()).select(
         "group_id",

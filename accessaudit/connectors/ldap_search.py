@@ -9,6 +9,7 @@ records a :class:`CollectionUnit` with its proof, or with what went wrong.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -56,6 +57,7 @@ class Session:
         controls = [extended_dn_control()] if ad else []
         cols = Columns(attrs)
         cookie: bytes | None = None
+        seen: dict[bytes, int] = {}  # digest of each page's DNs -> its page number
         pages = empty_pages = 0
         while True:
             left = self.remaining()
@@ -84,6 +86,9 @@ class Session:
                     unit, cols, f"connection failed after {pages} pages: {short(str(exc))}"
                 )
             pages += 1
+            # Samba sends the same cookie on every page, so a loop shows as a page of entries
+            # the server already sent, not as a repeated cookie.
+            page = hashlib.blake2b(b"\0".join(cols.dns), digest_size=16).digest()
             cols.flush()
             if result.get("result") != 0:
                 return self._fail(
@@ -98,6 +103,11 @@ class Session:
             cookie = (control.get("value") or {}).get("cookie") or None
             if not cookie:
                 break
+            if cols.n > before and page in seen:
+                return self._fail(
+                    unit, cols, f"cookie loop: page {pages} repeats page {seen[page]}"
+                )
+            seen[page] = pages
             empty_pages = empty_pages + 1 if cols.n == before else 0
             if empty_pages >= MAX_EMPTY_PAGES:
                 return self._fail(

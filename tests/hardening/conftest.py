@@ -1,0 +1,11 @@
+"""Registers the hardening fixtures (defined in :mod:`hardening_env`)."""
+
+from hardening_env import (  # noqa: F401
+    _loopback_without_proxies,
+    boundary_dc,
+    boundary_ro,
+    boundary_template,
+    emu,
+    entra_tables,
+    hpki,
+)

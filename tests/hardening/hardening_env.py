@@ -1,0 +1,517 @@
+"""Shared pieces of the hardening suites: real servers with boundary data, the command line in
+a subprocess, and the checks every fault scenario makes. (The fixtures are registered by this
+folder's conftest.py; tests import helpers from here by this module's unique name.)
+
+Servers (started here, never skipped: a missing one fails naming the Debian package):
+
+* ``boundary_template``: a Samba AD domain controller provisioned once per session with what the
+  fault scenarios need: 5,000 accounts split between the two forces, groups of exactly 1,499 /
+  1,500 / 1,501 / 5,000 members (read by range retrieval), foreign security principals whose
+  SIDs no trust resolves, well-known SIDs as members, ``accountExpires`` sentinels, and a bind
+  account whose password is the secret canary. Tests run copies of it (``boundary_dc``).
+* ``emu``: the Graph emulator serving the embedded sample's Entra tenant.
+
+Every scenario is judged by :func:`check_scenario`: the exit code, one clear line, no
+traceback, an incomplete manifest where data is missing, nothing marked resolved by an
+incomplete run, and every earlier run still intact (``accessaudit verify``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+_TESTS = Path(__file__).resolve().parents[1]
+for _p in (_TESTS, _TESTS.parent):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+from servers import ServerUnavailable  # noqa: E402
+from servers.load_ad import admin_connection  # noqa: E402
+from servers.pki import Pki, make_pki  # noqa: E402
+from servers.samba import ADDRESSES, SambaDC, free_address, provision  # noqa: E402
+
+ROOT = _TESTS.parent
+BASE_DN = "DC=alliance,DC=local"
+DOMAIN_SID = "S-1-5-21-1000000001-2000000002-3000000077"
+#: Secret canaries: used as the real credentials of the test servers, then searched for in
+#: every output file, log and message (they must never appear).
+CANARY_PASSWORD = "Canary-LDAP-pw-7f3a9c51"
+CANARY_SECRET = "Canary.Graph~secret-4e8b2d60"
+CANARY_PASSPHRASE = "Canary-passphrase-91c7e2aa"
+CANARIES = (CANARY_PASSWORD, CANARY_SECRET, CANARY_PASSPHRASE)
+PASSWORD_ENV = "ACCESSAUDIT_LDAP_PASSWORD"
+SECRET_ENV = "ACCESSAUDIT_CLIENT_SECRET"
+#: A guard against a hung subprocess, never a measurement.
+DEADLINE = 300
+
+# --- the boundary domain -----------------------------------------------------------------------
+
+BULK = 5000
+#: group name -> number of members; members are bulk accounts 2000.. (wrapping), so each
+#: group mixes both forces (accounts 0-2499 are West Mercia, 2500-4999 Warwickshire).
+BOUNDARY_GROUPS = {
+    "WMP-Bound-1499": 1499,
+    "WMP-Bound-1500": 1500,
+    "WMP-Bound-1501": 1501,
+    "WMP-Bound-5000": 5000,
+}
+FIRST_MEMBER = 2000
+#: SIDs of a forest whose trust was removed: nothing resolves them.
+UNRESOLVABLE = (
+    "S-1-5-21-1111111111-2222222222-3333333333-1234",
+    "S-1-5-21-1111111111-2222222222-3333333333-5678",
+)
+#: Well-known SIDs as members (Authenticated Users, Enterprise Domain Controllers, Everyone).
+WELL_KNOWN = ("S-1-5-11", "S-1-5-9", "S-1-1-0")
+#: accountExpires values (username -> value): 0 and 0x7FFFFFFFFFFFFFFF mean never; the others
+#: are far-future values seen in real directories; "x-expired" expired in 2022.
+EXPIRES = {
+    "x-never-zero": 0,
+    "x-never-max": 0x7FFF_FFFF_FFFF_FFFF,
+    "x-odd-max": 9_223_372_032_559_808_511,  # 0x7FFFFFFEFFFFFFFF: year 30828
+    "x-year-9999": 2_650_467_743_990_000_000,  # 9999-12-31 23:59:59 UTC
+    "x-expired": 133_000_000_000_000_000,  # 2022-06-18
+}
+WMP_OU = f"OU=West Mercia,{BASE_DN}"
+WARKS_OU = f"OU=Warwickshire,{BASE_DN}"
+
+
+def bulk_name(i: int) -> str:
+    return f"b{i:05d}"
+
+
+def bulk_dn(i: int) -> str:
+    return f"CN={bulk_name(i)},{WMP_OU if i < BULK // 2 else WARKS_OU}"
+
+
+def members_of(size: int) -> list[int]:
+    return [(FIRST_MEMBER + k) % BULK for k in range(size)]
+
+
+@dataclass
+class BoundaryDC:
+    dc: SambaDC
+
+    @property
+    def pki(self) -> Pki:
+        return self.dc.pki
+
+    def source_toml(self, server: str | None = None, **overrides: object) -> str:
+        values: dict[str, object] = {
+            "kind": "ldap",
+            "name": "alliance.local",
+            "servers": [server or self.dc.ldaps_url],
+            "base_dn": BASE_DN,
+            "bind_dn": "auditor@alliance.local",
+            "password_env": PASSWORD_ENV,
+            "ca_file": str(self.pki.ca_file),
+            "connect_timeout": 5.0,
+            "receive_timeout": 20.0,
+            "page_size": 1000,
+        }
+        values.update(overrides)
+        return toml_table("sources", values)
+
+    def source(self, **overrides: object) -> Any:
+        from accessaudit.config import LdapSource
+
+        os.environ[PASSWORD_ENV] = CANARY_PASSWORD
+        values: dict[str, object] = {
+            "kind": "ldap",
+            "name": "alliance.local",
+            "servers": [self.dc.ldaps_url],
+            "base_dn": BASE_DN,
+            "bind_dn": "auditor@alliance.local",
+            "password_env": PASSWORD_ENV,
+            "ca_file": self.pki.ca_file,
+            "connect_timeout": 5,
+            "receive_timeout": 20,
+        }
+        values.update(overrides)
+        return LdapSource.model_validate(values)
+
+
+def _seed_boundary(dc: SambaDC) -> None:
+    conn = admin_connection(dc)
+    try:
+        for ou in (WMP_OU, WARKS_OU):
+            conn.add(ou, "organizationalUnit")
+        for i in range(BULK):
+            company = "West Mercia Police" if i < BULK // 2 else "Warwickshire Police"
+            conn.add(
+                bulk_dn(i),
+                "user",
+                {"sAMAccountName": bulk_name(i), "company": company, "userAccountControl": "512"},
+            )
+        for name, size in BOUNDARY_GROUPS.items():
+            conn.add(
+                f"CN={name},{WMP_OU}",
+                "group",
+                {
+                    "sAMAccountName": name,
+                    "groupType": str(-0x80000000 + 0x2),  # global security group
+                    "member": [bulk_dn(i) for i in members_of(size)],
+                },
+            )
+        # domain-local groups may hold foreign and well-known principals (as FSP objects);
+        # provisioning made some well-known ones already: those are named by their DN
+        conn.search(f"CN=ForeignSecurityPrincipals,{BASE_DN}", "(objectClass=*)", attributes=["cn"])
+        existing = {str(e["dn"]).split(",")[0][3:] for e in conn.response}
+
+        def member(sid: str) -> str:
+            fsp = f"CN={sid},CN=ForeignSecurityPrincipals,{BASE_DN}"
+            return fsp if sid in existing else f"<SID={sid}>"
+
+        for name, sids in (
+            ("WMP-Foreign", UNRESOLVABLE),
+            ("WARKS-Foreign", UNRESOLVABLE[:1]),
+            ("WMP-WellKnown", WELL_KNOWN),
+        ):
+            ou = WARKS_OU if name.startswith("WARKS") else WMP_OU
+            conn.add(
+                f"CN={name},{ou}",
+                "group",
+                {
+                    "sAMAccountName": name,
+                    "groupType": str(-0x80000000 + 0x4),
+                    "member": [member(sid) for sid in sids],
+                },
+            )
+        for name, value in EXPIRES.items():
+            conn.add(
+                f"CN={name},{WMP_OU}",
+                "user",
+                {
+                    "sAMAccountName": name,
+                    "company": "West Mercia Police",
+                    "userAccountControl": "512",
+                    "accountExpires": str(value),
+                },
+            )
+        pwd = f'"{CANARY_PASSWORD}"'.encode("utf-16-le")
+        conn.add(
+            f"CN=auditor,CN=Users,{BASE_DN}",
+            "user",
+            {"sAMAccountName": "auditor", "unicodePwd": pwd, "userAccountControl": "512"},
+        )
+    finally:
+        conn.unbind()
+
+
+@pytest.fixture(scope="session")
+def hpki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("hpki"), ips=ADDRESSES, dns=("dc1.alliance.local",))
+
+
+@pytest.fixture(scope="session")
+def boundary_template(tmp_path_factory: pytest.TempPathFactory, hpki: Pki) -> Iterator[BoundaryDC]:
+    """The boundary domain, provisioned and seeded once, stopped (copied, never run)."""
+    folder = tmp_path_factory.mktemp("boundary") / "template"
+    try:
+        dc = provision(folder, hpki, free_address(), domain_sid=DOMAIN_SID)
+    except ServerUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    dc.start()
+    try:
+        _seed_boundary(dc)
+    finally:
+        dc.stop()
+    yield BoundaryDC(dc)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def running(template: BoundaryDC, folder: Path) -> BoundaryDC:
+    dc = template.dc.copy(folder, free_address())
+    dc.start()
+    return BoundaryDC(dc)
+
+
+@pytest.fixture(scope="session")
+def boundary_ro(
+    boundary_template: BoundaryDC, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BoundaryDC]:
+    """A running copy shared by tests that only read."""
+    seeded = running(boundary_template, tmp_path_factory.mktemp("boundary-ro") / "dc")
+    yield seeded
+    seeded.dc.stop()
+
+
+@pytest.fixture
+def boundary_dc(boundary_template: BoundaryDC, tmp_path: Path) -> Iterator[BoundaryDC]:
+    """A private running copy for a test that stops the server."""
+    seeded = running(boundary_template, tmp_path / "dc")
+    yield seeded
+    seeded.dc.stop()
+
+
+# --- configuration files -----------------------------------------------------------------------
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(str(value))
+
+
+def toml_table(name: str, values: Mapping[str, object]) -> str:
+    lines = [f"[[{name}]]"] + [f"{k} = {toml_value(v)}" for k, v in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def organisations_toml() -> str:
+    """The organisations of config.example.toml (its [attribution] and [[organisations]])."""
+    example = (ROOT / "config.example.toml").read_text()
+    return example[example.index("[attribution]") : example.index("# --- Sources")]
+
+
+def write_config(
+    folder: Path,
+    sources: str,
+    *,
+    audit: Mapping[str, object] | None = None,
+    report: Mapping[str, object] | None = None,
+) -> Path:
+    """A config.toml in ``folder`` with data_dir ``folder/data`` and the given sources."""
+    folder.mkdir(parents=True, exist_ok=True)
+    audit_values: dict[str, object] = {"data_dir": str(folder / "data"), "fail_on": "high"}
+    audit_values.update(audit or {})
+    report_values: dict[str, object] = {"formats": ["html", "csv", "json", "xlsx"]}
+    report_values.update(report or {})
+    text = "[audit]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in audit_values.items())
+    text += "\n" + organisations_toml() + "\n" + sources + "\n[report]\n"
+    text += "".join(f"{k} = {toml_value(v)}\n" for k, v in report_values.items())
+    path = folder / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def sample_source_toml(accounts: int = 200, **extra: object) -> str:
+    return toml_table("sources", {"kind": "sample", "name": "alliance-sample", "seed": 7,
+                                  "accounts": accounts, **extra})  # fmt: skip
+
+
+# --- the command line --------------------------------------------------------------------------
+
+
+def cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    umask: int | None = None,
+    timeout: float = DEADLINE,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m accessaudit ARGS`` in its own process, with no terminal and no stdin."""
+    full = {**os.environ, PASSWORD_ENV: CANARY_PASSWORD, SECRET_ENV: CANARY_SECRET}
+    full.update(env or {})
+    full.pop("PYTHONBREAKPOINT", None)
+
+    def preexec() -> None:
+        if umask is not None:
+            os.umask(umask)
+
+    return subprocess.run(
+        [sys.executable, "-m", "accessaudit", *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        cwd=cwd,
+        env=full,
+        timeout=timeout,
+        check=False,
+        preexec_fn=preexec if umask is not None else None,
+    )
+
+
+def run(config: Path, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return cli("run", "--config", str(config), *args, cwd=config.parent, **kwargs)
+
+
+def no_traceback(p: subprocess.CompletedProcess[str]) -> None:
+    for stream in (p.stdout, p.stderr):
+        assert "Traceback" not in stream, stream
+        assert 'File "' not in stream, stream
+
+
+def one_line_error(p: subprocess.CompletedProcess[str]) -> str:
+    """The single ``accessaudit: error:`` line of a failed command: nothing else on stderr but
+    the stage lines ("  - collecting ...") a run prints when stderr is not a terminal."""
+    no_traceback(p)
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip() and not ln.startswith("  - ")]
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("accessaudit: error: "), p.stderr
+    return lines[0]
+
+
+def incomplete_warning(p: subprocess.CompletedProcess[str]) -> str:
+    """Exit 3: exactly one warning line on stderr, no traceback."""
+    no_traceback(p)
+    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("accessaudit: WARNING")]
+    assert len(lines) == 1, p.stderr
+    assert "collection incomplete" in lines[0]
+    assert not [ln for ln in p.stderr.splitlines() if ln.startswith("accessaudit: error")]
+    return lines[0]
+
+
+# --- what every scenario checks ----------------------------------------------------------------
+
+
+def manifests(data_dir: Path) -> list[dict[str, Any]]:
+    from accessaudit.store import RunStore
+
+    return [r.manifest for r in RunStore(data_dir).runs()]
+
+
+def history(data_dir: Path, run_id: str) -> pl.DataFrame:
+    return pl.read_parquet(data_dir / "runs" / run_id / "findings_history.parquet")
+
+
+def check_runs_intact(config: Path) -> None:
+    """``accessaudit verify`` over every run of the data directory: exit 0, no problem."""
+    p = cli("verify", "--config", str(config), cwd=config.parent)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.startswith("ok: ") and p.stderr == "", p.stdout + p.stderr
+
+
+def check_nothing_resolved_by_incomplete(data_dir: Path) -> None:
+    """No run that is incomplete, or follows an incomplete run, resolves a finding."""
+    ms = manifests(data_dir)
+    for before, m in zip([None, *ms], ms, strict=False):
+        if m["complete"] and (before is None or before["complete"]):
+            continue
+        h = history(data_dir, m["run_id"])
+        assert h.filter(pl.col("status") == "resolved").height == 0, m["run_id"]
+        assert m["summary"]["changes"].get("resolved", 0) == 0
+
+
+def check_scenario(
+    p: subprocess.CompletedProcess[str],
+    config: Path,
+    *,
+    exit_code: int,
+    runs_before: int,
+    incomplete_units: set[str] | None = None,
+) -> dict[str, Any] | None:
+    """The checks of the hardening issue for one faulty run; returns its manifest (if any)."""
+    assert p.returncode == exit_code, (p.returncode, p.stdout, p.stderr)
+    data_dir = config.parent / "data"
+    ms = manifests(data_dir)
+    if exit_code == 3:
+        incomplete_warning(p)
+        assert len(ms) == runs_before + 1
+        m = ms[-1]
+        assert m["complete"] is False
+        bad = {u["name"] for s in m["sources"] for u in s["units"] if not u["complete"]}
+        assert bad, m["sources"]
+        if incomplete_units is not None:
+            assert bad == incomplete_units, bad
+    elif exit_code == 2 or exit_code == 4:
+        one_line_error(p)
+        assert len(ms) == runs_before  # nothing written for a run that collected nothing
+        m = None
+    else:
+        no_traceback(p)
+        assert len(ms) == runs_before + 1
+        m = ms[-1]
+        assert m["complete"] is True
+    if ms:
+        check_runs_intact(config)
+        check_nothing_resolved_by_incomplete(data_dir)
+    assert not list((data_dir / "runs").glob(".tmp-*")) if (data_dir / "runs").exists() else True
+    return m
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+# --- the Graph emulator with the sample's tenant -----------------------------------------------
+
+CLIENT_ID = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+ENTRA_ACCOUNTS = 300
+
+
+@pytest.fixture(scope="session")
+def entra_tables() -> dict[str, pl.DataFrame]:
+    """The embedded sample's Entra tenant (300 accounts, seed 7), as canonical tables."""
+    from accessaudit.sample import generate
+
+    return dict(generate(seed=7, accounts=ENTRA_ACCOUNTS, entra=True).entra)
+
+
+@pytest.fixture
+def emu(hpki: Pki, entra_tables: dict[str, pl.DataFrame]) -> Iterator[Any]:
+    """A Graph emulator (loopback HTTPS) serving the sample tenant to an app whose client
+    secret is the canary; proxies from the environment are not used for loopback."""
+    from graphemu import READ_ROLES, GraphEmulator, tenant_from_tables
+
+    from accessaudit.sample_entra import TENANT_ID
+
+    emulator = GraphEmulator(hpki).start()  # type: ignore[arg-type]  # same fields as TestPKI
+    t = entra_tables
+    emulator.add_tenant(
+        tenant_from_tables(
+            t["accounts"], t["groups"], t["memberships"], t["grants"], tenant_id=TENANT_ID
+        )
+    )
+    emulator.register_app(
+        TENANT_ID, CLIENT_ID, secret=CANARY_SECRET, roles=[*READ_ROLES, "OrgContact.Read.All"]
+    )
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+    assert not emulator.errors, emulator.errors[0]
+
+
+def entra_source_toml(emulator: Any, **overrides: object) -> str:
+    from accessaudit.sample_entra import TENANT_ID
+
+    values: dict[str, object] = {
+        "kind": "entra",
+        "name": "alliance-tenant",
+        "tenant_id": TENANT_ID,
+        "client_id": CLIENT_ID,
+        "authority_host": emulator.base_url,
+        "graph_url": emulator.graph_url,
+        "client_secret_env": SECRET_ENV,
+        "ca_file": str(emulator.pki.ca_file),
+        "retry_backoff": 0.02,
+        "max_retries": 3,
+        "time_budget": 60.0,
+        "timeout": 10.0,
+        "page_size": 100,
+    }
+    values.update(overrides)
+    return toml_table("sources", values)
+
+
+@pytest.fixture(autouse=True)
+def _loopback_without_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
