@@ -225,9 +225,7 @@ def analyse(
     )
     if exceptions is None:
         exceptions = load_configured(settings, [r.id for r in rules])
-    findings = apply_exceptions(
-        findings, exceptions, as_of=as_of, accounts=accounts, groups=groups
-    )
+    findings = apply_exceptions(findings, exceptions, as_of=as_of, accounts=accounts, groups=groups)
     progress("planning remediation")
     actions = plan_actions(
         findings, accounts=accounts, groups=groups, memberships=memberships, closure=closure
