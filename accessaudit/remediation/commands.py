@@ -97,18 +97,8 @@ def _context(
         .group_by("group_id")
         .agg(_split_members=pl.col("member_id").unique().sort(), _split_org=pl.col("_a_org").min())
     )
-    # Remove-memberships: the direct groups through which the account reaches the other force,
-    # in the account's own directory (an application's roles are changed in the application).
     strip = (
-        findings.filter(
-            pl.col("account_id").is_not_null()
-            & pl.col("via_group_id").is_not_null()
-            & (pl.col("kind") != A.REMOVE_MEMBERSHIPS.value)
-        )
-        .select(member_id="account_id", group_id="via_group_id")
-        .join(g.select("group_id", "_g_source"), on="group_id")
-        .join(names.select("member_id", "_m_source"), on="member_id")
-        .filter(pl.col("_g_source") == pl.col("_m_source"))
+        strip_edges(findings, accounts, groups)
         .group_by("member_id")
         .agg(_strip=pl.col("group_id").unique().sort())
     )
@@ -338,7 +328,12 @@ def _membership_commands() -> Commands:
     )
     strip = (
         pl.when(strip == "")
-        .then(pl.lit("# nothing to strip in the directory: see the account's role actions"))
+        .then(
+            pl.lit(
+                "# no direct membership across the line: the un-nest and role actions"
+                " for this account remove its access"
+            )
+        )
         .otherwise(strip)
     )
     # one DELETE per group, then the account disabled; "\x01" marks where its id goes
@@ -440,3 +435,30 @@ def _membership_commands() -> Commands:
             null,
         ),
     }
+
+
+def strip_edges(
+    findings: pl.DataFrame, accounts: pl.DataFrame, groups: pl.DataFrame
+) -> pl.DataFrame:
+    """The edges a remove-memberships action removes: ``member_id`` (account), ``group_id``.
+
+    The account's direct memberships *in the other force's groups* on its cross-force paths,
+    in the account's own directory (an application's roles are changed in the application).
+    Its own force's groups are left alone: where such a group is nested across, the un-nest
+    action cuts the path without taking same-force access away. Shared by the commands, the
+    what-if and apply, so all three remove exactly the same edges.
+    """
+    return (
+        findings.filter(pl.col("account_id").is_not_null() & pl.col("via_group_id").is_not_null())
+        .select(member_id="account_id", group_id="via_group_id")
+        .unique()
+        .join(groups.select("group_id", _g_source="source", _g_org="org"), on="group_id")
+        .join(
+            accounts.select(member_id="account_id", _m_source="source", _a_org="org"),
+            on="member_id",
+        )
+        .filter(
+            (pl.col("_g_source") == pl.col("_m_source")) & (pl.col("_g_org") != pl.col("_a_org"))
+        )
+        .select("member_id", "group_id")
+    )

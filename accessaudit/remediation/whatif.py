@@ -29,6 +29,7 @@ from typing import Any
 import polars as pl
 
 from ..model import SPECIAL_ORGS, ActionKind, MemberKind
+from . import commands
 
 A = ActionKind
 
@@ -99,22 +100,12 @@ def removed_edges(actions: pl.DataFrame, tables: Mapping[str, pl.DataFrame]) -> 
     """``action_id, group_id, member_id``: every direct membership edge the actions remove."""
     mem = tables["memberships"].select("group_id", "member_id").unique()
     direct = _of(actions, *_EDGE_KINDS).select("action_id", "group_id", "member_id")
-    # remove-memberships: the direct groups through which the account's findings reach the
-    # other force, in the account's own directory (as the rendered command strips them)
+    # remove-memberships: exactly the edges the rendered command strips
     strip = _of(actions, A.REMOVE_MEMBERSHIPS.value).select("action_id", "member_id")
-    f = tables["findings"].filter(
-        pl.col("account_id").is_not_null() & pl.col("via_group_id").is_not_null()
-    )
-    src = tables["accounts"].select(member_id="account_id", _src="source")
-    g_src = tables["groups"].select(group_id="group_id", _src="source")
-    strip_edges = (
-        strip.join(
-            f.select(member_id="account_id", group_id="via_group_id").unique(), on="member_id"
-        )
-        .join(src, on="member_id")
-        .join(g_src, on=["group_id", "_src"])
-        .select("action_id", "group_id", "member_id")
-    )
+    strip_edges = strip.join(
+        commands.strip_edges(tables["findings"], tables["accounts"], tables["groups"]),
+        on="member_id",
+    ).select("action_id", "group_id", "member_id")
     # a guest or a deleted group loses every edge it is on
     gone = _of(actions, A.REMOVE_GUEST.value, A.DELETE_GROUP.value).select(
         "action_id", obj=pl.coalesce("member_id", "group_id")
