@@ -239,6 +239,20 @@ class ExampleResult:
     got: frozenset[tuple[str, ...]]
 
 
+def views_of(tables: Mapping[str, pl.DataFrame], as_of: datetime) -> dict[str, pl.LazyFrame]:
+    """Expand and build the views of small attributed tables (examples, schema checks, tests)."""
+    closure = group_closure(tables["memberships"])
+    return build_views(
+        tables["accounts"],
+        tables["groups"],
+        tables["memberships"],
+        tables["grants"],
+        closure=closure,
+        effective=effective_memberships(tables["memberships"], closure),
+        as_of=as_of,
+    )
+
+
 def run_examples(rules: Iterable[Rule], as_of: datetime | None = None) -> list[ExampleResult]:
     """Evaluate every rule's examples in isolation; exact set comparison of key tuples."""
     as_of = as_of or datetime(2026, 1, 1, tzinfo=UTC)
@@ -246,17 +260,7 @@ def run_examples(rules: Iterable[Rule], as_of: datetime | None = None) -> list[E
     for rule in rules:
         for ex in rule.examples:
             t = example_tables(ex, as_of)
-            closure = group_closure(t["memberships"])
-            views = build_views(
-                t["accounts"],
-                t["groups"],
-                t["memberships"],
-                t["grants"],
-                closure=closure,
-                effective=effective_memberships(t["memberships"], closure),
-                as_of=as_of,
-            )
-            findings = evaluate([rule], views, {rule.id: ex.settings})
+            findings = evaluate([rule], views_of(t, as_of), {rule.id: ex.settings})
             got = frozenset(
                 tuple("" if v is None else str(v) for v in row)
                 for row in findings.select(list(rule.key)).iter_rows()
@@ -272,16 +276,6 @@ def check_queries(
     """Plan every rule's query against empty views: bad SQL or columns fail before collecting."""
     as_of = datetime(2026, 1, 1, tzinfo=UTC)
     t = example_tables(Example("schema check", [], [], [], [], [], {}), as_of)
-    closure = group_closure(t["memberships"])
-    views = build_views(
-        t["accounts"],
-        t["groups"],
-        t["memberships"],
-        t["grants"],
-        closure=closure,
-        effective=effective_memberships(t["memberships"], closure),
-        as_of=as_of,
-    )
-    ctx: pl.SQLContext[Any] = pl.SQLContext(frames=dict(views))
+    ctx: pl.SQLContext[Any] = pl.SQLContext(frames=dict(views_of(t, as_of)))
     for rule in rules:
         _rule_plan(rule, ctx, (overrides or {}).get(rule.id))

@@ -9,8 +9,8 @@ from typing import Any
 
 import polars as pl
 
-from accessaudit.analysis.expand import effective_memberships, group_closure
-from accessaudit.engine.evaluate import build_views, evaluate, example_tables
+from accessaudit.analysis.expand import group_closure
+from accessaudit.engine.evaluate import evaluate, example_tables, views_of
 from accessaudit.engine.rulefile import Example, Rule
 from accessaudit.remediation.plan import plan_actions
 
@@ -27,16 +27,7 @@ def plan(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     t = example_tables(Example("t", accounts, groups, memberships or [], grants or [], [], {}), NOW)
     closure = group_closure(t["memberships"])
-    views = build_views(
-        t["accounts"],
-        t["groups"],
-        t["memberships"],
-        t["grants"],
-        closure=closure,
-        effective=effective_memberships(t["memberships"], closure),
-        as_of=NOW,
-    )
-    findings = evaluate(rules, views)
+    findings = evaluate(rules, views_of(t, NOW))
     actions = plan_actions(
         findings,
         accounts=t["accounts"],
