@@ -62,7 +62,8 @@ def select_for_deletion(
         if complete:
             protected.add(complete[-1].run_id)
     if keep_runs is not None:
-        protected.update(r.run_id for r in ordered[len(ordered) - keep_runs :] if keep_runs > 0)
+        # max(): with fewer runs than keep_runs a negative start would keep only the newest
+        protected.update(r.run_id for r in ordered[max(len(ordered) - keep_runs, 0) :])
     if keep_days is not None:
         cutoff = now - timedelta(days=keep_days)
         protected.update(r.run_id for r in ordered if _started(r) >= cutoff)

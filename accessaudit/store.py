@@ -73,11 +73,16 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
         tmp.chmod(0o600)
         tmp.replace(path)
         _fsync_dir(path.parent)
-    except OSError as exc:
+    except (OSError, pl.exceptions.ComputeError) as exc:
+        # polars reports a failed write of its own as ComputeError ("... underlying IO error:
+        # No space left on device (os error 28)"), and some OSErrors it raises carry no strerror
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, pl.exceptions.ComputeError) and "IO error" not in str(exc):
+            raise
+        reason = getattr(exc, "strerror", None) or str(exc).rsplit(": ", 1)[-1]
         raise StoreError(
-            f"cannot write {path}: {exc.strerror}", "check free space and permissions"
+            f"cannot write {path}: {reason}", "check free space and permissions"
         ) from None
     return path
 
