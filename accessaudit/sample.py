@@ -64,6 +64,8 @@ DEFAULT_NOW: Final = datetime(2026, 11, 1, tzinfo=UTC)
 DORMANT_DAYS: Final = 90
 MIXED_MIN_MEMBERS: Final = 5
 MIXED_MIN_SHARE: Final = 0.1
+#: A domain of the former forces retired before the alliance (its users remain as FSPs).
+RETIRED_DOMAIN_SID: Final = "S-1-5-21-1004336348-1177238915-682003330"
 #: Resource groups that nest department groups (the rest hold direct members only).
 NEST_CAP: Final = 32
 
@@ -859,7 +861,16 @@ def generate(
         },
         schema={"group_id": pl.String, "member_id": pl.String},
     ).with_columns(member_kind=pl.lit(MemberKind.GROUP.value), via=pl.lit(Via.MEMBER.value))
-    memberships = pl.concat([acct_edges.select(nest_edges.columns), nest_edges])
+    # Foreign security principals: users of the retired pre-alliance domains, still members
+    # (as CN=<SID>,CN=ForeignSecurityPrincipals) of a resource group of each force. No rule
+    # fires on them (no organisation can be read from a bare SID); collectors must keep them.
+    fsp_edges = pl.DataFrame(
+        {
+            "group_id": [name_to_id[res_groups["warks"][2]], name_to_id[res_groups["wmp"][3]]],
+            "member_id": [f"{RETIRED_DOMAIN_SID}-1105", f"{RETIRED_DOMAIN_SID}-1321"],
+        }
+    ).with_columns(member_kind=pl.lit(MemberKind.FOREIGN.value), via=pl.lit(Via.MEMBER.value))
+    memberships = pl.concat([acct_edges.select(nest_edges.columns), nest_edges, fsp_edges])
     memberships = conform(
         memberships.with_columns(source=pl.lit(SOURCE)).unique(
             ["group_id", "member_id"], keep="first", maintain_order=True
