@@ -203,10 +203,16 @@ class RangeStopsEarly(Script):
     def response(self, msg: Message, request: Message | None) -> Verdict:
         if msg.op != SEARCH_ENTRY or not is_range_request(request):
             return FORWARD
+        attrs = msg.entry_attributes()
+        if self.mode == "short" and not any(
+            n.lower().startswith("member;range=") and n.endswith("-*") for n, _ in attrs
+        ):
+            # only a final window can claim more than it carries; groups are collected in no
+            # fixed order, so a middle window of a larger group must not use up the fault
+            return FORWARD
         self.ranges += 1
         if self.ranges != self.k:
             return FORWARD
-        attrs = msg.entry_attributes()
         if self.mode == "missing":
             kept = [(n, v) for n, v in attrs if not n.lower().startswith("member;")]
         else:
