@@ -37,6 +37,12 @@ def safe(text: object) -> str:
     return _CONTROL.sub("?", str(text)).replace("\n", " ").replace("\r", " ")
 
 
+def safe_block(text: object) -> str:
+    """Multi-line text (a rule's rationale) for the terminal: line breaks kept, every other
+    control character (ANSI escapes, CR, backspace, bidi overrides) shown as '?'."""
+    return _CONTROL.sub("?", str(text))
+
+
 def _console(quiet: bool = False) -> Console:
     return Console(stderr=True, quiet=quiet, highlight=False, markup=False, soft_wrap=True)
 
@@ -487,7 +493,7 @@ def rules_list(config_path: Path | None) -> None:
     Example:  accessaudit rules list
     """
     for r in _load_rules(config_path):
-        click.echo(f"{r.id:32} {r.severity.value:9} {r.action.value:27} {r.title}")
+        click.echo(f"{r.id:32} {r.severity.value:9} {r.action.value:27} {safe(r.title)}")
 
 
 @rules.command("show")
@@ -503,11 +509,12 @@ def rules_show(rule_id: str, config_path: Path | None) -> None:
     if rule_id not in found:
         raise AuditError(f"no rule '{rule_id}'", "see `accessaudit rules list`")
     r = found[rule_id]
-    click.echo(f"{r.id}  ({r.severity.value}, action {r.action.value})\n{r.title}\n")
-    click.echo(f"Why:\n{r.rationale}\n\nRemediation:\n{r.remediation}\n")
+    click.echo(f"{r.id}  ({r.severity.value}, action {r.action.value})\n{safe(r.title)}\n")
+    click.echo(f"Why:\n{safe_block(r.rationale)}\n\nRemediation:\n{safe_block(r.remediation)}\n")
     if r.settings:
         click.echo("Settings: " + ", ".join(f"{k} = {v}" for k, v in r.settings.items()) + "\n")
-    click.echo(f"Query:\n{r.query.strip()}\n\nExamples: {len(r.examples)}  File: {r.path}")
+    query = safe_block(r.query.strip())
+    click.echo(f"Query:\n{query}\n\nExamples: {len(r.examples)}  File: {r.path}")
 
 
 @rules.command("test")

@@ -467,7 +467,7 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     audit = settings.audit.model_copy(
         update={
             "data_dir": fix(settings.audit.data_dir),
-            "rules_dirs": [fix(p) for p in settings.audit.rules_dirs],
+            "rules_dirs": [fix(p) or p for p in settings.audit.rules_dirs],  # absolute: kept
             "exceptions_file": fix(settings.audit.exceptions_file)
             or settings.audit.exceptions_file,
         }

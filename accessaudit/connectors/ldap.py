@@ -76,7 +76,24 @@ class IncompleteLdapCollection(IncompleteCollection):
 
 def ldap_filter(template: str, *values: str) -> str:
     """Build a filter from a template with ``{}`` slots; every value is RFC 4515 escaped."""
-    return template.format(*(escape_filter_chars(v) for v in values))
+    return template.format(*(_escape_value(v) for v in values))
+
+
+def _escape_value(value: str) -> str:
+    """``* ( ) \\ NUL`` escaped (RFC 4515), and also every non-printable character (as its
+    UTF-8 octets) and the spaces at either end: ldap3's filter parser strips whitespace around
+    an assertion value (``str.strip``, which also removes ``\\x1c``-``\\x1f``), so such a
+    value would otherwise match another one, or nothing (found by the hypothesis test)."""
+    out = "".join(
+        ch if ch.isprintable() else "".join(f"\\{b:02x}" for b in ch.encode("utf-8"))
+        for ch in escape_filter_chars(value)
+    )
+    body = out.strip(" ")
+    if not body:
+        return "\\20" * len(out)
+    lead = len(out) - len(out.lstrip(" "))
+    trail = len(out) - len(out.rstrip(" "))
+    return "\\20" * lead + body + "\\20" * trail
 
 
 def source_name(cfg: LdapSource) -> str:
