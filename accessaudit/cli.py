@@ -11,6 +11,7 @@ Exit codes (stable, documented in the README):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
@@ -225,13 +226,21 @@ def demo(out: Path, accounts: int, seed: int, fail_on: str, quiet: bool) -> None
 
     Example:  accessaudit demo --out ./demo && xdg-open ./demo/report.html
     """
+    from .auditlog import AuditTrail, run_fields
     from .pipeline import prepare_demo, run_audit
 
     console = _console(quiet)
     settings = prepare_demo(out, accounts=accounts, seed=seed)
+    trail = AuditTrail(settings.audit.data_dir, "demo", settings=settings)
+    trail.event("start")
     console.print(f"accessaudit demo: {accounts} synthetic accounts (seed {seed})")
     with StageProgress(console) as progress:
-        result = run_audit(settings, progress=progress)
+        try:
+            result = run_audit(settings, progress=progress)
+        except AuditError as exc:
+            trail.error(exc)
+            raise
+    trail.event("finished", **run_fields(result, int(_outcome(result, fail_on))))
     if result.report:
         # A stable name beside the runs, for people who just want to open the report.
         from .store import atomic_write_bytes
@@ -283,17 +292,23 @@ def run(
 
     Example:  accessaudit run --config /etc/accessaudit/config.toml -q --json-log run.jsonl
     """
+    from .auditlog import AuditTrail, run_fields
     from .config import load_settings
     from .joblog import finished_fields, open_log
     from .pipeline import run_audit
 
     console = _console(quiet)
+    trail: AuditTrail | None = None
     with open_log(json_log, "run") as log:
         try:
             settings = load_settings(config_path)
             if pseudonymise is not None:
                 report = settings.report.model_copy(update={"pseudonymise": pseudonymise})
                 settings = settings.model_copy(update={"report": report})
+            trail = AuditTrail(
+                settings.audit.data_dir, "run", config=config_path, settings=settings
+            )
+            trail.event("start")
             if log:
                 log.event("start", config=str(config_path), data_dir=str(settings.audit.data_dir))
             with StageProgress(console) as stages:
@@ -312,9 +327,22 @@ def run(
                     error=type(exc).__name__,
                     message=str(exc),
                 )
+            if trail:
+                with contextlib.suppress(AuditError):  # the data directory may be the problem
+                    trail.error(exc)
             raise
+        code = _outcome(result, fail_on or settings.audit.fail_on.value)
+        trail.event("finished", **run_fields(result, int(code)))
+        if settings.report.pseudonymise:  # the summary below is an output too (cron mail)
+            from dataclasses import replace
+
+            from .report.pseudonymise import from_settings
+
+            pseudo = from_settings(settings)
+            pseudo.learn_tables(result.analysis.accounts, result.analysis.groups)
+            top = pseudo.frame(result.analysis.actions.head(5))
+            result.analysis = replace(result.analysis, actions=top)
         if log:
-            code = _outcome(result, fail_on or settings.audit.fail_on.value)
             log.event("finished", **finished_fields(result, int(code)))
     _finish(
         result,
@@ -349,7 +377,8 @@ def report(run_dir: Path, config_path: Path, out: Path | None, pseudonymise: boo
     analysis = load_analysis(run_info, load_rules(settings.audit.rules_dirs))
     history = previous_history(run_info)  # the run's own stored history
     manifest: dict[str, Any] = dict(run_info.manifest)
-    if settings.report.pseudonymise if pseudonymise is None else pseudonymise:
+    hidden = settings.report.pseudonymise if pseudonymise is None else pseudonymise
+    if hidden:
         from .report.pseudonymise import KEY_FILE, Pseudonymiser, load_key
 
         runs_dir = run_info.path.resolve().parent
@@ -360,6 +389,17 @@ def report(run_dir: Path, config_path: Path, out: Path | None, pseudonymise: boo
         manifest = pseudo.manifest(manifest)
     out = out or Path.cwd() / f"report-{run_info.run_id}.html"
     path = render_report(run_info.path, manifest, analysis, settings, out, history=history)
+    from .auditlog import AuditTrail
+    from .store import sha256_file
+
+    data_dir = run_info.path.resolve().parent.parent
+    AuditTrail(data_dir, "report", config=config_path, settings=settings).event(
+        "exported",
+        run_id=run_info.run_id,
+        file=str(path.resolve()),
+        sha256=sha256_file(path),
+        pseudonymised=hidden,
+    )
     click.echo(str(path))
 
 
@@ -452,6 +492,11 @@ def prune(config_path: Path, dry_run: bool) -> None:
             keep_days=settings.audit.keep_days,
             dry_run=dry_run,
         )
+    from .auditlog import AuditTrail
+
+    AuditTrail(settings.audit.data_dir, "prune", config=config_path, settings=settings).event(
+        "pruned", runs=gone, dry_run=dry_run
+    )
     verb = "would delete" if dry_run else "deleted"
     for run_id in gone:
         click.echo(f"{verb} {run_id}")

@@ -192,6 +192,14 @@ def _example(raw: Any, index: int, where: str, key_len: int) -> Example:
         )
     if "name" not in raw or "expect" not in raw:
         raise RuleError(f"{where}: examples[{index}] needs 'name' and 'expect'")
+    for table in ("accounts", "groups", "memberships", "grants", "expect"):
+        if not isinstance(raw.get(table, []), list):
+            raise RuleError(
+                f"{where}: examples[{index}] ({raw['name']}): '{table}' must be an array",
+                f"write {table} = [ ... ] (an empty array is [])",
+            )
+    if not isinstance(raw.get("settings", {}), dict):
+        raise RuleError(f"{where}: examples[{index}] ({raw['name']}): 'settings' must be a table")
     expect = []
     for row in raw["expect"]:
         if not isinstance(row, list) or len(row) != key_len:

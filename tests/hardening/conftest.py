@@ -8,4 +8,5 @@ from hardening_env import (  # noqa: F401
     emu,
     entra_tables,
     hpki,
+    read_only_calls,
 )

@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -308,6 +309,30 @@ def sample_source_toml(accounts: int = 200, **extra: object) -> str:
                                   "accounts": accounts, **extra})  # fmt: skip
 
 
+# --- every LDAP operation and HTTP request, recorded -----------------------------------------
+
+HERE = Path(__file__).resolve().parent
+RECORD = Path(tempfile.gettempdir()) / f"accessaudit-hardening-{os.getpid()}" / "calls.jsonl"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def read_only_calls() -> Iterator[Path]:
+    """Every module of the suite: record every LDAP operation and HTTP request, in this process
+    and in every ``accessaudit`` subprocess (see :func:`cli`); none may write."""
+    import recorder
+
+    RECORD.parent.mkdir(parents=True, exist_ok=True)
+    RECORD.touch()
+    offset = RECORD.stat().st_size
+    recorder.install(RECORD)
+    try:
+        yield RECORD
+    finally:
+        recorder.uninstall()
+    bad = recorder.violations(recorder.records(RECORD, offset))
+    assert bad == [], f"write operations in read mode: {bad[:5]}"
+
+
 # --- the command line --------------------------------------------------------------------------
 
 
@@ -319,7 +344,12 @@ def cli(
     timeout: float = DEADLINE,
 ) -> subprocess.CompletedProcess[str]:
     """``python -m accessaudit ARGS`` in its own process, with no terminal and no stdin."""
+    import recorder
+
+    site = recorder.sitecustomize_dir(RECORD.parent / "site")
+    path = os.pathsep.join(p for p in (str(site), str(HERE), os.environ.get("PYTHONPATH")) if p)
     full = {**os.environ, PASSWORD_ENV: CANARY_PASSWORD, SECRET_ENV: CANARY_SECRET}
+    full.update({"PYTHONPATH": path, recorder.ENV: str(RECORD)})
     full.update(env or {})
     full.pop("PYTHONBREAKPOINT", None)
 
@@ -500,7 +530,7 @@ def entra_source_toml(emulator: Any, **overrides: object) -> str:
         "page_size": 100,
     }
     values.update(overrides)
-    return toml_table("sources", values)
+    return toml_table("sources", {k: v for k, v in values.items() if v is not None})
 
 
 @pytest.fixture(autouse=True)

@@ -18,8 +18,8 @@ exists yet) and forks one child per kill point; each child runs the real command
 After every kill the data directory is checked with nothing but the file system and hashes:
 every run folder under its final name verifies (``accessaudit.verify``), no earlier run changed
 or vanished (except by retention, recorded in its ledger), leftovers of earlier kills were
-removed by the next start, and the JSON log holds only whole lines. Every 25 points, and at the
-end, a run without a kill must succeed and leave no leftover at all.
+removed by the next start, and the JSON log and the audit log hold only whole lines. Every 25
+points, and at the end, a run without a kill must succeed and leave no leftover at all.
 """
 
 from __future__ import annotations
@@ -147,12 +147,14 @@ class Checker:
             pid = int(left.split(".")[-2]) if left.endswith(".tmp") else pid
             if pid not in allowed_pids:
                 self.problems.append(f"{point}: leftover {left} of an earlier run not removed")
-        if self.log.exists():
-            for n, line in enumerate(self.log.read_text().splitlines(), 1):
+        for log in (self.log, self.data / "audit-log.jsonl"):
+            if not log.exists():
+                continue
+            for n, line in enumerate(log.read_text().splitlines(), 1):
                 try:
                     json.loads(line)
                 except ValueError:
-                    self.problems.append(f"{point}: JSON log line {n} is not whole: {line!r}")
+                    self.problems.append(f"{point}: {log.name} line {n} is not whole: {line!r}")
         if len(self.problems) > before:
             self.problems.append(f"{point}: ^ state: {sorted(os.listdir(self.runs))}")
 

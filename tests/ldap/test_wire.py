@@ -32,8 +32,14 @@ def octets(value: str | bytes) -> bytes:
     return tlv(0x04, value if isinstance(value, bytes) else value.encode())
 
 
+def integer(value: int) -> bytes:
+    """A BER INTEGER: two's complement, so 32768..65535 need a leading zero byte (ldap3's
+    message ids come from a process-wide counter and pass 32767 in a long test session)."""
+    return tlv(0x02, value.to_bytes((value.bit_length() + 8) // 8 or 1, "big", signed=True))
+
+
 def message(msgid: int, op: bytes) -> bytes:
-    return tlv(0x30, tlv(0x02, msgid.to_bytes(2, "big").lstrip(b"\0") or b"\0"), op)
+    return tlv(0x30, integer(msgid), op)
 
 
 def entry(msgid: int, dn: str, attrs: list[tuple[str, list[str | bytes]]]) -> bytes:
@@ -188,3 +194,22 @@ def test_unsolicited_notice_of_disconnection(server: Callable[[Reply, int], Conn
     with pytest.raises(LDAPException, match="unsolicited message 0: unavailable shutting down"):
         search(conn, Columns(["uid"]))
     assert conn.closed
+
+
+@pytest.mark.parametrize("start", [0x7FFE, 0xFFFE, 0x7FFFFE])
+def test_message_ids_past_the_sign_bit(
+    server: Callable[[Reply, int], Connection], monkeypatch: pytest.MonkeyPatch, start: int
+) -> None:
+    # ldap3 numbers messages with one counter per process: after ~32k requests in a long session
+    # the id needs a leading zero byte in BER; the reader must match such ids, not call them
+    # unsolicited (this failed in CI, where earlier tests had pushed the counter past 32767)
+    monkeypatch.setattr(Server, "_message_counter", start)
+
+    def reply(m: int) -> bytes:
+        assert m > start
+        return entry(m, "cn=a", [("uid", ["a"])]) + done(m)
+
+    cols = Columns(["uid"])
+    result = search(server(reply, 5), cols)
+    assert (result["type"], result["result"]) == ("searchResDone", 0)
+    assert cols.dn.to_list() == ["cn=a"] and cols.first("uid").to_list() == [b"a"]
