@@ -6,10 +6,14 @@ root conftest would shadow them.
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import recorder
 
 from accessaudit.config import Settings
 from accessaudit.engine.rulefile import Rule, load_rules
@@ -43,3 +47,28 @@ def analysis(sample: Sample, settings: Settings, rules: list[Rule]) -> Analysis:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+# Test modules that write to a directory on purpose: the guarded apply and its journal.
+WRITERS = ("test_apply_",)
+CALLS = Path(tempfile.gettempdir()) / f"accessaudit-calls-{os.getpid()}.jsonl"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def read_only_calls(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """Read mode never writes, across the whole suite: every LDAP operation and HTTP request
+    the package makes in this process is recorded (tests/recorder.py), and a module that made a
+    modify / add / delete / modify-DN or a non-GET Graph call fails. Only the apply tests are
+    exempt. (tests/hardening overrides this fixture to record its subprocesses too.)"""
+    if request.path.name.startswith(WRITERS):
+        yield CALLS
+        return
+    CALLS.touch()
+    offset = CALLS.stat().st_size
+    recorder.install(CALLS)
+    try:
+        yield CALLS
+    finally:
+        recorder.uninstall()
+    bad = recorder.violations(recorder.records(CALLS, offset))
+    assert bad == [], f"{request.path.name}: write operations in read mode: {bad[:5]}"

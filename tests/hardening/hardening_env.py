@@ -312,6 +312,7 @@ def sample_source_toml(accounts: int = 200, **extra: object) -> str:
 # --- every LDAP operation and HTTP request, recorded -----------------------------------------
 
 HERE = Path(__file__).resolve().parent
+TESTS = HERE.parent  # recorder.py lives there (every suite records)
 RECORD = Path(tempfile.gettempdir()) / f"accessaudit-hardening-{os.getpid()}" / "calls.jsonl"
 
 
@@ -347,7 +348,9 @@ def cli(
     import recorder
 
     site = recorder.sitecustomize_dir(RECORD.parent / "site")
-    path = os.pathsep.join(p for p in (str(site), str(HERE), os.environ.get("PYTHONPATH")) if p)
+    path = os.pathsep.join(
+        p for p in (str(site), str(HERE), str(TESTS), os.environ.get("PYTHONPATH")) if p
+    )
     full = {**os.environ, PASSWORD_ENV: CANARY_PASSWORD, SECRET_ENV: CANARY_SECRET}
     full.update({"PYTHONPATH": path, recorder.ENV: str(RECORD)})
     full.update(env or {})

@@ -24,7 +24,7 @@ from typing import Any
 ENV = "ACCESSAUDIT_TEST_RECORD"
 LDAP_READS = frozenset({"bindRequest", "searchRequest", "unbindRequest", "abandonRequest"})
 START_TLS = "1.3.6.1.4.1.1466.20037"
-_PACKAGE = str(Path(__file__).resolve().parents[2] / "accessaudit") + os.sep
+_PACKAGE = str(Path(__file__).resolve().parents[1] / "accessaudit") + os.sep
 _lock = threading.Lock()
 _undo: list[Callable[[], None]] = []
 
