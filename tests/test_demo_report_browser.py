@@ -8,28 +8,16 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from browser import chromium
 
 from accessaudit.pipeline import demo_settings, run_audit
 from accessaudit.sample import generate
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
 @pytest.mark.browser
 def test_demo_report_in_chromium(tmp_path: Path) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is missing: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
     now = datetime(2026, 11, 1, tzinfo=UTC)
     result = run_audit(demo_settings(tmp_path, accounts=2000, seed=5), now=now)
     truth = generate(seed=5, accounts=2000, now=now).truth
@@ -44,8 +32,7 @@ def test_demo_report_in_chromium(tmp_path: Path) -> None:
         for sev in ("critical", "high", "medium", "low", "info")
     }
     assert result.report is not None
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(result.report.as_uri())
         page.wait_for_load_state("load")
@@ -65,5 +52,4 @@ def test_demo_report_in_chromium(tmp_path: Path) -> None:
         assert page.evaluate("() => window.__xss") is None
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "demo-report.png"), full_page=False)
-        browser.close()
     shutil.rmtree(tmp_path, ignore_errors=True)

@@ -5,13 +5,13 @@ Every check waits for an exact DOM state (``wait_for_function``), never for a ti
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from browser import chromium
 from report_sample import (
     BIDI_SHOWN,
     EXPECTED_OPEN,
@@ -30,15 +30,6 @@ from accessaudit.report.html import render_html
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ACTION_ROWS = "#worklist-body tr.action-row"
 FINDING_ROWS = "#findings-body tr.finding-row"
 
@@ -105,21 +96,8 @@ XSS_CORPUS = [
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(
-            f"{CHROMIUM} not found: the report browser tests need Debian's Chromium; "
-            "run `apt-get install -y --no-install-recommends chromium`"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail(
-            "playwright is not installed: run `pip install playwright` (no browser download)"
-        )
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ written to test-artifacts/ for people to look at.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import polars as pl
 import pytest
 from accessaudit_fixtures import NOW
+from browser import chromium
 from history_runs import CLOUD_GROUPS, settings_for, split, with_edges, without_edges, write
 
 from accessaudit.engine.rulefile import Rule
@@ -24,15 +24,6 @@ from accessaudit.store import MANIFEST, sha256_file
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ACTION_ROWS = "#worklist-body tr.action-row"
 FINDING_ROWS = "#findings-body tr.finding-row"
 VIEWS = ("officer", "worklist", "evidence")
@@ -63,12 +54,7 @@ def runs(rules: list[Rule], tmp_path_factory: pytest.TempPathFactory) -> list[Ru
 
 @pytest.fixture(scope="module")
 def page(runs: list[RunResult]) -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} not found: apt-get install -y --no-install-recommends chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.problems = []
         page.on("console", lambda m: page.problems.append(f"{m.type}: {m.text}"))
@@ -78,7 +64,6 @@ def page(runs: list[RunResult]) -> Iterator[Any]:
         page.goto(runs[2].report.as_uri())
         page.wait_for_load_state("load")
         yield page
-        browser.close()
 
 
 def count(page: Any, selector: str) -> int:
