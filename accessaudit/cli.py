@@ -691,6 +691,16 @@ def plan(run_dir: Path, config_path: Path, out: Path | None) -> None:
     help="A protected group (id or SID) this apply may change (repeatable).",
 )
 @click.option("--undo", is_flag=True, help="Add back what this plan's journal records as done.")
+@click.option(
+    "--allow-irreversible",
+    is_flag=True,
+    help="Also make changes no write can undo (sIDHistory removal: re-adding needs ADMT).",
+)
+@click.option(
+    "--allow-large",
+    is_flag=True,
+    help="Go ahead although a group loses more than apply.max_group_fraction of its members.",
+)
 @handle_errors
 def apply_cmd(
     plan_path: Path,
@@ -701,19 +711,30 @@ def apply_cmd(
     max_changes: int | None,
     allow_protected: tuple[str, ...],
     undo: bool,
+    allow_irreversible: bool,
+    allow_large: bool,
 ) -> None:
-    """Apply a saved plan's membership removals (AD, Graph): dry run unless --execute.
+    """Apply a saved plan's changes (AD, Graph): dry run unless --execute.
+
+    Executed: member removals and un-nestings, an inactive account's cross memberships, group
+    owners (managedBy / Entra owners), directory-role and app-role assignments, managers, and,
+    with --allow-irreversible, sIDHistory values. Left to a person, each with its reason
+    printed: splits (they create groups), guest deletions (apply never deletes people), group
+    deletions, PIM eligibilities and every decision.
 
     Guarded: the plan must match its SHA-256 (and --sha256); each object is read again before
     its change (drift skipped); protected groups (by SID/RID), primary groups, synced and
-    dynamic groups through Graph are refused; an undo file and a journal are written before
-    the first write; a second run resumes from the journal. One line per action; exit 0 when
-    nothing was refused, skipped or failed, 1 otherwise, 2 when the apply was refused.
+    dynamic groups through Graph are refused; a group losing more than max_group_fraction of
+    its members refuses the apply (--allow-large); an undo file and a journal are written
+    before the first write; a second run resumes from the journal. One line per action; exit 0
+    when nothing was refused, skipped or failed, 1 otherwise, 2 when the apply was refused.
+    Every apply is recorded in the audit log (start, and its counts when finished).
 
     Example:  accessaudit apply plan.json -c config.toml --execute --sha256 3f5a...
     """
+    from .auditlog import AuditTrail
     from .config import load_settings
-    from .remediation.apply import EXECUTABLE, apply_plan, undo_plan
+    from .remediation.apply import apply_plan, plan_changes, undo_plan
     from .remediation.apply_open import open_directories
     from .remediation.planfile import PlanError, load_plan
 
@@ -723,38 +744,57 @@ def apply_cmd(
         )
     doc = load_plan(plan_path, approved)
     settings = load_settings(config_path)
-    only = set(only_ids)
-    systems = {
-        str(a["system"])
-        for a in doc["actions"]
-        if a["kind"] in EXECUTABLE and (not only or a["action_id"] in only)
-    }
-    dirs = open_directories(settings, systems)
-    if undo:
-        result = undo_plan(doc, plan_path, dirs)
-    else:
-        result = apply_plan(
-            doc,
-            plan_path,
-            dirs,
-            execute=execute,
-            only_ids=only,
-            max_changes=max_changes or settings.apply.max_changes,
-            allow_protected=allow_protected,
-            rate=settings.apply.rate_per_second,
-            max_failures=settings.apply.max_failures,
-        )
-    for o in result.outcomes:
-        if o.state != "manual":
-            click.echo(
-                f"{o.state:8} {safe(o.action_id)}" + (f": {safe(o.reason)}" if o.reason else "")
-            )
-    states: dict[str, int] = {}
-    for o in result.outcomes:
-        states[o.state] = states.get(o.state, 0) + 1
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
     mode = "undo" if undo else "executed" if execute else "dry run"
+    trail = AuditTrail(settings.audit.data_dir, "apply", config=config_path, settings=settings)
+    trail.event("start", plan=str(plan_path.resolve()), plan_sha256=doc["sha256"], mode=mode)
+    try:
+        changes, _ = plan_changes(doc["actions"], only_ids)
+        dirs = open_directories(settings, {c.system for c in changes})
+        if undo:
+            result = undo_plan(doc, plan_path, dirs)
+        else:
+            result = apply_plan(
+                doc,
+                plan_path,
+                dirs,
+                execute=execute,
+                only_ids=only_ids,
+                max_changes=max_changes or settings.apply.max_changes,
+                allow_protected=allow_protected,
+                allow_irreversible=allow_irreversible,
+                max_group_fraction=settings.apply.max_group_fraction,
+                allow_large=allow_large,
+                rate=settings.apply.rate_per_second,
+                max_failures=settings.apply.max_failures,
+            )
+    except AuditError as exc:
+        with contextlib.suppress(AuditError):
+            trail.error(exc)
+        raise
+    for o in result.outcomes:
+        click.echo(f"{o.state:8} {safe(o.action_id)}" + (f": {safe(o.reason)}" if o.reason else ""))
+    counts = result.counts()
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     click.echo(f"{mode}: {result.writes} write(s); {summary}")
     if result.undo:
         click.echo(f"  undo file: {result.undo}  journal: {result.journal}")
-    sys.exit(0 if result.clean else int(ExitCode.FINDINGS))
+    code = 0 if result.clean else int(ExitCode.FINDINGS)
+    trail.event("finished", **apply_fields(result, doc["sha256"], mode, code))
+    sys.exit(code)
+
+
+def apply_fields(result: Any, plan_sha256: str, mode: str, exit_code: int) -> dict[str, Any]:
+    """The audit-log fields of a finished apply: what was altered, and where its undo is."""
+    c = result.counts()
+    return {
+        "exit_code": exit_code,
+        "mode": mode,
+        "plan_sha256": plan_sha256,
+        "writes": result.writes,
+        "done": c.get("done", 0) + c.get("undone", 0),
+        "noop": c.get("noop", 0) + c.get("already", 0),
+        "skipped": sum(c.get(s, 0) for s in ("drift", "refused", "manual", "irreversible")),
+        "failed": c.get("failed", 0),
+        "journal": str(result.journal.resolve()) if result.journal else None,
+        "undo": [str(p.resolve()) for p in (result.undo, result.undo_graph) if p],
+    }

@@ -330,6 +330,8 @@ class ApplySettings(_Model):
     max_changes: Annotated[int, Field(ge=1)] = 50  # blast-radius cap; --max-changes raises it
     rate_per_second: Annotated[float, Field(gt=0, le=100)] = 1.0  # writes per second, per run
     max_failures: Annotated[int, Field(ge=1)] = 3  # consecutive failed writes stop the run
+    # a plan removing more of a group's direct members than this refuses the apply (--allow-large)
+    max_group_fraction: Annotated[float, Field(gt=0, le=1)] = 0.5
 
 
 class Settings(_Model):

@@ -585,4 +585,5 @@ def plan_run(run: RunInfo, settings: Settings, rules: list[Rule]) -> dict[str, A
         memberships=t["memberships"],
         whatif=result,
         as_of=as_of,
+        findings=t["findings"],
     )

@@ -1,21 +1,24 @@
-"""Guarded, opt-in execution of a saved plan's membership removals, with journal and undo.
+"""Guarded, opt-in execution of a saved plan's directory changes, with journal and undo.
 
-Only ``remove-member`` and ``unnest-group`` actions are executed (in AD over LDAP, or through
-Graph for cloud-mastered groups); every other action is a task for a person and is listed as
-``manual``. The guards, in order:
+What is executed and what stays manual (and why) is in :mod:`.apply_changes`. The guards, in
+order:
 
 1. the plan's content matches its SHA-256 (and the approved one) - :func:`planfile.load_plan`;
 2. the blast-radius cap: more changes than ``max_changes`` refuses the whole apply;
 3. per change, refused without a write: a protected group by SID/RID (unless named in
    ``allow_protected``), a removal from the member's primary group, a Graph change to an
-   on-premises-synced, dynamic, mail-enabled (Exchange) or role-assignable group;
-4. per change, the object is read again just before the write: a group or member that is gone
-   is *drift* (skipped and reported); a membership already absent is a no-op (no write);
-5. before the first write the undo file (LDIF ``add: member`` + Graph JSON requests) is written
-   and fsynced; each change is journalled (append-only JSON lines, fsynced) as ``intent`` then
-   ``done`` / ``noop`` / ``failed``. A second run resumes from the journal: a change already
-   ``done`` is never repeated; an ``intent`` without outcome is re-read (absent: it was done);
-6. AD removals carry the permissive-modify control, so repeating one is a no-op; writes are
+   on-premises-synced, dynamic, mail-enabled (Exchange) or role-assignable group, an
+   irreversible change (sIDHistory) without ``allow_irreversible``;
+4. per change, the object is read again just before the write: an object that is gone, or no
+   longer as planned, is *drift* (skipped and reported); a value already absent is a no-op;
+5. the per-group cap: a plan removing more than ``max_group_fraction`` of a group's current
+   direct members refuses the whole apply before any write, unless ``allow_large``;
+6. before the first write the undo file (LDIF + Graph JSON requests) is written and fsynced;
+   each change is journalled (append-only JSON lines, fsynced) as ``intent`` (with what it
+   removes) then ``done`` / ``noop`` / ``failed``. A second run resumes from the journal: a
+   change already ``done`` is never repeated; an ``intent`` without outcome is re-read (absent:
+   it was done);
+7. AD writes carry the permissive-modify control, so repeating one is a no-op; writes are
    spaced by ``rate`` per second; ``max_failures`` consecutive failures stop the run.
 
 A crash can be injected for tests: ``ACCESSAUDIT_APPLY_KILL_AFTER=k`` SIGKILLs the process
@@ -26,70 +29,47 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import AuditError
-from ..model import ActionKind, Via, is_privileged_sid
-from ..store import atomic_write_bytes
+from ..model import Via, is_privileged_sid
+from .apply_changes import (
+    EXECUTABLE,
+    IRREVERSIBLE,
+    IRREVERSIBLE_NOTE,
+    MEMBERSHIP,
+    Change,
+    Live,
+    expand,
+    manual_reason,
+)
+from .apply_journal import ApplyError, Journal, paths_for, write_undo
 
-EXECUTABLE = frozenset({ActionKind.REMOVE_MEMBER.value, ActionKind.UNNEST_GROUP.value})
+__all__ = [
+    "EXECUTABLE",
+    "KILL_ENV",
+    "ApplyError",
+    "ApplyReport",
+    "Change",
+    "Directory",
+    "Live",
+    "Outcome",
+    "apply_plan",
+    "paths_for",
+    "plan_changes",
+    "plan_lock",
+    "undo_plan",
+]
+
 KILL_ENV = "ACCESSAUDIT_APPLY_KILL_AFTER"
 FINAL = frozenset({"done", "noop"})
-
-
-class ApplyError(AuditError):
-    """The apply was refused as a whole (cap exceeded, no directory for a system ...)."""
-
-
-@dataclass(frozen=True)
-class Change:
-    action_id: str
-    kind: str
-    system: str  # "ad" or "cloud"
-    group_id: str
-    member_id: str
-    group_sid: str | None
-    member_dn: str | None
-    group_dn: str | None
-    via: str | None
-
-    @classmethod
-    def of(cls, action: dict[str, Any]) -> Change:
-        t = action.get("target") or {}
-        return cls(
-            action["action_id"],
-            action["kind"],
-            action["system"],
-            action["group_id"],
-            action["member_id"],
-            t.get("group_sid"),
-            t.get("member_dn"),
-            t.get("group_dn"),
-            t.get("via"),
-        )
-
-
-@dataclass(frozen=True)
-class Live:
-    """What the directory holds now, read just before a change."""
-
-    group_exists: bool
-    member_exists: bool
-    is_member: bool
-    group_sid: str | None = None
-    primary: bool = False  # the group is the member's primary group
-    synced: bool = False  # Graph: onPremisesSyncEnabled
-    dynamic: bool = False  # Graph: DynamicMembership
-    mail_enabled: bool = False  # Graph: a distribution / mail-enabled security group (Exchange)
-    role_assignable: bool = False  # Graph: isAssignableToRole (needs a directory-role write)
 
 
 class Directory(Protocol):
@@ -97,17 +77,17 @@ class Directory(Protocol):
 
     def read(self, change: Change) -> Live: ...
 
-    def remove(self, change: Change) -> None: ...
+    def remove(self, change: Change, live: Live) -> None: ...
 
-    def add(self, change: Change) -> None: ...
+    def add(self, change: Change, prior: dict[str, Any]) -> None: ...
 
-    def undo_text(self, change: Change) -> dict[str, Any]: ...
+    def undo_text(self, change: Change, prior: dict[str, Any]) -> dict[str, Any]: ...
 
 
 @dataclass
 class Outcome:
     action_id: str
-    state: str  # done, noop, already, drift, refused, failed, manual, dry-run
+    state: str  # done, noop, already, drift, refused, failed, manual, dry-run, irreversible
     reason: str = ""
 
 
@@ -117,109 +97,108 @@ class ApplyReport:
     writes: int = 0
     journal: Path | None = None
     undo: Path | None = None
+    undo_graph: Path | None = None
 
     def count(self, state: str) -> int:
         return sum(1 for o in self.outcomes if o.state == state)
 
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(o.state for o in self.outcomes).items()))
+
     @property
     def clean(self) -> bool:
-        bad = {"drift", "refused", "failed"}
+        bad = {"drift", "refused", "failed", "irreversible"}
         return not any(o.state in bad for o in self.outcomes)
 
 
-# --- journal ---------------------------------------------------------------------------------
+def plan_changes(
+    actions: Iterable[dict[str, Any]], only_ids: Iterable[str] = ()
+) -> tuple[list[Change], list[Outcome]]:
+    """The changes of a plan's actions (``only_ids``: these actions, or these expanded
+    changes), and a ``manual`` outcome, with its reason, for every action left to a person."""
+    only = set(only_ids)
+    changes: list[Change] = []
+    manual: list[Outcome] = []
+    for a in actions:
+        reason = manual_reason(a)
+        if reason is not None:
+            if not only or a["action_id"] in only:
+                manual.append(Outcome(a["action_id"], "manual", reason))
+            continue
+        for c in expand(a):
+            if not only or a["action_id"] in only or c.action_id in only:
+                changes.append(c)
+    return changes, manual
 
 
-class Journal:
-    """Append-only JSON lines, each fsynced before the call returns."""
-
-    def __init__(self, path: Path, plan_sha256: str) -> None:
-        self.path = path
-        self.plan_sha256 = plan_sha256
-
-    def states(self) -> dict[str, list[str]]:
-        """action_id -> its journalled states, in order (lines of another plan are refused)."""
-        out: dict[str, list[str]] = {}
-        if not self.path.exists():
-            return out
-        for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue  # a line torn by a crash: its change is re-read on resume
-            if rec.get("plan_sha256") != self.plan_sha256:
-                raise ApplyError(
-                    f"journal {self.path}:{number} belongs to another plan",
-                    "move the old journal away, or apply the plan it belongs to",
-                )
-            if rec.get("action_id"):
-                out.setdefault(rec["action_id"], []).append(rec["state"])
-        return out
-
-    def write(self, action_id: str, state: str, reason: str = "") -> None:
-        rec = {
-            "ts": datetime.now(UTC).isoformat(),
-            "plan_sha256": self.plan_sha256,
-            "action_id": action_id,
-            "state": state,
-        }
-        if reason:
-            rec["reason"] = reason
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            size = os.fstat(fd).st_size
-            # a line torn by a crash stays on its own line (it is skipped when read back)
-            torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
-            line = ("\n" if torn else "") + json.dumps(rec, sort_keys=True) + "\n"
-            os.write(fd, line.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def paths_for(plan_path: Path) -> tuple[Path, Path, Path]:
-    """(journal, LDIF undo, Graph undo) beside the plan."""
-    stem = plan_path.with_suffix("")
-    return (
-        stem.with_name(stem.name + ".journal.jsonl"),
-        stem.with_name(stem.name + ".undo.ldif"),
-        stem.with_name(stem.name + ".undo.graph.json"),
-    )
-
-
-def write_undo(changes: list[Change], dirs: dict[str, Directory], ldif: Path, graph: Path) -> None:
-    """LDIF ``add: member`` per AD removal and a Graph request per cloud removal, fsynced."""
-    lines = ["version: 1", ""]
-    requests: list[dict[str, Any]] = []
-    for c in changes:
-        u = dirs[c.system].undo_text(c)
-        if c.system == "ad":
-            lines += [f"# {c.action_id}", str(u["ldif"]), ""]
-        else:
-            requests.append({"id": str(len(requests) + 1), **u})
-    atomic_write_bytes(ldif, "\n".join(lines).encode())
-    atomic_write_bytes(graph, json.dumps({"requests": requests}, indent=1).encode())
-
-
-# --- apply -----------------------------------------------------------------------------------
+# --- refusals --------------------------------------------------------------------------------
 
 
 def _refusal(change: Change, live: Live, allow_protected: Iterable[str]) -> str | None:
     allowed = set(allow_protected)
     sid = live.group_sid or change.group_sid
-    if is_privileged_sid(sid) and change.group_id not in allowed and (sid or "") not in allowed:
+    named = {change.group_id, sid} & allowed
+    if is_privileged_sid(sid) and not named:
         return f"protected group {sid} (name it with --allow-protected to change it)"
-    if live.primary or change.via == Via.PRIMARY_GROUP.value:
+    if change.kind in MEMBERSHIP and (live.primary or change.via == Via.PRIMARY_GROUP.value):
         return "the member's primary group (change primaryGroupID first)"
     if change.system == "cloud" and live.synced:
         return "group synced from on-premises AD: change it in AD"
-    if change.system == "cloud" and live.dynamic:
+    if change.system == "cloud" and change.kind in MEMBERSHIP and live.dynamic:
         return "dynamic group: change its membership rule"
-    if change.system == "cloud" and live.mail_enabled:
+    if change.system == "cloud" and change.kind in MEMBERSHIP and live.mail_enabled:
         return "mail-enabled group: change it in Exchange"
     if change.system == "cloud" and live.role_assignable:
         return "role-assignable group: the write app is deliberately not granted to change it"
     return None
+
+
+def _preflight(
+    change: Change, live: Live, allow_protected: Iterable[str], allow_irreversible: bool
+) -> Outcome | None:
+    """None when the change is to be written; else its drift / refusal / no-op outcome."""
+    if not live.group_exists or not live.member_exists:
+        what = "group" if not live.group_exists else "member"
+        return Outcome(change.action_id, "drift", f"{what} no longer exists")
+    if live.drift:
+        return Outcome(change.action_id, "drift", live.drift)
+    refusal = _refusal(change, live, allow_protected)
+    if refusal:
+        return Outcome(change.action_id, "refused", refusal)
+    if not live.is_member:
+        return Outcome(change.action_id, "noop", "already absent")
+    if change.kind in IRREVERSIBLE and not allow_irreversible:
+        return Outcome(
+            change.action_id,
+            "refused",
+            f"irreversible ({IRREVERSIBLE_NOTE}); pass --allow-irreversible to make it",
+        )
+    return None
+
+
+def _group_cap(to_write: list[tuple[Change, Live]], max_fraction: float, allow_large: bool) -> None:
+    """Refuse the apply when it would empty more than ``max_fraction`` of any group."""
+    if allow_large:
+        return
+    removing: Counter[tuple[str, str]] = Counter()
+    size: dict[tuple[str, str], int] = {}
+    for c, live in to_write:
+        if c.kind in MEMBERSHIP and c.group_id and live.size:
+            key = (c.system, c.group_id)
+            removing[key] += 1
+            size[key] = live.size
+    over = sorted((k, n, size[k]) for k, n in removing.items() if n > max_fraction * size[k])
+    if over:
+        listed = ", ".join(f"{g} ({n} of {s} members)" for (_, g), n, s in over[:5])
+        raise ApplyError(
+            f"the plan removes more than {max_fraction:.0%} of the members of "
+            f"{len(over)} group(s): {listed}",
+            "check those groups with their owners; pass --allow-large to go ahead, or apply "
+            "a smaller batch with --only-ids",
+        )
+
+
+# --- apply -----------------------------------------------------------------------------------
 
 
 def apply_plan(
@@ -231,20 +210,16 @@ def apply_plan(
     only_ids: Iterable[str] = (),
     max_changes: int = 50,
     allow_protected: Iterable[str] = (),
+    allow_irreversible: bool = False,
+    max_group_fraction: float = 0.5,
+    allow_large: bool = False,
     rate: float = 1.0,
     max_failures: int = 3,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ApplyReport:
-    """Dry-run (default) or execute a loaded plan's membership removals; see the module doc."""
-    only = set(only_ids)
-    actions = [a for a in doc["actions"] if not only or a["action_id"] in only]
-    report = ApplyReport()
-    changes: list[Change] = []
-    for a in actions:
-        if a["kind"] in EXECUTABLE and a.get("system") in ("ad", "cloud"):
-            changes.append(Change.of(a))
-        else:
-            report.outcomes.append(Outcome(a["action_id"], "manual", f"{a['kind']}: by hand"))
+    """Dry-run (default) or execute a loaded plan's changes; see the module doc."""
+    changes, manual = plan_changes(doc["actions"], only_ids)
+    report = ApplyReport(outcomes=manual)
     missing = sorted({c.system for c in changes} - set(dirs))
     if missing:
         raise ApplyError(
@@ -257,11 +232,13 @@ def apply_plan(
             "apply a batch with --only-ids, or raise the cap explicitly with --max-changes",
         )
     journal_path, ldif_path, graph_path = paths_for(plan_path)
+    every, _ = plan_changes(doc["actions"])  # the undo file covers the whole plan's writes
     with plan_lock(plan_path):
         return _apply(
-            doc, changes, report, dirs, journal_path, ldif_path, graph_path,
-            execute=execute, allow_protected=allow_protected, rate=rate,
-            max_failures=max_failures, sleep=sleep,
+            Journal(journal_path, str(doc["sha256"])), changes, every, report, dirs, ldif_path,
+            graph_path, execute=execute, allow_protected=allow_protected,
+            allow_irreversible=allow_irreversible, max_group_fraction=max_group_fraction,
+            allow_large=allow_large, rate=rate, max_failures=max_failures, sleep=sleep,
         )  # fmt: skip
 
 
@@ -283,71 +260,88 @@ def plan_lock(plan_path: Path) -> Iterator[None]:
 
 
 def _apply(
-    doc: dict[str, Any],
+    journal: Journal,
     changes: list[Change],
+    every: list[Change],
     report: ApplyReport,
     dirs: dict[str, Directory],
-    journal_path: Path,
     ldif_path: Path,
     graph_path: Path,
     *,
     execute: bool,
     allow_protected: Iterable[str],
+    allow_irreversible: bool,
+    max_group_fraction: float,
+    allow_large: bool,
     rate: float,
     max_failures: int,
     sleep: Callable[[float], None],
 ) -> ApplyReport:
-    journal = Journal(journal_path, str(doc["sha256"]))
     seen = journal.states()
-    report.journal = journal_path
+    priors = journal.priors()
+    report.journal = journal.path
     kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
     interval = 1.0 / rate if rate > 0 else 0.0
 
+    def preflight(c: Change, live: Live) -> Outcome | None:
+        return _preflight(c, live, allow_protected, allow_irreversible)
+
     # Pass 1: read every change's objects; refusals, drift and no-ops are settled without a write.
-    to_write: list[Change] = []
+    to_write: list[tuple[Change, Live]] = []
     for c in changes:
         states = seen.get(c.action_id, [])
         settled = [st for st in states if st in (*FINAL, "undone")]
         if settled and settled[-1] in FINAL:
             report.outcomes.append(Outcome(c.action_id, "already", "journalled as done"))
             continue
-        outcome = _preflight(c, dirs[c.system].read(c), allow_protected)
+        live = dirs[c.system].read(c)
+        outcome = preflight(c, live)
         if outcome is None:
-            to_write.append(c)
+            to_write.append((c, live))
             continue
         if outcome.state == "noop" and execute:
             # an intent left by a crash whose write had landed: that change is now done
             outcome.state = "done" if "intent" in states else "noop"
             journal.write(c.action_id, outcome.state, outcome.reason)
         report.outcomes.append(outcome)
+    _group_cap(to_write, max_group_fraction, allow_large)
     if not execute:
-        report.outcomes += [Outcome(c.action_id, "dry-run", "would remove") for c in to_write]
+        report.outcomes += [
+            Outcome(c.action_id, "dry-run", _would(c, live.prior)) for c, live in to_write
+        ]
         return report
     if not to_write:
         return report
-    # The undo file covers every change this plan has written or is about to write.
-    earlier = [c for c in changes if "intent" in seen.get(c.action_id, [])]
-    undo = {c.action_id: c for c in [*earlier, *to_write]}
-    write_undo(list(undo.values()), dirs, ldif_path, graph_path)
-    report.undo = ldif_path
+    # The undo file covers every change of this plan written (and not undone since), by this
+    # run (even with --only-ids) or an earlier one, and every change about to be written.
+    earlier = [c for c in every if _written(seen.get(c.action_id, []))]
+    priors |= {c.action_id: live.prior for c, live in to_write}
+    undo_changes = list({c.action_id: c for c in [*earlier, *(c for c, _ in to_write)]}.values())
+    write_undo(undo_changes, priors, dirs, ldif_path, graph_path)
+    report.undo, report.undo_graph = ldif_path, graph_path
 
     # Pass 2: re-read each object just before its write (drift since pass 1), then write.
     last_write = 0.0
     failures = 0
-    for c in to_write:
+    for c, _ in to_write:
         d = dirs[c.system]
-        outcome = _preflight(c, d.read(c), allow_protected)
+        live = d.read(c)
+        outcome = preflight(c, live)
         if outcome is not None:
             if outcome.state == "noop":
                 journal.write(c.action_id, "noop", outcome.reason)
             report.outcomes.append(outcome)
             continue
+        if live.prior != priors.get(c.action_id):
+            # changed since pass 1 (another assignment, say): the undo file follows
+            priors[c.action_id] = live.prior
+            write_undo(undo_changes, priors, dirs, ldif_path, graph_path)
         wait = last_write + interval - time.monotonic()
         if wait > 0:
             sleep(wait)
-        journal.write(c.action_id, "intent")
+        journal.write(c.action_id, "intent", prior=live.prior)
         try:
-            d.remove(c)
+            d.remove(c, live)
         except AuditError as exc:
             failures += 1
             journal.write(c.action_id, "failed", str(exc))
@@ -361,37 +355,45 @@ def _apply(
         if kill_after and report.writes >= kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
         journal.write(c.action_id, "done")
-        report.outcomes.append(Outcome(c.action_id, "done"))
+        note = IRREVERSIBLE_NOTE if c.kind in IRREVERSIBLE else ""
+        report.outcomes.append(Outcome(c.action_id, "done", note))
     return report
 
 
-def _preflight(change: Change, live: Live, allow_protected: Iterable[str]) -> Outcome | None:
-    """None when the change is to be written; else its drift / refusal / no-op outcome."""
-    if not live.group_exists or not live.member_exists:
-        what = "group" if not live.group_exists else "member"
-        return Outcome(change.action_id, "drift", f"{what} no longer exists")
-    refusal = _refusal(change, live, allow_protected)
-    if refusal:
-        return Outcome(change.action_id, "refused", refusal)
-    if not live.is_member:
-        return Outcome(change.action_id, "noop", "already absent")
-    return None
+def _written(states: list[str]) -> bool:
+    """Whether a change's journal says its write may be in place (not undone since)."""
+    marks = [st for st in states if st in ("intent", "done", "undone")]
+    return bool(marks) and marks[-1] != "undone"
+
+
+def _would(c: Change, prior: dict[str, Any]) -> str:
+    text = f"would {c.kind}"
+    if prior.get("assignments"):
+        text += f" ({len(prior['assignments'])} assignment(s))"
+    if c.kind in IRREVERSIBLE:
+        text += f"; {IRREVERSIBLE_NOTE}"
+    return text
 
 
 def undo_plan(doc: dict[str, Any], plan_path: Path, dirs: dict[str, Directory]) -> ApplyReport:
-    """Add back every membership the journal records as removed (``done``) by this plan."""
+    """Put back every change the journal records as done by this plan (with what it removed,
+    from its ``intent`` line); an irreversible one is reported, never attempted."""
     journal_path, _, _ = paths_for(plan_path)
     journal = Journal(journal_path, str(doc["sha256"]))
     report = ApplyReport(journal=journal_path)
+    changes, _ = plan_changes(doc["actions"])
     with plan_lock(plan_path):
         states = journal.states()
-        for a in doc["actions"]:
-            st = states.get(a["action_id"], [])
+        priors = journal.priors()
+        for c in changes:
+            st = states.get(c.action_id, [])
             # done and not undone since (the last of the two in the journal wins)
             if "done" not in st or st[::-1].index("done") > _last(st, "undone"):
                 continue
-            c = Change.of(a)
-            dirs[c.system].add(c)
+            if c.kind in IRREVERSIBLE:
+                report.outcomes.append(Outcome(c.action_id, "irreversible", IRREVERSIBLE_NOTE))
+                continue
+            dirs[c.system].add(c, priors.get(c.action_id) or {})
             report.writes += 1
             journal.write(c.action_id, "undone")
             report.outcomes.append(Outcome(c.action_id, "undone"))

@@ -10,8 +10,13 @@ Shape (``format`` = ``accessaudit-plan/1``)::
                   member_kind, resource_id, right, owning_org, resolves, finding_keys,
                   collateral, summary, powershell, graph,
                   target: {group_sid, group_dn, group_mastered, group_source, member_sid,
-                           member_dn, member_source, via}}],
+                           member_dn, member_source, via, manager_id,
+                           strip: [{group_id, group_sid, group_dn, via}]}}],
      "sha256"}
+
+``target.manager_id`` is the manager a ``clear-manager`` removes (another one found by ``apply``
+is drift); ``target.strip`` lists the edges a ``remove-memberships`` removes (the same edges as
+its command and the what-if: :func:`commands.strip_edges`), which ``apply`` removes one by one.
 
 ``sha256`` is the SHA-256 of the canonical JSON (sorted keys, no spaces) of everything else;
 :func:`load_plan` recomputes it, so any edit of the file is refused. ``apply`` also wants the
@@ -31,6 +36,7 @@ import polars as pl
 from ..errors import AuditError
 from ..model import Via
 from ..store import atomic_write_bytes
+from .commands import strip_edges
 from .whatif import WhatIf
 
 FORMAT = "accessaudit-plan/1"
@@ -92,6 +98,34 @@ def _targets(
     )
 
 
+def _strips(
+    findings: pl.DataFrame,
+    accounts: pl.DataFrame,
+    groups: pl.DataFrame,
+    memberships: pl.DataFrame,
+) -> dict[str, list[dict[str, Any]]]:
+    """account -> the edges its ``remove-memberships`` removes, each with the group's SID, DN
+    and how the edge was collected (a primary-group edge is refused by apply)."""
+    edges = strip_edges(findings, accounts, groups)
+    if edges.is_empty():
+        return {}
+    via = (
+        memberships.select("group_id", "member_id", "via")
+        .sort("via", descending=True)  # primaryGroupID first: kept when an edge has both
+        .unique(["group_id", "member_id"], keep="first", maintain_order=True)
+    )
+    rows = (
+        edges.join(groups.select("group_id", group_sid="sid", group_dn="dn").unique("group_id"),
+                   on="group_id", how="left")
+        .join(via, on=["group_id", "member_id"], how="left")
+        .sort("member_id", "group_id")
+    )  # fmt: skip
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows.to_dicts():
+        out.setdefault(r.pop("member_id"), []).append(r)
+    return out
+
+
 def build_plan(
     run_id: str,
     run_manifest_sha256: str,
@@ -102,11 +136,24 @@ def build_plan(
     memberships: pl.DataFrame,
     whatif: WhatIf,
     as_of: datetime,
+    findings: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """The plan document (with its ``sha256``) for a run's ``actions``."""
+    """The plan document (with its ``sha256``) for a run's ``actions`` (``findings``: the
+    run's, for the edges of ``remove-memberships``)."""
     targets = {
         r["action_id"]: r for r in _targets(actions, accounts, groups, memberships).to_dicts()
     }
+    strips = _strips(findings, accounts, groups, memberships) if findings is not None else {}
+    managers = (
+        dict(
+            accounts.select("account_id", "manager_id")
+            .drop_nulls()
+            .unique("account_id")
+            .iter_rows()
+        )
+        if "manager_id" in accounts.columns
+        else {}
+    )
     rows = actions.with_columns(_n=pl.int_range(pl.len()).over("system", "kind")).with_columns(
         batch_id=pl.concat_str(
             [
@@ -124,6 +171,10 @@ def build_plan(
         r["target"] = {k: t.get(k) for k in (
             "group_sid", "group_dn", "group_mastered", "group_source",
             "member_sid", "member_dn", "member_source", "via")}  # fmt: skip
+        if r["kind"] == "clear-manager":
+            r["target"]["manager_id"] = managers.get(r["member_id"])
+        if r["kind"] == "remove-memberships":
+            r["target"]["strip"] = strips.get(r["member_id"], [])
         r["collateral"] = whatif.per_action.get(r["action_id"], 0)
         out.append(r)
     doc: dict[str, Any] = {

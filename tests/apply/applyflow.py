@@ -60,11 +60,28 @@ def edges(t: dict[str, pl.DataFrame]) -> set[tuple[str, str]]:
     return set(t["memberships"].select("group_id", "member_id").iter_rows())
 
 
+def owners(t: dict[str, pl.DataFrame]) -> set[tuple[str, str]]:
+    """(group, managedBy) pairs, by objectGUID."""
+    g = t["groups"].filter(pl.col("managed_by").is_not_null())
+    return set(g.select("group_id", "managed_by").iter_rows())
+
+
+def managers(t: dict[str, pl.DataFrame]) -> set[tuple[str, str]]:
+    a = t["accounts"].filter(pl.col("manager_id").is_not_null())
+    return set(a.select("account_id", "manager_id").iter_rows())
+
+
+def sid_history(t: dict[str, pl.DataFrame]) -> set[tuple[str, str]]:
+    a = t["accounts"].select("account_id", "sid_history").explode("sid_history")
+    return set(a.drop_nulls().iter_rows())
+
+
 def same_force(t: dict[str, pl.DataFrame]) -> set[tuple[str, str]]:
     a = t["accounts"].select("account_id", a_org="org")
     g = t["groups"].select("group_id", g_org="org")
     df = (
         t["effective"]
+        .select(pl.col("account_id", "group_id").cast(pl.String))  # ids may be Categorical
         .join(a, on="account_id")
         .join(g, on="group_id")
         .filter((pl.col("a_org") == pl.col("g_org")) & pl.col("a_org").is_in(["wmp", "warks"]))

@@ -82,7 +82,21 @@ def test_plan_and_apply_cli(apply_dc: ApplyDC, tmp_path: Path) -> None:
     assert p.returncode == 1, p.stderr  # refusals present (protected and primary groups)
     assert "dry run: 0 write(s)" in p.stdout
     refused = [ln for ln in p.stdout.splitlines() if ln.startswith("refused ")]
-    assert len(refused) == 5 and sum("protected group S-1-5-" in ln for ln in refused) == 3
+    assert len(refused) == 9 and sum("protected group S-1-5-" in ln for ln in refused) == 3
+    assert sum("pass --allow-irreversible" in ln for ln in refused) == 3
+    manual = [ln for ln in p.stdout.splitlines() if ln.startswith("manual ")]
+    [split] = [ln for ln in manual if ln.startswith("manual   split-group|")][:1]
+    assert split.endswith("(a half-done split is worse than none)")
+
+    # the per-group cap, from the config: refused as a whole, unless --allow-large
+    small = tmp_path / "small-cap.toml"
+    text = config.read_text()
+    small.write_text(text.replace("max_group_fraction = 0.5", "max_group_fraction = 0.05"))
+    p = cli(tmp_path, "apply", "plan.json", "-c", str(small), "--max-changes", "100")
+    assert p.returncode == 2 and "than 5% of the members of 8 group(s)" in one_line_error(p)
+    p = cli(tmp_path, "apply", "plan.json", "-c", str(small), "--max-changes", "100",
+            "--allow-large")  # fmt: skip
+    assert p.returncode == 1 and "dry run: 0 write(s)" in p.stdout
 
     p = cli(tmp_path, "apply", "plan.json", "-c", str(config), "--execute")
     assert p.returncode == 2 and "need --sha256" in one_line_error(p)
@@ -102,7 +116,29 @@ def test_plan_and_apply_cli(apply_dc: ApplyDC, tmp_path: Path) -> None:
 
     p = cli(tmp_path, "apply", "plan.json", "-c", str(config), "--execute", "--sha256", digest)
     assert p.returncode == 1, p.stderr  # done, but the refused ones remain
-    assert re.search(r"executed: 16 write\(s\); 16 done, \d+ manual, 5 refused", p.stdout)
+    assert re.search(r"executed: 23 write\(s\); 23 done, (\d+) manual, 9 refused", p.stdout)
     assert "undo file: plan.undo.ldif" in p.stdout
     p = cli(tmp_path, "apply", "plan.json", "-c", str(config), "--execute", "--sha256", digest)
-    assert "executed: 0 write(s); 16 already" in p.stdout
+    assert "executed: 0 write(s); 23 already" in p.stdout
+
+    # the tool's audit log: every apply's start and end (or error), with its counts
+    log = [json.loads(ln) for ln in (tmp_path / "accessaudit-data" / "audit-log.jsonl")
+           .read_text().splitlines()]  # fmt: skip
+    applies = [(r["event"], r.get("mode")) for r in log if r["command"] == "apply"]
+    assert applies == [
+        ("start", "dry run"), ("finished", "dry run"),
+        ("start", "dry run"), ("error", None),  # the per-group cap
+        ("start", "dry run"), ("finished", "dry run"),  # --allow-large
+        ("start", "executed"), ("error", None),  # the blast-radius cap
+        ("start", "executed"), ("finished", "executed"),
+        ("start", "executed"), ("finished", "executed"),
+    ]  # fmt: skip
+    first, again = [r for r in log if r["command"] == "apply" and r["event"] == "finished"][2:]
+    manual_n = first["skipped"] - 9
+    assert {k: first[k] for k in ("writes", "done", "noop", "failed", "exit_code")} == {
+        "writes": 23, "done": 23, "noop": 0, "failed": 0, "exit_code": 1}  # fmt: skip
+    assert manual_n == int(re.findall(r"(\d+) manual", p.stdout)[0]) > 0
+    assert first["plan_sha256"] == digest and first["journal"].endswith("plan.journal.jsonl")
+    assert [Path(u).name for u in first["undo"]] == ["plan.undo.ldif", "plan.undo.graph.json"]
+    assert (again["writes"], again["done"], again["noop"]) == (0, 0, 23)
+    assert [r["message"] for r in log if r["event"] == "error"][1].startswith("the plan makes")

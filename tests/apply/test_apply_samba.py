@@ -14,7 +14,17 @@ from typing import Any
 import polars as pl
 import pytest
 from apply_servers import WRITE_ENV, ApplyDC
-from applyflow import edges, make_plan, same_force, snapshot, writer
+from applyflow import (
+    edges,
+    make_plan,
+    managers,
+    owners,
+    same_force,
+    sid_history,
+    snapshot,
+    writer,
+)
+from ldap3 import MODIFY_REPLACE
 
 from accessaudit.remediation.apply import (
     KILL_ENV,
@@ -22,52 +32,92 @@ from accessaudit.remediation.apply import (
     Change,
     apply_plan,
     paths_for,
+    plan_changes,
     undo_plan,
 )
+from accessaudit.remediation.apply_changes import expand
 from accessaudit.remediation.planfile import PlanError, load_plan
 
 pytestmark = pytest.mark.servers
 
 HERE = Path(__file__).resolve().parent
+EXPECTED_KINDS = {"remove-member": 18, "unnest-group": 3, "remove-memberships": 3,
+                  "remove-owner": 2, "clear-manager": 4, "remove-sid-history": 3}  # fmt: skip
+EXPECTED_TODO = 23
+EXPECTED_TODO_ACTIONS = 23
+
+
+EDGE_KINDS = ("remove-member", "unnest-group")
 
 
 def _membership_actions(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    return [a for a in doc["actions"] if a["kind"] in ("remove-member", "unnest-group")]
+    return [a for a in doc["actions"] if a["kind"] in EDGE_KINDS]
 
 
 def _journal(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in paths_for(path)[0].read_text().splitlines()]
 
 
+def _apply(doc: dict[str, Any], path: Path, d: Any, **kw: Any) -> Any:
+    return apply_plan(doc, path, {"ad": d}, max_changes=100, rate=0, allow_large=True, **kw)
+
+
 def test_apply_resolves_is_idempotent_and_undoes(
     apply_dc: ApplyDC, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """The issue's loop on the real DC: plan -> apply every executable kind -> collect again ->
+    every planned finding of a change made is gone, no same-force access lost -> apply again:
+    zero writes -> undo: memberships, owners and managers exactly as before (by objectGUID).
+    sIDHistory: refused without --allow-irreversible; with it, Samba refuses the write (it
+    allows no sIDHistory change over LDAP), reported as failed, nothing else touched."""
     doc, path = make_plan(apply_dc, monkeypatch, tmp_path)
     assert doc["what_if"]["valid"] and doc["what_if"]["remaining"] == 0
     before = snapshot(apply_dc, monkeypatch)
     d = writer(apply_dc, monkeypatch)
+    kinds = Counter(a["kind"] for a in doc["actions"])
+    assert {k: kinds[k] for k in (*EDGE_KINDS, "remove-memberships", "remove-owner",
+            "clear-manager", "remove-sid-history")} == EXPECTED_KINDS  # fmt: skip
 
-    dry = apply_plan(doc, path, {"ad": d}, max_changes=100, rate=0)
+    dry = _apply(doc, path, d)
     assert d.writes == 0 and dry.writes == 0 and not paths_for(path)[0].exists()
-    states = Counter(o.state for o in dry.outcomes)
     refused = {o.action_id: o.reason for o in dry.outcomes if o.state == "refused"}
-    # Domain Admins (RID 512) twice, Server Operators (S-1-5-32-549), two primary groups
-    assert len(refused) == 5, refused
-    assert sum("protected group" in r for r in refused.values()) == 3
-    assert sum("primary group" in r for r in refused.values()) == 2
-    todo = [a for a in _membership_actions(doc) if a["action_id"] not in refused]
-    assert states["dry-run"] == len(todo) > 10
+    # Domain Admins (RID 512) twice, Server Operators (S-1-5-32-549), two primary groups,
+    # three sIDHistory values (irreversible: not without the flag)
+    assert Counter(r.split(" ")[0] for r in refused.values()) == {
+        "protected": 3, "the": 3, "irreversible": 3}  # fmt: skip
+    manual = Counter(o.action_id.split("|")[0] for o in dry.outcomes if o.state == "manual")
+    assert manual == {"split-group": 2, "delete-group": 1, "review-attribution": 32,
+                      "decide-shared-account": 8, "resolve-dual-identity": 2,
+                      "remove-memberships": 1}  # fmt: skip
+    [strip] = [o.reason for o in dry.outcomes if o.action_id.startswith("remove-memberships")
+               and o.state == "manual"]  # fmt: skip
+    assert strip.endswith("no direct membership of the account's own directory to strip")
+    todo = [o.action_id for o in dry.outcomes if o.state == "dry-run"]
+    assert len(todo) == EXPECTED_TODO
 
-    done = apply_plan(doc, path, {"ad": d}, execute=True, max_changes=100, rate=0)
-    assert done.writes == len(todo) == d.writes
-    assert done.undo is not None and done.undo.read_text().count("add: member") == len(todo)
+    done = _apply(doc, path, d, execute=True)
+    assert done.counts()["done"] == done.writes == d.writes == EXPECTED_TODO
+    written = {o.action_id for o in done.outcomes if o.state == "done"}
     after = snapshot(apply_dc, monkeypatch)
-    removed = {(a["group_id"], a["member_id"]) for a in todo}
-    assert edges(before) - edges(after) == removed  # exactly the planned edges, by GUID
+    changes, _ = plan_changes(doc["actions"])
+    by_id = {c.action_id: c for c in changes}
+    of = lambda *k: {(by_id[i].group_id, by_id[i].member_id) for i in written  # noqa: E731
+                     if by_id[i].kind in k}  # fmt: skip
+    assert edges(before) - edges(after) == of(*EDGE_KINDS)  # exactly these, by objectGUID
     assert edges(after) - edges(before) == set()
-    resolved = {k for a in todo for k in a["finding_keys"]}
-    assert resolved and resolved.isdisjoint(set(after["findings"]["finding_key"]))
-    # ... and every finding resolved is one the sample planted (its ids mapped to the server's)
+    assert owners(before) - owners(after) == of("remove-owner") and owners(after) <= owners(before)
+    mgr = {(by_id[i].member_id, by_id[i].manager_id) for i in written if "clear-manager" in i}
+    assert managers(before) - managers(after) == mgr and len(mgr) == 4
+    assert sid_history(after) == sid_history(before)
+    # every finding of an action whose changes were all made is resolved ...
+    fully = [a for a in doc["actions"]
+             if (ids := [c.action_id for c in expand(a)] if a["action_id"] in
+                 {c.action_id.split("#")[0] for c in changes} else [])
+             and set(ids) <= written]  # fmt: skip
+    resolved = {k for a in fully for k in a["finding_keys"]}
+    assert len(fully) == EXPECTED_TODO_ACTIONS and resolved
+    assert resolved.isdisjoint(set(after["findings"]["finding_key"]))
+    # ... and every one the sample planted (its ids mapped to the server's)
     keys = ["rule_id", "account_id", "group_id", "member_group_id"]
     truth = apply_dc.sample.truth.with_columns(
         [pl.col(c).replace(apply_dc.idmap.ids) for c in keys[1:]]
@@ -75,27 +125,44 @@ def test_apply_resolves_is_idempotent_and_undoes(
     planted = set(truth.select(keys).iter_rows())
     fixed = before["findings"].filter(pl.col("finding_key").is_in(list(resolved)))
     assert fixed.height == len(resolved) and set(fixed.select(keys).iter_rows()) <= planted
-    # no same-force access lost (the what-if charged none to these actions)
-    assert all(a["collateral"] == 0 for a in todo)
-    assert same_force(before) - same_force(after) == set()
+    # no same-force access lost (set equality of same-force pairs)
+    assert same_force(before) == same_force(after)
 
-    again = apply_plan(doc, path, {"ad": d}, execute=True, max_changes=100, rate=0)
-    assert again.writes == 0 and d.writes == len(todo)
-    assert Counter(o.state for o in again.outcomes)["already"] == len(todo)
+    again = _apply(doc, path, d, execute=True)
+    assert again.writes == 0 and d.writes == done.writes
+    assert again.count("already") == len(written)
+
+    sid_ids = [a["action_id"] for a in doc["actions"] if a["kind"] == "remove-sid-history"]
+    irr = _apply(doc, path, d, execute=True, allow_irreversible=True, only_ids=sid_ids)
+    assert irr.writes == 0 and [o.state for o in irr.outcomes] == ["failed"] * 3
+    assert all("cannot be created or changed over LDAP" in o.reason for o in irr.outcomes)
+    ldif = paths_for(path)[1].read_text()  # written before those writes, covering all
+    assert ldif.count("NOT reversible by LDAP") == 3
+    assert ldif.count("add: member") == len(of(*EDGE_KINDS))
+    assert ldif.count("replace: managedBy") == 2 and ldif.count("replace: manager") == 4
 
     undone = undo_plan(doc, path, {"ad": d})
-    assert undone.writes == len(todo)
+    assert undone.writes == len(written) and undone.count("undone") == len(written)
     restored = snapshot(apply_dc, monkeypatch)
     assert edges(restored) == edges(before)  # set equality by objectGUID
+    assert owners(restored) == owners(before) and managers(restored) == managers(before)
+    assert sid_history(restored) == sid_history(before)
+    assert same_force(restored) == same_force(before)
 
 
 def test_crash_after_k_then_resume_exactly_once(
     apply_dc: ApplyDC, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """SIGKILL right after the k-th write (an owner's managedBy removal), before its ``done``:
+    the resumed apply re-reads it (gone: done, not re-written) and makes every other change
+    exactly once."""
     doc, path = make_plan(apply_dc, monkeypatch, tmp_path)
     before = snapshot(apply_dc, monkeypatch)
+    d = writer(apply_dc, monkeypatch)
+    order = [o.action_id for o in _apply(doc, path, d).outcomes if o.state == "dry-run"]
+    k = next(i for i, a in enumerate(order, 1) if a.startswith("remove-owner"))
+    assert 1 < k < len(order)
     cfg = apply_dc.source(monkeypatch, write=True)
-    k = 4
     child = subprocess.run(
         [sys.executable, str(HERE / "apply_child.py"), str(path), cfg.model_dump_json(), WRITE_ENV],
         env={**os.environ, KILL_ENV: str(k)},
@@ -107,22 +174,28 @@ def test_crash_after_k_then_resume_exactly_once(
     assert child.returncode == -9, child.stderr
     lines = _journal(path)
     assert Counter(r["state"] for r in lines) == {"intent": k, "done": k - 1}
+    assert lines[-1]["state"] == "intent" and lines[-1]["action_id"] == order[k - 1]
 
-    d = writer(apply_dc, monkeypatch)
-    resumed = apply_plan(doc, path, {"ad": d}, execute=True, max_changes=100, rate=0)
+    resumed = _apply(doc, path, d, execute=True)
     todo = [o.action_id for o in resumed.outcomes if o.state in ("done", "already")]
-    n = len(todo)
-    assert resumed.writes == n - k  # the k-th landed before the crash: re-read, not re-written
+    assert sorted(todo) == sorted(order) and d.writes == len(order) - k
+    assert resumed.writes == len(order) - k  # the k-th landed: re-read, not re-written
     done = Counter(r["action_id"] for r in _journal(path) if r["state"] == "done")
-    assert set(done) == set(todo) and set(done.values()) == {1}  # every change exactly once
-    removed = {(a["group_id"], a["member_id"]) for a in doc["actions"] if a["action_id"] in done}
-    assert edges(before) - edges(snapshot(apply_dc, monkeypatch)) == removed
+    assert set(done) == set(order) and set(done.values()) == {1}  # every change exactly once
+    by_id = {c.action_id: c for c in plan_changes(doc["actions"])[0]}
+    pairs = {k_: {(by_id[i].group_id, by_id[i].member_id) for i in done if by_id[i].kind in k_}
+             for k_ in (EDGE_KINDS, ("remove-owner",))}  # fmt: skip
+    after = snapshot(apply_dc, monkeypatch)
+    assert edges(before) - edges(after) == pairs[EDGE_KINDS]
+    assert owners(before) - owners(after) == pairs[("remove-owner",)]
+    assert len(managers(before) - managers(after)) == 4
 
 
 def test_refusals(apply_dc: ApplyDC, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     doc, path = make_plan(apply_dc, monkeypatch, tmp_path)
     d = writer(apply_dc, monkeypatch)
-    n = len(_membership_actions(doc))
+    n = len(plan_changes(doc["actions"])[0])
+    assert n == 32  # 21 edges, 3 sIDHistory values, 2 owners, 4 managers, 2 stripped edges
     with pytest.raises(ApplyError, match=f"makes {n} changes, above the blast-radius cap of 5"):
         apply_plan(doc, path, {"ad": d}, execute=True, max_changes=5)
     assert d.writes == 0
@@ -134,7 +207,11 @@ def test_refusals(apply_dc: ApplyDC, monkeypatch: pytest.MonkeyPatch, tmp_path: 
     }
     dry = apply_plan(doc, path, {"ad": d}, max_changes=100, allow_protected=da)
     refused = [o.reason for o in dry.outcomes if o.state == "refused"]
-    assert len(refused) == 3 and sum("primary group" in r for r in refused) == 2
+    assert Counter(r.split(" ")[0] for r in refused) == {
+        "the": 3,
+        "protected": 1,
+        "irreversible": 3,
+    }
     # a tampered plan, or one not the approved hash, is refused before anything is read
     tampered = json.loads(path.read_text())
     tampered["actions"][0]["member_id"] = tampered["actions"][1]["member_id"]
@@ -154,3 +231,20 @@ def test_refusals(apply_dc: ApplyDC, monkeypatch: pytest.MonkeyPatch, tmp_path: 
     r = apply_plan(doc, path, {"ad": d}, only_ids=[first["action_id"]], execute=True)
     assert [(o.state, o.reason) for o in r.outcomes] == [("noop", "already absent")]
     assert d.writes == writes
+    # drift of the other kinds: a manager replaced since the plan is not cleared (drift); an
+    # owner replaced since is left alone (the planned value is gone: a no-op)
+    admin = "CN=Administrator,CN=Users,DC=alliance,DC=local"
+    mgr = next(a for a in doc["actions"] if a["kind"] == "clear-manager")
+    own = next(a for a in doc["actions"] if a["kind"] == "remove-owner")
+    for obj, attr in ((mgr["member_id"], "manager"), (own["group_id"], "managedBy")):
+        assert d.conn.modify(f"<GUID={obj}>", {attr: [(MODIFY_REPLACE, [admin])]}), d.conn.result
+    r = apply_plan(doc, path, {"ad": d}, only_ids=[mgr["action_id"], own["action_id"]],
+                   execute=True)  # fmt: skip
+    states = {o.action_id: (o.state, o.reason) for o in r.outcomes}
+    assert states[own["action_id"]] == ("noop", "already absent")
+    state, reason = states[mgr["action_id"]]
+    assert state == "drift" and reason.startswith("the manager is now ")
+    assert reason.endswith(", not the planned one") and d.writes == writes
+    assert not d.read(Change.of(own)).is_member
+    assert d.conn.search(f"<GUID={own['group_id']}>", f"(managedBy={admin})", "BASE")
+    assert len(d.conn.response or []) == 1

@@ -1,5 +1,6 @@
-"""Microsoft Graph v1.0 write endpoints the guarded ``apply`` uses (group membership, role
-assignments), with the documented permissions and error bodies.
+"""Microsoft Graph v1.0 write endpoints the guarded ``apply`` uses (group membership and
+ownership, directory-role and app-role assignments), with the documented permissions, status
+codes and error bodies.
 
 - ``DELETE /groups/{id}/members/{id}/$ref`` (group-delete-members) and
   ``POST /groups/{id}/members/$ref`` (group-post-members): GroupMember.ReadWrite.All,
@@ -7,7 +8,18 @@ assignments), with the documented permissions and error bodies.
   there: 400 "One or more added object references already exist ...".
 - on-premises-synced groups: 400 "Unable to update the specified properties for on-premises
   mastered Directory Sync objects ..." (change them in AD); dynamic groups: 400 [assumed text].
-- ``DELETE /roleManagement/directory/roleAssignments/{id}``: RoleManagement.ReadWrite.Directory.
+- ``DELETE /roleManagement/directory/roleAssignments/{id}`` (unifiedroleassignment-delete, 204)
+  and ``POST /roleManagement/directory/roleAssignments`` (rbacapplication-post-roleassignments,
+  201 with the unifiedRoleAssignment): RoleManagement.ReadWrite.Directory;
+- ``DELETE /groups/{id}/owners/{id}/$ref`` (group-delete-owners, 204) and
+  ``POST /groups/{id}/owners/$ref`` (group-post-owners, 204): Group.ReadWrite.All or
+  Directory.ReadWrite.All (GroupMember.ReadWrite.All is not enough); "the last owner (a user
+  object) of the group cannot be removed": 400 [assumed text];
+- ``DELETE /servicePrincipals/{id}/appRoleAssignedTo/{id}``
+  (serviceprincipal-delete-approleassignedto, 204) and ``POST .../appRoleAssignedTo``
+  (serviceprincipal-post-approleassignedto, 201 with the appRoleAssignment; principalId,
+  resourceId, appRoleId; resourceId must be the service principal of the path and appRoleId one
+  of its appRoles): AppRoleAssignment.ReadWrite.All.
 """
 
 from __future__ import annotations
@@ -22,6 +34,11 @@ MEMBER_WRITE = frozenset(
     {"GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"}
 )
 ROLE_WRITE = frozenset({"RoleManagement.ReadWrite.Directory"})
+OWNER_WRITE = frozenset({"Group.ReadWrite.All", "Directory.ReadWrite.All"})
+APP_ROLE_WRITE = frozenset({"AppRoleAssignment.ReadWrite.All"})
+LAST_OWNER_MESSAGE = (
+    "The group must have at least one owner, hence this owner cannot be removed. [assumed text]"
+)
 SYNCED_MESSAGE = (
     "Unable to update the specified properties for on-premises mastered Directory Sync objects "
     "or objects currently undergoing migration."
@@ -49,19 +66,12 @@ class GraphWrites:
             return self._remove(caller, segs[1], segs[3], req.path)
         if req.method == "POST" and segs[:1] == ["groups"] and segs[2:] == ["members", "$ref"]:
             return self._add(caller, segs[1], body, req.path)
-        if req.method == "DELETE" and segs[:3] == [
-            "roleManagement",
-            "directory",
-            "roleAssignments",
-        ]:
-            if len(segs) != 4:
-                raise GraphError(400, "BadRequest", "Invalid request.")
-            if not caller.roles & ROLE_WRITE:
-                raise denied()
-            if caller.tenant.role_assignments.pop(segs[3], None) is None:
-                raise not_found(segs[3])
-            self.log.append((req.method, req.path))
-            return Reply(204)
+        if segs[:3] == ["roleManagement", "directory", "roleAssignments"]:
+            return self._role_assignment(req, caller, segs[3:], body)
+        if segs[:1] == ["groups"] and len(segs) >= 4 and segs[2] == "owners" and segs[-1] == "$ref":
+            return self._owner(req, caller, segs, body)
+        if segs[:1] == ["servicePrincipals"] and segs[2:3] == ["appRoleAssignedTo"]:
+            return self._app_role(req, caller, segs, body)
         raise GraphError(
             405,
             "Request_BadRequest",
@@ -112,3 +122,122 @@ class GraphWrites:
         caller.tenant.add_member(group_id, m.group(1))
         self.log.append(("POST", path))
         return Reply(204)
+
+    # --- owners, role and app-role assignments ----------------------------------------------
+
+    @staticmethod
+    def _body(body: bytes) -> dict[str, Any]:
+        try:
+            value = json.loads(body or b"{}")
+        except ValueError:
+            raise GraphError(400, "BadRequest", "Invalid JSON body.") from None
+        if not isinstance(value, dict):
+            raise GraphError(400, "BadRequest", "Invalid JSON body.")
+        return value
+
+    def _owner(self, req: Request, caller: Caller, segs: list[str], body: bytes) -> Reply:
+        if not caller.roles & OWNER_WRITE:
+            raise denied()
+        tenant, group_id = caller.tenant, segs[1]
+        if tenant.type_of(group_id) != "group":
+            raise not_found(group_id)
+        owners = tenant.owners.setdefault(group_id, [])
+        if req.method == "DELETE" and len(segs) == 5:
+            if segs[3] not in owners:
+                raise not_found(segs[3])
+            if owners == [segs[3]] and tenant.type_of(segs[3]) == "user":
+                raise GraphError(400, "Request_BadRequest", LAST_OWNER_MESSAGE)
+            tenant.remove_owner(group_id, segs[3])
+            self.log.append((req.method, req.path))
+            return Reply(204)
+        if req.method == "POST" and len(segs) == 4:
+            ref = str(self._body(body).get("@odata.id") or "")
+            m = re.search(r"/directoryObjects/([^/?]+)$", ref)
+            if not m or tenant.type_of(m.group(1)) not in ("user", "servicePrincipal"):
+                raise GraphError(400, "Request_BadRequest", "Invalid object identifier.")
+            if m.group(1) in owners:
+                raise GraphError(
+                    400,
+                    "Request_BadRequest",
+                    "One or more added object references already exist for the following "
+                    "modified properties: 'owners'.",
+                )
+            tenant.add_owner(group_id, m.group(1))
+            self.log.append((req.method, req.path))
+            return Reply(204)
+        raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed.")
+
+    def _role_assignment(self, req: Request, caller: Caller, rest: list[str], body: bytes) -> Reply:
+        if not caller.roles & ROLE_WRITE:
+            raise denied()
+        tenant = caller.tenant
+        if req.method == "DELETE" and len(rest) == 1:
+            if tenant.role_assignments.pop(rest[0], None) is None:
+                raise not_found(rest[0])
+            tenant.version += 1
+            self.log.append((req.method, req.path))
+            return Reply(204)
+        if req.method == "POST" and not rest:
+            data = self._body(body)
+            principal = str(data.get("principalId") or "")
+            role = str(data.get("roleDefinitionId") or "")
+            scope = str(data.get("directoryScopeId") or "")
+            if (
+                tenant.type_of(principal) is None
+                or role not in tenant.role_definitions
+                or not scope
+            ):
+                raise GraphError(400, "Request_BadRequest", "Invalid request body.")
+            for a in tenant.role_assignments.values():
+                if (a["principalId"], a["roleDefinitionId"], a["directoryScopeId"]) == (
+                    principal, role, scope
+                ):  # fmt: skip
+                    raise GraphError(
+                        409,
+                        "Request_BadRequest",
+                        "A conflicting object with one or more of the specified property "
+                        "values is present in the directory. [assumed text]",
+                    )
+            new = tenant.assign_role(principal, role, scope)
+            self.log.append((req.method, req.path))
+            record = {
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#roleManagement/"
+                "directory/roleAssignments/$entity",
+                **tenant.role_assignments[new],
+            }
+            return Reply(201, record)
+        raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed.")
+
+    def _app_role(self, req: Request, caller: Caller, segs: list[str], body: bytes) -> Reply:
+        if not caller.roles & APP_ROLE_WRITE:
+            raise denied()
+        tenant, sp = caller.tenant, segs[1]
+        if tenant.type_of(sp) != "servicePrincipal":
+            raise not_found(sp)
+        if req.method == "DELETE" and len(segs) == 4:
+            a = tenant.app_role_assignments.get(segs[3])
+            if a is None or a["resourceId"] != sp:
+                raise not_found(segs[3])
+            del tenant.app_role_assignments[segs[3]]
+            tenant.version += 1
+            self.log.append((req.method, req.path))
+            return Reply(204)
+        if req.method == "POST" and len(segs) == 3:
+            data = self._body(body)
+            principal = str(data.get("principalId") or "")
+            role = str(data.get("appRoleId") or "")
+            roles = {r["id"] for r in tenant.objects[sp].get("appRoles") or []}
+            if str(data.get("resourceId") or "") != sp or tenant.type_of(principal) is None:
+                raise GraphError(400, "Request_BadRequest", "Invalid request body.")
+            if role not in roles and role != "00000000-0000-0000-0000-000000000000":
+                raise GraphError(
+                    400,
+                    "Request_BadRequest",
+                    "Permission being assigned was not found on application. [assumed text]",
+                )
+            new = tenant.assign_app_role(principal, sp, role)
+            self.log.append((req.method, req.path))
+            return Reply(201, {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#"
+                               "servicePrincipals('" + sp + "')/appRoleAssignedTo/$entity",
+                               **tenant.app_role_assignments[new]})  # fmt: skip
+        raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed.")

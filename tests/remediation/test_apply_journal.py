@@ -37,17 +37,17 @@ class Memory:
             return Live(False, True, False)
         return Live(True, True, c.member_id in self.members[c.group_id], self.sids.get(c.group_id))
 
-    def remove(self, c: Change) -> None:
+    def remove(self, c: Change, live: Live) -> None:
         if self.fail:
             raise AuditError("refused by the server")
         self.writes.append(("remove", c.group_id, c.member_id))
         self.members[c.group_id].discard(c.member_id)
 
-    def add(self, c: Change) -> None:
+    def add(self, c: Change, prior: dict[str, Any]) -> None:
         self.writes.append(("add", c.group_id, c.member_id))
         self.members[c.group_id].add(c.member_id)
 
-    def undo_text(self, c: Change) -> dict[str, Any]:
+    def undo_text(self, c: Change, prior: dict[str, Any]) -> dict[str, Any]:
         return {"ldif": f"dn: <GUID={c.group_id}>\nadd: member\nmember: <GUID={c.member_id}>"}
 
 

@@ -1,0 +1,191 @@
+"""What ``apply`` executes: a plan's actions as single directory changes, and which stay manual.
+
+Executed (one write, or a fixed set of writes, on one object, each read again before it):
+
+- ``remove-member`` / ``unnest-group``: a group's member (AD ``member``; Graph ``members/$ref``);
+- ``remove-memberships``: expanded into one ``remove-member`` per edge the plan recorded
+  (``target.strip``, the same edges the what-if removed), each journalled on its own as
+  ``<action id>#<group id>``;
+- ``remove-owner``: AD ``managedBy`` (that value only, so a new owner set since is left alone);
+  Graph ``DELETE /groups/{id}/owners/{id}/$ref``;
+- ``remove-role-assignment``: Graph ``DELETE /roleManagement/directory/roleAssignments/{id}``,
+  every active assignment of the principal, role and scope; their ids are looked up when read;
+- ``remove-app-role-assignment``: Graph ``DELETE /servicePrincipals/{id}/appRoleAssignedTo/{id}``,
+  every assignment of the principal on the application (its app roles recorded for the undo);
+- ``remove-sid-history``: AD delete of the one ``sIDHistory`` value. **Irreversible**: LDAP can
+  remove sIDHistory but never add it back (that needs ``DsAddSidHistory`` / ADMT), so it runs
+  only with ``allow_irreversible`` and its undo is a comment saying so;
+- ``clear-manager``: AD ``manager`` (that value only: the manager the plan saw).
+
+Left to a person (``manual``, with the reason):
+
+- ``remove-role-assignment`` of a PIM *eligibility*: removal is an ``adminRemove``
+  roleEligibilityScheduleRequest, asynchronous and subject to the tenant's PIM policy (approval,
+  justification); the emulator has no writable eligibility endpoint to prove it against;
+- ``split-group``: it creates two groups and moves members; a half-done split (group created,
+  members not moved) is worse than none, and the new groups' names, owners and where they are
+  used are decisions for the owning force;
+- ``remove-guest``: it deletes a person's account; apply never deletes people;
+- ``delete-group``: it deletes an object (and its SID) that cannot be restored by a write;
+- ``clear-manager`` in Entra: the Entra connector does not collect managers, so a plan has none;
+- decisions (``review-attribution``, ``decide-shared-account``, ``resolve-dual-identity``,
+  ``review-exception``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model import ActionKind
+
+A = ActionKind
+MEMBERSHIP = frozenset({A.REMOVE_MEMBER.value, A.UNNEST_GROUP.value})
+EXECUTABLE = frozenset(
+    {
+        *MEMBERSHIP,
+        A.REMOVE_MEMBERSHIPS.value,
+        A.REMOVE_OWNER.value,
+        A.REMOVE_ROLE_ASSIGNMENT.value,
+        A.REMOVE_APP_ROLE_ASSIGNMENT.value,
+        A.REMOVE_SID_HISTORY.value,
+        A.CLEAR_MANAGER.value,
+    }
+)
+#: Kinds whose write cannot be undone by the same protocol.
+IRREVERSIBLE = frozenset({A.REMOVE_SID_HISTORY.value})
+IRREVERSIBLE_NOTE = (
+    "NOT reversible by LDAP: sIDHistory can be removed but only added back by DsAddSidHistory "
+    "(ADMT)"
+)
+#: Why an action is left to a person (the CLI prints it).
+MANUAL = {
+    A.SPLIT_GROUP.value: "split-group creates groups and moves members: by hand, from the plan's "
+    "member lists (a half-done split is worse than none)",
+    A.REMOVE_GUEST.value: "remove-guest deletes a person's account: apply never deletes people",
+    A.DELETE_GROUP.value: "delete-group deletes an object a write cannot restore: by hand",
+    A.REVIEW_ATTRIBUTION.value: "a decision: which force owns the object",
+    A.DECIDE_SHARED_ACCOUNT.value: "a decision: split, re-home or retire the account",
+    A.RESOLVE_DUAL_IDENTITY.value: "a decision: which of the two accounts stays",
+    A.REVIEW_EXCEPTION.value: "a decision: renew or remove the exception",
+}
+ELIGIBLE_SUFFIX = " (eligible)"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One write (or fixed set of writes) on one object."""
+
+    action_id: str
+    kind: str
+    system: str  # "ad" or "cloud"
+    group_id: str | None  # the group / application / scope (administrative unit) changed
+    member_id: str | None  # the member, owner, role holder or account
+    group_sid: str | None
+    member_dn: str | None
+    group_dn: str | None
+    via: str | None
+    resource_id: str | None = None  # role definition / service principal / SID
+    right: str | None = None  # "Role @ scope"
+    manager_id: str | None = None  # clear-manager: the manager the plan saw
+
+    @classmethod
+    def of(cls, action: dict[str, Any]) -> Change:
+        t = action.get("target") or {}
+        return cls(
+            action["action_id"],
+            action["kind"],
+            action["system"],
+            action.get("group_id"),
+            action.get("member_id"),
+            t.get("group_sid"),
+            t.get("member_dn"),
+            t.get("group_dn"),
+            t.get("via"),
+            action.get("resource_id"),
+            action.get("right"),
+            t.get("manager_id"),
+        )
+
+    @property
+    def scope(self) -> str:
+        """A role assignment's directoryScopeId ("/" or "/administrativeUnits/{id}")."""
+        right = (self.right or "").removesuffix(ELIGIBLE_SUFFIX)
+        return right.rpartition(" @ ")[2].strip() if " @ " in right else "/"
+
+
+@dataclass(frozen=True)
+class Live:
+    """What the directory holds now, read just before a change.
+
+    ``group_exists``: the object changed (group, application, account); ``member_exists``: the
+    principal removed from it; ``is_member``: the value to remove is there now; ``prior``: what
+    the write removes, as the undo needs it (an old ``managedBy``, assignment ids and roles);
+    ``drift``: the object no longer matches the plan (another manager than the one planned).
+    """
+
+    group_exists: bool
+    member_exists: bool
+    is_member: bool
+    group_sid: str | None = None
+    primary: bool = False  # the group is the member's primary group
+    synced: bool = False  # Graph: onPremisesSyncEnabled
+    dynamic: bool = False  # Graph: DynamicMembership
+    mail_enabled: bool = False  # Graph: a distribution / mail-enabled security group (Exchange)
+    role_assignable: bool = False  # Graph: isAssignableToRole (needs a directory-role write)
+    size: int | None = None  # direct members of the group now (membership changes)
+    prior: dict[str, Any] = field(default_factory=dict)
+    drift: str = ""
+
+
+def manual_reason(action: dict[str, Any]) -> str | None:
+    """Why an action is not executed (None: it is)."""
+    kind = action["kind"]
+    if kind in MANUAL:
+        return MANUAL[kind]
+    if kind not in EXECUTABLE:
+        return f"{kind}: by hand"
+    if action.get("system") not in ("ad", "cloud"):
+        return f"{kind} in {action.get('system')}: changed in that system, by hand"
+    if kind == A.REMOVE_ROLE_ASSIGNMENT.value and str(action.get("right") or "").endswith(
+        ELIGIBLE_SUFFIX
+    ):
+        return (
+            "PIM eligibility: an adminRemove roleEligibilityScheduleRequest, asynchronous and "
+            "subject to PIM policy: by hand"
+        )
+    if kind == A.REMOVE_ROLE_ASSIGNMENT.value and action["system"] != "cloud":
+        return "directory roles are Entra's: by hand"
+    if kind == A.REMOVE_APP_ROLE_ASSIGNMENT.value and action["system"] != "cloud":
+        return "app roles outside Entra: by hand"
+    if kind == A.REMOVE_SID_HISTORY.value and action["system"] != "ad":
+        return "sIDHistory is AD's: by hand"
+    if kind == A.CLEAR_MANAGER.value and action["system"] != "ad":
+        return "Entra managers are not collected by this tool: by hand"
+    strip = (action.get("target") or {}).get("strip")
+    if kind == A.REMOVE_MEMBERSHIPS.value and strip is None:
+        return "remove-memberships without recorded edges (a plan older than this apply): by hand"
+    if kind == A.REMOVE_MEMBERSHIPS.value and not strip:
+        return "remove-memberships: no direct membership of the account's own directory to strip"
+    return None
+
+
+def expand(action: dict[str, Any]) -> list[Change]:
+    """An executable action as its changes: ``remove-memberships`` as one per edge."""
+    if action["kind"] != A.REMOVE_MEMBERSHIPS.value:
+        return [Change.of(action)]
+    t = action.get("target") or {}
+    return [
+        Change(
+            f"{action['action_id']}#{edge['group_id']}",
+            A.REMOVE_MEMBER.value,
+            action["system"],
+            edge["group_id"],
+            action["member_id"],
+            edge.get("group_sid"),
+            t.get("member_dn"),
+            edge.get("group_dn"),
+            edge.get("via"),
+        )
+        for edge in t["strip"]
+    ]
