@@ -1,0 +1,207 @@
+"""The issue's loop through Microsoft Graph: the sample's tenant served by the emulator (real msal,
+real HTTPS), audited with the sample's AD -> plan -> apply the cloud actions (group members and
+owners, directory-role and app-role assignments) with a separate write app -> audit again ->
+every planned finding of a change made is gone, no same-force access lost -> apply again: zero
+writes -> undo: members, owners, role and app-role assignments exactly as before."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from graphemu import READ_ROLES, GraphEmulator, Tenant, TestPKI, tenant_from_tables
+
+from accessaudit.config import EntraSource
+from accessaudit.engine.rulefile import load_rules
+from accessaudit.pipeline import RunResult, demo_settings, plan_run, run_audit
+from accessaudit.remediation.apply import apply_plan, plan_changes, undo_plan
+from accessaudit.remediation.apply_graph import GraphDirectory
+from accessaudit.remediation.planfile import save_plan
+from accessaudit.sample import generate
+from accessaudit.sample_entra import TENANT_DOMAIN, TENANT_ID
+
+READ_APP = "0a0b0c0d-9999-4222-8333-444455556666"
+WRITE_APP = "0a0b0c0d-1111-4222-8333-444455556666"
+SECRET = "loop-app.secret_0123456789"
+WRITE_ROLES = (
+    "User.Read.All",
+    "Application.Read.All",
+    "GroupMember.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "RoleManagement.ReadWrite.Directory",
+    "AppRoleAssignment.ReadWrite.All",
+)
+
+
+def _entra(emu: GraphEmulator, pki: TestPKI, folder: Path, client_id: str) -> dict[str, Any]:
+    secret = folder / f"{client_id}.secret"
+    secret.write_text(SECRET)
+    secret.chmod(0o600)
+    return {
+        "kind": "entra",
+        "name": "alliance-entra",
+        "tenant_id": TENANT_ID,
+        "client_id": client_id,
+        "authority_host": emu.base_url,
+        "graph_url": emu.graph_url,
+        "client_secret_file": str(secret),
+        "ca_file": str(pki.ca_file),
+        "retry_backoff": 0.02,
+        "time_budget": 60.0,
+        "timeout": 10.0,
+        "sign_in_activity": True,
+    }
+
+
+def _audit(data: Path, entra: dict[str, Any], now: Any) -> RunResult:
+    s = demo_settings(data, accounts=300, seed=7, entra=True)
+    sources = [
+        src if src.kind != "sample" or src.name != "alliance-entra" else None for src in s.sources
+    ]
+    s = s.model_copy(
+        update={
+            "sources": [x for x in sources if x is not None] + [EntraSource(**entra)],
+            "report": s.report.model_copy(update={"formats": ["json"]}),
+        }
+    )
+    return run_audit(s, now=now)
+
+
+def _state(t: Tenant) -> dict[str, set[tuple[str, ...]]]:
+    """What the apply may change, by immutable ids (assignment ids excluded: re-created)."""
+    return {
+        "members": {(g, m) for g, ms in t.members.items() for m in ms},
+        "owners": {(g, o) for g, os_ in t.owners.items() for o in os_},
+        "roles": {
+            (a["principalId"], a["roleDefinitionId"], a["directoryScopeId"])
+            for a in t.role_assignments.values()
+        },
+        "app_roles": {
+            (a["principalId"], a["resourceId"], a["appRoleId"])
+            for a in t.app_role_assignments.values()
+        },
+    }
+
+
+def _same_force(r: RunResult) -> set[tuple[str, str]]:
+    a = r.analysis
+    acc = a.accounts.select("account_id", a_org="org")
+    grp = a.groups.select("group_id", g_org="org")
+    df = (
+        a.effective.select(pl.col("account_id", "group_id").cast(pl.String))
+        .join(acc, on="account_id")
+        .join(grp, on="group_id")
+        .filter((pl.col("a_org") == pl.col("g_org")) & pl.col("a_org").is_in(["wmp", "warks"]))
+    )
+    return set(df.select("account_id", "group_id").iter_rows())
+
+
+def test_graph_loop_on_the_sample_tenant(
+    graph_emu: GraphEmulator, graph_pki: TestPKI, tmp_path: Path
+) -> None:
+    sample = generate(seed=7, accounts=300, entra=True)
+    served = sample.entra
+    tenant = graph_emu.add_tenant(
+        tenant_from_tables(
+            served["accounts"],
+            served["groups"],
+            served["memberships"],
+            served["grants"],
+            tenant_id=TENANT_ID,
+            domain=TENANT_DOMAIN,
+        )
+    )
+    graph_emu.register_app(TENANT_ID, READ_APP, secret=SECRET, roles=READ_ROLES)
+    graph_emu.register_app(TENANT_ID, WRITE_APP, secret=SECRET, roles=WRITE_ROLES)
+    read = _entra(graph_emu, graph_pki, tmp_path, READ_APP)
+    first = _audit(tmp_path / "data", read, sample.now)
+    assert first.complete
+    settings = demo_settings(tmp_path / "data", accounts=300, seed=7, entra=True)
+    doc = plan_run(first.run, settings, load_rules())
+    path = save_plan(doc, tmp_path / "plan.json")
+    assert doc["what_if"]["valid"]
+    cloud = [a for a in doc["actions"] if a["system"] == "cloud"]
+    assert Counter(a["kind"] for a in cloud) == {
+        "remove-guest": 6,
+        "remove-role-assignment": 5,
+        "remove-app-role-assignment": 4,
+        "remove-owner": 1,
+        "remove-member": 1,
+        "review-attribution": 1,
+    }
+    ids = [a["action_id"] for a in cloud]
+    before = _state(tenant)
+    d = GraphDirectory.open(EntraSource(**_entra(graph_emu, graph_pki, tmp_path, WRITE_APP)))
+
+    def apply(**kw: Any) -> Any:
+        return apply_plan(doc, path, {"cloud": d}, only_ids=ids, rate=0, **kw)
+
+    dry = apply()
+    assert graph_emu.writes.log == []
+    states = {o.action_id: (o.state, o.reason) for o in dry.outcomes}
+    manual = Counter(a.split("|")[0] for a, (st, _) in states.items() if st == "manual")
+    assert manual == {"remove-guest": 6, "remove-role-assignment": 1, "review-attribution": 1}
+    assert any(r.startswith("PIM eligibility") for _, r in states.values())
+    # the one cloud member removal is from a role-assignable group: refused by design
+    [(refused, reason)] = [(a, r) for a, (st, r) in states.items() if st == "refused"]
+    assert refused.startswith("remove-member|") and reason.startswith("role-assignable group")
+    todo = [a for a, (st, _) in states.items() if st == "dry-run"]
+    assert Counter(a.split("|")[0] for a in todo) == {
+        "remove-role-assignment": 4,
+        "remove-app-role-assignment": 4,
+        "remove-owner": 1,
+    }
+
+    done = apply(execute=True)
+    assert done.counts() == {"done": 9, "manual": 8, "refused": 1}
+    assert done.writes == 9 and Counter(m for m, _ in graph_emu.writes.log) == {"DELETE": 9}
+    undo = json.loads((tmp_path / "plan.undo.graph.json").read_text())["requests"]
+    assert Counter(r["url"].split("/")[1] for r in undo) == {
+        "roleManagement": 4,
+        "servicePrincipals": 4,
+        "groups": 1,
+    }
+    assert all(r["method"] == "POST" for r in undo)
+    after = _state(tenant)
+    changes = {c.action_id: c for c in plan_changes(cloud)[0]}
+    by_kind = lambda k: {changes[a] for a in todo if changes[a].kind == k}  # noqa: E731
+    assert before["members"] == after["members"]
+    assert before["owners"] - after["owners"] == {
+        (c.group_id, c.member_id) for c in by_kind("remove-owner")
+    }
+    assert before["roles"] - after["roles"] == {
+        (c.member_id, c.resource_id, c.scope) for c in by_kind("remove-role-assignment")
+    }
+    gone_apps = {(p, r) for p, r, _ in before["app_roles"] - after["app_roles"]}
+    assert gone_apps == {
+        (c.member_id, c.resource_id) for c in by_kind("remove-app-role-assignment")
+    }
+    for k in before:
+        assert after[k] <= before[k]  # nothing added
+
+    second = _audit(tmp_path / "data", read, sample.now)
+    resolved = {k for a in cloud if a["action_id"] in todo for k in a["finding_keys"]}
+    assert resolved and resolved.isdisjoint(set(second.analysis.findings["finding_key"]))
+    assert _same_force(second) == _same_force(first)
+
+    n = len(graph_emu.writes.log)
+    again = apply(execute=True)
+    assert again.writes == 0 and len(graph_emu.writes.log) == n
+    assert again.count("already") == 9
+
+    undone = undo_plan(doc, path, {"cloud": d})
+    assert undone.count("undone") == 9 and undone.writes == done.writes
+    assert _state(tenant) == before
+    third = _audit(tmp_path / "data", read, sample.now)
+    assert set(third.analysis.findings["finding_key"]) == set(
+        first.analysis.findings["finding_key"]
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
