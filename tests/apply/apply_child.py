@@ -1,6 +1,7 @@
-"""Run ``apply_plan --execute`` in its own process (the crash test SIGKILLs it mid-way).
+"""Run ``apply_plan --execute`` in its own process (the crash tests SIGKILL it mid-way).
 
-Usage: python apply_child.py PLAN SOURCE_JSON PASSWORD_ENV
+Usage: python apply_child.py PLAN SOURCE_JSON PASSWORD_ENV      (AD over LDAP)
+       python apply_child.py PLAN ENTRA_JSON --cloud ID [ID ...] (Graph; only these actions)
 """
 
 from __future__ import annotations
@@ -10,14 +11,25 @@ import os
 import sys
 from pathlib import Path
 
-from accessaudit.config import LdapSource
-from accessaudit.remediation.apply import apply_plan
-from accessaudit.remediation.apply_ldap import LdapDirectory
+from accessaudit.config import EntraSource, LdapSource
+from accessaudit.remediation.apply import Directory, apply_plan
 from accessaudit.remediation.planfile import load_plan
 
 if __name__ == "__main__":
-    plan, source, env = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-    cfg = LdapSource.model_validate(json.loads(source))
-    d = LdapDirectory.open(cfg, os.environ[env])
-    report = apply_plan(load_plan(plan), plan, {"ad": d}, execute=True, max_changes=100, rate=0)
+    plan, source = Path(sys.argv[1]), sys.argv[2]
+    only: list[str] = []
+    dirs: dict[str, Directory]
+    if sys.argv[3] == "--cloud":
+        from accessaudit.remediation.apply_graph import GraphDirectory
+
+        dirs = {"cloud": GraphDirectory.open(EntraSource.model_validate(json.loads(source)))}
+        only = sys.argv[4:]
+    else:
+        from accessaudit.remediation.apply_ldap import LdapDirectory
+
+        cfg = LdapSource.model_validate(json.loads(source))
+        dirs = {"ad": LdapDirectory.open(cfg, os.environ[sys.argv[3]])}
+    report = apply_plan(
+        load_plan(plan), plan, dirs, execute=True, max_changes=100, rate=0, only_ids=only
+    )
     print(json.dumps({"writes": report.writes}))

@@ -4,6 +4,7 @@ of cloud-only group members, re-apply without writes, undo, and the groups Graph
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -126,3 +127,135 @@ def test_graph_apply_noop_undo_and_refusals(
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+WRITE_ALL = (
+    "User.Read.All",
+    "Application.Read.All",
+    "GroupMember.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "RoleManagement.ReadWrite.Directory",
+    "AppRoleAssignment.ReadWrite.All",
+)
+MEMBERS_ONLY = ("User.Read.All", "Application.Read.All", "GroupMember.ReadWrite.All",
+                "RoleManagement.Read.Directory")  # fmt: skip
+ALL_APP = "0a0b0c0d-2222-4222-8333-444455556666"
+
+
+def _right(aid: str, kind: str, member: str, **kw: Any) -> dict[str, Any]:
+    return {"action_id": aid, "kind": kind, "system": "cloud", "member_id": oid(member),
+            "finding_keys": [], "target": {}, **kw}  # fmt: skip
+
+
+def _tenant_state(t: Any) -> tuple[Any, ...]:
+    return (
+        {g: sorted(o) for g, o in t.owners.items()},
+        sorted((a["principalId"], a["roleDefinitionId"], a["directoryScopeId"])
+               for a in t.role_assignments.values()),
+        sorted((a["principalId"], a["resourceId"], a["appRoleId"])
+               for a in t.app_role_assignments.values()),
+    )  # fmt: skip
+
+
+def test_graph_owners_roles_and_app_roles(
+    graph_emu: GraphEmulator, graph_pki: TestPKI, tmp_path: Path
+) -> None:
+    from entra_data import AU, GLOBAL_ADMIN, HELPDESK_ADMIN, USER_ADMIN
+
+    from accessaudit.connectors.entra_http import GraphFailure
+
+    t = small()
+    tenant = graph_emu.add_tenant(
+        tenant_from_tables(
+            t["accounts"], t["groups"], t["memberships"], t["grants"], tenant_id=TENANT
+        )
+    )
+    graph_emu.register_app(TENANT, ALL_APP, secret=SECRET, roles=WRITE_ALL)
+    graph_emu.register_app(TENANT, WRITE_APP, secret=SECRET, roles=MEMBERS_ONLY)
+    before = _tenant_state(tenant)
+    d = _directory(graph_emu, graph_pki, tmp_path, ALL_APP)
+    sp = oid("sp-niche")
+    actions = [
+        _right("own", "remove-owner", "cwarks", group_id=oid("Shared-Team")),
+        _right("last", "remove-owner", "bcloud", group_id=oid("WMP-Cloud")),
+        _right("ga", "remove-role-assignment", "cwarks", resource_id=GLOBAL_ADMIN,
+               right="Global Administrator @ /"),
+        _right("au", "remove-role-assignment", "awilliams", resource_id=HELPDESK_ADMIN,
+               right=f"Helpdesk Administrator @ {AU}"),
+        _right("pim", "remove-role-assignment", "bcloud", resource_id=USER_ADMIN,
+               right="User Administrator @ / (eligible)"),
+        _right("none", "remove-role-assignment", "ddisabled", resource_id=GLOBAL_ADMIN,
+               right="Global Administrator @ /"),
+        _right("app", "remove-app-role-assignment", "awilliams", group_id=sp, resource_id=sp),
+    ]  # fmt: skip
+    doc, path = _plan(tmp_path, "rights.json", actions)
+
+    dry = apply_plan(doc, path, {"cloud": d}, rate=0)
+    assert [(o.action_id, o.state, o.reason.split(":")[0]) for o in dry.outcomes] == [
+        ("pim", "manual", "PIM eligibility"),
+        ("last", "drift", "it is the group's last owner (Graph refuses to remove it)"),
+        ("none", "noop", "already absent"),
+        ("own", "dry-run", "would remove-owner"),
+        ("ga", "dry-run", "would remove-role-assignment (1 assignment(s))"),
+        ("au", "dry-run", "would remove-role-assignment (1 assignment(s))"),
+        ("app", "dry-run", "would remove-app-role-assignment (1 assignment(s))"),
+    ]
+    assert graph_emu.writes.log == []
+
+    done = apply_plan(doc, path, {"cloud": d}, execute=True, rate=0)
+    assert done.writes == 4 and [m for m, _ in graph_emu.writes.log] == ["DELETE"] * 4
+    assert tenant.owners[oid("Shared-Team")] == [oid("awilliams")]
+    held = {(a["principalId"], a["directoryScopeId"]) for a in tenant.role_assignments.values()}
+    assert (oid("cwarks"), "/") not in held and (oid("awilliams"), AU) not in held
+    assert not [a for a in tenant.app_role_assignments.values()
+                if a["principalId"] == oid("awilliams")]  # fmt: skip
+    undo = json.loads((tmp_path / "rights.undo.graph.json").read_text())["requests"]
+    assert [(r["method"], r["url"].rsplit("/", 1)[-1]) for r in undo] == [
+        ("POST", "$ref"), ("POST", "roleAssignments"), ("POST", "roleAssignments"),
+        ("POST", "appRoleAssignedTo")]  # fmt: skip
+    expected = {"principalId": oid("awilliams"), "roleDefinitionId": HELPDESK_ADMIN}
+    assert undo[2]["body"] == {**expected, "directoryScopeId": AU}
+    journal = [json.loads(x) for x in (tmp_path / "rights.journal.jsonl").read_text().splitlines()]
+    [app_prior] = [j["prior"] for j in journal if j["action_id"] == "app" and "prior" in j]
+    assert len(app_prior["assignments"]) == len(app_prior["appRoleIds"]) == 1
+
+    assert apply_plan(doc, path, {"cloud": d}, execute=True, rate=0).writes == 0
+    u = undo_plan(doc, path, {"cloud": d})
+    assert u.writes == 4 and _tenant_state(tenant) == before
+
+    # a write app with member rights only: each refused by Graph (403), one line with the hint
+    ro = _directory(graph_emu, graph_pki, tmp_path, WRITE_APP)
+    doc2, path2 = _plan(tmp_path, "ro.json", [actions[0], actions[2], actions[6]])
+    r = apply_plan(doc2, path2, {"cloud": ro}, execute=True, rate=0)
+    assert [o.state for o in r.outcomes] == ["failed"] * 3
+    hints = ["Group.ReadWrite.All", "RoleManagement.ReadWrite.Directory",
+             "AppRoleAssignment.ReadWrite.All"]  # fmt: skip
+    assert all(
+        h in o.reason and "HTTP 403" in o.reason for h, o in zip(hints, r.outcomes, strict=True)
+    )
+    assert _tenant_state(tenant) == before
+
+    # the emulator's write endpoints answer as documented
+    send = d.client.send
+    url = d.client.url
+    body = {"principalId": oid("ddisabled"), "roleDefinitionId": GLOBAL_ADMIN,
+            "directoryScopeId": "/"}  # fmt: skip
+    created = send("POST", url("/roleManagement/directory/roleAssignments"), body=body)
+    assert {k: created[k] for k in body} == body and created["id"]
+    for method, target, payload, status in [
+        ("POST", "/roleManagement/directory/roleAssignments", body, 409),  # a duplicate
+        ("DELETE", "/roleManagement/directory/roleAssignments/nope", None, 404),
+        ("POST", f"/servicePrincipals/{sp}/appRoleAssignedTo",
+         {"principalId": oid("bcloud"), "resourceId": sp, "appRoleId": str(oid("x"))}, 400),
+        ("POST", f"/servicePrincipals/{sp}/appRoleAssignedTo",
+         {"principalId": oid("bcloud"), "resourceId": oid("WMP-Cloud"), "appRoleId": "0"}, 400),
+        ("DELETE", f"/servicePrincipals/{sp}/appRoleAssignedTo/nope", None, 404),
+        ("POST", f"/groups/{oid('Shared-Team')}/owners/$ref",
+         {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{oid('cwarks')}"}, 400),
+        ("DELETE", f"/groups/{oid('WMP-Cloud')}/owners/{oid('bcloud')}/$ref", None, 400),
+    ]:  # fmt: skip
+        with pytest.raises(GraphFailure) as err:
+            send(method, url(target), body=payload)
+        assert err.value.status == status, (method, target)
+    send("DELETE", url(f"/roleManagement/directory/roleAssignments/{created['id']}"))
+    assert _tenant_state(tenant) == before

@@ -7,7 +7,11 @@ writes -> undo: members, owners, role and app-role assignments exactly as before
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +22,13 @@ from graphemu import READ_ROLES, GraphEmulator, Tenant, TestPKI, tenant_from_tab
 from accessaudit.config import EntraSource
 from accessaudit.engine.rulefile import load_rules
 from accessaudit.pipeline import RunResult, demo_settings, plan_run, run_audit
-from accessaudit.remediation.apply import apply_plan, plan_changes, undo_plan
+from accessaudit.remediation.apply import KILL_ENV, apply_plan, paths_for, plan_changes, undo_plan
 from accessaudit.remediation.apply_graph import GraphDirectory
 from accessaudit.remediation.planfile import save_plan
 from accessaudit.sample import generate
 from accessaudit.sample_entra import TENANT_DOMAIN, TENANT_ID
 
+HERE = Path(__file__).resolve().parent
 READ_APP = "0a0b0c0d-9999-4222-8333-444455556666"
 WRITE_APP = "0a0b0c0d-1111-4222-8333-444455556666"
 SECRET = "loop-app.secret_0123456789"
@@ -100,12 +105,14 @@ def _same_force(r: RunResult) -> set[tuple[str, str]]:
     return set(df.select("account_id", "group_id").iter_rows())
 
 
-def test_graph_loop_on_the_sample_tenant(
-    graph_emu: GraphEmulator, graph_pki: TestPKI, tmp_path: Path
-) -> None:
+def _setup(
+    emu: GraphEmulator, pki: TestPKI, folder: Path
+) -> tuple[Any, Tenant, dict[str, Any], Path, dict[str, Any]]:
+    """The sample tenant served, audited with the read app, planned; (first run, tenant, plan,
+    plan path, read source)."""
     sample = generate(seed=7, accounts=300, entra=True)
     served = sample.entra
-    tenant = graph_emu.add_tenant(
+    tenant = emu.add_tenant(
         tenant_from_tables(
             served["accounts"],
             served["groups"],
@@ -115,14 +122,21 @@ def test_graph_loop_on_the_sample_tenant(
             domain=TENANT_DOMAIN,
         )
     )
-    graph_emu.register_app(TENANT_ID, READ_APP, secret=SECRET, roles=READ_ROLES)
-    graph_emu.register_app(TENANT_ID, WRITE_APP, secret=SECRET, roles=WRITE_ROLES)
-    read = _entra(graph_emu, graph_pki, tmp_path, READ_APP)
-    first = _audit(tmp_path / "data", read, sample.now)
+    emu.register_app(TENANT_ID, READ_APP, secret=SECRET, roles=READ_ROLES)
+    emu.register_app(TENANT_ID, WRITE_APP, secret=SECRET, roles=WRITE_ROLES)
+    read = _entra(emu, pki, folder, READ_APP)
+    first = _audit(folder / "data", read, sample.now)
     assert first.complete
-    settings = demo_settings(tmp_path / "data", accounts=300, seed=7, entra=True)
+    settings = demo_settings(folder / "data", accounts=300, seed=7, entra=True)
     doc = plan_run(first.run, settings, load_rules())
-    path = save_plan(doc, tmp_path / "plan.json")
+    return first, tenant, doc, save_plan(doc, folder / "plan.json"), read
+
+
+def test_graph_loop_on_the_sample_tenant(
+    graph_emu: GraphEmulator, graph_pki: TestPKI, tmp_path: Path
+) -> None:
+    first, tenant, doc, path, read = _setup(graph_emu, graph_pki, tmp_path)
+    now = datetime.fromisoformat(str(first.run.manifest["started"]))
     assert doc["what_if"]["valid"]
     cloud = [a for a in doc["actions"] if a["system"] == "cloud"]
     assert Counter(a["kind"] for a in cloud) == {
@@ -183,7 +197,7 @@ def test_graph_loop_on_the_sample_tenant(
     for k in before:
         assert after[k] <= before[k]  # nothing added
 
-    second = _audit(tmp_path / "data", read, sample.now)
+    second = _audit(tmp_path / "data", read, now)
     resolved = {k for a in cloud if a["action_id"] in todo for k in a["finding_keys"]}
     assert resolved and resolved.isdisjoint(set(second.analysis.findings["finding_key"]))
     assert _same_force(second) == _same_force(first)
@@ -196,7 +210,7 @@ def test_graph_loop_on_the_sample_tenant(
     undone = undo_plan(doc, path, {"cloud": d})
     assert undone.count("undone") == 9 and undone.writes == done.writes
     assert _state(tenant) == before
-    third = _audit(tmp_path / "data", read, sample.now)
+    third = _audit(tmp_path / "data", read, now)
     assert set(third.analysis.findings["finding_key"]) == set(
         first.analysis.findings["finding_key"]
     )
@@ -205,3 +219,51 @@ def test_graph_loop_on_the_sample_tenant(
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+def test_graph_crash_after_k_then_resume_exactly_once(
+    graph_emu: GraphEmulator, graph_pki: TestPKI, tmp_path: Path
+) -> None:
+    """SIGKILL after the k-th Graph write (an app-role assignment's DELETE), before its
+    ``done``: the resumed apply re-reads it (gone: done) and makes every other change once."""
+    _, tenant, doc, path, _ = _setup(graph_emu, graph_pki, tmp_path)
+    ids = [a["action_id"] for a in doc["actions"] if a["system"] == "cloud"]
+    before = _state(tenant)
+    entra = _entra(graph_emu, graph_pki, tmp_path, WRITE_APP)
+    d = GraphDirectory.open(EntraSource(**entra))
+    dry = apply_plan(doc, path, {"cloud": d}, only_ids=ids, rate=0)
+    order = [o.action_id for o in dry.outcomes if o.state == "dry-run"]
+    k = next(i for i, a in enumerate(order, 1) if a.startswith("remove-app-role-assignment"))
+    assert 1 < k < len(order) == 9
+    child = subprocess.run(
+        [sys.executable, str(HERE / "apply_child.py"), str(path), json.dumps(entra), "--cloud",
+         *ids],
+        env={**os.environ, KILL_ENV: str(k), "NO_PROXY": "127.0.0.1,localhost"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert child.returncode == -9, child.stderr
+    journal = [json.loads(x) for x in paths_for(path)[0].read_text().splitlines()]
+    assert Counter(r["state"] for r in journal) == {"intent": k, "done": k - 1}
+    assert journal[-1]["action_id"] == order[k - 1]
+    landed = len(graph_emu.writes.log)
+
+    resumed = apply_plan(doc, path, {"cloud": d}, only_ids=ids, execute=True, rate=0)
+    assert resumed.writes == len(order) - k
+    assert sorted(o.action_id for o in resumed.outcomes if o.state in ("done", "already")) == (
+        sorted(order)
+    )
+    lines = paths_for(path)[0].read_text().splitlines()
+    done = Counter(r["action_id"] for r in map(json.loads, lines) if r["state"] == "done")
+    assert set(done) == set(order) and set(done.values()) == {1}
+    assert len(graph_emu.writes.log) == landed + resumed.writes  # each DELETE once: 9 in all
+    assert len(graph_emu.writes.log) == 9
+    after = _state(tenant)
+    assert len(before["roles"] - after["roles"]) == 4
+    assert len(before["owners"] - after["owners"]) == 1
+    assert {(p, r) for p, r, _ in before["app_roles"] - after["app_roles"]} == {
+        (a["member_id"], a["resource_id"]) for a in doc["actions"]
+        if a["kind"] == "remove-app-role-assignment"
+    }  # fmt: skip
