@@ -162,7 +162,7 @@ def _preflight(
         return Outcome(change.action_id, "drift", f"{what} no longer exists")
     if live.drift:
         return Outcome(change.action_id, "drift", live.drift)
-    refusal = _refusal(change, live, allow_protected)
+    refusal = _refusal(change, live, allow_protected) or live.refusal
     if refusal:
         return Outcome(change.action_id, "refused", refusal)
     if not live.is_member:

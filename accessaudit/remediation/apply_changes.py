@@ -121,7 +121,8 @@ class Live:
     ``group_exists``: the object changed (group, application, account); ``member_exists``: the
     principal removed from it; ``is_member``: the value to remove is there now; ``prior``: what
     the write removes, as the undo needs it (an old ``managedBy``, assignment ids and roles);
-    ``drift``: the object no longer matches the plan (another manager than the one planned).
+    ``drift``: the object no longer matches the plan (another manager than the one planned);
+    ``refusal``: the directory would refuse the write (a group's last owner in Entra).
     """
 
     group_exists: bool
@@ -136,6 +137,7 @@ class Live:
     size: int | None = None  # direct members of the group now (membership changes)
     prior: dict[str, Any] = field(default_factory=dict)
     drift: str = ""
+    refusal: str = ""
 
 
 def manual_reason(action: dict[str, Any]) -> str | None:

@@ -132,7 +132,8 @@ class GraphDirectory:
             mail_enabled=bool(group.get("mailEnabled")) and "Unified" not in types,
             role_assignable=bool(group.get("isAssignableToRole")),
             size=None if owners else len(ids),
-            drift="it is the group's last owner (Graph refuses to remove it)"
+            refusal="the group's last owner: give it an owner of its own force first (Graph "
+            "refuses to remove the last owner)"
             if owners and ids == [change.member_id]
             else "",
         )

@@ -193,7 +193,7 @@ def test_graph_owners_roles_and_app_roles(
     dry = apply_plan(doc, path, {"cloud": d}, rate=0)
     assert [(o.action_id, o.state, o.reason.split(":")[0]) for o in dry.outcomes] == [
         ("pim", "manual", "PIM eligibility"),
-        ("last", "drift", "it is the group's last owner (Graph refuses to remove it)"),
+        ("last", "refused", "the group's last owner"),
         ("none", "noop", "already absent"),
         ("own", "dry-run", "would remove-owner"),
         ("ga", "dry-run", "would remove-role-assignment (1 assignment(s))"),
