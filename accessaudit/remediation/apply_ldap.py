@@ -65,6 +65,7 @@ class LdapDirectory:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.writes = 0
+        self.range_step = 1500  # AD's default MaxValRange
 
     @classmethod
     def open(cls, cfg: LdapSource, password: str | None) -> LdapDirectory:
@@ -95,19 +96,20 @@ class LdapDirectory:
         return bool(ok) and any(e.get("type") == "searchResEntry" for e in self.conn.response or [])
 
     def _count_members(self, dn: str) -> int:
-        """Direct ``member`` values, following range retrieval (MS-ADTS 3.1.1.3.1.3.3)."""
+        """Direct ``member`` values, read in ranges of ``range_step`` (MS-ADTS 3.1.1.3.1.3.3:
+        the DC answers ``member;range=low-high``, the last range with ``high`` = ``*``)."""
         total, low = 0, 0
         while True:
-            ok = self.conn.search(dn, "(objectClass=*)", BASE, attributes=[f"member;range={low}-*"])
+            want = f"member;range={low}-{low + self.range_step - 1}"
+            ok = self.conn.search(dn, "(objectClass=*)", BASE, attributes=[want])
             if not ok:
                 raise SourceError(f"LDAP read of the members of {dn} failed: {self.conn.result}")
             raw: dict[str, Any] = {}
             for e in self.conn.response or []:
                 if e.get("type") == "searchResEntry":
                     raw = dict(e.get("raw_attributes") or {})
-            ranged = [(k, _RANGE.match(k)) for k in raw]
-            hit = next(((k, m) for k, m in ranged if m), None)
-            if hit is None:  # no range in the answer: every value came at once
+            hit = next(((k, m) for k in raw if (m := _RANGE.match(k))), None)
+            if hit is None:  # no ranged answer: every value (or none) came at once
                 return total + len(raw.get("member") or [])
             key, m = hit
             total += len(raw[key])

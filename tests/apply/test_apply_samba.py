@@ -95,6 +95,16 @@ def test_apply_resolves_is_idempotent_and_undoes(
     todo = [o.action_id for o in dry.outcomes if o.state == "dry-run"]
     assert len(todo) == EXPECTED_TODO
 
+    # a group's size for the per-group cap: its direct member values, read range by range
+    direct = before["memberships"].filter(pl.col("via") != "primaryGroupID")
+    group, n = direct.group_by("group_id").len().sort("len", "group_id", descending=True).row(0)
+    member = direct.filter(pl.col("group_id") == group)["member_id"][0]
+    probe = Change("size", "remove-member", "ad", group, member, None, None, None, None)
+    d.range_step = 7
+    assert n > 2 * 7 and d.read(probe).size == n
+    d.range_step = 1500
+    assert d.read(probe).size == n and d.writes == 0
+
     done = _apply(doc, path, d, execute=True)
     assert done.counts()["done"] == done.writes == d.writes == EXPECTED_TODO
     written = {o.action_id for o in done.outcomes if o.state == "done"}
