@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import AuditError
-from ..model import Via, is_privileged_sid
+from ..model import ActionKind, Via, is_privileged_sid
 from .apply_changes import (
     EXECUTABLE,
     IRREVERSIBLE,
@@ -68,6 +68,7 @@ __all__ = [
     "undo_plan",
 ]
 
+A = ActionKind
 KILL_ENV = "ACCESSAUDIT_APPLY_KILL_AFTER"
 FINAL = frozenset({"done", "noop"})
 
@@ -143,7 +144,8 @@ def _refusal(change: Change, live: Live, allow_protected: Iterable[str]) -> str 
     if change.kind in MEMBERSHIP and (live.primary or change.via == Via.PRIMARY_GROUP.value):
         return "the member's primary group (change primaryGroupID first)"
     if change.system == "cloud" and live.synced:
-        return "group synced from on-premises AD: change it in AD"
+        what = "account" if change.kind == A.CLEAR_MANAGER.value else "group"
+        return f"{what} synced from on-premises AD: change it in AD"
     if change.system == "cloud" and change.kind in MEMBERSHIP and live.dynamic:
         return "dynamic group: change its membership rule"
     if change.system == "cloud" and change.kind in MEMBERSHIP and live.mail_enabled:

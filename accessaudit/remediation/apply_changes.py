@@ -15,7 +15,9 @@ Executed (one write, or a fixed set of writes, on one object, each read again be
 - ``remove-sid-history``: AD delete of the one ``sIDHistory`` value. **Irreversible**: LDAP can
   remove sIDHistory but never add it back (that needs ``DsAddSidHistory`` / ADMT), so it runs
   only with ``allow_irreversible`` and its undo is a comment saying so;
-- ``clear-manager``: AD ``manager`` (that value only: the manager the plan saw).
+- ``clear-manager``: AD ``manager`` (that value only: the manager the plan saw); Graph
+  ``DELETE /users/{id}/manager/$ref`` when the plan records the manager (another one now is
+  drift);
 
 Left to a person (``manual``, with the reason):
 
@@ -27,7 +29,8 @@ Left to a person (``manual``, with the reason):
   used are decisions for the owning force;
 - ``remove-guest``: it deletes a person's account; apply never deletes people;
 - ``delete-group``: it deletes an object (and its SID) that cannot be restored by a write;
-- ``clear-manager`` in Entra: the Entra connector does not collect managers, so a plan has none;
+- ``clear-manager`` without a recorded manager: the Entra connector does not collect managers,
+  so a plan made from Entra alone has none to check the directory against;
 - decisions (``review-attribution``, ``decide-shared-account``, ``resolve-dual-identity``,
   ``review-exception``).
 """
@@ -162,8 +165,11 @@ def manual_reason(action: dict[str, Any]) -> str | None:
         return "app roles outside Entra: by hand"
     if kind == A.REMOVE_SID_HISTORY.value and action["system"] != "ad":
         return "sIDHistory is AD's: by hand"
-    if kind == A.CLEAR_MANAGER.value and action["system"] != "ad":
-        return "Entra managers are not collected by this tool: by hand"
+    if kind == A.CLEAR_MANAGER.value and not (action.get("target") or {}).get("manager_id"):
+        return (
+            "clear-manager: the plan records no manager to remove (Entra managers are not "
+            "collected): by hand"
+        )
     strip = (action.get("target") or {}).get("strip")
     if kind == A.REMOVE_MEMBERSHIPS.value and strip is None:
         return "remove-memberships without recorded edges (a plan older than this apply): by hand"

@@ -21,7 +21,9 @@ Requests (learn.microsoft.com/graph/api/...):
   with principalId, roleDefinitionId, directoryScopeId (RoleManagement.ReadWrite.Directory);
 - ``serviceprincipal-delete-approleassignedto`` / ``serviceprincipal-post-approleassignedto``:
   ``DELETE|POST /servicePrincipals/{id}/appRoleAssignedTo[/{id}]`` with principalId, resourceId,
-  appRoleId (AppRoleAssignment.ReadWrite.All).
+  appRoleId (AppRoleAssignment.ReadWrite.All);
+- ``user-delete-manager`` / ``user-post-manager``: ``DELETE|PUT /users/{id}/manager/$ref``
+  (User.ReadWrite.All); a synced user's manager is AD's (refused).
 """
 
 from __future__ import annotations
@@ -106,7 +108,26 @@ class GraphDirectory:
     def _ids(self, group_id: str | None, relation: str) -> list[str]:
         return [i.get("id", "") for i in self._list(f"/groups/{group_id}/{relation}?$select=id")]
 
+    def _manager(self, user_id: str | None) -> str | None:
+        found = self._get(f"/users/{user_id}/manager?$select=id")
+        return str(found["id"]) if found and found.get("id") else None
+
+    def _read_manager(self, change: Change) -> Live:
+        user = self._get(f"/users/{change.member_id}?$select=id,onPremisesSyncEnabled")
+        if user is None:
+            return Live(True, False, False)
+        synced = bool(user.get("onPremisesSyncEnabled"))
+        manager = self._manager(change.member_id)
+        if manager is None:
+            return Live(True, True, False, synced=synced)
+        if change.manager_id and manager != change.manager_id:
+            drift = f"the manager is now {manager}, not the planned one"
+            return Live(True, True, True, synced=synced, drift=drift)
+        return Live(True, True, True, synced=synced, prior={"manager": manager})
+
     def read(self, change: Change) -> Live:
+        if change.kind == A.CLEAR_MANAGER.value:
+            return self._read_manager(change)
         if change.kind == A.REMOVE_ROLE_ASSIGNMENT.value:
             return self._read_roles(change)
         if change.kind == A.REMOVE_APP_ROLE_ASSIGNMENT.value:
@@ -199,6 +220,14 @@ class GraphDirectory:
                 )
                 self._confirm(status, change, lambda: self._app_assignments(change))
             return
+        if change.kind == A.CLEAR_MANAGER.value:
+            status = self._send(
+                "DELETE",
+                f"/users/{change.member_id}/manager/$ref",
+                hint="check the write app has User.ReadWrite.All",
+            )
+            self._confirm(status, change, lambda: self._manager(change.member_id))
+            return
         relation = "owners" if change.kind == A.REMOVE_OWNER.value else "members"
         permission = "Group.ReadWrite.All" if relation == "owners" else "GroupMember.ReadWrite.All"
         status = self._send(
@@ -234,7 +263,17 @@ class GraphDirectory:
         """The Graph requests that put back what the change removes."""
         prior = prior or {}
         headers = {"Content-Type": "application/json"}
-        if change.kind == A.REMOVE_ROLE_ASSIGNMENT.value:
+        if change.kind == A.CLEAR_MANAGER.value:
+            manager = prior.get("manager") or change.manager_id
+            reqs = [
+                {
+                    "method": "PUT",
+                    "url": f"/users/{change.member_id}/manager/$ref",
+                    "body": {"@odata.id": f"{GRAPH}/users/{manager}"},
+                    "headers": headers,
+                }
+            ]
+        elif change.kind == A.REMOVE_ROLE_ASSIGNMENT.value:
             body = {
                 "principalId": change.member_id,
                 "roleDefinitionId": change.resource_id,

@@ -130,7 +130,7 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 WRITE_ALL = (
-    "User.Read.All",
+    "User.ReadWrite.All",
     "Application.Read.All",
     "GroupMember.ReadWrite.All",
     "Group.ReadWrite.All",
@@ -259,3 +259,52 @@ def test_graph_owners_roles_and_app_roles(
         assert err.value.status == status, (method, target)
     send("DELETE", url(f"/roleManagement/directory/roleAssignments/{created['id']}"))
     assert _tenant_state(tenant) == before
+
+
+def test_graph_managers(graph_emu: GraphEmulator, graph_pki: TestPKI, tmp_path: Path) -> None:
+    """clear-manager through Graph: the planned manager removed and put back by the undo; another
+    manager now is drift; a synced account's manager is AD's; no recorded manager: manual."""
+    t = small()
+    tenant = graph_emu.add_tenant(
+        tenant_from_tables(
+            t["accounts"], t["groups"], t["memberships"], t["grants"], tenant_id=TENANT
+        )
+    )
+    graph_emu.register_app(TENANT, ALL_APP, secret=SECRET, roles=WRITE_ALL)
+    graph_emu.register_app(TENANT, WRITE_APP, secret=SECRET, roles=MEMBERS_ONLY)
+    boss = oid("cwarks")
+    tenant.managers |= {oid("bcloud"): boss, oid("ddisabled"): boss, oid("awilliams"): boss}
+    before = dict(tenant.managers)
+
+    def clear(aid: str, user: str, manager: str | None) -> dict[str, Any]:
+        return _right(aid, "clear-manager", user, target={"manager_id": manager})
+
+    actions = [
+        clear("cloud", "bcloud", boss),
+        clear("moved", "ddisabled", oid("bcloud")),  # the plan saw another manager
+        clear("synced", "awilliams", boss),
+        clear("unknown", "bcloud", None),
+    ]
+    doc, path = _plan(tmp_path, "managers.json", actions)
+    d = _directory(graph_emu, graph_pki, tmp_path, ALL_APP)
+    r = apply_plan(doc, path, {"cloud": d}, execute=True, rate=0)
+    assert [(o.action_id, o.state, o.reason) for o in r.outcomes] == [
+        ("unknown", "manual", "clear-manager: the plan records no manager to remove (Entra "
+         "managers are not collected): by hand"),
+        ("moved", "drift", f"the manager is now {boss}, not the planned one"),
+        ("synced", "refused", "account synced from on-premises AD: change it in AD"),
+        ("cloud", "done", ""),
+    ]  # fmt: skip
+    assert graph_emu.writes.log == [("DELETE", f"/v1.0/users/{oid('bcloud')}/manager/$ref")]
+    assert oid("bcloud") not in tenant.managers
+    [undo] = json.loads((tmp_path / "managers.undo.graph.json").read_text())["requests"]
+    assert (undo["method"], undo["body"]) == (
+        "PUT", {"@odata.id": f"https://graph.microsoft.com/v1.0/users/{boss}"})  # fmt: skip
+    assert apply_plan(doc, path, {"cloud": d}, execute=True, rate=0).writes == 0
+    assert undo_plan(doc, path, {"cloud": d}).writes == 1 and tenant.managers == before
+    # without User.ReadWrite.All: Graph's 403, the hint names the permission
+    ro = _directory(graph_emu, graph_pki, tmp_path, WRITE_APP)
+    doc2, path2 = _plan(tmp_path, "managers2.json", actions[:1])
+    [o] = apply_plan(doc2, path2, {"cloud": ro}, execute=True, rate=0).outcomes
+    assert o.state == "failed" and "HTTP 403" in o.reason and "User.ReadWrite.All" in o.reason
+    assert tenant.managers == before

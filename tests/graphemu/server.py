@@ -347,7 +347,7 @@ class GraphEmulator(IdentityPlatform):
             caller = self._authenticate(headers)
             req = parse_request(method, target, headers)
             with caller.tenant.lock:
-                if method in ("DELETE", "POST"):
+                if method in ("DELETE", "POST", "PUT"):
                     reply = self.writes.handle(req, caller, body)
                 else:
                     reply = self.api.handle(req, caller)

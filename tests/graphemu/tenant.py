@@ -59,6 +59,7 @@ class Tenant:
     role_assignments: dict[str, dict[str, Any]] = field(default_factory=dict)
     role_eligibilities: dict[str, dict[str, Any]] = field(default_factory=dict)
     app_role_assignments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    managers: dict[str, str] = field(default_factory=dict)  # user id -> manager's id
     version: int = 0
     changed: dict[str, int] = field(default_factory=dict)  # id -> version of last change
     removed: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # id -> (v, reason, t)
@@ -226,6 +227,9 @@ class Tenant:
                 if object_id in (a["principalId"], a["resourceId"])
             ]:
                 del self.app_role_assignments[key]
+            self.managers.pop(object_id, None)
+            for key in [k for k, m in self.managers.items() if m == object_id]:
+                del self.managers[key]
             self.changed.pop(object_id, None)
             self.removed[object_id] = (self._bump(), reason, kind)
 

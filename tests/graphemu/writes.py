@@ -19,7 +19,11 @@ codes and error bodies.
   (serviceprincipal-delete-approleassignedto, 204) and ``POST .../appRoleAssignedTo``
   (serviceprincipal-post-approleassignedto, 201 with the appRoleAssignment; principalId,
   resourceId, appRoleId; resourceId must be the service principal of the path and appRoleId one
-  of its appRoles): AppRoleAssignment.ReadWrite.All.
+  of its appRoles): AppRoleAssignment.ReadWrite.All;
+- ``DELETE /users/{id}/manager/$ref`` (user-delete-manager, 204) and
+  ``PUT /users/{id}/manager/$ref`` (user-post-manager, 204): User.ReadWrite.All or
+  Directory.ReadWrite.All; the manager of an on-premises-synced user is AD's: 400 (the synced
+  message above).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ MEMBER_WRITE = frozenset(
 ROLE_WRITE = frozenset({"RoleManagement.ReadWrite.Directory"})
 OWNER_WRITE = frozenset({"Group.ReadWrite.All", "Directory.ReadWrite.All"})
 APP_ROLE_WRITE = frozenset({"AppRoleAssignment.ReadWrite.All"})
+USER_WRITE = frozenset({"User.ReadWrite.All", "Directory.ReadWrite.All"})
 LAST_OWNER_MESSAGE = (
     "The group must have at least one owner, hence this owner cannot be removed. [assumed text]"
 )
@@ -66,6 +71,8 @@ class GraphWrites:
             return self._remove(caller, segs[1], segs[3], req.path)
         if req.method == "POST" and segs[:1] == ["groups"] and segs[2:] == ["members", "$ref"]:
             return self._add(caller, segs[1], body, req.path)
+        if segs[:1] == ["users"] and segs[2:] == ["manager", "$ref"]:
+            return self._manager(req, caller, segs[1], body)
         if segs[:3] == ["roleManagement", "directory", "roleAssignments"]:
             return self._role_assignment(req, caller, segs[3:], body)
         if segs[:1] == ["groups"] and len(segs) >= 4 and segs[2] == "owners" and segs[-1] == "$ref":
@@ -241,3 +248,27 @@ class GraphWrites:
                                "servicePrincipals('" + sp + "')/appRoleAssignedTo/$entity",
                                **tenant.app_role_assignments[new]})  # fmt: skip
         raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed.")
+
+    def _manager(self, req: Request, caller: Caller, user_id: str, body: bytes) -> Reply:
+        if not caller.roles & USER_WRITE:
+            raise denied()
+        tenant = caller.tenant
+        user = tenant.objects.get(user_id)
+        if user is None or tenant.type_of(user_id) != "user":
+            raise not_found(user_id)
+        if user.get("onPremisesSyncEnabled"):
+            raise GraphError(400, "Request_BadRequest", SYNCED_MESSAGE)
+        if req.method == "DELETE":
+            if tenant.managers.pop(user_id, None) is None:
+                raise not_found(user_id)
+        elif req.method == "PUT":
+            ref = str(self._body(body).get("@odata.id") or "")
+            m = re.search(r"/(?:users|directoryObjects)/([^/?]+)$", ref)
+            if not m or tenant.type_of(m.group(1)) not in ("user", "orgContact"):
+                raise GraphError(400, "Request_BadRequest", "Invalid object identifier.")
+            tenant.managers[user_id] = m.group(1)
+        else:
+            raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed.")
+        tenant.version += 1
+        self.log.append((req.method, req.path))
+        return Reply(204)
