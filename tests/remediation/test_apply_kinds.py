@@ -203,3 +203,37 @@ def test_group_cap(tmp_path: Path) -> None:
     with pytest.raises(ApplyError, match=r"G1 \(2 of 2 members\)"):
         apply_plan(doc2, path2, {"ad": d2}, execute=True, rate=0)
     assert apply_plan(doc2, path2, {"ad": d2}, execute=True, rate=0, allow_large=True).writes == 2
+
+
+def test_plan_records_what_apply_needs(tmp_path: Path) -> None:
+    """The saved plan carries, per remove-memberships, exactly the edges the what-if removed
+    for it, and per clear-manager the manager the run saw: apply writes what was simulated."""
+    import polars as pl
+
+    from accessaudit.engine.rulefile import load_rules
+    from accessaudit.pipeline import demo_settings, plan_run, run_audit
+    from accessaudit.remediation.whatif import removed_edges
+    from accessaudit.store import read_table
+
+    s = demo_settings(tmp_path / "data", accounts=300)
+    s = s.model_copy(update={"report": s.report.model_copy(update={"formats": ["json"]})})
+    run = run_audit(s).run
+    doc = plan_run(run, s, load_rules())
+    names = ("accounts", "groups", "memberships", "findings", "actions")
+    t = {n: read_table(run, n) for n in names}
+    simulated = removed_edges(t["actions"], t).filter(
+        pl.col("action_id").str.starts_with("remove-memberships|")
+    )
+    recorded = {
+        (c.action_id.split("#")[0], c.group_id, c.member_id)
+        for c in plan_changes(doc["actions"])[0]
+        if "#" in c.action_id
+    }
+    assert recorded == set(simulated.iter_rows()) and len(recorded) == 2
+    strips = [a for a in doc["actions"] if a["kind"] == "remove-memberships"]
+    assert sorted(len(a["target"]["strip"]) for a in strips) == [0, 1, 1]  # 0: manual
+    managers = dict(t["accounts"].select("account_id", "manager_id").iter_rows())
+    clears = [a for a in doc["actions"] if a["kind"] == "clear-manager"]
+    assert len(clears) == 4
+    assert all(a["target"]["manager_id"] == managers[a["member_id"]] for a in clears)
+    assert all(a["target"]["manager_id"] for a in clears)
