@@ -202,13 +202,15 @@ GROUP_CLOSURE_SCHEMA: Final = _schema(
     }
 )
 
+#: Ids as Categorical (UInt32 codes, one dictionary per column): ~70M rows at 1M accounts,
+#: where String columns would take four times the memory. Join with Categorical keys.
 EFFECTIVE_SCHEMA: Final = _schema(
     {
-        "account_id": pl.String,
-        "group_id": pl.String,
+        "account_id": pl.Categorical(),
+        "group_id": pl.Categorical(),
         "depth": pl.Int32,  # 0 = direct member
-        "via_group_id": pl.String,  # the direct group through which group_id is reached
-        "via": pl.String,  # how the direct edge was collected (member / primaryGroupID ...)
+        "via_group_id": pl.Categorical(),  # the direct group through which group_id is reached
+        "via": pl.Categorical(),  # how the direct edge was collected (member / primaryGroupID ...)
     }
 )
 

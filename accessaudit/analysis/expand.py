@@ -15,6 +15,12 @@ slow, OpenLDAP has none, and Entra's transitiveMembers hides the path). We expan
 
 from __future__ import annotations
 
+import itertools
+import os
+from collections import deque
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+
 import numpy as np
 import polars as pl
 
@@ -70,139 +76,241 @@ def effective_memberships(memberships: pl.DataFrame, closure: pl.DataFrame) -> p
     """Every group each account reaches, directly (depth 0) or nested (EFFECTIVE_SCHEMA).
 
     Per (account, group) the smallest depth wins; ties go to the lexically smallest direct
-    group, then ``via``. Everything runs on integer codes given in lexical order (so comparing
-    codes compares ids): the direct edges are joined once onto the closure plus each group
-    itself at depth 0, every candidate row becomes one UInt64 (account, group, depth, direct
-    group, via) whose order is the tie-break, and one sort of that column leaves the winner
-    first per (account, group). Strings come back only at the end, by gathering.
+    group, then ``via``. Rows come sorted by (account, group). Everything runs on integer
+    codes given in lexical order (so comparing codes compares ids); see :func:`expand_codes`.
+    The ids come back as Categorical columns: at 1M accounts the table has ~70M rows, and as
+    strings each id column would take 1.1 GB where the codes take 280 MB. Join it on
+    Categorical keys (cast the small side's ids), or cast it back to String after a filter.
     """
+    # The Categorical columns are held until the result exists: polars frees a categorical
+    # mapping (and so the meaning of its physical ids) once no column refers to it.
     direct = (
         memberships.lazy()
         .filter(pl.col("member_kind") == MemberKind.ACCOUNT.value)
-        .select(account_id=pl.col("member_id"), group_id=pl.col("group_id"), via=pl.col("via"))
+        .select(pl.col("member_id", "group_id", "via").cast(_CAT))
         .collect()
     )
-    accounts = direct.get_column("account_id").unique().sort()
-    groups = (
-        pl.concat(
-            [
-                direct.get_column("group_id"),
-                closure.get_column("group_id"),
-                closure.get_column("ancestor_id"),
-            ]
-        )
-        .unique()
-        .sort()
+    up = closure.select(pl.col("group_id", "ancestor_id").cast(_CAT))
+    a_phys, g_phys, v_phys = (
+        direct.get_column(c).to_physical().to_numpy() for c in ("member_id", "group_id", "via")
     )
-    vias = direct.get_column("via").unique().sort()
-    codes = pl.DataFrame(
-        {
-            "a": _codes(direct.get_column("account_id"), accounts),
-            "g": _codes(direct.get_column("group_id"), groups),
-            "v": _codes(direct.get_column("via"), vias),
-        }
+    cg, canc = (up.get_column(c).to_physical().to_numpy() for c in ("group_id", "ancestor_id"))
+    accounts = _Lexical(a_phys)
+    groups = _Lexical(g_phys, cg, canc)
+    vias = _Lexical(v_phys)
+    best = expand_codes(
+        accounts.code(a_phys),
+        groups.code(g_phys),
+        vias.code(v_phys),
+        groups.code(cg),
+        groups.code(canc),
+        closure.get_column("depth").cast(pl.UInt32).to_numpy(),
+        n_accounts=accounts.size,
+        n_groups=groups.size,
+        n_vias=vias.size,
+        decode={
+            "a": accounts.physical,
+            "g": groups.physical,
+            "vg": groups.physical,
+            "v": vias.physical,
+        },
     )
-    del direct
-    up = pl.concat(
-        [
-            pl.DataFrame({"g": _codes(groups, groups)}).with_columns(
-                anc=pl.col("g"), depth=pl.lit(0, pl.UInt32)
-            ),
-            pl.DataFrame(
-                {
-                    "g": _codes(closure.get_column("group_id"), groups),
-                    "anc": _codes(closure.get_column("ancestor_id"), groups),
-                    "depth": closure.get_column("depth").cast(pl.UInt32),
-                }
-            ),
-        ]
+    del a_phys, g_phys, v_phys, cg, canc
+    out = pl.DataFrame(best).select(
+        account_id=pl.col("a").cat.to(_CAT),
+        group_id=pl.col("g").cat.to(_CAT),
+        depth=pl.col("d"),
+        via_group_id=pl.col("vg").cat.to(_CAT),
+        via=pl.col("v").cat.to(_CAT),
     )
-    max_depth = int(up.get_column("depth").max() or 0)  # type: ignore[arg-type]
-    ab, gb, db, vb = (_bits(n) for n in (accounts.len(), groups.len(), max_depth + 1, vias.len()))
-    if ab + 2 * gb + db + vb <= 64:
-        best = _best_packed(codes, up, gb, db, vb)
-    else:  # too many ids for one 64-bit word: the same order on four columns
-        best = _best_columns(codes, up)
-    del codes, up
-    # Back to strings one column at a time, each code column dropped once gathered: at 70M
-    # pairs the string views are 1.1 GB a column, the codes 280 MB.
-    out: dict[str, pl.Series] = {}
-    for name, code, dictionary in (
-        ("account_id", "a", accounts),
-        ("group_id", "g", groups),
-        ("depth", "d", None),
-        ("via_group_id", "vg", groups),
-        ("via", "v", vias),
-    ):
-        col = best.get_column(code)
-        best = best.drop(code)
-        out[name] = col.cast(pl.Int32) if dictionary is None else dictionary.gather(col)
-        del col
-    return pl.DataFrame(out, schema=EFFECTIVE_SCHEMA)
+    del direct, up
+    return out.cast(dict(EFFECTIVE_SCHEMA))  # type: ignore[arg-type]
 
 
-def _codes(values: pl.Series, dictionary: pl.Series) -> pl.Series:
-    """Each value's position in the sorted, unique ``dictionary`` (UInt32)."""
-    return values.cast(pl.Enum(dictionary)).to_physical().cast(pl.UInt32)
+_CAT = pl.Categorical()
+
+
+class _Lexical:
+    """Lexical codes of Categorical physical ids: ``code(physical)`` is the id's rank among the
+    distinct ids seen (so comparing codes compares strings), ``physical[code]`` goes back.
+
+    One pass marks the ids present and only the distinct strings are sorted (1M accounts, not
+    the 10M edges that name them)."""
+
+    def __init__(self, *physical: np.ndarray) -> None:
+        top = max((int(p.max()) + 1 for p in physical if p.size), default=0)
+        seen = np.zeros(top, dtype=bool)
+        for p in physical:
+            seen[p] = True
+        present = np.flatnonzero(seen).astype(np.uint32)
+        del seen
+        strings = pl.Series(present).to_frame("p").select(pl.col("p").cat.to(_CAT).cast(pl.String))
+        order = strings.to_series().arg_sort().to_numpy()
+        self.physical = present[order]
+        self.size = int(present.size)
+        self._rank = np.zeros(top, dtype=np.uint32)
+        self._rank[self.physical] = np.arange(self.size, dtype=np.uint32)
+
+    def code(self, physical: np.ndarray) -> np.ndarray:
+        codes: np.ndarray = self._rank[physical]
+        return codes
 
 
 def _bits(n: int) -> int:
     return max(1, (max(n, 1) - 1).bit_length())
 
 
-def _best_packed(codes: pl.DataFrame, up: pl.DataFrame, gb: int, db: int, vb: int) -> pl.DataFrame:
-    """One UInt64 per candidate: account | group | depth | direct group | via (high to low).
+#: Candidates per chunk of :func:`expand_codes` (whole accounts): 8 MB of UInt64, below glibc's
+#: mmap threshold, so the temporaries reuse memory instead of page-faulting fresh pages.
+CHUNK = 1 << 20
 
-    Sorting that one column puts each (account, group)'s winner first. The bit fields are
-    taken apart with numpy's shifts (polars has none; 64-bit division is several times slower).
+
+def expand_codes(
+    a: np.ndarray,
+    g: np.ndarray,
+    v: np.ndarray,
+    closure_group: np.ndarray,
+    closure_ancestor: np.ndarray,
+    closure_depth: np.ndarray,
+    *,
+    n_accounts: int,
+    n_groups: int,
+    n_vias: int,
+    decode: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """The winner per (account, group) from direct edges and the closure, all as codes.
+
+    Direct edges ``(a, g, v)`` and closure rows ``(group, ancestor, depth)``; returns UInt32
+    arrays ``a`` (account), ``g`` (group reached), ``vg`` (direct group), ``v`` and Int32 ``d``
+    (depth), sorted by (account, group); ``decode`` maps the codes of a column to other values
+    on the way out (each chunk's, while it is in cache). Each candidate (a direct edge times
+    its group's row in the closure, the group itself at depth 0 included) is one UInt64:
+    account | group | depth | direct group | via from high to low bits, so that the smallest
+    word of an (account, group) key is the winner. The edges are sorted by account and
+    expanded in chunks of whole accounts (a CSR gather of each edge's closure rows); each chunk
+    is sorted on its own (no key spans two chunks) and its first word per key kept: no global
+    sort and no hash table, and beyond the result the memory is one chunk's.
     """
-    low = db + gb + vb  # bits below the (account, group) key
-
-    def at(col: str, shift: int) -> pl.Expr:
-        return pl.col(col).cast(pl.UInt64) * pl.lit(1 << shift, pl.UInt64)
-
-    packed = (
-        codes.lazy()
-        .join(up.lazy(), on="g")
-        .select(
-            p=at("a", gb + low) + at("anc", low) + at("depth", gb + vb) + at("g", vb) + at("v", 0)
-        )
-        .collect(engine="streaming")
-        .get_column("p")
-        .sort()
-        .to_numpy()
+    ab, gb, db, vb = (
+        _bits(n) for n in (n_accounts, n_groups, int(closure_depth.max(initial=0)) + 1, n_vias)
     )
-    key = packed >> np.uint64(low)
-    first = np.empty(key.size, dtype=bool)
-    first[:1] = True
-    np.not_equal(key[1:], key[:-1], out=first[1:])
-    del key
-    p = packed[first]
-    del packed, first
+    if ab + 2 * gb + db + vb > 64:  # too many ids for one 64-bit word: the same order on columns
+        best = _best_columns(a, g, v, closure_group, closure_ancestor, closure_depth, n_groups)
+        return {k: (decode[k][x] if decode and k in decode else x) for k, x in best.items()}
+    if not a.size:
+        return {
+            c: np.empty(0, np.int32 if c == "d" else np.uint32) for c in ("a", "g", "d", "vg", "v")
+        }
+    u64 = np.uint64
+    low = db + gb + vb  # bits below the (account, group) key
+    # The closure as CSR rows per group, each group itself first at depth 0.
+    up_g = np.concatenate([np.arange(n_groups, dtype=np.uint32), closure_group])
+    order = np.argsort(up_g, kind="stable")
+    up = (
+        np.concatenate([np.arange(n_groups, dtype=u64), closure_ancestor.astype(u64)])[order]
+        << u64(low)
+    ) | (
+        np.concatenate([np.zeros(n_groups, u64), closure_depth.astype(u64)])[order] << u64(gb + vb)
+    )
+    del order
+    count = np.bincount(up_g, minlength=n_groups).astype(np.int64)
+    del up_g
+    start = np.cumsum(count) - count
+    # Direct edges as account | direct group | via, sorted (so by account).
+    base = (a.astype(u64) << u64(gb + low)) | (g.astype(u64) << u64(vb)) | v.astype(u64)
+    base = pl.Series(base).sort().to_numpy()
+    eg = ((base >> u64(vb)) & u64((1 << gb) - 1)).astype(np.int64)
+    n = count[eg]
+    ends = np.cumsum(n)
+    offset = ends - n  # each edge's first candidate
+    total = int(ends[-1])
+    # Chunk cuts at account boundaries, about CHUNK candidates apart.
+    acc = base >> u64(gb + low)
+    first_edge = np.r_[np.flatnonzero(np.r_[True, acc[1:] != acc[:-1]]), base.size]
+    del acc
+    targets = np.arange(CHUNK, total, CHUNK)
+    cuts = first_edge[np.searchsorted(np.r_[offset, total][first_edge], targets)]
+    bounds = np.unique(np.r_[0, cuts, base.size])
+    fields = {"a": (gb + low, ab), "g": (low, gb), "d": (gb + vb, db), "vg": (vb, gb), "v": (0, vb)}
+    types = {c: np.int32 if c == "d" else np.uint32 for c in fields}
+    step = np.arange(int(np.diff(offset[bounds[:-1]], append=total).max()), dtype=np.int64)
+    first = (start[eg] - offset).astype(np.int64)  # + candidate number = row of ``up``
+    del eg
 
-    def field(shift: int, width: int) -> np.ndarray:
-        return ((p >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.uint32)
+    def chunk(lo: int, hi: int) -> dict[str, np.ndarray]:
+        nn = n[lo:hi]
+        size = int(ends[hi - 1] - offset[lo])
+        at = np.repeat(first[lo:hi] + offset[lo], nn)
+        at += step[:size]
+        cand = np.repeat(base[lo:hi], nn)
+        cand |= up[at]
+        del at
+        cand = pl.Series(cand).sort().to_numpy()
+        key = cand >> u64(low)
+        keep = np.empty(cand.size, dtype=bool)
+        keep[:1] = True
+        np.not_equal(key[1:], key[:-1], out=keep[1:])
+        win = cand[keep]
+        del cand, key, keep
+        got = {}
+        for c, (shift, width) in fields.items():
+            x = ((win >> u64(shift)) & u64((1 << width) - 1)).astype(types[c])
+            got[c] = decode[c][x] if decode and c in decode else x
+        return got
 
-    return pl.DataFrame(
+    # Outputs sized for every candidate; only the kept prefix is ever touched. Chunks run on
+    # a small pool (numpy and polars release the GIL), at most two ahead of the one written.
+    out = {c: np.empty(total, t) for c, t in types.items()}
+    kept = 0
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        pending: deque[Future[dict[str, np.ndarray]]] = deque()
+        spans = iter(itertools.pairwise(bounds.tolist()))
+        for lo, hi in itertools.islice(spans, 3):
+            pending.append(pool.submit(chunk, lo, hi))
+        while pending:
+            got = pending.popleft().result()
+            for lo, hi in itertools.islice(spans, 1):
+                pending.append(pool.submit(chunk, lo, hi))
+            m = got["a"].size
+            for c, x in got.items():
+                out[c][kept : kept + m] = x
+            kept += m
+    return {c: x[:kept] for c, x in out.items()}
+
+
+def _best_columns(
+    a: np.ndarray,
+    g: np.ndarray,
+    v: np.ndarray,
+    closure_group: np.ndarray,
+    closure_ancestor: np.ndarray,
+    closure_depth: np.ndarray,
+    n_groups: int,
+) -> dict[str, np.ndarray]:
+    ident = np.arange(n_groups, dtype=np.uint32)
+    up = pl.DataFrame(
         {
-            "a": (p >> np.uint64(gb + low)).astype(np.uint32),
-            "g": field(low, gb),
-            "d": field(gb + vb, db),
-            "vg": field(vb, gb),
-            "v": field(0, vb),
+            "g": np.concatenate([ident, closure_group.astype(np.uint32)]),
+            "anc": np.concatenate([ident, closure_ancestor.astype(np.uint32)]),
+            "depth": np.concatenate(
+                [np.zeros(n_groups, np.uint32), closure_depth.astype(np.uint32)]
+            ),
         }
     )
-
-
-def _best_columns(codes: pl.DataFrame, up: pl.DataFrame) -> pl.DataFrame:
-    return (
-        codes.lazy()
+    best = (
+        pl.DataFrame({"a": a, "g": g, "v": v})
+        .cast(pl.UInt32)
+        .lazy()
         .join(up.lazy(), on="g")
         .select("a", g="anc", d="depth", vg="g", v="v")
         .sort("a", "g", "d", "vg", "v")
         .unique(["a", "g"], keep="first", maintain_order=True)
         .collect()
     )
+    return {
+        c: best.get_column(c).cast(pl.Int32 if c == "d" else pl.UInt32).to_numpy()
+        for c in best.columns
+    }
 
 
 def finding_paths(findings: pl.DataFrame, closure: pl.DataFrame) -> pl.DataFrame:

@@ -15,6 +15,8 @@ from ..model import SPECIAL_ORGS, GroupKind, MemberKind, ResourceKind
 
 _SPECIAL = list(SPECIAL_ORGS)
 _AU = GroupKind.ADMIN_UNIT.value
+_CAT = pl.Categorical()
+_EFFECTIVE_IDS = ("account_id", "group_id", "via_group_id", "via")
 _ENTRA = "entra:"
 
 
@@ -313,7 +315,9 @@ def _identity_pairs(acc: pl.LazyFrame) -> pl.LazyFrame:
             ),
         ]
     ).filter(pl.col("value").is_not_null() & (pl.col("value") != ""))
-    links = links.unique()
+    # A value only one identity holds links nobody: dropped before the self-join (at 1M
+    # accounts ~3M link rows, of which a few thousand are shared).
+    links = links.unique().filter(pl.len().over("link", "value") > 1)
     people = acc.filter(~pl.col("synced_copy")).select(
         "identity_id",
         _org="org",
@@ -386,15 +390,22 @@ def build_views(
         account_kind="kind",
         days_since_active="days_since_active",
     )
+    # The effective memberships' ids are Categorical (EFFECTIVE_SCHEMA): the two joins run on
+    # their codes, and the ids become strings only after a rule's filters on the orgs, which
+    # polars pushes below that cast.
+    eff = effective.lazy().with_columns(pl.col(*_EFFECTIVE_IDS).cast(_CAT))
     access = (
-        effective.lazy()
-        .join(a_orgs, on="account_id")
-        .join(g_orgs.filter(pl.col("group_kind") != _AU), on="group_id")
+        eff.join(a_orgs.with_columns(pl.col("account_id").cast(_CAT)), on="account_id")
+        .join(
+            g_orgs.filter(pl.col("group_kind") != _AU).with_columns(pl.col("group_id").cast(_CAT)),
+            on="group_id",
+        )
         .with_columns(
             cross=pl.col("account_real")
             & pl.col("group_real")
             & (pl.col("account_org") != pl.col("group_org"))
         )
+        .with_columns(pl.col(*_EFFECTIVE_IDS).cast(pl.String))
     )
     not_au = g_orgs.filter(pl.col("group_kind") != _AU)
     nestings = (
@@ -440,7 +451,7 @@ def build_views(
         .join(usage, on="group_id", how="left")
         .with_columns(pl.col("parents", "app_roles", "roles").fill_null(0))
     )
-    rights = _rights(access, role_grants, app_grants, a_orgs, effective.lazy(), mem)
+    rights = _rights(access, role_grants, app_grants, a_orgs, eff, mem)
     group_links = _group_links(nestings, owners, role_grants, app_grants)
     return {
         "accounts": people,
@@ -497,9 +508,10 @@ def _rights(
     )
     roles_via = (
         role_cols.filter(pl.col("principal_type") == "group")
+        .with_columns(pl.col("principal_id").cast(_CAT))
         .join(effective.select("account_id", principal_id="group_id"), on="principal_id")
         .select(
-            "account_id",
+            pl.col("account_id").cast(pl.String),
             right_kind=pl.lit("directory-role"),
             resource_id="resource_id",
             resource_org="resource_org",

@@ -59,8 +59,10 @@ def _tables() -> dict[str, pl.DataFrame]:
 
 def _cross(acc: pl.DataFrame, grp: pl.DataFrame, eff: pl.DataFrame) -> pl.DataFrame:
     """The stand-in rule: one finding per account reaching a group of the other org."""
+    ids = pl.col("account_id", "group_id", "via_group_id").cast(pl.String)  # Categorical
     return (
-        eff.join(acc.select("account_id", a_org="org"), on="account_id")
+        eff.with_columns(ids)
+        .join(acc.select("account_id", a_org="org"), on="account_id")
         .join(grp.select("group_id", g_org="org"), on="group_id")
         .filter(pl.col("a_org") != pl.col("g_org"))
         .select(
