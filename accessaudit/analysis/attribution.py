@@ -101,6 +101,11 @@ def _attribute(
             org_evidence=pl.lit([], pl.List(pl.String)),
             org_conflict=pl.lit(False),
         )
+    # Each matcher once, as a boolean column: evidence, org and conflict all read it (string
+    # matchers over 1M accounts are the cost of this stage).
+    names = [f"_match_{i}" for i in range(len(fired))]
+    df = df.with_columns(e.alias(n) for n, (_, _, e) in zip(names, fired, strict=True))
+    fired = [(kind, org, pl.col(n)) for n, (kind, org, _) in zip(names, fired, strict=True)]
     evidence = pl.concat_list(
         [
             pl.when(e).then(pl.lit(f"{kind}:{org}")).otherwise(pl.lit(None, pl.String))
@@ -117,7 +122,7 @@ def _attribute(
         org=first.fill_null(Org.UNATTRIBUTED.value),
         org_evidence=evidence,
         org_conflict=n_orgs > 1,
-    )
+    ).drop(names)
 
 
 def attribute_accounts(accounts: pl.DataFrame, settings: Settings) -> pl.DataFrame:
