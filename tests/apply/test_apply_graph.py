@@ -308,3 +308,41 @@ def test_graph_managers(graph_emu: GraphEmulator, graph_pki: TestPKI, tmp_path: 
     [o] = apply_plan(doc2, path2, {"cloud": ro}, execute=True, rate=0).outcomes
     assert o.state == "failed" and "HTTP 403" in o.reason and "User.ReadWrite.All" in o.reason
     assert tenant.managers == before
+
+
+def test_graph_drift_of_rights(
+    graph_emu: GraphEmulator, graph_pki: TestPKI, tmp_path: Path
+) -> None:
+    """Read again before each write: a role holder deleted since the plan is drift; an app-role
+    assignment or an owner someone else already removed is a no-op; nothing is written."""
+    from entra_data import GLOBAL_ADMIN
+
+    t = small()
+    tenant = graph_emu.add_tenant(
+        tenant_from_tables(
+            t["accounts"], t["groups"], t["memberships"], t["grants"], tenant_id=TENANT
+        )
+    )
+    graph_emu.register_app(TENANT, ALL_APP, secret=SECRET, roles=WRITE_ALL)
+    sp = oid("sp-niche")
+    actions = [
+        _right("ga", "remove-role-assignment", "cwarks", resource_id=GLOBAL_ADMIN,
+               right="Global Administrator @ /"),
+        _right("app", "remove-app-role-assignment", "awilliams", group_id=sp, resource_id=sp),
+        _right("own", "remove-owner", "cwarks", group_id=oid("Shared-Team")),
+        _right("gone", "remove-owner", "cwarks", group_id=oid("WMP-Cloud-Gone")),
+    ]  # fmt: skip
+    doc, path = _plan(tmp_path, "drift.json", actions)
+    tenant.delete(oid("cwarks"))  # the role holder and owner left since the plan
+    for key in [k for k, a in tenant.app_role_assignments.items()
+                if a["principalId"] == oid("awilliams")]:  # fmt: skip
+        del tenant.app_role_assignments[key]
+    d = _directory(graph_emu, graph_pki, tmp_path, ALL_APP)
+    r = apply_plan(doc, path, {"cloud": d}, execute=True, rate=0)
+    assert [(o.action_id, o.state, o.reason) for o in r.outcomes] == [
+        ("ga", "drift", "member no longer exists"),
+        ("app", "noop", "already absent"),
+        ("own", "drift", "member no longer exists"),
+        ("gone", "drift", "group no longer exists"),
+    ]
+    assert r.writes == 0 and graph_emu.writes.log == []
