@@ -178,8 +178,15 @@ def _preflight(
     return None
 
 
-def _group_cap(to_write: list[tuple[Change, Live]], max_fraction: float, allow_large: bool) -> None:
-    """Refuse the apply when it would empty more than ``max_fraction`` of any group."""
+def _group_cap(
+    to_write: list[tuple[Change, Live]],
+    earlier: Counter[tuple[str, str]],
+    max_fraction: float,
+    allow_large: bool,
+) -> None:
+    """Refuse the apply when, with what this plan removed from a group in earlier runs
+    (``earlier``: batches of --only-ids, a resumed run), more than ``max_fraction`` of the
+    group's members before the plan would be gone."""
     if allow_large:
         return
     removing: Counter[tuple[str, str]] = Counter()
@@ -189,9 +196,16 @@ def _group_cap(to_write: list[tuple[Change, Live]], max_fraction: float, allow_l
             key = (c.system, c.group_id)
             removing[key] += 1
             size[key] = live.size
-    over = sorted((k, n, size[k]) for k, n in removing.items() if n > max_fraction * size[k])
+    over = sorted(
+        (k, n + earlier[k], size[k] + earlier[k], earlier[k])
+        for k, n in removing.items()
+        if n + earlier[k] > max_fraction * (size[k] + earlier[k])
+    )
     if over:
-        listed = ", ".join(f"{g} ({n} of {s} members)" for (_, g), n, s in over[:5])
+        listed = ", ".join(
+            f"{g} ({n} of {s} members" + (f", {e} removed earlier by this plan)" if e else ")")
+            for (_, g), n, s, e in over[:5]
+        )
         raise ApplyError(
             f"the plan removes more than {max_fraction:.0%} of the members of "
             f"{len(over)} group(s): {listed}",
@@ -306,7 +320,14 @@ def _apply(
             outcome.state = "done" if "intent" in states else "noop"
             journal.write(c.action_id, outcome.state, outcome.reason)
         report.outcomes.append(outcome)
-    _group_cap(to_write, max_group_fraction, allow_large)
+    pending = {c.action_id for c, _ in to_write}
+    removed = Counter(
+        (c.system, c.group_id)
+        for c in every
+        if c.kind in MEMBERSHIP and c.group_id and c.action_id not in pending
+        and _removed(seen.get(c.action_id, []))
+    )  # fmt: skip
+    _group_cap(to_write, removed, max_group_fraction, allow_large)
     if not execute:
         report.outcomes += [
             Outcome(c.action_id, "dry-run", _would(c, live.prior)) for c, live in to_write
@@ -360,6 +381,12 @@ def _apply(
         note = IRREVERSIBLE_NOTE if c.kind in IRREVERSIBLE else ""
         report.outcomes.append(Outcome(c.action_id, "done", note))
     return report
+
+
+def _removed(states: list[str]) -> bool:
+    """Whether a change's journal says it is done (and not undone since)."""
+    marks = [st for st in states if st in ("done", "undone")]
+    return bool(marks) and marks[-1] == "done"
 
 
 def _written(states: list[str]) -> bool:

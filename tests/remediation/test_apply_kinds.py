@@ -237,3 +237,18 @@ def test_plan_records_what_apply_needs(tmp_path: Path) -> None:
     assert len(clears) == 4
     assert all(a["target"]["manager_id"] == managers[a["member_id"]] for a in clears)
     assert all(a["target"]["manager_id"] for a in clears)
+
+
+def test_group_cap_counts_earlier_batches(tmp_path: Path) -> None:
+    """Batches of --only-ids cannot empty a group the cap protects: what this plan removed in
+    earlier runs counts against the group's size before the plan."""
+    d = Values({"G": {"u1", "u2", "u3", "u4"}})
+    actions = [_a(f"a{i}", "remove-member", group_id="G", member_id=f"u{i}") for i in (1, 2, 3)]
+    doc, path = _plan(tmp_path, actions)
+    assert apply_plan(doc, path, {"ad": d}, only_ids=["a1", "a2"], execute=True).writes == 2
+    # alone, 1 of the 2 left is half (allowed); with the 2 removed before, 3 of 4 is not
+    with pytest.raises(ApplyError, match=r"G \(3 of 4 members, 2 removed earlier by this plan\)"):
+        apply_plan(doc, path, {"ad": d}, only_ids=["a3"], execute=True)
+    assert d.values["G"] == {"u3", "u4"}
+    undo_plan(doc, path, {"ad": d})  # undone: no longer counted
+    assert apply_plan(doc, path, {"ad": d}, only_ids=["a3"], execute=True).writes == 1
