@@ -11,8 +11,9 @@ order:
    irreversible change (sIDHistory) without ``allow_irreversible``;
 4. per change, the object is read again just before the write: an object that is gone, or no
    longer as planned, is *drift* (skipped and reported); a value already absent is a no-op;
-5. the per-group cap: a plan removing more than ``max_group_fraction`` of a group's current
-   direct members refuses the whole apply before any write, unless ``allow_large``;
+5. the per-group cap: a plan removing more than ``max_group_fraction`` of a group's direct
+   members (read now, plus those this plan removed in earlier runs) refuses the whole apply
+   before any write, unless ``allow_large``;
 6. before the first write the undo file (LDIF + Graph JSON requests) is written and fsynced;
    each change is journalled (append-only JSON lines, fsynced) as ``intent`` (with what it
    removes) then ``done`` / ``noop`` / ``failed``. A second run resumes from the journal: a

@@ -47,3 +47,14 @@ def test_write_credentials_are_separate() -> None:
         _settings(entra_source=entra.name, client_id="other", client_secret_env="S")
     )
     assert e.client_id == "other" and e.tenant_id == entra.tenant_id  # type: ignore[union-attr]
+
+
+def test_max_group_fraction_is_validated() -> None:
+    from pydantic import ValidationError
+
+    assert ApplySettings().max_group_fraction == 0.5
+    assert ApplySettings.model_validate({"max_group_fraction": 1}).max_group_fraction == 1.0
+    for bad in (0, -0.1, 1.5, "half"):
+        with pytest.raises(ValidationError, match="max_group_fraction"):
+            ApplySettings.model_validate({"max_group_fraction": bad})
+    assert load_settings(ROOT / "config.example.toml").apply.max_group_fraction == 0.5
