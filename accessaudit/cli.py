@@ -677,7 +677,13 @@ def plan(run_dir: Path, config_path: Path, out: Path | None) -> None:
     default=None,
     help="The plan hash the approver saw (printed by `plan`); required with --execute.",
 )
-@click.option("--only-ids", "only_ids", multiple=True, help="Only these action ids (repeatable).")
+@click.option(
+    "--only-ids",
+    "only_ids",
+    multiple=True,
+    help="Only these action ids, or one edge ACTION_ID#GROUP_ID of a remove-memberships "
+    "(repeatable).",
+)
 @click.option(
     "--max-changes",
     type=click.IntRange(1),
