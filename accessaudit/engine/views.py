@@ -316,8 +316,13 @@ def _identity_pairs(acc: pl.LazyFrame) -> pl.LazyFrame:
         ]
     ).filter(pl.col("value").is_not_null() & (pl.col("value") != ""))
     # A value only one identity holds links nobody: dropped before the self-join (at 1M
-    # accounts ~3M link rows, of which a few thousand are shared).
-    links = links.unique().filter(pl.len().over("link", "value") > 1)
+    # accounts ~3M link rows, of which a few thousand are shared). Rows of a value seen once
+    # go first (one hash pass), so ``unique`` and the count run on the few left.
+    links = (
+        links.filter(pl.struct("link", "value").is_duplicated())
+        .unique()
+        .filter(pl.len().over("link", "value") > 1)
+    )
     people = acc.filter(~pl.col("synced_copy")).select(
         "identity_id",
         _org="org",
