@@ -60,21 +60,26 @@ def crossing_edges(
     )
     paths = finding_paths(acc, closure)
     g_org = groups.select(node="group_id", node_org="org")
+    # Each hop's number comes with it through the explode (no window over the finding keys);
+    # the exploded rows keep each path's order, so the first kept row per finding is its
+    # smallest hop, and only the ~1 row per finding left is sorted.
     exploded = (
         paths.join(acc.select("finding_key", "principal_org"), on="finding_key")
-        .with_columns(prev=pl.col("path").list.shift(1))
-        .explode("path", "prev")
-        .with_columns(hop=pl.int_range(pl.len()).over("finding_key"))
+        .with_columns(
+            prev=pl.col("path").list.shift(1),
+            hop=pl.int_ranges(pl.col("path").list.len(), dtype=pl.Int64),
+        )
+        .explode("path", "prev", "hop")
         .rename({"path": "node"})
         .filter(pl.col("hop") >= 1)
-        .join(g_org, on="node", how="left")
+        .join(g_org, on="node", how="left", maintain_order="left")
         .filter(
             ~pl.col("node_org").is_in(list(SPECIAL_ORGS))
             & pl.col("node_org").is_not_null()
             & (pl.col("node_org") != pl.col("principal_org"))
         )
-        .sort("finding_key", "hop")
         .unique("finding_key", keep="first", maintain_order=True)
+        .sort("finding_key")
     )
     return exploded.select("finding_key", cross_group="node", cross_member="prev", hop="hop")
 
