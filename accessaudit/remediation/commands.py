@@ -22,8 +22,6 @@ Membership changes are rendered here; rights, identities and exceptions in
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 
 from ..model import SPECIAL_ORGS, ActionKind, MemberKind, Via
@@ -50,16 +48,27 @@ def _context(
     memberships: pl.DataFrame,
     findings: pl.DataFrame,
 ) -> pl.DataFrame:
-    """The actions with what their commands need about the objects they name."""
-    g = groups.select(
-        "group_id",
-        _g_name="name",
-        _g_dn="dn",
-        _g_scope="scope",
-        _g_mastered="mastered",
-        _g_org="org",
-        _g_source="source",
-    ).unique("group_id")
+    """The actions with what their commands need about the objects they name.
+
+    Every lookup is cut to the ids the actions name before its ``unique`` / ``group_by``
+    (semi-joins on the left-join keys, so the joined values are the same): at 1M accounts
+    the full tables made this 2.8 s of the plan.
+    """
+    act_groups = actions.select("group_id").drop_nulls().unique()
+    act_members = actions.select("member_id").drop_nulls().unique()
+    g = (
+        groups.join(act_groups, on="group_id", how="semi")
+        .select(
+            "group_id",
+            _g_name="name",
+            _g_dn="dn",
+            _g_scope="scope",
+            _g_mastered="mastered",
+            _g_org="org",
+            _g_source="source",
+        )
+        .unique("group_id")
+    )
     names = pl.concat(
         [
             accounts.select(
@@ -77,8 +86,12 @@ def _context(
                 _m_org="org",
             ),
         ]
-    ).unique("member_id")
-    other = accounts.select(resource_id="account_id", _r_name="username", _r_source="source")
+    )
+    names = names.join(act_members, on="member_id", how="semi").unique("member_id")
+    other = accounts.select(resource_id="account_id", _r_name="username", _r_source="source").join(
+        actions.select("resource_id").drop_nulls().unique(), on="resource_id", how="semi"
+    )
+    memberships = memberships.join(act_groups, on="group_id", how="semi")
     via = (
         memberships.select("group_id", member_id="member_id", _via="via")
         .filter(pl.col("_via") == Via.PRIMARY_GROUP.value)
@@ -98,7 +111,11 @@ def _context(
         .agg(_split_members=pl.col("member_id").unique().sort(), _split_org=pl.col("_a_org").min())
     )
     strip = (
-        strip_edges(findings, accounts, groups)
+        strip_edges(
+            findings.join(act_members, left_on="account_id", right_on="member_id", how="semi"),
+            accounts,
+            groups,
+        )
         .group_by("member_id")
         .agg(_strip=pl.col("group_id").unique().sort())
     )
@@ -121,18 +138,31 @@ def render_commands(
     memberships: pl.DataFrame,
     findings: pl.DataFrame,
 ) -> pl.DataFrame:
-    """Add ``system``, ``summary``, ``powershell`` and ``graph`` to ``actions``."""
-    a = _context(actions, accounts, groups, memberships, findings)
+    """Add ``system``, ``summary``, ``powershell`` and ``graph`` to ``actions``.
+
+    Each kind's expressions run only on the rows of that kind (one ``when/then`` chain per
+    column over every kind would build every kind's text, split groups' member lists
+    included, on every row: 23 of 28 s of the plan at 1M accounts); the parts are put back
+    in the actions' order. Rows of a kind without commands get nulls.
+    """
+    a = _context(actions, accounts, groups, memberships, findings).with_row_index("_row")
     table = {**_membership_commands(), **rights.commands()}
     kind = pl.col("kind")
-    (first, first_exprs), *rest = table.items()
-    out = {}
-    for i, col in enumerate(("system", "summary", "powershell", "graph")):
-        chain: Any = pl.when(kind == first.value).then(first_exprs[i])
-        for k, exprs in rest:
-            chain = chain.when(kind == k.value).then(exprs[i])
-        out[col] = chain.otherwise(pl.lit(None, pl.String))
-    return a.with_columns(**out)
+    parts = []
+    for k, exprs in table.items():
+        part = a.filter(kind == k.value)
+        if part.height:
+            parts.append(
+                part.with_columns(
+                    **{c: e.cast(pl.String) for c, e in zip(_COLUMNS, exprs, strict=True)}
+                )
+            )
+    other = a.filter(~kind.is_in([k.value for k in table]) | kind.is_null())
+    parts.append(other.with_columns(**{c: pl.lit(None, pl.String) for c in _COLUMNS}))
+    return pl.concat(parts).sort("_row").drop("_row")
+
+
+_COLUMNS = ("system", "summary", "powershell", "graph")
 
 
 Commands = dict[ActionKind, tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]]
