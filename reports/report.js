@@ -39,14 +39,17 @@
     return parent;
   }
 
+  function toObject(columns, row) {
+    var obj = {};
+    for (var i = 0; i < columns.length; i += 1) {
+      obj[columns[i]] = row[i];
+    }
+    return obj;
+  }
+
   function toObjects(data) {
-    var columns = data.columns;
     return data.rows.map(function (row) {
-      var obj = {};
-      for (var i = 0; i < columns.length; i += 1) {
-        obj[columns[i]] = row[i];
-      }
-      return obj;
+      return toObject(data.columns, row);
     });
   }
 
@@ -80,14 +83,24 @@
     return cell;
   }
 
-  /* A filterable, sortable, paged table over `rows`.
-   * cfg: prefix, rows, pageSize, renderRow(row) -> <tr>, searchText(row) -> string,
+  /* A filterable, sortable, paged table over `data` ({columns, rows} as embedded).
+   * Each row becomes an object through cfg.prepare(object) only when it is first needed:
+   * the first page on load, the rest (and their search text) in idle time after the first
+   * paint, or all at once if a filter, select or sort needs them before. At 100,000
+   * findings building them all up front was most of the first render's script time and
+   * garbage collection.
+   * cfg: prefix, data, pageSize, prepare(row) (optional), renderRow(row) -> <tr>,
+   *      searchText(row) -> string,
    *      selects: [{id, key}], groupKey(row) (optional), renderGroup(row) -> <tr>,
    *      orderKey() (optional) -> null or row -> string: the grouped order when not sorted.
    * Returns {refresh} (or null when the table is not in the page). */
   function setupTable(cfg) {
     var prefix = cfg.prefix;
-    var rows = cfg.rows;
+    var raw = cfg.data.rows;
+    var columns = cfg.data.columns;
+    var total = raw.length;
+    var rows = new Array(total);
+    var ready = 0;  // how many of rows[] are built; total once all are
     var body = document.getElementById(prefix + "-body");
     var table = document.getElementById(prefix + "-table");
     var controls = document.getElementById(prefix + "-controls");
@@ -102,9 +115,37 @@
     var selects = cfg.selects.map(function (s) {
       return { node: document.getElementById(s.id), key: s.key };
     });
-    var search = rows.map(function (row) {
-      return cfg.searchText(row).toLowerCase();
-    });
+    var search = new Array(total);
+
+    function searchOf(i) {
+      var text = search[i];
+      if (text === undefined) {
+        text = search[i] = cfg.searchText(row(i)).toLowerCase();
+      }
+      return text;
+    }
+
+    function row(i) {
+      var r = rows[i];
+      if (r === undefined) {
+        r = toObject(columns, raw[i]);
+        if (cfg.prepare) {
+          cfg.prepare(r);
+        }
+        rows[i] = r;
+        ready += 1;
+      }
+      return r;
+    }
+
+    function all() {
+      if (ready < total) {
+        for (var i = 0; i < total; i += 1) {
+          row(i);
+        }
+      }
+      return rows;
+    }
     var state = { query: "", sortKey: null, sortType: "", sortDir: 1, page: 0 };
     var view = [];
     var headers = Array.prototype.slice.call(table.querySelectorAll("thead th[data-key]"));
@@ -114,9 +155,19 @@
       var wanted = selects.map(function (s) {
         return s.node ? s.node.value : "";
       });
+      var keyOf = !state.sortKey && cfg.orderKey ? cfg.orderKey() : null;
       var out = [];
-      for (var i = 0; i < rows.length; i += 1) {
-        if (query && search[i].indexOf(query) === -1) {
+      if (!query && !state.sortKey && !keyOf && !wanted.some(Boolean)) {
+        // the report's own order, nothing filtered: no row needs building
+        for (var n = 0; n < total; n += 1) {
+          out.push(n);
+        }
+        view = out;
+        return;
+      }
+      all();
+      for (var i = 0; i < total; i += 1) {
+        if (query && searchOf(i).indexOf(query) === -1) {
           continue;
         }
         var keep = true;
@@ -147,18 +198,15 @@
           }
           return c !== 0 ? c * dir : a - b;
         });
-      } else if (cfg.orderKey) {
-        var keyOf = cfg.orderKey();
-        if (keyOf) {
-          var keys = {};
-          out.forEach(function (i) {
-            keys[i] = keyOf(rows[i]);
-          });
-          out.sort(function (a, b) {
-            var c = collator.compare(keys[a], keys[b]);
-            return c !== 0 ? c : a - b;
-          });
-        }
+      } else if (keyOf) {
+        var keys = {};
+        out.forEach(function (i) {
+          keys[i] = keyOf(rows[i]);
+        });
+        out.sort(function (a, b) {
+          var c = collator.compare(keys[a], keys[b]);
+          return c !== 0 ? c : a - b;
+        });
       }
       view = out;
     }
@@ -174,28 +222,28 @@
       var fragment = document.createDocumentFragment();
       var lastGroup = null;
       for (var k = start; k < end; k += 1) {
-        var row = rows[view[k]];
+        var current = row(view[k]);
         if (cfg.groupKey && !state.sortKey) {
-          var group = cfg.groupKey(row);
+          var group = cfg.groupKey(current);
           if (group !== lastGroup) {
-            var continued = k === start && k > 0 && cfg.groupKey(rows[view[k - 1]]) === group;
-            fragment.appendChild(cfg.renderGroup(row, !continued));
+            var continued = k === start && k > 0 && cfg.groupKey(row(view[k - 1])) === group;
+            fragment.appendChild(cfg.renderGroup(current, !continued));
             lastGroup = group;
           }
         }
-        fragment.appendChild(cfg.renderRow(row));
+        fragment.appendChild(cfg.renderRow(current));
       }
       while (body.firstChild) {
         body.removeChild(body.firstChild);
       }
       body.appendChild(fragment);
-      var filtered = view.length !== rows.length;
+      var filtered = view.length !== total;
       if (statusText) {
         statusText.textContent =
           view.length === 0
-            ? "No matching rows" + (filtered ? " (of " + rows.length + ")" : "")
+            ? "No matching rows" + (filtered ? " (of " + total + ")" : "")
             : "Showing " + (start + 1) + "–" + end + " of " + view.length +
-              (filtered ? " (filtered from " + rows.length + ")" : "");
+              (filtered ? " (filtered from " + total + ")" : "");
       }
       if (pageText) {
         pageText.textContent = "Page " + (state.page + 1) + " of " + pages;
@@ -215,7 +263,7 @@
     }
 
     var timer = null;
-    var delay = rows.length > 5000 ? 150 : 0;
+    var delay = total > 5000 ? 150 : 0;
     if (filter) {
       filter.addEventListener("input", function () {
         if (timer !== null) {
@@ -286,6 +334,22 @@
       more.hidden = true;
     }
     refresh();
+    // Build the rows and their search text while the page is idle, so that the first
+    // filter or sort does not wait for them.
+    var warmed = 0;
+    function warm(deadline) {
+      while (warmed < total && deadline.timeRemaining() > 2) {
+        for (var end = Math.min(total, warmed + 500); warmed < end; warmed += 1) {
+          searchOf(warmed);
+        }
+      }
+      if (warmed < total) {
+        window.requestIdleCallback(warm);
+      }
+    }
+    if (window.requestIdleCallback) {
+      window.requestIdleCallback(warm);
+    }
     return { refresh: refresh };
   }
 
@@ -415,24 +479,23 @@
 
     var actionsData = readJSON("worklist-data");
     if (actionsData) {
-      var actions = toObjects(actionsData).map(function (a) {
-        var group = obj(a.group);
-        var member = obj(a.member);
-        a.group_id = group.id;
-        a.group_name = group.name;
-        a.member_id = member.id;
-        a.member_name = member.name;
-        a.member_org = member.org;
-        return a;
-      });
       var groupBy = document.getElementById("worklist-groupby");
       function bySystem() {
         return groupBy !== null && groupBy.value === "system";
       }
       var worklist = setupTable({
         prefix: "worklist",
-        rows: actions,
+        data: actionsData,
         pageSize: pageSize,
+        prepare: function (a) {
+          var group = obj(a.group);
+          var member = obj(a.member);
+          a.group_id = group.id;
+          a.group_name = group.name;
+          a.member_id = member.id;
+          a.member_name = member.name;
+          a.member_org = member.org;
+        },
         selects: [
           { id: "worklist-severity", key: "severity" },
           { id: "worklist-org", key: "owning_org" },
@@ -488,23 +551,22 @@
 
     var findingsData = readJSON("findings-data");
     if (findingsData) {
-      var findings = toObjects(findingsData).map(function (f) {
-        ["principal", "resource"].forEach(function (role) {
-          var o = obj(f[role]);
-          f[role + "_kind"] = o.kind;
-          f[role + "_id"] = o.id;
-          f[role + "_name"] = o.name;
-          f[role + "_secondary"] = o.secondary;
-          f[role + "_evidence"] = o.evidence;
-          f[role + "_conflict"] = o.conflict;
-        });
-        f.path = (f.path || []).map(obj);
-        return f;
-      });
       setupTable({
         prefix: "findings",
-        rows: findings,
+        data: findingsData,
         pageSize: pageSize,
+        prepare: function (f) {
+          ["principal", "resource"].forEach(function (role) {
+            var o = obj(f[role]);
+            f[role + "_kind"] = o.kind;
+            f[role + "_id"] = o.id;
+            f[role + "_name"] = o.name;
+            f[role + "_secondary"] = o.secondary;
+            f[role + "_evidence"] = o.evidence;
+            f[role + "_conflict"] = o.conflict;
+          });
+          f.path = (f.path || []).map(obj);
+        },
         selects: [
           { id: "findings-severity", key: "severity" },
           { id: "findings-state", key: "status" },
