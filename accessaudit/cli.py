@@ -19,14 +19,18 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .errors import AuditError, ExitCode
+from .errors import AuditError, ConfigError, ExitCode
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .store import RunInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 SEVERITIES = ["critical", "high", "medium", "low", "info", "none"]
@@ -352,6 +356,24 @@ def run(
     )
 
 
+def _settings_for_run(config_path: Path, run_info: RunInfo) -> Settings:
+    """The configuration to re-read a stored run with: the config file when it exists; with no
+    file, the demo's settings only for a demo run (sample sources), never for a real estate's
+    run (its rule settings and exceptions would silently be the demo's)."""
+    from .config import load_settings
+    from .pipeline import demo_settings
+
+    if config_path.exists():
+        return load_settings(config_path)
+    kinds = {str(s.get("kind")) for s in run_info.manifest.get("sources", [])}
+    if "sample" in kinds and kinds <= {"sample", "csv"}:
+        return demo_settings(run_info.path.resolve().parent.parent)
+    raise ConfigError(
+        f"config file {config_path} not found; run {run_info.run_id} is not a demo run",
+        "pass -c with the configuration the run was made with",
+    )
+
+
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @config_option
@@ -366,14 +388,13 @@ def report(run_dir: Path, config_path: Path, out: Path | None, pseudonymise: boo
 
     Example:  accessaudit report accessaudit-data/runs/20261126T020000Z --out report.html
     """
-    from .config import load_settings
     from .engine.rulefile import load_rules
-    from .pipeline import demo_settings, load_analysis, render_report
+    from .pipeline import load_analysis, render_report
     from .report.history import previous_history
     from .store import open_run
 
     run_info = open_run(run_dir)
-    settings = load_settings(config_path) if config_path.exists() else demo_settings(run_dir.parent)
+    settings = _settings_for_run(config_path, run_info)
     analysis = load_analysis(run_info, load_rules(settings.audit.rules_dirs))
     history = previous_history(run_info)  # the run's own stored history
     manifest: dict[str, Any] = dict(run_info.manifest)
@@ -641,14 +662,13 @@ def plan(run_dir: Path, config_path: Path, out: Path | None) -> None:
 
     Example:  accessaudit plan accessaudit-data/runs/20261126T020000Z --out plan.json
     """
-    from .config import load_settings
     from .engine.rulefile import load_rules
-    from .pipeline import demo_settings, plan_run
+    from .pipeline import plan_run
     from .remediation.planfile import save_plan
     from .store import open_run
 
     run_info = open_run(run_dir)
-    settings = load_settings(config_path) if config_path.exists() else demo_settings(run_dir.parent)
+    settings = _settings_for_run(config_path, run_info)
     doc = plan_run(run_info, settings, load_rules(settings.audit.rules_dirs))
     path = save_plan(doc, out or Path.cwd() / f"plan-{run_info.run_id}.json")
     w = doc["what_if"]

@@ -59,3 +59,25 @@ def test_plan_of_demo_run_is_valid(tmp_path: Path) -> None:
     assert all(
         len(b) <= 25 and len({(y["system"], y["kind"]) for y in b}) == 1 for b in batches.values()
     )
+
+
+def test_a_real_runs_plan_and_report_need_its_config(tmp_path: Path) -> None:
+    # with no config file the demo's settings are used for a demo run only: a real estate's
+    # run re-read with the demo's rule settings and exceptions would be silently wrong
+    runner = CliRunner()
+    r = runner.invoke(main, ["demo", "--out", str(tmp_path / "demo"), "--accounts", "300", "-q"])
+    assert r.exit_code == 0, r.output
+    [run] = sorted((tmp_path / "demo" / "runs").iterdir())
+    path = run / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["sources"][0]["kind"] = "ldap"
+    path.write_text(json.dumps(manifest))
+    missing = tmp_path / "config.toml"
+    for command in (["plan", str(run), "--out", str(tmp_path / "p.json")], ["report", str(run)]):
+        r = runner.invoke(main, [*command, "-c", str(missing)])
+        assert r.exit_code == 2, r.output
+        assert r.output == (
+            f"accessaudit: error: config file {missing} not found; run {run.name} is not a demo "
+            "run (pass -c with the configuration the run was made with)\n"
+        )
+        assert not (tmp_path / "p.json").exists()
