@@ -13,11 +13,12 @@ GET (a ``$batch`` is a POST of requests, each of which must itself be a read).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,21 @@ def install(path: str | Path) -> None:
 def uninstall() -> None:
     while _undo:
         _undo.pop()()
+
+
+@contextlib.contextmanager
+def read_only(path: Path, what: str) -> Iterator[Path]:
+    """Record into ``path`` while the block runs; then fail if any recorded call wrote."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    offset = path.stat().st_size
+    install(path)
+    try:
+        yield path
+    finally:
+        uninstall()
+    bad = violations(records(path, offset))
+    assert bad == [], f"{what}: write operations in read mode: {bad[:5]}"
 
 
 def records(path: Path, offset: int = 0) -> list[dict[str, Any]]:

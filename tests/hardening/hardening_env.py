@@ -322,16 +322,8 @@ def read_only_calls() -> Iterator[Path]:
     and in every ``accessaudit`` subprocess (see :func:`cli`); none may write."""
     import recorder
 
-    RECORD.parent.mkdir(parents=True, exist_ok=True)
-    RECORD.touch()
-    offset = RECORD.stat().st_size
-    recorder.install(RECORD)
-    try:
-        yield RECORD
-    finally:
-        recorder.uninstall()
-    bad = recorder.violations(recorder.records(RECORD, offset))
-    assert bad == [], f"write operations in read mode: {bad[:5]}"
+    with recorder.read_only(RECORD, "hardening suite") as path:
+        yield path
 
 
 # --- the command line --------------------------------------------------------------------------
@@ -489,16 +481,14 @@ def entra_tables() -> dict[str, pl.DataFrame]:
     return dict(generate(seed=7, accounts=ENTRA_ACCOUNTS, entra=True).entra)
 
 
-@pytest.fixture
-def emu(hpki: Pki, entra_tables: dict[str, pl.DataFrame]) -> Iterator[Any]:
-    """A Graph emulator (loopback HTTPS) serving the sample tenant to an app whose client
-    secret is the canary; proxies from the environment are not used for loopback."""
-    from graphemu import READ_ROLES, GraphEmulator, tenant_from_tables
+def serve_sample_tenant(emulator: Any, tables: Mapping[str, pl.DataFrame]) -> Any:
+    """``emulator`` (started) serving the sample tenant to the read app whose client secret is
+    the canary."""
+    from graphemu import READ_ROLES, tenant_from_tables
 
     from accessaudit.sample_entra import TENANT_ID
 
-    emulator = GraphEmulator(hpki).start()  # type: ignore[arg-type]  # same fields as TestPKI
-    t = entra_tables
+    t = tables
     emulator.add_tenant(
         tenant_from_tables(
             t["accounts"], t["groups"], t["memberships"], t["grants"], tenant_id=TENANT_ID
@@ -507,6 +497,16 @@ def emu(hpki: Pki, entra_tables: dict[str, pl.DataFrame]) -> Iterator[Any]:
     emulator.register_app(
         TENANT_ID, CLIENT_ID, secret=CANARY_SECRET, roles=[*READ_ROLES, "OrgContact.Read.All"]
     )
+    return emulator
+
+
+@pytest.fixture
+def emu(hpki: Pki, entra_tables: dict[str, pl.DataFrame]) -> Iterator[Any]:
+    """A Graph emulator (loopback HTTPS) serving the sample tenant to an app whose client
+    secret is the canary; proxies from the environment are not used for loopback."""
+    from graphemu import GraphEmulator
+
+    emulator = serve_sample_tenant(GraphEmulator(hpki).start(), entra_tables)  # type: ignore[arg-type]
     try:
         yield emulator
     finally:

@@ -26,6 +26,7 @@ from hardening_env import (
     history,
     manifests,
     run,
+    serve_sample_tenant,
     write_config,
 )
 
@@ -84,18 +85,7 @@ def delta_env(emu: Any, tmp_path: Path) -> Env:
 
 @pytest.fixture
 def looping(hpki: Any, entra_tables: dict[str, pl.DataFrame], tmp_path: Path) -> Iterator[Env]:
-    from graphemu import tenant_from_tables
-
-    emulator = LoopingEmulator(hpki).start()
-    t = entra_tables
-    emulator.add_tenant(
-        tenant_from_tables(
-            t["accounts"], t["groups"], t["memberships"], t["grants"], tenant_id=TENANT_ID
-        )
-    )
-    emulator.register_app(
-        TENANT_ID, CLIENT_ID, secret=CANARY_SECRET, roles=[*READ_ROLES, "OrgContact.Read.All"]
-    )
+    emulator = serve_sample_tenant(LoopingEmulator(hpki).start(), entra_tables)
     try:
         yield _start(emulator, tmp_path, use_delta=False, page_size=5)
     finally:

@@ -30,6 +30,7 @@ from hardening_env import (
     entra_source_toml,
     one_line_error,
     run,
+    serve_sample_tenant,
     write_config,
 )
 from servers.slapd import Slapd
@@ -187,18 +188,9 @@ def test_ldaps_refuses_bad_certificates(
 def test_graph_refuses_bad_certificates(
     certs: dict[str, Any], kind: str, entra_tables: dict[str, pl.DataFrame], tmp_path: Path
 ) -> None:
-    from graphemu import READ_ROLES, GraphEmulator, tenant_from_tables
+    from graphemu import GraphEmulator
 
-    emulator = GraphEmulator(certs[kind]).start()
-    t = entra_tables
-    emulator.add_tenant(
-        tenant_from_tables(
-            t["accounts"], t["groups"], t["memberships"], t["grants"], tenant_id=TENANT_ID
-        )
-    )
-    emulator.register_app(
-        TENANT_ID, CLIENT_ID, secret=CANARY_SECRET, roles=[*READ_ROLES, "OrgContact.Read.All"]
-    )
+    emulator = serve_sample_tenant(GraphEmulator(certs[kind]).start(), entra_tables)
     try:
         config = write_config(tmp_path, entra_source_toml(emulator))
         p = run(config, "--fail-on", "none")
