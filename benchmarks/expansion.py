@@ -197,8 +197,10 @@ def _ours_core(data: tuple[np.ndarray, ...], groups: int, users: int) -> Run:
     cg, canc, cd = (found[c].cast(pl.UInt32).to_numpy() for c in ("g", "anc", "depth"))
 
     def run() -> Callable[[], list[int]]:
-        best = expand_codes(a, gg, v, cg, canc, cd, n_accounts=users, n_groups=groups, n_vias=2)
-        return lambda: checksum(best["a"], best["g"], groups)
+        parts = expand_codes(a, gg, v, cg, canc, cd, n_accounts=users, n_groups=groups, n_vias=2)
+        return lambda: checksum(
+            np.concatenate([p["a"] for p in parts]), np.concatenate([p["g"] for p in parts]), groups
+        )
 
     return run
 

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections import deque
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
 
 from ..model import EFFECTIVE_SCHEMA, GROUP_CLOSURE_SCHEMA, MemberKind
+from ._kernels import CTZ_TABLE, bucket, bucket_ptr, dense_codes, expand_accounts
 
 
 def group_closure(memberships: pl.DataFrame) -> pl.DataFrame:
@@ -76,93 +76,144 @@ def effective_memberships(memberships: pl.DataFrame, closure: pl.DataFrame) -> p
     """Every group each account reaches, directly (depth 0) or nested (EFFECTIVE_SCHEMA).
 
     Per (account, group) the smallest depth wins; ties go to the lexically smallest direct
-    group, then ``via``. Rows come sorted by (account, group). Everything runs on integer
-    codes given in lexical order (so comparing codes compares ids); see :func:`expand_codes`.
+    group, then ``via``. Rows come sorted by (account, group). Ids become dense integer codes
+    in lexical order (:class:`_Codes`), the compiled merge (:func:`expand_codes`) does the rest.
     The ids come back as Categorical columns: at 1M accounts the table has ~70M rows, and as
     strings each id column would take 1.1 GB where the codes take 280 MB. Join it on
     Categorical keys (cast the small side's ids), or cast it back to String after a filter.
     """
-    # The Categorical columns are held until the result exists: polars frees a categorical
-    # mapping (and so the meaning of its physical ids) once no column refers to it.
     direct = (
         memberships.lazy()
         .filter(pl.col("member_kind") == MemberKind.ACCOUNT.value)
-        .select(pl.col("member_id", "group_id", "via").cast(_CAT))
+        .select(pl.col("member_id", "group_id", "via").cast(pl.String))
+        .drop_nulls()
         .collect()
     )
-    up = closure.select(pl.col("group_id", "ancestor_id").cast(_CAT))
-    a_phys, g_phys, v_phys = (
-        direct.get_column(c).to_physical().to_numpy() for c in ("member_id", "group_id", "via")
-    )
-    cg, canc = (up.get_column(c).to_physical().to_numpy() for c in ("group_id", "ancestor_id"))
-    accounts = _Lexical(a_phys)
-    groups = _Lexical(g_phys, cg, canc)
-    vias = _Lexical(v_phys)
-    best = expand_codes(
-        accounts.code(a_phys),
-        groups.code(g_phys),
-        vias.code(v_phys),
-        groups.code(cg),
-        groups.code(canc),
-        closure.get_column("depth").cast(pl.UInt32).to_numpy(),
-        n_accounts=accounts.size,
-        n_groups=groups.size,
-        n_vias=vias.size,
-        decode={
-            "a": accounts.physical,
-            "g": groups.physical,
-            "vg": groups.physical,
-            "v": vias.physical,
-        },
-    )
-    del a_phys, g_phys, v_phys, cg, canc
-    out = pl.DataFrame(best).select(
-        account_id=pl.col("a").cat.to(_CAT),
-        group_id=pl.col("g").cat.to(_CAT),
-        depth=pl.col("d"),
-        via_group_id=pl.col("vg").cat.to(_CAT),
-        via=pl.col("v").cat.to(_CAT),
-    )
-    del direct, up
-    return out.cast(dict(EFFECTIVE_SCHEMA))  # type: ignore[arg-type]
+    up = closure.select(pl.col("group_id", "ancestor_id").cast(pl.String), "depth")
+    try:
+        return _effective(direct, up, exact=False)
+    except _HashCollision:  # two ids with one 64-bit hash: code them exactly (slower)
+        return _effective(direct, up, exact=True)
+
+
+class _HashCollision(Exception):
+    """Two different ids got the same 64-bit hash (checked after coding, never assumed)."""
 
 
 _CAT = pl.Categorical()
 
 
-class _Lexical:
-    """Lexical codes of Categorical physical ids: ``code(physical)`` is the id's rank among the
-    distinct ids seen (so comparing codes compares strings), ``physical[code]`` goes back.
+class _Codes:
+    """Dense integer codes of the strings of one or more columns sharing an id space.
 
-    One pass marks the ids present and only the distinct strings are sorted (1M accounts, not
-    the 10M edges that name them)."""
+    Each value's key is its 64-bit polars hash (seeded per run: fast, parallel) or, with
+    ``exact``, its Categorical physical id (no collision possible, several times slower). The
+    keys get codes in order of first appearance (:func:`dense_codes`); :meth:`check` then
+    compares every value with the first value that got its code, so a hash collision is
+    detected (:class:`_HashCollision`), never silently merging two ids. :meth:`lexical` gives
+    each code's rank among the distinct strings and, per rank, the Categorical physical id:
+    only the distinct strings (1M accounts, not the 10M edges naming them) are sorted and cast.
+    """
 
-    def __init__(self, *physical: np.ndarray) -> None:
-        top = max((int(p.max()) + 1 for p in physical if p.size), default=0)
-        seen = np.zeros(top, dtype=bool)
-        for p in physical:
-            seen[p] = True
-        present = np.flatnonzero(seen).astype(np.uint32)
-        del seen
-        strings = pl.Series(present).to_frame("p").select(pl.col("p").cat.to(_CAT).cast(pl.String))
-        order = strings.to_series().arg_sort().to_numpy()
-        self.physical = present[order]
-        self.size = int(present.size)
-        self._rank = np.zeros(top, dtype=np.uint32)
-        self._rank[self.physical] = np.arange(self.size, dtype=np.uint32)
+    def __init__(self, *, exact: bool) -> None:
+        self.exact = exact
+        self.seed = int.from_bytes(os.urandom(8), "little") >> 1
+        self._table = np.zeros(1024, np.uint64)
+        self._slots = np.zeros(1024, np.uint32)
+        self._n = 0
+        self._columns: list[tuple[pl.Series, np.ndarray]] = []
+        self._distinct: list[pl.Series] = []
+        self._hold: list[pl.Series] = []
 
-    def code(self, physical: np.ndarray) -> np.ndarray:
-        codes: np.ndarray = self._rank[physical]
+    @property
+    def size(self) -> int:
+        return self._n
+
+    def add(self, values: pl.Series) -> np.ndarray:
+        if self.exact:  # held: a freed mapping's physical ids are given out again
+            self._hold.append(values.cast(_CAT))
+            keys = self._hold[-1].to_physical().cast(pl.UInt64).to_numpy()
+        else:
+            keys = self._hash(values)
+        codes, new, self._table, self._slots, self._n = dense_codes(
+            keys, self._table, self._slots, self._n
+        )
+        self._distinct.append(values.filter(pl.Series(new)))
+        self._columns.append((values, codes))
         return codes
+
+    def _hash(self, values: pl.Series) -> np.ndarray:
+        keys: np.ndarray = values.hash(self.seed).to_numpy()
+        return keys
+
+    def check(self) -> None:
+        distinct = self.distinct()
+        for values, codes in self._columns:
+            if not (values == distinct.gather(codes)).all():
+                raise _HashCollision
+        self._columns = []
+
+    def distinct(self) -> pl.Series:
+        return pl.concat(self._distinct) if self._distinct else pl.Series([], dtype=pl.String)
+
+    def lexical(self) -> tuple[np.ndarray, np.ndarray, pl.Series]:
+        """(rank of each code, Categorical physical id of each rank, the Categorical column).
+
+        Hold the column until the physical ids are turned back into a Categorical column:
+        polars frees a categorical mapping (and the meaning of its physical ids) once no
+        column refers to it."""
+        distinct = self.distinct()
+        order = distinct.arg_sort().to_numpy()
+        rank = np.empty(self._n, np.uint32)
+        rank[order] = np.arange(self._n, dtype=np.uint32)
+        categorical = distinct.cast(_CAT)
+        physical = categorical.to_physical().to_numpy()[order].astype(np.uint32)
+        return rank, physical, categorical
+
+
+def _effective(direct: pl.DataFrame, up: pl.DataFrame, *, exact: bool) -> pl.DataFrame:
+    accounts, groups, vias = _Codes(exact=exact), _Codes(exact=exact), _Codes(exact=exact)
+    a = accounts.add(direct.get_column("member_id"))
+    g = groups.add(direct.get_column("group_id"))
+    cg = groups.add(up.get_column("group_id"))
+    ca = groups.add(up.get_column("ancestor_id"))
+    v = vias.add(direct.get_column("via"))
+    for codes in (accounts, groups, vias):
+        codes.check()
+    a_rank, a_phys, a_keep = accounts.lexical()
+    g_rank, g_phys, g_keep = groups.lexical()
+    v_rank, v_phys, v_keep = vias.lexical()
+    parts = expand_codes(
+        a_rank[a],
+        g_rank[g],
+        v_rank[v],
+        g_rank[cg],
+        g_rank[ca],
+        up.get_column("depth").cast(pl.UInt32).to_numpy(),
+        n_accounts=accounts.size,
+        n_groups=groups.size,
+        n_vias=vias.size,
+        decode={"a": a_phys, "g": g_phys, "v": v_phys},
+    )
+    frames = [
+        pl.DataFrame(
+            {
+                "account_id": pl.Series(part["a"]).cat.to(_CAT, strict=False),
+                "group_id": pl.Series(part["g"]).cat.to(_CAT, strict=False),
+                "depth": part["d"],
+                "via_group_id": pl.Series(part["vg"]).cat.to(_CAT, strict=False),
+                "via": pl.Series(part["v"]).cat.to(_CAT, strict=False),
+            }
+        )
+        for part in parts
+    ]
+    out = pl.concat(frames, rechunk=False) if frames else pl.DataFrame(schema=EFFECTIVE_SCHEMA)
+    del a_keep, g_keep, v_keep  # only now: the result holds the mappings
+    return out.cast(dict(EFFECTIVE_SCHEMA))  # type: ignore[arg-type]
 
 
 def _bits(n: int) -> int:
     return max(1, (max(n, 1) - 1).bit_length())
-
-
-#: Candidates per chunk of :func:`expand_codes` (whole accounts): 8 MB of UInt64, below glibc's
-#: mmap threshold, so the temporaries reuse memory instead of page-faulting fresh pages.
-CHUNK = 1 << 20
 
 
 def expand_codes(
@@ -177,140 +228,72 @@ def expand_codes(
     n_groups: int,
     n_vias: int,
     decode: Mapping[str, np.ndarray] | None = None,
-) -> dict[str, np.ndarray]:
+    threads: int | None = None,
+) -> list[dict[str, np.ndarray]]:
     """The winner per (account, group) from direct edges and the closure, all as codes.
 
-    Direct edges ``(a, g, v)`` and closure rows ``(group, ancestor, depth)``; returns UInt32
-    arrays ``a`` (account), ``g`` (group reached), ``vg`` (direct group), ``v`` and Int32 ``d``
-    (depth), sorted by (account, group); ``decode`` maps the codes of a column to other values
-    on the way out (each chunk's, while it is in cache). Each candidate (a direct edge times
-    its group's row in the closure, the group itself at depth 0 included) is one UInt64:
-    account | group | depth | direct group | via from high to low bits, so that the smallest
-    word of an (account, group) key is the winner. The edges are sorted by account and
-    expanded in chunks of whole accounts (a CSR gather of each edge's closure rows); each chunk
-    is sorted on its own (no key spans two chunks) and its first word per key kept: no global
-    sort and no hash table, and beyond the result the memory is one chunk's.
+    Direct edges ``(a, g, v)`` and closure rows ``(group, ancestor, depth)``, codes in lexical
+    order. Returns parts (consecutive account ranges, one per thread) of UInt32 arrays ``a``
+    (account), ``g`` (group reached), ``vg`` (direct group), ``v`` and Int32 ``d`` (depth),
+    sorted by (account, group); ``decode`` maps the codes of ``a``, ``g`` (and ``vg``) and
+    ``v`` to the values written. The edges and the closure are bucketed (counting sorts) by
+    account and by group, then :func:`expand_accounts` merges each account's closure rows.
     """
-    ab, gb, db, vb = (
-        _bits(n) for n in (n_accounts, n_groups, int(closure_depth.max(initial=0)) + 1, n_vias)
-    )
-    if ab + 2 * gb + db + vb > 64:  # too many ids for one 64-bit word: the same order on columns
-        best = _best_columns(a, g, v, closure_group, closure_ancestor, closure_depth, n_groups)
-        return {k: (decode[k][x] if decode and k in decode else x) for k, x in best.items()}
-    if not a.size:
-        return {
-            c: np.empty(0, np.int32 if c == "d" else np.uint32) for c in ("a", "g", "d", "vg", "v")
-        }
-    u64 = np.uint64
-    low = db + gb + vb  # bits below the (account, group) key
-    # The closure as CSR rows per group, each group itself first at depth 0.
-    up_g = np.concatenate([np.arange(n_groups, dtype=np.uint32), closure_group])
-    order = np.argsort(up_g, kind="stable")
-    up = (
-        np.concatenate([np.arange(n_groups, dtype=u64), closure_ancestor.astype(u64)])[order]
-        << u64(low)
-    ) | (
-        np.concatenate([np.zeros(n_groups, u64), closure_depth.astype(u64)])[order] << u64(gb + vb)
-    )
-    del order
-    count = np.bincount(up_g, minlength=n_groups).astype(np.int64)
-    del up_g
-    start = np.cumsum(count) - count
-    # Direct edges as account | direct group | via, sorted (so by account).
-    base = (a.astype(u64) << u64(gb + low)) | (g.astype(u64) << u64(vb)) | v.astype(u64)
-    base = pl.Series(base).sort().to_numpy()
-    eg = ((base >> u64(vb)) & u64((1 << gb) - 1)).astype(np.int64)
-    n = count[eg]
-    ends = np.cumsum(n)
-    offset = ends - n  # each edge's first candidate
-    total = int(ends[-1])
-    # Chunk cuts at account boundaries, about CHUNK candidates apart.
-    acc = base >> u64(gb + low)
-    first_edge = np.r_[np.flatnonzero(np.r_[True, acc[1:] != acc[:-1]]), base.size]
-    del acc
-    targets = np.arange(CHUNK, total, CHUNK)
-    cuts = first_edge[np.searchsorted(np.r_[offset, total][first_edge], targets)]
-    bounds = np.unique(np.r_[0, cuts, base.size])
-    fields = {"a": (gb + low, ab), "g": (low, gb), "d": (gb + vb, db), "vg": (vb, gb), "v": (0, vb)}
-    types = {c: np.int32 if c == "d" else np.uint32 for c in fields}
-    step = np.arange(int(np.diff(offset[bounds[:-1]], append=total).max()), dtype=np.int64)
-    first = (start[eg] - offset).astype(np.int64)  # + candidate number = row of ``up``
-    del eg
-
-    def chunk(lo: int, hi: int) -> dict[str, np.ndarray]:
-        nn = n[lo:hi]
-        size = int(ends[hi - 1] - offset[lo])
-        at = np.repeat(first[lo:hi] + offset[lo], nn)
-        at += step[:size]
-        cand = np.repeat(base[lo:hi], nn)
-        cand |= up[at]
-        del at
-        cand = pl.Series(cand).sort().to_numpy()
-        key = cand >> u64(low)
-        keep = np.empty(cand.size, dtype=bool)
-        keep[:1] = True
-        np.not_equal(key[1:], key[:-1], out=keep[1:])
-        win = cand[keep]
-        del cand, key, keep
-        got = {}
-        for c, (shift, width) in fields.items():
-            x = ((win >> u64(shift)) & u64((1 << width) - 1)).astype(types[c])
-            got[c] = decode[c][x] if decode and c in decode else x
-        return got
-
-    # Outputs sized for every candidate; only the kept prefix is ever touched. Chunks run on
-    # a small pool (numpy and polars release the GIL), at most two ahead of the one written.
-    out = {c: np.empty(total, t) for c, t in types.items()}
-    kept = 0
-    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        pending: deque[Future[dict[str, np.ndarray]]] = deque()
-        spans = iter(itertools.pairwise(bounds.tolist()))
-        for lo, hi in itertools.islice(spans, 3):
-            pending.append(pool.submit(chunk, lo, hi))
-        while pending:
-            got = pending.popleft().result()
-            for lo, hi in itertools.islice(spans, 1):
-                pending.append(pool.submit(chunk, lo, hi))
-            m = got["a"].size
-            for c, x in got.items():
-                out[c][kept : kept + m] = x
-            kept += m
-    return {c: x[:kept] for c, x in out.items()}
-
-
-def _best_columns(
-    a: np.ndarray,
-    g: np.ndarray,
-    v: np.ndarray,
-    closure_group: np.ndarray,
-    closure_ancestor: np.ndarray,
-    closure_depth: np.ndarray,
-    n_groups: int,
-) -> dict[str, np.ndarray]:
+    decode = decode or {}
+    group_bits, via_bits = _bits(n_groups), _bits(n_vias)
+    depth_bits = _bits(int(closure_depth.max(initial=0)) + 1)
+    if depth_bits + group_bits + via_bits > 64:
+        raise ValueError(f"{n_groups} groups nested {depth_bits} bits deep do not fit 64 bits")
+    a = a.astype(np.uint32, copy=False)
+    edge_ptr = bucket_ptr(a, n_accounts)
+    edge_group = bucket(a, edge_ptr, g.astype(np.uint32, copy=False))
+    edge_via = bucket(a, edge_ptr, v.astype(np.uint32, copy=False))
+    # The closure as rows per group, the group itself at depth 0 included.
     ident = np.arange(n_groups, dtype=np.uint32)
-    up = pl.DataFrame(
-        {
-            "g": np.concatenate([ident, closure_group.astype(np.uint32)]),
-            "anc": np.concatenate([ident, closure_ancestor.astype(np.uint32)]),
-            "depth": np.concatenate(
-                [np.zeros(n_groups, np.uint32), closure_depth.astype(np.uint32)]
-            ),
+    up_group = np.concatenate([ident, closure_group.astype(np.uint32, copy=False)])
+    up_ptr = bucket_ptr(up_group, n_groups)
+    up_ancestor = bucket(
+        up_group, up_ptr, np.concatenate([ident, closure_ancestor]).astype(np.uint32)
+    )
+    up_depth = bucket(
+        up_group,
+        up_ptr,
+        np.concatenate([np.zeros(n_groups, np.uint32), closure_depth]).astype(np.uint32),
+    )
+    del up_group
+    # Candidates per account (an upper bound of its rows), to split the accounts evenly.
+    per_edge = np.diff(up_ptr)[edge_group]
+    reach = np.concatenate([[0], np.cumsum(per_edge)])[edge_ptr]  # candidates before account
+    del per_edge
+    total = int(reach[-1])
+    workers = max(1, min(threads or (os.cpu_count() or 1), 2, n_accounts or 1))
+    cuts = np.searchsorted(reach, [total * i // workers for i in range(1, workers)])
+    bounds = [0, *(int(c) for c in cuts), n_accounts]
+    ident_a = decode.get("a", np.arange(n_accounts, dtype=np.uint32))
+    ident_g = decode.get("g", ident)
+    ident_v = decode.get("v", np.arange(n_vias, dtype=np.uint32))
+
+    def part(lo: int, hi: int) -> dict[str, np.ndarray]:
+        size = int(reach[hi] - reach[lo])
+        out = {
+            "a": np.empty(size, np.uint32),
+            "g": np.empty(size, np.uint32),
+            "d": np.empty(size, np.int32),
+            "vg": np.empty(size, np.uint32),
+            "v": np.empty(size, np.uint32),
         }
-    )
-    best = (
-        pl.DataFrame({"a": a, "g": g, "v": v})
-        .cast(pl.UInt32)
-        .lazy()
-        .join(up.lazy(), on="g")
-        .select("a", g="anc", d="depth", vg="g", v="v")
-        .sort("a", "g", "d", "vg", "v")
-        .unique(["a", "g"], keep="first", maintain_order=True)
-        .collect()
-    )
-    return {
-        c: best.get_column(c).cast(pl.Int32 if c == "d" else pl.UInt32).to_numpy()
-        for c in best.columns
-    }
+        rows = expand_accounts(
+            lo, hi, edge_ptr, edge_group, edge_via, up_ptr, up_ancestor, up_depth,
+            group_bits, via_bits, ident_a, ident_g, ident_v, CTZ_TABLE,
+            out["a"], out["g"], out["d"], out["vg"], out["v"],
+        )  # fmt: skip
+        return {c: x[:rows] for c, x in out.items()}
+
+    spans = [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+    if len(spans) <= 1:
+        return [part(lo, hi) for lo, hi in spans]
+    with ThreadPoolExecutor(max_workers=len(spans)) as pool:
+        return list(pool.map(lambda span: part(*span), spans))
 
 
 def finding_paths(findings: pl.DataFrame, closure: pl.DataFrame) -> pl.DataFrame:

@@ -1,0 +1,194 @@
+"""Compiled loops of the nested expansion (numba): dense id codes and the per-account merge.
+
+These are the only per-row loops of the expansion, so they are compiled (``nogil``: the two
+halves of the accounts run on two threads). Each function works on integer arrays only; the
+string side (hashing ids, checking the codes, Categorical output) stays in polars
+(:mod:`accessaudit.analysis.expand`). ``cache=True`` keeps the machine code under
+``__pycache__`` (or numba's per-user cache when the package folder is read-only), so a new
+process loads it instead of compiling again (a few seconds, once per installation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import numba
+import numpy as np
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _jit(f: F) -> F:
+    return cast(F, numba.njit(cache=True, nogil=True)(f))
+
+
+EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the slot is the top bits
+
+# Count of trailing zeros through a de Bruijn sequence (numba has no ctz intrinsic).
+_DEBRUIJN = 0x03F79D71B4CB0A89
+CTZ_TABLE = np.zeros(64, dtype=np.int64)
+for _i in range(64):
+    CTZ_TABLE[(((1 << _i) * _DEBRUIJN) & 0xFFFFFFFFFFFFFFFF) >> 58] = _i
+
+
+@_jit
+def dense_codes(
+    keys: np.ndarray, table: np.ndarray, slots: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Codes 0, 1, 2 ... of 64-bit keys in order of first appearance.
+
+    ``table`` (keys) and ``slots`` (code + 1, 0 = free) are an open-addressing hash table
+    carried from call to call with ``n`` codes given so far, so several columns share one code
+    space; it doubles when half full. Returns the codes, which rows gave a new code, the table
+    and the new ``n``."""
+    codes = np.empty(keys.size, np.uint32)
+    new = np.zeros(keys.size, np.bool_)
+    bits = np.uint64(64 - int(np.log2(table.size)))
+    mask = np.int64(table.size - 1)
+    for i in range(keys.size):
+        if 2 * (n + 1) > table.size:  # grow: rehash into a table twice as large
+            old_t, old_s = table, slots
+            table = np.zeros(old_t.size * 2, np.uint64)
+            slots = np.zeros(old_s.size * 2, np.uint32)
+            bits -= np.uint64(1)
+            mask = np.int64(table.size - 1)
+            for j in range(old_t.size):
+                if old_s[j]:
+                    s = np.int64((old_t[j] * _GOLDEN) >> bits)
+                    while slots[s]:
+                        s = (s + 1) & mask
+                    table[s] = old_t[j]
+                    slots[s] = old_s[j]
+        k = keys[i]
+        s = np.int64((k * _GOLDEN) >> bits)
+        while True:
+            if slots[s] == 0:
+                table[s] = k
+                n += 1
+                slots[s] = n
+                codes[i] = n - 1
+                new[i] = True
+                break
+            if table[s] == k:
+                codes[i] = slots[s] - 1
+                break
+            s = (s + 1) & mask
+    return codes, new, table, slots, n
+
+
+@_jit
+def bucket_ptr(keys: np.ndarray, n: int) -> np.ndarray:
+    """CSR row pointers of ``keys`` in 0..n-1: row k is ``ptr[k]:ptr[k + 1]``."""
+    ptr = np.zeros(n + 1, np.int64)
+    for k in keys:
+        ptr[k + 1] += 1
+    for i in range(n):
+        ptr[i + 1] += ptr[i]
+    return ptr
+
+
+@_jit
+def bucket(keys: np.ndarray, ptr: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` placed in the CSR rows of their ``keys`` (a stable counting sort)."""
+    fill = ptr[:-1].copy()
+    out = np.empty_like(values)
+    for i in range(keys.size):
+        k = keys[i]
+        out[fill[k]] = values[i]
+        fill[k] += 1
+    return out
+
+
+@_jit
+def _ctz(x: np.uint64, table: np.ndarray) -> np.int64:
+    return np.int64(table[((x & (~x + np.uint64(1))) * np.uint64(_DEBRUIJN)) >> np.uint64(58)])
+
+
+@_jit
+def expand_accounts(
+    lo: int,
+    hi: int,
+    edge_ptr: np.ndarray,
+    edge_group: np.ndarray,
+    edge_via: np.ndarray,
+    up_ptr: np.ndarray,
+    up_ancestor: np.ndarray,
+    up_depth: np.ndarray,
+    group_bits: int,
+    via_bits: int,
+    decode_account: np.ndarray,
+    decode_group: np.ndarray,
+    decode_via: np.ndarray,
+    ctz_table: np.ndarray,
+    out_account: np.ndarray,
+    out_group: np.ndarray,
+    out_depth: np.ndarray,
+    out_via_group: np.ndarray,
+    out_via: np.ndarray,
+) -> int:
+    """Effective memberships of accounts ``lo``..``hi - 1``; returns the rows written.
+
+    Account ``a``'s direct edges are ``edge_ptr[a]:edge_ptr[a + 1]`` (direct group and via
+    codes); group ``g``'s closure row is ``up_ptr[g]:up_ptr[g + 1]`` (ancestor, depth), itself
+    at depth 0 included. Per account, each candidate (ancestor reached through a direct edge)
+    is one word depth | direct group | via, so the smallest word per ancestor is the winner
+    (shortest depth, then the lexically smallest direct group, then via). The ancestors
+    reached are marked in a three-level bitset, read back in group order: rows come out
+    sorted by (account, group) without a sort. Codes are lexical ranks; ``decode_*`` maps them
+    to the values written (Categorical physical ids)."""
+    n_groups = up_ptr.size - 1
+    best = np.full(n_groups, EMPTY)
+    n0 = (n_groups + 63) >> 6
+    n1 = (n0 + 63) >> 6
+    n2 = (n1 + 63) >> 6
+    l0 = np.zeros(n0, np.uint64)
+    l1 = np.zeros(n1, np.uint64)
+    l2 = np.zeros(n2, np.uint64)
+    one = np.uint64(1)
+    shift_d = np.uint64(group_bits + via_bits)
+    shift_g = np.uint64(via_bits)
+    mask_g = np.uint64((1 << group_bits) - 1)
+    mask_v = np.uint64((1 << via_bits) - 1)
+    p = 0
+    for a in range(lo, hi):
+        for e in range(edge_ptr[a], edge_ptr[a + 1]):
+            g = edge_group[e]
+            base = (np.uint64(g) << shift_g) | np.uint64(edge_via[e])
+            for r in range(up_ptr[g], up_ptr[g + 1]):
+                x: np.int64 = np.int64(up_ancestor[r])
+                w = (np.uint64(up_depth[r]) << shift_d) | base
+                if w < best[x]:
+                    best[x] = w
+                    i0 = x >> 6
+                    l0[i0] |= one << np.uint64(x & 63)
+                    i1 = i0 >> 6
+                    l1[i1] |= one << np.uint64(i0 & 63)
+                    l2[i1 >> 6] |= one << np.uint64(i1 & 63)
+        account = decode_account[a]
+        for j2 in range(n2):
+            m2 = l2[j2]
+            l2[j2] = 0
+            while m2:
+                i1 = (j2 << 6) + _ctz(m2, ctz_table)
+                m2 &= m2 - one
+                m1 = l1[i1]
+                l1[i1] = 0
+                while m1:
+                    i0 = (i1 << 6) + _ctz(m1, ctz_table)
+                    m1 &= m1 - one
+                    m0 = l0[i0]
+                    l0[i0] = 0
+                    while m0:
+                        x = (i0 << 6) + _ctz(m0, ctz_table)
+                        m0 &= m0 - one
+                        w = best[x]
+                        best[x] = EMPTY
+                        out_account[p] = account
+                        out_group[p] = decode_group[x]
+                        out_depth[p] = np.int32(w >> shift_d)
+                        out_via_group[p] = decode_group[np.int64((w >> shift_g) & mask_g)]
+                        out_via[p] = decode_via[np.int64(w & mask_v)]
+                        p += 1
+    return p
