@@ -202,6 +202,9 @@ GROUP_CLOSURE_SCHEMA: Final = _schema(
     }
 )
 
+#: ``via`` as an Enum of the collectors' fixed values: one byte per row.
+VIA_ENUM: Final = pl.Enum([v.value for v in Via])
+
 #: Ids as Categorical (UInt32 codes, one dictionary per column): ~70M rows at 1M accounts,
 #: where String columns would take four times the memory. Join with Categorical keys.
 EFFECTIVE_SCHEMA: Final = _schema(
@@ -210,7 +213,7 @@ EFFECTIVE_SCHEMA: Final = _schema(
         "group_id": pl.Categorical(),
         "depth": pl.Int32,  # 0 = direct member
         "via_group_id": pl.Categorical(),  # the direct group through which group_id is reached
-        "via": pl.Categorical(),  # how the direct edge was collected (member / primaryGroupID ...)
+        "via": VIA_ENUM,  # how the direct edge was collected (member / primaryGroupID ...)
     }
 )
 

@@ -34,48 +34,66 @@ for _i in range(64):
 
 
 @_jit
-def dense_codes(
-    keys: np.ndarray, table: np.ndarray, slots: np.ndarray, n: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """Codes 0, 1, 2 ... of 64-bit keys in order of first appearance.
+def dense_codes(keys: np.ndarray, partition_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense codes 0..n-1 of 64-bit keys (equal keys, equal codes) and, per code, the first row
+    holding it.
 
-    ``table`` (keys) and ``slots`` (code + 1, 0 = free) are an open-addressing hash table
-    carried from call to call with ``n`` codes given so far, so several columns share one code
-    space; it doubles when half full. Returns the codes, which rows gave a new code, the table
-    and the new ``n``."""
-    codes = np.empty(keys.size, np.uint32)
-    new = np.zeros(keys.size, np.bool_)
-    bits = np.uint64(64 - int(np.log2(table.size)))
-    mask = np.int64(table.size - 1)
-    for i in range(keys.size):
-        if 2 * (n + 1) > table.size:  # grow: rehash into a table twice as large
-            old_t, old_s = table, slots
-            table = np.zeros(old_t.size * 2, np.uint64)
-            slots = np.zeros(old_s.size * 2, np.uint32)
-            bits -= np.uint64(1)
-            mask = np.int64(table.size - 1)
-            for j in range(old_t.size):
-                if old_s[j]:
-                    s = np.int64((old_t[j] * _GOLDEN) >> bits)
-                    while slots[s]:
-                        s = (s + 1) & mask
-                    table[s] = old_t[j]
-                    slots[s] = old_s[j]
-        k = keys[i]
-        s = np.int64((k * _GOLDEN) >> bits)
-        while True:
-            if slots[s] == 0:
-                table[s] = k
-                n += 1
-                slots[s] = n
-                codes[i] = n - 1
-                new[i] = True
-                break
-            if table[s] == k:
-                codes[i] = slots[s] - 1
-                break
-            s = (s + 1) & mask
-    return codes, new, table, slots, n
+    The keys are first bucketed by the top ``partition_bits`` of a multiplicative hash (a
+    stable counting sort of the row numbers), then each bucket gets its own small
+    open-addressing table: a table that fits the CPU cache instead of one of the size of all
+    distinct keys (1M accounts: ~25 MB, a cache miss per row). Codes are given bucket by
+    bucket; rows are visited in order within a bucket, so the first row seen is the first."""
+    n = keys.size
+    parts = 1 << partition_bits
+    shift = np.uint64(64 - partition_bits)
+    ptr = np.zeros(parts + 1, np.int64)
+    for i in range(n):
+        ptr[np.int64((keys[i] * _GOLDEN) >> shift) + 1] += 1
+    biggest = np.int64(0)
+    for p in range(parts):
+        biggest = max(biggest, ptr[p + 1])
+        ptr[p + 1] += ptr[p]
+    fill = ptr[:-1].copy()
+    rows = np.empty(n, np.uint32)  # the caller keeps n below 2**32
+    for i in range(n):
+        q = np.int64((keys[i] * _GOLDEN) >> shift)
+        rows[fill[q]] = i
+        fill[q] += 1
+    cap = 2
+    while cap < 2 * biggest:
+        cap *= 2
+    table = np.empty(cap, np.uint64)
+    slot_code = np.full(cap, -1, np.int64)
+    codes = np.empty(n, np.uint32)
+    first = np.empty(n, np.int64)
+    given = 0
+    for p in range(parts):
+        size = ptr[p + 1] - ptr[p]
+        if size == 0:
+            continue
+        c = 2
+        while c < 2 * size:
+            c *= 2
+        mask = np.int64(c - 1)
+        slot_code[:c] = -1
+        for j in range(ptr[p], ptr[p + 1]):
+            i = int(rows[j])
+            k = keys[i]
+            s = np.int64(k * _GOLDEN) & mask
+            while True:
+                code = slot_code[s]
+                if code < 0:
+                    table[s] = k
+                    slot_code[s] = given
+                    first[given] = i
+                    codes[i] = given
+                    given += 1
+                    break
+                if table[s] == k:
+                    codes[i] = code
+                    break
+                s = (s + 1) & mask
+    return codes, first[:given]
 
 
 @_jit

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 
-from ..model import EFFECTIVE_SCHEMA, GROUP_CLOSURE_SCHEMA, MemberKind
+from ..model import EFFECTIVE_SCHEMA, GROUP_CLOSURE_SCHEMA, VIA_ENUM, MemberKind
 from ._kernels import CTZ_TABLE, bucket, bucket_ptr, dense_codes, expand_accounts
 
 
@@ -89,6 +89,12 @@ def effective_memberships(memberships: pl.DataFrame, closure: pl.DataFrame) -> p
         .drop_nulls()
         .collect()
     )
+    unknown = set(direct.get_column("via").unique().to_list()) - set(VIA_ENUM.categories)
+    if unknown:
+        raise ValueError(
+            f"memberships: unknown via {sorted(unknown)!r} "
+            f"(known: {', '.join(VIA_ENUM.categories.to_list())})"
+        )
     up = closure.select(pl.col("group_id", "ancestor_id").cast(pl.String), "depth")
     try:
         return _effective(direct, up, exact=False)
@@ -107,54 +113,48 @@ class _Codes:
     """Dense integer codes of the strings of one or more columns sharing an id space.
 
     Each value's key is its 64-bit polars hash (seeded per run: fast, parallel) or, with
-    ``exact``, its Categorical physical id (no collision possible, several times slower). The
-    keys get codes in order of first appearance (:func:`dense_codes`); :meth:`check` then
+    ``exact``, its Categorical physical id (no collision possible, several times slower); the
+    keys of all columns get dense codes together (:func:`dense_codes`). :meth:`check` then
     compares every value with the first value that got its code, so a hash collision is
     detected (:class:`_HashCollision`), never silently merging two ids. :meth:`lexical` gives
     each code's rank among the distinct strings and, per rank, the Categorical physical id:
     only the distinct strings (1M accounts, not the 10M edges naming them) are sorted and cast.
     """
 
-    def __init__(self, *, exact: bool) -> None:
-        self.exact = exact
+    def __init__(self, *columns: pl.Series, exact: bool) -> None:
         self.seed = int.from_bytes(os.urandom(8), "little") >> 1
-        self._table = np.zeros(1024, np.uint64)
-        self._slots = np.zeros(1024, np.uint32)
-        self._n = 0
-        self._columns: list[tuple[pl.Series, np.ndarray]] = []
-        self._distinct: list[pl.Series] = []
-        self._hold: list[pl.Series] = []
-
-    @property
-    def size(self) -> int:
-        return self._n
-
-    def add(self, values: pl.Series) -> np.ndarray:
-        if self.exact:  # held: a freed mapping's physical ids are given out again
-            self._hold.append(values.cast(_CAT))
-            keys = self._hold[-1].to_physical().cast(pl.UInt64).to_numpy()
-        else:
-            keys = self._hash(values)
-        codes, new, self._table, self._slots, self._n = dense_codes(
-            keys, self._table, self._slots, self._n
-        )
-        self._distinct.append(values.filter(pl.Series(new)))
-        self._columns.append((values, codes))
-        return codes
+        # Exact keys: every column is cast before any physical id is read (polars gives a
+        # freed mapping's physical ids out again, so one cast at a time could reuse them).
+        hold = [c.cast(_CAT) for c in columns] if exact else []
+        keys = [c.to_physical().cast(pl.UInt64).to_numpy() for c in hold] or [
+            self._hash(c) for c in columns
+        ]
+        if sum(c.len() for c in columns) >= 2**32:
+            raise ValueError("more than 2**32 ids in one expansion")
+        codes, first = dense_codes(np.concatenate(keys), _PARTITION_BITS)
+        self.size = int(first.size)
+        self.distinct = pl.concat(columns, rechunk=False).gather(first)
+        self.columns = columns
+        self.codes = np.split(codes, np.cumsum([c.len() for c in columns])[:-1])
 
     def _hash(self, values: pl.Series) -> np.ndarray:
         keys: np.ndarray = values.hash(self.seed).to_numpy()
         return keys
 
-    def check(self) -> None:
-        distinct = self.distinct()
-        for values, codes in self._columns:
-            if not (values == distinct.gather(codes)).all():
-                raise _HashCollision
-        self._columns = []
+    def check(self, pool: ThreadPoolExecutor) -> None:
+        """Raise :class:`_HashCollision` unless every value equals its code's first value."""
+        distinct = self.distinct
 
-    def distinct(self) -> pl.Series:
-        return pl.concat(self._distinct) if self._distinct else pl.Series([], dtype=pl.String)
+        def same(values: pl.Series, codes: np.ndarray) -> bool:
+            return bool((values == distinct.gather(codes)).all())
+
+        halves = [
+            (values.slice(lo, hi - lo), codes[lo:hi])
+            for values, codes in zip(self.columns, self.codes, strict=True)
+            for lo, hi in itertools.pairwise([0, values.len() // 2, values.len()])
+        ]
+        if not all(pool.map(lambda half: same(*half), halves)):
+            raise _HashCollision
 
     def lexical(self) -> tuple[np.ndarray, np.ndarray, pl.Series]:
         """(rank of each code, Categorical physical id of each rank, the Categorical column).
@@ -162,27 +162,37 @@ class _Codes:
         Hold the column until the physical ids are turned back into a Categorical column:
         polars frees a categorical mapping (and the meaning of its physical ids) once no
         column refers to it."""
-        distinct = self.distinct()
-        order = distinct.arg_sort().to_numpy()
-        rank = np.empty(self._n, np.uint32)
-        rank[order] = np.arange(self._n, dtype=np.uint32)
-        categorical = distinct.cast(_CAT)
+        order = self.distinct.arg_sort().to_numpy()
+        rank = np.empty(self.size, np.uint32)
+        rank[order] = np.arange(self.size, dtype=np.uint32)
+        categorical = self.distinct.cast(_CAT)
         physical = categorical.to_physical().to_numpy()[order].astype(np.uint32)
         return rank, physical, categorical
 
 
+#: Buckets of :func:`dense_codes`: 256 tables of ~8,000 slots for 1M distinct ids.
+_PARTITION_BITS = 8
+
+
 def _effective(direct: pl.DataFrame, up: pl.DataFrame, *, exact: bool) -> pl.DataFrame:
-    accounts, groups, vias = _Codes(exact=exact), _Codes(exact=exact), _Codes(exact=exact)
-    a = accounts.add(direct.get_column("member_id"))
-    g = groups.add(direct.get_column("group_id"))
-    cg = groups.add(up.get_column("group_id"))
-    ca = groups.add(up.get_column("ancestor_id"))
-    v = vias.add(direct.get_column("via"))
-    for codes in (accounts, groups, vias):
-        codes.check()
+    accounts = _Codes(direct.get_column("member_id"), exact=exact)
+    groups = _Codes(
+        direct.get_column("group_id"),
+        up.get_column("group_id"),
+        up.get_column("ancestor_id"),
+        exact=exact,
+    )
+    with ThreadPoolExecutor(max_workers=_threads()) as pool:
+        for codes in (accounts, groups):
+            codes.check(pool)
+    (a,), (g, cg, ca) = accounts.codes, groups.codes
     a_rank, a_phys, a_keep = accounts.lexical()
     g_rank, g_phys, g_keep = groups.lexical()
-    v_rank, v_phys, v_keep = vias.lexical()
+    # via: the Enum's own codes (checked above), ranked lexically for the tie-break.
+    v = direct.get_column("via").cast(VIA_ENUM).to_physical().to_numpy()
+    v_phys = VIA_ENUM.categories.arg_sort().to_numpy().astype(np.uint8)
+    v_rank = np.empty(v_phys.size, np.uint8)
+    v_rank[v_phys] = np.arange(v_phys.size, dtype=np.uint8)
     parts = expand_codes(
         a_rank[a],
         g_rank[g],
@@ -192,7 +202,7 @@ def _effective(direct: pl.DataFrame, up: pl.DataFrame, *, exact: bool) -> pl.Dat
         up.get_column("depth").cast(pl.UInt32).to_numpy(),
         n_accounts=accounts.size,
         n_groups=groups.size,
-        n_vias=vias.size,
+        n_vias=v_phys.size,
         decode={"a": a_phys, "g": g_phys, "v": v_phys},
     )
     frames = [
@@ -202,14 +212,20 @@ def _effective(direct: pl.DataFrame, up: pl.DataFrame, *, exact: bool) -> pl.Dat
                 "group_id": pl.Series(part["g"]).cat.to(_CAT, strict=False),
                 "depth": part["d"],
                 "via_group_id": pl.Series(part["vg"]).cat.to(_CAT, strict=False),
-                "via": pl.Series(part["v"]).cat.to(_CAT, strict=False),
+                "via": pl.Series(part["v"]).cat.to(VIA_ENUM, strict=False),
             }
         )
         for part in parts
     ]
     out = pl.concat(frames, rechunk=False) if frames else pl.DataFrame(schema=EFFECTIVE_SCHEMA)
-    del a_keep, g_keep, v_keep  # only now: the result holds the mappings
+    del a_keep, g_keep  # only now: the result holds the mappings
     return out.cast(dict(EFFECTIVE_SCHEMA))  # type: ignore[arg-type]
+
+
+def _threads() -> int:
+    """Two threads at most: the machines this runs on nightly have two cores or more, and past
+    two the merge is bound by memory (first touch of the output pages), not by the CPU."""
+    return min(2, os.cpu_count() or 1)
 
 
 def _bits(n: int) -> int:
@@ -234,7 +250,8 @@ def expand_codes(
 
     Direct edges ``(a, g, v)`` and closure rows ``(group, ancestor, depth)``, codes in lexical
     order. Returns parts (consecutive account ranges, one per thread) of UInt32 arrays ``a``
-    (account), ``g`` (group reached), ``vg`` (direct group), ``v`` and Int32 ``d`` (depth),
+    (account), ``g`` (group reached), ``vg`` (direct group), ``v`` (UInt8 up to 256 vias) and
+    Int32 ``d`` (depth),
     sorted by (account, group); ``decode`` maps the codes of ``a``, ``g`` (and ``vg``) and
     ``v`` to the values written. The edges and the closure are bucketed (counting sorts) by
     account and by group, then :func:`expand_accounts` merges each account's closure rows.
@@ -247,7 +264,8 @@ def expand_codes(
     a = a.astype(np.uint32, copy=False)
     edge_ptr = bucket_ptr(a, n_accounts)
     edge_group = bucket(a, edge_ptr, g.astype(np.uint32, copy=False))
-    edge_via = bucket(a, edge_ptr, v.astype(np.uint32, copy=False))
+    via_type = np.uint8 if n_vias <= 256 else np.uint32  # one byte per row for a few vias
+    edge_via = bucket(a, edge_ptr, v.astype(via_type, copy=False))
     # The closure as rows per group, the group itself at depth 0 included.
     ident = np.arange(n_groups, dtype=np.uint32)
     up_group = np.concatenate([ident, closure_group.astype(np.uint32, copy=False)])
@@ -266,12 +284,12 @@ def expand_codes(
     reach = np.concatenate([[0], np.cumsum(per_edge)])[edge_ptr]  # candidates before account
     del per_edge
     total = int(reach[-1])
-    workers = max(1, min(threads or (os.cpu_count() or 1), 2, n_accounts or 1))
+    workers = max(1, min(threads or _threads(), n_accounts or 1))
     cuts = np.searchsorted(reach, [total * i // workers for i in range(1, workers)])
     bounds = [0, *(int(c) for c in cuts), n_accounts]
     ident_a = decode.get("a", np.arange(n_accounts, dtype=np.uint32))
     ident_g = decode.get("g", ident)
-    ident_v = decode.get("v", np.arange(n_vias, dtype=np.uint32))
+    ident_v = decode.get("v", np.arange(n_vias, dtype=via_type)).astype(via_type, copy=False)
 
     def part(lo: int, hi: int) -> dict[str, np.ndarray]:
         size = int(reach[hi] - reach[lo])
@@ -280,7 +298,7 @@ def expand_codes(
             "g": np.empty(size, np.uint32),
             "d": np.empty(size, np.int32),
             "vg": np.empty(size, np.uint32),
-            "v": np.empty(size, np.uint32),
+            "v": np.empty(size, via_type),
         }
         rows = expand_accounts(
             lo, hi, edge_ptr, edge_group, edge_via, up_ptr, up_ancestor, up_depth,

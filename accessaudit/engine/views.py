@@ -16,7 +16,7 @@ from ..model import SPECIAL_ORGS, GroupKind, MemberKind, ResourceKind
 _SPECIAL = list(SPECIAL_ORGS)
 _AU = GroupKind.ADMIN_UNIT.value
 _CAT = pl.Categorical()
-_EFFECTIVE_IDS = ("account_id", "group_id", "via_group_id", "via")
+_EFFECTIVE_IDS = ("account_id", "group_id", "via_group_id")
 _ENTRA = "entra:"
 
 
@@ -410,7 +410,7 @@ def build_views(
             & pl.col("group_real")
             & (pl.col("account_org") != pl.col("group_org"))
         )
-        .with_columns(pl.col(*_EFFECTIVE_IDS).cast(pl.String))
+        .with_columns(pl.col(*_EFFECTIVE_IDS, "via").cast(pl.String))
     )
     not_au = g_orgs.filter(pl.col("group_kind") != _AU)
     nestings = (

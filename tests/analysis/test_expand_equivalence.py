@@ -9,6 +9,8 @@ and the first row per (account, group) kept. Both must give the same rows in the
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import polars as pl
 import pytest
@@ -49,7 +51,7 @@ def reference(memberships: pl.DataFrame, closure: pl.DataFrame) -> pl.DataFrame:
 
 
 def as_strings(df: pl.DataFrame) -> pl.DataFrame:
-    return df.with_columns(pl.col(pl.Categorical).cast(pl.String))
+    return df.with_columns(pl.col(pl.Categorical, pl.Enum).cast(pl.String))
 
 
 # Ids that sort differently as bytes, with shared prefixes, Unicode and filter metacharacters.
@@ -149,27 +151,36 @@ def test_a_hash_collision_is_detected_and_coded_exactly(monkeypatch: pytest.Monk
     assert_frame_equal(as_strings(got), reference(m, closure))
 
 
-def test_check_raises_on_two_strings_under_one_code() -> None:
-    codes = expand._Codes(exact=False)
-    codes._hash = lambda values: np.zeros(values.len(), np.uint64)  # type: ignore[method-assign]
-    codes.add(pl.Series(["x", "x", "y"]))
-    with pytest.raises(expand._HashCollision):
-        codes.check()
+def test_check_raises_on_two_strings_under_one_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(expand._Codes, "_hash", lambda self, v: np.zeros(v.len(), np.uint64))
+    codes = expand._Codes(pl.Series(["x", "x", "y"]), exact=False)
+    assert codes.size == 1
+    with ThreadPoolExecutor(2) as pool, pytest.raises(expand._HashCollision):
+        codes.check(pool)
+    exact = expand._Codes(pl.Series(["x", "x", "y"]), pl.Series(["y", "z"]), exact=True)
+    assert exact.size == 3
+    assert [exact.distinct.gather(c).to_list() for c in exact.codes] == [
+        ["x", "x", "y"],
+        ["y", "z"],
+    ]
+    with ThreadPoolExecutor(2) as pool:
+        exact.check(pool)
 
 
-def test_dense_codes_first_appearance_order_across_calls_and_growth() -> None:
+def test_dense_codes_equal_keys_equal_codes_and_first_rows() -> None:
     rng = np.random.default_rng(5)
     keys = rng.integers(0, 2**63, 5000, dtype=np.uint64)
-    stream = np.concatenate([keys, keys[::-1], keys[:100]])
-    table, slots, n = np.zeros(1024, np.uint64), np.zeros(1024, np.uint32), 0
-    first, new1, table, slots, n = dense_codes(stream[:7000], table, slots, n)
-    second, new2, table, slots, n = dense_codes(stream[7000:], table, slots, n)
-    codes = np.concatenate([first, second])
-    assert n == 5000 and table.size >= 10_000
-    assert np.array_equal(codes[:5000], np.arange(5000))  # in order of first appearance
-    assert np.array_equal(codes[5000:10000], np.arange(5000)[::-1])
-    assert np.array_equal(codes[10000:], np.arange(100))
-    assert int(np.concatenate([new1, new2]).sum()) == 5000 and bool(new1[:5000].all())
+    stream = np.concatenate([keys, keys[::-1], keys[:100], np.zeros(3, np.uint64)])
+    codes, first = dense_codes(stream, 3)  # 8 buckets
+    assert first.size == 5001 and sorted(set(codes.tolist())) == list(range(5001))
+    # Equal keys <-> equal codes, and first[c] is the first row holding code c.
+    _, expected_first = np.unique(stream, return_index=True)
+    by_key = {int(k): int(c) for k, c in zip(stream, codes, strict=True)}
+    assert len(by_key) == 5001 and len(set(by_key.values())) == 5001
+    assert sorted(first.tolist()) == sorted(expected_first.tolist())
+    assert all(stream[first[c]] == k for k, c in list(by_key.items())[:500])
+    empty_codes, empty_first = dense_codes(np.zeros(0, np.uint64), 8)
+    assert empty_codes.size == 0 and empty_first.size == 0
 
 
 def test_threads_split_accounts_into_parts_with_the_same_rows() -> None:
@@ -207,3 +218,13 @@ def test_no_accounts_gives_an_empty_table_with_the_schema() -> None:
     )
     got = effective_memberships(m, group_closure(m))
     assert got.height == 0 and got.schema == EFFECTIVE_SCHEMA
+
+
+def test_an_unknown_via_is_a_clear_error() -> None:
+    m = pl.DataFrame(
+        [{"source": "t", "group_id": "g", "member_id": "u", "member_kind": "account", "via": "x"}],
+        schema=MEMBERSHIPS_SCHEMA,
+        orient="row",
+    )
+    with pytest.raises(ValueError, match=r"memberships: unknown via \['x'\] \(known: member, "):
+        effective_memberships(m, group_closure(m))

@@ -18,7 +18,8 @@ exists yet) and forks one child per kill point; each child runs the real command
 After every kill the data directory is checked with nothing but the file system and hashes:
 every run folder under its final name verifies (``accessaudit.verify``), no earlier run changed
 or vanished (except by retention, recorded in its ledger), leftovers of earlier kills were
-removed by the next start, and the JSON log and the audit log hold only whole lines. Every 25
+removed by the next start that got that far (by the latest at the next run that
+finishes), and the JSON log and the audit log hold only whole lines. Every 25
 points, and at the end, a run without a kill must succeed and leave no leftover at all.
 """
 
@@ -217,7 +218,10 @@ def main() -> None:
     stats.update(events_per_run=events, seconds_per_run=round(duration, 2))
 
     plan: list[tuple[str, int | None, float]] = [("event", n, 0.0) for n in range(1, events + 1)]
-    previous_pid = -1
+    # Runs killed since the last run that finished: a run killed early (before its start-up
+    # removes what earlier kills left) leaves those leftovers in place, so any of these may
+    # still have some. A run that finishes has cleaned them all: the set starts again empty.
+    killed_since_finish: set[int] = set()
     while stats["killed"] < kills_wanted or plan:
         if plan:
             kind, at, delay = plan.pop(0)
@@ -237,11 +241,14 @@ def main() -> None:
         stats["by_kind"][kind] = stats["by_kind"].get(kind, 0) + 1
         if not killed and not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
             checker.problems.append(f"{kind} {at} {delay:.4f}: exit status {status}")
-        checker.check(f"{kind} {at} {delay:.4f}", {pid, previous_pid})
-        previous_pid = pid if killed else -1
+        if killed:
+            killed_since_finish.add(pid)
+        else:
+            killed_since_finish = set()
+        checker.check(f"{kind} {at} {delay:.4f}", killed_since_finish)
         if stats["points"] % 25 == 0:
             clean_run(f"clean run after {stats['points']} points")
-            previous_pid = -1
+            killed_since_finish = set()
         if len(checker.problems) > 20:
             break
     clean_run("last run")
