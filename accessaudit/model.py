@@ -211,7 +211,7 @@ EFFECTIVE_SCHEMA: Final = _schema(
     {
         "account_id": pl.Categorical(),
         "group_id": pl.Categorical(),
-        "depth": pl.Int32,  # 0 = direct member
+        "depth": pl.Int16,  # 0 = direct member
         "via_group_id": pl.Categorical(),  # the direct group through which group_id is reached
         "via": VIA_ENUM,  # how the direct edge was collected (member / primaryGroupID ...)
     }

@@ -120,6 +120,24 @@ def bucket(keys: np.ndarray, ptr: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 @_jit
+def candidates_before(
+    edge_ptr: np.ndarray, edge_group: np.ndarray, up_ptr: np.ndarray
+) -> np.ndarray:
+    """Per account, the candidates (closure rows of its direct groups) of all accounts before
+    it; the last entry is the total. An upper bound of the rows each account range writes."""
+    n = edge_ptr.size - 1
+    out = np.empty(n + 1, np.int64)
+    total = 0
+    for a in range(n):
+        out[a] = total
+        for e in range(edge_ptr[a], edge_ptr[a + 1]):
+            g = edge_group[e]
+            total += up_ptr[g + 1] - up_ptr[g]
+    out[n] = total
+    return out
+
+
+@_jit
 def _ctz(x: np.uint64, table: np.ndarray) -> np.int64:
     return np.int64(table[((x & (~x + np.uint64(1))) * np.uint64(_DEBRUIJN)) >> np.uint64(58)])
 
@@ -205,7 +223,7 @@ def expand_accounts(
                         best[x] = EMPTY
                         out_account[p] = account
                         out_group[p] = decode_group[x]
-                        out_depth[p] = np.int32(w >> shift_d)
+                        out_depth[p] = np.int16(w >> shift_d)
                         out_via_group[p] = decode_group[np.int64((w >> shift_g) & mask_g)]
                         out_via[p] = decode_via[np.int64(w & mask_v)]
                         p += 1

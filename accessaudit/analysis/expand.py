@@ -24,7 +24,14 @@ import numpy as np
 import polars as pl
 
 from ..model import EFFECTIVE_SCHEMA, GROUP_CLOSURE_SCHEMA, VIA_ENUM, MemberKind
-from ._kernels import CTZ_TABLE, bucket, bucket_ptr, dense_codes, expand_accounts
+from ._kernels import (
+    CTZ_TABLE,
+    bucket,
+    bucket_ptr,
+    candidates_before,
+    dense_codes,
+    expand_accounts,
+)
 
 
 def group_closure(memberships: pl.DataFrame) -> pl.DataFrame:
@@ -251,7 +258,7 @@ def expand_codes(
     Direct edges ``(a, g, v)`` and closure rows ``(group, ancestor, depth)``, codes in lexical
     order. Returns parts (consecutive account ranges, one per thread) of UInt32 arrays ``a``
     (account), ``g`` (group reached), ``vg`` (direct group), ``v`` (UInt8 up to 256 vias) and
-    Int32 ``d`` (depth),
+    Int16 ``d`` (depth),
     sorted by (account, group); ``decode`` maps the codes of ``a``, ``g`` (and ``vg``) and
     ``v`` to the values written. The edges and the closure are bucketed (counting sorts) by
     account and by group, then :func:`expand_accounts` merges each account's closure rows.
@@ -259,6 +266,9 @@ def expand_codes(
     decode = decode or {}
     group_bits, via_bits = _bits(n_groups), _bits(n_vias)
     depth_bits = _bits(int(closure_depth.max(initial=0)) + 1)
+    if closure_depth.size and int(closure_depth.max()) > np.iinfo(np.int16).max:
+        # Unreachable in practice: such a chain's closure alone has over 500M rows.
+        raise ValueError(f"groups nested {int(closure_depth.max())} levels deep (at most 32767)")
     if depth_bits + group_bits + via_bits > 64:
         raise ValueError(f"{n_groups} groups nested {depth_bits} bits deep do not fit 64 bits")
     a = a.astype(np.uint32, copy=False)
@@ -280,9 +290,7 @@ def expand_codes(
     )
     del up_group
     # Candidates per account (an upper bound of its rows), to split the accounts evenly.
-    per_edge = np.diff(up_ptr)[edge_group]
-    reach = np.concatenate([[0], np.cumsum(per_edge)])[edge_ptr]  # candidates before account
-    del per_edge
+    reach = candidates_before(edge_ptr, edge_group, up_ptr)
     total = int(reach[-1])
     workers = max(1, min(threads or _threads(), n_accounts or 1))
     cuts = np.searchsorted(reach, [total * i // workers for i in range(1, workers)])
@@ -293,10 +301,10 @@ def expand_codes(
 
     def part(lo: int, hi: int) -> dict[str, np.ndarray]:
         size = int(reach[hi] - reach[lo])
-        out = {
+        out: dict[str, np.ndarray] = {
             "a": np.empty(size, np.uint32),
             "g": np.empty(size, np.uint32),
-            "d": np.empty(size, np.int32),
+            "d": np.empty(size, np.int16),
             "vg": np.empty(size, np.uint32),
             "v": np.empty(size, via_type),
         }

@@ -41,7 +41,7 @@ def reference(memberships: pl.DataFrame, closure: pl.DataFrame) -> pl.DataFrame:
         .select(
             account_id="a",
             group_id="anc",
-            depth=pl.col("d").cast(pl.Int32),
+            depth=pl.col("d").cast(pl.Int16),
             via_group_id="g",
             via="v",
         )
