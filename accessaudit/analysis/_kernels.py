@@ -4,8 +4,9 @@ These are the only per-row loops of the expansion, so they are compiled (``nogil
 halves of the accounts run on two threads). Each function works on integer arrays only; the
 string side (hashing ids, checking the codes, Categorical output) stays in polars
 (:mod:`accessaudit.analysis.expand`). ``cache=True`` keeps the machine code under
-``__pycache__`` (or numba's per-user cache when the package folder is read-only), so a new
-process loads it instead of compiling again (a few seconds, once per installation).
+``__pycache__`` (or numba's per-user cache when the package folder is read-only, or
+``NUMBA_CACHE_DIR``), so a new process loads it instead of compiling again (a few seconds, once
+per installation); with no writable place at all, each process compiles.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _jit(f: F) -> F:
-    return cast(F, numba.njit(cache=True, nogil=True)(f))
+    try:
+        return cast(F, numba.njit(cache=True, nogil=True)(f))
+    except RuntimeError:  # no writable cache location (read-only install and home, e.g. under
+        # systemd's ProtectSystem=strict): compile in every process instead, ~3 s, not a crash.
+        return cast(F, numba.njit(nogil=True)(f))
 
 
 EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)

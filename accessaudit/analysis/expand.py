@@ -7,10 +7,12 @@ slow, OpenLDAP has none, and Entra's transitiveMembers hides the path). We expan
    by breadth-first search over group->group edges, one polars join per level. A pair is added
    once, at its shortest depth, so cycles end (a group is never its own ancestor) and diamonds
    keep one shortest path. The table is small (groups x ancestors).
-2. ``effective_memberships``: direct account edges joined onto the closure, keeping per
-   (account, group) the smallest depth and the direct group it is reached through. No path per
-   pair: at 1M accounts there are ~70M pairs; a finding's path is derived from the closure
-   (:func:`finding_paths`).
+2. ``effective_memberships``: every direct account edge expanded through its group's closure
+   row, keeping per (account, group) the smallest depth and the direct group it is reached
+   through. No path per pair: at 1M accounts there are ~70M pairs; a finding's path is derived
+   from the closure (:func:`finding_paths`). Ids are coded by hash (every code checked against
+   its string) and the per-account merge is compiled (``_kernels.py``, numba): this is the
+   largest table of a run (benchmarks/README.md, "Nested expansion").
 """
 
 from __future__ import annotations

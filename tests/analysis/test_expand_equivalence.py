@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 import polars as pl
 import pytest
@@ -228,3 +229,16 @@ def test_an_unknown_via_is_a_clear_error() -> None:
     )
     with pytest.raises(ValueError, match=r"memberships: unknown via \['x'\] \(known: member, "):
         effective_memberships(m, group_closure(m))
+
+
+def test_a_kernel_without_a_cache_location_still_compiles() -> None:
+    """numba refuses ``cache=True`` where it has nowhere to write (here: a function with no
+    source file; on a server: a read-only install and home). The kernel is then compiled
+    without a cache instead of failing at import."""
+    from accessaudit.analysis._kernels import _jit
+
+    space: dict[str, object] = {}
+    exec("def twice(x):\n    return 2 * x\n", space)  # noqa: S102 - source-less on purpose
+    with pytest.raises(RuntimeError, match="cannot cache"):
+        numba.njit(cache=True)(space["twice"])(1)
+    assert _jit(space["twice"])(21) == 42
