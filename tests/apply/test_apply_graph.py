@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from entra_data import TENANT, oid, small
-from graphemu import READ_ROLES, GraphEmulator, TestPKI, tenant_from_tables
+from graphemu import READ_ROLES, GraphEmulator, TestPKI, tenant_from_sample
 
 from accessaudit.config import EntraSource
 from accessaudit.remediation.apply import apply_plan, undo_plan
@@ -66,11 +66,7 @@ def test_graph_apply_noop_undo_and_refusals(
     graph_emu: GraphEmulator, graph_pki: TestPKI, tmp_path: Path
 ) -> None:
     t = small()
-    tenant = graph_emu.add_tenant(
-        tenant_from_tables(
-            t["accounts"], t["groups"], t["memberships"], t["grants"], tenant_id=TENANT
-        )
-    )
+    tenant = graph_emu.add_tenant(tenant_from_sample(t, tenant_id=TENANT))
     graph_emu.register_app(
         TENANT, WRITE_APP, secret=SECRET, roles=("GroupMember.ReadWrite.All", "User.Read.All")
     )
@@ -165,11 +161,7 @@ def test_graph_owners_roles_and_app_roles(
     from accessaudit.connectors.entra_http import GraphFailure
 
     t = small()
-    tenant = graph_emu.add_tenant(
-        tenant_from_tables(
-            t["accounts"], t["groups"], t["memberships"], t["grants"], tenant_id=TENANT
-        )
-    )
+    tenant = graph_emu.add_tenant(tenant_from_sample(t, tenant_id=TENANT))
     graph_emu.register_app(TENANT, ALL_APP, secret=SECRET, roles=WRITE_ALL)
     graph_emu.register_app(TENANT, WRITE_APP, secret=SECRET, roles=MEMBERS_ONLY)
     before = _tenant_state(tenant)
@@ -265,11 +257,7 @@ def test_graph_managers(graph_emu: GraphEmulator, graph_pki: TestPKI, tmp_path: 
     """clear-manager through Graph: the planned manager removed and put back by the undo; another
     manager now is drift; a synced account's manager is AD's; no recorded manager: manual."""
     t = small()
-    tenant = graph_emu.add_tenant(
-        tenant_from_tables(
-            t["accounts"], t["groups"], t["memberships"], t["grants"], tenant_id=TENANT
-        )
-    )
+    tenant = graph_emu.add_tenant(tenant_from_sample(t, tenant_id=TENANT))
     graph_emu.register_app(TENANT, ALL_APP, secret=SECRET, roles=WRITE_ALL)
     graph_emu.register_app(TENANT, WRITE_APP, secret=SECRET, roles=MEMBERS_ONLY)
     boss = oid("cwarks")
@@ -318,11 +306,7 @@ def test_graph_drift_of_rights(
     from entra_data import GLOBAL_ADMIN
 
     t = small()
-    tenant = graph_emu.add_tenant(
-        tenant_from_tables(
-            t["accounts"], t["groups"], t["memberships"], t["grants"], tenant_id=TENANT
-        )
-    )
+    tenant = graph_emu.add_tenant(tenant_from_sample(t, tenant_id=TENANT))
     graph_emu.register_app(TENANT, ALL_APP, secret=SECRET, roles=WRITE_ALL)
     sp = oid("sp-niche")
     actions = [

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from graphemu import READ_ROLES, GraphEmulator, Tenant, TestPKI, tenant_from_tables
+from graphemu import READ_ROLES, GraphEmulator, Tenant, TestPKI, tenant_from_sample
 
 from accessaudit.config import EntraSource
 from accessaudit.engine.rulefile import load_rules
@@ -113,11 +113,8 @@ def _setup(
     sample = generate(seed=7, accounts=300, entra=True)
     served = sample.entra
     tenant = emu.add_tenant(
-        tenant_from_tables(
-            served["accounts"],
-            served["groups"],
-            served["memberships"],
-            served["grants"],
+        tenant_from_sample(
+            served,
             tenant_id=TENANT_ID,
             domain=TENANT_DOMAIN,
         )

@@ -32,7 +32,7 @@ from graphemu import (  # noqa: E402
     TestPKI,
     make_app_certificate,
     make_pki,
-    tenant_from_tables,
+    tenant_from_sample,
 )
 
 from accessaudit.config import EntraSource  # noqa: E402
@@ -80,11 +80,8 @@ def small_tables() -> dict[str, pl.DataFrame]:
 @pytest.fixture
 def tenant(emu: GraphEmulator, small_tables: dict[str, pl.DataFrame]) -> Tenant:
     t = emu.add_tenant(
-        tenant_from_tables(
-            small_tables["accounts"],
-            small_tables["groups"],
-            small_tables["memberships"],
-            small_tables["grants"],
+        tenant_from_sample(
+            small_tables,
             tenant_id=TENANT,
         )
     )

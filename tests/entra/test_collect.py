@@ -6,7 +6,7 @@ import math
 
 import polars as pl
 from entra_data import CLIENT_ID, SECRET, SOURCE, TENANT, canonical, oid
-from graphemu import Fault, Tenant, tenant_from_tables
+from graphemu import Fault, Tenant, tenant_from_sample
 from polars.testing import assert_frame_equal
 
 from accessaudit.connectors.entra import collect
@@ -223,11 +223,8 @@ def test_sample_tenant_collects_to_the_same_ids_and_counts(emu, make_cfg):
     }
     assert sample.tables["memberships"].height - tables["memberships"].height == 2
     emu.add_tenant(
-        tenant_from_tables(
-            tables["accounts"],
-            tables["groups"],
-            tables["memberships"],
-            tables["grants"],
+        tenant_from_sample(
+            tables,
             tenant_id=TENANT,
         )
     )

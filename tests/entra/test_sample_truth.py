@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import polars as pl
 from accessaudit_fixtures import NOW
 from entra_data import CLIENT_ID, SECRET, SORT_KEYS, canonical
-from graphemu import tenant_from_tables
+from graphemu import tenant_from_sample
 from polars.testing import assert_frame_equal
 from test_end_to_end import assert_matches_truth
 
@@ -31,11 +31,8 @@ def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(
     sample = generate(seed=7, accounts=1500, now=NOW, entra=True)
     served = sample.entra
     tenant = emu.add_tenant(
-        tenant_from_tables(
-            served["accounts"],
-            served["groups"],
-            served["memberships"],
-            served["grants"],
+        tenant_from_sample(
+            served,
             tenant_id=TENANT_ID,
             domain=TENANT_DOMAIN,
         )

@@ -6,7 +6,8 @@ Test infrastructure only (not shipped in the wheel). Modules:
   fault application and ``$batch``; :mod:`.identity` — OIDC discovery, token endpoint, tokens;
 * :mod:`.graph` (+ :mod:`.delta`, :mod:`.roles`, :mod:`.protocol`) — the Graph v1.0 endpoints;
 * :mod:`.tenant` (+ :mod:`.schema`) — the directory data model with change tracking;
-  :mod:`.tables` — :func:`tenant_from_tables`, serving any canonical dataset;
+  :mod:`.tables` — :func:`tenant_from_tables` / :func:`tenant_from_sample`, serving any
+  canonical dataset;
 * :mod:`.faults` — fault switches; :mod:`.pki` — the per-session CA and app certificates.
 """
 
@@ -15,7 +16,7 @@ from .identity import AppRegistration
 from .pki import AppCertificate, TestPKI, make_app_certificate, make_pki
 from .protocol import READ
 from .server import READ_ROLES, GraphEmulator, Logged
-from .tables import tenant_from_tables
+from .tables import tenant_from_sample, tenant_from_tables
 from .tenant import Tenant
 
 __all__ = [
@@ -31,5 +32,6 @@ __all__ = [
     "TestPKI",
     "make_app_certificate",
     "make_pki",
+    "tenant_from_sample",
     "tenant_from_tables",
 ]

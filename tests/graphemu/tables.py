@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
@@ -108,6 +109,13 @@ def parse_role_right(right: str) -> tuple[str, str, bool]:
     text = right.removesuffix(" (eligible)")
     name, sep, scope = text.rpartition(" @ ")
     return (name, scope, eligible) if sep else (text, "/", eligible)
+
+
+def tenant_from_sample(tables: Mapping[str, pl.DataFrame], **options: Any) -> Tenant:
+    """:func:`tenant_from_tables` of a dict of the canonical tables (a sample, a snapshot)."""
+    return tenant_from_tables(
+        tables["accounts"], tables["groups"], tables["memberships"], tables.get("grants"), **options
+    )
 
 
 def tenant_from_tables(

@@ -484,16 +484,12 @@ def entra_tables() -> dict[str, pl.DataFrame]:
 def serve_sample_tenant(emulator: Any, tables: Mapping[str, pl.DataFrame]) -> Any:
     """``emulator`` (started) serving the sample tenant to the read app whose client secret is
     the canary."""
-    from graphemu import READ_ROLES, tenant_from_tables
+    from graphemu import READ_ROLES, tenant_from_sample
 
     from accessaudit.sample_entra import TENANT_ID
 
     t = tables
-    emulator.add_tenant(
-        tenant_from_tables(
-            t["accounts"], t["groups"], t["memberships"], t["grants"], tenant_id=TENANT_ID
-        )
-    )
+    emulator.add_tenant(tenant_from_sample(t, tenant_id=TENANT_ID))
     emulator.register_app(
         TENANT_ID, CLIENT_ID, secret=CANARY_SECRET, roles=[*READ_ROLES, "OrgContact.Read.All"]
     )
