@@ -2,7 +2,7 @@
 
 What each view holds is documented in :mod:`accessaudit.engine.evaluate` (the page rule authors
 read). Everything here is lazy polars: joins and group-bys over the attributed tables, no
-per-row Python, collected together with all the rules by ``pl.collect_all``.
+per-row Python, collected as part of each rule's plan.
 """
 
 from __future__ import annotations
