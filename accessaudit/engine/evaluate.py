@@ -129,11 +129,11 @@ def evaluate(
 ) -> pl.DataFrame:
     """All rules' findings (FINDINGS_SCHEMA), one rule's plan collected at a time.
 
-    Not one ``pl.collect_all`` of every plan: measured at 1M accounts (benchmarks/README.md,
-    "evaluate: one plan at a time"), collect_all took 12.2-16.2 s and +2.3-2.8 GB, because
-    the plans run at once and each holds its joins over the 15.5M effective memberships; one
-    at a time took 9.1-10.1 s and +0.06-0.5 GB. What they share (the views) is cheap to
-    recompute: the access view's joins take 0.3 s at that size.
+    Not one ``pl.collect_all`` of every plan: measured at 1M accounts
+    (``benchmarks/evaluate_variants.py``), collect_all took 10.8-16.2 s and +2.3-3.3 GB,
+    because the plans run at once and each holds its joins over the 15.5M effective
+    memberships; one at a time took 8.7-10.1 s and +0.06-1.4 GB. What they share (the views)
+    is cheap to recompute: the access view's joins take 0.3 s at that size.
     """
     ctx: pl.SQLContext[Any] = pl.SQLContext(frames=dict(views))
     plans = [_rule_plan(r, ctx, (overrides or {}).get(r.id)) for r in rules]
