@@ -29,7 +29,7 @@ def _jit(f: F) -> F:
 
 
 EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the slot is the top bits
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: bucket = top bits, slot = low bits
 
 # Count of trailing zeros through a de Bruijn sequence (numba has no ctz intrinsic).
 _DEBRUIJN = 0x03F79D71B4CB0A89
