@@ -72,7 +72,7 @@ SMOKE = {"users": 2000, "groups": 400, "repeat": 1}
 MB = 1024 * 1024
 
 
-# --- the synthetic tenant (canonical tables, served through graphemu.tenant_from_tables) --------
+# --- the synthetic tenant (canonical tables, served through graphemu.tenant_from_sample) --------
 
 
 def synthetic(users: int, groups: int, seed: int = 8) -> dict[str, pl.DataFrame]:
@@ -293,19 +293,12 @@ def _change(tenant: Any, n: int) -> dict[str, str]:
 
 def serve_emulator(commands: IO[str], replies: IO[str]) -> None:
     """The emulator process: build the tenant, serve it, answer JSON-line commands."""
-    from graphemu import GraphEmulator, TestPKI, tenant_from_tables
+    from graphemu import GraphEmulator, TestPKI, tenant_from_sample
 
     spec = json.loads(commands.readline())
     t0 = time.perf_counter()
     tables = synthetic(spec["users"], spec["groups"], spec["seed"])
-    tenant = tenant_from_tables(
-        tables["accounts"],
-        tables["groups"],
-        tables["memberships"],
-        tables["grants"],
-        tenant_id=TENANT,
-        domain=DOMAIN,
-    )
+    tenant = tenant_from_sample(tables, tenant_id=TENANT, domain=DOMAIN)
     del tables
     gc.collect()
     pki = TestPKI(*(Path(spec[k]) for k in ("ca_file", "cert_file", "key_file")))

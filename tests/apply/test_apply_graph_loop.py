@@ -112,13 +112,7 @@ def _setup(
     plan path, read source)."""
     sample = generate(seed=7, accounts=300, entra=True)
     served = sample.entra
-    tenant = emu.add_tenant(
-        tenant_from_sample(
-            served,
-            tenant_id=TENANT_ID,
-            domain=TENANT_DOMAIN,
-        )
-    )
+    tenant = emu.add_tenant(tenant_from_sample(served, tenant_id=TENANT_ID, domain=TENANT_DOMAIN))
     emu.register_app(TENANT_ID, READ_APP, secret=SECRET, roles=READ_ROLES)
     emu.register_app(TENANT_ID, WRITE_APP, secret=SECRET, roles=WRITE_ROLES)
     read = _entra(emu, pki, folder, READ_APP)

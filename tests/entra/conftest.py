@@ -79,12 +79,7 @@ def small_tables() -> dict[str, pl.DataFrame]:
 
 @pytest.fixture
 def tenant(emu: GraphEmulator, small_tables: dict[str, pl.DataFrame]) -> Tenant:
-    t = emu.add_tenant(
-        tenant_from_sample(
-            small_tables,
-            tenant_id=TENANT,
-        )
-    )
+    t = emu.add_tenant(tenant_from_sample(small_tables, tenant_id=TENANT))
     emu.register_app(TENANT, CLIENT_ID, secret=SECRET, roles=ROLES)
     return t
 

@@ -222,12 +222,7 @@ def test_sample_tenant_collects_to_the_same_ids_and_counts(emu, make_cfg):
         "memberships": sample.tables["memberships"].filter(pl.col("member_kind") != "foreign"),
     }
     assert sample.tables["memberships"].height - tables["memberships"].height == 2
-    emu.add_tenant(
-        tenant_from_sample(
-            tables,
-            tenant_id=TENANT,
-        )
-    )
+    emu.add_tenant(tenant_from_sample(tables, tenant_id=TENANT))
     emu.register_app(TENANT, CLIENT_ID, secret=SECRET)
 
     result = collect(make_cfg())

@@ -30,13 +30,7 @@ def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(
 ):
     sample = generate(seed=7, accounts=1500, now=NOW, entra=True)
     served = sample.entra
-    tenant = emu.add_tenant(
-        tenant_from_sample(
-            served,
-            tenant_id=TENANT_ID,
-            domain=TENANT_DOMAIN,
-        )
-    )
+    tenant = emu.add_tenant(tenant_from_sample(served, tenant_id=TENANT_ID, domain=TENANT_DOMAIN))
     emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET)
     kinds = dict(served["groups"].select("group_id", "kind").iter_rows())
     graph_type = {"app-role": "servicePrincipal", "administrative-unit": "administrativeUnit"}
