@@ -131,15 +131,16 @@ class _Codes:
     """
 
     def __init__(self, *columns: pl.Series, exact: bool) -> None:
-        self.seed = int.from_bytes(os.urandom(8), "little") >> 1
-        # Exact keys: every column is cast before any physical id is read (polars gives a
-        # freed mapping's physical ids out again, so one cast at a time could reuse them).
-        hold = [c.cast(_CAT) for c in columns] if exact else []
-        keys = [c.to_physical().cast(pl.UInt64).to_numpy() for c in hold] or [
-            self._hash(c) for c in columns
-        ]
         if sum(c.len() for c in columns) >= 2**32:
             raise ValueError("more than 2**32 ids in one expansion")
+        self.seed = int.from_bytes(os.urandom(8), "little") >> 1
+        if exact:
+            # Every column is cast before any physical id is read: polars gives a freed
+            # mapping's physical ids out again, so one cast at a time could reuse them.
+            hold = [c.cast(_CAT) for c in columns]
+            keys = [c.to_physical().cast(pl.UInt64).to_numpy() for c in hold]
+        else:
+            keys = [self._hash(c) for c in columns]
         codes, first = dense_codes(np.concatenate(keys), _PARTITION_BITS)
         self.size = int(first.size)
         self.distinct = pl.concat(columns, rechunk=False).gather(first)
