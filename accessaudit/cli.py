@@ -222,15 +222,26 @@ def _print_summary(result: Any, out: Console) -> None:
 )
 @click.option("--accounts", type=click.IntRange(200, 5_000_000), default=6000, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
+@click.option(
+    "--source",
+    "source",
+    type=click.Choice(["sample", "sample-entra"]),
+    default="sample",
+    show_default=True,
+    help="sample: the whole synthetic estate from memory. sample-entra: its Entra ID tenant "
+    "served over HTTPS by the local Graph emulator (127.0.0.1, throwaway CA) and collected "
+    "by the real Entra connector (msal + Microsoft Graph).",
+)
 @fail_on_option("none")
 @quiet_option
 @handle_errors
-def demo(out: Path, accounts: int, seed: int, fail_on: str, quiet: bool) -> None:
+def demo(out: Path, accounts: int, seed: int, source: str, fail_on: str, quiet: bool) -> None:
     """Audit the embedded synthetic two-force directory and write the HTML report.
 
     Example:  accessaudit demo --out ./demo && xdg-open ./demo/report.html
     """
     from .auditlog import AuditTrail, run_fields
+    from .demo_entra import emulated_sample_tenant, with_entra_source
     from .pipeline import prepare_demo, run_audit
 
     console = _console(quiet)
@@ -238,12 +249,22 @@ def demo(out: Path, accounts: int, seed: int, fail_on: str, quiet: bool) -> None
     trail = AuditTrail(settings.audit.data_dir, "demo", settings=settings)
     trail.event("start")
     console.print(f"accessaudit demo: {accounts} synthetic accounts (seed {seed})")
-    with StageProgress(console) as progress:
-        try:
-            result = run_audit(settings, progress=progress)
-        except AuditError as exc:
-            trail.error(exc)
-            raise
+    with contextlib.ExitStack() as stack:
+        if source == "sample-entra":
+            tenant = stack.enter_context(emulated_sample_tenant(accounts=accounts, seed=seed))
+            settings = with_entra_source(settings, tenant.source)
+            console.print(
+                f"Entra ID tenant served by the local Graph emulator at {tenant.base_url}; "
+                "collected with msal + Microsoft Graph"
+            )
+        with StageProgress(console) as progress:
+            try:
+                result = run_audit(settings, progress=progress)
+            except AuditError as exc:
+                trail.error(exc)
+                raise
+    if source == "sample-entra":
+        console.print(f"Graph emulator: {tenant.round_trips} Graph round trips")
     trail.event("finished", **run_fields(result, int(_outcome(result, fail_on))))
     if result.report:
         # A stable name beside the runs, for people who just want to open the report.

@@ -1,4 +1,4 @@
-"""Run every rule as one polars plan over shared views; check each rule's examples.
+"""Run every rule's polars plan over shared views (one rule at a time); check each rule's examples.
 
 Views a rule query can use (all lazy; built once by :mod:`accessaudit.engine.views`, shared by
 every rule). ``*_org`` columns hold an organisation id, ``shared`` or ``unattributed``; ``*_real``
