@@ -77,8 +77,7 @@ MB = 1024 * 1024
 
 def synthetic(users: int, groups: int, seed: int = 8) -> dict[str, pl.DataFrame]:
     """Canonical accounts, groups, memberships and grants of the benchmark tenant."""
-    from graphemu.schema import BUILTIN_ROLES
-
+    from accessaudit.graphemu.schema import BUILTIN_ROLES
     from accessaudit.model import (
         ACCOUNTS_SCHEMA,
         GRANTS_SCHEMA,
@@ -293,7 +292,7 @@ def _change(tenant: Any, n: int) -> dict[str, str]:
 
 def serve_emulator(commands: IO[str], replies: IO[str]) -> None:
     """The emulator process: build the tenant, serve it, answer JSON-line commands."""
-    from graphemu import GraphEmulator, TestPKI, tenant_from_sample
+    from accessaudit.graphemu import GraphEmulator, TestPKI, tenant_from_sample
 
     spec = json.loads(commands.readline())
     t0 = time.perf_counter()
@@ -468,9 +467,8 @@ def run_stage(
 
 def benchmark(users: int, groups: int, repeat: int, profile: bool) -> list[dict[str, Any]]:
     """Start the emulator, run ``repeat`` x (full, delta, change + delta); per-stage records."""
-    from graphemu import make_pki
-
     from accessaudit.config import EntraSource
+    from accessaudit.graphemu import make_pki
 
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         os.environ.pop(var, None)

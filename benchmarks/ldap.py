@@ -54,9 +54,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the test servers (tests/servers) are reused here
 
 from servers import load_ad  # noqa: E402
-from servers.pki import Pki, make_pki  # noqa: E402
 from servers.samba import ADDRESSES, SambaDC, free_address, provision  # noqa: E402
 from servers.slapd import AUDITOR_DN, AUDITOR_PASSWORD, SUFFIX, Slapd  # noqa: E402
+
+from accessaudit.graphemu.tlspki import Pki, make_pki  # noqa: E402
 
 PASSWORD_ENV = "ACCESSAUDIT_BENCH_LDAP_PASSWORD"  # noqa: S105 (a variable name)
 EXTENDED_DN_STRING = "1.2.840.113556.1.4.529=::MAMCAQE="  # control value SEQUENCE { INTEGER 1 }

@@ -1,6 +1,9 @@
 """A local Microsoft identity platform + Microsoft Graph v1.0 emulator for the Entra connector.
 
-Test infrastructure only (not shipped in the wheel). Modules:
+Shipped in the wheel and used by the test suite, the benchmarks and
+``accessaudit demo --source sample-entra`` (which serves the sample tenant over HTTPS). It binds
+only to 127.0.0.1, on an ephemeral port, with a throwaway CA; it is not a production component
+and never talks to Microsoft. Modules:
 
 * :mod:`.server` — the HTTPS server (stdlib ``ThreadingHTTPServer`` + ``ssl``), request log,
   fault application and ``$batch``; :mod:`.identity` — OIDC discovery, token endpoint, tokens;
@@ -8,7 +11,8 @@ Test infrastructure only (not shipped in the wheel). Modules:
 * :mod:`.tenant` (+ :mod:`.schema`) — the directory data model with change tracking;
   :mod:`.tables` — :func:`tenant_from_tables` / :func:`tenant_from_sample`, serving any
   canonical dataset;
-* :mod:`.faults` — fault switches; :mod:`.pki` — the per-session CA and app certificates.
+* :mod:`.faults` — fault switches; :mod:`.pki` — the per-session CA and app certificates,
+  built on :mod:`.tlspki` (the throwaway loopback PKI shared with the test servers).
 """
 
 from .faults import Fault, Faults

@@ -1,4 +1,4 @@
-"""Microsoft Graph v1.0 read endpoints over a :class:`~graphemu.tenant.Tenant`.
+"""Microsoft Graph v1.0 read endpoints over a :class:`~accessaudit.graphemu.tenant.Tenant`.
 
 Pure request -> reply logic (no sockets): the server authenticates the caller, applies faults,
 and hands the request here, for top-level requests and ``$batch`` items alike. Behaviour follows
@@ -31,6 +31,25 @@ from .protocol import (
 )
 from .roles import AppsAndRoles
 from .schema import DEFAULTS, ODATA_TYPE, PROPERTIES, USER_NOT_IN_COLLECTION
+
+
+def _text_test(prop: str, text: str, *, ends: bool) -> Callable[[dict[str, Any]], bool]:
+    """``endsWith(prop, 'text')`` / ``startsWith(...)``, case-insensitive."""
+
+    def test(obj: dict[str, Any]) -> bool:
+        value = str(obj.get(prop) or "").lower()
+        return value.endswith(text) if ends else value.startswith(text)
+
+    return test
+
+
+def _equality_test(prop: str, value: object, *, equal: bool) -> Callable[[dict[str, Any]], bool]:
+    """``prop eq value`` / ``prop ne value``."""
+
+    def test(obj: dict[str, Any]) -> bool:
+        return (obj.get(prop) == value) if equal else (obj.get(prop) != value)
+
+    return test
 
 
 class GraphApi(DeltaQueries, AppsAndRoles):
@@ -216,12 +235,7 @@ class GraphApi(DeltaQueries, AppsAndRoles):
                     raise GraphError(
                         400, "Request_UnsupportedQuery", ADVANCED_MESSAGE.format(op="endsWith")
                     )
-                low = text.lower()
-                tests.append(
-                    (lambda o, p=prop, t=low: str(o.get(p) or "").lower().endswith(t))
-                    if op == "endswith"
-                    else (lambda o, p=prop, t=low: str(o.get(p) or "").lower().startswith(t))
-                )
+                tests.append(_text_test(prop, text.lower(), ends=op == "endswith"))
                 continue
             m = re.fullmatch(r"(\w+)\s+(eq|ne)\s+(.+)", clause.strip())
             if not m:
@@ -236,10 +250,7 @@ class GraphApi(DeltaQueries, AppsAndRoles):
                 value = {"true": True, "false": False, "null": None}.get(raw, raw)
             if op == "ne" and not advanced:
                 raise GraphError(400, "Request_UnsupportedQuery", ADVANCED_MESSAGE.format(op="ne"))
-            if op == "eq":
-                tests.append(lambda o, p=prop, v=value: o.get(p) == v)
-            else:
-                tests.append(lambda o, p=prop, v=value: o.get(p) != v)
+            tests.append(_equality_test(prop, value, equal=op == "eq"))
         return [o for o in items if all(t(o) for t in tests)]
 
     def _search(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:

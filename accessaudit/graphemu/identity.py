@@ -60,7 +60,8 @@ class AppRegistration:
 
 
 class IdentityPlatform:
-    """Mixed into :class:`~graphemu.server.GraphEmulator`, which holds tenants, apps and keys."""
+    """Mixed into :class:`~accessaudit.graphemu.server.GraphEmulator`, which holds tenants, apps
+    and keys."""
 
     tenants: dict[str, Tenant]
     apps: dict[tuple[str, str], AppRegistration]

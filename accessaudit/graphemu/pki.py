@@ -1,9 +1,10 @@
-"""Throwaway PKI for one test session: a CA, a loopback server certificate, app certificates.
+"""Throwaway PKI for one emulator session (a test session or a demo run): a CA, a loopback
+server certificate, app certificates.
 
 Everything is generated with ``cryptography`` into a temporary folder; nothing touches the system
-trust store. The CA and server certificate come from ``servers.pki`` (one PKI module for every
-test TLS endpoint); the server certificate carries ``IP:127.0.0.1`` and ``DNS:localhost`` so
-clients can verify strictly against the CA file.
+trust store. The CA and server certificate come from :mod:`accessaudit.graphemu.tlspki` (one PKI
+module for every loopback TLS endpoint); the server certificate carries ``IP:127.0.0.1`` and
+``DNS:localhost`` so clients can verify strictly against the CA file.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from servers.pki import Pki, name
-from servers.pki import make_pki as servers_pki
+
+from .tlspki import Pki, name
+from .tlspki import make_pki as servers_pki
 
 #: The emulator's CA and server certificate: the same throwaway PKI as the directory servers'.
 TestPKI = Pki

@@ -4,15 +4,46 @@ administrative units that scope them."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .protocol import Caller, GraphError, Reply, Request, denied, not_found
 from .tenant import Tenant
 
 
 class AppsAndRoles:
-    """Mixed into :class:`~graphemu.graph.GraphApi` (uses its paging and projection helpers)."""
+    """Mixed into :class:`~accessaudit.graphemu.graph.GraphApi` (uses its paging and projection
+    helpers, declared here for the type checker)."""
+
+    if TYPE_CHECKING:
+        # Provided by GraphApi.
+
+        def _context(self, what: str) -> str: ...
+
+        def _select(self, req: Request, kind: str) -> list[str] | None: ...
+
+        @staticmethod
+        def _project(
+            obj: Mapping[str, Any], kind: str, select: list[str] | None
+        ) -> dict[str, Any]: ...
+
+        def _directory_object(
+            self, caller: Caller, object_id: str, select: list[str] | None
+        ) -> dict[str, Any]: ...
+
+        def _filter(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+        def _page(
+            self,
+            req: Request,
+            items: list[Any],
+            project: Callable[[Any], dict[str, Any]],
+            context: str,
+            *,
+            default: int = 100,
+            cap: int = 999,
+            count: bool = True,
+        ) -> Reply: ...
 
     def _service_principals(self, req: Request, caller: Caller, rest: list[str]) -> Reply:
         if not caller.can("servicePrincipal"):

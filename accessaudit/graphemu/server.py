@@ -2,7 +2,8 @@
 
 Built on the standard library (``http.server.ThreadingHTTPServer`` + ``ssl``) so the emulator has
 no dependency beyond what the connector already needs (PyJWT, cryptography). It binds to
-127.0.0.1 on an ephemeral port and runs in a daemon thread of the test process::
+127.0.0.1 (only) on an ephemeral port and runs in a daemon thread of the calling process (the
+test session, a benchmark or ``accessaudit demo --source sample-entra``)::
 
     with GraphEmulator(pki) as emu:
         tenant = emu.add_tenant(tenant_from_tables(...))
@@ -88,13 +89,13 @@ class _Server(ThreadingHTTPServer):
         except (ssl.SSLError, OSError):
             return
         try:
-            self.RequestHandlerClass(tls, client_address, self)
+            super().finish_request(tls, client_address)  # RequestHandlerClass(tls, addr, self)
         finally:
             tls.close()
 
 
 class GraphEmulator(IdentityPlatform):
-    """A local Microsoft identity platform + Graph v1.0, for tests."""
+    """A local Microsoft identity platform + Graph v1.0, for tests, benchmarks and the demo."""
 
     def __init__(self, pki: TestPKI) -> None:
         self.pki = pki

@@ -122,7 +122,7 @@ class Tenant:
 
     def _add(self, kind: str, props: dict[str, Any], *, track: bool) -> str:
         with self.lock:
-            object_id = props.setdefault("id", new_id())
+            object_id: str = props.setdefault("id", new_id())
             self.objects[object_id] = props
             self.types[object_id] = kind
             self.removed.pop(object_id, None)

@@ -1,8 +1,11 @@
-"""A throwaway certificate authority and server certificates for loopback TLS.
+"""The throwaway loopback PKI for the Graph emulator and the test servers: a certificate
+authority and server certificates for TLS on 127.0.0.1.
 
-One module for every test TLS endpoint: slapd, Samba, the Graph emulator (``graphemu.pki``)
-and the certificates a client must refuse (``hardening/badcerts.py``) are all built from
-:func:`make_ca`, :func:`make_leaf` and :func:`write_key`.
+One module for every loopback TLS endpoint: the Graph emulator
+(:mod:`accessaudit.graphemu.pki`, also used by ``accessaudit demo --source sample-entra``), the
+test suite's slapd and Samba, and the certificates a client must refuse
+(``tests/hardening/badcerts.py``) are all built from :func:`make_ca`, :func:`make_leaf` and
+:func:`write_key`. Nothing here is meant for production certificates.
 """
 
 from __future__ import annotations

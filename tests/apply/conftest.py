@@ -25,9 +25,9 @@ for _p in (
 from apply_servers import APPLY_ACCOUNTS, ApplyDC  # noqa: E402
 from servers import ServerUnavailable, load_ad  # noqa: E402
 from servers.dataset import Dataset  # noqa: E402
-from servers.pki import Pki, make_pki  # noqa: E402
 from servers.samba import ADDRESSES, free_address, provision  # noqa: E402
 
+from accessaudit.graphemu.tlspki import Pki, make_pki  # noqa: E402
 from accessaudit.sample import Sample, generate  # noqa: E402
 
 
@@ -80,8 +80,8 @@ _ENTRA = Path(__file__).resolve().parents[1] / "entra"
 if str(_ENTRA) not in sys.path:
     sys.path.append(str(_ENTRA))  # for entra_data; appended, so no other conftest is shadowed
 
-from graphemu import GraphEmulator, TestPKI  # noqa: E402
-from graphemu import make_pki as make_graph_pki  # noqa: E402
+from accessaudit.graphemu import GraphEmulator, TestPKI  # noqa: E402
+from accessaudit.graphemu import make_pki as make_graph_pki  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from entra_data import TENANT, oid, small
-from graphemu import READ_ROLES, GraphEmulator, TestPKI, tenant_from_sample
 
 from accessaudit.config import EntraSource
+from accessaudit.graphemu import READ_ROLES, GraphEmulator, TestPKI, tenant_from_sample
 from accessaudit.remediation.apply import apply_plan, undo_plan
 from accessaudit.remediation.apply_graph import GraphDirectory
 from accessaudit.remediation.planfile import FORMAT, plan_hash, save_plan

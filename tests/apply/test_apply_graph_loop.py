@@ -17,10 +17,10 @@ from typing import Any
 
 import polars as pl
 import pytest
-from graphemu import READ_ROLES, GraphEmulator, Tenant, TestPKI, tenant_from_sample
 
 from accessaudit.config import EntraSource
 from accessaudit.engine.rulefile import load_rules
+from accessaudit.graphemu import READ_ROLES, GraphEmulator, Tenant, TestPKI, tenant_from_sample
 from accessaudit.pipeline import RunResult, demo_settings, plan_run, run_audit
 from accessaudit.remediation.apply import KILL_ENV, apply_plan, paths_for, plan_changes, undo_plan
 from accessaudit.remediation.apply_graph import GraphDirectory

@@ -25,7 +25,9 @@ for _p in (
 
 import polars as pl  # noqa: E402
 from entra_data import CLIENT_ID, ROLES, SECRET, TENANT, small  # noqa: E402
-from graphemu import (  # noqa: E402
+
+from accessaudit.config import EntraSource  # noqa: E402
+from accessaudit.graphemu import (  # noqa: E402
     AppCertificate,
     GraphEmulator,
     Tenant,
@@ -34,8 +36,6 @@ from graphemu import (  # noqa: E402
     make_pki,
     tenant_from_sample,
 )
-
-from accessaudit.config import EntraSource  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ from typing import Any
 import msal
 import polars as pl
 import requests
-from graphemu import READ_ROLES
 
+from accessaudit.graphemu import READ_ROLES
 from accessaudit.model import (
     ACCOUNTS_SCHEMA,
     GRANTS_SCHEMA,

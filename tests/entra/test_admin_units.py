@@ -6,9 +6,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 from entra_data import AU_ID, CLIENT_ID, ROLES, SECRET, TENANT, oid, session_for
-from graphemu import READ_ROLES, Fault, Tenant, tenant_from_tables
 
 from accessaudit.connectors.entra import collect
+from accessaudit.graphemu import READ_ROLES, Fault, Tenant, tenant_from_tables
 
 
 def units(result):

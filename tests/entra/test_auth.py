@@ -6,11 +6,11 @@ import socket
 
 import pytest
 from entra_data import CLIENT_ID, ROLES, SECRET, SOURCE, TENANT
-from graphemu import READ_ROLES, make_app_certificate
 
 from accessaudit.connectors.entra import collect
 from accessaudit.connectors.entra_auth import is_read_only, write_permissions
 from accessaudit.errors import AuthError, ConfigError, ConnectError
+from accessaudit.graphemu import READ_ROLES, make_app_certificate
 
 
 def test_bad_client_secret(make_cfg, tenant, tmp_path):

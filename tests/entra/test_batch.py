@@ -6,9 +6,9 @@ import math
 
 import pytest
 from entra_data import CLIENT_ID, ROLES, SECRET, TENANT, oid
-from graphemu import Tenant
 
 from accessaudit.connectors.entra import collect
+from accessaudit.graphemu import Tenant
 
 #: users/delta latest, users, groups/delta latest, groups, roleDefinitions, roleAssignments,
 #: roleEligibilityScheduleInstances, servicePrincipals, administrativeUnits: one page each for

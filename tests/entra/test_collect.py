@@ -6,10 +6,10 @@ import math
 
 import polars as pl
 from entra_data import CLIENT_ID, SECRET, SOURCE, TENANT, canonical, oid
-from graphemu import Fault, Tenant, tenant_from_sample
 from polars.testing import assert_frame_equal
 
 from accessaudit.connectors.entra import collect
+from accessaudit.graphemu import Fault, Tenant, tenant_from_sample
 
 UNITS = [
     "users",

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import polars as pl
 from entra_data import AU_ID, canonical, oid
-from graphemu import Fault
 from polars.testing import assert_frame_equal
 
 from accessaudit.connectors.entra import collect
+from accessaudit.graphemu import Fault
 
 NAMES = ("accounts", "groups", "memberships", "grants")
 

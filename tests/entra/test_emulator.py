@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import requests
 from entra_data import CLIENT_ID, ROLES, SECRET, TENANT, oid, session_for
-from graphemu import READ_ROLES, Fault, Tenant
-from graphemu.schema import USER_DEFAULT
+
+from accessaudit.graphemu import READ_ROLES, Fault, Tenant
+from accessaudit.graphemu.schema import USER_DEFAULT
 
 
 @pytest.fixture

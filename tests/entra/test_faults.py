@@ -10,12 +10,12 @@ from email.utils import format_datetime
 
 import pytest
 from entra_data import CLIENT_ID, SECRET, TENANT, canonical, oid
-from graphemu import READ_ROLES, Fault
 from polars.testing import assert_frame_equal
 
 from accessaudit.connectors.entra import collect
 from accessaudit.connectors.entra_http import parse_retry_after
 from accessaudit.errors import ConnectError
+from accessaudit.graphemu import READ_ROLES, Fault
 
 
 def units(result):

@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 import polars as pl
 from accessaudit_fixtures import NOW
 from entra_data import CLIENT_ID, SECRET, SORT_KEYS, canonical
-from graphemu import tenant_from_sample
 from polars.testing import assert_frame_equal
 from test_end_to_end import assert_matches_truth
 
 from accessaudit.connectors.entra import collect
+from accessaudit.graphemu import tenant_from_sample
 from accessaudit.model import SourceCollection
 from accessaudit.pipeline import analyse, combine, demo_settings
 from accessaudit.sample import generate

@@ -2,8 +2,8 @@
 
 One CA (which the client trusts) issues ``good``, ``expired`` (valid until yesterday) and
 ``wrong-host`` (names only 127.0.0.99 and dc9.example.org); ``self-signed`` is issued by
-itself. Each kind is a :class:`servers.pki.Pki` (CA file, certificate, key) usable by slapd and
-by the Graph emulator.
+itself. Each kind is a :class:`accessaudit.graphemu.tlspki.Pki` (CA file, certificate, key)
+usable by slapd and by the Graph emulator.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from servers.pki import Pki, make_ca, make_leaf, name, sans, write_key
+
+from accessaudit.graphemu.tlspki import Pki, make_ca, make_leaf, name, sans, write_key
 
 KINDS = ("good", "expired", "wrong-host", "self-signed")
 

@@ -40,8 +40,9 @@ for _p in (_TESTS, _TESTS.parent):
 
 from servers import ServerUnavailable  # noqa: E402
 from servers.load_ad import admin_connection  # noqa: E402
-from servers.pki import Pki, make_pki  # noqa: E402
 from servers.samba import ADDRESSES, SambaDC, free_address, provision  # noqa: E402
+
+from accessaudit.graphemu.tlspki import Pki, make_pki  # noqa: E402
 
 ROOT = _TESTS.parent
 BASE_DN = "DC=alliance,DC=local"
@@ -484,8 +485,7 @@ def entra_tables() -> dict[str, pl.DataFrame]:
 def serve_sample_tenant(emulator: Any, tables: Mapping[str, pl.DataFrame]) -> Any:
     """``emulator`` (started) serving the sample tenant to the read app whose client secret is
     the canary."""
-    from graphemu import READ_ROLES, tenant_from_sample
-
+    from accessaudit.graphemu import READ_ROLES, tenant_from_sample
     from accessaudit.sample_entra import TENANT_ID
 
     t = tables
@@ -500,7 +500,7 @@ def serve_sample_tenant(emulator: Any, tables: Mapping[str, pl.DataFrame]) -> An
 def emu(hpki: Pki, entra_tables: dict[str, pl.DataFrame]) -> Iterator[Any]:
     """A Graph emulator (loopback HTTPS) serving the sample tenant to an app whose client
     secret is the canary; proxies from the environment are not used for loopback."""
-    from graphemu import GraphEmulator
+    from accessaudit.graphemu import GraphEmulator
 
     emulator = serve_sample_tenant(GraphEmulator(hpki).start(), entra_tables)  # type: ignore[arg-type]
     try:

@@ -16,8 +16,6 @@ from typing import Any
 
 import polars as pl
 import pytest
-from graphemu import READ_ROLES, Fault, GraphEmulator
-from graphemu.protocol import Reply
 from hardening_env import (
     CANARY_SECRET,
     CLIENT_ID,
@@ -30,6 +28,8 @@ from hardening_env import (
     write_config,
 )
 
+from accessaudit.graphemu import READ_ROLES, Fault, GraphEmulator
+from accessaudit.graphemu.protocol import Reply
 from accessaudit.sample_entra import TENANT_ID
 
 pytestmark = pytest.mark.slow

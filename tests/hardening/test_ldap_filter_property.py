@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from servers import ServerUnavailable
-from servers.pki import Pki
 from servers.proc import read_pid, stop_pid, wait_port
 from servers.slapd import _CONF, ROOT_DN, ROOT_PASSWORD, SUFFIX, free_port, require_tools
 
 from accessaudit.connectors.ldap import ldap_filter
+from accessaudit.graphemu.tlspki import Pki
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 

@@ -188,7 +188,7 @@ def test_ldaps_refuses_bad_certificates(
 def test_graph_refuses_bad_certificates(
     certs: dict[str, Any], kind: str, entra_tables: dict[str, pl.DataFrame], tmp_path: Path
 ) -> None:
-    from graphemu import GraphEmulator
+    from accessaudit.graphemu import GraphEmulator
 
     emulator = serve_sample_tenant(GraphEmulator(certs[kind]).start(), entra_tables)
     try:
@@ -210,7 +210,8 @@ def test_graph_refuses_bad_certificates(
 
 def _encrypted_app_certificate(folder: Path) -> tuple[Any, Path]:
     from cryptography.hazmat.primitives import serialization
-    from graphemu import make_app_certificate
+
+    from accessaudit.graphemu import make_app_certificate
 
     app = make_app_certificate(folder, "canary-app")
     key = serialization.load_pem_private_key(app.key_pem, password=None)

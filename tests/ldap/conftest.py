@@ -29,11 +29,11 @@ from servers import (  # noqa: E402
 )
 from servers.dataset import Dataset, small  # noqa: E402
 from servers.ids import IdMap  # noqa: E402
-from servers.pki import Pki, make_pki  # noqa: E402
 from servers.samba import ADDRESSES, SambaDC, free_address, provision  # noqa: E402
 from servers.slapd import Slapd  # noqa: E402
 
 from accessaudit.config import LdapSource  # noqa: E402
+from accessaudit.graphemu.tlspki import Pki, make_pki  # noqa: E402
 from accessaudit.sample import Sample  # noqa: E402
 
 PASSWORD_ENV = "ACCESSAUDIT_TEST_LDAP_PASSWORD"

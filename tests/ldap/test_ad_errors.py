@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from conftest import SeededDC, running_copy
-from servers.pki import Pki, make_pki
 
 from accessaudit.connectors.ldap import IncompleteLdapCollection, collect
 from accessaudit.errors import AuthError, ConfigError, ConnectError, ExitCode
+from accessaudit.graphemu.tlspki import Pki, make_pki
 
 pytestmark = pytest.mark.servers
 

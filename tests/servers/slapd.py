@@ -15,8 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from accessaudit.graphemu.tlspki import Pki
+
 from . import ServerUnavailable
-from .pki import Pki
 from .proc import alive, read_pid, stop_pid, wait_port
 
 SUFFIX = "dc=alliance,dc=local"
