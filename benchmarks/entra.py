@@ -7,14 +7,14 @@ Usage (from the repository root, with the project's virtualenv active)::
     python benchmarks/entra.py --smoke                          # a tiny tenant once: what CI runs
     python benchmarks/entra.py --profile                        # + cProfile of one full run
 
-The emulator (``tests/graphemu``) runs in a subprocess bound to 127.0.0.1 with a throwaway CA
-(``graphemu.pki``), so its CPU is not charged to the collector: the collector's wall time, the
-collector's CPU time and the emulator's CPU time are measured separately. The synthetic tenant:
-about 10% guests (#EXT# UPNs), 60% of members synced from AD; groups with 5-15 direct members,
-one group in 1,000 with 1,000-5,000 members (several pages of 999), one in 20 nesting another
-group; half the groups synced from AD (no owners request), the others with one or two owners;
-directory-role assignments (some PIM-eligible, some held by role-assignable groups) and app-role
-assignments of service principals (one with more than 999). Each run has three stages:
+The emulator (``accessaudit.graphemu``) runs in a subprocess bound to 127.0.0.1 with a throwaway CA
+(``accessaudit.graphemu.pki``), so its CPU is not charged to the collector: the collector's wall
+time, the collector's CPU time and the emulator's CPU time are measured separately. The synthetic
+tenant: about 10% guests (#EXT# UPNs), 60% of members synced from AD; groups with 5-15 direct
+members, one group in 1,000 with 1,000-5,000 members (several pages of 999), one in 20 nesting
+another group; half the groups synced from AD (no owners request), the others with one or two
+owners; directory-role assignments (some PIM-eligible, some held by role-assignable groups) and
+app-role assignments of service principals (one with more than 999). Each run has three stages:
 
     full      collect() without state: users, groups, members and owners ($batch of 20 listings,
               $top=999), role definitions / assignments / eligibility, app-role assignments
@@ -60,8 +60,6 @@ import numpy as np
 import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO / "tests") not in sys.path:
-    sys.path.insert(0, str(REPO / "tests"))  # graphemu: test infrastructure, not in the wheel
 
 TENANT = "0b5e7a1c-3d2f-4e6a-9b8c-7d6e5f4a3b2c"
 CLIENT_ID = "5c4b3a29-1807-4f6e-8d5c-4b3a29180706"
