@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 from .model import SPECIAL_ORGS, Severity
+from .tomlpos import line_of
 
 #: Inline secret keys we refuse with a specific message rather than "unknown key".
 _INLINE_SECRET_KEYS = ("password", "client_secret", "secret", "passphrase", "private_key")
@@ -287,6 +288,8 @@ class CsvSource(_Source):
 
 
 Source = Annotated[SampleSource | LdapSource | EntraSource | CsvSource, Field(discriminator="kind")]
+#: The tags pydantic inserts into an error's ``loc`` after a source's index (not TOML keys).
+_SOURCE_KINDS = ("sample", "ldap", "entra", "csv")
 
 
 class AuditSettings(_Model):
@@ -366,20 +369,14 @@ class Settings(_Model):
 
 
 def _line_of(text: str, loc: Sequence[int | str]) -> int | None:
-    """Best-effort line number of the key at ``loc`` (tomllib keeps no positions)."""
-    keys = [k for k in loc if isinstance(k, str)]
-    if not keys:
-        return None
-    key = keys[-1]
-    pattern = re.compile(rf"^\s*(\[+\s*)?([\w.\"-]*\.)?\"?{re.escape(key)}\"?\s*(=|\]|\.)", re.M)
-    # Prefer a match after the section header of the enclosing table, if there is one.
-    start = 0
-    for parent in keys[:-1]:
-        header = re.search(rf"^\s*\[+\s*([\w.]*\.)?{re.escape(parent)}\s*\]+", text[start:], re.M)
-        if header:
-            start += header.end()
-    match = pattern.search(text, start) or pattern.search(text)
-    return text.count("\n", 0, match.start()) + 1 if match else None
+    """Line of the key at ``loc``, counting ``[[...]]`` entries; for a missing key the line of
+    the table it is missing from (tomllib keeps no positions; see :mod:`.tomlpos`)."""
+    keys = [
+        part
+        for i, part in enumerate(loc)
+        if not (part in _SOURCE_KINDS and i and isinstance(loc[i - 1], int))
+    ]
+    return line_of(text, keys)
 
 
 def _format_loc(loc: Sequence[int | str]) -> str:
@@ -387,7 +384,7 @@ def _format_loc(loc: Sequence[int | str]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("sample", "ldap", "entra", "csv") and out.endswith("]"):
+        elif part in _SOURCE_KINDS and out.endswith("]"):
             continue  # the discriminated-union tag pydantic inserts
         else:
             out += f".{part}" if out else part

@@ -82,6 +82,75 @@ def test_mistakes_name_file_key_and_line(
     assert "hunter2" not in str(err.value)
 
 
+#: Three organisations and three sources: errors must name the line in the right ``[[...]]``.
+ENTRIES = """\
+[[organisations]]
+id = "wmp"
+name = "West Mercia Police"
+
+[[organisations]]
+id = "warks"
+name = "Warwickshire Police"
+
+[[organisations]]
+id = "shared"
+name = "Shared services"
+
+[[sources]]
+kind = "sample"
+name = "alliance"
+
+[[sources]]
+kind = "ldap"
+name = "dc"
+servers = ["ldaps://dc1.alliance.local"]
+base_dn = "DC=alliance,DC=local"
+page_size = 500
+
+[[sources]]
+kind = "ldap"
+name = "dc2"
+servers = ["ldaps://dc2.alliance.local"]
+base_dn = "DC=alliance,DC=local"
+page_size = 800
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # the third source's page_size (line 29), not the first one in the file (line 22)
+        (
+            ("page_size = 800", 'page_size = "many"'),
+            "config.toml:29: sources[2].page_size: Input should be a valid integer, "
+            "unable to parse string as an integer",
+        ),
+        # a key missing from the second organisation: that entry's [[organisations]] line
+        (
+            ('name = "Warwickshire Police"\n', ""),
+            "config.toml:5: organisations[1].name: missing required key",
+        ),
+        # a key missing from the third source: its [[sources]] line
+        (
+            ('dc2.alliance.local"]\nbase_dn = "DC=alliance,DC=local"\n', 'dc2.alliance.local"]\n'),
+            "config.toml:24: sources[2].base_dn: missing required key",
+        ),
+        # a table after a blank line: the header's own line, not the blank line before it
+        (
+            ('\n[[sources]]\nkind = "sample"', '\n[bogus]\nx = 1\n\n[[sources]]\nkind = "sample"'),
+            "config.toml:13: bogus: unknown key",
+        ),
+    ],
+)
+def test_errors_name_the_line_in_the_right_entry(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    path = write(tmp_path, ENTRIES.replace(*change))
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert err.value.message == f"{tmp_path}/{message}"
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"not found.*copy config.example.toml"):
         load_settings(tmp_path / "nope.toml")
@@ -132,3 +201,22 @@ def test_every_config_key_is_documented_in_the_example() -> None:
         if not re.search(rf"^\s*#?\s*{name}\s*=|^\[+[^\]]*\b{name}\b", text, re.M)
     ]
     assert undocumented == []
+
+
+def test_key_lines_follow_array_entries_dotted_and_quoted_keys() -> None:
+    from accessaudit.tomlpos import key_lines, line_of
+
+    text = (
+        '[[sources]]\nname = "a"\n\n[[sources]]\nname = "b"\n[sources.columns]\n'
+        'username = "User"\n"odd key" = 1\nnote = """\nfake = 1\n"""\n'
+        "[audit.rule_settings.mixed-group]\nmin_share = 0.1\n"
+    )
+    lines = key_lines(text)
+    assert lines[("sources", 0, "name")] == 2
+    assert lines[("sources", 1)] == 4
+    assert lines[("sources", 1, "columns", "username")] == 7
+    assert lines[("sources", 1, "columns", "odd key")] == 8
+    assert ("sources", 1, "columns", "fake") not in lines  # inside a multi-line string
+    assert lines[("audit", "rule_settings", "mixed-group", "min_share")] == 13
+    assert line_of(text, ["sources", 1, "columns", "role"]) == 6
+    assert line_of(text, ["report", "title"]) is None
