@@ -3,6 +3,7 @@
 A rule file holds data only::
 
     id = "cross-org-direct-member"          # must equal the file name
+    version = "1.0"                         # MAJOR.MINOR (see below)
     title = "..."                           # one line
     severity = "high"                       # critical | high | medium | low | info
     action = "remove-member"                # an ActionKind
@@ -20,6 +21,12 @@ A rule file holds data only::
     expect = [["a1", "g1"]]                 # [] for a negative example
 
 Every error is a :class:`RuleError` naming the file and, where tomllib gives one, the line.
+
+``version`` is required: each run records it (manifest and ``rules.json``) so a reviewer can
+tell which text of a rule produced a finding. Bump the major when the query, key, severity or
+default settings change (what the rule finds, how its findings are keyed or ranked), the
+minor for wording and examples only. The file's SHA-256 is recorded as well, so an edit that
+forgot the bump still shows.
 """
 
 from __future__ import annotations
@@ -35,8 +42,13 @@ from typing import Any
 from ..errors import RuleError
 from ..model import FINDINGS_SCHEMA, ActionKind, Severity
 
-REQUIRED = ("id", "title", "severity", "action", "rationale", "remediation", "key", "query")
-OPTIONAL = ("settings", "examples", "version", "tags")
+REQUIRED = (
+    *("id", "version", "title", "severity", "action", "rationale", "remediation", "key"),
+    "query",
+)
+OPTIONAL = ("settings", "examples", "tags")
+#: ``version``: MAJOR.MINOR (digits), e.g. "1.0" or "2.3".
+VERSION_PATTERN = re.compile(r"\d+\.\d+")
 EXAMPLE_KEYS = {"name", "accounts", "groups", "memberships", "grants", "expect", "settings"}
 #: Columns a rule query may return (the engine adds finding_key, rule_id, severity, title, action).
 OUTPUT_COLUMNS = tuple(
@@ -71,7 +83,7 @@ class Rule:
     path: Path
     settings: dict[str, Any] = field(default_factory=dict)
     examples: tuple[Example, ...] = ()
-    version: str = "1"
+    version: str = "1.0"
     sha256: str = ""
 
     def sql(self, overrides: dict[str, Any] | None = None) -> str:
@@ -124,10 +136,18 @@ def load_rule(path: Path) -> Rule:
         )
     missing = [k for k in REQUIRED if k not in data]
     if missing:
-        raise RuleError(f"{where}: missing required key '{missing[0]}'")
+        hint = 'add version = "1.0" (bump it when the rule changes)'
+        hint = hint if missing[0] == "version" else ""
+        raise RuleError(f"{where}: missing required key '{missing[0]}'", hint)
     for k in ("id", "title", "severity", "action", "rationale", "remediation", "query"):
         if not isinstance(data[k], str) or not data[k].strip():
             raise RuleError(f"{line_of(k)}: '{k}' must be a non-empty string")
+    version = data["version"]
+    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version):
+        raise RuleError(
+            f"{line_of('version')}: 'version' must be a string MAJOR.MINOR, got {version!r}",
+            'write it quoted, e.g. version = "1.0"; bump it when the rule changes',
+        )
     if data["id"] != path.stem:
         raise RuleError(
             f"{line_of('id')}: id '{data['id']}' must equal the file name '{path.stem}'"
@@ -174,7 +194,7 @@ def load_rule(path: Path) -> Rule:
         path=path,
         settings=settings,
         examples=examples,
-        version=str(data.get("version", "1")),
+        version=version,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
     )
     rule.sql()  # every placeholder has a setting

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (GOOD.replace('severity = "medium"', 'severity = "medium'), r"mixed-group\.toml: .*line 3"),
+        (GOOD.replace('severity = "medium"', 'severity = "medium'), r"mixed-group\.toml: .*line 4"),
         ('colour = "red"\n' + GOOD, r"mixed-group\.toml:1: unknown key 'colour'"),
         (GOOD.replace('severity = "medium"', 'severity = "urgent"'), "unknown severity 'urgent'"),
         (GOOD.replace('action = "split-group"', 'action = "delete"'), "unknown action 'delete'"),
@@ -71,6 +72,12 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
             GOOD.replace('title = "Mixed group used by both forces"\n', ""),
             "missing required key 'title'",
         ),
+        (
+            GOOD.replace('version = "1.0"\n', ""),
+            r"mixed-group\.toml: missing required key 'version' \(add version = \"1\.0\"",
+        ),
+        (GOOD.replace('version = "1.0"', "version = 1"), r"mixed-group\.toml:2: 'version' must"),
+        (GOOD.replace('version = "1.0"', 'version = "v1"'), r"MAJOR\.MINOR, got 'v1'"),
     ],
 )
 def test_bad_rule_file_names_file(tmp_path: Path, text: str, expected: str) -> None:
@@ -113,6 +120,11 @@ def test_site_rules_cannot_reuse_builtin_id(tmp_path: Path) -> None:
 def test_missing_site_folder(tmp_path: Path) -> None:
     with pytest.raises(RuleError, match=r"rule folder .* not found"):
         load_rules([tmp_path / "nope"])
+
+
+def test_every_builtin_rule_declares_its_version() -> None:
+    for path in sorted((Path(__file__).resolve().parents[2] / "rules").glob("*.toml")):
+        assert re.search(r'^version = "\d+\.\d+"$', path.read_text(), re.M), path.name
 
 
 def test_site_rule_is_loaded(tmp_path: Path) -> None:

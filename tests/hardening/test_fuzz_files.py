@@ -197,6 +197,7 @@ def test_example_table_of_the_wrong_type(tmp_path: Path, table: str) -> None:
     example[table] = "0"
     lines = [
         'id = "site-rule"',
+        'version = "1.0"',
         'title = "t"',
         'severity = "low"',
         'action = "review-attribution"',

@@ -45,6 +45,7 @@ def _site_rule(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     lines = [
         'id = "hostile-site-rule"',
+        'version = "1.0"',
         f"title = {toml_str(FORMULA[0] + ' ' + XSS[0])}",
         'severity = "low"',
         'action = "review-attribution"',

@@ -100,6 +100,7 @@ def test_hostile_site_rule_text_in_rule_listings(tmp_path: Path, payload: str) -
         "\n".join(
             [
                 'id = "odd-rule"',
+                'version = "1.0"',
                 f"title = {json.dumps('Odd ' + payload)}",
                 'severity = "low"',
                 'action = "review-attribution"',
