@@ -179,28 +179,85 @@ def test_secret_references(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         SecretRef(env="A", file=f)
 
 
-def test_every_config_key_is_documented_in_the_example() -> None:
+#: An assignment line of config.example.toml, active or commented out (``# key = value``).
+_ASSIGNMENT = re.compile(r"^[ \t]*(#[ \t]*)?([A-Za-z_][\w-]*)[ \t]*=")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"' + r"|'[^']*'")
+
+
+def _example_blocks() -> list[tuple[str, str | None, list[str]]]:
+    """config.example.toml as (table header, source kind, lines) blocks, in file order."""
+    blocks: list[tuple[str, str | None, list[str]]] = [("", None, [])]
+    for line in (ROOT / "config.example.toml").read_text().splitlines():
+        header = re.match(r"^\[+([^\]]+)\]+", line)
+        if header:
+            kind = blocks[-1][1] if header.group(1).startswith("sources.") else None
+            blocks.append((header.group(1).strip(), kind, []))
+        kind = re.match(r'^kind = "(\w+)"', line)
+        if kind:
+            blocks[-1] = (blocks[-1][0], kind.group(1), blocks[-1][2])
+        blocks[-1][2].append(line)
+    return blocks
+
+
+def _commented(lines: list[str], i: int) -> bool:
+    """Line ``i`` has a comment after its value, or the line above is a comment of its own."""
+    body = _STRING.sub('""', lines[i].lstrip().removeprefix("#"))
+    if "#" in body:
+        return True
+    above = lines[i - 1].strip() if i else ""
+    return above.startswith("#") and not _ASSIGNMENT.match(above)
+
+
+def test_every_config_key_is_shown_and_commented_in_the_example() -> None:
+    """Every key of every settings model appears in its own table of config.example.toml (set
+    or commented out), and every key line there carries a comment (on it or just above)."""
     from accessaudit import config as c
 
-    text = (ROOT / "config.example.toml").read_text()
-    models = [
-        c.AuditSettings,
-        c.Attribution,
-        c.Organisation,
-        c.Matchers,
-        c.SampleSource,
-        c.LdapSource,
-        c.EntraSource,
-        c.CsvSource,
-        c.ReportSettings,
+    blocks = _example_blocks()
+    uncommented = [
+        f"[{header}] {lines[i].strip()}"
+        for header, _, lines in blocks
+        for i, line in enumerate(lines)
+        if _ASSIGNMENT.match(line) and not _commented(lines, i)
     ]
-    undocumented = [
-        f"{m.__name__}.{name}"
-        for m in models
-        for name in m.model_fields
-        if not re.search(rf"^\s*#?\s*{name}\s*=|^\[+[^\]]*\b{name}\b", text, re.M)
+    assert uncommented == []
+    where: list[tuple[type[c.BaseModel], str, str | None]] = [
+        (c.AuditSettings, "audit", None),
+        (c.Attribution, "attribution", None),
+        (c.Organisation, "organisations", None),
+        (c.Matchers, "organisations.match", None),
+        (c.SampleSource, "sources", "sample"),
+        (c.LdapSource, "sources", "ldap"),
+        (c.EntraSource, "sources", "entra"),
+        (c.CsvSource, "sources", "csv"),
+        (c.ReportSettings, "report", None),
+        (c.ApplySettings, "apply", None),
     ]
-    assert undocumented == []
+    missing = []
+    for model, table, kind in where:
+        text = "\n".join(
+            line
+            for header, k, lines in blocks
+            if header == table and (kind is None or k == kind)
+            for line in lines
+        )
+        subtables = {
+            h.removeprefix(f"{table}.").split(".")[0]
+            for h, _, _ in blocks
+            if h.startswith(f"{table}.")
+        }
+        missing += [
+            f"[{table}] {name}"
+            for name in model.model_fields
+            if name not in subtables and not re.search(rf"^[ \t]*#?[ \t]*{name}[ \t]*=", text, re.M)
+        ]
+    columns = "\n".join(next(lines for h, _, lines in blocks if h == "sources.columns"))
+    missing += [
+        f"[sources.columns] {name}"
+        for name in ("username", "role", "display_name", "upn", "employee_id", "mail", "enabled")
+        if not re.search(rf"^#?[ \t]*{name}[ \t]*=", columns, re.M)
+    ]
+    assert missing == []
 
 
 def test_key_lines_follow_array_entries_dotted_and_quoted_keys() -> None:
