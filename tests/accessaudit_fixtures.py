@@ -59,9 +59,11 @@ def read_only_calls(request: pytest.FixtureRequest) -> Iterator[Path]:
     """Read mode never writes, across the whole suite: every LDAP operation and HTTP request
     the package makes in this process is recorded (tests/recorder.py), and a module that made a
     modify / add / delete / modify-DN or a non-GET Graph call fails. Only the apply tests are
-    exempt. (tests/hardening overrides this fixture to record its subprocesses too.)"""
+    exempt from that; every module, the apply tests included, fails on a call to a host that is
+    not loopback. (tests/hardening overrides this fixture to record its subprocesses too.)"""
     if request.path.name.startswith(WRITERS):
-        yield CALLS
+        with recorder.loopback_only(CALLS, request.path.name) as path:
+            yield path
         return
     with recorder.read_only(CALLS, request.path.name) as path:
         yield path
