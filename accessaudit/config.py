@@ -47,11 +47,15 @@ class _Model(BaseModel):
 
 
 class SecretRef(_Model):
-    """Where a secret lives. Exactly one of ``env``, ``file`` or ``keyring`` is set."""
+    """Where a secret lives. Exactly one of ``env``, ``file`` or ``keyring`` is set.
+
+    ``key`` is the configuration key it was given by without the suffix (``password``,
+    ``client_secret``, ``certificate_passphrase``), so hints name the right alternatives."""
 
     env: str | None = None
     file: Path | None = None
     keyring: str | None = None  # "service:username"
+    key: str = "password"
 
     @model_validator(mode="after")
     def _one(self) -> SecretRef:
@@ -88,10 +92,10 @@ class SecretRef(_Model):
                     f"cannot read secret {self.describe()}: {exc.strerror}",
                     "check the path and that only this account can read it (chmod 600)",
                 ) from None
-        return _keyring_secret(str(self.keyring))
+        return _keyring_secret(str(self.keyring), self.key)
 
 
-def _keyring_secret(ref: str) -> str:
+def _keyring_secret(ref: str, key: str) -> str:
     service, _, user = ref.partition(":")
     try:
         import keyring  # optional dependency
@@ -99,14 +103,14 @@ def _keyring_secret(ref: str) -> str:
     except ImportError:
         raise ConfigError(
             f"secret keyring entry {ref} needs the keyring package",
-            "pip install 'accessaudit[keyring]', or use password_env / password_file",
+            f"pip install 'accessaudit[keyring]', or use {key}_env / {key}_file",
         ) from None
     try:
         value = keyring.get_password(service, user)
     except KeyringError as exc:  # e.g. no backend under a scheduler: never prompt
         raise ConfigError(
             f"keyring entry {ref} unavailable: {exc}",
-            "under a scheduler use password_env or password_file instead",
+            f"under a scheduler use {key}_env or {key}_file instead",
         ) from None
     if value is None:
         raise ConfigError(
@@ -234,7 +238,9 @@ class EntraSource(_Source):
     graph_url: str = "https://graph.microsoft.com/v1.0"
     certificate_file: Path | None = None  # PEM private key (+ certificate) for the app
     certificate_thumbprint: str | None = None
-    certificate_passphrase_env: str | None = None
+    certificate_passphrase_env: str | None = None  # an encrypted key's passphrase, by reference
+    certificate_passphrase_file: Path | None = None
+    certificate_passphrase_keyring: str | None = None
     client_secret_env: str | None = None
     client_secret_file: Path | None = None
     client_secret_keyring: str | None = None
@@ -258,6 +264,24 @@ class EntraSource(_Source):
             env=self.client_secret_env,
             file=self.client_secret_file,
             keyring=self.client_secret_keyring,
+            key="client_secret",
+        )
+
+    @property
+    def certificate_passphrase(self) -> SecretRef | None:
+        """Where the passphrase of an encrypted ``certificate_file`` key lives, if set."""
+        given = (
+            self.certificate_passphrase_env
+            or self.certificate_passphrase_file
+            or self.certificate_passphrase_keyring
+        )
+        if not given:
+            return None
+        return SecretRef(
+            env=self.certificate_passphrase_env,
+            file=self.certificate_passphrase_file,
+            keyring=self.certificate_passphrase_keyring,
+            key="certificate_passphrase",
         )
 
 
@@ -327,6 +351,8 @@ class ApplySettings(_Model):
     certificate_file: Path | None = None
     certificate_thumbprint: str | None = None
     certificate_passphrase_env: str | None = None
+    certificate_passphrase_file: Path | None = None
+    certificate_passphrase_keyring: str | None = None
     client_secret_env: str | None = None
     client_secret_file: Path | None = None
     client_secret_keyring: str | None = None
@@ -476,7 +502,14 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     sources: list[Any] = []
     for s in settings.sources:
         updates: dict[str, Any] = {}
-        for name in ("path", "ca_file", "password_file", "certificate_file", "client_secret_file"):
+        for name in (
+            "path",
+            "ca_file",
+            "password_file",
+            "certificate_file",
+            "certificate_passphrase_file",
+            "client_secret_file",
+        ):
             value = getattr(s, name, None)
             if isinstance(value, Path) and not value.is_absolute():
                 updates[name] = base / value
@@ -486,7 +519,12 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         report = report.model_copy(update={"pseudonym_key_file": base / report.pseudonym_key_file})
     apply_updates = {
         name: base / value
-        for name in ("password_file", "certificate_file", "client_secret_file")
+        for name in (
+            "password_file",
+            "certificate_file",
+            "certificate_passphrase_file",
+            "client_secret_file",
+        )
         if isinstance(value := getattr(settings.apply, name), Path) and not value.is_absolute()
     }
     apply = settings.apply.model_copy(update=apply_updates)

@@ -162,11 +162,8 @@ def _load_certificate(cfg: EntraSource) -> dict[str, str]:
             f"cannot read certificate_file {path}: {exc.strerror}",
             "check the path and that only this account can read it (chmod 600)",
         ) from None
-    passphrase: bytes | None = None
-    if cfg.certificate_passphrase_env:
-        from ..config import SecretRef
-
-        passphrase = SecretRef(env=cfg.certificate_passphrase_env).resolve().encode()
+    ref = cfg.certificate_passphrase
+    passphrase = ref.resolve().encode() if ref else None
     match = re.search(
         rb"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?-----END \1PRIVATE KEY-----", data, re.S
     )
@@ -180,7 +177,8 @@ def _load_certificate(cfg: EntraSource) -> dict[str, str]:
     except (ValueError, TypeError) as exc:
         raise ConfigError(
             f"cannot load the private key in {path}: {exc}",
-            "set certificate_passphrase_env if the key is encrypted",
+            "if the key is encrypted, give its passphrase by reference: "
+            "certificate_passphrase_env / _file / _keyring",
         ) from None
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,

@@ -66,6 +66,8 @@ def write_entra_source(settings: Settings) -> EntraSource:
             "certificate_file": a.certificate_file,
             "certificate_thumbprint": a.certificate_thumbprint,
             "certificate_passphrase_env": a.certificate_passphrase_env,
+            "certificate_passphrase_file": a.certificate_passphrase_file,
+            "certificate_passphrase_keyring": a.certificate_passphrase_keyring,
             "client_secret_env": a.client_secret_env,
             "client_secret_file": a.client_secret_file,
             "client_secret_keyring": a.client_secret_keyring,
