@@ -6,9 +6,10 @@ With neither key set nothing is deleted. Whatever the policy, the newest run and
 *complete* run are never deleted: the next run's history and the chain need them.
 
 Before a run is deleted, one line is appended to ``<data_dir>/pruned-runs.jsonl``: its id,
-times, completeness, the SHA-256 of its manifest and its ``summary``. So the trend still has the
-pruned run's point, and ``accessaudit verify`` can check that the oldest kept run's
-``previous_manifest_sha256`` names a manifest that really existed. The run folder is renamed to
+times, completeness, the SHA-256 of its manifest, its ``previous_run`` and
+``previous_manifest_sha256`` and its ``summary``. So the trend still has the pruned run's point,
+and ``accessaudit verify`` can follow the chain of manifests hash by hash across deleted runs,
+including the gaps the newest-complete-run rule leaves. The run folder is renamed to
 ``.tmp-pruned-*`` (it stops being a run at once) and then removed; a crash in between leaves a
 ``.tmp-*`` folder that the next start removes.
 """
@@ -127,6 +128,7 @@ def prune_runs(
                 "complete": run.complete,
                 "manifest_sha256": sha256_file(run.path / MANIFEST),
                 "previous_run": m.get("previous_run"),
+                "previous_manifest_sha256": m.get("previous_manifest_sha256"),
                 "summary": m.get("summary"),
                 "pruned_at": (now or datetime.now(UTC)).isoformat(),
             },

@@ -163,3 +163,117 @@ def test_runs_deleted_by_retention_keep_the_chain(
     entries[1]["manifest_sha256"] = "0" * 64  # a forged ledger no longer vouches
     ledger.write_text("".join(json.dumps(e) + "\n" for e in entries))
     assert problems(data) == [(third, "chain", second)]
+
+
+# --- gaps left by retention (it keeps the newest complete run whatever the policy) -------------
+
+
+def gap_store(tmp_path: Path) -> tuple[Path, list[str]]:
+    """Five runs (complete, complete, then three incomplete); a config keeping one run.
+
+    `accessaudit prune` deletes runs 0, 2 and 3 and keeps 1 (the newest complete run) and 4
+    (the newest run): run 4's previous_run (3) is not the run stored before it (1).
+    """
+    data = tmp_path / "data"
+    store = RunStore(data)
+    ids = []
+    with store.lock():
+        for day, complete in enumerate([True, True, False, False, False]):
+            t = NOW + day * DAY
+            w = store.begin(t)
+            w.write_bytes("x.txt", b"x")
+            manifest = {"started": t.isoformat(), "complete": complete, "summary": {"open": 1}}
+            ids.append(w.commit(manifest).run_id)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[audit]\ndata_dir = "data"\nkeep_runs = 1\n'
+        '[[organisations]]\nid = "a"\nname = "A"\n[[organisations]]\nid = "b"\nname = "B"\n'
+        '[[sources]]\nkind = "sample"\nname = "s"\n'
+    )
+    p = cli("prune", "--config", str(config))
+    assert p.returncode == 0, p.stderr
+    assert [r.run_id for r in store.runs()] == [ids[1], ids[4]]
+    return config, ids
+
+
+def test_a_gap_left_by_retention_verifies(tmp_path: Path) -> None:
+    config, ids = gap_store(tmp_path)
+    p = cli("verify", "--config", str(config))
+    assert (p.returncode, p.stdout, p.stderr) == (0, "ok: 2 run(s) intact, chain verified\n", "")
+    data = config.parent / "data"
+    assert problems(data, [ids[4]]) == []
+
+
+def ledger(data: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (data / "pruned-runs.jsonl").read_text().splitlines()]
+
+
+def write_ledger(data: Path, entries: list[dict[str, object]]) -> None:
+    (data / "pruned-runs.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
+
+
+@pytest.mark.parametrize(
+    ("field", "named"),
+    [
+        # the deleted run's own hash: run 3 recorded another one
+        ("manifest_sha256", [(4, 2)]),
+        # the hash it recorded of run 1: that entry, or run 1's manifest, was changed
+        ("previous_manifest_sha256", [(1, None), (4, 1)]),
+    ],
+    ids=["deleted-run-hash", "deleted-run-previous-hash"],
+)
+def test_a_forged_ledger_entry_in_a_gap_is_named(
+    tmp_path: Path, field: str, named: list[tuple[int, int | None]]
+) -> None:
+    config, ids = gap_store(tmp_path)
+    data = config.parent / "data"
+    entries = ledger(data)
+    [entry] = [e for e in entries if e["run_id"] == ids[2]]
+    entry[field] = "0" * 64
+    write_ledger(data, entries)
+    p = cli("verify", "--config", str(config))
+    assert p.returncode == 2
+    assert "Traceback" not in p.stderr
+    lines = p.stdout.splitlines()
+    assert len(lines) == len(named), p.stdout
+    for line, (run, name) in zip(lines, named, strict=True):
+        what = MANIFEST if name is None else ids[name]
+        assert line.startswith(f"accessaudit: verify: {ids[run]}: chain: {what}: "), line
+
+
+def test_a_gap_not_in_the_ledger_is_named(tmp_path: Path) -> None:
+    config, ids = gap_store(tmp_path)
+    data = config.parent / "data"
+    # a deleted run's ledger line removed: the gap is no longer explained
+    write_ledger(data, [e for e in ledger(data) if e["run_id"] != ids[3]])
+    p = cli("verify", "--config", str(config))
+    assert p.returncode == 2
+    assert p.stdout == (
+        f"accessaudit: verify: {ids[4]}: chain: {ids[3]}: the manifest gives {ids[3]} as previous "
+        f"run, but {ids[1]} is stored before it and pruned-runs.jsonl has no entry for it (a run "
+        "was inserted, removed or replayed)\n"
+    )
+
+
+def test_a_removed_run_behind_a_gap_is_named(tmp_path: Path) -> None:
+    config, ids = gap_store(tmp_path)
+    data = config.parent / "data"
+    shutil.rmtree(data / "runs" / ids[1])  # a kept run deleted by hand, not by retention
+    p = cli("verify", "--config", str(config))
+    assert p.returncode == 2
+    assert p.stdout == (
+        f"accessaudit: verify: {ids[4]}: chain: {ids[1]}: "
+        f"the previous run of deleted run {ids[2]} is missing\n"
+    )
+
+
+def test_an_edited_manifest_behind_a_gap_is_caught(tmp_path: Path) -> None:
+    """The run after the gap vouches for the kept run before it, through the ledger."""
+    config, ids = gap_store(tmp_path)
+    data = config.parent / "data"
+    path = data / "runs" / ids[1] / MANIFEST
+    m = json.loads(path.read_text())
+    m["summary"] = {"open": 0}
+    path.write_text(json.dumps(m, indent=2))
+    assert problems(data) == [(ids[1], "chain", MANIFEST), (ids[4], "chain", ids[1])]
+    assert problems(data, [ids[1]]) == [(ids[1], "chain", MANIFEST)]
