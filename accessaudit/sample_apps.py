@@ -2,9 +2,10 @@
 
 Each force hosts an application whose user list is exported as CSV, one row per user and role:
 West Mercia's records system "niche" and Warwickshire's case system "athena". The exports hold
-the owning force's users (legitimate), a few of the other force's users (planted cross-force
-access, recorded in the truth as they are planted), users the directory does not know (planted
-unattributed accounts), a username in the wrong case and hostile text.
+the owning force's users (legitimate: recorded in :attr:`Sample.legitimate`), a few of the other
+force's users (planted cross-force access, recorded in the truth as they are planted), users the
+directory does not know (planted unattributed accounts), a username in the wrong case and
+hostile text.
 """
 
 from __future__ import annotations
@@ -70,6 +71,15 @@ def plant_apps(
         legit = own[rng.choice(own.height, size=n_own, replace=False).tolist()]
         legit = legit.with_columns(
             role=pl.Series([roles[i % len(roles)] for i in range(n_own)]),
+        )
+        b.allow_rows(
+            "app-own-force",
+            f"{app.title} users of its own force",
+            legit.select(
+                "account_id",
+                group_name=pl.lit(role_group_id(app, "")) + pl.col("role"),
+                depth=pl.lit(0, pl.Int32),
+            ),
         )
         strays_ids = draw(other[app.owner], 4)
         strays = people.filter(pl.col("account_id").is_in(strays_ids.to_list())).with_columns(

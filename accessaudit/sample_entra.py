@@ -242,12 +242,21 @@ def plant_entra(
         taken.update(chosen.to_list())
         return chosen
 
+    def allow(kind: str, reason: str, **cols: Any) -> None:
+        """Legitimate rows (sample_legit): columns of equal length, or scalars."""
+        n = max((len(v) for v in cols.values() if isinstance(v, list)), default=1)
+        rows = {k: v if isinstance(v, list) else [v] * n for k, v in cols.items()}
+        b.allow_ids(kind, reason, pl.DataFrame(rows, schema=dict.fromkeys(rows, pl.String)))
+
     for f in FORCES:
         for name in teams[f.id]:
             t.group(name, GroupKind.M365.value, description=f"{f.name} team")
             members = copies(some(f.id, 8))
             t.members(name, members)
             t.owner(name, members[0])
+            why = f"{f.name} staff in their own force's team"
+            allow("entra-team-member", why, account_id=members, group_id=t.ids[name])
+            allow("entra-team-owner", why, account_id=members[0], group_id=t.ids[name])
     ra_wmp = "WMP-RA-Tenant-Admins"
     ra_warks = "WARKS-RA-Helpdesk"
     t.group(ra_wmp, GroupKind.SECURITY.value, privileged=True, description="Role-assignable")
@@ -255,7 +264,10 @@ def plant_entra(
     au = {f.id: f"{f.prefix}AU-Staff" for f in FORCES}
     for f in FORCES:
         t.group(au[f.id], GroupKind.ADMIN_UNIT.value, description=f"{f.name} staff")
-        t.members(au[f.id], copies(some(f.id, 10)))
+        au_members = copies(some(f.id, 10))
+        t.members(au[f.id], au_members)
+        why = f"{f.name} staff in their own force's administrative unit"
+        allow("entra-admin-unit-member", why, account_id=au_members, group_id=t.ids[au[f.id]])
     niche, athena = "WMP-Niche-Mobile", "WARKS-Athena-Portal"
     t.group(niche, GroupKind.APP_ROLE.value, description="Enterprise application")
     t.group(athena, GroupKind.APP_ROLE.value, description="Enterprise application")
@@ -264,18 +276,66 @@ def plant_entra(
     wmp_admins = copies(admins.filter(pl.col("org") == "wmp")["account_id"])
     warks_admins = copies(admins.filter(pl.col("org") == "warks")["account_id"])
     t.members(ra_wmp, wmp_admins)
-    for principal in [*wmp_admins[:3], bg_id, t.ids[ra_wmp]]:
-        t.role(principal, "Global Administrator")
+    why = "West Mercia admins in the tenant it hosts"
+    allow("entra-own-admin", why, account_id=wmp_admins, group_id=t.ids[ra_wmp])
+    ga = ROLES["Global Administrator"]
+    for principal in [*wmp_admins[:3], bg_id]:
+        allow(
+            "entra-own-role",
+            why,
+            account_id=principal,
+            resource_id=ga,
+            right=t.role(principal, "Global Administrator"),
+        )
+    right = t.role(t.ids[ra_wmp], "Global Administrator")
+    allow("entra-own-role", why, member_group_id=t.ids[ra_wmp], resource_id=ga, right=right)
+    # its other West Mercia members hold the role through the group (a Warwickshire one is
+    # planted below); the first three hold it directly too
+    allow("entra-own-role", why, account_id=wmp_admins[3:], resource_id=ga, right=right)
     helpdesk = copies(some("warks", 4))
     t.members(ra_warks, helpdesk)
+    why = "Warwickshire staff in their own force's role-assignable group"
+    allow("entra-own-admin", why, account_id=helpdesk, group_id=t.ids[ra_warks])
     own_ua = copies(some("warks", 1))[0]
-    t.role(own_ua, "User Administrator", f"/administrativeUnits/{t.ids[au['warks']]}")
-    for i, person in enumerate(copies(some("wmp", 6))):
-        t.app_role(person, niche, ("Investigator", "Supervisor")[i % 2])
-    for i, person in enumerate(copies(some("warks", 6))):
-        t.app_role(person, athena, ("Case Officer", "Reader")[i % 2])
-    t.app_role(t.ids["WARKS-TEAM-Roads"], athena, "default access")
+    scope = t.ids[au["warks"]]
+    right = t.role(own_ua, "User Administrator", f"/administrativeUnits/{scope}")
+    why = "a Warwickshire user administrator scoped to Warwickshire's own unit"
+    ua_role = ROLES["User Administrator"]
+    allow(
+        "entra-own-role", why, account_id=own_ua, group_id=scope, resource_id=ua_role, right=right
+    )
+    for app, org, roles in (
+        (niche, "wmp", ("Investigator", "Supervisor")),
+        (athena, "warks", ("Case Officer", "Reader")),
+    ):
+        for i, person in enumerate(copies(some(org, 6))):
+            right = t.app_role(person, app, roles[i % 2])
+            app_id = t.ids[app]
+            why = "an app role of the person's own force's application"
+            allow(
+                "entra-own-app-role",
+                why,
+                account_id=person,
+                group_id=app_id,
+                resource_id=app_id,
+                right=right,
+            )
+    right = t.app_role(t.ids["WARKS-TEAM-Roads"], athena, "default access")
+    allow(
+        "entra-own-app-role",
+        "a Warwickshire team on Warwickshire's application",
+        member_group_id=t.ids["WARKS-TEAM-Roads"],
+        group_id=t.ids[athena],
+        resource_id=t.ids[athena],
+        right=right,
+    )
     t.members("WARKS-TEAM-Safeguarding", [g[5]])  # a guest in its own force's team
+    why = "a Warwickshire guest in its own force's team"
+    allow("entra-guest-own-force", why, account_id=g[5], group_id=t.ids["WARKS-TEAM-Safeguarding"])
+    allow("entra-guest-own-force", why, account_id=g[5])  # and nothing else: no finding at all
+    allow(
+        "entra-guest-idle", "a Warwickshire guest with no access: nothing to find", account_id=g[7]
+    )
 
     # --- plants ------------------------------------------------------------------------------
     def truth(rule: str, plant: str, **cols: Any) -> None:

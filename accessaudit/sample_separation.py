@@ -1,13 +1,14 @@
 """Separation plants of the sample's Active Directory: who manages, owns and remembers whom.
 
 Planted on top of the layered directory of :mod:`accessaudit.sample`, each with the truth rows it
-must cause, recorded here as it is planted (never by running a rule):
+must cause (or, for the legitimate cases, its rows of :mod:`accessaudit.sample_legit`), recorded
+here as it is planted (never by running a rule):
 
 * **managers**: every member of staff reports to the head of their department (same force);
   a few report to a head of the other force (``manager-in-other-org``);
-* **managedBy**: every resource group is managed by a head of its force; one per force is managed
-  by a person of the other force (``cross-org-group-owner``, and the group's attribution then
-  conflicts: ``conflicting-attribution``);
+* **managedBy**: every resource group is managed by a head of its force (legitimate); one per
+  force is managed by a person of the other force (``cross-org-group-owner``, and the group's
+  attribution then conflicts: ``conflicting-attribution``);
 * **sIDHistory**: staff migrated from each force's retired pre-alliance domain carry its SIDs
   (legitimate); a few carry SIDs of the *other* force's retired domain, one of them its Domain
   Admins RID 512 (``cross-org-sid-history``);
@@ -113,6 +114,13 @@ def plant_separation(
     for f in forces:
         for name in res_groups[f.id][:-1]:
             b.managed_by(name, own_head[f.id])
+        b.allow_rows(
+            "own-force-group-owner",
+            f"a head of {f.name} manages its own resource group",
+            pl.DataFrame({"group_name": res_groups[f.id][:-1]}).with_columns(
+                account_id=pl.lit(own_head[f.id]), depth=pl.lit(0, pl.Int32)
+            ),
+        )
         target = res_groups[f.id][-1]
         intruder = pick(other[f.id], 1, active)
         b.managed_by(target, intruder[0])
@@ -148,6 +156,11 @@ def plant_separation(
         carriers = pick(f.id, n)
         sids = [f"{legacy[f.id]}-{LEGACY_RID_BASE + i}" for i in range(n)]
         history.append(pl.DataFrame({"account_id": carriers, "_sid": sids}))
+        b.allow_ids(
+            "own-force-sid-history",
+            f"migrated from {f.name}'s own retired domain",
+            history[-1].select("account_id", resource_id="_sid", right=pl.lit("sIDHistory")),
+        )
     hist = pl.concat(history).group_by("account_id").agg(_hist=pl.col("_sid").sort())
     people = (
         people.join(hist, on="account_id", how="left")
