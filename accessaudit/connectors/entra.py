@@ -178,8 +178,10 @@ def _collect(ctx: Context) -> dict[str, pl.DataFrame]:
     users_link = groups_link = None
     if ctx.cfg.use_delta:
         if not ctx.cfg.sign_in_activity:  # signInActivity is not available through delta
-            users_link = delta.usable_link(ctx.old_state, "users", ctx.started, ctx.previous)
-        groups_link = delta.usable_link(ctx.old_state, "groups", ctx.started, ctx.previous)
+            users_link, why = delta.usable_link(ctx.old_state, "users", ctx.started, ctx.previous)
+            ctx.full_because("users", why)
+        groups_link, why = delta.usable_link(ctx.old_state, "groups", ctx.started, ctx.previous)
+        ctx.full_because("groups", why)
     accounts, gone_users, new_users_link = directory.users(ctx, users_link)
     groups, memberships, owners, new_groups_link, jobs = directory.groups(
         ctx, groups_link, gone_users

@@ -37,20 +37,25 @@ _LINK_KEYS: Final = frozenset({"id", "@odata.type", "@removed", "members@delta",
 
 def usable_link(
     state: Mapping[str, str], part: str, now: datetime, previous: Mapping[str, pl.DataFrame]
-) -> str | None:
-    """The stored deltaLink for ``part`` ("users" / "groups") if it can be applied now."""
+) -> tuple[str | None, str | None]:
+    """The stored deltaLink for ``part`` ("users" / "groups") if it can be applied now, else
+    None and why a stored link is not used (None when there is none: a first run)."""
     link = state.get(f"{part}_delta_link")
     obtained = state.get(f"{part}_delta_obtained")
     needed = ("accounts",) if part == "users" else ("groups", "memberships")
-    if not link or not obtained or state.get("delta_fields") != FIELDS:
-        return None
+    if not link or not obtained:
+        return None, None
+    if state.get("delta_fields") != FIELDS:
+        return None, "the stored deltaLink was made for other selected properties"
     if any(name not in previous for name in needed):
-        return None
+        return None, "the previous run's tables are not available"
     try:
         when = datetime.fromisoformat(obtained)
     except ValueError:
-        return None
-    return link if now - when < MAX_AGE else None
+        return None, f"the stored deltaLink's time {obtained!r} is not valid"
+    if now - when >= MAX_AGE:
+        return None, f"the stored deltaLink is older than 7 days (obtained {obtained})"
+    return link, None
 
 
 @dataclass

@@ -31,6 +31,11 @@ Users = tuple[pl.DataFrame, set[str], str | None]
 Groups = tuple[pl.DataFrame, pl.DataFrame, dict[str, list[str]], str | None, list[tuple[str, str]]]
 
 
+def refused(failure: GraphFailure) -> str:
+    """Why a deltaLink was not applied, for the unit's detail (Graph's message is long)."""
+    return f"deltaLink refused: HTTP {failure.status} {failure.code}".strip()
+
+
 # --- users --------------------------------------------------------------------------------
 
 
@@ -46,6 +51,7 @@ def users(ctx: Context, link: str | None) -> Users:
             if failure.status != 410 and failure.code not in _RESYNC:
                 return users_stale(ctx, str(failure), link)
             log.info("%s: users deltaLink rejected (%s): full collection", ctx.source, failure)
+            ctx.full_because("users", refused(failure))
         except UnitFailed as failure:
             return users_stale(ctx, str(failure), link)
         else:
@@ -126,6 +132,7 @@ def groups(ctx: Context, link: str | None, gone_users: set[str]) -> Groups:
             if failure.status != 410 and failure.code not in _RESYNC:
                 return groups_stale(ctx, str(failure), link)
             log.info("%s: groups deltaLink rejected (%s): full collection", ctx.source, failure)
+            ctx.full_because("groups", refused(failure))
         except UnitFailed as failure:
             return groups_stale(ctx, str(failure), link)
         else:

@@ -100,8 +100,17 @@ class Context:
         self.kept: set[str] = set()  # parts whose delta round failed: previous data kept
         self.page = cfg.page_size
         self.raw_groups: list[dict[str, Any]] = []  # the groups listing, for their links
+        #: unit -> why a stored deltaLink was not used ("users" / "groups"): said in its detail
+        self.resync: dict[str, str] = {}
+
+    def full_because(self, part: str, reason: str | None) -> None:
+        """Record why ``part`` is listed in full although a deltaLink was stored."""
+        if reason:
+            self.resync[part] = reason
 
     def ok(self, name: str, detail: str, count: int) -> None:
+        if name in self.resync:
+            detail = f"full collection ({self.resync[name]}): {detail}"
         self.units.append(CollectionUnit(name, True, detail, count))
 
     def bad(self, name: str, reason: str, count: int = 0) -> None:

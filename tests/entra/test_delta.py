@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import timedelta
 
 import polars as pl
@@ -115,7 +117,9 @@ def test_gone_delta_link_falls_back_to_a_full_collection(emu, make_cfg, tenant):
     second = collect(cfg, state=first.state, previous=first.tables)
 
     units = {u.name: u.detail for u in second.units}
-    assert units["users"] == "no @odata.nextLink after 2 page(s)"
+    why = "full collection (deltaLink refused: HTTP 410 resyncRequired): "
+    assert units["users"] == why + "no @odata.nextLink after 2 page(s)"
+    assert units["groups"] == why + "no @odata.nextLink after 1 page(s)"
     assert units["members"].startswith("6 group(s): no @odata.nextLink")
     assert [r.status for r in emu.requests("graph") if "/delta?" in r.target] == [
         410,
@@ -127,6 +131,53 @@ def test_gone_delta_link_falls_back_to_a_full_collection(emu, make_cfg, tenant):
     assert_same(second, collect(make_cfg(sign_in_activity=False, use_delta=False)))
 
 
+def aged(link: str, days: int = 8) -> str:
+    """``link`` with its sync state made ``days`` old on the server's side (the emulator's
+    deltatoken carries the time its state was taken), while the stored link stays recent."""
+    head, token = link.split("$deltatoken=")
+    state = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    state["t"] -= days * 86400
+    raw = base64.urlsafe_b64encode(json.dumps(state).encode()).decode().rstrip("=")
+    return f"{head}$deltatoken={raw}"
+
+
+def test_sync_state_not_found_falls_back_to_a_full_collection(emu, make_cfg, tenant):
+    """Graph has dropped the sync state behind a stored deltaLink (400 syncStateNotFound): the
+    part is collected in full, the unit says why, and the next run has a fresh link."""
+    cfg = make_cfg(sign_in_activity=False)
+    first = collect(cfg)
+    tenant.remove_member(oid("Shared-Team"), oid("cwarks"))
+    state = {**first.state}
+    for part in ("users", "groups"):
+        state[f"{part}_delta_link"] = aged(first.state[f"{part}_delta_link"])
+    emu.clear_log()
+
+    second = collect(cfg, state=state, previous=first.tables)
+
+    deltas = [r for r in emu.requests("graph") if "/delta?" in r.target]
+    assert [(r.target.split("?")[0], r.status) for r in deltas] == [
+        ("/v1.0/users/delta", 400),  # the aged link
+        ("/v1.0/users/delta", 200),  # $deltatoken=latest, before the full listing
+        ("/v1.0/groups/delta", 400),
+        ("/v1.0/groups/delta", 200),
+    ]
+    assert all("$deltatoken=latest" in r.target for r in deltas if r.status == 200)
+    assert [r.target.split("?")[0] for r in emu.requests("graph")].count("/v1.0/users") == 2
+    units = {u.name: u.detail for u in second.units}
+    why = "full collection (deltaLink refused: HTTP 400 syncStateNotFound): "
+    assert units["users"] == why + "no @odata.nextLink after 2 page(s)"
+    assert units["groups"] == why + "no @odata.nextLink after 1 page(s)"
+    assert second.complete
+    assert_same(second, collect(make_cfg(sign_in_activity=False, use_delta=False)))
+    team = second.tables["memberships"].filter(group_id=oid("Shared-Team"))
+    assert oid("cwarks") not in team["member_id"].to_list()
+    for part in ("users", "groups"):  # fresh links from this run, used next time
+        assert second.state[f"{part}_delta_link"] != state[f"{part}_delta_link"]
+        assert second.state[f"{part}_delta_obtained"] == second.started.isoformat()
+    third = collect(cfg, state=second.state, previous=second.tables)
+    assert {u.name: u.detail for u in third.units}["users"].startswith("delta: ")
+
+
 def test_links_older_than_seven_days_are_not_used(emu, make_cfg, tenant):
     cfg = make_cfg(sign_in_activity=False)
     first = collect(cfg)
@@ -136,7 +187,13 @@ def test_links_older_than_seven_days_are_not_used(emu, make_cfg, tenant):
 
     old = first.state["users_delta_link"].split("$deltatoken=")[1]
     assert not [r for r in emu.requests("graph") if old in r.target]
-    assert {u.name: u.detail for u in second.units}["users"].startswith("no @odata.nextLink")
+    units = {u.name: u.detail for u in second.units}
+    for part in ("users", "groups"):
+        obtained = first.state[f"{part}_delta_obtained"]
+        assert units[part].startswith(
+            f"full collection (the stored deltaLink is older than 7 days (obtained {obtained})): "
+            "no @odata.nextLink"
+        )
     assert second.state["users_delta_obtained"] == later.isoformat()
 
 
@@ -146,7 +203,9 @@ def test_without_previous_tables_the_run_is_full(emu, make_cfg, tenant):
 
     second = collect(cfg, state=first.state)
 
-    assert {u.name: u.detail for u in second.units}["users"].startswith("no @odata.nextLink")
+    assert {u.name: u.detail for u in second.units}["users"].startswith(
+        "full collection (the previous run's tables are not available): no @odata.nextLink"
+    )
     assert_same(first, second)
 
 
