@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,35 @@ def test_rules_commands(tmp_path: Path) -> None:
     assert_one_line_error(
         cli("rules", "test", "--config", str(tmp_path / "c.toml")), 2, "broken.toml"
     )
+
+
+SITE_CONFIG = (
+    '[audit]\nrules_dirs = ["site"]\n[[organisations]]\nid = "a"\nname = "A"\n'
+    '[[organisations]]\nid = "b"\nname = "B"\n[[sources]]\nkind = "sample"\nname = "s"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda t: t.replace('version = "1.0"\n', 'version = "1.0"\ncolour = "red"\n'),
+            ":3: unknown key 'colour'",
+        ),
+        (lambda t: t.replace("FROM composition", "FROM nowhere"), ": query failed"),
+        (lambda t: t.replace("SELECT group_id,", "SELEC group_id,"), ": query failed"),
+        (lambda t: t.partition("[[examples]]")[0], ": no positive example"),
+    ],
+)
+def test_bad_site_rule_is_one_line_exit_2(
+    tmp_path: Path, edit: Callable[[str], str], message: str
+) -> None:
+    text = (ROOT / "rules" / "mixed-group.toml").read_text()
+    assert edit(text) != text
+    site = tmp_path / "site"
+    site.mkdir()
+    rule = site / "site-mixed.toml"
+    rule.write_text(edit(text.replace('id = "mixed-group"', 'id = "site-mixed"')))
+    (tmp_path / "c.toml").write_text(SITE_CONFIG)
+    p = cli("rules", "test", "--config", str(tmp_path / "c.toml"))
+    assert_one_line_error(p, 2, f"{rule}{message}")

@@ -20,6 +20,10 @@ A rule file holds data only::
     grants = [["a1", "role", "directory-role", "Global Administrator @ /"]]
     expect = [["a1", "g1"]]                 # [] for a negative example
 
+At least one positive example (``expect`` lists findings) and one negative example
+(``expect = []``) are required: every rule is tested both ways, by ``accessaudit rules test``
+and by pytest.
+
 Every error is a :class:`RuleError` naming the file and, where tomllib gives one, the line.
 
 ``version`` is required: each run records it (manifest and ``rules.json``) so a reviewer can
@@ -178,10 +182,7 @@ def load_rule(path: Path) -> Rule:
     settings = data.get("settings", {})
     if not isinstance(settings, dict):
         raise RuleError(f"{line_of('settings')}: [settings] must be a table")
-    examples = tuple(
-        _example(e, i, line_of("examples"), len(key))
-        for i, e in enumerate(data.get("examples", []))
-    )
+    examples = _examples(data.get("examples", []), where, line_of("examples"), len(key))
     rule = Rule(
         id=data["id"],
         title=data["title"].strip(),
@@ -199,6 +200,27 @@ def load_rule(path: Path) -> Rule:
     )
     rule.sql()  # every placeholder has a setting
     return rule
+
+
+def _examples(raw: Any, path: str, where: str, key_len: int) -> tuple[Example, ...]:
+    """The rule's examples: at least one positive (it must find something) and one negative
+    (a near miss it must not find), so that every rule is tested both ways."""
+    if not isinstance(raw, list):
+        raise RuleError(
+            f"{where}: 'examples' must be an array of tables", "write each one as [[examples]]"
+        )
+    examples = tuple(_example(e, i, where, key_len) for i, e in enumerate(raw))
+    if not any(e.expect for e in examples):
+        raise RuleError(
+            f"{path}: no positive example (an [[examples]] entry whose expect lists findings)",
+            'add an [[examples]] case the rule must find, with expect = [["...", ...]]',
+        )
+    if all(e.expect for e in examples):
+        raise RuleError(
+            f"{path}: no negative example (an [[examples]] entry with expect = [])",
+            "add an [[examples]] near miss the rule must not find, with expect = []",
+        )
+    return examples
 
 
 def _example(raw: Any, index: int, where: str, key_len: int) -> Example:

@@ -98,12 +98,51 @@ def test_bad_rule_file_names_file(tmp_path: Path, text: str, expected: str) -> N
     ],
 )
 def test_bad_sql_names_file(tmp_path: Path, query: str, expected: str) -> None:
-    text = GOOD.split('query = """')[0] + f'query = """{query}"""\n'
-    path = _write(tmp_path, "mixed-group", text)
+    path = _write(tmp_path, "mixed-group", _with_query(query))
     rule = load_rule(path)
     with pytest.raises(RuleError, match=expected) as err:
         run_examples([Rule(**{**rule.__dict__, "examples": (GOOD_EXAMPLE,)})])
     assert str(path) in str(err.value)
+
+
+def _with_query(query: str) -> str:
+    """The good rule file with another query (its settings and examples kept)."""
+    head, _, rest = GOOD.partition('query = """')
+    return head + f'query = """{query}"""' + rest.split('"""', 1)[1]
+
+
+def _without_examples(expect: str | None) -> str:
+    """The good rule file keeping only its examples whose ``expect`` is ``expect`` (None: no
+    examples at all)."""
+    head, *examples = GOOD.split("[[examples]]")
+    kept = [e for e in examples if expect is not None and f"expect = {expect}" in e]
+    return head + "".join(f"[[examples]]{e}" for e in kept)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (_without_examples(None), "no positive example"),
+        (_without_examples("[]"), "no positive example"),
+        (_without_examples('[["'), "no negative example"),
+    ],
+)
+def test_rule_needs_positive_and_negative_examples(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = _write(tmp_path, "mixed-group", text)
+    with pytest.raises(RuleError) as err:
+        load_rule(path)
+    assert err.value.message.startswith(f"{path}: {expected} ")
+    assert "\n" not in str(err.value)
+    with pytest.raises(RuleError, match=expected):  # a site rule is refused the same way
+        load_rules([tmp_path])
+
+
+def test_examples_must_be_an_array_of_tables(tmp_path: Path) -> None:
+    text = _without_examples(None).replace("[settings]", "examples = 3\n[settings]")
+    with pytest.raises(RuleError, match=r"mixed-group\.toml:\d+: 'examples' must be an array"):
+        load_rule(_write(tmp_path, "mixed-group", text))
 
 
 GOOD_EXAMPLE = load_rule(
@@ -145,8 +184,7 @@ def test_failing_example_is_reported(tmp_path: Path) -> None:
 def test_bad_sql_is_caught_before_any_collection(tmp_path: Path) -> None:
     from accessaudit.engine.evaluate import check_queries
 
-    text = GOOD.split('query = """')[0] + 'query = """SELECT group_id FROM nowhere"""\n'
-    rule = load_rule(_write(tmp_path, "mixed-group", text))
+    rule = load_rule(_write(tmp_path, "mixed-group", _with_query("SELECT group_id FROM nowhere")))
     with pytest.raises(RuleError, match=r"mixed-group\.toml: query failed"):
         check_queries([rule])
     check_queries(CATALOGUE)  # the shipped catalogue plans cleanly

@@ -57,6 +57,14 @@ def _site_rule(folder: Path) -> Path:
         "       display_name AS detail",
         "FROM accounts WHERE display_name IS NOT NULL",
         '"""',
+        "[[examples]]",
+        'name = "an account with a display name"',
+        'accounts = [{ id = "a1", org = "wmp", display_name = "A" }]',
+        'expect = [["a1", ""]]',
+        "[[examples]]",
+        'name = "an account without one"',
+        'accounts = [{ id = "a1", org = "wmp" }]',
+        "expect = []",
     ]
     (folder / "hostile-site-rule.toml").write_text("\n".join(lines) + "\n")
     return folder

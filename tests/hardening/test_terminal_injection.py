@@ -108,6 +108,13 @@ def test_hostile_site_rule_text_in_rule_listings(tmp_path: Path, payload: str) -
                 f"remediation = {json.dumps(payload)}",
                 'key = ["account_id", "group_id"]',
                 'query = "SELECT account_id, CAST(NULL AS VARCHAR) AS group_id FROM accounts"',
+                "[[examples]]",
+                'name = "any account"',
+                'accounts = [{ id = "a1" }]',
+                'expect = [["a1", ""]]',
+                "[[examples]]",
+                'name = "no accounts"',
+                "expect = []",
             ]
         )
     )
