@@ -2,20 +2,25 @@
 
 The truth is recorded by the generator as it plants each case; the findings come from
 attribution, expansion and the rule catalogue. Precision and recall must both be 100%, with and
-without the sample's Entra tenant, on several seeds and sizes.
+without the sample's Entra tenant, on several seeds and sizes. No finding may touch an access
+the generator planted as legitimate (:mod:`accessaudit.sample_legit`).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 from accessaudit_fixtures import NOW
+from click.testing import CliRunner
 
+from accessaudit.cli import main
 from accessaudit.pipeline import Analysis, analyse, prepare_demo, run_audit
 from accessaudit.sample import TRUTH_KEYS, Sample, generate
-from accessaudit.store import read_table
+from accessaudit.sample_legit import LEGIT_KEYS
+from accessaudit.store import RunStore, read_table
 
 
 def assert_matches_truth(findings: pl.DataFrame, truth: pl.DataFrame) -> None:
@@ -28,8 +33,58 @@ def assert_matches_truth(findings: pl.DataFrame, truth: pl.DataFrame) -> None:
     assert got.height == want.height
 
 
+def touched_legitimate(findings: pl.DataFrame, legit: pl.DataFrame) -> pl.DataFrame:
+    """The legitimate rows some finding touches, with that finding's rule.
+
+    A finding touches a row when it carries every non-null key of the row (sample_legit). A
+    reach through nesting (``via_group_id``, when findings have it) is legitimate when the
+    account's direct membership of the via group is, and so is the path from it to the group.
+    """
+    cols = [*LEGIT_KEYS, *(["via_group_id"] if "via_group_id" in findings.columns else [])]
+    got = findings.select("rule_id", *cols)
+    pattern = pl.concat_str(
+        [pl.col(c).is_not_null().cast(pl.Int8).cast(pl.String) for c in LEGIT_KEYS]
+    )
+    out = []
+    for (bits,), rows in legit.with_columns(_keys=pattern).group_by("_keys"):
+        on = [c for c, bit in zip(LEGIT_KEYS, str(bits), strict=True) if bit == "1"]
+        out.append(rows.drop("_keys").join(got.select("rule_id", *on), on=on))
+    if "via_group_id" in cols:
+        plain = pl.col("resource_id").is_null() & pl.col("member_group_id").is_null()
+        direct = legit.filter(plain & pl.col("account_id").is_not_null() & (pl.col("depth") == 0))
+        paths = legit.filter(
+            pl.col("account_id").is_null() & pl.col("member_group_id").is_not_null()
+        )
+        reach = (
+            got.filter(pl.col("via_group_id") != pl.col("group_id"))
+            .join(
+                direct.select("account_id", via_group_id="group_id"),
+                on=["account_id", "via_group_id"],
+            )
+            .join(
+                paths.select("kind", "depth", "reason", "group_id", via_group_id="member_group_id"),
+                on=["via_group_id", "group_id"],
+            )
+        )
+        out.append(reach)
+    return pl.concat([o.select(*legit.columns, "rule_id") for o in out])
+
+
+def assert_touches_no_legitimate(findings: pl.DataFrame, legit: pl.DataFrame) -> None:
+    """Precision on the planted legitimate set: none of its rows is touched by a finding."""
+    touched = touched_legitimate(findings, legit)
+    kinds = set(legit["kind"])
+    assert {"own-force-staff", "same-force-nesting", "shared-group", "cycle"} <= kinds
+    assert touched.height == 0, (
+        f"{touched.height} of {legit.height} legitimate rows touched by a finding "
+        f"(precision on the legitimate set {1 - touched.height / legit.height:.4f}, "
+        f"want 1.0000): {touched.head(10)}"
+    )
+
+
 def test_default_sample_findings_equal_truth(sample: Sample, analysis: Analysis) -> None:
     assert_matches_truth(analysis.findings, sample.truth)
+    assert_touches_no_legitimate(analysis.findings, sample.legitimate)
     # depth of every access finding is the planted one
     depth = analysis.findings.join(
         sample.truth, on=TRUTH_KEYS, nulls_equal=True, suffix="_truth"
@@ -46,6 +101,7 @@ def test_other_seeds_and_sizes(seed: int, accounts: int, entra: bool, settings, 
     s = generate(seed=seed, accounts=accounts, now=NOW, entra=entra)
     a = analyse(s.combined(), settings, rules, as_of=NOW)
     assert_matches_truth(a.findings, s.truth)
+    assert_touches_no_legitimate(a.findings, s.legitimate)
     # the directory alone still gives exactly its own part of the truth
     if entra:
         tenant = set(s.entra["accounts"]["account_id"]) | set(s.entra["groups"]["group_id"])
@@ -56,6 +112,67 @@ def test_other_seeds_and_sizes(seed: int, accounts: int, entra: bool, settings, 
         )
         alone = generate(seed=seed, accounts=accounts, now=NOW)
         assert alone.truth.select(TRUTH_KEYS).equals(own.select(TRUTH_KEYS))
+
+
+@pytest.mark.parametrize("seed", [7, 11])
+def test_planted_truth_and_legitimate_rows_never_meet(seed: int) -> None:
+    """The generator's own two lists are disjoint, or the checks against them prove nothing."""
+    s = generate(seed=seed, accounts=3000, now=NOW, apps=True, entra=True)
+    assert touched_legitimate(s.truth, s.legitimate).height == 0
+    legit = s.legitimate
+    assert legit.select(LEGIT_KEYS).null_count().sum_horizontal().item() < legit.height * 5
+    assert legit.filter(pl.all_horizontal(pl.col(LEGIT_KEYS).is_null())).height == 0
+    # every part of the estate contributes: directory, separation, tenant, applications
+    assert {
+        "own-force-staff", "own-force-resource-member", "own-force-admin", "own-force-member",
+        "same-force-nesting", "privileged-nesting", "cycle", "shared-group", "primary-group",
+        "service-account", "foreign-principal", "own-force-group-owner", "own-force-sid-history",
+        "entra-team-member", "entra-team-owner", "entra-admin-unit-member", "entra-own-admin",
+        "entra-own-role", "entra-own-app-role", "entra-guest-own-force", "entra-guest-idle",
+        "app-own-force",
+    } == set(legit["kind"])  # fmt: skip
+    # ... and it is the same directory part with or without the tenant and the applications
+    alone = generate(seed=seed, accounts=3000, now=NOW).legitimate
+    tenant_or_app = pl.col("kind").str.starts_with("entra-") | pl.col("kind").str.starts_with(
+        "app-"
+    )
+    assert alone.equals(legit.filter(~tenant_or_app))
+
+
+def test_the_legitimate_check_sees_every_kind_of_touch(sample: Sample) -> None:
+    """A finding shaped like any legitimate row is caught, and so is a reach through a legitimate
+    membership and a legitimate nesting path (else the precision checks above prove nothing)."""
+    legit = sample.legitimate
+    pattern = pl.concat_str(
+        [pl.col(c).is_not_null().cast(pl.Int8).cast(pl.String) for c in LEGIT_KEYS]
+    )
+    one_per_shape = legit.with_columns(_p=pattern).unique("_p", keep="first").drop("_p")
+    assert one_per_shape.height >= 4  # membership, nesting path, group alone, grant
+    fake = one_per_shape.select(*LEGIT_KEYS).with_columns(
+        rule_id=pl.lit("cross-org-direct-member"), via_group_id=pl.lit(None, pl.String)
+    )
+    assert touched_legitimate(fake, legit).height >= fake.height
+    # West Mercia CID staff reaching a resource group their department is nested in
+    ids = dict(
+        zip(sample.tables["groups"]["name"], sample.tables["groups"]["group_id"], strict=True)
+    )
+    path = legit.filter(
+        (pl.col("member_group_id") == ids["WMP-DEPT-CID"]) & pl.col("account_id").is_null()
+    )
+    member = legit.filter(
+        (pl.col("group_id") == ids["WMP-DEPT-CID"]) & (pl.col("kind") == "own-force-staff")
+    )["account_id"][0]
+    reach = path.select(
+        rule_id=pl.lit("cross-org-nested-access"),
+        account_id=pl.lit(member),
+        group_id="group_id",
+        member_group_id=pl.lit(None, pl.String),
+        resource_id=pl.lit(None, pl.String),
+        right=pl.lit(None, pl.String),
+        via_group_id="member_group_id",
+    )
+    assert reach.height >= 2
+    assert touched_legitimate(reach, legit).height == reach.height
 
 
 def test_expected_counts_of_default_sample(analysis: Analysis) -> None:
@@ -110,10 +227,12 @@ def test_run_writes_a_complete_run_that_reads_back(tmp_path: Path) -> None:
     settings = prepare_demo(tmp_path / "demo", accounts=1200, seed=9)
     result = run_audit(settings, now=NOW)
     assert result.complete
-    truth = generate(seed=9, accounts=1200, now=NOW, apps=True, entra=True).truth
+    planted = generate(seed=9, accounts=1200, now=NOW, apps=True, entra=True)
+    truth = planted.truth
     assert truth.filter(pl.col("plant").str.starts_with("app-")).height == 12
     assert truth.filter(pl.col("plant").str.starts_with("entra-")).height == 24
     assert_matches_truth(read_table(result.run, "findings"), truth)
+    assert_touches_no_legitimate(read_table(result.run, "findings"), planted.legitimate)
     assert result.report is not None and result.report.is_file()
     m = result.run.manifest
     assert m["summary"]["findings"] == truth.height
@@ -138,3 +257,33 @@ def test_run_writes_a_complete_run_that_reads_back(tmp_path: Path) -> None:
         "findings.json",
         "actions.xlsx",
     } <= set(m["files"])
+
+
+def test_the_demo_as_shipped_finds_exactly_the_planted_truth(tmp_path: Path) -> None:
+    """`accessaudit demo` with its defaults (seed 7, 6,000 accounts; the directory, its Entra
+    tenant and the two application exports): precision and recall 100%, and no finding on a
+    planted legitimate access."""
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(main, ["demo", "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    run = RunStore(out).latest()
+    assert run is not None
+    m = run.manifest
+    assert [(s["name"], s["kind"]) for s in m["sources"]] == [
+        ("alliance", "sample"),
+        ("alliance-entra", "sample"),
+        ("niche", "csv"),
+        ("athena", "csv"),
+    ]
+    assert m["sources"][0]["counts"]["accounts"] == 6000
+    assert {u["detail"] for u in m["sources"][0]["units"]} == {"generated from seed 7"}
+    # the same estate, generated as of the run's own clock (dormancy is relative to it)
+    planted = generate(
+        seed=7, accounts=6000, now=datetime.fromisoformat(m["started"]), apps=True, entra=True
+    )
+    assert planted.truth.filter(pl.col("plant").str.starts_with("app-")).height == 12
+    assert planted.truth.filter(pl.col("plant").str.starts_with("entra-")).height > 20
+    findings = read_table(run, "findings")
+    assert_matches_truth(findings, planted.truth)
+    assert_touches_no_legitimate(findings, planted.legitimate)
+    assert m["summary"]["findings"] == planted.truth.height

@@ -7,7 +7,7 @@ import pytest
 from accessaudit_fixtures import NOW
 
 from accessaudit.model import ACCOUNTS_SCHEMA, GROUPS_SCHEMA, MEMBERSHIPS_SCHEMA, Via
-from accessaudit.sample import HOSTILE, Sample, generate
+from accessaudit.sample import HOSTILE, HOSTILE_NAMES, Sample, generate
 
 
 def test_same_seed_same_directory() -> None:
@@ -53,6 +53,7 @@ def test_realistic_cases_are_present(sample: Sample) -> None:
     assert any("Siân" in n or "Llywelyn" in n for n in names)  # Welsh names
     assert any("'" in n for n in names)  # apostrophes
     assert set(HOSTILE) <= set(acc["description"].drop_nulls().to_list())
+    assert set(HOSTILE_NAMES) <= set(acc["display_name"].drop_nulls().to_list())
     assert {"service", "computer", "user"} <= set(acc["kind"].to_list())
     assert not acc["enabled"].all()
 
@@ -142,3 +143,37 @@ def test_separation_plants_are_in_the_directory(sample: Sample) -> None:
         not history["sid_history"].list.eval(pl.element().str.starts_with(domain)).list.any().any()
     )
     assert (grp.filter(pl.col("name") == "WMP-LEGACY-Alliance-Link")["group_id"].len()) == 1
+
+
+def test_hostile_display_names_in_the_directory_and_the_tenant() -> None:
+    """Markup, formulas, an LDAP filter and Unicode look-alikes in display names, on AD accounts
+    and on their Entra copies; never in an attribution signal or the DN."""
+    s = generate(seed=7, accounts=1000, now=NOW, entra=True)
+    tricks = {
+        "markup": "<script>",
+        "formula": "=HYPERLINK(",
+        "ldap filter": "*)(uid=*",
+        "right-to-left override": "\u202e",
+        "zero-width joiner": "\u200d",
+        "homoglyph (Cyrillic a)": "\u0430",
+        "homoglyph (Cyrillic A)": "\u0410",
+    }
+    for part, acc in (("AD", s.tables["accounts"]), ("Entra", s.entra["accounts"])):
+        names = acc["display_name"].drop_nulls()
+        for what, needle in tricks.items():
+            assert names.str.contains(needle, literal=True).any(), f"{part}: no {what}"
+        hostile = acc.filter(pl.col("display_name").is_in(list(HOSTILE_NAMES)))
+        assert hostile.height == len(HOSTILE_NAMES), part
+        signals = ("upn", "mail", "employee_id", "company", "dn", "username")
+        for col in signals:
+            values = hostile[col].drop_nulls()
+            assert not values.is_in(list(HOSTILE_NAMES)).any(), (part, col)
+        assert hostile["dn"].str.contains(r"^CN=[^<*=]+ \d+,OU=Users,OU=").all(), part
+    # the Entra copies are the same people (same SID) with the same hostile name
+    ad, entra = s.tables["accounts"], s.entra["accounts"]
+    pairs = ad.join(entra, on="sid", suffix="_entra").filter(
+        pl.col("display_name").is_in(list(HOSTILE_NAMES))
+    )
+    assert (pairs["display_name"] == pairs["display_name_entra"]).all() and pairs.height == len(
+        HOSTILE_NAMES
+    )
