@@ -13,7 +13,8 @@ per line, appended and fsynced, created 0600. Every line has ``ts`` (UTC), ``eve
   ``pseudonymised``, ``pruned`` (runs *erased* by retention);
 * ``exported`` (``report``): the run re-rendered, the file written and its SHA-256;
 * ``pruned`` (``prune``): the runs deleted (or, with ``dry_run``, that would be);
-* ``error``: ``exit_code``, ``error`` (class) and ``message`` of a failed command.
+* ``error``: ``exit_code``, ``error`` (class) and ``message`` of a failed command; an internal
+  error (a bug) has ``internal: true`` and no message (see ``errors.error_fields``).
 
 Secrets never reach it: configuration holds only references to them, and messages of this
 package never carry a secret's value. Directory text does not either (names are not logged).
@@ -31,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import AuditError, StoreError
+from .errors import StoreError, error_fields
 from .store import MANIFEST, private_dir, sha256_file
 
 if TYPE_CHECKING:
@@ -100,10 +101,8 @@ class AuditTrail:
         ts = datetime.now(UTC).isoformat(timespec="milliseconds")
         append(self.data_dir, {"ts": ts, "event": event, **self.base, **fields})
 
-    def error(self, exc: AuditError) -> None:
-        self.event(
-            "error", exit_code=int(exc.exit_code), error=type(exc).__name__, message=str(exc)
-        )
+    def error(self, exc: Exception) -> None:
+        self.event("error", **error_fields(exc))
 
 
 def run_fields(result: RunResult, exit_code: int) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Exit codes (stable, documented in the README):
 
     0  no open findings at or above --fail-on
     1  open findings at or above --fail-on
-    2  usage, configuration or runtime error
+    2  usage, configuration or runtime error; also an internal error (a bug): one line
+       "internal error: <type>: <message>", the traceback only with --debug / ACCESSAUDIT_DEBUG=1
     3  the run finished, but at least one source was not collected completely
     4  another run holds the lock on the data directory
 """
@@ -14,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import re
 import sys
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +29,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .errors import AuditError, ConfigError, ExitCode
+from .errors import AuditError, ConfigError, ExitCode, error_fields
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 SEVERITIES = ["critical", "high", "medium", "low", "info", "none"]
+DEBUG_ENV = "ACCESSAUDIT_DEBUG"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -58,8 +62,36 @@ def fail(exc: AuditError) -> NoReturn:
     sys.exit(int(exc.exit_code))
 
 
+def _debug() -> bool:
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.find_root().params.get("debug"):
+        return True
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def internal_error(exc: Exception) -> NoReturn:
+    """Anything that is not an AuditError is a bug (or MemoryError, or a library failure nobody
+    foresaw): one line and exit 2 like every error, never 1 ("findings", which a scheduler
+    treats as success). The traceback goes to stderr only with --debug / ACCESSAUDIT_DEBUG=1:
+    the exception's text may quote directory data, so it is never written to a log file."""
+    what = type(exc).__name__
+    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+    if first:  # polars puts the failing expression and values on the lines after the first
+        what += f": {first[:200]}..." if len(first) > 200 else f": {first}"
+    if _debug():
+        traceback.print_exception(exc, file=sys.stderr)
+        where = "the traceback above"
+    else:
+        where = f"the traceback printed with --debug or {DEBUG_ENV}=1"
+    click.echo(
+        f"accessaudit: error: internal error: {safe(what)} (please report; details in {where})",
+        err=True,
+    )
+    sys.exit(int(ExitCode.ERROR))
+
+
 def handle_errors(fn: F) -> F:
-    """Translate every expected failure into one line and an exit code (the only place)."""
+    """Translate every failure into one line and an exit code (the only place)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -70,6 +102,10 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             click.echo("accessaudit: interrupted; nothing was written", err=True)
             sys.exit(int(ExitCode.ERROR))
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own usage errors and exits: click prints them
+        except Exception as exc:
+            internal_error(exc)
 
     return wrapper  # type: ignore[return-value]
 
@@ -102,7 +138,12 @@ def quiet_option(fn: F) -> F:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="accessaudit", prog_name="accessaudit")
-def main() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    help=f"On an internal error (a bug), print its traceback ({DEBUG_ENV}=1 does the same).",
+)
+def main(debug: bool) -> None:
     """Audit the separation of two organisations' access rights.
 
     Collects accounts, groups and rights from Active Directory / LDAP, Entra ID and application
@@ -260,7 +301,7 @@ def demo(out: Path, accounts: int, seed: int, source: str, fail_on: str, quiet: 
         with StageProgress(console) as progress:
             try:
                 result = run_audit(settings, progress=progress)
-            except AuditError as exc:
+            except Exception as exc:
                 trail.error(exc)
                 raise
     if source == "sample-entra":
@@ -344,29 +385,24 @@ def run(
                         log.stage(stage)
 
                 result = run_audit(settings, progress=progress)
-        except AuditError as exc:
+            code = _outcome(result, fail_on or settings.audit.fail_on.value)
+            trail.event("finished", **run_fields(result, int(code)))
+            if settings.report.pseudonymise:  # the summary below is an output too (cron mail)
+                from dataclasses import replace
+
+                from .report.pseudonymise import from_settings
+
+                pseudo = from_settings(settings)
+                pseudo.learn_tables(result.analysis.accounts, result.analysis.groups)
+                top = pseudo.frame(result.analysis.actions.head(5))
+                result.analysis = replace(result.analysis, actions=top)
+        except Exception as exc:  # an internal error too: a scheduler's log must not go silent
             if log:
-                log.event(
-                    "error",
-                    exit_code=int(exc.exit_code),
-                    error=type(exc).__name__,
-                    message=str(exc),
-                )
+                log.event("error", **error_fields(exc))
             if trail:
                 with contextlib.suppress(AuditError):  # the data directory may be the problem
                     trail.error(exc)
             raise
-        code = _outcome(result, fail_on or settings.audit.fail_on.value)
-        trail.event("finished", **run_fields(result, int(code)))
-        if settings.report.pseudonymise:  # the summary below is an output too (cron mail)
-            from dataclasses import replace
-
-            from .report.pseudonymise import from_settings
-
-            pseudo = from_settings(settings)
-            pseudo.learn_tables(result.analysis.accounts, result.analysis.groups)
-            top = pseudo.frame(result.analysis.actions.head(5))
-            result.analysis = replace(result.analysis, actions=top)
         if log:
             log.event("finished", **finished_fields(result, int(code)))
     _finish(
@@ -814,7 +850,7 @@ def apply_cmd(
                 rate=settings.apply.rate_per_second,
                 max_failures=settings.apply.max_failures,
             )
-    except AuditError as exc:
+    except Exception as exc:
         with contextlib.suppress(AuditError):
             trail.error(exc)
         raise

@@ -13,6 +13,9 @@
     ├── StoreError                  data directory unwritable, run missing or corrupt, lock held
     └── InputFileError              an input (CSV export) with a bad row: names file and line
 
+    any other Exception             exit 2 too: an internal error (a bug, MemoryError, a polars
+                                    error nobody foresaw), "internal error: <type>: <message>"
+
 Only ``cli.py`` turns these into a one-line message and an exit code; nothing else prints.
 Exit codes are stable and documented in the README.
 """
@@ -95,3 +98,21 @@ class LockHeld(StoreError):
     """Another run is writing to this data directory."""
 
     exit_code = ExitCode.LOCKED
+
+
+def error_fields(exc: Exception) -> dict[str, Any]:
+    """The ``error`` event of a failed command, for the JSON log and the tool's audit log.
+
+    An internal error (not an :class:`AuditError`) is ``internal: true`` with its class only:
+    its text comes from a library and may quote directory data (polars quotes the values a cast
+    failed on), which neither log may hold. It is on stderr, and its traceback with
+    ``ACCESSAUDIT_DEBUG=1``.
+    """
+    if isinstance(exc, AuditError):
+        return {"exit_code": int(exc.exit_code), "error": type(exc).__name__, "message": str(exc)}
+    return {
+        "exit_code": int(ExitCode.ERROR),
+        "error": type(exc).__name__,
+        "internal": True,
+        "message": f"internal error: {type(exc).__name__} (please report)",
+    }

@@ -8,7 +8,8 @@ since the command started); then per event:
 * ``finished``: ``exit_code``, ``run_id``, ``complete``, ``open``, ``open_by_severity``,
   ``changes`` (new / resolved / regressed / unknown ...), ``manifest_sha256`` (anchor it: the
   newest manifest has no later run vouching for it yet), ``report``, ``pruned``;
-* ``error``: ``exit_code``, ``error`` (the exception class), ``message`` (with the hint).
+* ``error``: ``exit_code``, ``error`` (the exception class), ``message`` (with the hint); for an
+  internal error (a bug, exit 2 too) ``internal: true`` and no library text in ``message``.
 
 Directory text never reaches this log: stage names come from the configuration and the code.
 Lines are flushed one by one, so a killed run still leaves every stage it reached.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -157,3 +158,104 @@ def test_bad_site_rule_is_one_line_exit_2(
     (tmp_path / "c.toml").write_text(SITE_CONFIG)
     p = cli("rules", "test", "--config", str(tmp_path / "c.toml"))
     assert_one_line_error(p, 2, f"{rule}{message}")
+
+
+#: A site rule whose examples pass (numeric usernames) but whose strict cast fails on the real
+#: sample's usernames while the rules are evaluated: polars raises InvalidOperationError, not an
+#: AuditError. Nothing in the code foresees it, as with a bug.
+BAD_CAST_RULE = '''id = "bad-cast"
+version = "1.0"
+title = "Numeric usernames"
+severity = "low"
+action = "review-attribution"
+rationale = "Fails at evaluation time on alphabetic usernames."
+remediation = "None."
+key = ["account_id", "group_id"]
+query = """
+SELECT account_id, CAST(NULL AS VARCHAR) AS group_id,
+       CAST(CAST(username AS INTEGER) AS VARCHAR) AS detail
+FROM accounts WHERE enabled
+"""
+
+[[examples]]
+name = "a numeric username"
+accounts = [{ id = "1001" }]
+expect = [["1001", ""]]
+
+[[examples]]
+name = "a disabled account"
+accounts = [{ id = "1002", enabled = false }]
+expect = []
+'''
+
+
+def test_an_internal_error_is_one_line_exit_2_and_logged(tmp_path: Path) -> None:
+    """Exit 1 means "findings" (cron and the systemd unit treat it as success): a crash must
+    exit 2, in one line, with an error event in the JSON log and the audit log."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "bad-cast.toml").write_text(BAD_CAST_RULE)
+    head, _, _ = (ROOT / "config.example.toml").read_text().partition("# Active Directory (or")
+    assert head.count("rules_dirs = []") == 1
+    head = head.replace("rules_dirs = []", 'rules_dirs = ["site"]')
+    (tmp_path / "config.toml").write_text(head.replace("accounts = 6000", "accounts = 300"))
+    assert cli("rules", "test", "-c", str(tmp_path / "config.toml")).returncode == 0
+
+    def run(*debug: str, **env: str) -> subprocess.CompletedProcess[str]:
+        args = [*debug, "run", "-c", "config.toml", "-q", "--json-log", "run.jsonl"]
+        clean = {k: v for k, v in os.environ.items() if k != "ACCESSAUDIT_DEBUG"}
+        return subprocess.run(
+            [sys.executable, "-m", "accessaudit", *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**clean, **env},
+            stdin=subprocess.DEVNULL,
+            timeout=300,
+            check=False,
+        )
+
+    p = run()
+    assert p.returncode == 2, p.stderr
+    assert p.stdout == "" and "Traceback" not in p.stderr and 'File "' not in p.stderr
+    [line] = p.stderr.splitlines()
+    assert line.startswith(
+        "accessaudit: error: internal error: InvalidOperationError: conversion from `str` to"
+    ), line
+    assert line.endswith(
+        "(please report; details in the traceback printed with --debug or ACCESSAUDIT_DEBUG=1)"
+    ), line
+    data = tmp_path / "accessaudit-data"
+    assert not (data / "runs").exists() or not any((data / "runs").iterdir())
+    log = [json.loads(x) for x in (tmp_path / "run.jsonl").read_text().splitlines()]
+    audit = [json.loads(x) for x in (data / "audit-log.jsonl").read_text().splitlines()]
+    for events in (log, audit):
+        assert events[0]["event"] == "start"
+        error = events[-1]
+        assert error["event"] == "error", events
+        assert (error["exit_code"], error["error"], error["internal"]) == (
+            2,
+            "InvalidOperationError",
+            True,
+        )
+        # polars quoted usernames in its message; neither log may hold directory text
+        assert error["message"] == "internal error: InvalidOperationError (please report)"
+
+    # the traceback, on stderr only, when asked for
+    for p in (run(ACCESSAUDIT_DEBUG="1"), run("--debug")):
+        assert p.returncode == 2
+        assert p.stderr.startswith("Traceback (most recent call last):\n")
+        assert "in evaluate" in p.stderr  # where it happened: accessaudit/engine/evaluate.py
+        last = p.stderr.splitlines()[-1]
+        assert last.startswith("accessaudit: error: internal error: InvalidOperationError: ")
+        assert last.endswith("(please report; details in the traceback above)")
+
+
+def test_no_progress_display_off_a_terminal(tmp_path: Path) -> None:
+    """Captured output (a pipe, as under cron) has plain stage lines: no cursor movement,
+    carriage returns or colour, so logs and mail stay readable."""
+    p = cli("demo", "--accounts", "400", "--out", str(tmp_path / "d"), "--fail-on", "none")
+    assert p.returncode == 0, p.stderr
+    assert "  - collecting alliance (sample)\n" in p.stderr
+    for text in (p.stdout, p.stderr):
+        assert "\x1b" not in text and "\r" not in text
+        assert not any(ch in text for ch in "⠋⠙⠹━")  # spinner frames, bar segments
