@@ -26,8 +26,15 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Column, Table
 
 from .errors import AuditError, ConfigError, ExitCode, error_fields
 
@@ -159,21 +166,32 @@ def main(debug: bool) -> None:
 
 
 class StageProgress:
-    """Stages of a run: a live spinner with elapsed time on a terminal, plain lines otherwise.
+    """Stages of a run: on a terminal one live line per stage (spinner, bar, elapsed time) with,
+    while a source is collected, its objects so far per unit; plain stage lines otherwise.
 
-    Used as ``with StageProgress(console) as progress: run_audit(..., progress=progress)``.
+    Used as ``with StageProgress(console) as p: run_audit(..., progress=p, counts=p.count)``.
+    Nothing live off a terminal, with --quiet, or with ``live=False`` (--json-log runs: the log
+    is the record, and on stderr it must stay one JSON object per line).
     """
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, live: bool = True) -> None:
         self.console = console
+        self.live = live
         self.progress: Progress | None = None
         self.task: TaskID | None = None
+        self.counts: dict[str, int] = {}  # unit -> objects so far, for the current stage
 
     def __enter__(self) -> StageProgress:
-        if self.console.is_terminal and not self.console.quiet:
+        if self.live and self.console.is_terminal and not self.console.quiet:
             self.progress = Progress(
                 SpinnerColumn(finished_text="done"),
                 TextColumn("{task.description}"),
+                BarColumn(bar_width=20),
+                TextColumn(
+                    "{task.fields[detail]}",
+                    markup=False,
+                    table_column=Column(no_wrap=True, overflow="ellipsis", max_width=72),
+                ),
                 TimeElapsedColumn(),
                 console=self.console,
             )
@@ -186,7 +204,19 @@ class StageProgress:
             return
         if self.task is not None:
             self.progress.update(self.task, completed=1, total=1)
-        self.task = self.progress.add_task(safe(stage), total=None)
+        self.counts = {}
+        self.task = self.progress.add_task(safe(stage), total=None, detail="")
+
+    def count(self, source: str, unit: str, objects: int) -> None:
+        """``objects`` of ``unit`` collected so far from ``source`` (the stage being shown)."""
+        if self.progress is None or self.task is None:
+            return
+        self.counts[unit] = objects
+        shown = [f"{safe(u)} {n:,}" for u, n in self.counts.items()]  # in the order they began
+        if len(shown) > 4:  # the first unit (accounts / users) and the latest two
+            shown = [shown[0], "...", *shown[-2:]]
+        total = sum(self.counts.values())
+        self.progress.update(self.task, detail=f"{total:,} collected: {', '.join(shown)}")
 
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
@@ -300,7 +330,7 @@ def demo(out: Path, accounts: int, seed: int, source: str, fail_on: str, quiet: 
             )
         with StageProgress(console) as progress:
             try:
-                result = run_audit(settings, progress=progress)
+                result = run_audit(settings, progress=progress, counts=progress.count)
             except Exception as exc:
                 trail.error(exc)
                 raise
@@ -377,14 +407,14 @@ def run(
             trail.event("start")
             if log:
                 log.event("start", config=str(config_path), data_dir=str(settings.audit.data_dir))
-            with StageProgress(console) as stages:
+            with StageProgress(console, live=json_log is None) as stages:
 
                 def progress(stage: str) -> None:
                     stages(stage)
                     if log:
                         log.stage(stage)
 
-                result = run_audit(settings, progress=progress)
+                result = run_audit(settings, progress=progress, counts=stages.count)
             code = _outcome(result, fail_on or settings.audit.fail_on.value)
             trail.event("finished", **run_fields(result, int(code)))
             if settings.report.pseudonymise:  # the summary below is an output too (cron mail)

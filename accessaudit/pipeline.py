@@ -6,6 +6,7 @@ analysis in between is a pure function of the collected tables (:func:`analyse`)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,10 @@ from .retention import prune_runs
 from .store import MANIFEST, RunInfo, RunStore, read_table, sha256_file
 
 Progress = Callable[[str], None]
+#: ``counts(source_name, unit, objects_so_far)`` while a source is collected: per unit (e.g.
+#: accounts, groups, rows), non-decreasing, the last call of a unit giving its final count.
+Counts = Callable[[str, str, int], None]
+UnitCounts = Callable[[str, int], None]
 
 
 def tool_version() -> str:
@@ -54,10 +59,16 @@ def _noop(_: str) -> None:
     return None
 
 
+def _no_counts(_source: str, _unit: str, _n: int) -> None:
+    return None
+
+
 # --- collect ---------------------------------------------------------------------------------
 
 
-def _sample_collection(src: SampleSource, now: datetime) -> SourceCollection:
+def _sample_collection(
+    src: SampleSource, now: datetime, counts: UnitCounts | None = None
+) -> SourceCollection:
     from .sample import generate
 
     started = datetime.now(UTC)
@@ -68,6 +79,9 @@ def _sample_collection(src: SampleSource, now: datetime) -> SourceCollection:
         CollectionUnit(name, True, f"generated from seed {src.seed}", df.height)
         for name, df in tables.items()
     ]
+    for unit in units:  # generated in one step: each table's size once, at the end
+        if counts:
+            counts(unit.name, unit.count)
     source = str(tables["accounts"]["source"][0]) if entra else sample.source
     return SourceCollection(source, "sample", started, datetime.now(UTC), dict(tables), units)
 
@@ -97,24 +111,28 @@ def collect_one(
     *,
     now: datetime,
     previous: RunInfo | None = None,
+    counts: UnitCounts | None = None,
 ) -> SourceCollection:
-    """Collect one configured source. An incomplete collection is returned, marked incomplete."""
+    """Collect one configured source. An incomplete collection is returned, marked incomplete.
+
+    ``counts(unit, objects_so_far)`` reports progress: LDAP after every page, Entra as each
+    unit completes, CSV every 10,000 rows, the sample once per table."""
     try:
         if isinstance(src, SampleSource):
-            return _sample_collection(src, now)
+            return _sample_collection(src, now, counts)
         if isinstance(src, LdapSource):
             from .connectors import ldap
 
-            return ldap.collect(src, now=now)
+            return ldap.collect(src, now=now, progress=counts)
         if isinstance(src, EntraSource):
             from .connectors import entra
 
             state = _previous_state(previous, src.name)
             prev_tables = _previous_tables(previous, f"entra:{src.tenant_id}") if state else None
-            return entra.collect(src, state=state, previous=prev_tables, now=now)
+            return entra.collect(src, state=state, previous=prev_tables, now=now, progress=counts)
         from .connectors import csvfile
 
-        return csvfile.collect(src, now=now)
+        return csvfile.collect(src, now=now, progress=counts)
     except IncompleteCollection as exc:
         if isinstance(exc.collection, SourceCollection):
             return exc.collection
@@ -127,12 +145,19 @@ def collect_sources(
     now: datetime,
     previous: RunInfo | None = None,
     progress: Progress = _noop,
+    counts: Counts = _no_counts,
 ) -> list[tuple[str, SourceCollection]]:
-    """Every configured source, then CSV users correlated with the directory accounts."""
+    """Every configured source, then CSV users correlated with the directory accounts.
+
+    ``progress(stage)`` names each step; ``counts(source_name, unit, objects_so_far)`` reports
+    the objects collected so far (see :func:`collect_one`)."""
     collected: list[tuple[str, SourceCollection]] = []
     for src in settings.sources:
         progress(f"collecting {src.name} ({src.kind})")
-        collected.append((src.name, collect_one(src, now=now, previous=previous)))
+        unit_counts = functools.partial(counts, src.name)
+        collected.append(
+            (src.name, collect_one(src, now=now, previous=previous, counts=unit_counts))
+        )
     directory = [c.table("accounts") for _, c in collected if c.kind != "csv"]
     if directory:
         dir_accounts = pl.concat(directory)
@@ -462,8 +487,12 @@ def run_audit(
     *,
     now: datetime | None = None,
     progress: Progress = _noop,
+    counts: Counts = _no_counts,
 ) -> RunResult:
-    """The whole job: lock, collect, analyse, write. Raises AuditError subclasses."""
+    """The whole job: lock, collect, analyse, write. Raises AuditError subclasses.
+
+    ``progress`` and ``counts`` are told the stages and the objects collected so far (the
+    command line shows them as progress bars)."""
     started = now or datetime.now(UTC)
     rules = load_rules(settings.audit.rules_dirs)
     check_queries(rules, rule_overrides(settings, rules))  # fail before touching a server
@@ -472,7 +501,9 @@ def run_audit(
     with store.lock():
         store.prepare()
         previous = store.latest()
-        collections = collect_sources(settings, now=started, previous=previous, progress=progress)
+        collections = collect_sources(
+            settings, now=started, previous=previous, progress=progress, counts=counts
+        )
         analysis = analyse(
             combine(collections),
             settings,

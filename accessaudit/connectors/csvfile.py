@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+from collections.abc import Callable
 from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
@@ -74,22 +75,34 @@ _ACCOUNT_TEXT_FIELDS: Final = ("display_name", "upn", "employee_id", "mail")
 _LINE: Final = "_line"  # physical line on which a record starts
 _KEY: Final = "_key"  # lower-cased username
 
+#: ``progress("rows", rows_so_far)`` is called every this many rows, and once at the end.
+PROGRESS_EVERY: Final = 10_000
+
 _ENCODING_HINT: Final = (
     "set `encoding` for this source in config.toml to the export's encoding, "
     'e.g. encoding = "cp1252" for files saved by Excel on Windows'
 )
 
 
-def collect(cfg: CsvSource, *, now: datetime | None = None) -> SourceCollection:
+def collect(
+    cfg: CsvSource,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> SourceCollection:
     """Read one application's CSV export into canonical tables.
 
     ``now`` fixes the collection start and end times (tests); by default the UTC wall clock.
+    ``progress("rows", rows_so_far)`` is called while reading (every :data:`PROGRESS_EVERY`
+    rows) and once with the final count.
     Raises :class:`InputFileError` for a missing/unreadable file, a decode error or a bad row,
     and :class:`ConfigError` for an unknown encoding or a mapped header missing from the file.
     """
     started = now or datetime.now(UTC)
-    raw, bad = _read(cfg)
+    raw, bad = _read(cfg, progress)
     rows = _validated(raw, cfg, bad)
+    if progress:
+        progress("rows", rows.height)
     source = f"csv:{cfg.name}"
     n = rows.height
     return SourceCollection(
@@ -135,7 +148,9 @@ class _BadRows:
         )
 
 
-def _read(cfg: CsvSource) -> tuple[pl.DataFrame, _BadRows]:
+def _read(
+    cfg: CsvSource, progress: Callable[[str, int], None] | None = None
+) -> tuple[pl.DataFrame, _BadRows]:
     """Mapped cells as raw strings (untrimmed) plus the start line of each record; rows of the
     wrong width and blank lines inside the data are left out and recorded as bad."""
     path = cfg.path
@@ -183,6 +198,8 @@ def _read(cfg: CsvSource) -> tuple[pl.DataFrame, _BadRows]:
                     continue
                 picked.append(pick(row))
                 lines.append(start)
+                if progress and len(picked) % PROGRESS_EVERY == 0:
+                    progress("rows", len(picked))
     except FileNotFoundError:
         raise InputFileError(
             f"CSV export {path} not found",

@@ -63,7 +63,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -106,12 +106,14 @@ def collect(
     state: Mapping[str, str] | None = None,
     now: datetime | None = None,
     previous: Mapping[str, pl.DataFrame] | None = None,
+    progress: Callable[[str, int], None] | None = None,
 ) -> SourceCollection:
     """Collect one Entra tenant into the canonical tables.
 
     ``state`` is what the previous run returned in :attr:`SourceCollection.state` (deltaLinks)
     and ``previous`` that run's tables; both are needed to collect incrementally. ``now`` fixes
     the collection's start time (and the age check of stored deltaLinks).
+    ``progress(unit, objects)`` is called as each unit (users, groups, members ...) completes.
 
     Raises :class:`~accessaudit.errors.ConfigError` (credential settings),
     :class:`~accessaudit.errors.ConnectError` (authority or Graph unreachable, TLS) and
@@ -130,6 +132,7 @@ def collect(
         _check_permissions(cfg, roles, source, tokens.host)
         client = GraphClient(cfg, session, tokens, source, deadline=clock + cfg.time_budget)
         ctx = Context(cfg, client, roles, source, started, state or {}, previous or {})
+        ctx.progress = progress
         tables = _collect(ctx)
     finally:
         session.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -102,6 +102,7 @@ class Context:
         self.raw_groups: list[dict[str, Any]] = []  # the groups listing, for their links
         #: unit -> why a stored deltaLink was not used ("users" / "groups"): said in its detail
         self.resync: dict[str, str] = {}
+        self.progress: Callable[[str, int], None] | None = None  # (unit, objects) when done
 
     def full_because(self, part: str, reason: str | None) -> None:
         """Record why ``part`` is listed in full although a deltaLink was stored."""
@@ -112,6 +113,8 @@ class Context:
         if name in self.resync:
             detail = f"full collection ({self.resync[name]}): {detail}"
         self.units.append(CollectionUnit(name, True, detail, count))
+        if self.progress:
+            self.progress(name, count)
 
     def bad(self, name: str, reason: str, count: int = 0) -> None:
         log.warning("%s: %s incomplete: %s", self.source, name, reason)
