@@ -56,6 +56,9 @@ def start(config: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "accessaudit", "run", "-c", str(config), "--fail-on", "none", *args],
         stdin=subprocess.DEVNULL,  # no terminal: nothing may prompt
+        # and no controlling terminal either, as under cron or systemd: a prompt opened on
+        # /dev/tty fails at once instead of waiting on the terminal pytest was started from
+        start_new_session=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -128,6 +131,32 @@ def test_two_runs_started_together_exactly_one_writes(tmp_path: Path, export: st
     assert finished["manifest_sha256"] == sha256_file(written.path / MANIFEST)
     assert finished["open"] == written.manifest["summary"]["open"]
     assert finished["changes"] == written.manifest["summary"]["changes"]
+
+
+def session_and_terminal(pid: int) -> tuple[int, int]:
+    """(session id, tty_nr) of a running process, from ``/proc/<pid>/stat`` (proc(5))."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[3]), int(fields[4])
+
+
+def test_a_scheduled_run_has_no_terminal_to_prompt_on(tmp_path: Path, export: str) -> None:
+    fifo = tmp_path / "niche.pipe"
+    os.mkfifo(fifo)
+    log = tmp_path / "run.jsonl"
+    p = start(write_config(tmp_path, fifo), "-q", "--json-log", str(log))
+    try:
+        wait_for_event(log, "collecting niche (csv)")  # running, waiting for its CSV export
+        # a session of its own with no controlling terminal: nothing can open /dev/tty
+        assert session_and_terminal(p.pid) == (p.pid, 0)
+        with fifo.open("w", encoding="utf-8") as fh:
+            fh.write(export)
+        out, err = p.communicate(timeout=DEADLINE)  # finishes: nothing waited for input
+    finally:
+        p.kill()
+        p.wait()
+    assert p.returncode == 0, err
+    assert (out, err) == ("", "")
+    assert events(log)[-1]["event"] == "finished"
 
 
 def test_killing_the_holder_frees_the_lock(tmp_path: Path, export: str) -> None:

@@ -337,7 +337,8 @@ def cli(
     umask: int | None = None,
     timeout: float = DEADLINE,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m accessaudit ARGS`` in its own process, with no terminal and no stdin."""
+    """``python -m accessaudit ARGS`` in its own process and session, with no controlling
+    terminal and no stdin, as cron or systemd start it: a prompt fails instead of waiting."""
     import recorder
 
     site = recorder.sitecustomize_dir(RECORD.parent / "site")
@@ -358,6 +359,7 @@ def cli(
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
+        start_new_session=True,  # no controlling terminal (cron, systemd): /dev/tty cannot open
         cwd=cwd,
         env=full,
         timeout=timeout,

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import resource
+import shlex
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from hardening_env import (
     check_runs_intact,
     cli,
     manifests,
+    no_traceback,
     one_line_error,
     run,
     sample_source_toml,
@@ -217,6 +219,27 @@ def test_keyring_without_any_configured_backend(tmp_path: Path) -> None:
     p = run(config, env=env, timeout=60)
     assert p.returncode == 2
     assert "keyring entry accessaudit:svc-audit" in one_line_error(p)
+
+
+def test_no_prompt_without_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cli`` starts the tool as a scheduler does: no stdin and no controlling terminal (a
+    session of its own), so a prompt on /dev/tty would fail rather than wait on the terminal the
+    tests run from. The interpreter is started through a shell wrapper that records its
+    ``/proc/self/stat`` and execs Python (same process), to prove it; the run completes in time."""
+    stat = tmp_path / "stat"
+    wrapper = tmp_path / "python"
+    wrapper.write_text(
+        f"#!/bin/sh\ncat /proc/$$/stat > {shlex.quote(str(stat))}\n"
+        f'exec {shlex.quote(sys.executable)} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(wrapper))
+    p = run(_sample_config(tmp_path), "--fail-on", "none", timeout=120)
+    assert p.returncode == 0, p.stderr
+    no_traceback(p)
+    pid, _, rest = stat.read_text().partition(" (")
+    fields = rest.rsplit(")", 1)[1].split()  # state ppid pgrp session tty_nr ... (proc(5))
+    assert (int(fields[3]), int(fields[4])) == (int(pid), 0)  # session leader, no terminal
 
 
 def test_secret_environment_variable_not_set(tmp_path: Path) -> None:
