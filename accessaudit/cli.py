@@ -338,11 +338,14 @@ def demo(out: Path, accounts: int, seed: int, source: str, fail_on: str, quiet: 
         console.print(f"Graph emulator: {tenant.round_trips} Graph round trips")
     trail.event("finished", **run_fields(result, int(_outcome(result, fail_on))))
     if result.report:
-        # A stable name beside the runs, for people who just want to open the report.
-        from .store import atomic_write_bytes
+        # A stable name beside the runs, for people who just want to open the report: rendered
+        # for that place (not copied), so its download links reach into the run folder.
+        from .pipeline import render_report
 
-        latest = out / "report.html"
-        atomic_write_bytes(latest, result.report.read_bytes())
+        run = result.run
+        latest = render_report(
+            run.path, run.manifest, result.analysis, settings, out / "report.html"
+        )
         result.report = latest.resolve()
     _finish(
         result,
@@ -476,6 +479,7 @@ def report(run_dir: Path, config_path: Path, out: Path | None, pseudonymise: boo
     Example:  accessaudit report accessaudit-data/runs/20261126T020000Z --out report.html
     """
     from .engine.rulefile import load_rules
+    from .engine.snapshot import EXCEPTIONS_FILE, load_snapshot
     from .pipeline import load_analysis, render_report
     from .report.history import previous_history
     from .store import open_run
@@ -486,6 +490,7 @@ def report(run_dir: Path, config_path: Path, out: Path | None, pseudonymise: boo
     history = previous_history(run_info)  # the run's own stored history
     manifest: dict[str, Any] = dict(run_info.manifest)
     hidden = settings.report.pseudonymise if pseudonymise is None else pseudonymise
+    register: dict[str, Any] | None = None  # default: the run's own exceptions.json
     if hidden:
         from .report.pseudonymise import KEY_FILE, Pseudonymiser, load_key
 
@@ -495,8 +500,21 @@ def report(run_dir: Path, config_path: Path, out: Path | None, pseudonymise: boo
         analysis = pseudo.analysis(analysis)
         history = pseudo.frame(history) if history is not None else None
         manifest = pseudo.manifest(manifest)
+        stored = load_snapshot(run_info.path, EXCEPTIONS_FILE)
+        register = pseudo.register(stored) if stored is not None else None
     out = out or Path.cwd() / f"report-{run_info.run_id}.html"
-    path = render_report(run_info.path, manifest, analysis, settings, out, history=history)
+    # a pseudonymised report never links a raw run's exports
+    raw_exports = hidden and "pseudonymised" not in run_info.manifest
+    path = render_report(
+        run_info.path,
+        manifest,
+        analysis,
+        settings,
+        out,
+        history=history,
+        register=register,
+        link_exports=not raw_exports,
+    )
     from .auditlog import AuditTrail
     from .store import sha256_file
 

@@ -21,8 +21,17 @@ from .analysis.correlate import correlate
 from .analysis.expand import effective_memberships, finding_paths, group_closure
 from .config import CsvSource, EntraSource, LdapSource, SampleSource, Settings, settings_hash
 from .engine.evaluate import build_views, check_queries, evaluate
-from .engine.exceptions import Register, apply_exceptions, load_configured, register_manifest
+from .engine.exceptions import Register, apply_exceptions, load_configured
 from .engine.rulefile import Rule, catalogue_hash, load_rules
+from .engine.snapshot import (
+    EXCEPTIONS_FILE,
+    RULES_FILE,
+    load_snapshot,
+    register_manifest,
+    register_snapshot,
+    rules_snapshot,
+    to_bytes,
+)
 from .errors import IncompleteCollection
 from .model import (
     COLLECTED_SCHEMAS,
@@ -35,7 +44,7 @@ from .remediation.plan import plan_actions
 from .report.context import build_context
 from .report.exports import write_csv, write_json
 from .report.history import HISTORY_TABLE, change_counts, history_for_run, with_history
-from .report.html import render_html
+from .report.html import exports_href, render_html
 from .report.pseudonymise import from_settings as pseudonymiser
 from .report.trend import TrendPoint, stored_points, trend_context, trend_frame
 from .retention import prune_runs
@@ -326,6 +335,7 @@ def summarise(
     open_sev = dict(findings.filter(is_open).group_by("severity").len().iter_rows())
     acc_sev = dict(findings.filter(~is_open).group_by("severity").len().iter_rows())
     open_rule = dict(findings.filter(is_open).group_by("rule_id").len().sort("rule_id").iter_rows())
+    acc_rule = dict(findings.filter(~is_open).group_by("rule_id").len().sort("rule_id").iter_rows())
     n_open = int(findings.filter(is_open).height)
     return {
         "findings": findings.height,
@@ -336,6 +346,7 @@ def summarise(
         "open_by_severity": {s.value: int(open_sev.get(s.value, 0)) for s in Severity},
         "accepted_by_severity": {s.value: int(acc_sev.get(s.value, 0)) for s in Severity},
         "open_by_rule": {k: int(v) for k, v in open_rule.items()},
+        "accepted_by_rule": {k: int(v) for k, v in acc_rule.items()},
         "changes": change_counts(history),
         "actions": actions.height,
     }
@@ -350,16 +361,26 @@ def render_report(
     *,
     history: pl.DataFrame | None = None,
     trend: list[TrendPoint] | None = None,
+    register: Mapping[str, Any] | None = None,
+    link_exports: bool = True,
 ) -> Path:
-    """Render the HTML report of a run from its tables (used by ``run`` and ``report``).
+    """Render the HTML report of a run from its tables (used by ``run``, ``report``, ``demo``).
 
     ``history`` defaults to the run's stored ``findings_history``, ``trend`` to the stored
-    summaries of the runs up to this one (``run_dir`` lies in ``<data_dir>/runs``).
+    summaries of the runs up to this one (``run_dir`` lies in ``<data_dir>/runs``), ``register``
+    to the run's ``exceptions.json``; the rules shown are the run's ``rules.json`` (the
+    current ``analysis.rules`` only to say whether the catalogue changed since). The export
+    links are relative to where the report is written; ``link_exports=False`` names the
+    exports without linking them (a pseudonymised report of a run whose exports are raw).
     """
     if history is None and (run_dir / f"{HISTORY_TABLE}.parquet").is_file():
         history = pl.read_parquet(run_dir / f"{HISTORY_TABLE}.parquet")
     if trend is None:
         trend = stored_points(run_dir.parent.parent, manifest)
+    if register is None:
+        register = load_snapshot(run_dir, EXCEPTIONS_FILE)
+    out = out or run_dir / "report.html"
+    href = exports_href(run_dir, out) if link_exports else None
     ctx = build_context(
         manifest=manifest,
         findings=analysis.findings,
@@ -372,8 +393,12 @@ def render_report(
         org_names={o.id: o.name for o in settings.organisations},
         history=history,
         trend=trend_context(trend, settings.report.target_date),
+        rule_snapshot=load_snapshot(run_dir, RULES_FILE),
+        register=register,
+        exports_href=href,
+        exports_dir="" if href is not None or not link_exports else str(run_dir.resolve()),
     )
-    return render_html(ctx, out or run_dir / "report.html")
+    return render_html(ctx, out)
 
 
 def write_run(
@@ -406,6 +431,13 @@ def write_run(
             },
         )
         writer.write_table(HISTORY_TABLE, history)
+        # the rules and the register as run, for the evidence view and any later re-render
+        overrides = rule_overrides(settings, analysis.rules)
+        writer.write_bytes(RULES_FILE, to_bytes(rules_snapshot(analysis.rules, overrides)))
+        register = None
+        if analysis.exceptions is not None:
+            register = register_snapshot(analysis.exceptions, analysis.findings, as_of=started)
+            writer.write_bytes(EXCEPTIONS_FILE, to_bytes(register))
         manifest: dict[str, Any] = {
             "tool_version": tool_version(),
             "started": started.isoformat(),
@@ -413,7 +445,7 @@ def write_run(
             "config_hash": settings_hash(settings),
             "rules_hash": catalogue_hash(analysis.rules),
             "rules": {r.id: {"version": r.version, "sha256": r.sha256} for r in analysis.rules},
-            "exceptions": register_manifest(analysis.exceptions),
+            "exceptions": register_manifest(register),
             "complete": all(s["complete"] for s in sources),
             "sources": sources,
             "summary": summarise(analysis.findings, analysis.actions, history),
@@ -421,11 +453,13 @@ def write_run(
         trend = stored_points(store.data_dir, {"run_id": writer.run_id, **manifest})
         # What the outputs show: pseudonymised copies when asked (the tables above stay raw).
         shown, shown_history, shown_manifest = analysis, history, dict(manifest)
+        shown_register = register
         if settings.report.pseudonymise:
             progress("pseudonymising the report and exports")
             pseudo = pseudonymiser(settings)
             shown, shown_history = pseudo.analysis(analysis), pseudo.frame(history)
             shown_manifest = pseudo.manifest(manifest)
+            shown_register = pseudo.register(register) if register is not None else None
             manifest["pseudonymised"] = {"key_id": pseudo.key_id}
         findings_out = with_history(shown.findings, shown_history)
         if "csv" in settings.report.formats:
@@ -471,6 +505,7 @@ def write_run(
                 writer.tmp / "report.html",
                 history=shown_history,
                 trend=trend,
+                register=shown_register,
             )
             writer.add_file("report.html")
         run = writer.commit(manifest)

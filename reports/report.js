@@ -93,7 +93,8 @@
    *      searchText(row) -> string,
    *      selects: [{id, key}], groupKey(row) (optional), renderGroup(row) -> <tr>,
    *      orderKey() (optional) -> null or row -> string: the grouped order when not sorted.
-   * Returns {refresh} (or null when the table is not in the page). */
+   * Returns {refresh, setPrinting, table} (or null when the table is not in the page);
+   * setPrinting(true) renders every filtered row (a printout has no pager), false pages again. */
   function setupTable(cfg) {
     var prefix = cfg.prefix;
     var raw = cfg.data.rows;
@@ -148,6 +149,7 @@
     }
     var state = { query: "", sortKey: null, sortType: "", sortDir: 1, page: 0 };
     var view = [];
+    var printing = false;
     var headers = Array.prototype.slice.call(table.querySelectorAll("thead th[data-key]"));
 
     function compute() {
@@ -217,8 +219,8 @@
       if (state.page >= pages) {
         state.page = pages - 1;
       }
-      var start = state.page * size;
-      var end = Math.min(view.length, start + size);
+      var start = printing ? 0 : state.page * size;
+      var end = printing ? view.length : Math.min(view.length, start + size);
       var fragment = document.createDocumentFragment();
       var lastGroup = null;
       for (var k = start; k < end; k += 1) {
@@ -350,7 +352,13 @@
     if (window.requestIdleCallback) {
       window.requestIdleCallback(warm);
     }
-    return { refresh: refresh };
+    function setPrinting(on) {
+      if (printing !== on) {
+        printing = on;
+        render();
+      }
+    }
+    return { refresh: refresh, setPrinting: setPrinting, table: table };
   }
 
   /* Views: #view-officer, #view-worklist, #view-evidence show one; anything else all. */
@@ -477,6 +485,7 @@
       return index === null || index === undefined || !objects[index] ? NO_OBJECT : objects[index];
     }
 
+    var tables = [];  // what setupTable returned: all rows are rendered for printing
     var actionsData = readJSON("worklist-data");
     if (actionsData) {
       var groupBy = document.getElementById("worklist-groupby");
@@ -547,11 +556,12 @@
       if (groupBy && worklist) {
         groupBy.addEventListener("change", worklist.refresh);
       }
+      tables.push(worklist);
     }
 
     var findingsData = readJSON("findings-data");
     if (findingsData) {
-      setupTable({
+      tables.push(setupTable({
         prefix: "findings",
         data: findingsData,
         pageSize: pageSize,
@@ -615,13 +625,27 @@
             td(pathList(f.path, f.path_partial, orgChip)),
             td(details));
         }
-      });
+      }));
     }
 
-    // A printed report should carry its evidence: open every <details> before printing.
+    // A printed report should carry its evidence: every filtered row of each table in a shown
+    // view (print CSS hides the pager), every <details> open. Paging comes back afterwards.
     window.addEventListener("beforeprint", function () {
+      tables.forEach(function (t) {
+        var view = t ? t.table.closest("div.view") : null;
+        if (t && !(view && view.hidden)) {
+          t.setPrinting(true);
+        }
+      });
       Array.prototype.forEach.call(document.querySelectorAll("details"), function (d) {
         d.open = true;
+      });
+    });
+    window.addEventListener("afterprint", function () {
+      tables.forEach(function (t) {
+        if (t) {
+          t.setPrinting(false);
+        }
       });
     });
     setupViews();

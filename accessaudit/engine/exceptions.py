@@ -96,6 +96,7 @@ class Register:
     path: Path
     sha256: str
     entries: tuple[Entry, ...]
+    text: str = ""  # the file as read (its UTF-8 bytes hash to sha256): the run's snapshot
 
 
 def glob_regex(glob: str) -> str:
@@ -143,7 +144,7 @@ def load_register(
         msg = msg.replace(m.group(0), "").strip() if m else msg
         raise ExceptionsFileError(f"{where}: {msg}", "fix the TOML syntax") from None
     entries = _entries(data, text, str(path), list(orgs), set(rule_ids) if rule_ids else None)
-    return Register(path, hashlib.sha256(raw).hexdigest(), entries)
+    return Register(path, hashlib.sha256(raw).hexdigest(), entries, text)
 
 
 def _header_lines(text: str) -> list[int]:
@@ -416,13 +417,6 @@ def _register_findings(
             }
         )
     return pl.DataFrame([{c: r.get(c) for c in schema.names()} for r in rows], schema=schema)
-
-
-def register_manifest(register: Register | None) -> dict[str, Any] | None:
-    """What a run's manifest records about the register it was evaluated with."""
-    if register is None:
-        return None
-    return {"path": str(register.path), "sha256": register.sha256, "entries": len(register.entries)}
 
 
 def load_configured(settings: Settings, rule_ids: Iterable[str]) -> Register | None:

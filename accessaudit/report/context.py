@@ -27,6 +27,7 @@ from typing import Any, Final, Protocol
 import polars as pl
 
 from accessaudit.model import SEVERITY_RANK, Org, Severity
+from accessaudit.report.evidence import run_rules
 from accessaudit.report.views import change_map, gone_ids, gone_rows, views_context
 
 #: Severities, worst first.
@@ -599,6 +600,10 @@ def build_context(
     page_size: int = DEFAULT_PAGE_SIZE,
     history: pl.DataFrame | None = None,
     trend: Mapping[str, Any] | None = None,
+    rule_snapshot: Mapping[str, Any] | None = None,
+    register: Mapping[str, Any] | None = None,
+    exports_href: str | None = "",
+    exports_dir: str = "",
 ) -> dict[str, Any]:
     """Everything the report shows, as plain data.
 
@@ -608,6 +613,11 @@ def build_context(
     legend; ``page_size`` rows are server-rendered and shown per page by the script;
     ``history`` is the run's ``findings_history`` (change since the last run) and ``trend``
     the officers' trend (:func:`accessaudit.report.trend.trend_context`).
+
+    ``rule_snapshot`` is the run's ``rules.json``: when given, the rule texts shown are the
+    run's and ``rules`` (the current catalogue) is only compared with them; ``register`` is its
+    ``exceptions.json``; ``exports_href`` / ``exports_dir``: see
+    :func:`accessaudit.report.views.views_context`.
     """
     path_map: dict[str, list[str]] = {}
     if {"finding_key", "path"} <= set(paths.columns):
@@ -643,7 +653,8 @@ def build_context(
         )
     finding_rows = _finding_rows(findings, path_map, objs, change_map(history))
     action_rows = _action_rows(actions, objs)
-    docs = _rule_docs(rules, findings)
+    as_run = run_rules(rule_snapshot)
+    docs = _rule_docs(rules if as_run is None else as_run, findings)
     page = max(1, int(page_size))
     open_count = sum(1 for f in finding_rows if f[_F["status"]] == "open")
 
@@ -712,5 +723,10 @@ def build_context(
             name=lambda i: objs.name(objs.ref(i)),
             sev_class=severity_class,
             text=visible,
+            run_rules=as_run,
+            current_rules=rules,
+            register=register,
+            exports_href=exports_href,
+            exports_dir=exports_dir,
         ),
     }

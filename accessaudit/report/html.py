@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
@@ -91,6 +93,22 @@ def content_security_policy(css: str, js: str) -> str:
             "form-action 'none'",
         ]
     )
+
+
+def exports_href(run_dir: Path, report: Path) -> str | None:
+    """The URL prefix, relative to ``report``'s folder, of the exports in ``run_dir``.
+
+    ``""`` when the report is in the run folder, else e.g. ``"runs/20261126T050000Z/"`` (the
+    demo's ``<out>/report.html``) or ``"../data/runs/…/"`` (``report --out``); each segment
+    percent-encoded. None when no relative path exists (another drive on Windows): the report
+    then names the folder instead of linking into it.
+    """
+    try:
+        rel = os.path.relpath(run_dir.resolve(), report.resolve().parent)
+    except ValueError:
+        return None
+    rel = Path(rel).as_posix()
+    return "" if rel == "." else quote(rel) + "/"
 
 
 def render_string(context: Mapping[str, Any], template_dirs: Sequence[Path] | None = None) -> str:

@@ -297,6 +297,36 @@ class Pseudonymiser:
         out["pseudonymised"] = {"key_id": self.key_id}
         return out
 
+    def register(self, snapshot: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of a run's exceptions register (``exceptions.json``) for display.
+
+        Object patterns with wildcards (``jsmith*``) name part of a person: each becomes one
+        ``pattern-`` token; exact ids and names, the justification and the agreement have known
+        values replaced as in any text; approvers' names become ``name-`` tokens (a display
+        name of the same person gets the same token). The file's text is left out.
+        """
+        entries = []
+        for e in snapshot.get("entries") or []:
+            objects = [str(o) for o in e.get("objects") or []]
+            exact = dict(zip(objects, self.texts(objects), strict=True))
+            texts = self.texts([str(e.get(k) or "") for k in ("justification", "agreement")])
+            entries.append(
+                {
+                    **e,
+                    "objects": [
+                        self.token("pattern", o) if any(c in o for c in "*?") else exact[o]
+                        for o in objects
+                    ],
+                    "justification": texts[0],
+                    "agreement": texts[1],
+                    "approvers": [
+                        {**a, "name": self.token("name", str(a.get("name") or ""))}
+                        for a in e.get("approvers") or []
+                    ],
+                }
+            )
+        return {**snapshot, "entries": entries, "text": ""}
+
 
 # --- the key --------------------------------------------------------------------------------
 

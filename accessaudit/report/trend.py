@@ -33,6 +33,8 @@ from ..store import RunStore
 PROJECTION_RUNS: Final = 6
 #: Rows of the per-run table in the report (newest first).
 TABLE_RUNS: Final = 20
+#: Runs (columns) of the by-rule table in the report: the most recent ones.
+RULE_RUNS: Final = 8
 SEVERITIES: Final = tuple(
     s.value for s in sorted(Severity, key=lambda s: SEVERITY_RANK[s], reverse=True)
 )
@@ -55,6 +57,8 @@ class TrendPoint:
     accepted_by_severity: Mapping[str, int] = field(default_factory=dict)
     open_by_rule: Mapping[str, int] = field(default_factory=dict)
     changes: Mapping[str, int] = field(default_factory=dict)
+    #: None for summaries written before accepted findings were counted by rule
+    accepted_by_rule: Mapping[str, int] | None = None
     pruned: bool = False
 
 
@@ -93,6 +97,7 @@ def point(manifest: Mapping[str, Any], *, pruned: bool = False) -> TrendPoint | 
         open_by_rule=_ints(s.get("open_by_rule", s.get("by_rule"))),
         changes=_ints(s.get("changes")),
         pruned=pruned,
+        accepted_by_rule=_ints(s["accepted_by_rule"]) if "accepted_by_rule" in s else None,
     )
 
 
@@ -265,21 +270,6 @@ def trend_context(points: Sequence[TrendPoint], target: date | None) -> dict[str
     if not points:
         return {}
     proj = projection(points)
-    latest = points[-1]
-    previous = points[-2] if len(points) > 1 else None
-    rules = sorted(
-        set(latest.open_by_rule) | (set(previous.open_by_rule) if previous else set()),
-    )
-    by_rule = [
-        {
-            "rule_id": r,
-            "first": points[0].open_by_rule.get(r, 0),
-            "previous": previous.open_by_rule.get(r, 0) if previous else None,
-            "latest": latest.open_by_rule.get(r, 0),
-        }
-        for r in rules
-    ]
-    by_rule.sort(key=lambda r: (-int(r["latest"] or 0), str(r["rule_id"])))
     rows = [
         {
             "run_id": p.run_id,
@@ -303,7 +293,50 @@ def trend_context(points: Sequence[TrendPoint], target: date | None) -> dict[str
         "chart": chart(points, proj, target),
         "verdict": _verdict(proj, target),
         "rows": rows,
-        "by_rule": by_rule,
+        "by_rule": by_rule(points),
+    }
+
+
+def by_rule(points: Sequence[TrendPoint], runs: int = RULE_RUNS) -> dict[str, Any]:
+    """Open and accepted findings per rule in each of the last ``runs`` runs (oldest first).
+
+    A rule is listed when any of those runs has a finding of it; rows are ordered by the latest
+    run's open count. ``accepted`` is None for runs whose summary predates the count.
+    """
+    shown = list(points[-runs:])
+    rules: set[str] = set()
+    for p in shown:
+        rules |= {r for r, n in p.open_by_rule.items() if n}
+        rules |= {r for r, n in (p.accepted_by_rule or {}).items() if n}
+    latest = shown[-1] if shown else None
+
+    def order(r: str) -> tuple[int, int, str]:
+        if latest is None:
+            return (0, 0, r)
+        return (-latest.open_by_rule.get(r, 0), -(latest.accepted_by_rule or {}).get(r, 0), r)
+
+    return {
+        "runs": [
+            {"run_id": p.run_id, "date": p.started.date().isoformat(), "complete": p.complete}
+            for p in shown
+        ],
+        "rows": [
+            {
+                "rule_id": r,
+                "cells": [
+                    {
+                        "open": p.open_by_rule.get(r, 0),
+                        "accepted": None
+                        if p.accepted_by_rule is None
+                        else p.accepted_by_rule.get(r, 0),
+                    }
+                    for p in shown
+                ],
+            }
+            for r in sorted(rules, key=order)
+        ],
+        "shown": len(shown),
+        "total": len(points),
     }
 
 
@@ -325,8 +358,17 @@ def trend_frame(points: Iterable[TrendPoint]) -> pl.DataFrame:
                     "accepted": p.accepted_by_severity.get(s, 0),
                 }
             )
-        for r, n in sorted(p.open_by_rule.items()):
-            rows.append({**base, "dimension": "rule", "key": r, "open": n})
+        accepted = p.accepted_by_rule
+        for r in sorted(set(p.open_by_rule) | set(accepted or {})):
+            rows.append(
+                {
+                    **base,
+                    "dimension": "rule",
+                    "key": r,
+                    "open": p.open_by_rule.get(r, 0),
+                    "accepted": None if accepted is None else accepted.get(r, 0),
+                }
+            )
         for c, n in sorted(p.changes.items()):
             rows.append({**base, "dimension": "change", "key": c, "count": n})
     schema = _schema(

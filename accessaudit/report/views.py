@@ -2,8 +2,9 @@
 
 * officers: change since the last run (from the run's stored ``findings_history``) and the
   trend (from :mod:`accessaudit.report.trend`);
-* compliance reviewers: the chain to the previous run, each rule's version and file hash (the
-  manifest's ``rules``), the exceptions register as it stood at run time, pseudonymisation.
+* compliance reviewers: the chain to the previous run, the rules as run and the exceptions
+  register as it stood (:mod:`accessaudit.report.evidence`), pseudonymisation;
+* the identity team: the export links, relative to where the report is written.
 
 :func:`accessaudit.report.context.build_context` calls :func:`views_context` and merges the
 result into the context; like it, nothing here reads a file or the clock. Finding rows and
@@ -15,25 +16,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
+from urllib.parse import quote
 
 import polars as pl
 
+from ..engine.snapshot import EXCEPTIONS_FILE, RULES_FILE
 from ..model import SEVERITY_RANK, Severity
+from .evidence import RunRule, exceptions_context, rules_context
 from .history import LABELS, Change
 
 #: Items listed per change kind in the officers' view.
 CHANGE_ITEMS: Final = 10
 #: Resolved / unknown findings listed (the full list is history.csv).
 GONE_ITEMS: Final = 20
-#: Exception columns shown when the findings carry them (the exceptions engine's output).
-EXCEPTION_COLUMNS: Final = (
-    "exception_id",
-    "clause",
-    "justification",
-    "approved_by",
-    "approvers",
-    "expires",
-)
+#: Run records in the run folder that are not downloads for the worklist.
+RECORD_FILES: Final = frozenset({"manifest.json", RULES_FILE, EXCEPTIONS_FILE})
 #: Chip classes of the systems of record (groups' ``mastered``): a fixed set, never from data.
 SYSTEM_CLASS: Final = {
     "ad": "sys-ad",
@@ -141,53 +138,6 @@ def _changes(
     }
 
 
-def _exceptions(
-    manifest: Mapping[str, Any], findings: pl.DataFrame, text: Callable[[Any], str]
-) -> dict[str, Any]:
-    """The register as recorded in the manifest, else what the accepted findings carry."""
-    register = manifest.get("exceptions")
-    entries: list[dict[str, str]] = []
-    if isinstance(register, Mapping):
-        register = register.get("entries")
-    if isinstance(register, list):
-        for e in register:
-            if isinstance(e, Mapping):
-                entries.append({text(k): text(_text(v)) for k, v in e.items()})
-    columns = sorted({k for e in entries for k in e})
-    accepted: list[dict[str, str]] = []
-    shown_cols = [c for c in EXCEPTION_COLUMNS if c in findings.columns]
-    if "status" in findings.columns:
-        acc = findings.filter(pl.col("status") != "open")
-        for r in acc.select("finding_key", "rule_id", *shown_cols).head(500).iter_rows(named=True):
-            accepted.append({k: text(_text(v)) for k, v in r.items()})
-        total = acc.height
-    else:
-        total = 0
-    meta = manifest.get("exceptions")
-    meta = meta if isinstance(meta, Mapping) else {}
-    return {
-        "register": {
-            "path": text(meta.get("path") or ""),
-            "sha256": text(meta.get("sha256") or ""),
-            "entries": text(_text(meta.get("entries")) if not entries else len(entries)),
-        },
-        "configured": bool(entries) or manifest.get("exceptions") is not None,
-        "entries": entries,
-        "columns": columns,
-        "accepted_total": total,
-        "accepted": accepted,
-        "accepted_columns": ["finding_key", "rule_id", *shown_cols],
-    }
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list | tuple):
-        return "; ".join(_text(v) for v in value)
-    return str(value)
-
-
 def views_context(
     *,
     manifest: Mapping[str, Any],
@@ -201,10 +151,26 @@ def views_context(
     name: Callable[[str | None], str],
     sev_class: Callable[[str | None], str],
     text: Callable[[Any], str],
+    run_rules: list[RunRule] | None = None,
+    current_rules: Sequence[Any] = (),
+    register: Mapping[str, Any] | None = None,
+    exports_href: str | None = "",
+    exports_dir: str = "",
 ) -> dict[str, Any]:
-    """Context keys for the officers' and reviewers' views (merged into build_context's)."""
-    rules = manifest.get("rules") or {}
+    """Context keys for the officers' and reviewers' views (merged into build_context's).
+
+    ``run_rules``: the run's ``rules.json``; ``current_rules``: the catalogue the report is
+    rendered with (compared with it); ``register``: the run's ``exceptions.json``;
+    ``exports_href``: the exports' URL prefix relative to the report (None: not linkable,
+    ``exports_dir`` names their folder instead, or nothing when they must not be linked).
+    """
     pseudo = manifest.get("pseudonymised")
+    accepted = [view(f) for f in finding_rows if f[columns["status"]] != "open"]
+    files = [
+        text(name)
+        for name in sorted(manifest.get("files") or {})
+        if name.endswith((".csv", ".xlsx", ".json")) and name not in RECORD_FILES
+    ]
     return {
         "changes": _changes(history, gone, finding_rows, columns, view, name, sev_class, manifest),
         "trend": dict(trend or {}),
@@ -212,19 +178,17 @@ def views_context(
             "previous_run": text(manifest.get("previous_run") or ""),
             "previous_manifest_sha256": text(manifest.get("previous_manifest_sha256") or ""),
         },
-        "rule_versions": {
-            text(rid): {
-                "version": text(meta.get("version") if isinstance(meta, Mapping) else ""),
-                "sha256": text(meta.get("sha256") if isinstance(meta, Mapping) else ""),
-            }
-            for rid, meta in sorted(rules.items())
-        },
-        "exceptions": _exceptions(manifest, findings, text),
+        "rules_as_run": rules_context(run_rules, current_rules, manifest, text),
+        "exceptions": exceptions_context(register, manifest, findings, accepted, text),
         "system_class": dict(SYSTEM_CLASS),
-        "downloads": [
-            text(name)
-            for name in sorted(manifest.get("files") or {})
-            if name.endswith((".csv", ".xlsx", ".json")) and name != "manifest.json"
-        ],
+        "downloads": {
+            "files": [
+                {"name": n, "href": None if exports_href is None else exports_href + quote(n)}
+                for n in files
+            ],
+            "linked": exports_href is not None,
+            "beside": exports_href == "",
+            "folder": text(exports_dir),
+        },
         "pseudonymised": text(pseudo.get("key_id", "")) if isinstance(pseudo, Mapping) else "",
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import polars as pl
@@ -15,6 +16,7 @@ from accessaudit.engine.rulefile import Rule
 from accessaudit.errors import ExceptionsFileError
 from accessaudit.pipeline import Analysis, analyse, prepare_demo, run_audit
 from accessaudit.sample import Sample, generate
+from accessaudit.verify import verify
 
 APPROVERS = """approvers = [
   { org = "wmp", name = "Head of Information Security, West Mercia", date = 2026-10-01 },
@@ -183,12 +185,59 @@ def test_run_records_register_and_fails_only_on_open_findings(tmp_path: Path) ->
     assert result.open_at_or_above(Severity.CRITICAL) == 0
     assert result.open_at_or_above(Severity.HIGH) > 0
     m = result.run.manifest
+    sha = hashlib.sha256(register.read_bytes()).hexdigest()
     assert m["exceptions"] == {
         "path": str(register),
-        "sha256": hashlib.sha256(register.read_bytes()).hexdigest(),
+        "sha256": sha,
         "entries": 3,
+        "in_force": 3,
+        "expired": 0,
+        "stale": 0,
+        "file": "exceptions.json",
     }
     assert m["summary"]["accepted"] == critical.height
+    # the register as it stood, in the run folder and its manifest (so verify covers it)
+    stored = result.run.path / "exceptions.json"
+    assert (
+        m["files"]["exceptions.json"]["sha256"] == hashlib.sha256(stored.read_bytes()).hexdigest()
+    )
+    snap = json.loads(stored.read_text())
+    assert snap["sha256"] == sha and snap["as_of"] == NOW.date().isoformat()
+    assert hashlib.sha256(snap["text"].encode()).hexdigest() == sha  # the file's exact text
+    by_id = {e["id"]: e for e in snap["entries"]}
+    accepted = dict(f.filter(pl.col("status") == "accepted").group_by("exception_id").len().rows())
+    assert by_id["EX-P"] == {
+        "id": "EX-P",
+        "rule": "cross-org-privileged-access",
+        "objects": ["adm-warks*"],
+        "justification": "West Mercia hosts the service until the split",
+        "agreement": "Transition services agreement, schedule 4, clause 12.3",
+        "agreement_ends": None,
+        "expires": "2027-01-31",
+        "ends": "2027-01-31",
+        "approvers": [
+            {
+                "org": "wmp",
+                "name": "Head of Information Security, West Mercia",
+                "date": "2026-10-01",
+            },
+            {
+                "org": "warks",
+                "name": "Head of Information Security, Warwickshire",
+                "date": "2026-10-02",
+            },
+        ],
+        "ticket": None,
+        "state": "in-force",
+        "matched": accepted["EX-P"],
+        "accepted": accepted["EX-P"],
+        "line": 2,
+    }
+    assert sum(e["accepted"] for e in snap["entries"]) == critical.height
+    data_dir = result.run.path.parent.parent
+    assert verify(data_dir) == []
+    stored.write_text(stored.read_text().replace("2027-01-31", "2099-01-31"))
+    assert [(p.kind, p.name) for p in verify(data_dir)] == [("changed", "exceptions.json")]
 
 
 GOOD = entry("EX-1", "mixed-group", '["WMP-PRJ-*"]', "2027-03-31")

@@ -40,7 +40,7 @@ def test_changes_context_exact(ctx: dict[str, Any]) -> None:
     assert changes["cross-privileged:a1:g2"] == "regressed"
     assert changes["attribution-conflict:a4"] == "persisting"
     assert ctx["chain"]["previous_manifest_sha256"] == "e" * 64
-    assert ctx["rule_versions"]["cross-member"]["version"] == "3"
+    assert ctx["rules_as_run"]["detail"]["cross-member"]["version"] == "3"
 
 
 def test_views_wrap_the_sections(doc: Node) -> None:

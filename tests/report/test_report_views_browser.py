@@ -23,6 +23,8 @@ from accessaudit.sample import generate
 from accessaudit.store import MANIFEST, sha256_file
 
 pytestmark = pytest.mark.browser
+#: every run is marked with the shipped example register (EX-2026-001: shared service accounts)
+REGISTER = Path(__file__).resolve().parents[2] / "exceptions.example.toml"
 
 ACTION_ROWS = "#worklist-body tr.action-row"
 FINDING_ROWS = "#findings-body tr.finding-row"
@@ -34,7 +36,10 @@ def runs(rules: list[Rule], tmp_path_factory: pytest.TempPathFactory) -> list[Ru
     data = tmp_path_factory.mktemp("views") / "data"
     settings = settings_for(data)
     settings = settings.model_copy(
-        update={"report": settings.report.model_copy(update={"target_date": date(2027, 3, 31)})}
+        update={
+            "report": settings.report.model_copy(update={"target_date": date(2027, 3, 31)}),
+            "audit": settings.audit.model_copy(update={"exceptions_file": REGISTER}),
+        }
     )
     base = split(generate(seed=7, accounts=1500, now=NOW))
     r1 = write(data, base, rules, NOW, settings=settings)
@@ -122,9 +127,19 @@ def test_officer_view_burndown_and_changes(page: Any, runs: list[RunResult]) -> 
     assert shown == {k: changes[k] for k in shown}
     assert changes["resolved"] == 0 and changes["regressed"] > 0 and changes["unknown"] > 0
     assert page.text_content("#changes-previous code") == runs[1].run.run_id
-    fresh = changes["new"] + changes["regressed"]  # no exceptions: all open
+    fresh = changes["new"] + changes["regressed"]  # all open: the accepted ones persist
     assert count(page, "#fresh-items tr.fresh-row") == min(fresh, 10)
     assert count(page, "#unknown-items tr.gone-row") == changes["unknown"]
+    # open / accepted by rule in each of the three runs
+    runs_shown = page.eval_on_selector_all(
+        "#trend-rules th[data-run]", "e => e.map(x => x.dataset.run)"
+    )
+    assert runs_shown == [r.run.run_id for r in runs]
+    shared = page.eval_on_selector_all(
+        '#trend-rules tr[data-rule="shared-account-both-forces"] span.accepted',
+        "els => els.map(e => Number(e.textContent))",
+    )
+    assert shared == [r.run.manifest["summary"]["accepted"] for r in runs] and shared[0] > 0
 
 
 def test_worklist_by_system_of_record(page: Any, runs: list[RunResult]) -> None:
@@ -174,9 +189,54 @@ def test_evidence_view(page: Any, runs: list[RunResult]) -> None:
     assert (
         page.text_content("#previous-manifest") == runs[2].run.manifest["previous_manifest_sha256"]
     )
-    assert page.is_visible("#exceptions-none")
+    # the register as it stood, with approvers and expiry, and the findings it accepted
+    assert page.is_visible("#exceptions-register")
+    row = '#exceptions-register tr.exception-row[data-state="in-force"]'
+    assert page.text_content(f"{row} .exception-id") == "EX-2026-001"
+    approvers = page.eval_on_selector_all(
+        f"{row} .approver-name", "els => els.map(e => e.textContent)"
+    )
+    assert approvers == [
+        "Head of Information Security, West Mercia Police",
+        "Head of Information Security, Warwickshire Police",
+    ]
+    assert page.text_content(f"{row} td.expires").startswith("2027-03-31")
+    accepted = runs[2].run.manifest["summary"]["accepted"]
+    assert count(page, "#exceptions-accepted tr.accepted-row") == accepted > 0
+    assert count(page, "#exceptions-accepted tr.accepted-row .approver-name") == 2 * accepted
+    ends = page.eval_on_selector_all(
+        "#exceptions-accepted td.ends", "els => els.map(e => e.textContent)"
+    )
+    assert set(ends) == {"2027-03-31"}
     versions = page.eval_on_selector_all("dd.rule-version", "els => els.length")
     assert versions == len(runs[2].run.manifest["rules"])
     page.emulate_media(media="print")
     assert not page.is_visible("nav.toc") and not page.is_visible("#findings-controls")
     page.emulate_media(media="screen")
+
+
+def test_printing_renders_every_filtered_finding(page: Any, runs: list[RunResult]) -> None:
+    """The pager is hidden in print: beforeprint renders all (filtered) rows, afterprint pages."""
+    show(page, "evidence")
+    findings = runs[2].analysis.findings
+    assert findings.height > 100
+    wait_count(page, FINDING_ROWS, 100)
+    page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+    assert count(page, FINDING_ROWS) == findings.height
+    assert count(page, f"{FINDING_ROWS} details[open]") == findings.height
+    page.evaluate("window.dispatchEvent(new Event('afterprint'))")
+    assert count(page, FINDING_ROWS) == 100
+    high = findings.filter(pl.col("severity") == "high").height
+    assert high > 100
+    page.select_option("#findings-severity", "high")
+    wait_count(page, FINDING_ROWS, 100)
+    page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+    assert count(page, FINDING_ROWS) == high
+    sev = page.eval_on_selector_all(
+        f"{FINDING_ROWS} td:first-child", "e => e.map(x => x.textContent)"
+    )
+    assert set(sev) == {"high"}
+    page.evaluate("window.dispatchEvent(new Event('afterprint'))")
+    assert count(page, FINDING_ROWS) == 100
+    page.select_option("#findings-severity", "")
+    show(page, "")
