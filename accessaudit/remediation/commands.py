@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..model import SPECIAL_ORGS, ActionKind, MemberKind, Via
+from ..model import ActionKind, Via
 from . import commands_rights as rights
+from . import split
 from .quoting import (
-    UNSAFE,
     comment_text,
     group_system,
     id_text,
@@ -47,8 +47,10 @@ def _context(
     groups: pl.DataFrame,
     memberships: pl.DataFrame,
     findings: pl.DataFrame,
+    splits: pl.DataFrame,
 ) -> pl.DataFrame:
-    """The actions with what their commands need about the objects they name.
+    """The actions with what their commands need about the objects they name (``splits``:
+    :func:`accessaudit.remediation.split.describe` of the split actions).
 
     Every lookup is cut to the ids the actions name before its ``unique`` / ``group_by``
     (semi-joins on the left-join keys, so the joined values are the same): at 1M accounts
@@ -62,6 +64,7 @@ def _context(
             "group_id",
             _g_name="name",
             _g_dn="dn",
+            _g_sid="sid",
             _g_scope="scope",
             _g_mastered="mastered",
             _g_org="org",
@@ -74,6 +77,7 @@ def _context(
             accounts.select(
                 member_id="account_id",
                 _m_name="username",
+                _m_sid="sid",
                 _m_enabled="enabled",
                 _m_source="source",
                 _m_org="org",
@@ -81,6 +85,7 @@ def _context(
             groups.select(
                 member_id="group_id",
                 _m_name="name",
+                _m_sid="sid",
                 _m_enabled=pl.lit(None, pl.Boolean),
                 _m_source="source",
                 _m_org="org",
@@ -91,42 +96,38 @@ def _context(
     other = accounts.select(resource_id="account_id", _r_name="username", _r_source="source").join(
         actions.select("resource_id").drop_nulls().unique(), on="resource_id", how="semi"
     )
+    all_memberships = memberships
     memberships = memberships.join(act_groups, on="group_id", how="semi")
     via = (
         memberships.select("group_id", member_id="member_id", _via="via")
         .filter(pl.col("_via") == Via.PRIMARY_GROUP.value)
         .unique(["group_id", "member_id"])
     )
-    # Split: the other organisation's direct members, to move into the new group.
-    acc_org = accounts.select(member_id="account_id", _a_org="org")
-    movers = (
-        memberships.filter(pl.col("member_kind") == MemberKind.ACCOUNT.value)
+    strip = strip_edges(
+        findings.join(act_members, left_on="account_id", right_on="member_id", how="semi"),
+        accounts,
+        groups,
+    )
+    primary = (
+        all_memberships.filter(pl.col("via") == Via.PRIMARY_GROUP.value)
         .select("group_id", "member_id")
-        .join(acc_org, on="member_id")
-        .join(g.select("group_id", "_g_org"), on="group_id")
-        .filter(
-            ~pl.col("_a_org").is_in(list(SPECIAL_ORGS)) & (pl.col("_a_org") != pl.col("_g_org"))
-        )
-        .group_by("group_id")
-        .agg(_split_members=pl.col("member_id").unique().sort(), _split_org=pl.col("_a_org").min())
+        .join(strip, on=["group_id", "member_id"], how="semi")
+        .select("member_id", _strip_primary=pl.lit(True))
+        .unique("member_id")
     )
-    strip = (
-        strip_edges(
-            findings.join(act_members, left_on="account_id", right_on="member_id", how="semi"),
-            accounts,
-            groups,
-        )
-        .group_by("member_id")
-        .agg(_strip=pl.col("group_id").unique().sort())
-    )
+    strip = strip.group_by("member_id").agg(_strip=pl.col("group_id").unique().sort())
     return (
         actions.join(g, on="group_id", how="left")
         .join(names, on="member_id", how="left")
         .join(other, on="resource_id", how="left")
         .join(via, on=["group_id", "member_id"], how="left")
-        .join(movers, on="group_id", how="left")
+        .join(splits, on="group_id", how="left")
         .join(strip, on="member_id", how="left")
-        .with_columns(pl.col("_strip").fill_null(pl.lit([], pl.List(pl.String))))
+        .join(primary, on="member_id", how="left")
+        .with_columns(
+            pl.col("_strip").fill_null(pl.lit([], pl.List(pl.String))),
+            pl.col("_strip_primary").fill_null(False),
+        )
     )
 
 
@@ -137,15 +138,17 @@ def render_commands(
     groups: pl.DataFrame,
     memberships: pl.DataFrame,
     findings: pl.DataFrame,
+    splits: pl.DataFrame,
 ) -> pl.DataFrame:
-    """Add ``system``, ``summary``, ``powershell`` and ``graph`` to ``actions``.
+    """Add ``system``, ``summary``, ``powershell`` and ``graph`` to ``actions`` (``splits``:
+    :func:`accessaudit.remediation.split.describe` of its split actions).
 
     Each kind's expressions run only on the rows of that kind (one ``when/then`` chain per
     column over every kind would build every kind's text, split groups' member lists
     included, on every row: 23 of 28 s of the plan at 1M accounts); the parts are put back
     in the actions' order. Rows of a kind without commands get nulls.
     """
-    a = _context(actions, accounts, groups, memberships, findings).with_row_index("_row")
+    a = _context(actions, accounts, groups, memberships, findings, splits).with_row_index("_row")
     table = {**_membership_commands(), **rights.commands()}
     kind = pl.col("kind")
     parts = []
@@ -201,9 +204,7 @@ def _membership_commands() -> Commands:
             comment_text(pl.col("_m_name")),
         ]
     )
-    primary_fix = pl.concat_str(
-        [pl.lit("Set-ADUser -Identity "), mq, pl.lit(" -Replace @{primaryGroupID=513}; ")]
-    )
+    primary_fix = _primary_to_domain_users(mq)
     remove = (
         pl.when(app)
         .then(remove_app)
@@ -224,78 +225,11 @@ def _membership_commands() -> Commands:
             ]
         )
     )
-
-    new_name = pl.concat_str(
-        [pl.col("_g_name"), pl.lit("-"), pl.col("_split_org").str.to_uppercase()]
-    )
-    parent_ou = pl.col("_g_dn").str.replace(r"^(?:[^,\\]|\\.)*,", "")
-    split_ad = pl.concat_str(
-        [
-            pl.lit("New-ADGroup -Name "),
-            ps_quote(new_name),
-            pl.lit(" -GroupScope "),
-            pl.col("_g_scope")
-            .replace({"domain-local": "DomainLocal", "global": "Global", "universal": "Universal"})
-            .fill_null("Global"),
-            pl.lit(" -GroupCategory Security"),
-            pl.when(parent_ou.is_not_null())
-            .then(pl.concat_str([pl.lit(" -Path "), ps_quote(parent_ou)]))
-            .otherwise(pl.lit("")),
-            pl.lit("; Add-ADGroupMember -Identity "),
-            ps_quote(new_name),
-            pl.lit(" -Members "),
-            quoted_list("_split_members"),
-            pl.lit("; Remove-ADGroupMember -Identity "),
-            gq,
-            pl.lit(" -Members "),
-            quoted_list("_split_members"),
-            pl.lit(" -Confirm:$false"),
-        ]
-    )
-    nickname = pl.concat_str([pl.lit("split"), id_text(pl.col("group_id")).str.slice(0, 8)])
-    split_cloud = pl.concat_str(
-        [
-            pl.lit("$g = New-MgGroup -DisplayName "),
-            ps_quote(new_name),
-            pl.lit(" -MailEnabled:$false -MailNickname "),
-            ps_quote(nickname),
-            pl.lit(" -SecurityEnabled; foreach ($m in "),
-            quoted_list("_split_members"),
-            pl.lit(
-                ") { New-MgGroupMember -GroupId $g.Id -DirectoryObjectId $m; "
-                "Remove-MgGroupMemberByRef -GroupId "
-            ),
-            gq,
-            pl.lit(" -DirectoryObjectId $m }"),
-        ]
-    )
-    body = pl.struct(
-        displayName=new_name.str.replace_all(UNSAFE, ""),
-        mailEnabled=pl.lit(False),
-        mailNickname=nickname,
-        securityEnabled=pl.lit(True),
-    ).struct.json_encode()
-    members = pl.col("_split_members").list.eval(id_text(pl.element())).list.join(", ")
-    split_graph = pl.when(cloud).then(
-        pl.concat_str(
-            [
-                pl.lit("POST /groups "),
-                body,
-                pl.lit("\nfor each of ["),
-                members,
-                pl.lit(
-                    "]: POST /groups/{new id}/members/$ref "
-                    '{"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/{member}"}'
-                    "; DELETE /groups/"
-                ),
-                id_text(pl.col("group_id")),
-                pl.lit("/members/{member}/$ref"),
-            ]
-        )
-    )
+    remove_graph = pl.when(cloud).then(remove_graph)
 
     strip_ad = pl.concat_str(
         [
+            pl.when(pl.col("_strip_primary")).then(primary_fix).otherwise(pl.lit("")),
             pl.when(pl.col("_strip").list.len() > 0)
             .then(
                 pl.concat_str(
@@ -356,16 +290,17 @@ def _membership_commands() -> Commands:
         )
         .otherwise(strip_ad)
     )
-    strip = (
-        pl.when(strip == "")
-        .then(
-            pl.lit(
-                "# no direct membership across the line: the un-nest and role actions"
-                " for this account remove its access"
-            )
-        )
-        .otherwise(strip)
+    # The planner credits an inactive account's finding to its remove-memberships only when
+    # there is a membership to strip (plan._credit_inactive), or when no open finding of its
+    # cross-force access is left to plan (they are accepted exceptions): say so, change nothing.
+    nothing = pl.concat_str(
+        [
+            pl.lit("# nothing to strip for "),
+            comment_text(mname),
+            pl.lit(": its cross-force access is accepted in the exceptions register; review it"),
+        ]
     )
+    strip = pl.when(pl.col("_strip").list.len() == 0).then(nothing).otherwise(strip)
     # one DELETE per group, then the account disabled; "\x01" marks where its id goes
     per_group = pl.col("_strip").list.eval(
         pl.concat_str(
@@ -416,26 +351,37 @@ def _membership_commands() -> Commands:
         .otherwise(review_ad)
     )
 
-    summary_split = pl.concat_str(
-        [
-            pl.lit("Split mixed group "),
-            gname,
-            pl.lit(": move "),
-            pl.col("_split_members").list.len().cast(pl.String),
-            pl.lit(" member(s) of "),
-            pl.col("_split_org").fill_null("?"),
-            pl.lit(" to a new group"),
-        ]
+    n_strip = pl.col("_strip").list.len()
+    enabled = pl.col("_m_enabled").fill_null(False)
+    summary_strip = (
+        pl.when(n_strip == 0)
+        .then(
+            pl.concat_str(
+                [
+                    pl.lit("Review inactive account "),
+                    mname,
+                    pl.lit(": no planned change removes its cross-force access (accepted)"),
+                ]
+            )
+        )
+        .otherwise(
+            pl.concat_str(
+                [
+                    pl.when(enabled)
+                    .then(pl.lit("Remove dormant account "))
+                    .otherwise(pl.lit("Remove disabled account ")),
+                    mname,
+                    pl.lit(" from "),
+                    n_strip.cast(pl.String),
+                    pl.lit(" group(s) of the other force"),
+                    pl.when(enabled & (strip_system != "app"))
+                    .then(pl.lit(" and disable it"))
+                    .otherwise(pl.lit("")),
+                ]
+            )
+        )
     )
-    summary_strip = pl.concat_str(
-        [
-            pl.lit("Strip inactive account "),
-            mname,
-            pl.lit(" of "),
-            pl.col("_strip").list.len().fill_null(0).cast(pl.String),
-            pl.lit(" cross-force membership(s)"),
-        ]
-    )
+    split_summary, split_ps, split_graph = split.commands(cloud)
     return {
         A.REMOVE_MEMBER: (
             system,
@@ -449,12 +395,7 @@ def _membership_commands() -> Commands:
             remove,
             remove_graph,
         ),
-        A.SPLIT_GROUP: (
-            system,
-            summary_split,
-            pl.when(cloud).then(split_cloud).otherwise(split_ad),
-            split_graph,
-        ),
+        A.SPLIT_GROUP: (system, split_summary, split_ps, split_graph),
         A.REMOVE_MEMBERSHIPS: (strip_system, summary_strip, strip, strip_graph),
         A.REVIEW_ATTRIBUTION: (
             review_system,
@@ -465,6 +406,37 @@ def _membership_commands() -> Commands:
             null,
         ),
     }
+
+
+def _primary_to_domain_users(member: pl.Expr) -> pl.Expr:
+    """Make Domain Users (RID 513) the account's primary group, so its old primary group can be
+    left: AD refuses a primaryGroupID naming a group the account is not a member of
+    (learn.microsoft.com/troubleshoot/windows-server/active-directory/
+    primary-group-id-attribute-not-changed; "the user must be a member of the group"), so the
+    account joins the domain's Domain Users (``<domain SID>-513``) first. Add-ADGroupMember
+    modifies permissively by default (``-DisablePermissiveModify`` turns it off), so an
+    account already in Domain Users is no error. The domain SID is the account's SID without
+    its RID, else the group's, else the domain's as the cmdlets see it."""
+    domain = pl.coalesce(
+        pl.col("_m_sid").str.extract(r"^(S-1-5-21-\d+-\d+-\d+)-\d+$"),
+        pl.col("_g_sid").str.extract(r"^(S-1-5-21-\d+-\d+-\d+)-\d+$"),
+    )
+    users = (
+        pl.when(domain.is_not_null())
+        .then(ps_quote(pl.concat_str([domain, pl.lit("-513")])))
+        .otherwise(pl.lit('"$((Get-ADDomain).DomainSID.Value)-513"'))
+    )
+    return pl.concat_str(
+        [
+            pl.lit("Add-ADGroupMember -Identity "),
+            users,
+            pl.lit(" -Members "),
+            member,
+            pl.lit("; Set-ADUser -Identity "),
+            member,
+            pl.lit(" -Replace @{primaryGroupID=513}; "),
+        ]
+    )
 
 
 def strip_edges(

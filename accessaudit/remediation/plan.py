@@ -3,22 +3,34 @@
 Where a nested path crosses from one organisation into the other, the action is placed at that
 crossing edge: un-nest the group (one change for every member behind it) rather than remove each
 member. When the group at the crossing is *mixed* (used by both forces, so cutting it would take
-legitimate access away), the action is to split that group instead. The smallest action wins in
-two more places: every access of a guest of the other force goes with the guest (one deletion),
-and every link of an empty group to the other force (its nesting, owner, roles) goes with the
-group. Each action lists the findings it resolves; actions are ordered by severity, then by how
-many findings they resolve. Only *open* findings are planned: an accepted one (an exception of
-the register) is left alone. Everything is polars joins over the findings and the closure: no
+legitimate access away), the action is to split that group instead: its other force's members
+move to a new group of their own force, and the group leaves the other force's parents it was
+crossing into (:mod:`accessaudit.remediation.split`). The smallest action wins in two more
+places: every access of a guest of the other force goes with the guest (one deletion), and every
+link of an empty group to the other force (its nesting, owner, roles) goes with the group.
+
+An inactive account's finding (remove-memberships) is credited to the action whose change
+removes its cross-force access: its own remove-memberships when stripping its direct
+memberships does, else the action at the crossing of its access (an un-nest, a split, a role
+removal). An action never claims a finding its command does not remove.
+
+Each action lists the findings it resolves; actions are ordered by severity, then by how many
+findings they resolve. Only *open* findings are planned: an accepted one (an exception of the
+register) is left alone. Everything is polars joins over the findings and the closure: no
 per-finding Python.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import polars as pl
 
 from ..analysis.expand import finding_paths
+from ..config import Organisation
 from ..model import ACTIONS_SCHEMA, SEVERITY_RANK, SPECIAL_ORGS, ActionKind, MemberKind, Severity
-from .commands import render_commands
+from . import split
+from .commands import render_commands, strip_edges
 
 A = ActionKind
 _ACCESS_ACTIONS = [A.REMOVE_MEMBER.value, A.UNNEST_GROUP.value]
@@ -82,6 +94,45 @@ def crossing_edges(
         .sort("finding_key")
     )
     return exploded.select("finding_key", cross_group="node", cross_member="prev", hop="hop")
+
+
+def split_unnests(
+    actions: pl.DataFrame,
+    findings: pl.DataFrame,
+    closure: pl.DataFrame,
+    groups: pl.DataFrame,
+    memberships: pl.DataFrame,
+) -> pl.DataFrame:
+    """``action_id, group_id, member_id``: the edges (parent, split group) a split removes.
+
+    Where a finding a split resolves crosses from the split group into a group of another
+    force (the nesting finding itself, or a nested access whose crossing edge leaves the split
+    group), the split takes the group out of that parent: moving the other force's members out
+    leaves the group single-force, and still nested across. Shared by the commands and the
+    what-if, so both remove the same edges.
+    """
+    split_keys = (
+        actions.filter(pl.col("kind") == A.SPLIT_GROUP.value)
+        .select("action_id", split_id="group_id", finding_key="finding_keys")
+        .explode("finding_key")
+    )
+    f = findings.join(split_keys, on="finding_key")
+    nested = f.filter(pl.col("member_group_id") == pl.col("split_id")).select(
+        "action_id", "group_id", member_id="split_id"
+    )
+    crossing = (
+        crossing_edges(f, closure, groups)
+        .join(f.select("finding_key", "action_id", "split_id"), on="finding_key")
+        .filter(pl.col("cross_member") == pl.col("split_id"))
+        .select("action_id", group_id="cross_group", member_id="split_id")
+    )
+    direct = memberships.select("group_id", "member_id").unique()
+    return (
+        pl.concat([nested, crossing])
+        .unique()
+        .join(direct, on=["group_id", "member_id"], how="semi")
+        .sort("action_id", "group_id")
+    )
 
 
 def _flagged(findings: pl.DataFrame, rule: str, column: str) -> list[str]:
@@ -209,6 +260,56 @@ def _targets(
     )
 
 
+_KEYS = ["kind", "t_group", "t_member", "t_resource", "t_right"]
+#: Rule actions of an account's own cross-force rights (memberships, roles, app roles): what
+#: the inactive-account rule counts.
+_RIGHTS = [*_ACCESS_ACTIONS, A.REMOVE_ROLE_ASSIGNMENT.value, A.REMOVE_APP_ROLE_ASSIGNMENT.value]
+
+
+def _credit_inactive(
+    planned: pl.DataFrame, accounts: pl.DataFrame, groups: pl.DataFrame
+) -> pl.DataFrame:
+    """Re-target each inactive account's remove-memberships finding to the action that removes
+    its cross-force access.
+
+    Its remove-memberships strips the account's direct memberships of the other force's
+    groups (:func:`~accessaudit.remediation.commands.strip_edges`); it keeps the finding when
+    that covers every cross-force right of the account (the account's other findings, each
+    along its recorded path). Otherwise the finding goes to the action of the uncovered rights
+    (the worst, then the one resolving most of them): an un-nest at the crossing, a split, a
+    role or app-role removal; the account needs no remove-memberships action of its own, and
+    its direct memberships go with their own remove-member actions.
+    """
+    is_strip = pl.col("kind") == A.REMOVE_MEMBERSHIPS.value
+    inactive = planned.filter(is_strip)
+    if inactive.is_empty():
+        return planned
+    covered = strip_edges(planned, accounts, groups).select(
+        account_id="member_id", via_group_id="group_id", _covered=pl.lit(True)
+    )
+    chosen = (
+        planned.filter(~is_strip & pl.col("action").is_in(_RIGHTS))
+        .join(inactive.select("account_id").unique(), on="account_id", how="semi")
+        .join(covered, on=["account_id", "via_group_id"], how="left")
+        .filter(pl.col("_covered").is_null())
+        .with_columns(_r=_rank_expr("severity"))
+        .group_by("account_id", *_KEYS)
+        .agg(_r=pl.col("_r").max(), _n=pl.len())
+        .sort(
+            ["account_id", "_r", "_n", *_KEYS],
+            descending=[False, True, True, *[False] * len(_KEYS)],
+            nulls_last=True,
+        )
+        .unique("account_id", keep="first")
+        .select("account_id", *[pl.col(k).alias(f"_c{k}") for k in _KEYS])
+    )
+    moved = inactive.join(chosen, on="account_id", how="left").with_columns(
+        pl.when(pl.col("_ckind").is_not_null()).then(pl.col(f"_c{k}")).otherwise(pl.col(k)).alias(k)
+        for k in _KEYS
+    )
+    return pl.concat([planned.filter(~is_strip), moved.select(planned.columns)])
+
+
 def plan_actions(
     findings: pl.DataFrame,
     *,
@@ -216,8 +317,13 @@ def plan_actions(
     groups: pl.DataFrame,
     memberships: pl.DataFrame,
     closure: pl.DataFrame,
+    organisations: Iterable[Organisation] = (),
 ) -> pl.DataFrame:
-    """One row per action (ACTIONS_SCHEMA), with the open findings it resolves."""
+    """One row per action (ACTIONS_SCHEMA), with the open findings it resolves.
+
+    ``organisations`` (the configured ones) give a split's new group its force's OU and name
+    prefix (their ``ou`` and ``name_prefix`` matchers).
+    """
     if "status" in findings.columns:
         findings = findings.filter(pl.col("status") == "open")
     if findings.is_empty():
@@ -227,13 +333,13 @@ def plan_actions(
     guests = _flagged(findings, "cross-org-guest", "account_id")
     edges = crossing_edges(findings, closure, groups)
     planned = _targets(findings.join(edges, on="finding_key", how="left"), mixed, empty, guests)
-    keys = ["kind", "t_group", "t_member", "t_resource", "t_right"]
+    planned = _credit_inactive(planned, accounts, groups)
     actions = (
         planned.with_columns(
-            action_id=pl.concat_str([pl.col(k).fill_null("") for k in keys], separator="|"),
+            action_id=pl.concat_str([pl.col(k).fill_null("") for k in _KEYS], separator="|"),
             _rank=_rank_expr("severity"),
         )
-        .group_by("action_id", *keys)
+        .group_by("action_id", *_KEYS)
         .agg(
             _rank=pl.col("_rank").max(),
             finding_keys=pl.col("finding_key").sort(),
@@ -256,12 +362,21 @@ def plan_actions(
         )
     )
     actions = _member_kind_and_owner(actions, accounts, groups)
+    splits = split.describe(
+        actions.filter(pl.col("kind") == A.SPLIT_GROUP.value),
+        accounts=accounts,
+        groups=groups,
+        memberships=memberships,
+        unnests=split_unnests(actions, findings, closure, groups, memberships),
+        places=split.places(organisations),
+    )
     actions = render_commands(
         actions,
         accounts=accounts,
         groups=groups,
         memberships=memberships,
         findings=planned,
+        splits=splits,
     )
     return (
         actions.sort(["_rank", "resolves", "action_id"], descending=[True, True, False])

@@ -1,9 +1,10 @@
 """What-if: the snapshot with a plan applied, re-expanded and re-evaluated, in memory.
 
 :func:`apply_actions` changes the snapshot tables as the actions would change the directories
-(remove edges, split groups, drop grants, delete guests and empty groups, clear owners,
-managers and SID history); :func:`what_if` re-runs expansion and every rule over the result with
-the *same* attribution (orgs are read from the stored tables, not recomputed), and reports:
+(remove edges, split groups and take them out of the other force's parents, drop grants,
+delete guests and empty groups, clear owners, managers and SID history); :func:`what_if`
+re-runs expansion and every rule over the result with the *same* attribution (orgs are read
+from the stored tables, not recomputed), and reports:
 
 - ``remaining``: planned findings (the keys the actions say they resolve) still present; a
   valid plan has none;
@@ -11,7 +12,8 @@ the *same* attribution (orgs are read from the stored tables, not recomputed), a
 - ``collateral``: same-force accesses (account and group of one real organisation) lost by the
   plan. Per action, a lost pair is charged to every action whose removed edge lies below the
   group and above the account (the candidate pairs of that edge); a split keeps every mover's
-  same-force parents on the new group, so it has none by construction;
+  same-force parents on the new group, and leaves only parents of the other force, so it has
+  none by construction;
 - ``decisions``: findings whose action is a human decision (review, dual identity, shared
   account, exception renewal) and is not simulated.
 
@@ -30,6 +32,7 @@ import polars as pl
 
 from ..model import SPECIAL_ORGS, ActionKind, MemberKind
 from . import commands
+from .plan import split_unnests
 
 A = ActionKind
 _CAT = pl.Categorical()
@@ -98,7 +101,10 @@ def _of(actions: pl.DataFrame, *kinds: str) -> pl.DataFrame:
 
 
 def removed_edges(actions: pl.DataFrame, tables: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
-    """``action_id, group_id, member_id``: every direct membership edge the actions remove."""
+    """``action_id, group_id, member_id``: every direct membership edge the actions remove
+    (with a split's: the split group out of the other force's parents; its movers are moved by
+    :func:`apply_actions`). ``tables`` needs ``memberships``, ``accounts``, ``groups``,
+    ``findings`` and, when the actions split a group, ``group_closure``."""
     mem = tables["memberships"].select("group_id", "member_id").unique()
     direct = _of(actions, *_EDGE_KINDS).select("action_id", "group_id", "member_id")
     # remove-memberships: exactly the edges the rendered command strips
@@ -117,7 +123,15 @@ def removed_edges(actions: pl.DataFrame, tables: Mapping[str, pl.DataFrame]) -> 
     as_group = gone.join(mem, left_on="obj", right_on="group_id").select(
         "action_id", group_id="obj", member_id="member_id"
     )
-    return pl.concat([direct, strip_edges, as_member, as_group]).unique()
+    parts = [direct, strip_edges, as_member, as_group]
+    splits = _of(actions, A.SPLIT_GROUP.value)
+    if splits.height:
+        parts.append(
+            split_unnests(
+                splits, tables["findings"], tables["group_closure"], tables["groups"], mem
+            )
+        )
+    return pl.concat(parts).unique()
 
 
 def _split(actions: pl.DataFrame, tables: Mapping[str, pl.DataFrame]) -> pl.DataFrame:

@@ -219,7 +219,7 @@ def test_plan_records_what_apply_needs(tmp_path: Path) -> None:
     s = s.model_copy(update={"report": s.report.model_copy(update={"formats": ["json"]})})
     run = run_audit(s).run
     doc = plan_run(run, s, load_rules())
-    names = ("accounts", "groups", "memberships", "findings", "actions")
+    names = ("accounts", "groups", "memberships", "group_closure", "findings", "actions")
     t = {n: read_table(run, n) for n in names}
     simulated = removed_edges(t["actions"], t).filter(
         pl.col("action_id").str.starts_with("remove-memberships|")
@@ -231,7 +231,7 @@ def test_plan_records_what_apply_needs(tmp_path: Path) -> None:
     }
     assert recorded == set(simulated.iter_rows()) and len(recorded) == 2
     strips = [a for a in doc["actions"] if a["kind"] == "remove-memberships"]
-    assert sorted(len(a["target"]["strip"]) for a in strips) == [0, 1, 1]  # 0: manual
+    assert sorted(len(a["target"]["strip"]) for a in strips) == [1, 1]  # none without an edge
     managers = dict(t["accounts"].select("account_id", "manager_id").iter_rows())
     clears = [a for a in doc["actions"] if a["kind"] == "clear-manager"]
     assert len(clears) == 4

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 
+from accessaudit.analysis.attribution import attribute_groups
 from accessaudit.analysis.expand import effective_memberships, group_closure
+from accessaudit.config import Organisation, Settings
 from accessaudit.engine.evaluate import build_views, evaluate, example_tables
 from accessaudit.engine.rulefile import Example, Rule
+from accessaudit.model import GROUPS_SCHEMA
 from accessaudit.pipeline import Analysis
 from accessaudit.remediation.commands import ps_quote
 from accessaudit.remediation.plan import plan_actions
+from accessaudit.remediation.whatif import SIMULATED, WhatIf, what_if
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -23,7 +29,21 @@ def plan(
     groups: list[dict[str, Any]],
     memberships: list[list[str]],
     via: dict[tuple[str, str], str] | None = None,
+    organisations: Iterable[Organisation] = (),
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    findings, actions, _ = plan_tables(rules, accounts, groups, memberships, via, organisations)
+    return findings, actions
+
+
+def plan_tables(
+    rules: list[Rule],
+    accounts: list[dict[str, Any]],
+    groups: list[dict[str, Any]],
+    memberships: list[list[str]],
+    via: dict[tuple[str, str], str] | None = None,
+    organisations: Iterable[Organisation] = (),
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, pl.DataFrame]]:
+    """Findings, actions and the run tables the what-if reads."""
     ex = Example("t", accounts, groups, memberships, [], [], {})
     t = example_tables(ex, NOW)
     mem = t["memberships"]
@@ -45,9 +65,32 @@ def plan(
     )
     findings = evaluate(rules, views)
     actions = plan_actions(
-        findings, accounts=t["accounts"], groups=t["groups"], memberships=mem, closure=closure
+        findings,
+        accounts=t["accounts"],
+        groups=t["groups"],
+        memberships=mem,
+        closure=closure,
+        organisations=organisations,
     )
-    return findings, actions
+    tables = {**t, "memberships": mem, "group_closure": closure, "findings": findings}
+    tables["effective_memberships"] = effective_memberships(mem, closure)
+    return findings, actions, tables
+
+
+def what_if_of(rules: list[Rule], tables: dict[str, pl.DataFrame], actions: pl.DataFrame) -> WhatIf:
+    """The plan applied to the tables, re-expanded and re-evaluated with the same rules."""
+
+    def reevaluate(
+        accounts: pl.DataFrame, groups: pl.DataFrame, mem: pl.DataFrame, grants: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        closure = group_closure(mem)
+        eff = effective_memberships(mem, closure)
+        views = build_views(
+            accounts, groups, mem, grants, closure=closure, effective=eff, as_of=NOW
+        )
+        return evaluate(rules, views), eff
+
+    return what_if(tables, actions, reevaluate)
 
 
 def kinds(actions: pl.DataFrame) -> dict[tuple[str, str | None, str | None], int]:
@@ -94,15 +137,98 @@ def test_mixed_group_is_split_not_stripped(rules: list[Rule]) -> None:
     )
     # the mixed finding + 5 direct findings, one split action
     assert kinds(actions) == {("split-group", "prj", None): 6}
-    cmd = actions["powershell"][0]
-    assert cmd.startswith("New-ADGroup -Name 'prj-WARKS' -GroupScope Global")
-    assert "Add-ADGroupMember -Identity 'prj-WARKS' -Members 'k0','k1','k2','k3','k4'" in cmd
+    # no organisations configured: no force's OU or prefix to use (the name says whose it is)
+    cmd = actions["powershell"][0].splitlines()
+    assert cmd == [
+        "$g = New-ADGroup -Name 'prj-WARKS' -SamAccountName 'prj-WARKS' -GroupScope Global "
+        "-GroupCategory Security -Description 'Split from prj by accessaudit' -PassThru",
+        "Add-ADGroupMember -Identity $g.ObjectGUID -Members 'k0','k1','k2','k3','k4'",
+        "Remove-ADGroupMember -Identity 'prj' -Members 'k0','k1','k2','k3','k4' -Confirm:$false",
+    ]
+
+
+def test_mixed_group_nested_across_is_split_and_unnested(rules: list[Rule]) -> None:
+    # M (wmp, 5 + 5) nested in R (warks): the warks members keep R through their new group,
+    # and M itself leaves R, so the wmp members lose R (12 findings, all resolved, no collateral)
+    wm = [{"id": f"w{i}", "org": "wmp"} for i in range(5)]
+    wk = [{"id": f"k{i}", "org": "warks"} for i in range(5)]
+    groups = [{"id": "M", "org": "wmp"}, {"id": "R", "org": "warks"}]
+    mem = [["M", a["id"]] for a in wm + wk] + [["R", "M"]]
+    findings, actions, tables = plan_tables(rules, wm + wk, groups, mem)
+    assert findings.height == 12
+    assert kinds(actions) == {("split-group", "M", None): 12}
+    cmd = actions["powershell"][0].splitlines()
+    assert "Add-ADGroupMember -Identity 'R' -Members $g.ObjectGUID" in cmd
+    assert cmd[-1] == "Remove-ADGroupMember -Identity 'R' -Members 'M' -Confirm:$false"
+    assert actions["summary"][0] == (
+        "Split mixed group M: move 5 member(s) of warks to new group M-WARKS (joining 1 parent "
+        "group(s) of warks); un-nest M from 1 group(s) of the other force"
+    )
+    w = what_if_of(rules, tables, actions)
+    assert w.planned == 12 and w.remaining == [] and w.new == []
+    assert w.collateral.height == 0
+
+
+WM_OU, WK_OU = "OU=West Mercia,DC=alliance,DC=local", "OU=Warwickshire,DC=alliance,DC=local"
+
+
+def _group(gid: str, org: str, name: str, ou: str) -> dict[str, Any]:
+    return {"id": gid, "org": org, "name": name, "dn": f"CN={name},{ou}"}
+
+
+def test_split_creates_the_group_in_the_movers_force(rules: list[Rule], settings: Settings) -> None:
+    wm = [{"id": f"w{i}", "org": "wmp"} for i in range(5)]
+    wk = [{"id": f"k{i}", "org": "warks"} for i in range(5)]
+    groups = [
+        _group("prj", "wmp", "WMP-PRJ-Joint", f"OU=Groups,{WM_OU}"),
+        # no Projects OU under Warwickshire: its group goes to the force's own OU
+        _group("ops", "wmp", "wmp-OPS-Mixed", f"OU=Projects,{WM_OU}"),
+        _group("res", "warks", "WARKS-RES-1", f"OU=Groups,{WK_OU}"),  # warks parent of prj
+        _group("app", "wmp", "WMP-APP-1", f"OU=Groups,{WM_OU}"),  # wmp parent of prj
+    ]
+    mem = [[g, a["id"]] for g in ("prj", "ops") for a in wm + wk] + [["res", "prj"], ["app", "prj"]]
+    _, actions, tables = plan_tables(
+        rules, wm + wk, groups, mem, organisations=settings.organisations
+    )
+    split = {r["group_id"]: r["powershell"].splitlines() for r in actions.iter_rows(named=True)}
+    assert set(split) == {"prj", "ops"} and set(actions["kind"]) == {"split-group"}
+    assert split["prj"][0] == (
+        "$g = New-ADGroup -Name 'WARKS-PRJ-Joint' -SamAccountName 'WARKS-PRJ-Joint' "
+        f"-GroupScope Global -GroupCategory Security -Path 'OU=Groups,{WK_OU}' "
+        "-Description 'Split from WMP-PRJ-Joint by accessaudit' -PassThru"
+    )
+    # movers by objectGUID into the new group's; the new group into its force's parent only
+    assert split["prj"][1:] == [
+        "Add-ADGroupMember -Identity $g.ObjectGUID -Members 'k0','k1','k2','k3','k4'",
+        "Add-ADGroupMember -Identity 'res' -Members $g.ObjectGUID",
+        "Remove-ADGroupMember -Identity 'prj' -Members 'k0','k1','k2','k3','k4' -Confirm:$false",
+        "Remove-ADGroupMember -Identity 'res' -Members 'prj' -Confirm:$false",
+    ]
+    assert "-Name 'WARKS-OPS-Mixed' -SamAccountName 'WARKS-OPS-Mixed'" in split["ops"][0]
+    assert f"-Path '{WK_OU}'" in split["ops"][0]
+    # the next run's attribution (the configured matchers) gives the new groups to warks
+    made = [
+        re.search(r"-Name '([^']*)' .* -Path '([^']*)'", lines[0]).groups()  # type: ignore[union-attr]
+        for lines in split.values()
+    ]
+    new = pl.DataFrame(
+        [
+            {"source": "ad:alliance.local", "group_id": name, "name": name, "dn": f"CN={name},{ou}",
+             "kind": "security", "privileged": False, "mastered": "ad", "owners": []}
+            for name, ou in made
+        ],
+        schema=GROUPS_SCHEMA,
+    )  # fmt: skip
+    assert attribute_groups(new, tables["accounts"], settings)["org"].to_list() == ["warks"] * 2
+    w = what_if_of(rules, tables, actions)
+    assert w.remaining == [] and w.new == [] and w.collateral.height == 0
 
 
 def test_privileged_primary_group_and_inactive(rules: list[Rule]) -> None:
+    old = {"id": "old", "org": "warks", "enabled": False, "sid": "S-1-5-21-10-20-30-1105"}
     _, actions = plan(
         rules,
-        [{"id": "adm", "org": "warks"}, {"id": "old", "org": "warks", "enabled": False}],
+        [{"id": "adm", "org": "warks"}, old],
         [{"id": "da", "org": "wmp", "privileged": True}, {"id": "res", "org": "wmp"}],
         [["da", "adm"], ["res", "old"]],
         via={("res", "old"): "primaryGroupID"},
@@ -116,12 +242,90 @@ def test_privileged_primary_group_and_inactive(rules: list[Rule]) -> None:
     rows = {r["member_id"] + r["kind"]: r for r in actions.iter_rows(named=True)}
     assert rows["admremove-member"]["severity"] == "critical"
     assert actions["severity"].to_list()[0] == "critical"  # worst first
-    assert rows["oldremove-member"]["powershell"].startswith(
-        "Set-ADUser -Identity 'old' -Replace @{primaryGroupID=513}; Remove-ADGroupMember"
+    # AD refuses a primaryGroupID of a group the account is not in: Domain Users of its domain
+    # (its SID without the RID, then 513) first, then the switch, then the old group
+    primary = (
+        "Add-ADGroupMember -Identity 'S-1-5-21-10-20-30-513' -Members 'old'; "
+        "Set-ADUser -Identity 'old' -Replace @{primaryGroupID=513}; "
+    )
+    assert rows["oldremove-member"]["powershell"] == (
+        f"{primary}Remove-ADGroupMember -Identity 'res' -Members 'old' -Confirm:$false"
     )
     assert rows["oldremove-memberships"]["powershell"] == (
-        "Remove-ADPrincipalGroupMembership -Identity 'old' -MemberOf 'res' -Confirm:$false"
+        f"{primary}Remove-ADPrincipalGroupMembership -Identity 'old' -MemberOf 'res' "
+        "-Confirm:$false"
     )
+    assert rows["oldremove-memberships"]["summary"] == (
+        "Remove disabled account old from 1 group(s) of the other force"
+    )
+
+
+def test_primary_group_domain_sid_from_the_group_or_the_domain(rules: list[Rule]) -> None:
+    _, actions = plan(
+        rules,
+        [{"id": "a", "org": "warks"}, {"id": "b", "org": "warks"}],
+        [
+            {"id": "g", "org": "wmp", "sid": "S-1-5-21-7-8-9-1300"},
+            {"id": "h", "org": "wmp"},
+        ],
+        [["g", "a"], ["h", "b"]],
+        via={("g", "a"): "primaryGroupID", ("h", "b"): "primaryGroupID"},
+    )
+    cmds = dict(actions.select("member_id", "powershell").iter_rows())
+    assert cmds["a"].startswith("Add-ADGroupMember -Identity 'S-1-5-21-7-8-9-513' -Members 'a'; ")
+    assert cmds["b"].startswith(
+        "Add-ADGroupMember -Identity \"$((Get-ADDomain).DomainSID.Value)-513\" -Members 'b'; "
+    )
+
+
+def test_inactive_account_is_credited_to_the_action_that_cuts_its_access(
+    rules: list[Rule],
+) -> None:
+    # d1 (dormant) and d3 (disabled) reach res through dept (the un-nest cuts it); d3 is also
+    # a direct member of res2 (its own remove-member); d2 (disabled) only directly in res
+    accounts: list[dict[str, Any]] = [
+        *({"id": f"u{i}", "org": "wmp"} for i in range(3)),
+        {"id": "d1", "org": "wmp", "days_inactive": 400},
+        {"id": "d2", "org": "wmp", "enabled": False},
+        {"id": "d3", "org": "wmp", "enabled": False},
+    ]
+    groups = [{"id": "dept", "org": "wmp"}, {"id": "res", "org": "warks"},
+              {"id": "res2", "org": "warks"}]  # fmt: skip
+    mem = [["dept", m] for m in ("u0", "u1", "u2", "d1", "d3")]
+    mem += [["res", "dept"], ["res", "d2"], ["res2", "d3"]]
+    findings, actions, tables = plan_tables(rules, accounts, groups, mem)
+    assert kinds(actions) == {
+        ("unnest-group", "res", "dept"): 8,  # nesting + 5 nested + d1's and d3's inactivity
+        ("remove-member", "res", "d2"): 1,
+        ("remove-member", "res2", "d3"): 1,
+        ("remove-memberships", None, "d2"): 1,
+    }
+    keys = dict(actions.select("action_id", "finding_keys").iter_rows())
+    assert "inactive-cross-org-access|d1" in keys["unnest-group|res|dept||"]
+    strip = actions.filter(pl.col("kind") == "remove-memberships").row(0, named=True)
+    assert strip["powershell"] == (
+        "Remove-ADPrincipalGroupMembership -Identity 'd2' -MemberOf 'res' -Confirm:$false"
+    )
+    assert strip["summary"] == "Remove disabled account d2 from 1 group(s) of the other force"
+    assert_actions_do_what_they_claim(actions)
+    w = what_if_of(rules, tables, actions)
+    assert w.planned == findings.height and w.remaining == [] and w.collateral.height == 0
+
+
+def _executable(command: str | None) -> bool:
+    lines = (command or "").splitlines()
+    return any(x.strip() and not x.strip().startswith("#") for x in lines)
+
+
+def assert_actions_do_what_they_claim(actions: pl.DataFrame) -> None:
+    """Every action credited with a finding changes something: at least one command line that
+    runs (an application's role, changed by hand in the application, is an instruction), and a
+    remove-memberships strips at least one membership."""
+    for a in actions.filter(pl.col("resolves") > 0).iter_rows(named=True):
+        if a["system"] != "app":
+            assert _executable(a["powershell"]), a
+        if a["kind"] == "remove-memberships":
+            assert "Remove-" in a["powershell"], a
 
 
 def test_every_finding_has_exactly_one_action(analysis: Analysis) -> None:
@@ -130,6 +334,46 @@ def test_every_finding_has_exactly_one_action(analysis: Analysis) -> None:
     assert analysis.actions["resolves"].sum() == analysis.findings.height
     assert analysis.actions["powershell"].null_count() == 0
     assert analysis.actions["action_id"].n_unique() == analysis.actions.height
+
+
+def test_demo_plan_does_what_it_claims(
+    analysis: Analysis, rules: list[Rule], settings: Settings
+) -> None:
+    """On the demo sample: every crediting action has a command that runs, no action is a
+    comment or a lone Disable-ADAccount claiming a finding, and the plan applied in memory
+    leaves no planned finding and takes no same-force access."""
+    from accessaudit_fixtures import NOW as SAMPLE_NOW
+
+    from accessaudit.pipeline import rule_overrides
+
+    acts = analysis.actions
+    assert_actions_do_what_they_claim(acts)
+    strips = acts.filter(pl.col("kind") == "remove-memberships")["powershell"]
+    assert not any(p.startswith(("#", "Disable-ADAccount")) for p in strips)
+    assert acts.filter(pl.col("kind").is_in(list(SIMULATED)))["resolves"].sum() > 0
+    tables = {
+        "accounts": analysis.accounts,
+        "groups": analysis.groups,
+        "memberships": analysis.memberships,
+        "grants": analysis.grants,
+        "group_closure": analysis.closure,
+        "effective_memberships": analysis.effective,
+        "findings": analysis.findings,
+    }
+    overrides = rule_overrides(settings, rules)
+
+    def reevaluate(
+        accounts: pl.DataFrame, groups: pl.DataFrame, mem: pl.DataFrame, grants: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        closure = group_closure(mem)
+        eff = effective_memberships(mem, closure)
+        views = build_views(
+            accounts, groups, mem, grants, closure=closure, effective=eff, as_of=SAMPLE_NOW
+        )
+        return evaluate(rules, views, overrides), eff
+
+    w = what_if(tables, acts, reevaluate)
+    assert w.planned > 0 and w.remaining == [] and w.new == [] and w.collateral.height == 0
 
 
 def test_demo_plan_cuts_planted_nestings(analysis: Analysis) -> None:

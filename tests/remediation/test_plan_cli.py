@@ -31,6 +31,13 @@ def test_plan_of_demo_run_is_valid(tmp_path: Path) -> None:
     # strips dormant accounts of their own force's groups (427 lost at 6k) fails here
     assert w["collateral"] == 0
     actions = doc["actions"]
+    # every action credited with a finding has a command line that runs (an application's role
+    # or a dynamic group's rule is changed by hand: its line is the instruction)
+    for x in actions:
+        lines = [ln.strip() for ln in (x["powershell"] or "").splitlines()]
+        by_hand = x["system"] == "app" or x["target"].get("membership_rule")
+        if x["resolves"] and not by_hand:
+            assert any(ln and not ln.startswith("#") for ln in lines), x
     manifest = json.loads((run / "manifest.json").read_text())
     assert len(actions) == manifest["summary"]["actions"]
     a = actions[0]

@@ -68,7 +68,11 @@ def _cross(acc: pl.DataFrame, grp: pl.DataFrame, eff: pl.DataFrame) -> pl.DataFr
         .select(
             finding_key=pl.concat_str([pl.lit("x|"), "account_id", pl.lit("|"), "group_id"]),
             account_id="account_id",
+            group_id="group_id",
+            member_group_id=pl.lit(None, pl.String),
             via_group_id="via_group_id",
+            action=pl.lit("unnest-group"),
+            principal_org="a_org",
         )
         .unique()
     )
