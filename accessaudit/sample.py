@@ -6,7 +6,9 @@ plus a shared-services OU and the domain's built-in groups. Every cross-force ac
 on purpose, and each plant records the findings it must cause in :attr:`Sample.truth` as it is
 planted, from the generator's own knowledge of the structure it built (which group sits in which
 layer, which accounts it picked) - never by running the expansion or the rules, or a test
-comparing the two would prove nothing.
+comparing the two would prove nothing. The legitimate cases are recorded the same way, as they
+are planted, in :attr:`Sample.legitimate` (:mod:`accessaudit.sample_legit`): no finding may
+touch them.
 
 Structure per force (prefix ``WMP-`` / ``WARKS-``)::
 
@@ -298,7 +300,8 @@ _BUILTINS: Final = (
 
 @dataclass
 class Sample:
-    """Canonical tables of the synthetic directory plus the findings it must produce."""
+    """Canonical tables of the synthetic directory plus the findings it must produce (and the
+    legitimate accesses it must not)."""
 
     tables: dict[str, pl.DataFrame]
     truth: pl.DataFrame
