@@ -136,6 +136,12 @@ ACCOUNTS_SCHEMA: Final = _schema(
         "manager_id": pl.String,  # account_id of the manager, when known
         "sid_history": pl.List(pl.String),
         "privileged": pl.Boolean,  # adminCount=1 or a privileged role holder
+        # AD account state (null where the source does not know, e.g. generic LDAP, Entra)
+        "locked": pl.Boolean,  # locked out now (msDS-User-Account-Control-Computed / lockoutTime)
+        "password_not_required": pl.Boolean,  # userAccountControl PASSWD_NOTREQD 0x20
+        "password_never_expires": pl.Boolean,  # userAccountControl DONT_EXPIRE_PASSWORD 0x10000
+        "password_expired": pl.Boolean,  # msDS-User-Account-Control-Computed 0x800000
+        "account_expires": UTC_TIME,  # accountExpires; null when it never expires
     }
 )
 

@@ -15,10 +15,19 @@ and returns the canonical tables with one :class:`CollectionUnit` per provable p
 - **foreign security principals** stay members, identified by their SID.
 - members, managers and owners resolve through the extended-DN control to GUIDs, never by
   comparing DN strings; referrals are counted, never chased.
+- **deleted objects are not members**: AD removes (or, with the recycle bin, deactivates) the
+  ``member`` links of a deleted object, and a search without the show-deleted/show-recycled
+  controls returns neither deleted objects nor deactivated links; so a deleted member is
+  simply absent, never an edge and never counted among the values "not collected".
+- **memberOf cross-check**: every account's ``memberOf`` is read too and compared with the
+  member side (see :func:`member_of_check`).
 
 A timeout, a size or time limit, a dropped connection or an unfinished range marks its unit
 incomplete, and :func:`collect` raises :class:`IncompleteLdapCollection` (carrying the collection
-with every unit) rather than return a partial snapshot as if it were whole.
+with every unit) rather than return a partial snapshot as if it were whole. ``total_timeout``
+starts before the first server is tried, so connecting and binding count against it. Failover
+(``servers`` in order) happens at connect only: a server lost mid-collection makes the
+collection incomplete; it is not resumed on another server.
 
 Entries are read column-wise off ldap3's connection (:mod:`.ldap_wire`): ldap3 binds, encodes
 every request and decodes every result, but builds no per-entry dicts; the garbage collector is
@@ -41,6 +50,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import polars as pl
@@ -50,7 +60,7 @@ from ldap3.utils.conv import escape_filter_chars
 
 from ..config import LdapSource
 from ..errors import ConfigError, IncompleteCollection
-from ..model import GRANTS_SCHEMA, CollectionUnit, SourceCollection, empty
+from ..model import GRANTS_SCHEMA, CollectionUnit, MemberKind, SourceCollection, Via, empty
 from . import ldap_decode as dec
 from . import ldap_generic as gen
 from .ldap_search import Progress, Session, follow_range, range_members
@@ -62,6 +72,7 @@ __all__ = [
     "connect",
     "follow_range",
     "ldap_filter",
+    "member_of_check",
     "source_name",
 ]
 
@@ -124,10 +135,87 @@ def _filter(base: str, extra: str | None) -> str:
     return f"(&{base}{extra})"
 
 
+def member_of_check(
+    memberships: pl.DataFrame, member_of: pl.DataFrame, groups: pl.DataFrame
+) -> tuple[bool, str]:
+    """Compare the member-side account edges with the accounts' own ``memberOf``.
+
+    ``member_of`` holds one ``(group_id, member_id)`` row per ``memberOf`` value of a collected
+    account (``group_id`` null where the value names no collected group). Only edges both sides
+    can show are compared: account members read from ``member`` (or its ranges) of collected
+    groups. Primary-group edges are in neither ``member`` nor ``memberOf``; foreign security
+    principals and groups as members have no ``memberOf`` here; ``memberOf`` values naming
+    groups outside the base or filters are left out.
+
+    The two sides are separate reads (accounts first, then groups), so they disagree only when
+    the directory changed in between, or when a replica has one half of a link update and not
+    yet the other. Either way the snapshot is not one consistent state of the directory, so a
+    disagreement makes the memberships unit **incomplete** (the run says so and no finding is
+    marked resolved), with the counts in its proof; the edges themselves are kept as ``member``
+    gave them, never dropped. A server that returns no ``memberOf`` at all (OpenLDAP without the
+    memberof overlay, or an account not allowed to read it) cannot be cross-checked: the proof
+    says so and the unit is not failed for it. Nor is the check made when a unit it rests on is
+    incomplete (a page or a range missing): that unit fails the collection already, and its
+    missing values are no sign of a change (see ``_memberships_unit``).
+
+    Returns (agreed, one-line proof).
+    """
+    member_side = (
+        memberships.filter(
+            (pl.col("member_kind") == MemberKind.ACCOUNT.value)
+            & pl.col("via").is_in([Via.MEMBER.value, Via.RANGE.value])
+        )
+        .select("group_id", "member_id")
+        .unique()
+    )
+    of_side = (
+        member_of.filter(
+            pl.col("group_id").is_in(groups.get_column("group_id").implode())
+            & pl.col("member_id").is_not_null()
+        )
+        .select("group_id", "member_id")
+        .unique()
+    )
+    if member_of.height == 0 and member_side.height > 0:
+        return True, (
+            f"memberOf not returned by the server: {member_side.height} account edge(s)"
+            " not cross-checked"
+        )
+    both = member_side.join(of_side, on=["group_id", "member_id"], how="inner").height
+    only_member = member_side.height - both
+    only_of = of_side.height - both
+    if only_member == 0 and only_of == 0:
+        return True, f"memberOf agrees on all {both} account edge(s)"
+    return False, (
+        f"memberOf disagrees with member on {only_member + only_of} account edge(s)"
+        f" ({only_member} only in member, {only_of} only in memberOf; {both} agree):"
+        " the directory changed during collection (or replication is behind)"
+    )
+
+
+def _memberships_unit(
+    s: Session, edges: str, memberships: pl.DataFrame, check: Callable[[], tuple[bool, str]]
+) -> CollectionUnit:
+    complete = all(u.complete for u in s.units)
+    agreed, proof = (
+        check() if complete else (False, "memberOf not cross-checked: a unit is incomplete")
+    )
+    return CollectionUnit(
+        "memberships",
+        complete and agreed,
+        f"{edges}; {proof}",
+        memberships.height,
+    )
+
+
 def _collect_ad(s: Session, source: str, now: datetime) -> dict[str, pl.DataFrame]:
     cfg = s.cfg
+    member_of_attr = f"memberOf;range=0-{cfg.range_size - 1}"
     acct_raw = s.paged(
-        "accounts", _filter("(objectClass=user)", cfg.user_filter), dec.AD_ACCOUNT_ATTRS, ad=True
+        "accounts",
+        _filter("(objectClass=user)", cfg.user_filter),
+        [*dec.AD_ACCOUNT_ATTRS, member_of_attr],
+        ad=True,
     )
     member_attr = f"member;range=0-{cfg.range_size - 1}"
     grp_raw = s.paged(
@@ -152,14 +240,15 @@ def _collect_ad(s: Session, source: str, now: datetime) -> dict[str, pl.DataFram
     members = range_members(s, grp_raw, "member")
     members = members.with_columns(group_id=groups.get_column("group_id").gather(members["i"]))
     memberships, unresolved = dec.ad_memberships(source, groups, members, accounts, fsp_ids)
+    member_of = dec.ad_member_of(range_members(s, acct_raw, "memberOf", "member-of"), accounts)
     s.units.append(
-        CollectionUnit(
-            "memberships",
-            all(u.complete for u in s.units),
+        _memberships_unit(
+            s,
             f"{memberships.height} direct edges incl. primary groups; "
             f"{unresolved} member value(s) point at objects not collected"
             " (contacts, filtered or unreadable)",
-            memberships.height,
+            memberships,
+            lambda: member_of_check(memberships, member_of, groups),
         )
     )
     return {
@@ -174,10 +263,14 @@ def _collect_openldap(s: Session, source: str) -> dict[str, pl.DataFrame]:
     cfg = s.cfg
     amap = {**gen.OPENLDAP_ACCOUNT_MAP, **cfg.attribute_map}
     gmap = {**gen.OPENLDAP_GROUP_MAP, **cfg.group_attribute_map}
+    member_of_attr = amap.pop("member_of", "")
     a_attrs = sorted({v for v in amap.values() if v})
     g_attrs = sorted({v for v in gmap.values() if v})
     acct_raw = s.paged(
-        "accounts", _filter("(objectClass=inetOrgPerson)", cfg.user_filter), a_attrs, ad=False
+        "accounts",
+        _filter("(objectClass=inetOrgPerson)", cfg.user_filter),
+        [*a_attrs, member_of_attr] if member_of_attr else a_attrs,
+        ad=False,
     )
     grp_raw = s.paged(
         "groups", _filter("(objectClass=groupOfNames)", cfg.group_filter), g_attrs, ad=False
@@ -197,15 +290,21 @@ def _collect_openldap(s: Session, source: str) -> dict[str, pl.DataFrame]:
     members = range_members(s, grp_raw, member_attr)
     members = members.with_columns(group_id=groups.get_column("group_id").gather(members["i"]))
     memberships, unresolved = gen.openldap_memberships(source, groups, members, accounts)
-    s.units.append(
-        CollectionUnit(
-            "memberships",
-            all(u.complete for u in s.units),
-            f"{memberships.height} direct edges;"
-            f" {unresolved} member value(s) name DNs not collected",
-            memberships.height,
-        )
+    edges = (
+        f"{memberships.height} direct edges; {unresolved} member value(s) name DNs not collected"
     )
+    if member_of_attr:
+        member_of = gen.openldap_member_of(
+            range_members(s, acct_raw, member_of_attr, "member-of"), accounts, groups
+        )
+        s.units.append(
+            _memberships_unit(
+                s, edges, memberships, lambda: member_of_check(memberships, member_of, groups)
+            )
+        )
+    else:
+        unmapped = "memberOf not mapped (attribute_map member_of = ''): not cross-checked"
+        s.units.append(_memberships_unit(s, edges, memberships, lambda: (True, unmapped)))
     return {
         "accounts": dec.finish_accounts(accounts),
         "groups": dec.finish_groups(groups),
@@ -225,9 +324,10 @@ def collect(
     now = now or datetime.now(UTC)
     started = datetime.now(UTC)
     password = cfg.password.resolve() if cfg.password and cfg.auth == "simple" else None
-    conn, url = connect(cfg, password)
+    deadline = time.monotonic() + cfg.total_timeout  # connect and bind count against it
+    conn, url = connect(cfg, password, deadline=deadline)
     source = source_name(cfg)
-    session = Session(conn, cfg, url, time.monotonic() + cfg.total_timeout, progress)
+    session = Session(conn, cfg, url, deadline, progress)
     # Millions of small values are allocated and none is part of a cycle: the cyclic garbage
     # collector would only rescan them (20-40% of the time measured with it on).
     gc_was_enabled = gc.isenabled()

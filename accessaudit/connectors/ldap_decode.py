@@ -7,9 +7,17 @@ attribute) and the builders decode whole columns at once.
 
 Active Directory encodings, with the Microsoft pages they come from:
 
-- ``userAccountControl`` flags: ACCOUNTDISABLE 0x2, WORKSTATION_TRUST_ACCOUNT 0x1000,
-  SERVER_TRUST_ACCOUNT 0x2000 (learn.microsoft.com/troubleshoot/windows-server/active-directory/
-  useraccountcontrol-manipulate-account-properties).
+- ``userAccountControl`` flags: ACCOUNTDISABLE 0x2, PASSWD_NOTREQD 0x20,
+  WORKSTATION_TRUST_ACCOUNT 0x1000, SERVER_TRUST_ACCOUNT 0x2000, DONT_EXPIRE_PASSWORD 0x10000
+  (learn.microsoft.com/troubleshoot/windows-server/active-directory/
+  useraccountcontrol-manipulate-account-properties). Its LOCKOUT 0x10 and PASSWORD_EXPIRED
+  0x800000 are not maintained by AD in ``userAccountControl``: they are read from the constructed
+  ``msDS-User-Account-Control-Computed`` (learn.microsoft.com/windows/win32/adschema/
+  a-msds-user-account-control-computed; [MS-ADTS] 3.1.1.4.5.17), which AD computes at read time
+  from ``lockoutTime`` + lockoutDuration and ``pwdLastSet`` + maxPwdAge. Without it (a server
+  that does not construct it) ``locked`` falls back to ``lockoutTime`` > 0
+  (learn.microsoft.com/windows/win32/adschema/a-lockouttime), which stays set after a lockout
+  has timed out until the next logon, so it may over-report; ``password_expired`` is then null.
 - ``groupType``: 0x1 builtin, 0x2 global, 0x4 domain-local, 0x8 universal, 0x80000000 security
   (learn.microsoft.com/windows/win32/adschema/a-grouptype).
 - FILETIME attributes (``lastLogonTimestamp``, ``pwdLastSet``, ``accountExpires``): 100 ns
@@ -46,8 +54,12 @@ if TYPE_CHECKING:
     from .ldap_wire import Columns
 
 UAC_ACCOUNTDISABLE = 0x2
+UAC_PASSWD_NOTREQD = 0x20
 UAC_WORKSTATION_TRUST = 0x1000
 UAC_SERVER_TRUST = 0x2000
+UAC_DONT_EXPIRE_PASSWORD = 0x10000
+UAC_COMPUTED_LOCKOUT = 0x10  # in msDS-User-Account-Control-Computed only
+UAC_COMPUTED_PASSWORD_EXPIRED = 0x800000  # in msDS-User-Account-Control-Computed only
 GT_BUILTIN, GT_GLOBAL, GT_DOMAIN_LOCAL, GT_UNIVERSAL = 0x1, 0x2, 0x4, 0x8
 GT_SECURITY = 0x80000000
 FILETIME_EPOCH = 116_444_736_000_000_000  # 1970-01-01 in 100 ns intervals since 1601
@@ -211,6 +223,8 @@ AD_ACCOUNT_ATTRS: tuple[str, ...] = (
     "description",
     "objectClass",
     "userAccountControl",
+    "msDS-User-Account-Control-Computed",
+    "lockoutTime",
     "lastLogonTimestamp",
     "pwdLastSet",
     "accountExpires",
@@ -229,7 +243,8 @@ AD_MULTI_ATTRS: tuple[str, ...] = ("objectClass", "servicePrincipalName")
 def ad_accounts(df: pl.DataFrame, source: str, now: datetime) -> pl.DataFrame:
     """Accounts from an AD ``(objectClass=user)`` search made with the extended-DN control."""
     guid, sid, dn = extended_dn(pl.col("dn"))
-    uac = integer(df, "userAccountControl").fill_null(0)
+    uac_known = integer(df, "userAccountControl")
+    uac = uac_known.fill_null(0)
     expires = integer(df, "accountExpires")
     classes = texts(df, "objectClass").list.eval(pl.element().str.to_lowercase())
     spn = (df.get_column("servicePrincipalName").list.len() > 0).cast(pl.Int64)
@@ -246,6 +261,9 @@ def ad_accounts(df: pl.DataFrame, source: str, now: datetime) -> pl.DataFrame:
             "department": text(df, "department"),
             "description": text(df, "description"),
             "uac": uac,
+            "uac_known": uac_known,
+            "uac_computed": integer(df, "msDS-User-Account-Control-Computed"),
+            "lockout_time": integer(df, "lockoutTime"),
             "expires": expires,
             "classes": classes,
             "spn": spn,
@@ -297,8 +315,34 @@ def ad_accounts(df: pl.DataFrame, source: str, now: datetime) -> pl.DataFrame:
         created=gentime_expr(pl.col("created_text")),
         manager_id=extended_dn(pl.col("manager"))[0],
         privileged=(pl.col("admin_count") == 1) | privileged_sid_expr("sid"),
+        **account_state(
+            pl.col("uac_known"), pl.col("uac_computed"), pl.col("lockout_time"), pl.col("expires")
+        ),
     )
     return out
+
+
+def account_state(
+    uac: pl.Expr, computed: pl.Expr, lockout_time: pl.Expr, account_expires: pl.Expr
+) -> dict[str, pl.Expr]:
+    """``locked``, the password flags and ``account_expires`` from the Int64 attribute values.
+
+    A flag is null when the attribute it comes from was not returned (the source does not
+    know); ``locked`` prefers the computed bit and falls back to ``lockoutTime`` > 0.
+    """
+
+    def bit(value: pl.Expr, mask: int) -> pl.Expr:
+        return pl.when(value.is_null()).then(None).otherwise((value & mask) != 0)
+
+    return {
+        "locked": pl.when(computed.is_not_null())
+        .then((computed & UAC_COMPUTED_LOCKOUT) != 0)
+        .otherwise(lockout_time > 0),
+        "password_not_required": bit(uac, UAC_PASSWD_NOTREQD),
+        "password_never_expires": bit(uac, UAC_DONT_EXPIRE_PASSWORD),
+        "password_expired": bit(computed, UAC_COMPUTED_PASSWORD_EXPIRED),
+        "account_expires": filetime_expr(account_expires),
+    }
 
 
 def ad_groups(df: pl.DataFrame, source: str) -> pl.DataFrame:
@@ -417,6 +461,15 @@ def ad_memberships(
     )
     out = pl.concat([edges, primary]).with_columns(source=pl.lit(source))
     return conform(out, MEMBERSHIPS_SCHEMA), unresolved
+
+
+def ad_member_of(member_of: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
+    """``(group_id, member_id)`` per ``memberOf`` value (``i`` = account row, ``value`` = an
+    extended DN, so the group is named by its GUID)."""
+    return member_of.select(
+        group_id=extended_dn(pl.col("value"))[0],
+        member_id=accounts.get_column("account_id").gather(member_of.get_column("i")),
+    )
 
 
 def finish_accounts(df: pl.DataFrame) -> pl.DataFrame:

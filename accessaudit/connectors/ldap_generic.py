@@ -4,6 +4,10 @@ A per-source mapping (``LdapSource.attribute_map`` / ``group_attribute_map``) na
 attribute fills which canonical column. Generic LDAP has no immutable ids inside DN-valued
 attributes, so ``member``, ``manager`` and ``owner`` resolve through the DNs of the collected
 objects (one server's own spelling of them, compared case-insensitively).
+
+``member_of`` in the account mapping is not a column: it names the attribute the server keeps
+the reverse of ``member`` in (``memberOf`` of OpenLDAP's memberof overlay), read only to
+cross-check the member side (:func:`~.ldap.member_of_check`); ``""`` turns that off.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ OPENLDAP_ACCOUNT_MAP: Mapping[str, str] = {
     "created": "createTimestamp",
     "manager_id": "manager",
     "sid": "",
+    "member_of": "memberOf",
 }
 OPENLDAP_GROUP_MAP: Mapping[str, str] = {
     "group_id": "entryUUID",
@@ -139,6 +144,19 @@ def openldap_memberships(
     unresolved = int(edges.get_column("member_id").is_null().sum())
     out = edges.filter(pl.col("member_id").is_not_null()).with_columns(source=pl.lit(source))
     return conform(out.select(MEMBERSHIPS_SCHEMA.names()), MEMBERSHIPS_SCHEMA), unresolved
+
+
+def openldap_member_of(
+    member_of: pl.DataFrame, accounts: pl.DataFrame, groups: pl.DataFrame
+) -> pl.DataFrame:
+    """``(group_id, member_id)`` per ``memberOf`` value (``i`` = account row, ``value`` = a
+    group DN); ``group_id`` is null where the DN is no collected group."""
+    edges = member_of.select(
+        member_id=accounts.get_column("account_id").gather(member_of.get_column("i")),
+        value="value",
+    )
+    resolved = match_dns(edges, "value", groups.select("dn", "group_id"), ["group_id"])
+    return resolved.select("group_id", "member_id")
 
 
 def resolve_dn_refs(

@@ -5,6 +5,17 @@ checks the result code after every page and follows the cookie to its end (ldap3
 generator stops silently on ``sizeLimitExceeded``); :func:`follow_range` follows
 ``member;range=a-b`` answers until one ends in ``-*`` and says why when it cannot. Every search
 records a :class:`CollectionUnit` with its proof, or with what went wrong.
+
+Range follow-ups on Active Directory name the group by ``<GUID=...>`` ([MS-ADTS] 3.1.1.3.1.2.4,
+an extended DN as search base), not by its DN: a group renamed or moved between the first page
+and the follow-up is still found, and no DN string is re-escaped on the way. Generic LDAP has
+no such form; there the DN the server sent is the base.
+
+Time limits: ``total_timeout`` covers connect and bind too (the deadline starts before the first
+server is tried); every wait is capped by what is left of it, so a stalled server ends the
+search at the deadline, not up to one ``receive_timeout`` later. A unit that ran out of time says
+"total time limit"; one whose server went quiet for ``receive_timeout`` says "no data from the
+server".
 """
 
 from __future__ import annotations
@@ -65,7 +76,7 @@ class Session:
                 return self._fail(
                     unit,
                     cols,
-                    f"total time limit {self.cfg.total_timeout:.0f} s reached after {pages} pages",
+                    f"total time limit {self.cfg.total_timeout:g} s reached after {pages} pages",
                 )
             before = cols.n
             paging = paged_search_control(False, self.cfg.page_size, cookie)
@@ -79,6 +90,14 @@ class Session:
                     controls=[*controls, paging],
                     time_limit=max(1, int(left)),
                     deadline=self.deadline,
+                )
+            except wire.DeadlineReached:
+                cols.rollback(before)
+                return self._fail(
+                    unit,
+                    cols,
+                    f"total time limit {self.cfg.total_timeout:g} s reached after {pages} pages"
+                    " (while receiving)",
                 )
             except LDAPException as exc:
                 cols.rollback(before)
@@ -125,28 +144,40 @@ class Session:
         self.units.append(CollectionUnit(unit, False, detail, cols.n))
         return cols
 
-    def fetch_range(self, dn: str, attr: str, start: int) -> tuple[str | None, list[bytes]]:
-        """One base-scope request for ``attr;range=start-(start+range_size-1)``."""
+    def fetch_range(self, base: str, attr: str, start: int) -> tuple[str | None, list[bytes]]:
+        """One base-scope request for ``attr;range=start-(start+range_size-1)`` of the entry
+        at ``base`` (``<GUID=...>`` on AD); returns the attribute key answered and its values.
+
+        Read by the same column reader as the pages, so the same deadline caps its waits.
+        """
         end = start + self.cfg.range_size - 1
-        if self.remaining() <= 0:
-            raise TimeoutError(f"total time limit of {self.cfg.total_timeout:.0f} s reached")
-        self.conn.search(
-            dn,
-            "(objectClass=*)",
-            BASE,
-            attributes=[f"{attr};range={start}-{end}"],
-            controls=[extended_dn_control()],
-            time_limit=max(1, int(self.remaining())),
-        )
-        result = self.conn.result
+        left = self.remaining()
+        if left <= 0:
+            raise TimeoutError(self._deadline_text())
+        cols = Columns([f"{attr};range={start}-{end}"])
+        try:
+            result = wire.search(
+                self.conn,
+                base,
+                "(objectClass=*)",
+                BASE,
+                cols,
+                controls=[extended_dn_control()] if self.cfg.flavour == "ad" else [],
+                time_limit=max(1, int(left)),
+                deadline=self.deadline,
+            )
+        except wire.DeadlineReached:
+            raise TimeoutError(self._deadline_text()) from None
         if result.get("result") != 0:
             raise RuntimeError(f"result {result.get('result')} {result.get('description')}")
-        for item in self.conn.response or ():
-            if item.get("type") == "searchResEntry":
-                for key, values in item["raw_attributes"].items():
-                    if key.lower().split(";")[0] == attr.lower():
-                        return key, list(values or [])
-        return None, []
+        if cols.ranged:  # attr;range=a-b or a-*: the answer to a follow-up
+            _, key, values = cols.ranged[0]
+            return key, values
+        values = cols.exploded(attr).get_column("v").to_list()
+        return (attr, values) if values else (None, [])
+
+    def _deadline_text(self) -> str:
+        return f"total time limit of {self.cfg.total_timeout:g} s reached"
 
 
 def follow_range(
@@ -204,12 +235,12 @@ def follow_range(
         values.extend(more)
 
 
-def range_members(s: Session, cols: Columns, attr: str) -> pl.DataFrame:
-    """Every member value of every group: ``i`` (the group's entry number), ``value``, ``via``.
+def range_members(s: Session, cols: Columns, attr: str, unit: str = "members") -> pl.DataFrame:
+    """Every value of ``attr`` of every entry: ``i`` (the entry number), ``value``, ``via``.
 
-    Groups answered whole (``member`` or ``member;range=0-*``) come straight from the columns;
-    a group answered with a partial range is followed to its final ``-*`` range and recorded as
-    a unit of its own (``members:<guid>``), complete or not.
+    Entries answered whole (``member`` or ``member;range=0-*``) come straight from the columns;
+    an entry answered with a partial range is followed to its final ``-*`` range and recorded
+    as a unit of its own (``<unit>:<guid>``, or ``<unit>:<dn>`` without GUIDs), complete or not.
     """
     plain = cols.exploded(attr).select("i", value=pl.col("v"), via=pl.lit(Via.MEMBER.value))
     rows: list[pl.DataFrame] = [plain]
@@ -217,12 +248,13 @@ def range_members(s: Session, cols: Columns, attr: str) -> pl.DataFrame:
         dns = cols.dn
         for i, key, first in cols.ranged:
             guid, _, bare = dec.extended_dn_one(dns[i])
+            base = f"<GUID={guid}>" if guid is not None else bare
 
-            def fetch(start: int, dn: str = bare) -> tuple[str | None, list[bytes]]:
-                return s.fetch_range(dn, attr, start)
+            def fetch(start: int, base: str = base) -> tuple[str | None, list[bytes]]:
+                return s.fetch_range(base, attr, start)
 
             got, ok, detail, n = follow_range(attr, key, first, fetch)
-            s.units.append(CollectionUnit(f"members:{guid}", ok, detail, len(got)))
+            s.units.append(CollectionUnit(f"{unit}:{guid or bare}", ok, detail, len(got)))
             via = Via.RANGE.value if n > 1 else Via.MEMBER.value
             rows.append(
                 pl.DataFrame(

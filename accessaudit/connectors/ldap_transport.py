@@ -1,10 +1,18 @@
 """Connecting and binding to an LDAP server with ldap3: TLS always verified, failures in one line.
 
 Every ``Tls`` is built with ``ssl.CERT_REQUIRED`` (ldap3's default does not validate) and the
-hostname is checked against the certificate. A plain ``ldap://`` simple bind is refused unless the
-source sets ``allow_plaintext`` (a lab). Bind failures become :class:`AuthError` with the AD
-sub-code decoded (``data 52e`` wrong password, ``533`` disabled, ...); unreachable servers and
-TLS failures become :class:`ConnectError`, and :func:`connect` moves on to the next server.
+hostname is checked against the certificate. A plain ``ldap://`` bind without StartTLS is refused
+unless the source sets ``allow_plaintext`` (a lab): a simple bind would send the password in
+clear, and a Kerberos one would run unsigned and unencrypted (ldap3's GSSAPI negotiates no SASL
+security layer). Bind failures become :class:`AuthError` with the AD sub-code decoded (``data
+52e`` wrong password, ``533`` disabled, ...); unreachable servers and TLS failures become
+:class:`ConnectError`, and :func:`connect` moves on to the next server.
+
+Failover happens here only, before a collection starts: a server lost mid-collection makes that
+collection incomplete; it is not resumed on another server (paging cookies belong to one server).
+Connecting and binding count against the source's ``total_timeout``: each wait is the smaller of
+its own limit and what is left of the total (ldap3 takes the TLS handshake's limit in whole
+seconds, so that one wait may end up to a second late).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import importlib
 import math
 import re
 import ssl
+import time
 from typing import Any
 
 from ldap3 import NONE, SASL, SIMPLE, Connection, Server, Tls
@@ -110,18 +119,26 @@ def _kerberos_error(url: str, host: str, exc: Exception) -> AuthError:
     return AuthError(f"{url}: Kerberos (GSSAPI) bind failed: {detail}", hint)
 
 
-def connect(cfg: LdapSource, password: str | None) -> tuple[Connection, str]:
+def connect(
+    cfg: LdapSource, password: str | None, *, deadline: float | None = None
+) -> tuple[Connection, str]:
     """Open and bind a connection to the first server that answers; returns it and its URL.
 
     Unreachable servers and TLS failures move on to the next server; a refused bind stops at
     once (trying the same wrong password on every DC only locks the account out faster).
+    ``deadline`` (``time.monotonic()``, the collection's total time limit) caps every wait; when
+    it passes, the error names the total time limit.
     """
     failures: list[ConnectError] = []
     for url in cfg.servers:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise _total_limit(cfg, url, failures)
         try:
-            return _connect_one(cfg, url, password), url
+            return _connect_one(cfg, url, password, deadline), url
         except ConnectError as exc:
             failures.append(exc)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise _total_limit(cfg, url, failures) from None
     if len(failures) == 1:
         raise failures[0]
     raise ConnectError(
@@ -130,7 +147,25 @@ def connect(cfg: LdapSource, password: str | None) -> tuple[Connection, str]:
     )
 
 
-def _connect_one(cfg: LdapSource, url: str, password: str | None) -> Connection:
+def _total_limit(cfg: LdapSource, url: str, failures: list[ConnectError]) -> ConnectError:
+    seen = f" ({'; '.join(f.message for f in failures)})" if failures else ""
+    return ConnectError(
+        f"{url}: total time limit of {cfg.total_timeout:g} s reached while connecting and"
+        f" binding{seen}",
+        "raise total_timeout, or find out why the server is slow to answer",
+    )
+
+
+def _left(deadline: float | None, limit: float) -> float:
+    """``limit``, or less when the deadline is nearer (never below a millisecond)."""
+    if deadline is None:
+        return limit
+    return max(0.001, min(limit, deadline - time.monotonic()))
+
+
+def _connect_one(
+    cfg: LdapSource, url: str, password: str | None, deadline: float | None = None
+) -> Connection:
     m = re.match(r"^(ldaps?)://(\[[^\]]+\]|[^:/]+)(?::(\d+))?/?$", url, re.I)
     if not m:
         raise ConfigError(
@@ -140,14 +175,25 @@ def _connect_one(cfg: LdapSource, url: str, password: str | None) -> Connection:
     ldaps = scheme == "ldaps"
     port = int(m.group(3)) if m.group(3) else (636 if ldaps else 389)
     encrypted = ldaps or cfg.start_tls
-    if not encrypted and not cfg.allow_plaintext and cfg.auth == "simple":
+    if not encrypted and not cfg.allow_plaintext:
+        if cfg.auth == "kerberos":
+            raise ConfigError(
+                f"refusing a Kerberos bind without TLS to {url}: ldap3's GSSAPI has no SASL"
+                " security layer, so the session would be neither signed nor encrypted",
+                "use ldaps:// or start_tls = true (allow_plaintext = true is for a lab only)",
+            )
         raise ConfigError(
             f"refusing a simple bind without TLS to {url}: the password would cross in clear",
             "use ldaps:// or start_tls = true (allow_plaintext = true is for a lab only)",
         )
     tls = _tls(cfg, host) if encrypted else None
     server = Server(
-        host, port=port, use_ssl=ldaps, tls=tls, get_info=NONE, connect_timeout=cfg.connect_timeout
+        host,
+        port=port,
+        use_ssl=ldaps,
+        tls=tls,
+        get_info=NONE,
+        connect_timeout=_left(deadline, cfg.connect_timeout),
     )
     kwargs: dict[str, Any] = {
         "auto_bind": False,
@@ -156,7 +202,8 @@ def _connect_one(cfg: LdapSource, url: str, password: str | None) -> Connection:
         "return_empty_attributes": False,  # ldap3 KeyError with auto_range=False otherwise
         "check_names": False,
         "raise_exceptions": False,
-        "receive_timeout": max(1, math.ceil(cfg.receive_timeout)),  # ldap3 packs an int
+        # ldap3 packs an int (SO_RCVTIMEO); it limits the TLS handshake inside open()
+        "receive_timeout": max(1, math.ceil(_left(deadline, cfg.receive_timeout))),
         "read_only": True,
     }
     if cfg.auth == "kerberos":
@@ -180,6 +227,10 @@ def _connect_one(cfg: LdapSource, url: str, password: str | None) -> Connection:
         )
     try:
         conn.open()
+        # StartTLS and the bind wait on the socket's own timeout: capped by the deadline, and
+        # set back to receive_timeout for the searches once bound.
+        if conn.socket is not None:
+            conn.socket.settimeout(_left(deadline, cfg.receive_timeout))
         if cfg.start_tls and not ldaps and not conn.start_tls():
             raise ConnectError(
                 f"{url}: StartTLS refused: {conn.result.get('message')}", "use ldaps://"
@@ -203,4 +254,6 @@ def _connect_one(cfg: LdapSource, url: str, password: str | None) -> Connection:
     if not ok:
         conn.unbind()
         raise _bind_error(url, who, conn.result)
+    if conn.socket is not None:
+        conn.socket.settimeout(max(1, math.ceil(cfg.receive_timeout)))
     return conn

@@ -49,6 +49,10 @@ class MalformedResponse(LDAPSocketReceiveError):  # type: ignore[misc]  # ldap3 
     """A response that is not valid BER for what it claims to be."""
 
 
+class DeadlineReached(LDAPSocketReceiveError):  # type: ignore[misc]  # ldap3 is untyped
+    """The collection's total time limit passed while waiting for this search's answer."""
+
+
 class Columns:
     """The entries of one paged search, column-wise.
 
@@ -314,8 +318,9 @@ def search(
 
     Returns ldap3's dict of the ``searchResDone`` (``result``, ``description``, ``message``,
     ``controls`` with the paged-results cookie). Raises an ``LDAPException`` when the connection
-    drops, times out (``receive_timeout`` on the socket, or ``deadline``) or sends malformed
-    BER; the connection is closed then.
+    drops, goes quiet for ``receive_timeout`` (the socket's timeout, as ldap3 set it) or sends
+    malformed BER, and :class:`DeadlineReached` when ``deadline`` (``time.monotonic()``) passes;
+    every wait is capped by what is left until ``deadline``. The connection is closed then.
     """
     if conn.sasl_mechanism == "DIGEST-MD5":  # ldap3 signs/verifies those messages itself
         raise LDAPException("DIGEST-MD5 sessions are not supported by the column reader")
@@ -330,7 +335,7 @@ def search(
     sock = conn.socket
     if sock is None:
         raise LDAPSocketReceiveError("the connection is closed")
-    wait = sock.gettimeout()  # ldap3 set it to receive_timeout
+    wait = sock.gettimeout()  # ldap3 set it to receive_timeout (None: no limit)
     pending = bytearray()
     # Non-blocking reads: while the server is ahead, records are read back to back and decoded
     # in batches of _BATCH bytes; when the socket runs dry, what has arrived is decoded and the
@@ -340,7 +345,7 @@ def search(
     try:
         while True:
             if deadline is not None and time.monotonic() > deadline:
-                raise LDAPSocketReceiveError("total time limit reached while receiving")
+                raise DeadlineReached("total time limit reached while receiving")
             try:
                 chunk: bytes | None = sock.recv(_READ)
             except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
@@ -361,8 +366,16 @@ def search(
                         return done
             if chunk == b"":  # what had arrived is decoded above: the rest never will
                 raise LDAPSocketReceiveError("connection closed by the server")
-            if chunk is None and not select.select([sock], [], [], wait)[0]:
-                raise LDAPSocketReceiveError(f"no data from the server for {wait} s")
+            if chunk is None:
+                cap, by_deadline = wait, False
+                if deadline is not None:
+                    left = max(0.0, deadline - time.monotonic())
+                    if wait is None or left < wait:
+                        cap, by_deadline = left, True
+                if not select.select([sock], [], [], cap)[0]:
+                    if by_deadline:
+                        raise DeadlineReached("total time limit reached while receiving")
+                    raise LDAPSocketReceiveError(f"no data from the server for {wait:g} s")
     except LDAPException:
         _drop(conn)
         raise

@@ -120,7 +120,7 @@ def samba_template(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterat
         load_ad.add_bind_user(dc, "auditor-off", disabled=True)
     finally:
         dc.stop()
-    expected = idmap.translate(data.tables)
+    expected = idmap.translate(load_ad.expected(data.tables))
     yield SeededDC(dc, data, idmap, expected)
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -219,7 +219,7 @@ def sample_template(
         load_ad.add_bind_user(dc, "auditor")
     finally:
         dc.stop()
-    yield SeededDC(dc, data, idmap, idmap.translate(data.tables))
+    yield SeededDC(dc, data, idmap, idmap.translate(load_ad.expected(data.tables)))
     shutil.rmtree(folder, ignore_errors=True)
 
 

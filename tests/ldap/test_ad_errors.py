@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import keyring
 import pytest
 from conftest import SeededDC, running_copy
+from keyring.backend import KeyringBackend
+from servers.load_ad import BIND_PASSWORD
 
 from accessaudit.connectors.ldap import IncompleteLdapCollection, collect
 from accessaudit.errors import AuthError, ConfigError, ConnectError, ExitCode
@@ -137,15 +143,13 @@ def test_hung_server_times_out(
         collect(cfg)
 
 
-def test_total_time_limit_makes_collection_incomplete(
+def test_total_time_limit_counts_connect_and_bind(
     samba: SeededDC, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(IncompleteLdapCollection) as err:
+    """A millisecond is over before the bind is: nothing is collected, and the error says so."""
+    with pytest.raises(ConnectError) as err:
         collect(samba.source(monkeypatch, total_timeout=0.001))
-    assert err.value.exit_code == ExitCode.INCOMPLETE
-    units = err.value.collection.units
-    assert not err.value.collection.complete
-    assert any("total time limit" in u.detail for u in units if not u.complete)
+    assert "total time limit of 0.001 s reached while connecting and binding" in err.value.message
 
 
 def test_server_stopped_mid_collection(
@@ -192,3 +196,123 @@ def test_configured_filter_restricts_accounts(
     got = collect(samba.source(monkeypatch, user_filter="(company=Force A)"))
     assert got.complete
     assert set(got.table("accounts")["company"]) == {"Force A"}
+
+
+def test_receive_timeout_names_itself(
+    samba: SeededDC, silent_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that never answers the TLS handshake: receive_timeout fires (1 s), well within
+    the total time limit, and the error says which limit it was."""
+    cfg = samba.source(
+        monkeypatch, servers=[f"ldaps://127.0.0.1:{silent_server}"], receive_timeout=1
+    )
+    started = time.monotonic()
+    with pytest.raises(ConnectError) as err:
+        collect(cfg)
+    assert time.monotonic() - started < 5
+    assert "timed out" in err.value.message and "total time limit" not in err.value.message
+
+
+def test_total_time_limit_covers_connect_and_bind(
+    samba: SeededDC, silent_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hung server with generous connect/receive limits: the total time limit (1 s) ends the
+    wait, not receive_timeout (30 s), and the error names the total time limit."""
+    cfg = samba.source(
+        monkeypatch,
+        servers=[f"ldaps://127.0.0.1:{silent_server}", samba.dc.ldaps_url],
+        connect_timeout=30,
+        receive_timeout=30,
+        total_timeout=1,
+    )
+    started = time.monotonic()
+    with pytest.raises(ConnectError) as err:
+        collect(cfg)
+    assert time.monotonic() - started < 4
+    assert err.value.message.startswith(
+        f"ldaps://127.0.0.1:{silent_server}: total time limit of 1 s reached while connecting"
+    )
+    assert "total_timeout" in err.value.hint
+
+
+def test_stalled_server_stops_at_the_total_deadline(
+    fresh_samba: SeededDC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The domain controller freezes (SIGSTOP) after the first page, its connection open: the
+    collection ends at the total time limit (4 s), not one receive_timeout (30 s) later."""
+    pid = fresh_samba.dc.pid
+    assert pid is not None
+    frozen: list[int] = []
+
+    def freeze_after_first_page(unit: str, count: int) -> None:
+        if not frozen:
+            os.kill(pid, signal.SIGSTOP)
+            frozen.append(pid)
+
+    cfg = fresh_samba.source(monkeypatch, page_size=100, receive_timeout=30, total_timeout=4)
+    started = time.monotonic()
+    try:
+        with pytest.raises(IncompleteLdapCollection) as err:
+            collect(cfg, progress=freeze_after_first_page)
+        elapsed = time.monotonic() - started
+    finally:
+        if frozen:
+            os.kill(pid, signal.SIGCONT)
+    assert 3.5 < elapsed < 8
+    assert err.value.exit_code == ExitCode.INCOMPLETE and not err.value.collection.complete
+    accounts = next(u for u in err.value.collection.units if u.name == "accounts")
+    assert not accounts.complete and accounts.count == 100
+    assert accounts.detail == "total time limit 4 s reached after 1 pages (while receiving)"
+    assert "no data from the server" not in err.value.message
+
+
+def test_kerberos_refused_over_plain_ldap(samba: SeededDC, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ldap3's GSSAPI has no SASL security layer: over ldap:// without StartTLS the session
+    would be neither signed nor sealed, so it is refused before connecting."""
+    cfg = samba.source(
+        monkeypatch,
+        servers=[samba.dc.ldap_url],
+        auth="kerberos",
+        bind_dn=None,
+        password_env=None,
+    )
+    with pytest.raises(ConfigError) as err:
+        collect(cfg)
+    assert err.value.message == (
+        f"refusing a Kerberos bind without TLS to {samba.dc.ldap_url}: ldap3's GSSAPI has no"
+        " SASL security layer, so the session would be neither signed nor encrypted"
+    )
+    assert "start_tls = true" in err.value.hint
+
+
+class MemoryKeyring(KeyringBackend):
+    """A real keyring backend that keeps its secrets in a dict (no desktop keyring here)."""
+
+    priority = 1  # type: ignore[assignment]  # a class attribute in keyring's own backends
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.secrets.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.secrets[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        del self.secrets[(service, username)]
+
+
+def test_bind_password_from_keyring(samba: SeededDC, monkeypatch: pytest.MonkeyPatch) -> None:
+    previous = keyring.get_keyring()
+    memory = MemoryKeyring()
+    keyring.set_keyring(memory)
+    try:
+        keyring.set_password("accessaudit", "auditor", BIND_PASSWORD)
+        cfg = samba.source(monkeypatch, password_env=None, password_keyring="accessaudit:auditor")
+        got = collect(cfg, now=samba.dataset.now)
+    finally:
+        keyring.set_keyring(previous)
+    assert got.complete
+    assert memory.secrets == {("accessaudit", "auditor"): BIND_PASSWORD}

@@ -97,10 +97,11 @@ def test_run_against_samba(sample_servers: SampleSeeded, tmp_path: Path) -> None
 
 
 def test_server_stopped_mid_collection(fresh_sample_dc: SeededDC, tmp_path: Path) -> None:
-    """The DC stops after ~200 kB of answers: exit 3, an incomplete run, no traceback; then with
-    the DC gone nothing can be collected: exit 2 and one line naming the server."""
+    """The DC stops after ~600 kB of answers (a few pages of accounts): exit 3, an incomplete
+    run, no traceback; then with the DC gone nothing can be collected: exit 2 and one line
+    naming the server."""
     dc = fresh_sample_dc.dc
-    proxy = CuttingProxy((dc.address, 636), after=200_000, cut=dc.stop)
+    proxy = CuttingProxy((dc.address, 636), after=600_000, cut=dc.stop)
     try:
         config = write_config(tmp_path, proxy.url, dc.pki.ca_file, page_size="200")
         p = run(config)

@@ -27,6 +27,10 @@ def test_collection_equals_dataset(slapd: SeededSlapd, monkeypatch: pytest.Monke
     assert_matches(
         tables, slapd.expected, account_columns=ACCOUNT_COLUMNS, group_columns=GROUP_COLUMNS
     )
+    # generic LDAP has no userAccountControl: the account-state columns are unknown, not False
+    state = ["locked", "password_not_required", "password_never_expires", "password_expired"]
+    nulls = tables["accounts"].select(*state, "account_expires").null_count().row(0)
+    assert nulls == (tables["accounts"].height,) * 5
 
 
 def test_size_limit_is_incomplete_not_silent(

@@ -9,8 +9,9 @@ from polars.testing import assert_frame_equal
 
 ACCOUNT_COLUMNS = (
     "account_id", "sid", "username", "upn", "display_name", "mail", "employee_id", "company",
-    "department", "description", "kind", "enabled", "last_logon", "created", "manager_id",
-    "sid_history", "privileged",
+    "department", "description", "kind", "enabled", "last_logon", "pwd_last_set", "created",
+    "manager_id", "sid_history", "privileged", "locked", "password_not_required",
+    "password_never_expires", "password_expired", "account_expires",
 )  # fmt: skip
 GROUP_COLUMNS = (
     "group_id", "sid", "name", "description", "scope", "kind", "managed_by", "privileged",

@@ -3,7 +3,10 @@
 Shaped like ``accessaudit.sample`` (same tables, same DN base ``DC=alliance,DC=local``), but small
 enough to seed in seconds: OUs per force, a hostile name with ``*()\\``, nested groups (and a
 cycle), a group of 1,501 members, a non-default primary group, a foreign security principal,
-sIDHistory, a manager, a managed group, a disabled account, a computer and a service account.
+sIDHistory, a manager, a managed group, a disabled account, a computer and a service account;
+account state: a password that never expires, one that must be set (pwdLastSet 0), an account
+with a password of its own (the loader's others have none: PASSWD_NOTREQD), an expiry date in
+the future and one in the past (the account is then disabled).
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ def small() -> Dataset:
             "kind": kind,
             "enabled": True,
             "last_logon": NOW - timedelta(days=3),
+            "pwd_last_set": NOW - timedelta(days=20, microseconds=7),
             "created": NOW,
             "sid_history": [],
             "privileged": False,
@@ -127,7 +131,16 @@ def small() -> Dataset:
     cyc_a = group("GA-Cycle-A", groups_a)
     cyc_b = group("GA-Cycle-B", groups_a)
 
-    bob = account("bob", users_a, cn="Bob Baker", mail="bob@a.example", company="Force A")
+    bob = account(
+        "bob",
+        users_a,
+        cn="Bob Baker",
+        mail="bob@a.example",
+        company="Force A",
+        password_not_required=False,  # the loader gives him a password
+        pwd_last_set=NOW - timedelta(days=30),
+        account_expires=NOW + timedelta(days=365),
+    )
     alice = account(
         "alice",
         users_a,
@@ -137,6 +150,7 @@ def small() -> Dataset:
         department="CID",
         employee_id="1000001",
         manager_id=bob,
+        password_never_expires=True,
     )
     hostile = account(
         "evil1",
@@ -147,7 +161,12 @@ def small() -> Dataset:
     )
     disabled = account("carol", users_a, cn="Carol Gone", enabled=False, last_logon=None)
     migrated = account("dave", users_b, cn="Dave Moved", sid_history=[OLD_SID], company="Force B")
-    admin = account("adm-erin", users_a, cn="Erin Admin", privileged=True)
+    # pwdLastSet 0: must set a password at next logon, so the password counts as expired
+    admin = account("adm-erin", users_a, cn="Erin Admin", privileged=True, pwd_last_set=None)
+    expired = account(
+        "hank", users_b, cn="Hank Left", company="Force B", account_expires=NOW - timedelta(days=2),
+        enabled=False,  # accountExpires has passed: disabled although userAccountControl is not
+    )  # fmt: skip
     pg_user = account("frank", users_b, cn="Frank Primary", company="Force B")
     svc = account("svc-backup", f"OU=Service,{force_a}", kind="service", description="backup")
     pc = account("PC0001$", f"OU=Computers,{force_a}", kind="computer")
@@ -168,7 +187,7 @@ def small() -> Dataset:
     edges.append((nested2, migrated, "account", "member"))
     edges.append((big, migrated, "account", "member"))
     edges.extend((big, b, "account", "member") for b in bulk_ids)
-    for a in (bob, alice, hostile, disabled, migrated, admin, svc, *bulk_ids):
+    for a in (bob, alice, hostile, disabled, migrated, admin, expired, svc, *bulk_ids):
         edges.append((domain_users, a, "account", "primaryGroupID"))
     edges.append((primary, pg_user, "account", "primaryGroupID"))
     edges.append((domain_computers, pc, "account", "primaryGroupID"))

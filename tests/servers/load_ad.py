@@ -3,10 +3,18 @@
 Samba assigns its own objectGUIDs and RIDs, so the loader returns an :class:`~.ids.IdMap`.
 Well-known groups (Domain Users, Domain Admins, Administrators, ...) are not created: they are
 matched by SID (domain SID + RID, or S-1-5-32-RID) and their description/scope aligned with the
-dataset. What LDAP refuses is written locally (research note §1): sIDHistory with ``ldbmodify``
-on sam.ldb. Foreign security principals come from adding ``<SID=...>`` members, which makes Samba
-create the FSP object. A non-default primary group is set the way AD requires: member first,
-then ``primaryGroupID``, then the old primary group's now-explicit membership removed.
+dataset. What LDAP refuses is written locally (research note §1): sIDHistory, whenCreated and
+pwdLastSet with ``ldbmodify`` on sam.ldb (pwdLastSet other than 0/-1 also needs Samba's
+"bypass last set" control, 1.3.6.1.4.1.7165.4.3.20). Foreign security principals come from
+adding ``<SID=...>`` members, which makes Samba create the FSP object. A non-default primary
+group is set the way AD requires: member first, then ``primaryGroupID``, then the old primary
+group's now-explicit membership removed.
+
+Account state: accounts get no password (``PASSWD_NOTREQD``) unless the dataset says
+``password_not_required = False``; ``password_never_expires`` sets DONT_EXPIRE_PASSWORD and
+``account_expires`` accountExpires. The domain's maxPwdAge is set to "never", so whether a
+password counts as expired depends on ``pwdLastSet`` = 0 alone, never on the day the tests run.
+:func:`expected` gives the account-state columns the server then reports.
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ _SAM_BAD = re.compile(r'["/\\\[\]:;|=,+*?<>@]')
 _GROUP_TYPE = {"builtin": 0x1 | 0x4, "global": 0x2, "domain-local": 0x4, "universal": 0x8}
 _EXT = re.compile(r"^<GUID=([0-9a-fA-F-]+)>;(?:<SID=([^>]*)>;)?(.*)$", re.S)
 BIND_PASSWORD = "Aud1tor!Passw0rd-Test"
+#: Samba's DSDB_CONTROL_PASSWORD_BYPASS_LAST_SET_OID as an ldb command-line control: lets
+#: ldbmodify write any pwdLastSet (Samba's password_hash module otherwise takes only 0 or -1).
+BYPASS_LAST_SET = "local_oid:1.3.6.1.4.1.7165.4.3.20:0"
 
 
 def admin_connection(dc: SambaDC) -> ldap3.Connection:
@@ -119,6 +130,7 @@ def load(dc: SambaDC, tables: dict[str, pl.DataFrame], domain_sid: str) -> IdMap
     conn = admin_connection(dc)
     conn.search(BASE_DN, "(objectClass=*)", ldap3.BASE, attributes=["objectSid"])
     server_sid = format_sid(conn.response[0]["raw_attributes"]["objectSid"][0])
+    conn.modify(BASE_DN, {"maxPwdAge": [(ldap3.MODIFY_REPLACE, [str(-(2**63))])]})
     idmap = IdMap()
 
     def to_server_sid(sid: str) -> str:
@@ -175,13 +187,27 @@ def load(dc: SambaDC, tables: dict[str, pl.DataFrame], domain_sid: str) -> IdMap
             attrs["description"] = row["description"]
         conn.add(row["dn"], "group", attrs)
     t_groups = time.monotonic()
+    if accounts.get_column("locked").any():
+        raise ValueError("the loader cannot lock accounts: lock them in the test (failed binds)")
+    reset: list[str] = []  # accounts given a password but no pwdLastSet: back to 0
     for row in accounts.iter_rows(named=True):
         computer = row["kind"] == "computer"
-        uac = (0x1000 if computer else 0x200 | 0x20) | (0 if row["enabled"] else 0x2)
+        password = row["password_not_required"] is False
+        uac = (0x1000 if computer else 0x200) | (0 if row["enabled"] else 0x2)
+        if row["password_not_required"] or (not computer and not password):
+            uac |= 0x20
+        if row["password_never_expires"]:
+            uac |= 0x10000
         attrs: dict[str, object] = {
             "sAMAccountName": sam_name(row["username"], computer),
             "userAccountControl": str(uac),
         }
+        if password:
+            attrs["unicodePwd"] = f'"{BIND_PASSWORD}"'.encode("utf-16-le")
+            if row["pwd_last_set"] is None:
+                reset.append(row["dn"])
+        if row["account_expires"] is not None:
+            attrs["accountExpires"] = filetime(row["account_expires"])
         for col, attr in (
             ("upn", "userPrincipalName"),
             ("display_name", "displayName"),
@@ -202,6 +228,8 @@ def load(dc: SambaDC, tables: dict[str, pl.DataFrame], domain_sid: str) -> IdMap
                 f"MSSQLSvc/{sam_name(row['username'])}.alliance.local:1433"
             )
         conn.add(row["dn"], "computer" if computer else "user", attrs)
+    for dn in reset:
+        conn.modify(dn, {"pwdLastSet": [(ldap3.MODIFY_REPLACE, ["0"])]})
     t_accounts = time.monotonic()
 
     # --- map dataset ids to server ids -----------------------------------------------------
@@ -294,11 +322,14 @@ def load(dc: SambaDC, tables: dict[str, pl.DataFrame], domain_sid: str) -> IdMap
         )
     conn.unbind()
 
-    # --- sIDHistory and whenCreated (refused over LDAP; written locally) -------------------
+    # --- sIDHistory, whenCreated, pwdLastSet (refused over LDAP; written locally) ----------
     # whenCreated is system-only over LDAP; the dataset's creation time matters to the rules
     # (an account that never logged on is dormant from its creation), so it is set as well.
+    # pwdLastSet takes only 0 or -1 over LDAP (and from ldbmodify without the bypass control).
     ldif = []
-    for row in accounts.select("account_id", "sid_history", "created").iter_rows(named=True):
+    for row in accounts.select("account_id", "sid_history", "created", "pwd_last_set").iter_rows(
+        named=True
+    ):
         lines = []
         if row["sid_history"]:  # SIDs of this domain's objects are the server's SIDs now
             history = [idmap.sids.get(s, s) for s in row["sid_history"]]
@@ -306,15 +337,36 @@ def load(dc: SambaDC, tables: dict[str, pl.DataFrame], domain_sid: str) -> IdMap
         if row["created"] is not None:
             stamp = row["created"].astimezone(UTC).strftime("%Y%m%d%H%M%S.0Z")
             lines += ["replace: whenCreated", f"whenCreated: {stamp}", "-"]
+        if row["pwd_last_set"] is not None:
+            lines += ["replace: pwdLastSet", f"pwdLastSet: {filetime(row['pwd_last_set'])}", "-"]
         if lines:
             dn64 = base64.b64encode(guid_dn[idmap.ids[row["account_id"]]].encode()).decode()
             ldif.append("\n".join([f"dn:: {dn64}", "changetype: modify", *lines]) + "\n")
     if ldif:
-        dc.ldbmodify("\n".join(ldif), len(ldif))
+        dc.ldbmodify("\n".join(ldif), len(ldif), controls=(BYPASS_LAST_SET,))
     idmap.timings.update(
         {"groups": t_groups - t0, "accounts": t_accounts - t_groups, "total": time.monotonic() - t0}
     )
     return idmap
+
+
+def expected(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """``tables`` with the account-state columns the dataset leaves null filled with what the
+    domain controller reports after :func:`load`: not locked; no password required unless the
+    dataset gave one (computers: their trust flag only); the password expired where pwdLastSet
+    is 0 and it can expire (not DONT_EXPIRE_PASSWORD, not a computer's)."""
+    acc = tables["accounts"]
+    computer = pl.col("kind") == "computer"
+    never = pl.col("password_never_expires").fill_null(False)
+    acc = acc.with_columns(
+        locked=pl.col("locked").fill_null(False),
+        password_not_required=pl.col("password_not_required").fill_null(~computer),
+        password_never_expires=never,
+        password_expired=pl.col("password_expired").fill_null(
+            pl.col("pwd_last_set").is_null() & ~never & ~computer
+        ),
+    )
+    return {**tables, "accounts": acc}
 
 
 def add_bind_user(dc: SambaDC, name: str, *, disabled: bool = False) -> str:

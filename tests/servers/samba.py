@@ -187,13 +187,14 @@ class SambaDC:
         lines.insert(at, f"\t{option} = {value}")
         self.conf.write_text("\n".join(lines) + "\n")
 
-    def ldbmodify(self, ldif: str, records: int) -> None:
-        """Apply LDIF locally to sam.ldb (sIDHistory and other attributes LDAP refuses).
+    def ldbmodify(self, ldif: str, records: int, controls: tuple[str, ...] = ()) -> None:
+        """Apply LDIF locally to sam.ldb (sIDHistory and other attributes LDAP refuses), with
+        ldb ``controls`` (e.g. ``local_oid:<oid>:0``).
 
         ldbmodify exits 0 even when it silently skips a record (e.g. a SID sub-authority above
         2**32), so the count it reports must equal ``records``.
         """
-        out = self._ldb("ldbmodify", ldif)
+        out = self._ldb("ldbmodify", ldif, *(f"--controls={c}" for c in controls))
         if f"Modified {records} records" not in out:
             raise RuntimeError(
                 f"ldbmodify: expected {records} modified records, got: {out.strip()}"
