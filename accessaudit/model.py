@@ -159,6 +159,11 @@ GROUPS_SCHEMA: Final = _schema(
         "privileged": pl.Boolean,  # a protected group by well-known SID/RID
         "owners": pl.List(pl.String),
         "mastered": pl.String,  # "ad" (change it in AD) or "cloud" (change it through Graph)
+        # Entra groups (null where the source does not know: AD, CSV, Graph objects that are not
+        # groups). A dynamic group's members come from its rule: no member can be removed.
+        "membership_rule": pl.String,  # membershipRule of a dynamic group; null = assigned
+        "role_assignable": pl.Boolean,  # isAssignableToRole
+        "mail_enabled": pl.Boolean,  # mailEnabled: a non-Microsoft 365 one is Exchange's
     }
 )
 

@@ -111,7 +111,9 @@ def _previous_tables(previous: RunInfo | None, source: str) -> dict[str, pl.Data
     out = {}
     for name in COLLECTED_SCHEMAS:
         df = read_table(previous, name)
-        out[name] = df.filter(pl.col("source") == source).select(COLLECTED_SCHEMAS[name].names())
+        # a run stored before a column was added lacks it: the connector conforms the tables
+        names = [c for c in COLLECTED_SCHEMAS[name].names() if c in df.columns]
+        out[name] = df.filter(pl.col("source") == source).select(names)
     return out
 
 

@@ -10,7 +10,9 @@ emulator can serve it (source ``entra:<tenant-id>``):
 * **groups**, all cloud-only (``mastered`` "cloud", ``scope`` "cloud"): Microsoft 365 teams, one
   role-assignable admin group per force, an administrative unit per force (kind
   ``administrative-unit``, its members as memberships) and an enterprise application per force
-  (kind ``app-role``: the service principal, attributed by its name like any group);
+  (kind ``app-role``: the service principal, attributed by its name like any group), an
+  all-staff group of West Mercia (over 999 members from about 1,800 accounts: more than one page
+  of members) and a dynamic group (``membership_rule``);
 * **grants**: directory roles ("<role> @ <directoryScopeId>[ (eligible)]", role id = template
   id), app-role assignments ("<app>: <role>") and ownership ("owner"); ``privileged`` marks the
   holders of roles Microsoft labels privileged.
@@ -23,7 +25,9 @@ West Mercia's role-assignable group (``cross-org-privileged-access``); Warwicksh
 group holding a tenant-wide role; a West Mercia user administrator scoped to Warwickshire's
 administrative unit, and a helpdesk administrator scoped to a West Mercia unit that holds a
 Warwickshire account; app roles across the line (a person and a whole team); a West Mercia team
-co-owned by a Warwickshire officer (``cross-org-group-owner``). Everything else is legitimate.
+co-owned by a Warwickshire officer (``cross-org-group-owner``); a West Mercia dynamic group
+whose rule sweeps in a Warwickshire officer (``cross-org-direct-member``, fixed by changing the
+rule). Everything else is legitimate.
 """
 
 from __future__ import annotations
@@ -95,10 +99,19 @@ class _Tenant:
         self.grants: list[tuple[str, str, str, str]] = []
 
     def group(
-        self, name: str, kind: str, *, privileged: bool = False, description: str | None = None
+        self,
+        name: str,
+        kind: str,
+        *,
+        privileged: bool = False,
+        description: str | None = None,
+        rule: str | None = None,
     ) -> str:
+        """A cloud group (``rule``: a dynamic group's membershipRule); application and unit
+        rows carry no Graph group properties (null), as the connector maps them."""
         gid = _uuid(self.gen, 1)[0]
         sid = None
+        graph_group = kind not in (GroupKind.APP_ROLE.value, GroupKind.ADMIN_UNIT.value)
         if kind in (GroupKind.SECURITY.value, GroupKind.M365.value):
             # a cloud group's securityIdentifier (S-1-12-1-...: four 32-bit parts of its id)
             parts = self.gen.integers(0, 2**32, size=4)
@@ -115,6 +128,9 @@ class _Tenant:
                 "privileged": privileged,
                 "owners": [],
                 "mastered": "cloud",
+                "membership_rule": rule,
+                "role_assignable": privileged if graph_group else None,
+                "mail_enabled": kind == GroupKind.M365.value if graph_group else None,
             }
         )
         self.ids[name] = gid
@@ -466,6 +482,35 @@ def plant_entra(
         account_id=intruder,
         group_id=t.ids["WMP-TEAM-Firearms"],
     )
+    # a West Mercia dynamic group whose rule (department only, no force) sweeps in a
+    # Warwickshire officer: the fix is the rule, not a member removal
+    dynamic = "WMP-DYN-Response"
+    t.group(
+        dynamic,
+        GroupKind.SECURITY.value,
+        description="Response officers (dynamic)",
+        rule='(user.department -eq "Response") -and (user.accountEnabled -eq true)',
+    )
+    swept = copies(pick("warks", 1))[0]
+    responders = copies(pick("wmp", 6))
+    t.members(dynamic, [*responders, swept])
+    why = f"{wmp.name} staff in their own force's dynamic group"
+    allow("entra-team-member", why, account_id=responders, group_id=t.ids[dynamic])
+    truth(
+        "cross-org-direct-member",
+        "entra-dynamic",
+        account_id=swept,
+        group_id=t.ids[dynamic],
+        depth=0,
+    )
+
+    # legitimate: every active West Mercia officer (over 999 members from ~1,800 accounts,
+    # so its members come over more than one page of $top=999)
+    t.group("WMP-All-Staff", GroupKind.SECURITY.value, description=f"All {wmp.name} staff")
+    everyone = copies(staff["wmp"])
+    t.members("WMP-All-Staff", everyone)
+    why = f"{wmp.name} staff in their own force's all-staff group"
+    allow("entra-team-member", why, account_id=everyone, group_id=t.ids["WMP-All-Staff"])
 
     return _tables(t, synced, extra)
 

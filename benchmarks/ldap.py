@@ -12,8 +12,10 @@ Servers (started on loopback in a work folder, never touching /etc):
 
 - **slapd**: ``--users`` inetOrgPerson entries and ``--groups`` groupOfNames holding
   ``--members`` member values in all (each user in members/users groups; one group in ten also
-  nests another group), generated as LDIF and bulk-loaded with ``slapadd``. Collected through the
-  generic mapping (``flavour = "openldap"``, ``kind`` from ``employeeType``).
+  nests another group), generated as LDIF and bulk-loaded with ``slapadd``; every user carries
+  the ``memberOf`` values the memberof overlay would have written (slapadd runs no overlay), so
+  the collector's memberOf cross-check has the real amount of data to read. Collected through
+  the generic mapping (``flavour = "openldap"``, ``kind`` from ``employeeType``).
 - **Samba AD DC**: the embedded sample (``accessaudit.sample``, seed 7) at ``--samba-accounts``,
   seeded through LDAP once and kept as a template under ``--cache`` (loading 10k accounts takes
   a couple of minutes; later runs copy the template in well under a second).
@@ -22,7 +24,7 @@ Stages, each in a fresh process so its peak RSS is its own (``wait4`` rusage):
 
 - ``ldapsearch <unit>``: ``ldapsearch -x -E pr=<page>/noprompt`` over LDAPS with the same bind
   account, base, filter, attribute list and controls as the collector's search for that unit (AD:
-  the extended-DN control in string form; groups with plain ``member``, which Samba returns
+  the extended-DN control in string form; ``member`` and ``memberOf`` plain, which Samba returns
   unranged), LDIF written to a file on the work folder. Seconds are the process's wall time.
 - ``collect``: ``accessaudit.connectors.ldap.collect`` of the same server into the canonical
   polars tables, complete (every unit proven). Seconds are timed around ``collect()`` inside the
@@ -71,6 +73,7 @@ OPENLDAP_ACCOUNT_ATTRS = (
     "entryUUID",
     "mail",
     "manager",
+    "memberOf",
     "o",
     "uid",
 )
@@ -103,24 +106,29 @@ def write_slapd_ldif(path: Path, users: int, groups: int, members: int) -> dict[
     def group_dn(j: int) -> str:
         return f"cn=GRP-{j:05d},ou=Groups,ou={FORCES[j % 3 == 2]},{SUFFIX}"
 
+    group_members: list[list[str]] = [[] for _ in range(groups)]
+    stride = max(1, groups // per_user)
+    n_members = 0
+
+    def groups_of(i: int) -> list[int]:
+        base = (i * 7919) % groups
+        return list(dict.fromkeys((base + k * stride) % groups for k in range(per_user)))
+
     for i in range(users):
         force = FORCES[i % 3 == 2]
         prefix = "WARKS" if i % 3 == 2 else "WMP"
+        mine = groups_of(i)
+        for j in mine:
+            group_members[j].append(user_dn(i))
+            n_members += 1
         lines.append(
             f"dn: {user_dn(i)}\nobjectClass: inetOrgPerson\ncn: User {i:07d}\nsn: User\n"
             f"uid: {prefix.lower()}{i:07d}\ndisplayName: User {i:07d} of {force}\n"
             f"mail: user{i:07d}@{prefix.lower()}.police.uk\nemployeeNumber: {1_000_000 + i}\n"
             f"o: {force} Police\ndepartmentNumber: D{i % 40:02d}\nemployeeType: user\n"
             + (f"description: Temporary contractor {i}\n" if i % 50 == 0 else "")
+            + "".join(f"memberOf: {group_dn(j)}\n" for j in mine)
         )
-    group_members: list[list[str]] = [[] for _ in range(groups)]
-    stride = max(1, groups // per_user)
-    n_members = 0
-    for i in range(users):
-        base = (i * 7919) % groups
-        for k in range(per_user):
-            group_members[(base + k * stride) % groups].append(user_dn(i))
-            n_members += 1
     for j in range(0, groups, 10):  # nesting: one group in ten holds the next group
         group_members[j].append(group_dn((j + 1) % groups))
         n_members += 1
@@ -240,7 +248,7 @@ def samba_target(work: Path, cache: Path, accounts: int) -> Target:
         base_dn="DC=alliance,DC=local",
         source={"flavour": "ad"},
         searches=[
-            ("accounts", "(objectClass=user)", dec.AD_ACCOUNT_ATTRS, ext),
+            ("accounts", "(objectClass=user)", (*dec.AD_ACCOUNT_ATTRS, "memberOf"), ext),
             ("groups", "(objectClass=group)", (*dec.AD_GROUP_ATTRS, "member"), ext),
             (
                 "foreign-security-principals",

@@ -17,14 +17,22 @@ from typing import Any, Final
 
 import polars as pl
 
-from ..model import GROUPS_SCHEMA, conform
+from ..model import ACCOUNTS_SCHEMA, GROUPS_SCHEMA, conform
 from .entra_tables import GROUP_SELECT, USER_SELECT, member_kind, memberships_frame
 
 #: "For directory objects, the limit is seven days" (delta-query-overview).
 MAX_AGE: Final = timedelta(days=7)
-#: Changes with the selected fields: a link made for other fields is not reused.
+#: Changes with the selected fields and the canonical columns: a link made for other fields, or
+#: whose previous tables lack columns added since, is not reused (a full collection fills them).
 FIELDS: Final = hashlib.sha256(
-    (",".join(USER_SELECT) + "|" + ",".join(GROUP_SELECT)).encode()
+    "|".join(
+        [
+            ",".join(USER_SELECT),
+            ",".join(GROUP_SELECT),
+            ",".join(ACCOUNTS_SCHEMA.names()),
+            ",".join(GROUPS_SCHEMA.names()),
+        ]
+    ).encode()
 ).hexdigest()[:16]
 
 USERS_LATEST: Final = f"/users/delta?$select={','.join(USER_SELECT)}&$deltatoken=latest"
@@ -46,7 +54,7 @@ def usable_link(
     if not link or not obtained:
         return None, None
     if state.get("delta_fields") != FIELDS:
-        return None, "the stored deltaLink was made for other selected properties"
+        return None, "the stored deltaLink was made for other properties or table columns"
     if any(name not in previous for name in needed):
         return None, "the previous run's tables are not available"
     try:

@@ -247,6 +247,13 @@ def groups_frame(
         pl.lit(False).alias("privileged"),
         pl.col("owners").fill_null(pl.lit([], dtype=pl.List(pl.String))),
         pl.when(synced).then(pl.lit("ad")).otherwise(pl.lit("cloud")).alias("mastered"),
+        # "DynamicMembership" in groupTypes makes membershipRule the members' source (groups
+        # overview); "" keeps a dynamic group whose rule was not returned recognisable.
+        pl.when(pl.col("groupTypes").list.contains("DynamicMembership").fill_null(False))
+        .then(pl.col("membershipRule").fill_null(""))
+        .alias("membership_rule"),
+        pl.col("isAssignableToRole").fill_null(False).alias("role_assignable"),
+        pl.col("mailEnabled").fill_null(False).alias("mail_enabled"),
     )
     return conform(df, GROUPS_SCHEMA)
 

@@ -67,20 +67,31 @@ def _user_props(row: dict[str, Any], domain: str) -> dict[str, Any]:
 
 
 def _group_props(row: dict[str, Any]) -> dict[str, Any]:
+    """A groups row as a Graph group. ``membership_rule``, ``role_assignable`` and
+    ``mail_enabled`` are served as they are; null (a source that does not know) falls back to
+    what the kind and ``privileged`` imply."""
     kind = row.get("kind")
     synced = row.get("mastered") == "ad"
+    rule = row.get("membership_rule")
+    role_assignable = row.get("role_assignable")
+    if role_assignable is None:
+        role_assignable = bool(row.get("privileged")) and not synced
+    mail_enabled = row.get("mail_enabled")
+    if mail_enabled is None:
+        mail_enabled = kind in ("m365", "distribution")
+    types = ["Unified"] if kind == "m365" else []
     return {
         "id": row["group_id"],
         "displayName": row.get("name"),
         "description": row.get("description"),
-        "groupTypes": ["Unified"] if kind == "m365" else [],
+        "groupTypes": types + (["DynamicMembership"] if rule is not None else []),
         "securityEnabled": kind not in ("m365", "distribution"),
-        "mailEnabled": kind in ("m365", "distribution"),
+        "mailEnabled": bool(mail_enabled),
         "mail": None,
         "mailNickname": None,
-        "isAssignableToRole": bool(row.get("privileged")) and not synced,
-        "membershipRule": None,
-        "membershipRuleProcessingState": None,
+        "isAssignableToRole": bool(role_assignable),
+        "membershipRule": rule,
+        "membershipRuleProcessingState": "On" if rule is not None else None,
         "onPremisesSyncEnabled": True if synced else None,
         "onPremisesSecurityIdentifier": row.get("sid") if synced else None,
         "onPremisesSamAccountName": row.get("name") if synced else None,
@@ -135,7 +146,8 @@ def tenant_from_tables(
     Mapping (the inverse of the connector's): accounts -> users (guests get ``userType`` Guest,
     ``creationType`` Invitation and an ``ExternalAzureAD`` identity; accounts with a SID or DN
     are on-premises synced), groups -> groups (``mastered`` "ad" -> synced; kind m365 ->
-    ``Unified``), memberships -> direct members (``foreign`` members become org contacts),
+    ``Unified``; a ``membership_rule`` -> ``DynamicMembership`` serving that rule), memberships
+    -> direct members (``foreign`` members become org contacts),
     grants -> role assignments / eligibilities (``right`` "<role> @ <scope>[ (eligible)]"),
     app-role assignments (``right`` "<app>: <role>") and group owners. Groups rows of kind
     ``app-role`` become service principals (``displayName`` = name) and rows of kind

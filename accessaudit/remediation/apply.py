@@ -42,6 +42,8 @@ from typing import Any, Protocol
 from ..errors import AuditError
 from ..model import ActionKind, Via, is_privileged_sid
 from .apply_changes import (
+    DYNAMIC_REASON,
+    EXCHANGE_REASON,
     EXECUTABLE,
     IRREVERSIBLE,
     IRREVERSIBLE_NOTE,
@@ -148,9 +150,9 @@ def _refusal(change: Change, live: Live, allow_protected: Iterable[str]) -> str 
         what = "account" if change.kind == A.CLEAR_MANAGER.value else "group"
         return f"{what} synced from on-premises AD: change it in AD"
     if change.system == "cloud" and change.kind in MEMBERSHIP and live.dynamic:
-        return "dynamic group: change its membership rule"
+        return DYNAMIC_REASON
     if change.system == "cloud" and change.kind in MEMBERSHIP and live.mail_enabled:
-        return "mail-enabled group: change it in Exchange"
+        return EXCHANGE_REASON
     if change.system == "cloud" and live.role_assignable:
         return "role-assignable group: the write app is deliberately not granted to change it"
     return None

@@ -29,6 +29,10 @@ Left to a person (``manual``, with the reason):
   used are decisions for the owning force;
 - ``remove-guest``: it deletes a person's account; apply never deletes people;
 - ``delete-group``: it deletes an object (and its SID) that cannot be restored by a write;
+- ``remove-member`` / ``unnest-group`` of a cloud group the plan saw as dynamic (its
+  ``membershipRule`` must change) or as an Exchange group (mail-enabled, not Microsoft 365):
+  Graph cannot remove their members, and the plan's command says what to do instead (a group
+  that became one since the plan is refused when it is read);
 - ``clear-manager`` without a recorded manager: the Entra connector does not collect managers,
   so a plan made from Entra alone has none to check the directory against;
 - decisions (``review-attribution``, ``decide-shared-account``, ``resolve-dual-identity``,
@@ -73,6 +77,10 @@ MANUAL = {
     A.REVIEW_EXCEPTION.value: "a decision: renew or remove the exception",
 }
 ELIGIBLE_SUFFIX = " (eligible)"
+#: Why a cloud group's member is not removed through Graph: the plan's command and apply's
+#: refusal say the same (commands._cloud_membership).
+DYNAMIC_REASON = "dynamic group: change its membership rule"
+EXCHANGE_REASON = "mail-enabled group: change it in Exchange"
 
 
 @dataclass(frozen=True)
@@ -165,6 +173,13 @@ def manual_reason(action: dict[str, Any]) -> str | None:
         return "app roles outside Entra: by hand"
     if kind == A.REMOVE_SID_HISTORY.value and action["system"] != "ad":
         return "sIDHistory is AD's: by hand"
+    target = action.get("target") or {}
+    if kind in MEMBERSHIP and action["system"] == "cloud":
+        # what the plan saw; apply reads the group again before any write (Live)
+        if target.get("membership_rule") is not None:
+            return f"{DYNAMIC_REASON}: {target['membership_rule']}"
+        if target.get("exchange"):
+            return EXCHANGE_REASON
     if kind == A.CLEAR_MANAGER.value and not (action.get("target") or {}).get("manager_id"):
         return (
             "clear-manager: the plan records no manager to remove (Entra managers are not "

@@ -27,6 +27,7 @@ import polars as pl
 from ..model import ActionKind, Via
 from . import commands_rights as rights
 from . import split
+from .apply_changes import DYNAMIC_REASON, EXCHANGE_REASON
 from .quoting import (
     comment_text,
     group_system,
@@ -67,6 +68,9 @@ def _context(
             _g_sid="sid",
             _g_scope="scope",
             _g_mastered="mastered",
+            _g_kind="kind",
+            _g_rule=_column(groups, "membership_rule", pl.String()),
+            _g_mail=_column(groups, "mail_enabled", pl.Boolean()),
             _g_org="org",
             _g_source="source",
         )
@@ -171,6 +175,77 @@ _COLUMNS = ("system", "summary", "powershell", "graph")
 Commands = dict[ActionKind, tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]]
 
 
+def _column(df: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Expr:
+    """``df``'s column ``name``, or nulls for tables stored before it existed."""
+    return pl.col(name) if name in df.columns else pl.lit(None, dtype)
+
+
+def _cloud_membership(gq: pl.Expr, mq: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(PowerShell, Graph) removing member ``mq`` from the cloud group ``gq``.
+
+    Graph ``DELETE /groups/{id}/members/{id}/$ref`` only works for an assigned membership that
+    Entra masters: a *dynamic* group's members come from its ``membershipRule`` (groupTypes
+    ``DynamicMembership``: the rule must change so that it no longer matches the member), and
+    mail-enabled security groups and distribution lists are read-only in Graph (the group
+    types table of learn.microsoft.com/graph/office365-groups-concept-overview): their members are
+    changed in Exchange Online, which finds both objects by their Entra id
+    (``ExternalDirectoryObjectId``), never by a name. :mod:`.apply` refuses both the same way.
+    """
+    dynamic = pl.col("_g_rule").is_not_null()
+    exchange = pl.col("_g_mail").fill_null(False) & (pl.col("_g_kind") != "m365").fill_null(True)
+    rule = comment_text(pl.col("_g_rule").fill_null(""))
+    gid, mid = id_text(pl.col("group_id")), id_text(pl.col("member_id"))
+    change_rule = pl.concat_str(
+        [
+            pl.lit(f"# {DYNAMIC_REASON} so that it no longer matches "),
+            mid,
+            pl.lit(" (a member of a dynamic group cannot be removed): Update-MgGroup -GroupId "),
+            gq,
+            pl.lit(" -MembershipRule '<new rule>'; current rule: "),
+            rule,
+        ]
+    )
+    in_exchange = pl.concat_str(
+        [
+            pl.lit("$g = Get-Recipient -Filter \"ExternalDirectoryObjectId -eq '"),
+            gid,
+            pl.lit("'\"; $m = Get-Recipient -Filter \"ExternalDirectoryObjectId -eq '"),
+            mid,
+            pl.lit(
+                "'\"; Remove-DistributionGroupMember -Identity $g.Identity -Member $m.Identity "
+                "-BypassSecurityGroupManagerCheck -Confirm:$false  # Exchange Online"
+            ),
+        ]
+    )
+    by_ref = pl.concat_str(
+        [pl.lit("Remove-MgGroupMemberByRef -GroupId "), gq, pl.lit(" -DirectoryObjectId "), mq]
+    )
+    powershell = pl.when(dynamic).then(change_rule).when(exchange).then(in_exchange)
+    graph = (
+        pl.when(dynamic)
+        .then(
+            pl.concat_str(
+                [
+                    pl.lit("PATCH /groups/"),
+                    gid,
+                    pl.lit(' {"membershipRule": "<a rule that no longer matches '),
+                    mid,
+                    pl.lit('>"}  # current rule: '),
+                    rule,
+                ]
+            )
+        )
+        .when(exchange)
+        .then(pl.lit(f"# {EXCHANGE_REASON}: Graph cannot change its members"))
+        .otherwise(
+            pl.concat_str(
+                [pl.lit("DELETE /groups/"), gid, pl.lit("/members/"), mid, pl.lit("/$ref")]
+            )
+        )
+    )
+    return powershell.otherwise(by_ref), graph
+
+
 def _membership_commands() -> Commands:
     """(system, summary, powershell, graph) of membership and attribution actions."""
     gq = ps_quote(pl.col("group_id"))
@@ -191,9 +266,7 @@ def _membership_commands() -> Commands:
             pl.lit(" -Confirm:$false"),
         ]
     )
-    remove_cloud = pl.concat_str(
-        [pl.lit("Remove-MgGroupMemberByRef -GroupId "), gq, pl.lit(" -DirectoryObjectId "), mq]
-    )
+    remove_cloud, remove_graph = _cloud_membership(gq, mq)
     remove_app = pl.concat_str(
         [
             pl.lit("# In application "),
@@ -214,17 +287,7 @@ def _membership_commands() -> Commands:
         .then(pl.concat_str([primary_fix, remove_ad]))
         .otherwise(remove_ad)
     )
-    remove_graph = pl.when(cloud).then(
-        pl.concat_str(
-            [
-                pl.lit("DELETE /groups/"),
-                id_text(pl.col("group_id")),
-                pl.lit("/members/"),
-                id_text(pl.col("member_id")),
-                pl.lit("/$ref"),
-            ]
-        )
-    )
+    remove_graph = pl.when(cloud).then(remove_graph)
     remove_graph = pl.when(cloud).then(remove_graph)
 
     strip_ad = pl.concat_str(

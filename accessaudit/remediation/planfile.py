@@ -10,12 +10,15 @@ Shape (``format`` = ``accessaudit-plan/1``)::
                   member_kind, resource_id, right, owning_org, resolves, finding_keys,
                   collateral, summary, powershell, graph,
                   target: {group_sid, group_dn, group_mastered, group_source, member_sid,
-                           member_dn, member_source, via, manager_id,
+                           member_dn, member_source, via, manager_id, membership_rule,
+                           exchange,
                            strip: [{group_id, group_sid, group_dn, via}]}}],
      "sha256"}
 
 ``target.manager_id`` is the manager a ``clear-manager`` removes (another one found by ``apply``
-is drift); ``target.strip`` lists the edges a ``remove-memberships`` removes (the same edges as
+is drift); ``target.membership_rule`` / ``target.exchange`` mark a cloud group's member that
+Graph cannot remove (a dynamic group's rule; an Exchange group), left to a person by ``apply``;
+``target.strip`` lists the edges a ``remove-memberships`` removes (the same edges as
 its command and the what-if: :func:`commands.strip_edges`), which ``apply`` removes one by one.
 
 ``sha256`` is the SHA-256 of the canonical JSON (sorted keys, no spaces) of everything else;
@@ -62,12 +65,19 @@ def _targets(
     groups: pl.DataFrame,
     memberships: pl.DataFrame,
 ) -> pl.DataFrame:
+    rule, mail = (
+        pl.col(c) if c in groups.columns else pl.lit(None, t)
+        for c, t in (("membership_rule", pl.String()), ("mail_enabled", pl.Boolean()))
+    )
     g = groups.select(
         "group_id",
         group_sid="sid",
         group_dn="dn",
         group_mastered="mastered",
         group_source="source",
+        # Graph cannot remove a dynamic group's or an Exchange group's members (apply: manual)
+        membership_rule=rule,
+        exchange=mail.fill_null(False) & (pl.col("kind") != "m365").fill_null(True),
     ).unique("group_id")
     members = pl.concat(
         [
@@ -173,6 +183,11 @@ def build_plan(
             "member_sid", "member_dn", "member_source", "via")}  # fmt: skip
         if r["kind"] == "clear-manager":
             r["target"]["manager_id"] = managers.get(r["member_id"])
+        if r["system"] == "cloud" and r["kind"] in ("remove-member", "unnest-group"):
+            if t.get("membership_rule") is not None:
+                r["target"]["membership_rule"] = t["membership_rule"]
+            if t.get("exchange"):
+                r["target"]["exchange"] = True
         if r["kind"] == "remove-memberships":
             r["target"]["strip"] = strips.get(r["member_id"], [])
         r["collateral"] = whatif.per_action.get(r["action_id"], 0)

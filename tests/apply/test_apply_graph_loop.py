@@ -23,6 +23,7 @@ from accessaudit.engine.rulefile import load_rules
 from accessaudit.graphemu import READ_ROLES, GraphEmulator, Tenant, TestPKI, tenant_from_sample
 from accessaudit.pipeline import RunResult, demo_settings, plan_run, run_audit
 from accessaudit.remediation.apply import KILL_ENV, apply_plan, paths_for, plan_changes, undo_plan
+from accessaudit.remediation.apply_changes import DYNAMIC_REASON
 from accessaudit.remediation.apply_graph import GraphDirectory
 from accessaudit.remediation.planfile import save_plan
 from accessaudit.sample import generate
@@ -135,7 +136,7 @@ def test_graph_loop_on_the_sample_tenant(
         "remove-role-assignment": 5,
         "remove-app-role-assignment": 4,
         "remove-owner": 1,
-        "remove-member": 1,
+        "remove-member": 2,
         "review-attribution": 1,
     }
     ids = [a["action_id"] for a in cloud]
@@ -149,9 +150,21 @@ def test_graph_loop_on_the_sample_tenant(
     assert graph_emu.writes.log == []
     states = {o.action_id: (o.state, o.reason) for o in dry.outcomes}
     manual = Counter(a.split("|")[0] for a, (st, _) in states.items() if st == "manual")
-    assert manual == {"remove-guest": 6, "remove-role-assignment": 1, "review-attribution": 1}
+    assert manual == {
+        "remove-guest": 6,
+        "remove-role-assignment": 1,
+        "review-attribution": 1,
+        "remove-member": 1,
+    }
     assert any(r.startswith("PIM eligibility") for _, r in states.values())
-    # the one cloud member removal is from a role-assignable group: refused by design
+    # the member of the dynamic group: its rule must change, as the plan's command says
+    [(dynamic, rule)] = [
+        (a, r) for a, (st, r) in states.items() if st == "manual" and a.startswith("remove-member|")
+    ]
+    [planned] = [a for a in cloud if a["action_id"] == dynamic]
+    assert rule == f"{DYNAMIC_REASON}: {planned['target']['membership_rule']}"
+    assert planned["powershell"].startswith(f"# {DYNAMIC_REASON} so that it no longer matches")
+    # the other cloud member removal is from a role-assignable group: refused by design
     [(refused, reason)] = [(a, r) for a, (st, r) in states.items() if st == "refused"]
     assert refused.startswith("remove-member|") and reason.startswith("role-assignable group")
     todo = [a for a, (st, _) in states.items() if st == "dry-run"]
@@ -162,7 +175,7 @@ def test_graph_loop_on_the_sample_tenant(
     }
 
     done = apply(execute=True)
-    assert done.counts() == {"done": 9, "manual": 8, "refused": 1}
+    assert done.counts() == {"done": 9, "manual": 9, "refused": 1}
     assert done.writes == 9 and Counter(m for m, _ in graph_emu.writes.log) == {"DELETE": 9}
     undo = json.loads((tmp_path / "plan.undo.graph.json").read_text())["requests"]
     assert Counter(r["url"].split("/")[1] for r in undo) == {

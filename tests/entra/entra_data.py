@@ -143,21 +143,26 @@ def small(bulk: int = 1200) -> dict[str, pl.DataFrame]:
             "privileged": False,
             "owners": [],
             "mastered": "cloud",
+            "membership_rule": None,
+            "role_assignable": False,
+            "mail_enabled": over.get("kind") in ("m365", "distribution"),
         }
         row.update(over)
         return row
 
+    #: not Graph groups: the connector knows none of these Graph group properties for them
+    unknown = {"membership_rule": None, "role_assignable": None, "mail_enabled": None}
     groups = [
         group("WMP-RES-1", sid=f"{dom}-2101", scope=None, mastered="ad"),
         group("WMP-Cloud", sid="S-1-12-1-1-2-3-4", owners=[oid("bcloud")]),
         group("Shared-Team", kind="m365", owners=sorted([oid("cwarks"), oid("awilliams")])),
-        group("Role-Admins", privileged=True),
-        group("All-Bulk"),
+        group("Role-Admins", privileged=True, role_assignable=True),
+        group("All-Bulk", membership_rule='(user.department -eq "Bulk")'),  # dynamic
         group("Newsletter", kind="distribution", description=None),
         # not Graph groups: the enterprise application holding app-role assignments and the
         # administrative unit scoping awilliams' Helpdesk Administrator role
-        group("Niche RMS", group_id=oid("sp-niche"), kind="app-role"),
-        group("WMP-AU-Response", group_id=AU_ID, kind="administrative-unit"),
+        group("Niche RMS", group_id=oid("sp-niche"), kind="app-role", **unknown),
+        group("WMP-AU-Response", group_id=AU_ID, kind="administrative-unit", **unknown),
     ]
     grp = conform(pl.DataFrame(groups, schema=GROUPS_SCHEMA), GROUPS_SCHEMA)
 

@@ -1,5 +1,6 @@
 """The sample's Entra tenant collected through the emulator with the real msal equals the sample's
-tables exactly, and with the sample's AD tables the pipeline's findings equal the planted truth.
+tables exactly (the members of a group larger than 999 and a dynamic group's rule included), and
+with the sample's AD tables the pipeline's findings equal the planted truth.
 
 Enterprise applications and administrative units travel as Graph serves them — service
 principals (``/servicePrincipals``, ``appRoleAssignedTo``) and administrative units
@@ -28,7 +29,7 @@ from accessaudit.sample_entra import ENTRA_SOURCE, TENANT_DOMAIN, TENANT_ID
 def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(
     emu, make_cfg, rules, tmp_path
 ):
-    sample = generate(seed=7, accounts=1500, now=NOW, entra=True)
+    sample = generate(seed=7, accounts=1800, now=NOW, entra=True)
     served = sample.entra
     tenant = emu.add_tenant(tenant_from_sample(served, tenant_id=TENANT_ID, domain=TENANT_DOMAIN))
     emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET)
@@ -39,12 +40,22 @@ def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(
     )
     assert {"servicePrincipal", "administrativeUnit"} <= {tenant.type_of(g) for g in kinds}
 
+    groups = dict(served["groups"].select("name", "group_id").iter_rows())
+    big = groups["WMP-All-Staff"]
+    assert served["memberships"].filter(pl.col("group_id") == big).height > 999
+    dynamic = served["groups"].filter(pl.col("membership_rule").is_not_null())["group_id"]
+    assert dynamic.to_list() == [groups["WMP-DYN-Response"]]
+    assert tenant.objects[dynamic[0]]["groupTypes"] == ["DynamicMembership"]
+
     result = collect(make_cfg(tenant_id=TENANT_ID))
 
     assert result.source == ENTRA_SOURCE
     assert result.complete, [u for u in result.units if not u.complete]
     for name in SORT_KEYS:
         assert_frame_equal(canonical(result.tables, name), canonical(served, name))
+    # the large group's members over two pages of $top=999
+    pages = [r for r in emu.requests("batch-item") if f"/groups/{big}/members" in r.target]
+    assert len(pages) == 2 and "$skiptoken=" in pages[1].target
     # every application and unit came from its own endpoint, none from /groups
     paths = {r.target.split("?")[0] for r in emu.requests("graph") + emu.requests("batch-item")}
     containers = [g for g, k in kinds.items() if k in graph_type]
@@ -59,11 +70,21 @@ def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(
     now = datetime.now(UTC)
     directory = SourceCollection(sample.source, "sample", now, now, dict(sample.tables))
     tables = combine([("alliance", directory), ("alliance-entra", result)])
-    settings = demo_settings(tmp_path, accounts=1500, seed=7, entra=True)
+    settings = demo_settings(tmp_path, accounts=1800, seed=7, entra=True)
     analysis = analyse(tables, settings, rules, as_of=NOW)
 
     assert_matches_truth(analysis.findings, sample.truth)  # precision and recall 100%
     planted = sample.truth.filter(pl.col("plant").str.starts_with("entra-"))
-    assert planted.height == 24
+    assert planted.height == 25
     # read from the applications' and units' rows: 5 app roles across the line, 2 AU scopes
     assert planted.filter(pl.col("group_id").is_in(containers)).height == 7
+    # the dynamic group's member: its plan says to change the rule (shown), not a $ref DELETE
+    [swept] = planted.filter(plant="entra-dynamic")["account_id"].to_list()
+    [action] = analysis.actions.filter(
+        (pl.col("group_id") == groups["WMP-DYN-Response"]) & (pl.col("member_id") == swept)
+    ).to_dicts()
+    rule = served["groups"].filter(group_id=groups["WMP-DYN-Response"])["membership_rule"][0]
+    assert action["kind"] == "remove-member" and action["system"] == "cloud"
+    assert action["powershell"].startswith("# dynamic group: change its membership rule")
+    assert action["powershell"].endswith(f"current rule: {rule}")
+    assert action["graph"].startswith(f"PATCH /groups/{groups['WMP-DYN-Response']} ")
