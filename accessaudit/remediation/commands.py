@@ -288,7 +288,6 @@ def _membership_commands() -> Commands:
         .otherwise(remove_ad)
     )
     remove_graph = pl.when(cloud).then(remove_graph)
-    remove_graph = pl.when(cloud).then(remove_graph)
 
     strip_ad = pl.concat_str(
         [
