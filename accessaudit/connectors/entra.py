@@ -45,7 +45,10 @@ assignments (the enterprise application) and every administrative unit is a grou
 their organisation is attributed like a group's; a unit's members are its memberships;
 ``grants.right`` is "<role> @ <directoryScopeId>"
 (suffix " (eligible)" for PIM eligibility), "<app>: <app role value>" ("default access") or
-"owner"; ``privileged`` marks holders of roles Microsoft labels privileged.
+"owner"; ``privileged`` marks holders of roles Microsoft labels privileged; a group's
+``membership_rule`` (dynamic groups only), ``role_assignable`` and ``mail_enabled`` are Graph's
+membershipRule, isAssignableToRole and mailEnabled (remediation reads them: a dynamic group's
+rule, not its members, is changed; a mail-enabled non-Microsoft 365 group is Exchange's).
 
 A unit is complete when its last page had no ``@odata.nextLink``; a unit that cannot be completed
 (403, 401 after a token refresh, retries or time budget exhausted, limited-information members)
@@ -54,9 +57,10 @@ is returned with ``complete=False`` and the reason — never dropped silently.
 Incremental runs: with ``use_delta`` the result's ``state`` holds deltaLinks (only for parts that
 were collected completely); passing that ``state`` and the tables of that run (``previous``) back
 applies ``/users/delta`` and ``/groups/delta`` changes instead of listing everything. 410 Gone,
-``syncStateNotFound``, a link older than 7 days or different selected fields fall back to a full
-collection. With ``sign_in_activity`` users are always listed in full (signInActivity is not
-available through delta); groups still use theirs.
+``syncStateNotFound``, a link older than 7 days, other selected fields or table columns fall back
+to a full collection, whose ``users`` / ``groups`` unit says why. With ``sign_in_activity`` users
+are always listed in full (signInActivity is not available through delta); groups still use
+theirs.
 """
 
 from __future__ import annotations
