@@ -8,8 +8,10 @@ and returns the canonical tables with one :class:`CollectionUnit` per provable p
   page and the cookie loop followed to its empty cookie. ldap3's paged generator stops silently on
   ``sizeLimitExceeded``; this loop does not use it.
 - **range retrieval** of ``member`` ([MS-ADTS] 3.1.1.3.1.3.3): AD returns at most MaxValRange
-  (1500) values per request, so every group is read as ``member;range=0-N`` and followed until a
-  range ends in ``-*``. A loop that stops without ``-*`` is an incomplete unit.
+  (1500) values per request, so every group is read as ``member;range=0-N`` (every account as
+  ``memberOf;range=0-N``) and followed until a range ends in ``-*``, each follow-up naming the
+  entry by ``<GUID=...>`` (a DN on generic LDAP). A loop that stops without ``-*`` is an
+  incomplete unit.
 - **primary groups**: ``primaryGroupID`` is in neither ``member`` nor ``memberOf``; each account
   gets an edge ``via = "primaryGroupID"`` to the group whose SID is domain SID + that RID.
 - **foreign security principals** stay members, identified by their SID.
@@ -34,8 +36,9 @@ every request and decodes every result, but builds no per-entry dicts; the garba
 off for the duration of a collection (100,000 users in ~2x the time of ``ldapsearch``).
 
 Transport: LDAPS or StartTLS with ``ssl.CERT_REQUIRED`` and the hostname checked, always; a plain
-``ldap://`` simple bind is refused unless ``allow_plaintext`` (lab only). NTLM is not offered:
-ldap3's NTLM needs MD4, which OpenSSL 3 lacks, and Samba drops ldap3's NTLM ("Sicily") bind.
+``ldap://`` bind, simple or Kerberos, is refused unless ``allow_plaintext`` (lab only). NTLM is
+not offered: ldap3's NTLM needs MD4, which OpenSSL 3 lacks, and Samba drops ldap3's NTLM
+("Sicily") bind.
 Kerberos (SASL GSSAPI) needs the optional ``gssapi`` package and a ticket cache (``KRB5CCNAME``)
 or keytab (``KRB5_CLIENT_KTNAME``); name servers as their ``ldap/<host>`` service principal is
 named. ldap3's GSSAPI has no SASL security layer and relies on TLS, which Active Directory

@@ -64,6 +64,9 @@ GT_BUILTIN, GT_GLOBAL, GT_DOMAIN_LOCAL, GT_UNIVERSAL = 0x1, 0x2, 0x4, 0x8
 GT_SECURITY = 0x80000000
 FILETIME_EPOCH = 116_444_736_000_000_000  # 1970-01-01 in 100 ns intervals since 1601
 FILETIME_NEVER = 0x7FFF_FFFF_FFFF_FFFF
+#: 10000-01-01 UTC: later values (0x7FFFFFFEFFFFFFFF, year 30828, is seen in real directories as
+#: another "never") have no datetime in Python, the reports or Excel, so they read as null too.
+FILETIME_YEAR_10000 = 2_650_467_744_000_000_000
 _EXT_DN = r"^<GUID=([0-9A-Fa-f-]{36})>;(?:<SID=([^>]*)>;)?(.*)$"
 _EXT_DN_RE = re.compile(_EXT_DN, re.S)
 
@@ -168,8 +171,9 @@ def guid_expr(binary: pl.Expr) -> pl.Expr:
 
 
 def filetime_expr(value: pl.Expr) -> pl.Expr:
-    """FILETIME (Int64) -> UTC datetime; 0, negative and the 'never' sentinel become null."""
-    valid = (value > FILETIME_EPOCH // 10) & (value < FILETIME_NEVER)
+    """FILETIME (Int64) -> UTC datetime; 0, negative, the 'never' sentinel and anything from the
+    year 10000 on become null."""
+    valid = (value > FILETIME_EPOCH // 10) & (value < FILETIME_YEAR_10000)
     micros = (value - FILETIME_EPOCH) // 10
     return (
         pl.when(valid)

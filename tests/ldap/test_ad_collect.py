@@ -122,10 +122,22 @@ def test_account_expiry_disables(samba: SeededDC, monkeypatch: pytest.MonkeyPatc
 
     from accessaudit.connectors.ldap_decode import filetime_expr
 
-    values = pl.Series([0, 0x7FFFFFFFFFFFFFFF, 133_000_000_000_000_000, -1], dtype=pl.Int64)
-    out = pl.select(filetime_expr(pl.lit(values))).to_series().to_list()
+    values = pl.Series(
+        [
+            0,
+            0x7FFFFFFFFFFFFFFF,
+            133_000_000_000_000_000,
+            -1,
+            0x7FFFFFFEFFFFFFFF,
+            2650467743990000000,
+        ],
+        dtype=pl.Int64,
+    )
+    out = pl.select(filetime_expr(pl.lit(values))).to_series().to_list()  # to Python: no overflow
     assert out[0] is None and out[1] is None and out[3] is None
     assert out[2] == datetime(2022, 6, 18, 4, 26, 40, tzinfo=UTC)
+    assert out[4] is None  # year 30828: another "never" seen in real directories
+    assert out[5] == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 def test_hostile_value_in_filter_matches_exactly_one(
