@@ -20,6 +20,7 @@ officers and staff.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -74,17 +75,33 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
         tmp.replace(path)
         _fsync_dir(path.parent)
     except (OSError, pl.exceptions.ComputeError) as exc:
-        # polars reports a failed write of its own as ComputeError ("... underlying IO error:
-        # No space left on device (os error 28)"), and some OSErrors it raises carry no strerror
+        # polars reports a failed write of its own as ComputeError: "... underlying IO error:
+        # No space left on device (os error 28)", or, when the disk fills while it writes the
+        # Parquet footer, only "Invalid thrift: transport error" (the OS error is lost, so the
+        # free space is looked at before the temp file is removed); some OSErrors it raises
+        # carry no strerror
+        reason = getattr(exc, "strerror", None) or str(exc).rsplit(": ", 1)[-1]
+        if isinstance(exc, pl.exceptions.ComputeError) and "IO error" not in str(exc):
+            if not _no_space_left(path.parent):
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
+            reason = os.strerror(errno.ENOSPC)
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if isinstance(exc, pl.exceptions.ComputeError) and "IO error" not in str(exc):
-            raise
-        reason = getattr(exc, "strerror", None) or str(exc).rsplit(": ", 1)[-1]
         raise StoreError(
             f"cannot write {path}: {reason}", "check free space and permissions"
         ) from None
     return path
+
+
+def _no_space_left(folder: Path) -> bool:
+    """True when the file system of ``folder`` has (almost) no block left for us."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 16
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:

@@ -132,6 +132,36 @@ def test_disk_full_mid_run(tmp_path: Path, leave: int) -> None:
         check_runs_intact(config)
 
 
+@pytest.mark.parametrize("full", [True, False], ids=["disk-full", "disk-not-full"])
+def test_parquet_footer_lost_to_a_full_disk_is_a_store_error(tmp_path: Path, full: bool) -> None:
+    """When the disk fills while polars writes a Parquet footer it raises only "Invalid thrift:
+    transport error" (the OS error is lost): on a full disk that is the one-line "No space left"
+    store error; on a disk with room it stays what it is (a real polars failure, not hidden)."""
+    from accessaudit.errors import StoreError
+    from accessaudit.store import atomic_write
+
+    mount = tmp_path / "disk"
+    with tmpfs(mount, "1m") as mounted:
+        assert mounted, "tmpfs needs root (CI runs as root)"
+
+        def write(fh: object) -> None:
+            if full:
+                _fill(mount, 0)
+            raise pl.exceptions.ComputeError(
+                "parquet: File out of specification: Invalid thrift: transport error"
+            )
+
+        target = mount / "t.parquet"
+        if full:
+            with pytest.raises(StoreError) as err:
+                atomic_write(target, write)
+            assert err.value.message == f"cannot write {target}: No space left on device"
+        else:
+            with pytest.raises(pl.exceptions.ComputeError):
+                atomic_write(target, write)
+        assert [p.name for p in mount.iterdir() if p.name != "filler"] == []  # temp removed
+
+
 def _run_with_file_limit(config: Path, limit: int) -> subprocess.CompletedProcess[str]:
     def limit_files() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
