@@ -63,7 +63,7 @@ from ldap3.utils.conv import escape_filter_chars
 
 from ..config import LdapSource
 from ..errors import ConfigError, IncompleteCollection
-from ..model import GRANTS_SCHEMA, CollectionUnit, MemberKind, SourceCollection, Via, empty
+from ..model import GRANTS_SCHEMA, CollectionUnit, SourceCollection, empty
 from . import ldap_decode as dec
 from . import ldap_generic as gen
 from .ldap_search import Progress, Session, follow_range, range_members
@@ -139,16 +139,19 @@ def _filter(base: str, extra: str | None) -> str:
 
 
 def member_of_check(
-    memberships: pl.DataFrame, member_of: pl.DataFrame, groups: pl.DataFrame
+    member_side: pl.Series, member_of_side: pl.Series, member_of_values: int
 ) -> tuple[bool, str]:
     """Compare the member-side account edges with the accounts' own ``memberOf``.
 
-    ``member_of`` holds one ``(group_id, member_id)`` row per ``memberOf`` value of a collected
-    account (``group_id`` null where the value names no collected group). Only edges both sides
-    can show are compared: account members read from ``member`` (or its ranges) of collected
-    groups. Primary-group edges are in neither ``member`` nor ``memberOf``; foreign security
-    principals and groups as members have no ``memberOf`` here; ``memberOf`` values naming
-    groups outside the base or filters are left out.
+    ``member_side`` holds the :func:`~.ldap_decode.edge_code` (group row, account row packed in
+    one integer: at a million values, pairs of id strings would cost several times the memory for
+    the same answer) of every account member read from ``member`` (or its ranges) of a collected
+    group; ``member_of_side`` the same for every ``memberOf`` value of a collected account that
+    names a collected group; ``member_of_values`` counts the ``memberOf`` values returned at
+    all. So only edges both sides can show are compared: primary-group edges are in neither
+    ``member`` nor ``memberOf``; foreign security principals and groups as members have no
+    ``memberOf`` here; ``memberOf`` values naming groups outside the base or filters are left
+    out.
 
     The two sides are separate reads (accounts first, then groups), so they disagree only when
     the directory changed in between, or when a replica has one half of a link update and not
@@ -163,30 +166,16 @@ def member_of_check(
 
     Returns (agreed, one-line proof).
     """
-    member_side = (
-        memberships.filter(
-            (pl.col("member_kind") == MemberKind.ACCOUNT.value)
-            & pl.col("via").is_in([Via.MEMBER.value, Via.RANGE.value])
-        )
-        .select("group_id", "member_id")
-        .unique()
-    )
-    of_side = (
-        member_of.filter(
-            pl.col("group_id").is_in(groups.get_column("group_id").implode())
-            & pl.col("member_id").is_not_null()
-        )
-        .select("group_id", "member_id")
-        .unique()
-    )
-    if member_of.height == 0 and member_side.height > 0:
+    member = member_side.unique().to_frame("code")
+    member_of = member_of_side.unique().to_frame("code")
+    if member_of_values == 0 and member.height > 0:
         return True, (
-            f"memberOf not returned by the server: {member_side.height} account edge(s)"
+            f"memberOf not returned by the server: {member.height} account edge(s)"
             " not cross-checked"
         )
-    both = member_side.join(of_side, on=["group_id", "member_id"], how="inner").height
-    only_member = member_side.height - both
-    only_of = of_side.height - both
+    both = member.join(member_of, on="code", how="inner").height
+    only_member = member.height - both
+    only_of = member_of.height - both
     if only_member == 0 and only_of == 0:
         return True, f"memberOf agrees on all {both} account edge(s)"
     return False, (
@@ -242,8 +231,9 @@ def _collect_ad(s: Session, source: str, now: datetime) -> dict[str, pl.DataFram
     fsp_ids = dec.ad_fsp_ids(fsp_raw.dn)
     members = range_members(s, grp_raw, "member")
     members = members.with_columns(group_id=groups.get_column("group_id").gather(members["i"]))
-    memberships, unresolved = dec.ad_memberships(source, groups, members, accounts, fsp_ids)
-    member_of = dec.ad_member_of(range_members(s, acct_raw, "memberOf", "member-of"), accounts)
+    memberships, unresolved, codes = dec.ad_memberships(source, groups, members, accounts, fsp_ids)
+    member_of = range_members(s, acct_raw, "memberOf", "member-of")
+    member_of_codes = dec.ad_member_of(member_of, groups)
     s.units.append(
         _memberships_unit(
             s,
@@ -251,7 +241,7 @@ def _collect_ad(s: Session, source: str, now: datetime) -> dict[str, pl.DataFram
             f"{unresolved} member value(s) point at objects not collected"
             " (contacts, filtered or unreadable)",
             memberships,
-            lambda: member_of_check(memberships, member_of, groups),
+            lambda: member_of_check(codes, member_of_codes, member_of.height),
         )
     )
     return {
@@ -292,17 +282,19 @@ def _collect_openldap(s: Session, source: str) -> dict[str, pl.DataFrame]:
     member_attr = gmap["member"]
     members = range_members(s, grp_raw, member_attr)
     members = members.with_columns(group_id=groups.get_column("group_id").gather(members["i"]))
-    memberships, unresolved = gen.openldap_memberships(source, groups, members, accounts)
+    memberships, unresolved, codes = gen.openldap_memberships(source, groups, members, accounts)
     edges = (
         f"{memberships.height} direct edges; {unresolved} member value(s) name DNs not collected"
     )
     if member_of_attr:
-        member_of = gen.openldap_member_of(
-            range_members(s, acct_raw, member_of_attr, "member-of"), accounts, groups
-        )
+        member_of = range_members(s, acct_raw, member_of_attr, "member-of")
+        member_of_codes = gen.openldap_member_of(member_of, groups)
         s.units.append(
             _memberships_unit(
-                s, edges, memberships, lambda: member_of_check(memberships, member_of, groups)
+                s,
+                edges,
+                memberships,
+                lambda: member_of_check(codes, member_of_codes, member_of.height),
             )
         )
     else:

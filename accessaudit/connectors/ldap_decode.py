@@ -400,28 +400,41 @@ def ad_groups(df: pl.DataFrame, source: str) -> pl.DataFrame:
     )
 
 
+def edge_code(group_row: pl.Expr, account_row: pl.Expr) -> pl.Expr:
+    """One UInt64 per (group row, account row) edge: edge sets compared as integers."""
+    return (group_row.cast(pl.UInt64) * 2**32 + account_row.cast(pl.UInt64)).alias("code")
+
+
 def ad_memberships(
     source: str,
     groups: pl.DataFrame,
     members: pl.DataFrame,
     accounts: pl.DataFrame,
     fsp_ids: pl.Series,
-) -> tuple[pl.DataFrame, int]:
+) -> tuple[pl.DataFrame, int, pl.Series]:
     """Direct edges: ``member`` values (extended DNs) plus primaryGroupID edges.
 
-    ``members`` has ``group_id``, ``value`` (one extended-DN member value) and ``via``.
-    Returns the edges and how many member values point at objects that were not collected
-    (contacts, objects outside the base or filters, or objects this account may not read).
+    ``members`` has ``i`` (the group's row), ``group_id``, ``value`` (one extended-DN member
+    value) and ``via``. Returns the edges, how many member values point at objects that were not
+    collected (contacts, objects outside the base or filters, or objects this account may not
+    read), and the :func:`edge_code` of every ``member`` edge to an account.
     """
     guid, sid, _ = extended_dn(pl.col("value"))
     edges = members.with_columns(member_guid=guid, member_sid=sid)
-    acct = accounts.select(member_guid="account_id").with_columns(
-        k=pl.lit(MemberKind.ACCOUNT.value)
+    acct = accounts.select(
+        member_guid="account_id",
+        k=pl.lit(MemberKind.ACCOUNT.value),
+        row=pl.int_range(pl.len(), dtype=pl.UInt32),
     )
-    grp = groups.select(member_guid="group_id").with_columns(k=pl.lit(MemberKind.GROUP.value))
-    fsp = pl.DataFrame({"member_guid": fsp_ids}).with_columns(k=pl.lit(MemberKind.FOREIGN.value))
+    grp = groups.select(
+        member_guid="group_id", k=pl.lit(MemberKind.GROUP.value), row=pl.lit(None, pl.UInt32)
+    )
+    fsp = pl.DataFrame({"member_guid": fsp_ids}).with_columns(
+        k=pl.lit(MemberKind.FOREIGN.value), row=pl.lit(None, pl.UInt32)
+    )
     kinds = pl.concat([acct, grp, fsp]).unique("member_guid", keep="first")
     edges = edges.join(kinds, on="member_guid", how="left")
+    codes = edges.lazy().drop_nulls("row").select(edge_code(pl.col("i"), pl.col("row")))
     # A well-known principal (Everyone S-1-1-0, ...) may be linked to an object outside the
     # domain partition (Samba: CN=WellKnown Security Principals,CN=Configuration): it is still a
     # member, kept by its SID like a foreign principal, never dropped as "not collected".
@@ -464,15 +477,20 @@ def ad_memberships(
         via=pl.lit(Via.PRIMARY_GROUP.value),
     )
     out = pl.concat([edges, primary]).with_columns(source=pl.lit(source))
-    return conform(out, MEMBERSHIPS_SCHEMA), unresolved
+    return conform(out, MEMBERSHIPS_SCHEMA), unresolved, codes.collect().to_series()
 
 
-def ad_member_of(member_of: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
-    """``(group_id, member_id)`` per ``memberOf`` value (``i`` = account row, ``value`` = an
-    extended DN, so the group is named by its GUID)."""
-    return member_of.select(
-        group_id=extended_dn(pl.col("value"))[0],
-        member_id=accounts.get_column("account_id").gather(member_of.get_column("i")),
+def ad_member_of(member_of: pl.DataFrame, groups: pl.DataFrame) -> pl.Series:
+    """The :func:`edge_code` of every ``memberOf`` value (``i`` = the account's row, ``value`` =
+    an extended DN naming the group by its GUID) whose group was collected."""
+    rows = groups.select("group_id").with_row_index("g")
+    return (
+        member_of.lazy()
+        .select("i", group_id=extended_dn(pl.col("value"))[0])
+        .join(rows.lazy(), on="group_id")
+        .select(edge_code(pl.col("g"), pl.col("i")))
+        .collect()
+        .to_series()
     )
 
 

@@ -25,7 +25,7 @@ from ..model import (
     conform,
     privileged_sid_expr,
 )
-from .ldap_decode import gentime_expr, text
+from .ldap_decode import edge_code, gentime_expr, text
 
 #: canonical column -> LDAP attribute; a source's ``attribute_map`` overrides entries.
 OPENLDAP_ACCOUNT_MAP: Mapping[str, str] = {
@@ -128,35 +128,45 @@ def openldap_memberships(
     groups: pl.DataFrame,
     members: pl.DataFrame,
     accounts: pl.DataFrame,
-) -> tuple[pl.DataFrame, int]:
-    """Edges from DN-valued ``member`` values, resolved through the DNs of collected objects."""
+) -> tuple[pl.DataFrame, int, pl.Series]:
+    """Edges from DN-valued ``member`` values, resolved through the DNs of collected objects;
+    with how many values name no collected object and the :func:`~.ldap_decode.edge_code` of
+    every edge to an account (``members``' ``i`` is the group's row)."""
     targets = pl.concat(
         [
-            accounts.select("dn", member_id="account_id").with_columns(
-                member_kind=pl.lit(MemberKind.ACCOUNT.value)
+            accounts.select(
+                "dn",
+                member_id="account_id",
+                member_kind=pl.lit(MemberKind.ACCOUNT.value),
+                row=pl.int_range(pl.len(), dtype=pl.UInt32),
             ),
-            groups.select("dn", member_id="group_id").with_columns(
-                member_kind=pl.lit(MemberKind.GROUP.value)
+            groups.select(
+                "dn",
+                member_id="group_id",
+                member_kind=pl.lit(MemberKind.GROUP.value),
+                row=pl.lit(None, pl.UInt32),
             ),
         ]
     )
-    edges = match_dns(members, "value", targets, ["member_id", "member_kind"])
+    edges = match_dns(members, "value", targets, ["member_id", "member_kind", "row"])
     unresolved = int(edges.get_column("member_id").is_null().sum())
+    codes = edges.lazy().drop_nulls("row").select(edge_code(pl.col("i"), pl.col("row")))
     out = edges.filter(pl.col("member_id").is_not_null()).with_columns(source=pl.lit(source))
-    return conform(out.select(MEMBERSHIPS_SCHEMA.names()), MEMBERSHIPS_SCHEMA), unresolved
+    memberships = conform(out.select(MEMBERSHIPS_SCHEMA.names()), MEMBERSHIPS_SCHEMA)
+    return memberships, unresolved, codes.collect().to_series()
 
 
-def openldap_member_of(
-    member_of: pl.DataFrame, accounts: pl.DataFrame, groups: pl.DataFrame
-) -> pl.DataFrame:
-    """``(group_id, member_id)`` per ``memberOf`` value (``i`` = account row, ``value`` = a
-    group DN); ``group_id`` is null where the DN is no collected group."""
-    edges = member_of.select(
-        member_id=accounts.get_column("account_id").gather(member_of.get_column("i")),
-        value="value",
+def openldap_member_of(member_of: pl.DataFrame, groups: pl.DataFrame) -> pl.Series:
+    """The :func:`~.ldap_decode.edge_code` of every ``memberOf`` value (``i`` = the account's
+    row, ``value`` = a group DN) that names a collected group."""
+    rows = groups.select("dn").with_row_index("g")
+    resolved = match_dns(member_of.select("i", "value"), "value", rows, ["g"])
+    return (
+        resolved.lazy()
+        .drop_nulls("g")
+        .select(edge_code(pl.col("g"), pl.col("i")))
+        .collect()["code"]
     )
-    resolved = match_dns(edges, "value", groups.select("dn", "group_id"), ["group_id"])
-    return resolved.select("group_id", "member_id")
 
 
 def resolve_dn_refs(
