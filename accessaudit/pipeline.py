@@ -264,7 +264,12 @@ def analyse(
     findings = apply_exceptions(findings, exceptions, as_of=as_of, accounts=accounts, groups=groups)
     progress("planning remediation")
     actions = plan_actions(
-        findings, accounts=accounts, groups=groups, memberships=memberships, closure=closure
+        findings,
+        accounts=accounts,
+        groups=groups,
+        memberships=memberships,
+        closure=closure,
+        organisations=settings.organisations,
     )
     paths = finding_paths(findings, closure)
     return Analysis(
