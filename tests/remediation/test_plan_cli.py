@@ -38,6 +38,14 @@ def test_plan_of_demo_run_is_valid(tmp_path: Path) -> None:
         by_hand = x["system"] == "app" or x["target"].get("membership_rule")
         if x["resolves"] and not by_hand:
             assert any(ln and not ln.startswith("#") for ln in lines), x
+    # a split's new group goes to the movers' force, as the demo's matchers attribute groups
+    # (the pipeline hands the configured organisations to the planner)
+    splits = {x["owning_org"]: x["powershell"] for x in actions if x["kind"] == "split-group"}
+    assert set(splits) == {"wmp", "warks"}
+    assert "-Name 'WARKS-PRJ-Joint-Firearms-Licensing'" in splits["wmp"]
+    assert "-Path 'OU=Groups,OU=Warwickshire,DC=alliance,DC=local'" in splits["wmp"]
+    assert "-Name 'WMP-PRJ-Major-Crime-Review'" in splits["warks"]
+    assert "-Path 'OU=Groups,OU=West Mercia,DC=alliance,DC=local'" in splits["warks"]
     manifest = json.loads((run / "manifest.json").read_text())
     assert len(actions) == manifest["summary"]["actions"]
     a = actions[0]
