@@ -21,7 +21,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import polars as pl
@@ -76,7 +75,8 @@ _ID, _NAME, _SECONDARY, _KIND, _ORG, _EVIDENCE, _CONFLICT = range(len(OBJECT_COL
 
 
 class RuleLike(Protocol):
-    """Anything with a rule's documentation attributes (a loaded rule, a :class:`RuleDoc`)."""
+    """Anything with a rule's documentation attributes (a loaded rule, a
+    :class:`~accessaudit.report.evidence.RuleDoc`)."""
 
     @property
     def id(self) -> str: ...
@@ -90,18 +90,6 @@ class RuleLike(Protocol):
     def remediation(self) -> str: ...
     @property
     def action(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class RuleDoc:
-    """A rule's documentation as the report shows it (appendix, finding evidence)."""
-
-    id: str
-    title: str
-    severity: str
-    rationale: str
-    remediation: str
-    action: str
 
 
 # --- Text ----------------------------------------------------------------------------------------

@@ -31,8 +31,8 @@ _NO_STATE: Final = ("unknown", "warn")
 
 
 @dataclass(frozen=True)
-class RunRule:
-    """One rule of ``rules.json`` (a :class:`~accessaudit.report.context.RuleLike`)."""
+class RuleDoc:
+    """A rule's documentation as the report shows it (appendix, finding evidence)."""
 
     id: str
     title: str
@@ -40,6 +40,12 @@ class RunRule:
     rationale: str
     remediation: str
     action: str
+
+
+@dataclass(frozen=True)
+class RunRule(RuleDoc):
+    """One rule of ``rules.json``: its documentation and how it ran."""
+
     version: str = ""
     sha256: str = ""
     query: str = ""

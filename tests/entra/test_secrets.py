@@ -10,8 +10,8 @@ import keyring
 import pytest
 from cryptography.hazmat.primitives import serialization
 from entra_data import CLIENT_ID, ROLES, SECRET, TENANT
-from keyring.backend import KeyringBackend
 from keyring.backends import fail
+from memory_keyring import MemoryKeyring, installed
 
 from accessaudit.config import load_settings
 from accessaudit.connectors.entra import collect
@@ -21,33 +21,10 @@ from accessaudit.graphemu import AppCertificate
 PASSPHRASE = "correct horse battery staple"
 
 
-class MemoryKeyring(KeyringBackend):
-    """A real keyring backend holding its entries in memory. It declares no ``priority``, so
-    keyring never picks it by itself: only :func:`keyring.set_keyring` installs it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        del self.entries[(service, username)]
-
-
 @pytest.fixture
 def memory_keyring() -> Iterator[MemoryKeyring]:
-    before = keyring.get_keyring()
-    ring = MemoryKeyring()
-    keyring.set_keyring(ring)
-    try:
+    with installed() as ring:
         yield ring
-    finally:
-        keyring.set_keyring(before)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import keyring
 import pytest
 from conftest import SeededDC, running_copy
-from keyring.backend import KeyringBackend
+from memory_keyring import installed
 from servers.load_ad import BIND_PASSWORD
 
 from accessaudit.connectors.ldap import IncompleteLdapCollection, collect
@@ -285,34 +285,10 @@ def test_kerberos_refused_over_plain_ldap(samba: SeededDC, monkeypatch: pytest.M
     assert "start_tls = true" in err.value.hint
 
 
-class MemoryKeyring(KeyringBackend):
-    """A real keyring backend that keeps its secrets in a dict (no desktop keyring here)."""
-
-    priority = 1  # type: ignore[assignment]  # a class attribute in keyring's own backends
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.secrets.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.secrets[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        del self.secrets[(service, username)]
-
-
 def test_bind_password_from_keyring(samba: SeededDC, monkeypatch: pytest.MonkeyPatch) -> None:
-    previous = keyring.get_keyring()
-    memory = MemoryKeyring()
-    keyring.set_keyring(memory)
-    try:
+    with installed() as memory:
         keyring.set_password("accessaudit", "auditor", BIND_PASSWORD)
         cfg = samba.source(monkeypatch, password_env=None, password_keyring="accessaudit:auditor")
         got = collect(cfg, now=samba.dataset.now)
-    finally:
-        keyring.set_keyring(previous)
     assert got.complete
-    assert memory.secrets == {("accessaudit", "auditor"): BIND_PASSWORD}
+    assert memory.entries == {("accessaudit", "auditor"): BIND_PASSWORD}

@@ -13,7 +13,8 @@ from accessaudit.model import (
     GROUPS_SCHEMA,
     ORG_COLUMNS,
 )
-from accessaudit.report.context import RuleDoc, build_context
+from accessaudit.report.context import build_context
+from accessaudit.report.evidence import RuleDoc
 
 XSS_SCRIPT = "<script>window.__xss=1</script>"
 XSS_IMG = '"><img src=x onerror="window.__xss=1">'

@@ -25,10 +25,10 @@ from accessaudit.report.context import (
     FINDING_COLUMNS,
     OBJECT_COLUMNS,
     SEVERITIES,
-    RuleDoc,
     build_context,
     visible,
 )
+from accessaudit.report.evidence import RuleDoc
 
 PLAIN = (str, int, bool, type(None))
 EVIDENCE_A4 = ["company:warks", "upn_suffix:wmp"]
