@@ -232,3 +232,23 @@ def test_other_column_types_become_safe_text(tmp_path: Path) -> None:
         '{"k": "v"}',
         None,
     ]
+
+
+def test_demo_run_writes_one_xlsx_sheet_per_owning_force(tmp_path: Path) -> None:
+    """The identity teams' workbook: one sheet per organisation that owns actions, each holding
+    exactly that organisation's actions (the run's actions table is the reference)."""
+    from accessaudit.pipeline import prepare_demo, run_audit
+
+    result = run_audit(prepare_demo(tmp_path, accounts=600, seed=7))
+    actions = pl.read_parquet(result.run.path / "actions.parquet")
+    book = openpyxl.load_workbook(result.run.path / "actions.xlsx")
+    expected = {f"actions-{org}": n for org, n in actions.group_by("owning_org").len().iter_rows()}
+    assert {"actions-wmp", "actions-warks"} <= set(expected)
+    assert book.sheetnames == sorted(expected)
+    for ws in book.worksheets:
+        assert ws.max_row - 1 == expected[ws.title]  # a header row, then one row per action
+        header = [c.value for c in ws[1]]
+        org_col = header.index("owning_org")
+        assert {row[org_col] for row in ws.iter_rows(min_row=2, values_only=True)} == {
+            ws.title.removeprefix("actions-")
+        }
