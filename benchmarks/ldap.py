@@ -417,6 +417,8 @@ def main(
         users, groups, members, samba_accounts, repeat = 2_000, 100, 20_000, 300, 1
     cache = cache or Path(tempfile.gettempdir()) / "accessaudit-bench"
     cache.mkdir(parents=True, exist_ok=True)
+    if work is not None:
+        work.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="ldap-bench-", dir=work))
     pki = make_pki(work / "pki", ips=ADDRESSES, dns=("dc1.alliance.local",))
     rows: list[list[str]] = []
