@@ -509,14 +509,24 @@ def strip_edges(
     The account's direct memberships *in the other force's groups* on its cross-force paths,
     in the account's own directory (an application's roles are changed in the application).
     Its own force's groups are left alone: where such a group is nested across, the un-nest
-    action cuts the path without taking same-force access away. Shared by the commands, the
-    what-if and apply, so all three remove exactly the same edges.
+    action cuts the path without taking same-force access away. A dynamic group's membership
+    comes from its rule, so it cannot be stripped: that access goes with the group's own action
+    (change the rule). Shared by the commands, the what-if and apply, so all three remove
+    exactly the same edges.
     """
+    rule = (
+        pl.col("membership_rule")
+        if "membership_rule" in groups.columns
+        else pl.lit(None, pl.String)
+    )
     return (
         findings.filter(pl.col("account_id").is_not_null() & pl.col("via_group_id").is_not_null())
         .select(member_id="account_id", group_id="via_group_id")
         .unique()
-        .join(groups.select("group_id", _g_source="source", _g_org="org"), on="group_id")
+        .join(
+            groups.filter(rule.is_null()).select("group_id", _g_source="source", _g_org="org"),
+            on="group_id",
+        )
         .join(
             accounts.select(member_id="account_id", _m_source="source", _a_org="org"),
             on="member_id",

@@ -142,3 +142,41 @@ def test_commands_and_apply_agree_on_each_kind_of_cloud_group(rules: list[Rule])
         "list": EXCHANGE_REASON,
         "mail-security": EXCHANGE_REASON,
     }
+
+
+def test_a_disabled_accounts_dynamic_group_is_not_stripped_by_ref(rules: list[Rule]) -> None:
+    """A disabled Warwickshire officer, ``x``, still in a West Mercia assigned group and a
+    dynamic one: no action removes ``x`` from the dynamic group by ``$ref`` (Graph refuses it;
+    the rule decides), and the inactive-account finding goes to the action that changes it."""
+    source = "entra:t"
+    accounts = [{"id": f"w{i}", "org": "wmp", "source": source} for i in range(3)]
+    accounts.append({"id": "x", "org": "warks", "source": source, "enabled": False})
+    groups = [
+        {"id": g, "org": "wmp", "mastered": "cloud", "source": source, "kind": "security"}
+        for g in ("assigned", "dynamic")
+    ]
+    members = [[g, m] for g in ("assigned", "dynamic") for m in ("w0", "w1", "w2", "x")]
+    t = example_tables(Example("t", accounts, groups, members, [], [], {}), NOW)
+    t["groups"] = t["groups"].with_columns(
+        membership_rule=pl.when(pl.col("group_id") == "dynamic").then(pl.lit(RULE))
+    )
+    closure = group_closure(t["memberships"])
+    views = build_views(
+        t["accounts"], t["groups"], t["memberships"], t["grants"], closure=closure,
+        effective=effective_memberships(t["memberships"], closure), as_of=NOW,
+    )  # fmt: skip
+    findings = evaluate(rules, views)
+    [inactive] = findings.filter(pl.col("rule_id") == "inactive-cross-org-access")["finding_key"]
+    actions = plan_actions(
+        findings,
+        accounts=t["accounts"],
+        groups=t["groups"],
+        memberships=t["memberships"],
+        closure=closure,
+    )
+    graph = "\n".join(actions["graph"].drop_nulls())
+    assert "DELETE /groups/dynamic/members/x/$ref" not in graph
+    assert "DELETE /groups/assigned/members/x/$ref" in graph
+    [owner] = actions.filter(pl.col("finding_keys").list.contains(inactive)).to_dicts()
+    assert owner["kind"] == "remove-member" and owner["group_id"] == "dynamic"
+    assert owner["graph"].startswith("PATCH /groups/dynamic ")
