@@ -35,6 +35,9 @@ _RDN = r"^(?:[^,\\]|\\.)*,"  # the first RDN of a DN and its comma (escaped comm
 #: characters a sAMAccountName may not hold (learn.microsoft.com/windows/win32/adschema/
 #: a-samaccountname: " / \ [ ] : ; | = , + * ? < >)
 _SAM_BAD = r'["/\\\[\]:;|=,+*?<>]'
+#: the longest name New-ADGroup can give: ``-Name`` is the cn, whose rangeUpper is 64
+#: (learn.microsoft.com/windows/win32/adschema/a-cn); the sAMAccountName is the same text
+NAME_MAX = 64
 
 
 def places(organisations: Iterable[Organisation]) -> pl.DataFrame:
@@ -155,6 +158,7 @@ def _name_and_ou(rows: pl.DataFrame, groups: pl.DataFrame, places: pl.DataFrame)
         .otherwise(pl.concat_str([base, pl.lit("-"), pl.col("_split_org").str.to_uppercase()]))
         .str.replace_all(UNSAFE, "")
     )
+    new_name = _fit(new_name, "")
     # the movers' group at the same place under their force's OU (OU=Groups,<their OU>)
     rel = pl.col("_parent").str.slice(
         0, pl.col("_parent").str.len_chars() - pl.col("_within").str.len_chars()
@@ -178,13 +182,32 @@ def _name_and_ou(rows: pl.DataFrame, groups: pl.DataFrame, places: pl.DataFrame)
         .join(taken.drop_nulls().unique(), on="_name_key", how="left")
         .join(group_ous.drop_nulls().unique(), on="_ou_key", how="left")
         .with_columns(
-            # a name already in use gets "-split" (New-ADGroup would refuse a taken sAMAccountName)
-            _new_name=pl.when(pl.col("_taken").fill_null(False))
-            .then(pl.concat_str([pl.col("_new_name"), pl.lit("-split")]))
+            # a name already in use, or one two splits of this plan would share (long names cut
+            # to the same 64 characters), gets "-split" (New-ADGroup refuses a taken
+            # sAMAccountName); if that is still not unique, "-split-" and the group's id
+            _base=pl.col("_new_name"),
+            _new_name=pl.when(
+                pl.col("_taken").fill_null(False) | pl.col("_name_key").is_duplicated()
+            )
+            .then(_fit(pl.col("_new_name"), "-split"))
             .otherwise(pl.col("_new_name")),
             _new_ou=pl.when(pl.col("_exists").fill_null(False))
             .then(pl.col("_same"))
             .otherwise(pl.col("_dst_ou")),
+        )
+        .with_columns(_name_key=pl.col("_new_name").str.to_lowercase())
+        .join(taken.drop_nulls().unique().rename({"_taken": "_still"}), on="_name_key", how="left")
+        .with_columns(
+            _new_name=pl.when(
+                pl.col("_still").fill_null(False) | pl.col("_name_key").is_duplicated()
+            )
+            .then(
+                _fit(
+                    pl.col("_base"),
+                    pl.concat_str([pl.lit("-split-"), id_text(pl.col("group_id")).str.slice(0, 8)]),
+                )
+            )
+            .otherwise(pl.col("_new_name"))
         )
         .with_columns(_new_sam=pl.col("_new_name").str.replace_all(_SAM_BAD, "-"))
         .select(
@@ -198,6 +221,15 @@ def _name_and_ou(rows: pl.DataFrame, groups: pl.DataFrame, places: pl.DataFrame)
             "_new_ou",
         )
     )
+
+
+def _fit(name: pl.Expr, suffix: str | pl.Expr) -> pl.Expr:
+    """``name`` cut so that it and ``suffix`` fit in :data:`NAME_MAX` characters, then the
+    suffix; spaces and dots left at the cut are dropped (AD trims trailing spaces, and a
+    trailing dot makes an ambiguous sAMAccountName)."""
+    end = pl.lit(suffix) if isinstance(suffix, str) else suffix
+    room = pl.lit(NAME_MAX) - end.str.len_chars()
+    return pl.concat_str([name.str.slice(0, room).str.strip_chars_end(" ."), end])
 
 
 def _ids(col: str) -> pl.Expr:

@@ -224,6 +224,36 @@ def test_split_creates_the_group_in_the_movers_force(rules: list[Rule], settings
     assert w.remaining == [] and w.new == [] and w.collateral.height == 0
 
 
+def test_split_names_fit_in_64_characters_and_never_clash(
+    rules: list[Rule], settings: Settings
+) -> None:
+    """cn (New-ADGroup -Name) holds at most 64 characters: a long name is cut, and names the cut
+    makes equal, or that are taken already, get "-split" and then the group's id."""
+    wm = [{"id": f"w{i}", "org": "wmp"} for i in range(5)]
+    wk = [{"id": f"k{i}", "org": "warks"} for i in range(5)]
+    long = "WMP-PRJ-" + "Operation Kestrel Joint Intelligence Cell " * 2  # 92 characters
+    groups = [
+        _group("g1", "wmp", long + "A", f"OU=Groups,{WM_OU}"),
+        _group("g2", "wmp", long + "B", f"OU=Groups,{WM_OU}"),  # same first 64 as g1's
+        _group("g3", "wmp", "WMP-X", f"OU=Groups,{WM_OU}"),
+        _group("x", "warks", "WARKS-X", f"OU=Groups,{WK_OU}"),  # g3's name is taken
+        _group("x2", "warks", "WARKS-X-split", f"OU=Groups,{WK_OU}"),  # and so is "-split"
+    ]
+    mem = [[g, a["id"]] for g in ("g1", "g2", "g3") for a in wm + wk]
+    _, actions = plan(rules, wm + wk, groups, mem, organisations=settings.organisations)
+    names = {
+        r["group_id"]: re.search(r"-Name '([^']*)'", r["powershell"]).group(1)  # type: ignore[union-attr]
+        for r in actions.iter_rows(named=True)
+    }
+    new = ("WARKS-PRJ-" + "Operation Kestrel Joint Intelligence Cell " * 2)[:55].rstrip()
+    assert names == {
+        "g1": new + "-split-g1",  # 64 characters; "<first 58>-split" would be g2's too
+        "g2": new + "-split-g2",
+        "g3": "WARKS-X-split-g3",
+    }
+    assert all(len(n) <= 64 for n in names.values())
+
+
 def test_privileged_primary_group_and_inactive(rules: list[Rule]) -> None:
     old = {"id": "old", "org": "warks", "enabled": False, "sid": "S-1-5-21-10-20-30-1105"}
     _, actions = plan(
