@@ -16,7 +16,6 @@ import contextlib
 import functools
 import logging
 import os
-import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from rich.progress import (
 from rich.table import Column, Table
 
 from .errors import AuditError, ConfigError, ExitCode, error_fields
+from .hidden import HIDDEN_KEEP_LINES
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 SEVERITIES = ["critical", "high", "medium", "low", "info", "none"]
 DEBUG_ENV = "ACCESSAUDIT_DEBUG"
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = HIDDEN_KEEP_LINES  # ANSI escapes, CR, backspace, bidi and zero-width characters
 
 
 def safe(text: object) -> str:

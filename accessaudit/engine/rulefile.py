@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RuleError
+from ..hidden import HIDDEN_KEEP_LINES
 from ..model import FINDINGS_SCHEMA, ActionKind, Severity
 
 REQUIRED = (
@@ -116,12 +117,27 @@ def builtin_rules_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "rules"
 
 
+def _refuse_hidden(path: Path, text: str) -> None:
+    """A rule file holds no character that does not show (bidi override, zero-width, control):
+    the query reviewers read must be the query that runs ("Trojan Source"). Hostile test data
+    in examples is written as TOML escapes (``"\\u202e"``), which are plain ASCII in the file.
+    (CR never reaches here: ``read_text`` turns CRLF and CR into LF.)"""
+    for m in HIDDEN_KEEP_LINES.finditer(text):
+        line = text.count("\n", 0, m.start()) + 1
+        column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+        raise RuleError(
+            f"{path}:{line}:{column}: hidden character U+{ord(m.group()):04X} in a rule file",
+            "delete it, or write it as a TOML escape (\\uXXXX) inside example data",
+        )
+
+
 def load_rule(path: Path) -> Rule:
     """Parse and validate one rule file."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RuleError(f"{path}: cannot read rule file: {exc}") from None
+    _refuse_hidden(path, text)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

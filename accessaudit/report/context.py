@@ -18,13 +18,14 @@ flagged, so a name cannot reorder the text around it or hide part of a command
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
 import polars as pl
 
+from accessaudit import hidden
+from accessaudit.hidden import visible
 from accessaudit.model import SEVERITY_RANK, Org, Severity
 from accessaudit.report.evidence import run_rules
 from accessaudit.report.views import change_map, gone_ids, gone_rows, views_context
@@ -44,18 +45,6 @@ NONE: Final = "—"
 #: Label for a missing organisation.
 NO_ORG: Final = Org.UNATTRIBUTED.value
 
-# Control (Cc), format (Cf: bidi embeddings/overrides/isolates, zero-width, BOM, soft hyphen,
-# interlinear annotations), filler and line/paragraph separator characters. The same pattern
-# text is valid for Python's re and for polars (Rust regex).
-_HIDDEN_REST: Final = (
-    r"\x0b-\x1f\x7f-\x9f\u00ad\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f"
-    r"\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb"
-)
-_HIDDEN_PATTERN: Final = rf"[\x00-\x0a{_HIDDEN_REST}]"
-#: the same without tab and newline, for multi-line commands
-_HIDDEN_KEEP_LINES_PATTERN: Final = rf"[\x00-\x08{_HIDDEN_REST}]"
-_HIDDEN: Final = re.compile(_HIDDEN_PATTERN)
-_HIDDEN_KEEP_LINES: Final = re.compile(_HIDDEN_KEEP_LINES_PATTERN)
 
 #: Columns of the JSON the page script reads (one list per row, in this order). ``group``,
 #: ``member``, ``principal``, ``resource`` and ``path`` hold indexes into ``objects``.
@@ -95,22 +84,6 @@ class RuleLike(Protocol):
 # --- Text ----------------------------------------------------------------------------------------
 
 
-def _marker(match: re.Match[str]) -> str:
-    return f"[U+{ord(match.group()):04X}]"
-
-
-def visible(value: object, *, keep_lines: bool = False) -> str:
-    """``value`` as display text: ``None`` -> ``""``; hidden characters -> ``[U+XXXX]``.
-
-    ``keep_lines`` keeps tab and newline (multi-line commands).
-    """
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else str(value)
-    pattern = _HIDDEN_KEEP_LINES if keep_lines else _HIDDEN
-    return pattern.sub(_marker, text) if pattern.search(text) else text
-
-
 def _visible_column(
     df: pl.DataFrame, column: str, *, keep_lines: bool = False
 ) -> tuple[list[str], list[bool]]:
@@ -118,7 +91,7 @@ def _visible_column(
     if column not in df.columns:
         return [""] * df.height, [False] * df.height
     series = df.get_column(column).cast(pl.String)
-    pattern = _HIDDEN_KEEP_LINES_PATTERN if keep_lines else _HIDDEN_PATTERN
+    pattern = hidden.HIDDEN_KEEP_LINES_PATTERN if keep_lines else hidden.HIDDEN_PATTERN
     mask = series.str.contains(pattern).fill_null(False)
     values: list[str] = series.fill_null("").to_list()
     for i in mask.arg_true().to_list():

@@ -19,6 +19,8 @@ from typing import Any, Final
 
 import polars as pl
 
+from accessaudit.hidden import visible
+
 #: Accepted findings listed in the evidence view (all of them are in the exports).
 ACCEPTED_ITEMS: Final = 500
 #: An entry's state -> (label, chip class): a fixed set, never from data.
@@ -160,7 +162,9 @@ def rules_context(
         detail[text(r.id)] = {
             "version": text(r.version),
             "sha256": text(r.sha256),
-            "query": r.query,  # rule-file text, like the rationale (autoescaped, lines kept)
+            # rule-file text (autoescaped, lines kept); a rules.json from elsewhere may hide
+            # characters the loader refuses in rule files: shown as [U+XXXX]
+            "query": visible(r.query, keep_lines=True),
             "key": [text(k) for k in r.key],
             "settings": [{"name": text(k), "value": text(v)} for k, v in r.settings.items()],
             "origin": text(r.origin),

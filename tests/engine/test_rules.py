@@ -89,6 +89,47 @@ def test_bad_rule_file_names_file(tmp_path: Path, text: str, expected: str) -> N
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # an override reverses what a reviewer reads of the query; the file runs something else
+        (
+            GOOD.replace("SELECT group_id", "SELECT \u202egroup_id"),
+            r"mixed-group\.toml:19:8: hidden character U\+202E",
+        ),
+        (
+            GOOD.replace("SELECT group_id", "SELECT group\u200b_id"),
+            r"mixed-group\.toml:19:13: hidden character U\+200B",
+        ),
+        (
+            GOOD.replace('version = "1.0"', 'version = "1.0"\x1b[8m'),
+            r"mixed-group\.toml:2:16: hidden character U\+001B",
+        ),
+    ],
+)
+def test_hidden_characters_in_a_rule_file_are_refused(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = _write(tmp_path, "mixed-group", text)
+    with pytest.raises(RuleError, match=expected) as err:
+        load_rule(path)
+    assert "\n" not in str(err.value) and "TOML escape" in str(err.value)
+
+
+def test_crlf_rule_file_and_escaped_hostile_example_data_load(tmp_path: Path) -> None:
+    """Windows line ends are not hidden characters, and an example may hold a bidi override
+    written as a TOML escape: it is data, plain ASCII in the file."""
+    text = GOOD.replace("\n", "\r\n")
+    path = tmp_path / "mixed-group.toml"
+    path.write_bytes(text.encode())
+    (tmp_path / "lf").mkdir()
+    assert load_rule(path).query == load_rule(_write(tmp_path / "lf", "mixed-group", GOOD)).query
+    escaped = GOOD.replace('name = "project group', 'name = "\\u202eproject group')
+    assert escaped != GOOD and "\\u202e" in escaped
+    rule = load_rule(_write(tmp_path, "mixed-group", escaped))
+    assert rule.examples[0].name.startswith("\u202eproject group")
+
+
+@pytest.mark.parametrize(
     ("query", "expected"),
     [
         ("SELECT group_id FROM nowhere", "query failed"),

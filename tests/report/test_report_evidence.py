@@ -228,6 +228,16 @@ def test_rules_shown_as_run_not_as_now() -> None:
     ]
 
 
+def test_hidden_characters_in_a_stored_query_are_shown() -> None:
+    """A rules.json from elsewhere (the loader refuses such rule files) cannot make the query a
+    reviewer reads differ from the one that ran: hidden characters show as [U+XXXX]."""
+    tricked = dict(RULES_AS_RUN["rules"][0], query="SELECT\u202e account_id\u200b\nFROM access")
+    snapshot = dict(RULES_AS_RUN, rules=[tricked, *RULES_AS_RUN["rules"][1:]])
+    art = doc(rule_snapshot=snapshot, rules=_current(changed=False)).by_id("appendix-cross-member")
+    query = art.find_all("pre", "query")[0].text()
+    assert query == "SELECT[U+202E] account_id[U+200B]\nFROM access"
+
+
 def test_same_catalogue_no_warning() -> None:
     d = doc(rule_snapshot=RULES_AS_RUN, rules=_current(changed=False))
     ids = {n.attrs.get("id") for n in d.iter()}
