@@ -28,8 +28,11 @@ A timeout, a size or time limit, a dropped connection or an unfinished range mar
 incomplete, and :func:`collect` raises :class:`IncompleteLdapCollection` (carrying the collection
 with every unit) rather than return a partial snapshot as if it were whole. ``total_timeout``
 starts before the first server is tried, so connecting and binding count against it. Failover
-(``servers`` in order) happens at connect only: a server lost mid-collection makes the
-collection incomplete; it is not resumed on another server.
+follows ``servers`` in order: an unreachable server is skipped at connect, and a server lost
+mid-collection (connection dropped, reset or timed out) sends the whole collection, from the
+start, to the next server while time is left; pages from two DCs are never mixed. The servers
+given up are named in the collection's state (``failed_over_from``); with none left, the
+collection is incomplete.
 
 Entries are read column-wise off ldap3's connection (:mod:`.ldap_wire`): ldap3 binds, encodes
 every request and decodes every result, but builds no per-entry dicts; the garbage collector is
@@ -52,6 +55,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -62,7 +66,7 @@ from ldap3.operation.search import parse_filter
 from ldap3.utils.conv import escape_filter_chars
 
 from ..config import LdapSource
-from ..errors import ConfigError, IncompleteCollection
+from ..errors import ConfigError, ConnectError, IncompleteCollection
 from ..model import GRANTS_SCHEMA, CollectionUnit, SourceCollection, empty
 from . import ldap_decode as dec
 from . import ldap_generic as gen
@@ -78,6 +82,9 @@ __all__ = [
     "member_of_check",
     "source_name",
 ]
+
+
+log = logging.getLogger(__name__)
 
 
 class IncompleteLdapCollection(IncompleteCollection):
@@ -308,6 +315,23 @@ def _collect_openldap(s: Session, source: str) -> dict[str, pl.DataFrame]:
     }
 
 
+def _collect_from(session: Session, source: str, now: datetime) -> dict[str, pl.DataFrame]:
+    """One whole collection over ``session``'s connection, which is closed afterwards."""
+    # Millions of small values are allocated and none is part of a cycle: the cyclic garbage
+    # collector would only rescan them (20-40% of the time measured with it on).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if session.cfg.flavour == "ad":
+            return _collect_ad(session, source, now)
+        return _collect_openldap(session, source)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+        with contextlib.suppress(LDAPException):
+            session.conn.unbind()
+
+
 def collect(
     cfg: LdapSource, *, now: datetime | None = None, progress: Progress | None = None
 ) -> SourceCollection:
@@ -320,23 +344,31 @@ def collect(
     started = datetime.now(UTC)
     password = cfg.password.resolve() if cfg.password and cfg.auth == "simple" else None
     deadline = time.monotonic() + cfg.total_timeout  # connect and bind count against it
-    conn, url = connect(cfg, password, deadline=deadline)
     source = source_name(cfg)
-    session = Session(conn, cfg, url, deadline, progress)
-    # Millions of small values are allocated and none is part of a cycle: the cyclic garbage
-    # collector would only rescan them (20-40% of the time measured with it on).
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        if cfg.flavour == "ad":
-            tables = _collect_ad(session, source, now)
-        else:
-            tables = _collect_openldap(session, source)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-        with contextlib.suppress(LDAPException):
-            conn.unbind()
+    servers = list(cfg.servers)
+    failovers: list[str] = []
+    while True:
+        try:
+            conn, url = connect(cfg, password, deadline=deadline, servers=servers)
+        except ConnectError as exc:
+            if not failovers:
+                raise
+            raise ConnectError(
+                f"{failovers[-1]} (lost mid-collection), then {exc.message}", exc.hint
+            ) from None
+        session = Session(conn, cfg, url, deadline, progress)
+        tables = _collect_from(session, source, now)
+        rest = servers[servers.index(url) + 1 :]
+        if session.lost is None or not rest or time.monotonic() >= deadline:
+            break
+        # Lost mid-collection: start again, whole, on the next server. Pages from two DCs are
+        # never mixed (replication lag would make the snapshot match neither).
+        failovers.append(f"{url}: {session.lost}")
+        log.warning("%s: %s lost mid-collection; starting again on %s", source, url, rest[0])
+        servers = rest
+    state = {"server": url}
+    if failovers:
+        state["failed_over_from"] = "; ".join(failovers)
     collection = SourceCollection(
         source=source,
         kind="ldap",
@@ -344,7 +376,7 @@ def collect(
         finished=datetime.now(UTC),
         tables=tables,
         units=session.units,
-        state={"server": url},
+        state=state,
     )
     failed = [u for u in session.units if not u.complete]
     if failed:

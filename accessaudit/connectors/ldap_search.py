@@ -55,6 +55,9 @@ class Session:
     deadline: float
     progress: Progress | None = None
     units: list[CollectionUnit] = field(default_factory=list)
+    #: the first transport failure (connection dropped, reset, timed out): another server of
+    #: ``cfg.servers`` may do better, which a size limit or a bad range would not
+    lost: str | None = None
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -101,6 +104,7 @@ class Session:
                 )
             except LDAPException as exc:
                 cols.rollback(before)
+                self.lost = self.lost or short(str(exc))
                 return self._fail(
                     unit, cols, f"connection failed after {pages} pages: {short(str(exc))}"
                 )
@@ -168,6 +172,9 @@ class Session:
             )
         except wire.DeadlineReached:
             raise TimeoutError(self._deadline_text()) from None
+        except LDAPException as exc:
+            self.lost = self.lost or short(str(exc))
+            raise
         if result.get("result") != 0:
             raise RuntimeError(f"result {result.get('result')} {result.get('description')}")
         if cols.ranged:  # attr;range=a-b or a-*: the answer to a follow-up

@@ -22,6 +22,7 @@ import math
 import re
 import ssl
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ldap3 import NONE, SASL, SIMPLE, Connection, Server, Tls
@@ -120,9 +121,15 @@ def _kerberos_error(url: str, host: str, exc: Exception) -> AuthError:
 
 
 def connect(
-    cfg: LdapSource, password: str | None, *, deadline: float | None = None
+    cfg: LdapSource,
+    password: str | None,
+    *,
+    deadline: float | None = None,
+    servers: Sequence[str] | None = None,
 ) -> tuple[Connection, str]:
     """Open and bind a connection to the first server that answers; returns it and its URL.
+
+    ``servers`` (default ``cfg.servers``) are tried in order.
 
     Unreachable servers and TLS failures move on to the next server; a refused bind stops at
     once (trying the same wrong password on every DC only locks the account out faster).
@@ -130,7 +137,7 @@ def connect(
     it passes, the error names the total time limit.
     """
     failures: list[ConnectError] = []
-    for url in cfg.servers:
+    for url in cfg.servers if servers is None else servers:
         if deadline is not None and time.monotonic() >= deadline:
             raise _total_limit(cfg, url, failures)
         try:

@@ -7,7 +7,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import keyring
@@ -15,6 +15,7 @@ import pytest
 from conftest import SeededDC, running_copy
 from memory_keyring import installed
 from servers.load_ad import BIND_PASSWORD
+from servers.proxy import CuttingProxy
 
 from accessaudit.connectors.ldap import IncompleteLdapCollection, collect
 from accessaudit.errors import AuthError, ConfigError, ConnectError, ExitCode
@@ -171,6 +172,73 @@ def test_server_stopped_mid_collection(
     assert "connection failed after 1 pages" in accounts.detail
     assert "accounts (connection failed" in err.value.message
     assert not collection.complete
+
+
+def _drop_after_first_page(
+    proxy: CuttingProxy,
+) -> tuple[list[tuple[str, int]], Callable[[str, int], None]]:
+    """A progress callback that drops every connection through ``proxy`` after the first page."""
+    calls: list[tuple[str, int]] = []
+
+    def progress(unit: str, count: int) -> None:
+        calls.append((unit, count))
+        if len(calls) == 1:
+            proxy.was_cut.set()
+            proxy.close()
+
+    return calls, progress
+
+
+def test_server_lost_mid_collection_fails_over_to_the_next(
+    samba: SeededDC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first DC drops the connection after one page of accounts: the whole collection starts
+    again on the next DC, is complete and equals a collection from that DC alone (no page of
+    the first is kept); the DC given up is named in the collection's state."""
+    proxy = CuttingProxy((samba.dc.address, 636), after=1 << 40, cut=lambda: None)
+    calls, progress = _drop_after_first_page(proxy)
+    cfg = samba.source(monkeypatch, servers=[proxy.url, samba.dc.ldaps_url], page_size=100)
+    try:
+        got = collect(cfg, progress=progress)
+    finally:
+        proxy.close()
+    assert calls[0] == ("accounts", 100) and calls[1] == ("accounts", 100)  # started again
+    assert got.complete
+    assert got.state["server"] == samba.dc.ldaps_url
+    assert got.state["failed_over_from"].startswith(f"{proxy.url}: ")
+    direct = collect(samba.source(monkeypatch))
+    for name, key in (("accounts", "account_id"), ("groups", "group_id")):
+        assert got.table(name).sort(key).equals(direct.table(name).sort(key)), name
+    edges = ["group_id", "member_id", "via"]
+    assert (
+        got.table("memberships")
+        .select(edges)
+        .sort(edges)
+        .equals(direct.table("memberships").select(edges).sort(edges))
+    )
+    assert [(u.name, u.complete, u.count) for u in got.units] == [
+        (u.name, u.complete, u.count) for u in direct.units
+    ]
+
+
+def test_server_lost_mid_collection_and_the_next_unreachable(
+    samba: SeededDC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Failover to a DC that does not answer: one error naming both, nothing returned."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"ldaps://127.0.0.1:{s.getsockname()[1]}"  # closed again: refused
+    proxy = CuttingProxy((samba.dc.address, 636), after=1 << 40, cut=lambda: None)
+    _, progress = _drop_after_first_page(proxy)
+    cfg = samba.source(monkeypatch, servers=[proxy.url, dead], page_size=100)
+    try:
+        with pytest.raises(ConnectError) as err:
+            collect(cfg, progress=progress)
+    finally:
+        proxy.close()
+    message = err.value.message
+    assert message.startswith(f"{proxy.url}: ") and "(lost mid-collection), then " in message
+    assert dead in message and "\n" not in str(err.value)
 
 
 def test_kerberos_needs_gssapi(samba: SeededDC, monkeypatch: pytest.MonkeyPatch) -> None:
