@@ -411,6 +411,13 @@ class GraphApi(DeltaQueries, AppsAndRoles):
             ids = list(tenant.owners.get(group_id, []))
         if self.omit_service_principals:
             ids = [i for i in ids if tenant.type_of(i) != "servicePrincipal"]
+        return self._object_links(req, caller, ids, cast)
+
+    def _object_links(self, req: Request, caller: Caller, ids: list[str], cast: list[str]) -> Reply:
+        """A directoryObject collection (members, owners): each entry with its ``@odata.type``
+        (limited information for types the caller may not read), paged by ``$top`` (1-999,
+        default 100) with ``$select`` applied per type, and an optional OData type cast."""
+        tenant = caller.tenant
         context = "directoryObjects"
         if cast:
             type_name = cast[0].removeprefix("microsoft.graph.")

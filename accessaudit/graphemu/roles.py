@@ -1,5 +1,5 @@
-"""Service principals, app-role assignments, directory roles (unified RBAC and legacy) and the
-administrative units that scope them."""
+"""Service principals (their owners and app-role assignments), directory roles (unified RBAC
+and legacy) and the administrative units that scope them."""
 
 from __future__ import annotations
 
@@ -32,6 +32,10 @@ class AppsAndRoles:
         ) -> dict[str, Any]: ...
 
         def _filter(self, req: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+        def _object_links(
+            self, req: Request, caller: Caller, ids: list[str], cast: list[str]
+        ) -> Reply: ...
 
         def _page(
             self,
@@ -77,6 +81,13 @@ class AppsAndRoles:
                 items,
                 dict,
                 self._context(f"servicePrincipals('{rest[0]}')/{rest[1]}"),
+            )
+        if rest[1] == "owners" and len(rest) <= 3:
+            # serviceprincipal-list-owners: a directoryObject collection (users and service
+            # principals), Application.Read.All (checked above; 403 Authorization_RequestDenied
+            # without it), OData query parameters as for any directoryObject collection.
+            return self._object_links(
+                req, caller, list(tenant.sp_owners.get(rest[0], [])), rest[2:]
             )
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[1]}'.")
 

@@ -149,21 +149,22 @@ def tenant_from_tables(
     ``Unified``; a ``membership_rule`` -> ``DynamicMembership`` serving that rule), memberships
     -> direct members (``foreign`` members become org contacts),
     grants -> role assignments / eligibilities (``right`` "<role> @ <scope>[ (eligible)]"),
-    app-role assignments (``right`` "<app>: <role>") and group owners. Groups rows of kind
-    ``app-role`` become service principals (``displayName`` = name) and rows of kind
-    ``administrative-unit`` administrative units whose memberships are the unit's members; Graph
-    has no members or owners of a service principal in that sense (rights in an application are
-    app-role assignments), so such rows with memberships or owners are refused. ``source``
-    selects the rows of one source; None serves every row.
+    app-role assignments (``right`` "<app>: <role>") and owners (of groups and of service
+    principals). Groups rows of kind ``app-role`` become service principals (``displayName`` =
+    name) whose ``owners`` are the service principal's owners (serviceprincipal-list-owners:
+    users or service principals), and rows of kind ``administrative-unit`` administrative units
+    whose memberships are the unit's members; Graph has no members of a service principal (a
+    right in an application is an app-role assignment) and no owners of an administrative unit,
+    so such rows are refused. ``source`` selects the rows of one source; None serves every row.
     """
     tenant = Tenant(tenant_id=tenant_id, domain=domain, premium=premium, p2=p2)
     for row in _rows(accounts, source):
         tenant.add_user(track=False, **_user_props(row, domain))
     group_rows: list[dict[str, Any]] = []
+    app_rows: list[dict[str, Any]] = []
     for row in _rows(groups, source):
         if row.get("kind") == APP_ROLE:
-            if row.get("owners"):
-                raise ValueError(f"app-role row {row['group_id']}: owners are not served")
+            app_rows.append(row)
             tenant.add_service_principal(
                 row.get("name") or row["group_id"],
                 id=row["group_id"],
@@ -208,6 +209,10 @@ def tenant_from_tables(
         for owner in row.get("owners") or []:
             if owner in tenant.types:
                 tenant.add_owner(row["group_id"], owner, track=False)
+    for row in app_rows:
+        for owner in row.get("owners") or []:
+            if tenant.type_of(owner) in ("user", "servicePrincipal"):
+                tenant.sp_owners[row["group_id"]].append(owner)
     for row in _rows(grants, source):
         principal, resource, kind = row["principal_id"], row["resource_id"], row["resource_kind"]
         right = row.get("right") or ""
@@ -215,6 +220,11 @@ def tenant_from_tables(
             continue
         if kind == "ownership" and tenant.type_of(resource) == "group":
             tenant.add_owner(resource, principal, track=False)
+        elif kind == "ownership" and tenant.type_of(resource) == "servicePrincipal":
+            if tenant.type_of(principal) in ("user", "servicePrincipal"):
+                owned = tenant.sp_owners[resource]
+                if principal not in owned:
+                    owned.append(principal)
         elif kind == "directory-role":
             name, scope, eligible = parse_role_right(right)
             if resource not in tenant.role_definitions:

@@ -53,6 +53,9 @@ class Tenant:
     types: dict[str, str] = field(default_factory=dict)  # id -> "user" | "group" | ...
     members: dict[str, list[str]] = field(default_factory=dict)
     owners: dict[str, list[str]] = field(default_factory=dict)
+    #: servicePrincipal id -> owners (users or service principals: serviceprincipal-post-owners).
+    #: Kept apart from group owners: ``/groups/delta`` never reports them.
+    sp_owners: dict[str, list[str]] = field(default_factory=dict)
     #: administrativeUnit id -> direct members (users, groups, devices; AUs do not nest)
     au_members: dict[str, list[str]] = field(default_factory=dict)
     role_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -129,6 +132,8 @@ class Tenant:
             if kind == "group":
                 self.members.setdefault(object_id, [])
                 self.owners.setdefault(object_id, [])
+            elif kind == "servicePrincipal":
+                self.sp_owners.setdefault(object_id, [])
             if track:
                 self.changed[object_id] = self._bump()
             return object_id
@@ -214,6 +219,10 @@ class Tenant:
                         self._link(relation, group_id, object_id, kind, added=False)
             self.members.pop(object_id, None)
             self.owners.pop(object_id, None)
+            self.sp_owners.pop(object_id, None)
+            for ids in self.sp_owners.values():
+                if object_id in ids:
+                    ids.remove(object_id)
             self.au_members.pop(object_id, None)
             for ids in self.au_members.values():
                 if object_id in ids:
@@ -266,6 +275,20 @@ class Tenant:
     def remove_owner(self, group_id: str, owner_id: str) -> None:
         with self.lock:
             self._link("owners", group_id, owner_id, self.types[owner_id], added=False)
+
+    def add_sp_owner(self, sp_id: str, owner_id: str) -> None:
+        """An owner of a service principal (a user or a service principal). Not a group link:
+        nothing in ``/groups/delta`` reports it."""
+        with self.lock:
+            ids = self.sp_owners.setdefault(sp_id, [])
+            if owner_id not in ids:
+                ids.append(owner_id)
+            self._bump()
+
+    def remove_sp_owner(self, sp_id: str, owner_id: str) -> None:
+        with self.lock:
+            self.sp_owners[sp_id].remove(owner_id)
+            self._bump()
 
     def add_role_definition(self, role_id: str, name: str) -> None:
         self.role_definitions[role_id] = {

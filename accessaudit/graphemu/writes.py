@@ -1,6 +1,6 @@
 """Microsoft Graph v1.0 write endpoints the guarded ``apply`` uses (group membership and
-ownership, directory-role and app-role assignments), with the documented permissions, status
-codes and error bodies.
+ownership, service-principal ownership, directory-role and app-role assignments), with the
+documented permissions, status codes and error bodies.
 
 - ``DELETE /groups/{id}/members/{id}/$ref`` (group-delete-members) and
   ``POST /groups/{id}/members/$ref`` (group-post-members): GroupMember.ReadWrite.All,
@@ -15,6 +15,15 @@ codes and error bodies.
   ``POST /groups/{id}/owners/$ref`` (group-post-owners, 204): Group.ReadWrite.All or
   Directory.ReadWrite.All (GroupMember.ReadWrite.All is not enough); "the last owner (a user
   object) of the group cannot be removed": 400 [assumed text];
+- ``DELETE /servicePrincipals/{id}/owners/{id}/$ref`` (serviceprincipal-delete-owners, 204):
+  Application.ReadWrite.All or Directory.ReadWrite.All;
+  ``POST /servicePrincipals/{id}/owners/$ref`` (serviceprincipal-post-owners, 204; a user or a
+  service principal, the service principal itself included): Application.ReadWrite.All *and*
+  Directory.Read.All, or Directory.ReadWrite.All. Application.ReadWrite.OwnedBy covers only the
+  objects the calling app owns, and the emulator's apps own none: refused (403). Unlike a
+  group's, a service principal's last owner can be removed (Microsoft only recommends two
+  owners). An owner that is not there: 404; one already there: 400 "One or more added object
+  references already exist ...";
 - ``DELETE /servicePrincipals/{id}/appRoleAssignedTo/{id}``
   (serviceprincipal-delete-approleassignedto, 204) and ``POST .../appRoleAssignedTo``
   (serviceprincipal-post-approleassignedto, 201 with the appRoleAssignment; principalId,
@@ -40,6 +49,12 @@ MEMBER_WRITE = frozenset(
 ROLE_WRITE = frozenset({"RoleManagement.ReadWrite.Directory"})
 OWNER_WRITE = frozenset({"Group.ReadWrite.All", "Directory.ReadWrite.All"})
 APP_ROLE_WRITE = frozenset({"AppRoleAssignment.ReadWrite.All"})
+SP_OWNER_DELETE = frozenset({"Application.ReadWrite.All", "Directory.ReadWrite.All"})
+#: serviceprincipal-post-owners: each entry is a set of permissions needed together
+SP_OWNER_POST = (
+    frozenset({"Application.ReadWrite.All", "Directory.Read.All"}),
+    frozenset({"Directory.ReadWrite.All"}),
+)
 USER_WRITE = frozenset({"User.ReadWrite.All", "Directory.ReadWrite.All"})
 LAST_OWNER_MESSAGE = (
     "The group must have at least one owner, hence this owner cannot be removed. [assumed text]"
@@ -77,6 +92,13 @@ class GraphWrites:
             return self._role_assignment(req, caller, segs[3:], body)
         if segs[:1] == ["groups"] and len(segs) >= 4 and segs[2] == "owners" and segs[-1] == "$ref":
             return self._owner(req, caller, segs, body)
+        if (
+            segs[:1] == ["servicePrincipals"]
+            and len(segs) >= 4
+            and segs[2] == "owners"
+            and segs[-1] == "$ref"
+        ):
+            return self._sp_owner(req, caller, segs, body)
         if segs[:1] == ["servicePrincipals"] and segs[2:3] == ["appRoleAssignedTo"]:
             return self._app_role(req, caller, segs, body)
         raise GraphError(
@@ -170,6 +192,39 @@ class GraphWrites:
                     "modified properties: 'owners'.",
                 )
             tenant.add_owner(group_id, m.group(1))
+            self.log.append((req.method, req.path))
+            return Reply(204)
+        raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed.")
+
+    def _sp_owner(self, req: Request, caller: Caller, segs: list[str], body: bytes) -> Reply:
+        tenant, sp = caller.tenant, segs[1]
+        if req.method == "DELETE" and len(segs) == 5:
+            if not caller.roles & SP_OWNER_DELETE:
+                raise denied()
+            if tenant.type_of(sp) != "servicePrincipal":
+                raise not_found(sp)
+            if segs[3] not in tenant.sp_owners.get(sp, []):
+                raise not_found(segs[3])
+            tenant.remove_sp_owner(sp, segs[3])
+            self.log.append((req.method, req.path))
+            return Reply(204)
+        if req.method == "POST" and len(segs) == 4:
+            if not any(needed <= caller.roles for needed in SP_OWNER_POST):
+                raise denied()
+            if tenant.type_of(sp) != "servicePrincipal":
+                raise not_found(sp)
+            ref = str(self._body(body).get("@odata.id") or "")
+            m = re.search(r"/directoryObjects/([^/?]+)$", ref)
+            if not m or tenant.type_of(m.group(1)) not in ("user", "servicePrincipal"):
+                raise GraphError(400, "Request_BadRequest", "Invalid object identifier.")
+            if m.group(1) in tenant.sp_owners.get(sp, []):
+                raise GraphError(
+                    400,
+                    "Request_BadRequest",
+                    "One or more added object references already exist for the following "
+                    "modified properties: 'owners'.",
+                )
+            tenant.add_sp_owner(sp, m.group(1))
             self.log.append((req.method, req.path))
             return Reply(204)
         raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed.")

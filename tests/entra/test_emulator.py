@@ -299,3 +299,108 @@ def test_member_of_and_transitive_member_of(graph):
     }
     nested = s.get(f"{emu.graph_url}/users/{oid('u0')}/transitiveMemberOf").json()["value"]
     assert sorted(e["displayName"] for e in nested) == ["A", "B", "Global Administrator", "Outer"]
+
+
+def test_service_principal_owners_listing(emu, pki):
+    """serviceprincipal-list-owners: a directoryObject collection (users and service principals
+    with their @odata.type), paged by $top, $select per entry, in $batch too; Application.Read.All
+    needed (403 Authorization_RequestDenied without it); limited information for owners of a
+    type the app may not read."""
+    t = emu.add_tenant(Tenant(TENANT))
+    owners = [t.add_user(id=oid(f"o{n}"), userPrincipalName=f"o{n}@t", displayName=f"o{n}")
+              for n in range(3)]  # fmt: skip
+    app = t.add_service_principal("Niche RMS", ["Reader"], id=oid("sp"))
+    daemon = t.add_service_principal("Sync daemon", id=oid("sp-daemon"))
+    lonely = t.add_service_principal("Nobody's", id=oid("sp-lonely"))
+    for owner in [*owners, daemon]:
+        t.add_sp_owner(app, owner)
+    s = session_for(emu, pki, ROLES)
+    url = f"{emu.graph_url}/servicePrincipals/{app}/owners"
+
+    first = s.get(f"{url}?$select=id&$top=3").json()
+    assert first["@odata.context"] == f"{emu.graph_url}/$metadata#directoryObjects"
+    assert first["value"] == [{"@odata.type": "#microsoft.graph.user", "id": o} for o in owners]
+    assert first["@odata.nextLink"].startswith(f"{url}?$select=id&$top=3&$skiptoken=")
+    second = s.get(first["@odata.nextLink"]).json()
+    assert second["value"] == [{"@odata.type": "#microsoft.graph.servicePrincipal", "id": daemon}]
+    assert "@odata.nextLink" not in second
+    named = s.get(f"{url}?$select=id,displayName").json()["value"]
+    assert [o["displayName"] for o in named] == ["o0", "o1", "o2", "Sync daemon"]
+    users = s.get(f"{url}/microsoft.graph.user").json()
+    assert users["@odata.context"] == f"{emu.graph_url}/$metadata#users"
+    assert [o["id"] for o in users["value"]] == owners
+    assert s.get(f"{emu.graph_url}/servicePrincipals/{lonely}/owners").json()["value"] == []
+    r = s.get(f"{url}?$top=1000")
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "Request_BadRequest")
+    r = s.get(f"{emu.graph_url}/servicePrincipals/{oid('nothing')}/owners")
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "Request_ResourceNotFound")
+    r = s.get(f"{emu.graph_url}/servicePrincipals/{owners[0]}/owners")  # a user, not an SP
+    assert r.status_code == 404
+
+    batch = s.post(
+        f"{emu.graph_url}/$batch",
+        json={"requests": [{"id": "1", "method": "GET", "url": f"/servicePrincipals/{app}/owners"
+                            "?$select=id&$top=999"}]},
+    ).json()["responses"]  # fmt: skip
+    assert batch[0]["status"] == 200
+    assert [o["id"] for o in batch[0]["body"]["value"]] == [*owners, daemon]
+
+    no_apps = session_for(emu, pki, [r for r in READ_ROLES if r != "Application.Read.All"])
+    r = no_apps.get(f"{url}?$select=id")
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "Authorization_RequestDenied"
+    no_users = session_for(emu, pki, ["Application.Read.All"])
+    limited = no_users.get(f"{url}?$select=id,displayName").json()["value"]
+    assert limited[0] == {"@odata.type": "#microsoft.graph.user", "id": owners[0],
+                          "displayName": None}  # fmt: skip
+    assert limited[3]["displayName"] == "Sync daemon"
+
+
+def test_service_principal_owner_writes(emu, pki):
+    """serviceprincipal-delete-owners (Application.ReadWrite.All) and -post-owners
+    (Application.ReadWrite.All with Directory.Read.All): users and service principals only, the
+    last owner removable, duplicates and absent owners refused; not a group change, so
+    /groups/delta does not report it; a deleted owner leaves the list."""
+    t = emu.add_tenant(Tenant(TENANT))
+    user = t.add_user(id=oid("o0"), userPrincipalName="o0@t", displayName="o0")
+    other = t.add_user(id=oid("o1"), userPrincipalName="o1@t", displayName="o1")
+    group = t.add_group(id=oid("G"), displayName="G")
+    app = t.add_service_principal("Niche RMS", id=oid("sp"))
+    t.add_sp_owner(app, user)
+    base = f"{emu.graph_url}/servicePrincipals/{app}/owners"
+
+    def ref(object_id: str) -> dict[str, str]:
+        return {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{object_id}"}
+
+    read = session_for(emu, pki, ROLES)
+    delta = read.get(f"{emu.graph_url}/groups/delta?$select=displayName,owners&$deltatoken=latest")
+    link = delta.json()["@odata.deltaLink"]
+    only_app = session_for(emu, pki, ["Application.ReadWrite.All"])
+    assert only_app.post(f"{base}/$ref", json=ref(other)).status_code == 403  # + Directory.Read.All
+    writer = session_for(emu, pki, ["Application.ReadWrite.All", "Directory.Read.All"])
+    assert writer.post(f"{base}/$ref", json=ref(other)).status_code == 204
+    assert writer.post(f"{base}/$ref", json=ref(app)).status_code == 204  # itself
+    r = writer.post(f"{base}/$ref", json=ref(other))
+    assert (r.status_code, r.json()["error"]["message"]) == (
+        400,
+        "One or more added object references already exist for the following modified "
+        "properties: 'owners'.",
+    )
+    assert writer.post(f"{base}/$ref", json=ref(group)).status_code == 400
+    assert t.sp_owners[app] == [user, other, app]
+    assert only_app.delete(f"{base}/{other}/$ref").status_code == 204
+    assert writer.delete(f"{base}/{app}/$ref").status_code == 204
+    r = writer.delete(f"{base}/{other}/$ref")
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "Request_ResourceNotFound")
+    assert writer.delete(f"{base}/{user}/$ref").status_code == 204  # the last owner too
+    assert t.sp_owners[app] == []
+    reader = session_for(emu, pki, READ_ROLES)
+    assert reader.delete(f"{base}/{user}/$ref").status_code == 403
+    assert reader.post(f"{base}/$ref", json=ref(user)).status_code == 403
+    assert read.get(link).json()["value"] == []  # service principals are not groups
+    t.add_sp_owner(app, other)
+    t.delete(other)
+    assert t.sp_owners[app] == []
+    assert [(m, p.rsplit("/", 2)[-2]) for m, p in emu.writes.log] == [
+        ("POST", "owners"), ("POST", "owners"), ("DELETE", other), ("DELETE", app),
+        ("DELETE", user)]  # fmt: skip
