@@ -8,8 +8,8 @@ these, all read-only:
   ``/owners``, ``/groups/delta``);
 * ``RoleManagement.Read.Directory`` — directory-role definitions, assignments and PIM
   eligibility (``/roleManagement/directory/...``);
-* ``Application.Read.All`` — service principals and their app-role assignments
-  (``/servicePrincipals``, ``/appRoleAssignedTo``);
+* ``Application.Read.All`` — service principals, their app-role assignments and their owners
+  (``/servicePrincipals``, ``/appRoleAssignedTo``, ``/owners``);
 * ``AdministrativeUnit.Read.All`` — administrative units and their members
   (``/directory/administrativeUnits``, ``.../{id}/members``). Microsoft's v1.0 permission tables
   list it as least privileged for both; ``RoleManagement.Read.Directory`` appears only for a
@@ -30,22 +30,27 @@ What is collected, and how each collection unit is proven complete:
   ``$batch`` request (owners are skipped for on-premises synced groups, which have none in
   Entra: group-list-owners);
 * ``role-definitions``, ``role-assignments``, ``role-eligibility`` (PIM; a tenant without P2 has
-  none), ``service-principals`` and their ``app-role-assignments``;
+  none), ``service-principals`` and, for each, its ``app-role-assignments`` and its
+  ``service-principal-owners`` (``$select=id``; an owner can add credentials to the application
+  and act as it), in the same ``$batch`` queue;
 * ``administrative-units`` and the direct ``administrative-unit-members`` of each (in the same
-  ``$batch`` queue), listed in full on every run: neither they nor service principals are covered
-  by ``/groups/delta``.
+  ``$batch`` queue). Units and service principals, with their members, assignments and owners,
+  are listed in full on every run: none of them is covered by ``/groups/delta``.
 
 Canonical mapping: ``accounts.sid`` = onPremisesSecurityIdentifier (the AD objectSid of synced
 users), ``username`` = onPremisesSamAccountName or mailNickname, ``kind`` "guest" for guests and
 external members (#EXT# UPN, creationType Invitation, externalUserState, userType Guest or an
 external identity issuer), ``last_logon`` = the latest signInActivity time; ``groups.mastered``
 "ad" for synced groups, "cloud" otherwise; every service principal holding app-role
-assignments (the enterprise application) and every administrative unit is a groups row too (kind
-``app-role`` / ``administrative-unit``, ``mastered`` and ``scope`` "cloud", no SID or owners), so
-their organisation is attributed like a group's; a unit's members are its memberships;
+assignments or having owners (the enterprise application) and every administrative unit is a
+groups row too (kind ``app-role`` / ``administrative-unit``, ``mastered`` and ``scope`` "cloud",
+no SID; an application's ``owners`` are its owners, a unit has none), so their organisation is
+attributed like a group's and an application's owners are read like a group's; a unit's members
+are its memberships;
 ``grants.right`` is "<role> @ <directoryScopeId>"
 (suffix " (eligible)" for PIM eligibility), "<app>: <app role value>" ("default access") or
-"owner"; ``privileged`` marks holders of roles Microsoft labels privileged; a group's
+"owner" (of a group or of a service principal); ``privileged`` marks holders of roles Microsoft
+labels privileged; a group's
 ``membership_rule`` (dynamic groups only), ``role_assignable`` and ``mail_enabled`` are Graph's
 membershipRule, isAssignableToRole and mailEnabled (remediation reads them: a dynamic group's
 rule, not its members, is changed; a mail-enabled non-Microsoft 365 group is Exchange's).
@@ -89,6 +94,7 @@ from .entra_auth import (
 )
 from .entra_http import GraphClient
 from .entra_tables import (
+    CONTAINER_KINDS,
     containers_frame,
     grants_frame,
     mark_privileged,
@@ -99,9 +105,6 @@ from .entra_tables import (
 from .entra_units import Context
 
 log = logging.getLogger(__name__)
-
-#: Groups rows that are not Graph groups (see :func:`_with_containers`).
-_CONTAINERS = (GroupKind.APP_ROLE.value, GroupKind.ADMIN_UNIT.value)
 
 
 def collect(
@@ -201,14 +204,18 @@ def _collect(ctx: Context) -> dict[str, pl.DataFrame]:
     if jobs:
         groups, memberships, owners = directory.links(ctx, groups, jobs, results)
     app_rows = grants.app_role_assignments(ctx, service_principals, results) if app_jobs else []
+    sp_owners = (
+        grants.service_principal_owners(ctx, service_principals, results) if app_jobs else {}
+    )
     if unit_jobs:
         unit_rows, unit_edges = admin_units.unit_members(ctx, units, results)
     else:
         unit_rows = containers_frame([], GroupKind.ADMIN_UNIT, ctx.source)
         unit_edges = memberships_frame([], ctx.source)
-    apps = grants.applications(ctx, service_principals, app_rows)
+    apps = grants.applications(ctx, service_principals, app_rows, sp_owners)
     groups, memberships = _with_containers(groups, memberships, [apps, unit_rows], unit_edges)
-    table = grants_frame(role_rows + app_rows + ownership_grants(owners), ctx.source)
+    ownership = ownership_grants(owners) + ownership_grants(sp_owners)
+    table = grants_frame(role_rows + app_rows + ownership, ctx.source)
     accounts, groups = mark_privileged(accounts, groups, privileged_principals(table, templates))
     _save_links(
         ctx,
@@ -224,9 +231,9 @@ def _with_containers(
     """Groups and memberships with this run's applications and administrative units.
 
     Neither is covered by ``/groups/delta``, so both are listed in full on every run; a delta
-    round starts from the previous run's tables, whose applications and units (and the units'
-    member links) are replaced here."""
-    old = groups.filter(pl.col("kind").is_in(_CONTAINERS)).get_column("group_id").to_list()
+    round starts from the previous run's tables, whose applications (with their owners) and
+    units (and the units' member links) are replaced here."""
+    old = groups.filter(pl.col("kind").is_in(CONTAINER_KINDS)).get_column("group_id").to_list()
     groups = pl.concat([groups.filter(~pl.col("group_id").is_in(old)), *rows], how="vertical")
     kept = memberships.filter(~pl.col("group_id").is_in(old))
     memberships = pl.concat([kept, edges], how="vertical").sort("group_id", "member_id")

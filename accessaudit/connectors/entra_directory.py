@@ -12,6 +12,7 @@ from ..model import CollectionUnit
 from . import entra_delta as delta
 from .entra_http import GraphFailure, Listing, UnitFailed
 from .entra_tables import (
+    CONTAINER_KINDS,
     GROUP_SELECT,
     LINK_SELECT,
     USER_SELECT,
@@ -245,7 +246,10 @@ def groups_delta(ctx: Context, listing: Listing, gone_users: set[str]) -> Groups
     previous = ctx.previous["groups"]
     fresh = groups_frame(folded.changed.values(), {}, ctx.source)
     table = delta.apply_rows(previous, "group_id", folded, fresh)
-    owners = delta.apply_owners(previous, folded, table.get_column("group_id").to_list())
+    # only Graph groups' owners: the applications' owners are read again with them (entra.py)
+    owners = delta.apply_owners(
+        graph_groups(previous), folded, table.get_column("group_id").to_list()
+    )
     table = delta.with_owners(table, owners)
     memberships, added, removed = delta.apply_memberships(
         ctx.previous["memberships"], folded, folded.removed | gone_users, ctx.source
@@ -272,5 +276,13 @@ def groups_stale(ctx: Context, reason: str, link: str) -> Groups:
     ctx.bad("groups", f"delta round failed ({reason}); previous groups kept", groups.height)
     ctx.bad("members", "groups delta round failed; previous members kept", memberships.height)
     ctx.bad("owners", "groups delta round failed; previous owners kept")
-    owners = {g: list(o) for g, o in groups.select("group_id", "owners").iter_rows() if o}
+    owners = {
+        g: list(o) for g, o in graph_groups(groups).select("group_id", "owners").iter_rows() if o
+    }
     return groups, memberships, owners, link, []
+
+
+def graph_groups(groups: pl.DataFrame) -> pl.DataFrame:
+    """The rows of Graph groups: not the applications and administrative units, which are
+    listed in full (with their owners and members) on every run, delta or not."""
+    return groups.filter(~pl.col("kind").is_in(CONTAINER_KINDS))

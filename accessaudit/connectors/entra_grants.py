@@ -1,5 +1,10 @@
-"""Directory-role assignments, PIM eligibility and app-role assignments -> grant rows; the
-service principals holding app-role assignments -> groups rows (kind ``app-role``)."""
+"""Directory-role assignments, PIM eligibility, app-role assignments and owners of service
+principals -> grant rows; the service principals holding app-role assignments or having owners
+-> groups rows (kind ``app-role``, their owners in ``owners``).
+
+An owner of a service principal can add credentials to it and act as the application
+(serviceprincipal-list-owners: "a set of nonadmin users or servicePrincipals who are allowed to
+modify this object"), so owners are rights in the application like a group's owners are."""
 
 from __future__ import annotations
 
@@ -10,7 +15,13 @@ import polars as pl
 
 from ..model import CollectionUnit, GroupKind
 from .entra_http import GraphFailure, Listing, UnitFailed
-from .entra_tables import SP_SELECT, app_role_grants, containers_frame, role_grants
+from .entra_tables import (
+    SP_OWNER_SELECT,
+    SP_SELECT,
+    app_role_grants,
+    containers_frame,
+    role_grants,
+)
 from .entra_units import Context, proof, select
 
 Row = tuple[str, str, str, str]
@@ -72,11 +83,17 @@ def role_eligibility(ctx: Context, names: Mapping[str, str]) -> list[Row]:
     return role_grants(listing.items, names, eligible=True)
 
 
+#: The units of the service principals' own listings (per-object listings follow).
+SP_UNITS = ("app-role-assignments", "service-principal-owners")
+
+
 def service_principals(ctx: Context) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """The service principals, and for the shared ``$batch`` queue one ``appRoleAssignedTo``
+    and one ``owners`` listing of each."""
     lacks = ctx.lacks("applications")
     if lacks:
-        ctx.bad("service-principals", lacks)
-        ctx.bad("app-role-assignments", lacks)
+        for name in ("service-principals", *SP_UNITS):
+            ctx.bad(name, lacks)
         return [], []
     try:
         listing = ctx.client.list_all(
@@ -84,26 +101,79 @@ def service_principals(ctx: Context) -> tuple[list[dict[str, Any]], list[tuple[s
         )
     except UnitFailed as failure:
         ctx.bad("service-principals", str(failure))
-        ctx.bad("app-role-assignments", "service principals could not be listed")
+        for name in SP_UNITS:
+            ctx.bad(name, "service principals could not be listed")
         return [], []
     ctx.ok("service-principals", proof(listing), len(listing.items))
     jobs = [
         (f"a:{sp['id']}", f"/servicePrincipals/{sp['id']}/appRoleAssignedTo?$top={ctx.page}")
         for sp in listing.items
     ]
+    # serviceprincipal-list-owners supports the OData query parameters: ids only, full pages
+    jobs += [
+        (
+            f"p:{sp['id']}",
+            f"/servicePrincipals/{sp['id']}/owners?$select={select(SP_OWNER_SELECT)}"
+            f"&$top={ctx.page}",
+        )
+        for sp in listing.items
+    ]
     if not jobs:
-        ctx.ok("app-role-assignments", "no service principals", 0)
+        for name in SP_UNITS:
+            ctx.ok(name, "no service principals", 0)
     return listing.items, jobs
 
 
 def applications(
-    ctx: Context, service_principals: list[dict[str, Any]], rows: list[Row]
+    ctx: Context,
+    service_principals: list[dict[str, Any]],
+    rows: list[Row],
+    owners: Mapping[str, list[str]],
 ) -> pl.DataFrame:
-    """One groups row per service principal that has app-role assignments: the enterprise
-    application whose organisation the rules read (attributed by its name like any group)."""
-    assigned = {resource for _, resource, _, _ in rows}
+    """One groups row per service principal that has app-role assignments or owners: the
+    enterprise application whose organisation the rules read (attributed by its name like any
+    group), with its owners (read by the ``owners`` view like a group's)."""
+    assigned = {resource for _, resource, _, _ in rows} | {s for s, ids in owners.items() if ids}
     apps = [sp for sp in service_principals if str(sp.get("id")) in assigned]
-    return containers_frame(apps, GroupKind.APP_ROLE, ctx.source)
+    return containers_frame(apps, GroupKind.APP_ROLE, ctx.source, owners)
+
+
+def service_principal_owners(
+    ctx: Context,
+    service_principals: list[dict[str, Any]],
+    results: Mapping[str, Listing | UnitFailed],
+) -> dict[str, list[str]]:
+    """Service principal id -> the ids of its owners (users or service principals), for those
+    that have any. A listing that failed (403, retries or time budget exhausted) marks the unit
+    incomplete with a ``service-principal-owners:<id>`` unit saying why, never an empty list."""
+    owners: dict[str, list[str]] = {}
+    failed: list[tuple[str, str]] = []
+    pages = links = 0
+    for sp in service_principals:
+        sp_id = str(sp["id"])
+        result = results.get(f"p:{sp_id}", UnitFailed("not collected"))
+        if isinstance(result, GraphFailure) and result.code == "Request_ResourceNotFound":
+            continue  # deleted since the listing
+        if isinstance(result, UnitFailed):
+            failed.append((sp_id, str(result)))
+            continue
+        pages += result.pages
+        ids = [str(i.get("id")) for i in result.items if i.get("id")]
+        links += len(ids)
+        if ids:
+            owners[sp_id] = ids
+    unit = "service-principal-owners"
+    if failed:
+        ctx.bad(unit, f"{len(failed)} service principal(s) incomplete, see {unit}:<id>", links)
+        ctx.failed.extend(CollectionUnit(f"{unit}:{s}", False, r) for s, r in failed)
+    else:
+        ctx.ok(
+            unit,
+            f"{len(service_principals)} service principal(s): no @odata.nextLink after "
+            f"{pages} page(s) in total",
+            links,
+        )
+    return owners
 
 
 def app_role_assignments(

@@ -67,6 +67,8 @@ GROUP_SELECT: Final = (
 LINK_SELECT: Final = ("id", "displayName")
 #: Service principals: names for app-role rights, and the enterprise application's groups row.
 SP_SELECT: Final = ("id", "displayName", "description", "appRoles")
+#: Owners of a service principal: their ids (and @odata.type) are all the owners view needs.
+SP_OWNER_SELECT: Final = ("id",)
 #: Administrative units (directory-list-administrativeunits).
 AU_SELECT: Final = ("id", "displayName", "description", "visibility", "membershipType")
 
@@ -97,6 +99,10 @@ RAW_GROUP: Final = pl.Schema(
         "groupTypes": pl.List(pl.String),
     }
 )
+
+#: Groups rows that are not Graph groups: enterprise applications and administrative units.
+#: Neither is in ``/groups/delta``: both are listed in full, with their links, on every run.
+CONTAINER_KINDS: Final = (GroupKind.APP_ROLE.value, GroupKind.ADMIN_UNIT.value)
 
 #: Identity issuers of accounts homed elsewhere (learn.microsoft.com/entra/external-id/
 #: user-properties): another Entra tenant, a Microsoft account, email one-time passcode,
@@ -259,14 +265,26 @@ def groups_frame(
 
 
 def containers_frame(
-    objects: Iterable[Mapping[str, Any]], kind: GroupKind, source: str
+    objects: Iterable[Mapping[str, Any]],
+    kind: GroupKind,
+    source: str,
+    owners: Mapping[str, list[str]] | None = None,
 ) -> pl.DataFrame:
     """Groups rows for objects that hold members or rights but are not groups: enterprise
     applications (service principals, kind ``app-role``) and administrative units. Both are
-    cloud objects: no SID, owners not collected, changed through Graph."""
+    cloud objects: no SID, changed through Graph. ``owners``: a service principal's owners
+    (serviceprincipal-list-owners); an administrative unit has none."""
+    owners = owners or {}
     raw = pl.from_dicts(
-        [{k: o.get(k) for k in ("id", "displayName", "description")} for o in objects],
-        schema=dict.fromkeys(("id", "displayName", "description"), pl.String),
+        [
+            {
+                **{k: o.get(k) for k in ("id", "displayName", "description")},
+                "owners": sorted(set(owners.get(str(o.get("id")), []))),
+            }
+            for o in objects
+        ],
+        schema=dict.fromkeys(("id", "displayName", "description"), pl.String)
+        | {"owners": pl.List(pl.String)},
     )
     df = raw.select(
         pl.lit(source).alias("source"),
@@ -276,7 +294,7 @@ def containers_frame(
         pl.lit("cloud").alias("scope"),
         pl.lit(kind.value).alias("kind"),
         pl.lit(False).alias("privileged"),
-        pl.lit([], dtype=pl.List(pl.String)).alias("owners"),
+        pl.col("owners"),
         pl.lit("cloud").alias("mastered"),
     )
     return conform(df, GROUPS_SCHEMA)

@@ -28,6 +28,7 @@ UNIT_ORDER: Final = (
     "role-eligibility",
     "service-principals",
     "app-role-assignments",
+    "service-principal-owners",
     "administrative-units",
     "administrative-unit-members",
 )

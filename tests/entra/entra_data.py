@@ -159,9 +159,23 @@ def small(bulk: int = 1200) -> dict[str, pl.DataFrame]:
         group("Role-Admins", privileged=True, role_assignable=True),
         group("All-Bulk", membership_rule='(user.department -eq "Bulk")'),  # dynamic
         group("Newsletter", kind="distribution", description=None),
-        # not Graph groups: the enterprise application holding app-role assignments and the
+        # not Graph groups: the enterprise application holding app-role assignments (owned by
+        # awilliams), one with owners only (a user and another service principal) and the
         # administrative unit scoping awilliams' Helpdesk Administrator role
-        group("Niche RMS", group_id=oid("sp-niche"), kind="app-role", **unknown),
+        group(
+            "Niche RMS",
+            group_id=oid("sp-niche"),
+            kind="app-role",
+            owners=[oid("awilliams")],
+            **unknown,
+        ),
+        group(
+            "Pronto",
+            group_id=oid("sp-pronto"),
+            kind="app-role",
+            owners=sorted([oid("cwarks"), oid("sp-niche")]),
+            **unknown,
+        ),
         group("WMP-AU-Response", group_id=AU_ID, kind="administrative-unit", **unknown),
     ]
     grp = conform(pl.DataFrame(groups, schema=GROUPS_SCHEMA), GROUPS_SCHEMA)
@@ -218,6 +232,9 @@ def small(bulk: int = 1200) -> dict[str, pl.DataFrame]:
         grant(oid("bcloud"), oid("WMP-Cloud"), "ownership", "owner"),
         grant(oid("cwarks"), oid("Shared-Team"), "ownership", "owner"),
         grant(oid("awilliams"), oid("Shared-Team"), "ownership", "owner"),
+        grant(oid("awilliams"), oid("sp-niche"), "ownership", "owner"),
+        grant(oid("cwarks"), oid("sp-pronto"), "ownership", "owner"),
+        grant(oid("sp-niche"), oid("sp-pronto"), "ownership", "owner"),
     ]
     gra = conform(pl.DataFrame(grants, schema=GRANTS_SCHEMA), GRANTS_SCHEMA)
     return {"accounts": acc, "groups": grp, "memberships": mem, "grants": gra}

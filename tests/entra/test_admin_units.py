@@ -67,10 +67,23 @@ def test_units_and_applications_are_groups_rows(cfg):
     groups = result.tables["groups"].filter(
         pl.col("kind").is_in(["app-role", "administrative-unit"])
     )
-    assert sorted(groups.select("group_id", "name", "kind", "scope", "mastered", "sid").rows()) == [
-        (AU_ID, "WMP-AU-Response", "administrative-unit", "cloud", "cloud", None),
-        (oid("sp-niche"), "Niche RMS", "app-role", "cloud", "cloud", None),
-    ]
+    cols = ("group_id", "name", "kind", "scope", "mastered", "sid", "owners")
+    assert sorted(groups.select(cols).rows()) == sorted(
+        [
+            (AU_ID, "WMP-AU-Response", "administrative-unit", "cloud", "cloud", None, []),
+            (oid("sp-niche"), "Niche RMS", "app-role", "cloud", "cloud", None, [oid("awilliams")]),
+            # owners only, no app-role assignment: a user and another service principal
+            (
+                oid("sp-pronto"),
+                "Pronto",
+                "app-role",
+                "cloud",
+                "cloud",
+                None,
+                sorted([oid("cwarks"), oid("sp-niche")]),
+            ),
+        ]
+    )
     edges = result.tables["memberships"].filter(group_id=AU_ID)
     assert sorted(edges.select("member_id", "member_kind").rows()) == sorted(
         [(oid("ddisabled"), "account"), (oid("bcloud"), "account"), (oid("WMP-Cloud"), "group")]

@@ -31,10 +31,12 @@ def build(emu, groups: int, members: int = 2, service_principals: int = 2) -> Te
     for s in range(service_principals):
         sp = t.add_service_principal(f"app{s}", ["Reader"], id=oid(f"sp{s}"))
         t.assign_app_role(users[0], sp, t.objects[sp]["appRoles"][0]["id"])
+        if s == 0:
+            t.add_sp_owner(sp, users[1])
     return t
 
 
-@pytest.mark.parametrize(("batch_size", "round_trips"), [(20, LISTINGS + 4), (1, LISTINGS + 62)])
+@pytest.mark.parametrize(("batch_size", "round_trips"), [(20, LISTINGS + 4), (1, LISTINGS + 64)])
 def test_batch_packs_members_owners_and_app_roles(emu, make_cfg, batch_size, round_trips):
     build(emu, groups=30)
 
@@ -42,12 +44,20 @@ def test_batch_packs_members_owners_and_app_roles(emu, make_cfg, batch_size, rou
 
     assert result.complete
     assert result.tables["memberships"].height == 60
-    assert result.tables["grants"].height == 32  # 30 ownerships + 2 app-role assignments
-    # 30 members + 30 owners + 2 appRoleAssignedTo listings of one page each = 62 requests
+    # 30 group ownerships + 2 app-role assignments + 1 service-principal ownership
+    assert result.tables["grants"].height == 33
+    # 30 members + 30 owners + 2 appRoleAssignedTo + 2 service-principal owners listings of one
+    # page each = 64 requests
     assert emu.graph_round_trips() == round_trips
     batches = len(emu.requests("batch"))
-    assert batches == (math.ceil(62 / 20) if batch_size == 20 else 0)
-    assert len(emu.requests("batch-item")) == (62 if batch_size == 20 else 0)
+    assert batches == (math.ceil(64 / 20) if batch_size == 20 else 0)
+    assert len(emu.requests("batch-item")) == (64 if batch_size == 20 else 0)
+    owners = [r.target for r in emu.requests("batch-item") if "/servicePrincipals/" in r.target]
+    assert sorted(t for t in owners if "/owners" in t) == (
+        sorted(f"/servicePrincipals/{oid(f'sp{s}')}/owners?$select=id&$top=999" for s in (0, 1))
+        if batch_size == 20
+        else []
+    )
 
 
 def test_pages_of_one_big_group_follow_each_other(emu, make_cfg):

@@ -22,6 +22,7 @@ UNITS = [
     "role-eligibility",
     "service-principals",
     "app-role-assignments",
+    "service-principal-owners",
     "administrative-units",
     "administrative-unit-members",
 ]
@@ -46,6 +47,9 @@ def test_full_collection_equals_served_tables(cfg, small_tables):
     assert counts["role-assignments"] == 4
     assert counts["role-eligibility"] == 1
     assert counts["app-role-assignments"] == 2
+    assert counts["service-principal-owners"] == 3  # Niche RMS: 1, Pronto: 2
+    owners = next(u for u in result.units if u.name == "service-principal-owners")
+    assert owners.detail == "2 service principal(s): no @odata.nextLink after 2 page(s) in total"
     assert counts["administrative-units"] == 1
     assert counts["administrative-unit-members"] == 3
     assert set(result.state) == {

@@ -77,8 +77,9 @@ def test_retry_after_beyond_the_budget_marks_the_unit_incomplete(emu, make_cfg, 
         got["service-principals"].detail,
     )
     assert got["app-role-assignments"].detail == "service principals could not be listed"
+    assert got["service-principal-owners"].detail == "service principals could not be listed"
     incomplete = sorted(n for n, u in got.items() if not u.complete)
-    assert incomplete == ["app-role-assignments", "service-principals"]
+    assert incomplete == ["app-role-assignments", "service-principal-owners", "service-principals"]
     assert statuses(emu, "graph", "/v1.0/servicePrincipals?") == [429]  # no wait, no retry
 
 
@@ -207,6 +208,7 @@ def test_401_after_refresh_marks_the_unit_incomplete(emu, cfg):
     assert not result.complete
     assert sorted(n for n, u in got.items() if not u.complete) == [
         "app-role-assignments",
+        "service-principal-owners",
         "service-principals",
     ]
     assert len(emu.requests("token")) == 2
@@ -222,9 +224,12 @@ def test_missing_permission_skips_the_unit_without_asking(emu, make_cfg, tenant)
     reason = "the token lacks Application.Read.All (grant it and admin consent)"
     assert got["service-principals"].detail == reason
     assert got["app-role-assignments"].detail == reason
+    assert got["service-principal-owners"].detail == reason
     assert not [r for r in emu.requests("wire") if "servicePrincipals" in r.target]
     assert not result.complete
     assert result.tables["grants"].filter(resource_kind="app-role").height == 0
+    # no application rows at all, so no owners of one: never an empty list taken as complete
+    assert result.tables["groups"].filter(kind="app-role").height == 0
 
 
 def test_403_from_graph_marks_the_unit_incomplete(emu, cfg):

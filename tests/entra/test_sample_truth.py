@@ -60,10 +60,13 @@ def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(
     paths = {r.target.split("?")[0] for r in emu.requests("graph") + emu.requests("batch-item")}
     containers = [g for g, k in kinds.items() if k in graph_type]
     assert {p for p in paths if p.split("/")[-2] in containers} == {
-        f"/servicePrincipals/{g}/appRoleAssignedTo"
-        if kinds[g] == "app-role"
-        else f"/directory/administrativeUnits/{g}/members"
+        path
         for g in containers
+        for path in (
+            [f"/servicePrincipals/{g}/appRoleAssignedTo", f"/servicePrincipals/{g}/owners"]
+            if kinds[g] == "app-role"
+            else [f"/directory/administrativeUnits/{g}/members"]
+        )
     }
 
     # with the sample's AD directory, as the pipeline combines its sources
