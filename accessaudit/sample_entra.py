@@ -10,7 +10,8 @@ emulator can serve it (source ``entra:<tenant-id>``):
 * **groups**, all cloud-only (``mastered`` "cloud", ``scope`` "cloud"): Microsoft 365 teams, one
   role-assignable admin group per force, an administrative unit per force (kind
   ``administrative-unit``, its members as memberships) and an enterprise application per force
-  (kind ``app-role``: the service principal, attributed by its name like any group), an
+  (kind ``app-role``: the service principal, attributed by its name like any group, with its
+  owners), an
   all-staff group of West Mercia (over 999 members from about 1,800 accounts: more than one page
   of members) and a dynamic group (``membership_rule``);
 * **grants**: directory roles ("<role> @ <directoryScopeId>[ (eligible)]", role id = template
@@ -25,9 +26,10 @@ West Mercia's role-assignable group (``cross-org-privileged-access``); Warwicksh
 group holding a tenant-wide role; a West Mercia user administrator scoped to Warwickshire's
 administrative unit, and a helpdesk administrator scoped to a West Mercia unit that holds a
 Warwickshire account; app roles across the line (a person and a whole team); a West Mercia team
-co-owned by a Warwickshire officer (``cross-org-group-owner``); a West Mercia dynamic group
-whose rule sweeps in a Warwickshire officer (``cross-org-direct-member``, fixed by changing the
-rule). Everything else is legitimate.
+co-owned by a Warwickshire officer and West Mercia's enterprise application owned (service
+principal owner) by another (``cross-org-group-owner``); a West Mercia dynamic group whose rule
+sweeps in a Warwickshire officer (``cross-org-direct-member``, fixed by changing the rule).
+Everything else is legitimate, the applications' owners of their own force included.
 """
 
 from __future__ import annotations
@@ -511,6 +513,23 @@ def plant_entra(
     t.members("WMP-All-Staff", everyone)
     why = f"{wmp.name} staff in their own force's all-staff group"
     allow("entra-team-member", why, account_id=everyone, group_id=t.ids["WMP-All-Staff"])
+
+    # owners of the enterprise applications (serviceprincipal-list-owners): an owner can add
+    # credentials to the application and act as it. Each force's application has an owner of
+    # its own (legitimate); a Warwickshire officer still owns West Mercia's Niche application.
+    for app, org in ((niche, "wmp"), (athena, "warks")):
+        owner = copies(pick(org, 1))[0]
+        t.owner(app, owner)
+        why = "an owner of the person's own force's application"
+        allow("entra-app-owner", why, account_id=owner, group_id=t.ids[app])
+    app_intruder = copies(pick("warks", 1))[0]
+    t.owner(niche, app_intruder)
+    truth(
+        "cross-org-group-owner",
+        "entra-app-owner",
+        account_id=app_intruder,
+        group_id=t.ids[niche],
+    )
 
     return _tables(t, synced, extra)
 

@@ -129,7 +129,7 @@ def test_planted_truth_and_legitimate_rows_never_meet(seed: int) -> None:
         "service-account", "foreign-principal", "own-force-group-owner", "own-force-sid-history",
         "entra-team-member", "entra-team-owner", "entra-admin-unit-member", "entra-own-admin",
         "entra-own-role", "entra-own-app-role", "entra-guest-own-force", "entra-guest-idle",
-        "app-own-force",
+        "entra-app-owner", "app-own-force",
     } == set(legit["kind"])  # fmt: skip
     # ... and it is the same directory part with or without the tenant and the applications
     alone = generate(seed=seed, accounts=3000, now=NOW).legitimate
@@ -204,7 +204,9 @@ def test_expected_counts_with_the_entra_tenant(settings, rules) -> None:
         "cross-org-direct-member": 130,  # + 4 guests in teams, 1 swept in by a dynamic rule
         "cross-org-directory-role": 6,  # tenant-wide, PIM eligible, group, 2 AU scopes, guest
         "cross-org-group-nesting": 4,
-        "cross-org-group-owner": 3,  # + a Warwickshire co-owner of a West Mercia team
+        # + a Warwickshire co-owner of a West Mercia team and a Warwickshire owner of West
+        # Mercia's enterprise application (a service principal's owner)
+        "cross-org-group-owner": 4,
         "cross-org-guest": 6,
         "cross-org-nested-access": 1377,
         "cross-org-privileged-access": 247,  # + West Mercia's role-assignable admin group
@@ -230,7 +232,7 @@ def test_run_writes_a_complete_run_that_reads_back(tmp_path: Path) -> None:
     planted = generate(seed=9, accounts=1200, now=NOW, apps=True, entra=True)
     truth = planted.truth
     assert truth.filter(pl.col("plant").str.starts_with("app-")).height == 12
-    assert truth.filter(pl.col("plant").str.starts_with("entra-")).height == 25
+    assert truth.filter(pl.col("plant").str.starts_with("entra-")).height == 26
     assert_matches_truth(read_table(result.run, "findings"), truth)
     assert_touches_no_legitimate(read_table(result.run, "findings"), planted.legitimate)
     assert result.report is not None and result.report.is_file()

@@ -78,9 +78,23 @@ def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(
 
     assert_matches_truth(analysis.findings, sample.truth)  # precision and recall 100%
     planted = sample.truth.filter(pl.col("plant").str.starts_with("entra-"))
-    assert planted.height == 25
-    # read from the applications' and units' rows: 5 app roles across the line, 2 AU scopes
-    assert planted.filter(pl.col("group_id").is_in(containers)).height == 7
+    assert planted.height == 26
+    # read from the applications' and units' rows: 5 app roles across the line, 2 AU scopes,
+    # 1 application owned by the other force (its service principal's owners)
+    assert planted.filter(pl.col("group_id").is_in(containers)).height == 8
+    [owner] = planted.filter(plant="entra-app-owner").to_dicts()
+    assert owner["rule_id"] == "cross-org-group-owner"
+    assert kinds[owner["group_id"]] == "app-role"
+    assert owner["account_id"] in tenant.sp_owners[owner["group_id"]]
+    # the same-force owners of both applications are collected, and are no finding
+    app_owners = served["groups"].filter(kind="app-role").explode("owners")["owners"]
+    assert app_owners.len() == 3
+    legit = sample.legitimate.filter(kind="entra-app-owner")
+    assert legit.height == 2
+    touching = analysis.findings.join(
+        legit.select("account_id", "group_id"), on=["account_id", "group_id"]
+    )
+    assert touching.height == 0
     # the dynamic group's member: its plan says to change the rule (shown), not a $ref DELETE
     [swept] = planted.filter(plant="entra-dynamic")["account_id"].to_list()
     [action] = analysis.actions.filter(
