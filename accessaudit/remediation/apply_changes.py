@@ -7,7 +7,8 @@ Executed (one write, or a fixed set of writes, on one object, each read again be
   (``target.strip``, the same edges the what-if removed), each journalled on its own as
   ``<action id>#<group id>``;
 - ``remove-owner``: AD ``managedBy`` (that value only, so a new owner set since is left alone);
-  Graph ``DELETE /groups/{id}/owners/{id}/$ref``;
+  Graph ``DELETE /groups/{id}/owners/{id}/$ref``, or for an enterprise application (the plan's
+  ``target.service_principal``) ``DELETE /servicePrincipals/{id}/owners/{id}/$ref``;
 - ``remove-role-assignment``: Graph ``DELETE /roleManagement/directory/roleAssignments/{id}``,
   every active assignment of the principal, role and scope; their ids are looked up when read;
 - ``remove-app-role-assignment``: Graph ``DELETE /servicePrincipals/{id}/appRoleAssignedTo/{id}``,
@@ -99,6 +100,7 @@ class Change:
     resource_id: str | None = None  # role definition / service principal / SID
     right: str | None = None  # "Role @ scope"
     manager_id: str | None = None  # clear-manager: the manager the plan saw
+    service_principal: bool = False  # remove-owner: group_id is an enterprise application
 
     @classmethod
     def of(cls, action: dict[str, Any]) -> Change:
@@ -116,6 +118,7 @@ class Change:
             action.get("resource_id"),
             action.get("right"),
             t.get("manager_id"),
+            bool(t.get("service_principal")),
         )
 
     @property

@@ -1,5 +1,6 @@
 """Graph writes for :mod:`accessaudit.remediation.apply`: cloud-only group members and owners,
-directory-role and app-role assignments.
+owners of enterprise applications (service principals), directory-role and app-role
+assignments.
 
 Uses the Entra connector's own client (msal token source, TLS pinned to the configured CA,
 retries honouring Retry-After) with the *write* app of ``[apply]``. Before each change the
@@ -7,7 +8,8 @@ object is read: a group (``onPremisesSyncEnabled``: change it in AD; ``DynamicMe
 change the rule; mail-enabled non-Microsoft-365: Exchange; ``isAssignableToRole``: refused by
 design) and its direct members or owners; a principal's role assignments of one role and scope
 (their ids, which the plan cannot hold: an assignment is re-created with a new id); a service
-principal's ``appRoleAssignedTo`` of one principal (ids and app roles, for the undo). A 404 on a
+principal's ``appRoleAssignedTo`` of one principal (ids and app roles, for the undo), or its
+owners (an enterprise application's owner: no group checks apply). A 404 on a
 ``DELETE`` is "already removed" only once a re-read confirms it (Graph eventual consistency).
 
 Requests (learn.microsoft.com/graph/api/...):
@@ -16,6 +18,10 @@ Requests (learn.microsoft.com/graph/api/...):
   (GroupMember.ReadWrite.All);
 - ``group-delete-owners`` / ``group-post-owners``: ``DELETE|POST /groups/{id}/owners...$ref``
   (Group.ReadWrite.All; "the last owner (a user object) of the group cannot be removed");
+- ``serviceprincipal-delete-owners`` / ``serviceprincipal-post-owners``:
+  ``DELETE|POST /servicePrincipals/{id}/owners...$ref`` for an enterprise application's owner
+  (Application.ReadWrite.All; the undo's POST also needs Directory.Read.All); a service
+  principal may lose its last owner (Microsoft recommends two, Graph does not refuse);
 - ``unifiedroleassignment-delete`` / ``rbacapplication-post-roleassignments``:
   ``DELETE /roleManagement/directory/roleAssignments/{id}``, ``POST .../roleAssignments``
   with principalId, roleDefinitionId, directoryScopeId (RoleManagement.ReadWrite.Directory);
@@ -108,6 +114,18 @@ class GraphDirectory:
     def _ids(self, group_id: str | None, relation: str) -> list[str]:
         return [i.get("id", "") for i in self._list(f"/groups/{group_id}/{relation}?$select=id")]
 
+    def _sp_owners(self, sp_id: str | None) -> list[str]:
+        items = self._list(f"/servicePrincipals/{sp_id}/owners?$select=id")
+        return [i.get("id", "") for i in items]
+
+    def _read_sp_owner(self, change: Change) -> Live:
+        """An enterprise application's owner: the service principal and its owners now."""
+        sp = self._get(f"/servicePrincipals/{change.group_id}?$select=id")
+        member = self._principal(change.member_id)
+        if sp is None or not member:
+            return Live(sp is not None, member, False)
+        return Live(True, True, change.member_id in self._sp_owners(change.group_id))
+
     def _manager(self, user_id: str | None) -> str | None:
         found = self._get(f"/users/{user_id}/manager?$select=id")
         return str(found["id"]) if found and found.get("id") else None
@@ -132,6 +150,8 @@ class GraphDirectory:
             return self._read_roles(change)
         if change.kind == A.REMOVE_APP_ROLE_ASSIGNMENT.value:
             return self._read_app_roles(change)
+        if change.kind == A.REMOVE_OWNER.value and change.service_principal:
+            return self._read_sp_owner(change)
         group = self._get(
             f"/groups/{change.group_id}?$select=id,groupTypes,onPremisesSyncEnabled,"
             "securityIdentifier,mailEnabled,isAssignableToRole"
@@ -228,6 +248,18 @@ class GraphDirectory:
             )
             self._confirm(status, change, lambda: self._manager(change.member_id))
             return
+        if change.kind == A.REMOVE_OWNER.value and change.service_principal:
+            status = self._send(
+                "DELETE",
+                f"/servicePrincipals/{change.group_id}/owners/{change.member_id}/$ref",
+                hint="check the write app has Application.ReadWrite.All",
+            )
+            self._confirm(
+                status,
+                change,
+                lambda: [i for i in self._sp_owners(change.group_id) if i == change.member_id],
+            )
+            return
         relation = "owners" if change.kind == A.REMOVE_OWNER.value else "members"
         permission = "Group.ReadWrite.All" if relation == "owners" else "GroupMember.ReadWrite.All"
         status = self._send(
@@ -250,11 +282,21 @@ class GraphDirectory:
 
     def add(self, change: Change, prior: dict[str, Any] | None = None) -> None:
         for r in self.undo_text(change, prior or {})["requests"]:
-            status = self._send(r["method"], r["url"], body=r["body"])
+            hint = (
+                "check the write app has Application.ReadWrite.All and Directory.Read.All"
+                if change.service_principal
+                else ""
+            )
+            status = self._send(r["method"], r["url"], body=r["body"], hint=hint)
             if status == 400 and change.kind in (A.REMOVE_MEMBER.value, A.UNNEST_GROUP.value,
                                                  A.REMOVE_OWNER.value):  # fmt: skip
                 relation = "owners" if change.kind == A.REMOVE_OWNER.value else "members"
-                if change.member_id in self._ids(change.group_id, relation):
+                now = (
+                    self._sp_owners(change.group_id)
+                    if change.service_principal
+                    else self._ids(change.group_id, relation)
+                )
+                if change.member_id in now:
                     continue  # "One or more added object references already exist"
             if status:
                 raise AuditError(f"Graph {r['method']} {r['url']} refused (HTTP {status})")
@@ -299,10 +341,11 @@ class GraphDirectory:
             ]
         else:
             relation = "owners" if change.kind == A.REMOVE_OWNER.value else "members"
+            container = "servicePrincipals" if change.service_principal else "groups"
             reqs = [
                 {
                     "method": "POST",
-                    "url": f"/groups/{change.group_id}/{relation}/$ref",
+                    "url": f"/{container}/{change.group_id}/{relation}/$ref",
                     "body": _odata_id(change.member_id),
                     "headers": headers,
                 }

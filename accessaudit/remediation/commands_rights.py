@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..model import ActionKind
+from ..model import ActionKind, GroupKind
 from .quoting import comment_text, group_system, id_text, ps_quote, source_system
 
 A = ActionKind
@@ -54,17 +54,38 @@ def commands() -> Commands:
     mname = pl.col("_m_name").fill_null("?")
     cloud = pl.col("_g_mastered") == "cloud"
 
-    # --- owners: managedBy in AD; owners of a cloud-only group through Graph ----------------
-    # learn.microsoft.com/graph/api/group-delete-owners: DELETE /groups/{id}/owners/{id}/$ref
+    # --- owners: managedBy in AD; owners of a cloud-only group, or of an enterprise
+    # application (its service principal), through Graph ------------------------------------
+    # learn.microsoft.com/graph/api/group-delete-owners: DELETE /groups/{id}/owners/{id}/$ref;
+    # learn.microsoft.com/graph/api/serviceprincipal-delete-owners:
+    # DELETE /servicePrincipals/{id}/owners/{id}/$ref
+    app = (pl.col("_g_kind") == GroupKind.APP_ROLE.value).fill_null(False)
     owner_ps = (
-        pl.when(cloud)
+        pl.when(app)
+        .then(
+            _cat("Remove-MgServicePrincipalOwnerByRef -ServicePrincipalId ", gq,
+                 " -DirectoryObjectId ", mq)
+        )
+        .when(cloud)
         .then(_cat("Remove-MgGroupOwnerByRef -GroupId ", gq, " -DirectoryObjectId ", mq))
         .otherwise(_cat("Set-ADGroup -Identity ", gq, " -Clear managedBy"))
+    )  # fmt: skip
+    owner_graph = (
+        pl.when(app)
+        .then(_cat("DELETE /servicePrincipals/", id_text(g), "/owners/", id_text(m), "/$ref"))
+        .when(cloud)
+        .then(_cat("DELETE /groups/", id_text(g), "/owners/", id_text(m), "/$ref"))
     )
-    owner_graph = pl.when(cloud).then(
-        _cat("DELETE /groups/", id_text(g), "/owners/", id_text(m), "/$ref")
-    )
-    owner_summary = _cat("Give ", gname, " an owner of its own force, then remove owner ", mname)
+    owner_summary = (
+        pl.when(app)
+        .then(
+            _cat("Remove ", mname, " as owner of application ", gname,
+                 " (an owner can add credentials to it and act as it)")
+        )
+        .otherwise(
+            _cat("Give ", gname, " an owner of its own force, then remove owner ", mname)
+        )
+    )  # fmt: skip
 
     # --- directory roles: assignments, or PIM eligibility (an adminRemove request) ---------
     # learn.microsoft.com/graph/api/unifiedroleassignment-delete,

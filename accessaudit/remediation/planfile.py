@@ -11,13 +11,15 @@ Shape (``format`` = ``accessaudit-plan/1``)::
                   collateral, summary, powershell, graph,
                   target: {group_sid, group_dn, group_mastered, group_source, member_sid,
                            member_dn, member_source, via, manager_id, membership_rule,
-                           exchange,
+                           exchange, service_principal,
                            strip: [{group_id, group_sid, group_dn, via}]}}],
      "sha256"}
 
 ``target.manager_id`` is the manager a ``clear-manager`` removes (another one found by ``apply``
 is drift); ``target.membership_rule`` / ``target.exchange`` mark a cloud group's member that
 Graph cannot remove (a dynamic group's rule; an Exchange group), left to a person by ``apply``;
+``target.service_principal`` marks a ``remove-owner`` of an enterprise application (an owner of
+its service principal: ``/servicePrincipals/{id}/owners``, not ``/groups/{id}/owners``);
 ``target.strip`` lists the edges a ``remove-memberships`` removes (the same edges as
 its command and the what-if: :func:`commands.strip_edges`), which ``apply`` removes one by one.
 
@@ -37,7 +39,7 @@ from typing import Any
 import polars as pl
 
 from ..errors import AuditError
-from ..model import Via
+from ..model import GroupKind, Via
 from ..store import atomic_write_bytes
 from .commands import strip_edges
 from .whatif import WhatIf
@@ -75,6 +77,7 @@ def _targets(
         group_dn="dn",
         group_mastered="mastered",
         group_source="source",
+        group_kind="kind",
         # Graph cannot remove a dynamic group's or an Exchange group's members (apply: manual)
         membership_rule=rule,
         exchange=mail.fill_null(False) & (pl.col("kind") != "m365").fill_null(True),
@@ -188,6 +191,8 @@ def build_plan(
                 r["target"]["membership_rule"] = t["membership_rule"]
             if t.get("exchange"):
                 r["target"]["exchange"] = True
+        if r["kind"] == "remove-owner" and t.get("group_kind") == GroupKind.APP_ROLE.value:
+            r["target"]["service_principal"] = True
         if r["kind"] == "remove-memberships":
             r["target"]["strip"] = strips.get(r["member_id"], [])
         r["collateral"] = whatif.per_action.get(r["action_id"], 0)

@@ -13,6 +13,7 @@ import pytest
 from entra_data import TENANT, oid, small
 
 from accessaudit.config import EntraSource
+from accessaudit.errors import AuditError
 from accessaudit.graphemu import READ_ROLES, GraphEmulator, TestPKI, tenant_from_sample
 from accessaudit.remediation.apply import apply_plan, undo_plan
 from accessaudit.remediation.apply_graph import GraphDirectory
@@ -330,3 +331,80 @@ def test_graph_drift_of_rights(
         ("gone", "drift", "group no longer exists"),
     ]
     assert r.writes == 0 and graph_emu.writes.log == []
+
+
+SP_OWNER_WRITE = ("User.Read.All", "Application.ReadWrite.All", "Directory.Read.All")
+
+
+def test_graph_service_principal_owners(
+    graph_emu: GraphEmulator, graph_pki: TestPKI, tmp_path: Path
+) -> None:
+    """remove-owner of an enterprise application: DELETE /servicePrincipals/{id}/owners/{id}/$ref
+    (its last owner too: Graph does not refuse it), read again before the write (an owner gone
+    since is a no-op, an application gone is drift), undone by POST .../owners/$ref; without
+    Application.ReadWrite.All the DELETE is refused, without Directory.Read.All the undo's POST."""
+    niche, pronto = oid("sp-niche"), oid("sp-pronto")
+    tenant = graph_emu.add_tenant(tenant_from_sample(small(), tenant_id=TENANT))
+    graph_emu.register_app(TENANT, ALL_APP, secret=SECRET, roles=SP_OWNER_WRITE)
+    graph_emu.register_app(TENANT, WRITE_APP, secret=SECRET, roles=WRITE_ALL)  # no app writes
+    graph_emu.register_app(
+        TENANT, READ_APP, secret=SECRET, roles=("User.Read.All", "Application.ReadWrite.All")
+    )
+    before = {sp: list(o) for sp, o in tenant.sp_owners.items()}
+    assert before == {niche: [oid("awilliams")], pronto: [oid("cwarks"), niche]}
+    sp = {"service_principal": True}
+    actions = [
+        _right("sp-own", "remove-owner", "cwarks", group_id=pronto, target=sp),
+        _right("sp-last", "remove-owner", "awilliams", group_id=niche, target=sp),
+        _right("sp-absent", "remove-owner", "bcloud", group_id=pronto, target=sp),
+        _right("sp-gone", "remove-owner", "cwarks", group_id=oid("sp-gone"), target=sp),
+    ]
+    doc, path = _plan(tmp_path, "sp.json", actions)
+    d = _directory(graph_emu, graph_pki, tmp_path, ALL_APP)
+
+    dry = apply_plan(doc, path, {"cloud": d}, rate=0)
+    assert [(o.action_id, o.state, o.reason) for o in dry.outcomes] == [
+        ("sp-absent", "noop", "already absent"),
+        ("sp-gone", "drift", "group no longer exists"),
+        ("sp-own", "dry-run", "would remove-owner"),
+        ("sp-last", "dry-run", "would remove-owner"),
+    ]
+    assert graph_emu.writes.log == []
+
+    done = apply_plan(doc, path, {"cloud": d}, execute=True, rate=0)
+    assert done.writes == 2
+    assert graph_emu.writes.log == [
+        ("DELETE", f"/v1.0/servicePrincipals/{pronto}/owners/{oid('cwarks')}/$ref"),
+        ("DELETE", f"/v1.0/servicePrincipals/{niche}/owners/{oid('awilliams')}/$ref"),
+    ]
+    assert tenant.sp_owners == {niche: [], pronto: [niche]}
+    assert tenant.owners[oid("Shared-Team")] == sorted([oid("cwarks"), oid("awilliams")])
+    undo = json.loads((tmp_path / "sp.undo.graph.json").read_text())["requests"]
+    assert [(r["method"], r["url"], r["body"]) for r in undo] == [
+        ("POST", f"/servicePrincipals/{pronto}/owners/$ref",
+         {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{oid('cwarks')}"}),
+        ("POST", f"/servicePrincipals/{niche}/owners/$ref",
+         {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{oid('awilliams')}"}),
+    ]  # fmt: skip
+    assert apply_plan(doc, path, {"cloud": d}, execute=True, rate=0).writes == 0
+
+    # an undo by an app without Directory.Read.All: Graph refuses the POST (403), nothing added
+    ro = _directory(graph_emu, graph_pki, tmp_path, READ_APP)
+    with pytest.raises(AuditError, match="HTTP 403") as err:
+        undo_plan(doc, path, {"cloud": ro})
+    assert "Application.ReadWrite.All and Directory.Read.All" in err.value.hint
+    assert tenant.sp_owners == {niche: [], pronto: [niche]}
+
+    u = undo_plan(doc, path, {"cloud": d})
+    assert u.writes == 2
+    assert {s: sorted(o) for s, o in tenant.sp_owners.items()} == {
+        s: sorted(o) for s, o in before.items()
+    }
+
+    # a write app with group and role rights but no Application.ReadWrite.All: Graph's 403
+    no_app = _directory(graph_emu, graph_pki, tmp_path, WRITE_APP)
+    doc2, path2 = _plan(tmp_path, "sp2.json", actions[:1])
+    [o] = apply_plan(doc2, path2, {"cloud": no_app}, execute=True, rate=0).outcomes
+    assert o.state == "failed" and "HTTP 403" in o.reason
+    assert "Application.ReadWrite.All" in o.reason
+    assert sorted(tenant.sp_owners[pronto]) == sorted(before[pronto])

@@ -86,6 +86,18 @@ def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(
     assert owner["rule_id"] == "cross-org-group-owner"
     assert kinds[owner["group_id"]] == "app-role"
     assert owner["account_id"] in tenant.sp_owners[owner["group_id"]]
+    # its remediation: remove that owner of the service principal, through Graph
+    [action] = analysis.actions.filter(
+        (pl.col("group_id") == owner["group_id"]) & (pl.col("member_id") == owner["account_id"])
+    ).to_dicts()
+    assert (action["kind"], action["system"]) == ("remove-owner", "cloud")
+    assert action["graph"] == (
+        f"DELETE /servicePrincipals/{owner['group_id']}/owners/{owner['account_id']}/$ref"
+    )
+    assert action["powershell"] == (
+        f"Remove-MgServicePrincipalOwnerByRef -ServicePrincipalId '{owner['group_id']}' "
+        f"-DirectoryObjectId '{owner['account_id']}'"
+    )
     # the same-force owners of both applications are collected, and are no finding
     app_owners = served["groups"].filter(kind="app-role").explode("owners")["owners"]
     assert app_owners.len() == 3

@@ -242,3 +242,64 @@ def test_only_open_findings_are_planned(rules: list[Rule]) -> None:
         closure=group_closure(t["memberships"]),
     )
     assert empty.is_empty()
+
+
+def test_an_owner_of_the_other_forces_application(rules: list[Rule]) -> None:
+    """An owner of an enterprise application (its service principal) can add credentials and
+    act as it: the other force's owner is removed through /servicePrincipals, not /groups; an
+    owner of the application's own force is left alone; the saved plan tells apply it is a
+    service principal."""
+    from accessaudit.remediation.apply_changes import Change
+    from accessaudit.remediation.planfile import build_plan
+    from accessaudit.remediation.whatif import WhatIf
+
+    accounts = [{"id": "k1", "org": "warks", "source": "entra:t"},
+                {"id": "w1", "org": "wmp", "source": "entra:t"}]  # fmt: skip
+    groups = [
+        {"id": "app", "org": "wmp", "kind": "app-role", "mastered": "cloud", "name": "Niche",
+         "owners": ["k1", "w1"]},
+        {"id": "team", "org": "wmp", "mastered": "cloud", "owners": ["k1", "w1"]},
+    ]  # fmt: skip
+    grants = [["k1", "app", "ownership", "owner"], ["w1", "app", "ownership", "owner"]]
+    members = [["team", "w1"]]  # an empty team would be deleted; an application never is
+    findings, actions = plan(rules, accounts, groups, members, grants)
+
+    assert sorted(findings.select("rule_id", "account_id", "group_id").rows()) == [
+        ("cross-org-group-owner", "k1", "app"),
+        ("cross-org-group-owner", "k1", "team"),
+    ]
+    owners = {
+        r["group_id"]: r
+        for r in actions.filter(pl.col("kind") == "remove-owner").iter_rows(named=True)
+    }
+    assert sorted(owners) == ["app", "team"]
+    app = owners["app"]
+    assert (app["member_id"], app["system"], app["resolves"]) == ("k1", "cloud", 1)
+    assert app["graph"] == "DELETE /servicePrincipals/app/owners/k1/$ref"
+    assert app["powershell"] == (
+        "Remove-MgServicePrincipalOwnerByRef -ServicePrincipalId 'app' -DirectoryObjectId 'k1'"
+    )
+    assert app["summary"] == (
+        "Remove k1 as owner of application Niche (an owner can add credentials to it and act as it)"
+    )
+    assert owners["team"]["graph"] == "DELETE /groups/team/owners/k1/$ref"
+    assert_one_action_per_finding(findings, actions)
+
+    t = example_tables(Example("t", accounts, groups, members, grants, [], {}), NOW)
+    none = pl.DataFrame(schema={"account_id": pl.String, "group_id": pl.String, "org": pl.String,
+                                "action_ids": pl.List(pl.String)})  # fmt: skip
+    doc = build_plan(
+        "run",
+        "0" * 64,
+        actions,
+        accounts=t["accounts"],
+        groups=t["groups"],
+        memberships=t["memberships"],
+        whatif=WhatIf(0, [], [], 0, none, 0.0),
+        as_of=NOW,
+    )
+    by_group = {a["group_id"]: a for a in doc["actions"]}
+    assert by_group["app"]["target"]["service_principal"] is True
+    assert "service_principal" not in by_group["team"]["target"]
+    assert Change.of(by_group["app"]).service_principal
+    assert not Change.of(by_group["team"]).service_principal
