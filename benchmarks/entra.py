@@ -18,9 +18,11 @@ app-role assignments of service principals (one with more than 999). Each run ha
 
     full      collect() without state: users, groups, members and owners ($batch of 20 listings,
               $top=999), role definitions / assignments / eligibility, app-role assignments
+              and owners of service principals
     delta     collect() with the full run's deltaLinks and tables; the tenant is unchanged
-    change    in the emulator a guest is invited and added to a group, a member is removed, a
-              user disabled and a user deleted; then collect() with the previous deltaLinks
+    change    in the emulator a guest is invited, added to a group and made owner of an
+              application (whose first owner is removed), a member is removed, a user disabled
+              and a user deleted; then collect() with the previous deltaLinks
 
 Every stage is checked, so a fast wrong answer cannot pass: all collection units complete, delta
 stages really applied deltaLinks, table heights equal the emulator's directory, and the change
@@ -192,6 +194,36 @@ def synthetic(users: int, groups: int, seed: int = 8) -> dict[str, pl.DataFrame]
         for p, s, r in zip(principal, sp_of, app_role, strict=True)
     ]
     grants += [(gid[g], sps[1], "app-role", "App 1: Reader") for g in range(0, groups, 200)]
+    # owners of service principals: two of every other application, and one application with
+    # owners only (no app-role assignment); each application is a groups row (kind app-role)
+    apps = [*sps, *ids(1)]
+    app_owners = [
+        sorted({uid[members_of[i]] for i in rng.integers(0, len(members_of), 2)})
+        if a % 2 == 0 or a == len(sps)
+        else []
+        for a in range(len(apps))
+    ]
+    grants += [(o, app, "ownership", "owner") for app, os in zip(apps, app_owners, strict=True)
+               for o in os]  # fmt: skip
+    table_groups = pl.concat(
+        [
+            table_groups,
+            pl.DataFrame(
+                {
+                    "source": SOURCE,
+                    "group_id": apps,
+                    "name": [f"App {a}" for a in range(len(apps))],
+                    "description": "benchmark application",
+                    "scope": "cloud",
+                    "kind": "app-role",
+                    "privileged": False,
+                    "owners": pl.Series(app_owners, dtype=pl.List(pl.String)),
+                    "mastered": "cloud",
+                }
+            ),
+        ],
+        how="diagonal_relaxed",
+    )
     table_grants = pl.DataFrame(
         grants, schema=["principal_id", "resource_id", "resource_kind", "right"], orient="row"
     ).unique(maintain_order=True)
@@ -215,9 +247,10 @@ def _counts(tenant: Any) -> dict[str, int]:
             for g in groups
             if not tenant.objects[g].get("onPremisesSyncEnabled")
         )
-        # enterprise applications holding app-role assignments and administrative units are
-        # groups rows too (kinds app-role / administrative-unit)
+        # enterprise applications holding app-role assignments or having owners and
+        # administrative units are groups rows too (kinds app-role / administrative-unit)
         apps = {a["resourceId"] for a in tenant.app_role_assignments.values()}
+        apps |= {sp for sp, ids in tenant.sp_owners.items() if ids}
         units = tenant.au_members
         return {
             "users": sum(1 for t in tenant.types.values() if t == "user"),
@@ -227,7 +260,8 @@ def _counts(tenant: Any) -> dict[str, int]:
             "grants": len(tenant.role_assignments)
             + len(tenant.role_eligibilities)
             + len(tenant.app_role_assignments)
-            + owners,
+            + owners
+            + sum(map(len, tenant.sp_owners.values())),
         }
 
 
@@ -256,8 +290,9 @@ def _round_trips(log: list[Any]) -> dict[str, float]:
 
 
 def _change(tenant: Any, n: int) -> dict[str, str]:
-    """A small change: a guest invited into a group, a member removed, a user disabled, a user
-    deleted. Returns the ids involved."""
+    """A small change: a guest invited into a group and made owner of an application whose
+    first owner is removed, a member removed, a user disabled, a user deleted. Returns the ids
+    involved."""
     with tenant.lock:
         users = [i for i, t in tenant.types.items() if t == "user"]
         groups = [i for i, t in tenant.types.items() if t == "group"]
@@ -275,6 +310,10 @@ def _change(tenant: Any, n: int) -> dict[str, str]:
         )
         tenant.add_member(into, guest)
         tenant.remove_member(out_of, removed)
+        app = sorted(sp for sp, ids in tenant.sp_owners.items() if ids)[n % 2]
+        app_owner = tenant.sp_owners[app][0]
+        tenant.remove_sp_owner(app, app_owner)
+        tenant.add_sp_owner(app, guest)
         disabled, deleted = [u for u in users[100 + 2 * n : 110 + 2 * n] if u != removed][:2]
         tenant.update(disabled, accountEnabled=False)
         tenant.delete(deleted, reason="deleted")
@@ -285,6 +324,8 @@ def _change(tenant: Any, n: int) -> dict[str, str]:
         "removed": removed,
         "disabled": disabled,
         "deleted": deleted,
+        "app": app,
+        "app_owner_removed": app_owner,
     }
 
 
@@ -429,6 +470,16 @@ def _check(stage: str, result: Any, stats: dict[str, Any], change: dict[str, str
             problems.append("the guest's new membership is missing")
         if (change["out_of"], change["removed"]) in pairs:
             problems.append("the removed membership is still present")
+        owned = set(
+            t["grants"]
+            .filter(pl.col("resource_kind") == "ownership")
+            .select("resource_id", "principal_id")
+            .iter_rows()
+        )
+        if (change["app"], change["guest"]) not in owned:
+            problems.append("the guest's new ownership of an application is missing")
+        if (change["app"], change["app_owner_removed"]) in owned:
+            problems.append("the removed owner of an application is still present")
     if problems:
         raise SystemExit(f"{stage}: wrong collection:\n  " + "\n  ".join(problems))
 
