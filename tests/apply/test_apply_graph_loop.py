@@ -1,8 +1,9 @@
 """The issue's loop through Microsoft Graph: the sample's tenant served by the emulator (real msal,
 real HTTPS), audited with the sample's AD -> plan -> apply the cloud actions (group members and
-owners, directory-role and app-role assignments) with a separate write app -> audit again ->
-every planned finding of a change made is gone, no same-force access lost -> apply again: zero
-writes -> undo: members, owners, role and app-role assignments exactly as before."""
+owners, owners of enterprise applications, directory-role and app-role assignments) with a
+separate write app -> audit again -> every planned finding of a change made is gone, no
+same-force access lost -> apply again: zero writes -> undo: members, owners, role and app-role
+assignments exactly as before."""
 
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ WRITE_ROLES = (
     "Group.ReadWrite.All",
     "RoleManagement.ReadWrite.Directory",
     "AppRoleAssignment.ReadWrite.All",
+    # owners of enterprise applications: removed with Application.ReadWrite.All, added back
+    # (the undo) with Directory.Read.All as well (serviceprincipal-post-owners)
+    "Application.ReadWrite.All",
+    "Directory.Read.All",
 )
 
 
@@ -81,7 +86,8 @@ def _state(t: Tenant) -> dict[str, set[tuple[str, ...]]]:
     """What the apply may change, by immutable ids (assignment ids excluded: re-created)."""
     return {
         "members": {(g, m) for g, ms in t.members.items() for m in ms},
-        "owners": {(g, o) for g, os_ in t.owners.items() for o in os_},
+        # of groups and of service principals (enterprise applications)
+        "owners": {(g, o) for g, os_ in [*t.owners.items(), *t.sp_owners.items()] for o in os_},
         "roles": {
             (a["principalId"], a["roleDefinitionId"], a["directoryScopeId"])
             for a in t.role_assignments.values()
@@ -135,7 +141,7 @@ def test_graph_loop_on_the_sample_tenant(
         "remove-guest": 6,
         "remove-role-assignment": 5,
         "remove-app-role-assignment": 4,
-        "remove-owner": 1,
+        "remove-owner": 2,  # a team's and an application's (its service principal's) owner
         "remove-member": 2,
         "review-attribution": 1,
     }
@@ -171,18 +177,19 @@ def test_graph_loop_on_the_sample_tenant(
     assert Counter(a.split("|")[0] for a in todo) == {
         "remove-role-assignment": 4,
         "remove-app-role-assignment": 4,
-        "remove-owner": 1,
+        "remove-owner": 2,
     }
 
     done = apply(execute=True)
-    assert done.counts() == {"done": 9, "manual": 9, "refused": 1}
-    assert done.writes == 9 and Counter(m for m, _ in graph_emu.writes.log) == {"DELETE": 9}
+    assert done.counts() == {"done": 10, "manual": 9, "refused": 1}
+    assert done.writes == 10 and Counter(m for m, _ in graph_emu.writes.log) == {"DELETE": 10}
     undo = json.loads((tmp_path / "plan.undo.graph.json").read_text())["requests"]
     assert Counter(r["url"].split("/")[1] for r in undo) == {
         "roleManagement": 4,
-        "servicePrincipals": 4,
+        "servicePrincipals": 5,  # 4 app-role assignments and the application's owner
         "groups": 1,
     }
+    assert sum(r["url"].endswith("/owners/$ref") for r in undo) == 2
     assert all(r["method"] == "POST" for r in undo)
     after = _state(tenant)
     changes = {c.action_id: c for c in plan_changes(cloud)[0]}
@@ -209,10 +216,10 @@ def test_graph_loop_on_the_sample_tenant(
     n = len(graph_emu.writes.log)
     again = apply(execute=True)
     assert again.writes == 0 and len(graph_emu.writes.log) == n
-    assert again.count("already") == 9
+    assert again.count("already") == 10
 
     undone = undo_plan(doc, path, {"cloud": d})
-    assert undone.count("undone") == 9 and undone.writes == done.writes
+    assert undone.count("undone") == 10 and undone.writes == done.writes
     assert _state(tenant) == before
     third = _audit(tmp_path / "data", read, now)
     assert set(third.analysis.findings["finding_key"]) == set(
@@ -238,7 +245,7 @@ def test_graph_crash_after_k_then_resume_exactly_once(
     dry = apply_plan(doc, path, {"cloud": d}, only_ids=ids, rate=0)
     order = [o.action_id for o in dry.outcomes if o.state == "dry-run"]
     k = next(i for i, a in enumerate(order, 1) if a.startswith("remove-app-role-assignment"))
-    assert 1 < k < len(order) == 9
+    assert 1 < k < len(order) == 10
     child = subprocess.run(
         [sys.executable, str(HERE / "apply_child.py"), str(path), json.dumps(entra), "--cloud",
          *ids],
@@ -262,11 +269,11 @@ def test_graph_crash_after_k_then_resume_exactly_once(
     lines = paths_for(path)[0].read_text().splitlines()
     done = Counter(r["action_id"] for r in map(json.loads, lines) if r["state"] == "done")
     assert set(done) == set(order) and set(done.values()) == {1}
-    assert len(graph_emu.writes.log) == landed + resumed.writes  # each DELETE once: 9 in all
-    assert len(graph_emu.writes.log) == 9
+    assert len(graph_emu.writes.log) == landed + resumed.writes  # each DELETE once: 10 in all
+    assert len(graph_emu.writes.log) == 10
     after = _state(tenant)
     assert len(before["roles"] - after["roles"]) == 4
-    assert len(before["owners"] - after["owners"]) == 1
+    assert len(before["owners"] - after["owners"]) == 2  # a team's and an application's
     assert {(p, r) for p, r, _ in before["app_roles"] - after["app_roles"]} == {
         (a["member_id"], a["resource_id"]) for a in doc["actions"]
         if a["kind"] == "remove-app-role-assignment"
