@@ -136,7 +136,14 @@ def test_401_after_token_refresh(env: Env) -> None:
     p = env.rerun()
     m = check_scenario(p, env.config, exit_code=3, runs_before=1)
     assert m is not None
-    assert bad_units(m) == {"service-principals", "app-role-assignments"}
+    assert bad_units(m) == {
+        "service-principals",
+        "app-role-assignments",
+        "service-principal-owners",
+    }
+    assert units_of(m)["service-principal-owners"]["detail"] == (
+        "service principals could not be listed"
+    )
     assert units_of(m)["service-principals"]["detail"].endswith("(after token refresh)")
     assert len(env.emu.requests("token")) == 2  # the first token and exactly one refresh
 
