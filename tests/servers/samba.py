@@ -194,7 +194,9 @@ class SambaDC:
         ldbmodify exits 0 even when it silently skips a record (e.g. a SID sub-authority above
         2**32), so the count it reports must equal ``records``.
         """
-        out = self._ldb("ldbmodify", ldif, *(f"--controls={c}" for c in controls))
+        # 120 s was too short at 100k accounts (a 1.1 GB sam.ldb, measured): scale with records
+        timeout = 120 + 0.02 * records
+        out = self._ldb("ldbmodify", ldif, *(f"--controls={c}" for c in controls), timeout=timeout)
         if f"Modified {records} records" not in out:
             raise RuntimeError(
                 f"ldbmodify: expected {records} modified records, got: {out.strip()}"
@@ -204,11 +206,11 @@ class SambaDC:
         """Add entries locally with the provision control (e.g. foreignSecurityPrincipal)."""
         self._ldb("ldbadd", ldif, "--controls=provision:0")
 
-    def _ldb(self, tool: str, ldif: str, *extra: str) -> str:
+    def _ldb(self, tool: str, ldif: str, *extra: str, timeout: float = 120) -> str:
         path = self.folder / f"{tool}.ldif"
         path.write_text(ldif, encoding="utf-8")
         cmd = [tool, *extra, "-H", str(self.sam), f"--configfile={self.conf}", str(path)]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise RuntimeError(f"{tool} failed: {done.stderr.strip() or done.stdout.strip()}")
         return done.stdout
