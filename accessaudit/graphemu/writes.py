@@ -134,25 +134,39 @@ class GraphWrites:
 
     def _add(self, caller: Caller, group_id: str, body: bytes, path: str) -> Reply:
         self._group(caller, group_id)
-        try:
-            ref = str(json.loads(body or b"{}").get("@odata.id") or "")
-        except ValueError:
-            raise GraphError(400, "BadRequest", "Invalid JSON body.") from None
-        m = re.search(r"/directoryObjects/([^/?]+)$", ref)
-        if not m or caller.tenant.type_of(m.group(1)) is None:
-            raise GraphError(400, "Request_BadRequest", "Invalid object identifier.")
-        if m.group(1) in caller.tenant.members.get(group_id, []):
-            raise GraphError(
-                400,
-                "Request_BadRequest",
-                "One or more added object references already exist for the following modified "
-                "properties: 'members'.",
-            )
-        caller.tenant.add_member(group_id, m.group(1))
+        new = self._new_ref(
+            caller, body, "members", caller.tenant.members.get(group_id, []), types=None
+        )
+        caller.tenant.add_member(group_id, new)
         self.log.append(("POST", path))
         return Reply(204)
 
     # --- owners, role and app-role assignments ----------------------------------------------
+
+    def _new_ref(
+        self,
+        caller: Caller,
+        body: bytes,
+        relation: str,
+        existing: list[str],
+        types: tuple[str, ...] | None = ("user", "servicePrincipal"),
+    ) -> str:
+        """The object a ``POST .../{relation}/$ref`` body names (``@odata.id`` ending in
+        ``/directoryObjects/{id}``), of one of ``types`` (None: any known object), not already
+        in ``existing``; Graph's 400 otherwise."""
+        ref = str(self._body(body).get("@odata.id") or "")
+        m = re.search(r"/directoryObjects/([^/?]+)$", ref)
+        kind = caller.tenant.type_of(m.group(1)) if m else None
+        if not m or kind is None or (types is not None and kind not in types):
+            raise GraphError(400, "Request_BadRequest", "Invalid object identifier.")
+        if m.group(1) in existing:
+            raise GraphError(
+                400,
+                "Request_BadRequest",
+                "One or more added object references already exist for the following modified "
+                f"properties: '{relation}'.",
+            )
+        return m.group(1)
 
     @staticmethod
     def _body(body: bytes) -> dict[str, Any]:
@@ -180,18 +194,7 @@ class GraphWrites:
             self.log.append((req.method, req.path))
             return Reply(204)
         if req.method == "POST" and len(segs) == 4:
-            ref = str(self._body(body).get("@odata.id") or "")
-            m = re.search(r"/directoryObjects/([^/?]+)$", ref)
-            if not m or tenant.type_of(m.group(1)) not in ("user", "servicePrincipal"):
-                raise GraphError(400, "Request_BadRequest", "Invalid object identifier.")
-            if m.group(1) in owners:
-                raise GraphError(
-                    400,
-                    "Request_BadRequest",
-                    "One or more added object references already exist for the following "
-                    "modified properties: 'owners'.",
-                )
-            tenant.add_owner(group_id, m.group(1))
+            tenant.add_owner(group_id, self._new_ref(caller, body, "owners", owners))
             self.log.append((req.method, req.path))
             return Reply(204)
         raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed.")
@@ -213,18 +216,8 @@ class GraphWrites:
                 raise denied()
             if tenant.type_of(sp) != "servicePrincipal":
                 raise not_found(sp)
-            ref = str(self._body(body).get("@odata.id") or "")
-            m = re.search(r"/directoryObjects/([^/?]+)$", ref)
-            if not m or tenant.type_of(m.group(1)) not in ("user", "servicePrincipal"):
-                raise GraphError(400, "Request_BadRequest", "Invalid object identifier.")
-            if m.group(1) in tenant.sp_owners.get(sp, []):
-                raise GraphError(
-                    400,
-                    "Request_BadRequest",
-                    "One or more added object references already exist for the following "
-                    "modified properties: 'owners'.",
-                )
-            tenant.add_sp_owner(sp, m.group(1))
+            owners = tenant.sp_owners.get(sp, [])
+            tenant.add_sp_owner(sp, self._new_ref(caller, body, "owners", owners))
             self.log.append((req.method, req.path))
             return Reply(204)
         raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed.")
