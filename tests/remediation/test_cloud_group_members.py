@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
+from plan_docs import plan_doc
 
 from accessaudit.analysis.expand import effective_memberships, group_closure
 from accessaudit.engine.evaluate import build_views, evaluate, example_tables
@@ -15,8 +16,6 @@ from accessaudit.engine.rulefile import Example, Rule
 from accessaudit.remediation.apply import plan_changes
 from accessaudit.remediation.apply_changes import DYNAMIC_REASON, EXCHANGE_REASON
 from accessaudit.remediation.plan import plan_actions
-from accessaudit.remediation.planfile import build_plan
-from accessaudit.remediation.whatif import WhatIf
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 RULE = '(user.department -eq "Response") -and (user.mail -ne "x\u202e\'")'
@@ -68,20 +67,7 @@ def _plan(rules: list[Rule]) -> tuple[pl.DataFrame, dict[str, Any]]:
         memberships=t["memberships"],
         closure=closure,
     )
-    none = pl.DataFrame(schema={"account_id": pl.String, "group_id": pl.String, "org": pl.String,
-                                "action_ids": pl.List(pl.String)})  # fmt: skip
-    whatif = WhatIf(0, [], [], 0, none, 0.0)  # not what this test is about
-    doc = build_plan(
-        "run",
-        "0" * 64,
-        actions,
-        accounts=t["accounts"],
-        groups=t["groups"],
-        memberships=t["memberships"],
-        whatif=whatif,
-        as_of=NOW,
-        findings=findings,
-    )
+    doc = plan_doc(actions, t, NOW, findings)  # its what-if is not what this test is about
     return actions, doc
 
 

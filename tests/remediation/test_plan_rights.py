@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
+from plan_docs import plan_doc
 
 from accessaudit.analysis.expand import group_closure
 from accessaudit.engine.evaluate import evaluate, example_tables, views_of
@@ -250,8 +251,6 @@ def test_an_owner_of_the_other_forces_application(rules: list[Rule]) -> None:
     owner of the application's own force is left alone; the saved plan tells apply it is a
     service principal."""
     from accessaudit.remediation.apply_changes import Change
-    from accessaudit.remediation.planfile import build_plan
-    from accessaudit.remediation.whatif import WhatIf
 
     accounts = [{"id": "k1", "org": "warks", "source": "entra:t"},
                 {"id": "w1", "org": "wmp", "source": "entra:t"}]  # fmt: skip
@@ -286,18 +285,7 @@ def test_an_owner_of_the_other_forces_application(rules: list[Rule]) -> None:
     assert_one_action_per_finding(findings, actions)
 
     t = example_tables(Example("t", accounts, groups, members, grants, [], {}), NOW)
-    none = pl.DataFrame(schema={"account_id": pl.String, "group_id": pl.String, "org": pl.String,
-                                "action_ids": pl.List(pl.String)})  # fmt: skip
-    doc = build_plan(
-        "run",
-        "0" * 64,
-        actions,
-        accounts=t["accounts"],
-        groups=t["groups"],
-        memberships=t["memberships"],
-        whatif=WhatIf(0, [], [], 0, none, 0.0),
-        as_of=NOW,
-    )
+    doc = plan_doc(actions, t, NOW)
     by_group = {a["group_id"]: a for a in doc["actions"]}
     assert by_group["app"]["target"]["service_principal"] is True
     assert "service_principal" not in by_group["team"]["target"]
