@@ -1,5 +1,5 @@
 """``python -m accessaudit`` runs the command line."""
 
-from .cli import main
+from accessaudit.cli import main
 
 main()

@@ -32,12 +32,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import StoreError, error_fields
-from .store import MANIFEST, private_dir, sha256_file
+from accessaudit.errors import StoreError, error_fields
+from accessaudit.store import MANIFEST, private_dir, sha256_file
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .pipeline import RunResult
+    from accessaudit.config import Settings
+    from accessaudit.pipeline import RunResult
 
 LOG_NAME = "audit-log.jsonl"
 #: Files of a run that disclose its data (the tables are evidence, not disclosures).
@@ -81,8 +81,8 @@ class AuditTrail:
         config: Path | None = None,
         settings: Settings | None = None,
     ) -> None:
-        from .config import settings_hash
-        from .pipeline import tool_version
+        from accessaudit.config import settings_hash
+        from accessaudit.pipeline import tool_version
 
         self.data_dir = data_dir
         self.base: dict[str, Any] = {

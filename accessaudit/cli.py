@@ -35,12 +35,12 @@ from rich.progress import (
 )
 from rich.table import Column, Table
 
-from .errors import AuditError, ConfigError, ExitCode, error_fields
-from .hidden import HIDDEN_KEEP_LINES
+from accessaudit.errors import AuditError, ConfigError, ExitCode, error_fields
+from accessaudit.hidden import HIDDEN_KEEP_LINES
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .store import RunInfo
+    from accessaudit.config import Settings
+    from accessaudit.store import RunInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 SEVERITIES = ["critical", "high", "medium", "low", "info", "none"]
@@ -226,7 +226,7 @@ class StageProgress:
 
 
 def _outcome(result: Any, fail_on: str) -> ExitCode:
-    from .model import Severity
+    from accessaudit.model import Severity
 
     if not result.complete:
         return ExitCode.INCOMPLETE
@@ -311,9 +311,9 @@ def demo(out: Path, accounts: int, seed: int, source: str, fail_on: str, quiet: 
 
     Example:  accessaudit demo --out ./demo && xdg-open ./demo/report.html
     """
-    from .auditlog import AuditTrail, run_fields
-    from .demo_entra import emulated_sample_tenant, with_entra_source
-    from .pipeline import prepare_demo, run_audit
+    from accessaudit.auditlog import AuditTrail, run_fields
+    from accessaudit.demo_entra import emulated_sample_tenant, with_entra_source
+    from accessaudit.pipeline import prepare_demo, run_audit
 
     console = _console(quiet)
     settings = prepare_demo(out, accounts=accounts, seed=seed)
@@ -340,7 +340,7 @@ def demo(out: Path, accounts: int, seed: int, source: str, fail_on: str, quiet: 
     if result.report:
         # A stable name beside the runs, for people who just want to open the report: rendered
         # for that place (not copied), so its download links reach into the run folder.
-        from .pipeline import render_report
+        from accessaudit.pipeline import render_report
 
         run = result.run
         latest = render_report(
@@ -391,10 +391,10 @@ def run(
 
     Example:  accessaudit run --config /etc/accessaudit/config.toml -q --json-log run.jsonl
     """
-    from .auditlog import AuditTrail, run_fields
-    from .config import load_settings
-    from .joblog import finished_fields, open_log
-    from .pipeline import run_audit
+    from accessaudit.auditlog import AuditTrail, run_fields
+    from accessaudit.config import load_settings
+    from accessaudit.joblog import finished_fields, open_log
+    from accessaudit.pipeline import run_audit
 
     console = _console(quiet)
     trail: AuditTrail | None = None
@@ -423,7 +423,7 @@ def run(
             if settings.report.pseudonymise:  # the summary below is an output too (cron mail)
                 from dataclasses import replace
 
-                from .report.pseudonymise import from_settings
+                from accessaudit.report.pseudonymise import from_settings
 
                 pseudo = from_settings(settings)
                 pseudo.learn_tables(result.analysis.accounts, result.analysis.groups)
@@ -450,8 +450,8 @@ def _settings_for_run(config_path: Path, run_info: RunInfo) -> Settings:
     """The configuration to re-read a stored run with: the config file when it exists; with no
     file, the demo's settings only for a demo run (sample sources), never for a real estate's
     run (its rule settings and exceptions would silently be the demo's)."""
-    from .config import load_settings
-    from .pipeline import demo_settings
+    from accessaudit.config import load_settings
+    from accessaudit.pipeline import demo_settings
 
     if config_path.exists():
         return load_settings(config_path)
@@ -478,11 +478,11 @@ def report(run_dir: Path, config_path: Path, out: Path | None, pseudonymise: boo
 
     Example:  accessaudit report accessaudit-data/runs/20261126T020000Z --out report.html
     """
-    from .engine.rulefile import load_rules
-    from .engine.snapshot import EXCEPTIONS_FILE, load_snapshot
-    from .pipeline import load_analysis, render_report
-    from .report.history import previous_history
-    from .store import open_run
+    from accessaudit.engine.rulefile import load_rules
+    from accessaudit.engine.snapshot import EXCEPTIONS_FILE, load_snapshot
+    from accessaudit.pipeline import load_analysis, render_report
+    from accessaudit.report.history import previous_history
+    from accessaudit.store import open_run
 
     run_info = open_run(run_dir)
     settings = _settings_for_run(config_path, run_info)
@@ -492,7 +492,7 @@ def report(run_dir: Path, config_path: Path, out: Path | None, pseudonymise: boo
     hidden = settings.report.pseudonymise if pseudonymise is None else pseudonymise
     register: dict[str, Any] | None = None  # default: the run's own exceptions.json
     if hidden:
-        from .report.pseudonymise import KEY_FILE, Pseudonymiser, load_key
+        from accessaudit.report.pseudonymise import KEY_FILE, Pseudonymiser, load_key
 
         runs_dir = run_info.path.resolve().parent
         key_file = settings.report.pseudonym_key_file or runs_dir.parent / KEY_FILE
@@ -515,8 +515,8 @@ def report(run_dir: Path, config_path: Path, out: Path | None, pseudonymise: boo
         register=register,
         link_exports=not raw_exports,
     )
-    from .auditlog import AuditTrail
-    from .store import sha256_file
+    from accessaudit.auditlog import AuditTrail
+    from accessaudit.store import sha256_file
 
     data_dir = run_info.path.resolve().parent.parent
     AuditTrail(data_dir, "report", config=config_path, settings=settings).event(
@@ -537,8 +537,8 @@ def runs(config_path: Path) -> None:
 
     Example:  accessaudit runs --config config.toml
     """
-    from .config import load_settings
-    from .store import RunStore
+    from accessaudit.config import load_settings
+    from accessaudit.store import RunStore
 
     settings = load_settings(config_path)
     for r in RunStore(settings.audit.data_dir).runs():
@@ -572,9 +572,9 @@ def verify(run_dirs: tuple[Path, ...], config_path: Path) -> None:
 
     Example:  accessaudit verify accessaudit-data/runs/20261126T020000Z
     """
-    from .config import load_settings
-    from .verify import run_folders
-    from .verify import verify as check
+    from accessaudit.config import load_settings
+    from accessaudit.verify import run_folders
+    from accessaudit.verify import verify as check
 
     if run_dirs:
         targets: dict[Path, list[str]] = {}
@@ -605,9 +605,9 @@ def prune(config_path: Path, dry_run: bool) -> None:
 
     Example:  accessaudit prune --config config.toml --dry-run
     """
-    from .config import load_settings
-    from .retention import prune_runs
-    from .store import RunStore
+    from accessaudit.config import load_settings
+    from accessaudit.retention import prune_runs
+    from accessaudit.store import RunStore
 
     settings = load_settings(config_path)
     store = RunStore(settings.audit.data_dir)
@@ -618,7 +618,7 @@ def prune(config_path: Path, dry_run: bool) -> None:
             keep_days=settings.audit.keep_days,
             dry_run=dry_run,
         )
-    from .auditlog import AuditTrail
+    from accessaudit.auditlog import AuditTrail
 
     AuditTrail(settings.audit.data_dir, "prune", config=config_path, settings=settings).event(
         "pruned", runs=gone, dry_run=dry_run
@@ -635,9 +635,9 @@ def rules() -> None:
 
 
 def _load_rules(config_path: Path | None) -> list[Any]:
-    from .config import load_settings
-    from .engine.evaluate import check_queries
-    from .engine.rulefile import load_rules
+    from accessaudit.config import load_settings
+    from accessaudit.engine.evaluate import check_queries
+    from accessaudit.engine.rulefile import load_rules
 
     dirs = load_settings(config_path).audit.rules_dirs if config_path else []
     rules = load_rules(dirs)
@@ -696,7 +696,7 @@ def rules_test(config_path: Path | None) -> None:
 
     Example:  accessaudit rules test --config config.toml
     """
-    from .engine.evaluate import run_examples
+    from accessaudit.engine.evaluate import run_examples
 
     results = run_examples(_load_rules(config_path))
     failed = [r for r in results if not r.passed]
@@ -729,9 +729,9 @@ def exceptions_check(config_path: Path, on_date: datetime | None) -> None:
 
     Example:  accessaudit exceptions check --config config.toml --on 2027-01-31
     """
-    from .config import load_settings
-    from .engine.exceptions import load_configured
-    from .engine.rulefile import load_rules
+    from accessaudit.config import load_settings
+    from accessaudit.engine.exceptions import load_configured
+    from accessaudit.engine.rulefile import load_rules
 
     settings = load_settings(config_path)
     register = load_configured(settings, [r.id for r in load_rules(settings.audit.rules_dirs)])
@@ -767,10 +767,10 @@ def plan(run_dir: Path, config_path: Path, out: Path | None) -> None:
 
     Example:  accessaudit plan accessaudit-data/runs/20261126T020000Z --out plan.json
     """
-    from .engine.rulefile import load_rules
-    from .pipeline import plan_run
-    from .remediation.planfile import save_plan
-    from .store import open_run
+    from accessaudit.engine.rulefile import load_rules
+    from accessaudit.pipeline import plan_run
+    from accessaudit.remediation.planfile import save_plan
+    from accessaudit.store import open_run
 
     run_info = open_run(run_dir)
     settings = _settings_for_run(config_path, run_info)
@@ -863,11 +863,11 @@ def apply_cmd(
 
     Example:  accessaudit apply plan.json -c config.toml --execute --sha256 3f5a...
     """
-    from .auditlog import AuditTrail
-    from .config import load_settings
-    from .remediation.apply import apply_plan, plan_changes, undo_plan
-    from .remediation.apply_open import open_directories
-    from .remediation.planfile import PlanError, load_plan
+    from accessaudit.auditlog import AuditTrail
+    from accessaudit.config import load_settings
+    from accessaudit.remediation.apply import apply_plan, plan_changes, undo_plan
+    from accessaudit.remediation.apply_open import open_directories
+    from accessaudit.remediation.planfile import PlanError, load_plan
 
     if (execute or undo) and not approved:
         raise PlanError(

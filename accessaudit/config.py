@@ -20,9 +20,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError
-from .model import SPECIAL_ORGS, Severity
-from .tomlpos import line_of
+from accessaudit.errors import ConfigError
+from accessaudit.model import SPECIAL_ORGS, Severity
+from accessaudit.tomlpos import line_of
 
 #: Inline secret keys we refuse with a specific message rather than "unknown key".
 _INLINE_SECRET_KEYS = ("password", "client_secret", "secret", "passphrase", "private_key")

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import EntraSource, Settings
+from accessaudit.config import EntraSource, Settings
 
 #: The demo app registration's client id (any GUID; the emulator knows only this one).
 DEMO_CLIENT_ID = "0d6c2f4e-3b1a-4f7d-9e55-7c1a2b3c4d5e"
@@ -60,15 +60,15 @@ def _loopback_without_proxy() -> Iterator[None]:
 def emulated_sample_tenant(*, accounts: int, seed: int) -> Iterator[EmulatedTenant]:
     """Serve the sample's tenant (``generate(seed, accounts, entra=True).entra``) on 127.0.0.1
     and yield an :class:`EntraSource` for it (certificate credential, read-only roles)."""
-    from .graphemu import (
+    from accessaudit.graphemu import (
         READ_ROLES,
         GraphEmulator,
         make_app_certificate,
         make_pki,
         tenant_from_sample,
     )
-    from .sample import generate
-    from .sample_entra import TENANT_DOMAIN, TENANT_ID
+    from accessaudit.sample import generate
+    from accessaudit.sample_entra import TENANT_DOMAIN, TENANT_ID
 
     tables = generate(seed=seed, accounts=accounts, entra=True).entra
     with tempfile.TemporaryDirectory(prefix="accessaudit-graph-emulator-") as tmp:

@@ -27,11 +27,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .errors import StoreError
-from .store import MANIFEST, sha256_file
+from accessaudit.errors import StoreError
+from accessaudit.store import MANIFEST, sha256_file
 
 if TYPE_CHECKING:
-    from .pipeline import RunResult
+    from accessaudit.pipeline import RunResult
 
 
 class JsonLog:

@@ -16,14 +16,21 @@ from typing import Any
 
 import polars as pl
 
-from .analysis.attribution import attribute_accounts, attribute_groups
-from .analysis.correlate import correlate
-from .analysis.expand import effective_memberships, finding_paths, group_closure
-from .config import CsvSource, EntraSource, LdapSource, SampleSource, Settings, settings_hash
-from .engine.evaluate import build_views, check_queries, evaluate
-from .engine.exceptions import Register, apply_exceptions, load_configured
-from .engine.rulefile import Rule, catalogue_hash, load_rules
-from .engine.snapshot import (
+from accessaudit.analysis.attribution import attribute_accounts, attribute_groups
+from accessaudit.analysis.correlate import correlate
+from accessaudit.analysis.expand import effective_memberships, finding_paths, group_closure
+from accessaudit.config import (
+    CsvSource,
+    EntraSource,
+    LdapSource,
+    SampleSource,
+    Settings,
+    settings_hash,
+)
+from accessaudit.engine.evaluate import build_views, check_queries, evaluate
+from accessaudit.engine.exceptions import Register, apply_exceptions, load_configured
+from accessaudit.engine.rulefile import Rule, catalogue_hash, load_rules
+from accessaudit.engine.snapshot import (
     EXCEPTIONS_FILE,
     RULES_FILE,
     load_snapshot,
@@ -32,23 +39,23 @@ from .engine.snapshot import (
     rules_snapshot,
     to_bytes,
 )
-from .errors import IncompleteCollection
-from .model import (
+from accessaudit.errors import IncompleteCollection
+from accessaudit.model import (
     COLLECTED_SCHEMAS,
     SEVERITY_RANK,
     CollectionUnit,
     Severity,
     SourceCollection,
 )
-from .remediation.plan import plan_actions
-from .report.context import build_context
-from .report.exports import write_csv, write_json
-from .report.history import HISTORY_TABLE, change_counts, history_for_run, with_history
-from .report.html import exports_href, render_html
-from .report.pseudonymise import from_settings as pseudonymiser
-from .report.trend import TrendPoint, stored_points, trend_context, trend_frame
-from .retention import prune_runs
-from .store import MANIFEST, RunInfo, RunStore, read_table, sha256_file
+from accessaudit.remediation.plan import plan_actions
+from accessaudit.report.context import build_context
+from accessaudit.report.exports import write_csv, write_json
+from accessaudit.report.history import HISTORY_TABLE, change_counts, history_for_run, with_history
+from accessaudit.report.html import exports_href, render_html
+from accessaudit.report.pseudonymise import from_settings as pseudonymiser
+from accessaudit.report.trend import TrendPoint, stored_points, trend_context, trend_frame
+from accessaudit.retention import prune_runs
+from accessaudit.store import MANIFEST, RunInfo, RunStore, read_table, sha256_file
 
 Progress = Callable[[str], None]
 #: ``counts(source_name, unit, objects_so_far)`` while a source is collected: per unit (e.g.
@@ -78,7 +85,7 @@ def _no_counts(_source: str, _unit: str, _n: int) -> None:
 def _sample_collection(
     src: SampleSource, now: datetime, counts: UnitCounts | None = None
 ) -> SourceCollection:
-    from .sample import generate
+    from accessaudit.sample import generate
 
     started = datetime.now(UTC)
     entra = src.part == "entra"
@@ -132,16 +139,16 @@ def collect_one(
         if isinstance(src, SampleSource):
             return _sample_collection(src, now, counts)
         if isinstance(src, LdapSource):
-            from .connectors import ldap
+            from accessaudit.connectors import ldap
 
             return ldap.collect(src, now=now, progress=counts)
         if isinstance(src, EntraSource):
-            from .connectors import entra
+            from accessaudit.connectors import entra
 
             state = _previous_state(previous, src.name)
             prev_tables = _previous_tables(previous, f"entra:{src.tenant_id}") if state else None
             return entra.collect(src, state=state, previous=prev_tables, now=now, progress=counts)
-        from .connectors import csvfile
+        from accessaudit.connectors import csvfile
 
         return csvfile.collect(src, now=now, progress=counts)
     except IncompleteCollection as exc:
@@ -483,7 +490,7 @@ def write_run(
             )
             writer.add_file("findings.json")
         if "xlsx" in settings.report.formats:
-            from .report.exports import write_xlsx
+            from accessaudit.report.exports import write_xlsx
 
             sheets = {
                 f"actions-{org}": shown.actions.filter(pl.col("owning_org") == org)
@@ -589,8 +596,8 @@ def demo_settings(
 ) -> Settings:
     """Settings for ``accessaudit demo``: the embedded sample (its Entra tenant, its
     application exports)."""
-    from .sample import sample_settings_dict
-    from .sample_apps import app_sources
+    from accessaudit.sample import sample_settings_dict
+    from accessaudit.sample_apps import app_sources
 
     sample = {"kind": "sample", "seed": seed, "accounts": accounts}
     tenant = [{**sample, "name": "alliance-entra", "part": "entra"}] if entra else []
@@ -614,8 +621,8 @@ def demo_settings(
 def prepare_demo(out: Path, *, accounts: int = 6000, seed: int = 7) -> Settings:
     """Write the sample's application exports under ``out/exports`` and return the settings
     (the directory, its Entra tenant and the two applications)."""
-    from .sample import generate
-    from .sample_apps import write_app_exports
+    from accessaudit.sample import generate
+    from accessaudit.sample_apps import write_app_exports
 
     sample = generate(seed=seed, accounts=accounts, apps=True)
     paths = write_app_exports(sample, out / "exports")
@@ -626,8 +633,8 @@ def plan_run(run: RunInfo, settings: Settings, rules: list[Rule]) -> dict[str, A
     """The saved-plan document of a stored run: its actions with the what-if of all of them
     (the plan applied to the run's snapshot, expanded and evaluated again with the same rules
     and the same attribution)."""
-    from .remediation.planfile import build_plan
-    from .remediation.whatif import what_if
+    from accessaudit.remediation.planfile import build_plan
+    from accessaudit.remediation.whatif import what_if
 
     names = ("accounts", "groups", "memberships", "grants", "group_closure",
              "effective_memberships", "findings", "actions")  # fmt: skip

@@ -25,8 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from .errors import StoreError
-from .store import MANIFEST, RunInfo, RunStore, sha256_file
+from accessaudit.errors import StoreError
+from accessaudit.store import MANIFEST, RunInfo, RunStore, sha256_file
 
 LEDGER: Final = "pruned-runs.jsonl"
 

@@ -43,7 +43,7 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
-from .model import (
+from accessaudit.model import (
     ACCOUNTS_SCHEMA,
     GRANTS_SCHEMA,
     GROUPS_SCHEMA,
@@ -55,10 +55,10 @@ from .model import (
     conform,
     empty,
 )
-from .sample_apps import plant_apps
-from .sample_entra import plant_entra
-from .sample_legit import LEGIT_SCHEMA, legit_frame
-from .sample_separation import plant_separation
+from accessaudit.sample_apps import plant_apps
+from accessaudit.sample_entra import plant_entra
+from accessaudit.sample_legit import LEGIT_SCHEMA, legit_frame
+from accessaudit.sample_separation import plant_separation
 
 DOMAIN: Final = "alliance.local"
 BASE_DN: Final = "DC=alliance,DC=local"

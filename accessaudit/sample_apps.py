@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 if TYPE_CHECKING:  # only for annotations: sample imports this module
-    from .sample import Sample, _Builder
+    from accessaudit.sample import Sample, _Builder
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def _write_csv(df: pl.DataFrame, delimiter: str, fh: IO[bytes]) -> None:
 
 def write_app_exports(sample: Sample, folder: Path) -> dict[str, Path]:
     """Write each application's export as CSV (owner-only) into ``folder``."""
-    from .store import atomic_write, private_dir
+    from accessaudit.store import atomic_write, private_dir
 
     private_dir(folder)
     paths = {}

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import polars as pl
 
-from .model import (
+from accessaudit.model import (
     ACCOUNTS_SCHEMA,
     GRANTS_SCHEMA,
     GROUPS_SCHEMA,
@@ -54,7 +54,7 @@ from .model import (
 )
 
 if TYPE_CHECKING:  # sample imports this module
-    from .sample import _Builder
+    from accessaudit.sample import _Builder
 
 TENANT_ID: Final = "5f1c2b7e-8d4a-4c3e-9a61-2b7d0e9c4f18"
 ENTRA_SOURCE: Final = f"entra:{TENANT_ID}"
@@ -171,14 +171,14 @@ def plant_entra(
     now: datetime,
 ) -> dict[str, pl.DataFrame]:
     """The tenant's canonical tables; its truth rows are recorded on ``b`` as they are planted."""
-    from .sample import FORCES
+    from accessaudit.sample import FORCES
 
     wmp, warks = FORCES
     t = _Tenant(gen)
     active = pl.col("inactive_u") >= 0.08
 
     # --- users synced from AD (same SID), the break-glass admin, guests -----------------------
-    from .sample import _guids  # vectorised ids (sample imports this module)
+    from accessaudit.sample import _guids  # vectorised ids (sample imports this module)
 
     synced_ids = pl.concat([people["account_id"], admins["account_id"]])
     src = accounts.filter(pl.col("account_id").is_in(synced_ids.implode()))

@@ -26,7 +26,7 @@ from typing import Final
 
 import polars as pl
 
-from .model import conform
+from accessaudit.model import conform
 
 LEGIT_SCHEMA: Final = pl.Schema(
     {

@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 
 if TYPE_CHECKING:  # sample imports this module
-    from .sample import Force, _Builder
+    from accessaudit.sample import Force, _Builder
 
 #: RIDs of the retired domains' accounts carried in sIDHistory (legitimate migrations).
 LEGACY_RID_BASE: Final = 7_000

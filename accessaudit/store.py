@@ -34,8 +34,8 @@ from typing import IO, Any
 
 import polars as pl
 
-from .errors import LockHeld, StoreError
-from .model import COLLECTED_SCHEMAS
+from accessaudit.errors import LockHeld, StoreError
+from accessaudit.model import COLLECTED_SCHEMAS
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1

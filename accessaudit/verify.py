@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from .retention import pruned_entries
-from .store import MANIFEST, RunStore, sha256_file
+from accessaudit.retention import pruned_entries
+from accessaudit.store import MANIFEST, RunStore, sha256_file
 
 KINDS: Final = ("changed", "missing", "extra", "manifest", "replayed", "chain")
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 
 import polars as pl
 
-from ..config import Matchers, Organisation, Settings
-from ..model import Org
+from accessaudit.config import Matchers, Organisation, Settings
+from accessaudit.model import Org
 
 MatcherFn = Callable[[Matchers, str], pl.Expr | None]
 

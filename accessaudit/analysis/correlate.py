@@ -22,7 +22,7 @@ from typing import Final
 
 import polars as pl
 
-from ..model import CollectionUnit, MemberKind, SourceCollection
+from accessaudit.model import CollectionUnit, MemberKind, SourceCollection
 
 #: The identities a CSV user can be correlated on (``CsvSource.correlate_on``).
 CORRELATE_ON: Final = ("username", "upn", "employee_id", "mail")

@@ -25,8 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 
-from ..model import EFFECTIVE_SCHEMA, GROUP_CLOSURE_SCHEMA, VIA_ENUM, MemberKind
-from ._kernels import (
+from accessaudit.analysis._kernels import (
     CTZ_TABLE,
     bucket,
     bucket_ptr,
@@ -34,6 +33,7 @@ from ._kernels import (
     dense_codes,
     expand_accounts,
 )
+from accessaudit.model import EFFECTIVE_SCHEMA, GROUP_CLOSURE_SCHEMA, VIA_ENUM, MemberKind
 
 
 def group_closure(memberships: pl.DataFrame) -> pl.DataFrame:

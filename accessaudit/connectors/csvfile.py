@@ -40,9 +40,9 @@ from typing import Final
 
 import polars as pl
 
-from ..config import CsvSource
-from ..errors import ConfigError, InputFileError
-from ..model import (
+from accessaudit.config import CsvSource
+from accessaudit.errors import ConfigError, InputFileError
+from accessaudit.model import (
     ACCOUNTS_SCHEMA,
     GROUPS_SCHEMA,
     MEMBERSHIPS_SCHEMA,

@@ -77,14 +77,12 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from ..config import EntraSource
-from ..errors import AuthError, ConfigError
-from ..model import GroupKind, SourceCollection
-from . import entra_admin_units as admin_units
-from . import entra_delta as delta
-from . import entra_directory as directory
-from . import entra_grants as grants
-from .entra_auth import (
+from accessaudit.config import EntraSource
+from accessaudit.connectors import entra_admin_units as admin_units
+from accessaudit.connectors import entra_delta as delta
+from accessaudit.connectors import entra_directory as directory
+from accessaudit.connectors import entra_grants as grants
+from accessaudit.connectors.entra_auth import (
     NEEDS,
     PinnedSession,
     TokenSource,
@@ -92,8 +90,8 @@ from .entra_auth import (
     token_roles,
     write_permissions,
 )
-from .entra_http import GraphClient
-from .entra_tables import (
+from accessaudit.connectors.entra_http import GraphClient
+from accessaudit.connectors.entra_tables import (
     CONTAINER_KINDS,
     containers_frame,
     grants_frame,
@@ -102,7 +100,9 @@ from .entra_tables import (
     ownership_grants,
     privileged_principals,
 )
-from .entra_units import Context
+from accessaudit.connectors.entra_units import Context
+from accessaudit.errors import AuthError, ConfigError
+from accessaudit.model import GroupKind, SourceCollection
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,16 @@ from typing import Any
 
 import polars as pl
 
-from ..model import CollectionUnit, GroupKind
-from .entra_http import GraphFailure, Listing, UnitFailed
-from .entra_tables import AU_SELECT, LINK_SELECT, containers_frame, member_kind, memberships_frame
-from .entra_units import Context, is_limited, limited_reason, proof, select
+from accessaudit.connectors.entra_http import GraphFailure, Listing, UnitFailed
+from accessaudit.connectors.entra_tables import (
+    AU_SELECT,
+    LINK_SELECT,
+    containers_frame,
+    member_kind,
+    memberships_frame,
+)
+from accessaudit.connectors.entra_units import Context, is_limited, limited_reason, proof, select
+from accessaudit.model import CollectionUnit, GroupKind
 
 Jobs = list[tuple[str, str]]
 

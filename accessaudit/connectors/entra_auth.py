@@ -21,8 +21,8 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ..config import EntraSource
-from ..errors import AuthError, ConfigError, ConnectError
+from accessaudit.config import EntraSource
+from accessaudit.errors import AuthError, ConfigError, ConnectError
 
 log = logging.getLogger(__name__)
 

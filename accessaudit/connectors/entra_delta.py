@@ -17,8 +17,13 @@ from typing import Any, Final
 
 import polars as pl
 
-from ..model import ACCOUNTS_SCHEMA, GROUPS_SCHEMA, conform
-from .entra_tables import GROUP_SELECT, USER_SELECT, member_kind, memberships_frame
+from accessaudit.connectors.entra_tables import (
+    GROUP_SELECT,
+    USER_SELECT,
+    member_kind,
+    memberships_frame,
+)
+from accessaudit.model import ACCOUNTS_SCHEMA, GROUPS_SCHEMA, conform
 
 #: "For directory objects, the limit is seven days" (delta-query-overview).
 MAX_AGE: Final = timedelta(days=7)

@@ -8,10 +8,9 @@ from typing import Final
 
 import polars as pl
 
-from ..model import CollectionUnit
-from . import entra_delta as delta
-from .entra_http import GraphFailure, Listing, UnitFailed
-from .entra_tables import (
+from accessaudit.connectors import entra_delta as delta
+from accessaudit.connectors.entra_http import GraphFailure, Listing, UnitFailed
+from accessaudit.connectors.entra_tables import (
     CONTAINER_KINDS,
     GROUP_SELECT,
     LINK_SELECT,
@@ -21,7 +20,8 @@ from .entra_tables import (
     member_kind,
     memberships_frame,
 )
-from .entra_units import Context, is_limited, limited_reason, proof, select
+from accessaudit.connectors.entra_units import Context, is_limited, limited_reason, proof, select
+from accessaudit.model import CollectionUnit
 
 log = logging.getLogger(__name__)
 

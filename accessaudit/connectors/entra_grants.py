@@ -13,16 +13,16 @@ from typing import Any
 
 import polars as pl
 
-from ..model import CollectionUnit, GroupKind
-from .entra_http import GraphFailure, Listing, UnitFailed
-from .entra_tables import (
+from accessaudit.connectors.entra_http import GraphFailure, Listing, UnitFailed
+from accessaudit.connectors.entra_tables import (
     SP_OWNER_SELECT,
     SP_SELECT,
     app_role_grants,
     containers_frame,
     role_grants,
 )
-from .entra_units import Context, proof, select
+from accessaudit.connectors.entra_units import Context, proof, select
+from accessaudit.model import CollectionUnit, GroupKind
 
 Row = tuple[str, str, str, str]
 

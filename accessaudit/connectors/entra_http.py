@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..config import EntraSource
-from .entra_auth import TokenSource, transport_error
+from accessaudit.config import EntraSource
+from accessaudit.connectors.entra_auth import TokenSource, transport_error
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from ..model import (
+from accessaudit.model import (
     ACCOUNTS_SCHEMA,
     GRANTS_SCHEMA,
     GROUPS_SCHEMA,

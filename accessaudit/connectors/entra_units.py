@@ -9,10 +9,10 @@ from typing import Any, Final
 
 import polars as pl
 
-from ..config import EntraSource
-from ..model import COLLECTED_SCHEMAS, CollectionUnit, conform
-from .entra_auth import missing_permission
-from .entra_http import GraphClient, Listing, UnitFailed
+from accessaudit.config import EntraSource
+from accessaudit.connectors.entra_auth import missing_permission
+from accessaudit.connectors.entra_http import GraphClient, Listing, UnitFailed
+from accessaudit.model import COLLECTED_SCHEMAS, CollectionUnit, conform
 
 log = logging.getLogger(__name__)
 

@@ -65,13 +65,13 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.operation.search import parse_filter
 from ldap3.utils.conv import escape_filter_chars
 
-from ..config import LdapSource
-from ..errors import ConfigError, ConnectError, IncompleteCollection
-from ..model import GRANTS_SCHEMA, CollectionUnit, SourceCollection, empty
-from . import ldap_decode as dec
-from . import ldap_generic as gen
-from .ldap_search import Progress, Session, follow_range, range_members
-from .ldap_transport import connect
+from accessaudit.config import LdapSource
+from accessaudit.connectors import ldap_decode as dec
+from accessaudit.connectors import ldap_generic as gen
+from accessaudit.connectors.ldap_search import Progress, Session, follow_range, range_members
+from accessaudit.connectors.ldap_transport import connect
+from accessaudit.errors import ConfigError, ConnectError, IncompleteCollection
+from accessaudit.model import GRANTS_SCHEMA, CollectionUnit, SourceCollection, empty
 
 __all__ = [
     "IncompleteLdapCollection",

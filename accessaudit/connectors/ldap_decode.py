@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from ..model import (
+from accessaudit.model import (
     ACCOUNTS_SCHEMA,
     GROUPS_SCHEMA,
     MEMBERSHIPS_SCHEMA,
@@ -51,7 +51,7 @@ from ..model import (
 )
 
 if TYPE_CHECKING:
-    from .ldap_wire import Columns
+    from accessaudit.connectors.ldap_wire import Columns
 
 UAC_ACCOUNTDISABLE = 0x2
 UAC_PASSWD_NOTREQD = 0x20

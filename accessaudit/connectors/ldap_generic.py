@@ -16,7 +16,8 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from ..model import (
+from accessaudit.connectors.ldap_decode import edge_code, gentime_expr, text
+from accessaudit.model import (
     MEMBERSHIPS_SCHEMA,
     UTC_TIME,
     AccountKind,
@@ -25,7 +26,6 @@ from ..model import (
     conform,
     privileged_sid_expr,
 )
-from .ldap_decode import edge_code, gentime_expr, text
 
 #: canonical column -> LDAP attribute; a source's ``attribute_map`` overrides entries.
 OPENLDAP_ACCOUNT_MAP: Mapping[str, str] = {

@@ -32,12 +32,12 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.protocol.microsoft import extended_dn_control
 from ldap3.protocol.rfc2696 import paged_search_control
 
-from ..config import LdapSource
-from ..model import CollectionUnit, Via
-from . import ldap_decode as dec
-from . import ldap_wire as wire
-from .ldap_transport import short
-from .ldap_wire import Columns
+from accessaudit.config import LdapSource
+from accessaudit.connectors import ldap_decode as dec
+from accessaudit.connectors import ldap_wire as wire
+from accessaudit.connectors.ldap_transport import short
+from accessaudit.connectors.ldap_wire import Columns
+from accessaudit.model import CollectionUnit, Via
 
 PAGED_OID = "1.2.840.113556.1.4.319"
 #: A page that brings no entries but another cookie this many times in a row is a cookie loop.

@@ -28,8 +28,8 @@ from typing import Any
 from ldap3 import NONE, SASL, SIMPLE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException, LDAPSocketOpenError, LDAPStartTLSError
 
-from ..config import LdapSource
-from ..errors import AuthError, ConfigError, ConnectError
+from accessaudit.config import LdapSource
+from accessaudit.errors import AuthError, ConfigError, ConnectError
 
 #: AD bind failure sub-codes (the "data NNN" in the diagnostic message) -> text and hint.
 _AD_BIND_CODES: dict[str, tuple[str, str]] = {

@@ -34,8 +34,8 @@ from ldap3.core.exceptions import LDAPException, LDAPSocketReceiveError
 from ldap3.operation.search import search_operation
 from ldap3.utils.asn1 import decode_message_fast
 
-from .ldap_decode import utf8
-from .ldap_transport import short
+from accessaudit.connectors.ldap_decode import utf8
+from accessaudit.connectors.ldap_transport import short
 
 _ENTRY, _REFERENCE = 0x64, 0x73
 _UNREQUESTED, _RANGED = -1, -2

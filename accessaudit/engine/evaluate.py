@@ -67,9 +67,11 @@ from typing import Any
 
 import polars as pl
 
-from ..analysis.expand import effective_memberships, group_closure
-from ..errors import RuleError
-from ..model import (
+from accessaudit.analysis.expand import effective_memberships, group_closure
+from accessaudit.engine.rulefile import OUTPUT_COLUMNS, Example, Rule
+from accessaudit.engine.views import build_views
+from accessaudit.errors import RuleError
+from accessaudit.model import (
     ACCOUNTS_SCHEMA,
     FINDINGS_SCHEMA,
     GRANTS_SCHEMA,
@@ -77,8 +79,6 @@ from ..model import (
     MEMBERSHIPS_SCHEMA,
     MemberKind,
 )
-from .rulefile import OUTPUT_COLUMNS, Example, Rule
-from .views import build_views
 
 __all__ = ["build_views", "check_queries", "evaluate", "example_tables", "run_examples"]
 

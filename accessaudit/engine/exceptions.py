@@ -45,9 +45,9 @@ from typing import Any, Final
 
 import polars as pl
 
-from ..config import Settings
-from ..errors import ExceptionsFileError
-from ..model import ActionKind, Severity
+from accessaudit.config import Settings
+from accessaudit.errors import ExceptionsFileError
+from accessaudit.model import ActionKind, Severity
 
 REQUIRED: Final = ("id", "rule", "objects", "justification", "agreement", "approvers", "expires")
 OPTIONAL: Final = ("agreement_ends", "ticket")

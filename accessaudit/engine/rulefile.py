@@ -43,9 +43,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..errors import RuleError
-from ..hidden import HIDDEN_KEEP_LINES
-from ..model import FINDINGS_SCHEMA, ActionKind, Severity
+from accessaudit.errors import RuleError
+from accessaudit.hidden import HIDDEN_KEEP_LINES
+from accessaudit.model import FINDINGS_SCHEMA, ActionKind, Severity
 
 REQUIRED = (
     *("id", "version", "title", "severity", "action", "rationale", "remediation", "key"),

@@ -30,9 +30,9 @@ from typing import Any, Final
 
 import polars as pl
 
-from ..errors import StoreError
-from .exceptions import EXPIRED_RULE, STALE_RULE, Register
-from .rulefile import Rule, builtin_rules_dir, catalogue_hash
+from accessaudit.engine.exceptions import EXPIRED_RULE, STALE_RULE, Register
+from accessaudit.engine.rulefile import Rule, builtin_rules_dir, catalogue_hash
+from accessaudit.errors import StoreError
 
 RULES_FILE: Final = "rules.json"
 EXCEPTIONS_FILE: Final = "exceptions.json"

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import polars as pl
 
-from ..model import SPECIAL_ORGS, GroupKind, MemberKind, ResourceKind
+from accessaudit.model import SPECIAL_ORGS, GroupKind, MemberKind, ResourceKind
 
 _SPECIAL = list(SPECIAL_ORGS)
 _AU = GroupKind.ADMIN_UNIT.value
@@ -288,7 +288,7 @@ def _sid_history(acc: pl.LazyFrame, grp: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _privileged_rid(column: str) -> pl.Expr:
-    from ..model import privileged_sid_expr
+    from accessaudit.model import privileged_sid_expr
 
     return privileged_sid_expr(column)
 

@@ -15,13 +15,13 @@ and never talks to Microsoft. Modules:
   built on :mod:`.tlspki` (the throwaway loopback PKI shared with the test servers).
 """
 
-from .faults import Fault, Faults
-from .identity import AppRegistration
-from .pki import AppCertificate, TestPKI, make_app_certificate, make_pki
-from .protocol import READ
-from .server import READ_ROLES, GraphEmulator, Logged
-from .tables import tenant_from_sample, tenant_from_tables
-from .tenant import Tenant
+from accessaudit.graphemu.faults import Fault, Faults
+from accessaudit.graphemu.identity import AppRegistration
+from accessaudit.graphemu.pki import AppCertificate, TestPKI, make_app_certificate, make_pki
+from accessaudit.graphemu.protocol import READ
+from accessaudit.graphemu.server import READ_ROLES, GraphEmulator, Logged
+from accessaudit.graphemu.tables import tenant_from_sample, tenant_from_tables
+from accessaudit.graphemu.tenant import Tenant
 
 __all__ = [
     "READ",

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .protocol import Caller, GraphError, Reply, Request, _Cursor
-from .schema import ODATA_TYPE
+from accessaudit.graphemu.protocol import Caller, GraphError, Reply, Request, _Cursor
+from accessaudit.graphemu.schema import ODATA_TYPE
 
 
 class DeltaQueries:

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from .delta import DeltaQueries
-from .protocol import (
+from accessaudit.graphemu.delta import DeltaQueries
+from accessaudit.graphemu.protocol import (
     ADVANCED_MESSAGE,
     Caller,
     GraphError,
@@ -29,8 +29,8 @@ from .protocol import (
     not_found,
     page_token,
 )
-from .roles import AppsAndRoles
-from .schema import DEFAULTS, ODATA_TYPE, PROPERTIES, USER_NOT_IN_COLLECTION
+from accessaudit.graphemu.roles import AppsAndRoles
+from accessaudit.graphemu.schema import DEFAULTS, ODATA_TYPE, PROPERTIES, USER_NOT_IN_COLLECTION
 
 
 def _text_test(prop: str, text: str, *, ends: bool) -> Callable[[dict[str, Any]], bool]:

@@ -25,8 +25,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .protocol import Caller, GraphError, Reply
-from .tenant import Tenant
+from accessaudit.graphemu.protocol import Caller, GraphError, Reply
+from accessaudit.graphemu.tenant import Tenant
 
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"

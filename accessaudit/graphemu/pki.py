@@ -18,8 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .tlspki import Pki, name
-from .tlspki import make_pki as servers_pki
+from accessaudit.graphemu.tlspki import Pki, name
+from accessaudit.graphemu.tlspki import make_pki as servers_pki
 
 #: The emulator's CA and server certificate: the same throwaway PKI as the directory servers'.
 TestPKI = Pki

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .tenant import Tenant
+from accessaudit.graphemu.tenant import Tenant
 
 # Application permissions that allow reading each kind of object, least privileged first
 # (the "Permissions" table of each API page on learn.microsoft.com/graph/api).

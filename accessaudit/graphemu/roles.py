@@ -7,8 +7,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .protocol import Caller, GraphError, Reply, Request, denied, not_found
-from .tenant import Tenant
+from accessaudit.graphemu.protocol import Caller, GraphError, Reply, Request, denied, not_found
+from accessaudit.graphemu.tenant import Tenant
 
 
 class AppsAndRoles:

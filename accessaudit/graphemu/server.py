@@ -29,13 +29,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from .faults import DEFAULT_ERRORS, Fault, Faults
-from .graph import GraphApi
-from .identity import GRAPH_APP_ID, AppRegistration, IdentityPlatform, _signing_key
-from .pki import AppCertificate, TestPKI
-from .protocol import GraphError, Reply, expired_page_token, parse_request
-from .tenant import Tenant
-from .writes import GraphWrites
+from accessaudit.graphemu.faults import DEFAULT_ERRORS, Fault, Faults
+from accessaudit.graphemu.graph import GraphApi
+from accessaudit.graphemu.identity import (
+    GRAPH_APP_ID,
+    AppRegistration,
+    IdentityPlatform,
+    _signing_key,
+)
+from accessaudit.graphemu.pki import AppCertificate, TestPKI
+from accessaudit.graphemu.protocol import GraphError, Reply, expired_page_token, parse_request
+from accessaudit.graphemu.tenant import Tenant
+from accessaudit.graphemu.writes import GraphWrites
 
 #: The read-only permission set the connector documents as sufficient.
 READ_ROLES = (

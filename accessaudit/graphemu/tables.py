@@ -8,8 +8,8 @@ from typing import Any
 
 import polars as pl
 
-from .schema import DEFAULT_ACCESS_ROLE
-from .tenant import Tenant, iso, new_id
+from accessaudit.graphemu.schema import DEFAULT_ACCESS_ROLE
+from accessaudit.graphemu.tenant import Tenant, iso, new_id
 
 _GUEST_IDENTITY = {"signInType": "federated", "issuer": "ExternalAzureAD", "issuerAssignedId": None}
 

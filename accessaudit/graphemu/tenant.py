@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .schema import BUILTIN_ROLES
+from accessaudit.graphemu.schema import BUILTIN_ROLES
 
 
 def iso(value: datetime | None) -> str | None:

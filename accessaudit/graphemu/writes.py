@@ -41,7 +41,7 @@ import json
 import re
 from typing import Any
 
-from .protocol import Caller, GraphError, Reply, Request, denied, not_found
+from accessaudit.graphemu.protocol import Caller, GraphError, Reply, Request, denied, not_found
 
 MEMBER_WRITE = frozenset(
     {"GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"}

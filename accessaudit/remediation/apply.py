@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import AuditError
-from ..model import ActionKind, Via, is_privileged_sid
-from .apply_changes import (
+from accessaudit.errors import AuditError
+from accessaudit.model import ActionKind, Via, is_privileged_sid
+from accessaudit.remediation.apply_changes import (
     DYNAMIC_REASON,
     EXCHANGE_REASON,
     EXECUTABLE,
@@ -53,7 +53,7 @@ from .apply_changes import (
     expand,
     manual_reason,
 )
-from .apply_journal import ApplyError, Journal, paths_for, write_undo
+from accessaudit.remediation.apply_journal import ApplyError, Journal, paths_for, write_undo
 
 __all__ = [
     "EXECUTABLE",

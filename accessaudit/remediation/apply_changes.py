@@ -45,7 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import ActionKind
+from accessaudit.model import ActionKind
 
 A = ActionKind
 MEMBERSHIP = frozenset({A.REMOVE_MEMBER.value, A.UNNEST_GROUP.value})

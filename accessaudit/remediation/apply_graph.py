@@ -40,12 +40,12 @@ from urllib.parse import quote
 
 import requests
 
-from ..config import EntraSource
-from ..connectors.entra_auth import PinnedSession, TokenSource
-from ..connectors.entra_http import GraphClient, GraphFailure, UnitFailed
-from ..errors import AuditError
-from ..model import ActionKind
-from .apply_changes import Change, Live
+from accessaudit.config import EntraSource
+from accessaudit.connectors.entra_auth import PinnedSession, TokenSource
+from accessaudit.connectors.entra_http import GraphClient, GraphFailure, UnitFailed
+from accessaudit.errors import AuditError
+from accessaudit.model import ActionKind
+from accessaudit.remediation.apply_changes import Change, Live
 
 A = ActionKind
 GRAPH = "https://graph.microsoft.com/v1.0"

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import AuditError
-from ..store import atomic_write_bytes
-from .apply_changes import IRREVERSIBLE, IRREVERSIBLE_NOTE, Change
+from accessaudit.errors import AuditError
+from accessaudit.remediation.apply_changes import IRREVERSIBLE, IRREVERSIBLE_NOTE, Change
+from accessaudit.store import atomic_write_bytes
 
 
 class ApplyError(AuditError):

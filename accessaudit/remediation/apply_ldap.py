@@ -34,12 +34,12 @@ from typing import Any
 from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, Connection
 from ldap3.utils.conv import escape_filter_chars
 
-from ..config import LdapSource
-from ..connectors.ldap_decode import sid_to_str
-from ..connectors.ldap_transport import connect
-from ..errors import AuditError, SourceError
-from ..model import ActionKind
-from .apply_changes import Change, Live
+from accessaudit.config import LdapSource
+from accessaudit.connectors.ldap_decode import sid_to_str
+from accessaudit.connectors.ldap_transport import connect
+from accessaudit.errors import AuditError, SourceError
+from accessaudit.model import ActionKind
+from accessaudit.remediation.apply_changes import Change, Live
 
 A = ActionKind
 PERMISSIVE_MODIFY = ("1.2.840.113556.1.4.1413", False, None)

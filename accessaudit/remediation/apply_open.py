@@ -6,9 +6,9 @@ are reused, its account or app never is.
 
 from __future__ import annotations
 
-from ..config import EntraSource, LdapSource, SecretRef, Settings
-from ..errors import ConfigError
-from .apply import Directory
+from accessaudit.config import EntraSource, LdapSource, SecretRef, Settings
+from accessaudit.errors import ConfigError
+from accessaudit.remediation.apply import Directory
 
 
 def _named(settings: Settings, name: str | None, kind: str) -> LdapSource | EntraSource:
@@ -80,13 +80,13 @@ def open_directories(settings: Settings, systems: set[str]) -> dict[str, Directo
     """Write connections for the systems a plan changes (``ad``, ``cloud``)."""
     out: dict[str, Directory] = {}
     if "ad" in systems:
-        from .apply_ldap import LdapDirectory
+        from accessaudit.remediation.apply_ldap import LdapDirectory
 
         cfg = write_ldap_source(settings)
         ref: SecretRef | None = cfg.password
         out["ad"] = LdapDirectory.open(cfg, ref.resolve() if ref else None)
     if "cloud" in systems:
-        from .apply_graph import GraphDirectory
+        from accessaudit.remediation.apply_graph import GraphDirectory
 
         out["cloud"] = GraphDirectory.open(write_entra_source(settings))
     return out

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..model import ActionKind, Via
-from . import commands_rights as rights
-from . import split
-from .apply_changes import DYNAMIC_REASON, EXCHANGE_REASON
-from .quoting import (
+from accessaudit.model import ActionKind, Via
+from accessaudit.remediation import commands_rights as rights
+from accessaudit.remediation import split
+from accessaudit.remediation.apply_changes import DYNAMIC_REASON, EXCHANGE_REASON
+from accessaudit.remediation.quoting import (
     comment_text,
     group_system,
     id_text,

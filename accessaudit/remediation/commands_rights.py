@@ -11,8 +11,14 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..model import ActionKind, GroupKind
-from .quoting import comment_text, group_system, id_text, ps_quote, source_system
+from accessaudit.model import ActionKind, GroupKind
+from accessaudit.remediation.quoting import (
+    comment_text,
+    group_system,
+    id_text,
+    ps_quote,
+    source_system,
+)
 
 A = ActionKind
 Commands = dict[ActionKind, tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]]

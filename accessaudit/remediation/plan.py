@@ -26,11 +26,18 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from ..analysis.expand import finding_paths
-from ..config import Organisation
-from ..model import ACTIONS_SCHEMA, SEVERITY_RANK, SPECIAL_ORGS, ActionKind, MemberKind, Severity
-from . import split
-from .commands import render_commands, strip_edges
+from accessaudit.analysis.expand import finding_paths
+from accessaudit.config import Organisation
+from accessaudit.model import (
+    ACTIONS_SCHEMA,
+    SEVERITY_RANK,
+    SPECIAL_ORGS,
+    ActionKind,
+    MemberKind,
+    Severity,
+)
+from accessaudit.remediation import split
+from accessaudit.remediation.commands import render_commands, strip_edges
 
 A = ActionKind
 _ACCESS_ACTIONS = [A.REMOVE_MEMBER.value, A.UNNEST_GROUP.value]

@@ -38,11 +38,11 @@ from typing import Any
 
 import polars as pl
 
-from ..errors import AuditError
-from ..model import GroupKind, Via
-from ..store import atomic_write_bytes
-from .commands import strip_edges
-from .whatif import WhatIf
+from accessaudit.errors import AuditError
+from accessaudit.model import GroupKind, Via
+from accessaudit.remediation.commands import strip_edges
+from accessaudit.remediation.whatif import WhatIf
+from accessaudit.store import atomic_write_bytes
 
 FORMAT = "accessaudit-plan/1"
 BATCH_SIZE = 25  # actions per batch, within one system and kind

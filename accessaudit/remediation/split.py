@@ -24,9 +24,9 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from ..config import Organisation
-from ..model import SPECIAL_ORGS, MemberKind
-from .quoting import UNSAFE, id_text, ps_quote, quoted_list
+from accessaudit.config import Organisation
+from accessaudit.model import SPECIAL_ORGS, MemberKind
+from accessaudit.remediation.quoting import UNSAFE, id_text, ps_quote, quoted_list
 
 _LIST = pl.List(pl.String)
 PLACES_SCHEMA = pl.Schema([("org", pl.String()), ("ou", _LIST), ("prefix", _LIST)])

@@ -30,9 +30,9 @@ from typing import Any
 
 import polars as pl
 
-from ..model import SPECIAL_ORGS, ActionKind, MemberKind
-from . import commands
-from .plan import split_unnests
+from accessaudit.model import SPECIAL_ORGS, ActionKind, MemberKind
+from accessaudit.remediation import commands
+from accessaudit.remediation.plan import split_unnests
 
 A = ActionKind
 _CAT = pl.Categorical()

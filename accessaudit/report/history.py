@@ -38,9 +38,9 @@ from typing import Any, Final
 
 import polars as pl
 
-from ..model import UTC_TIME, _schema
-from ..retention import run_started
-from ..store import RunInfo, read_table
+from accessaudit.model import UTC_TIME, _schema
+from accessaudit.retention import run_started
+from accessaudit.store import RunInfo, read_table
 
 HISTORY_TABLE: Final = "findings_history"
 

@@ -35,11 +35,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 
-from ..errors import ConfigError
+from accessaudit.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..pipeline import Analysis
+    from accessaudit.config import Settings
+    from accessaudit.pipeline import Analysis
 
 KEY_FILE: Final = "pseudonym.key"
 #: Values shorter than this are tokenised in their own columns but not searched for in text

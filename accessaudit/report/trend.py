@@ -25,9 +25,9 @@ from typing import Any, Final
 
 import polars as pl
 
-from ..model import SEVERITY_RANK, Severity, _schema
-from ..retention import pruned_entries, run_started
-from ..store import RunStore
+from accessaudit.model import SEVERITY_RANK, Severity, _schema
+from accessaudit.retention import pruned_entries, run_started
+from accessaudit.store import RunStore
 
 #: Complete runs the burn-down rate is computed over.
 PROJECTION_RUNS: Final = 6
