@@ -39,8 +39,8 @@ from accessaudit.errors import AuditError, ConfigError, ExitCode, error_fields
 from accessaudit.hidden import HIDDEN_KEEP_LINES
 
 if TYPE_CHECKING:
-    from accessaudit.config import Settings
-    from accessaudit.store import RunInfo
+    from accessaudit.config.settings import Settings
+    from accessaudit.store.runs import RunInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 SEVERITIES = ["critical", "high", "medium", "low", "info", "none"]
@@ -311,9 +311,9 @@ def demo(out: Path, accounts: int, seed: int, source: str, fail_on: str, quiet: 
 
     Example:  accessaudit demo --out ./demo && xdg-open ./demo/report.html
     """
-    from accessaudit.auditlog import AuditTrail, run_fields
-    from accessaudit.demo_entra import emulated_sample_tenant, with_entra_source
-    from accessaudit.pipeline import prepare_demo, run_audit
+    from accessaudit.pipeline.auditlog import AuditTrail, run_fields
+    from accessaudit.pipeline.demo_entra import emulated_sample_tenant, with_entra_source
+    from accessaudit.pipeline.run import prepare_demo, run_audit
 
     console = _console(quiet)
     settings = prepare_demo(out, accounts=accounts, seed=seed)
@@ -340,7 +340,7 @@ def demo(out: Path, accounts: int, seed: int, source: str, fail_on: str, quiet: 
     if result.report:
         # A stable name beside the runs, for people who just want to open the report: rendered
         # for that place (not copied), so its download links reach into the run folder.
-        from accessaudit.pipeline import render_report
+        from accessaudit.pipeline.run import render_report
 
         run = result.run
         latest = render_report(
@@ -391,10 +391,10 @@ def run(
 
     Example:  accessaudit run --config /etc/accessaudit/config.toml -q --json-log run.jsonl
     """
-    from accessaudit.auditlog import AuditTrail, run_fields
-    from accessaudit.config import load_settings
-    from accessaudit.joblog import finished_fields, open_log
-    from accessaudit.pipeline import run_audit
+    from accessaudit.config.settings import load_settings
+    from accessaudit.pipeline.auditlog import AuditTrail, run_fields
+    from accessaudit.pipeline.joblog import finished_fields, open_log
+    from accessaudit.pipeline.run import run_audit
 
     console = _console(quiet)
     trail: AuditTrail | None = None
@@ -450,8 +450,8 @@ def _settings_for_run(config_path: Path, run_info: RunInfo) -> Settings:
     """The configuration to re-read a stored run with: the config file when it exists; with no
     file, the demo's settings only for a demo run (sample sources), never for a real estate's
     run (its rule settings and exceptions would silently be the demo's)."""
-    from accessaudit.config import load_settings
-    from accessaudit.pipeline import demo_settings
+    from accessaudit.config.settings import load_settings
+    from accessaudit.pipeline.run import demo_settings
 
     if config_path.exists():
         return load_settings(config_path)
@@ -480,9 +480,9 @@ def report(run_dir: Path, config_path: Path, out: Path | None, pseudonymise: boo
     """
     from accessaudit.engine.rulefile import load_rules
     from accessaudit.engine.snapshot import EXCEPTIONS_FILE, load_snapshot
-    from accessaudit.pipeline import load_analysis, render_report
+    from accessaudit.pipeline.run import load_analysis, render_report
     from accessaudit.report.history import previous_history
-    from accessaudit.store import open_run
+    from accessaudit.store.runs import open_run
 
     run_info = open_run(run_dir)
     settings = _settings_for_run(config_path, run_info)
@@ -515,8 +515,8 @@ def report(run_dir: Path, config_path: Path, out: Path | None, pseudonymise: boo
         register=register,
         link_exports=not raw_exports,
     )
-    from accessaudit.auditlog import AuditTrail
-    from accessaudit.store import sha256_file
+    from accessaudit.pipeline.auditlog import AuditTrail
+    from accessaudit.store.runs import sha256_file
 
     data_dir = run_info.path.resolve().parent.parent
     AuditTrail(data_dir, "report", config=config_path, settings=settings).event(
@@ -537,8 +537,8 @@ def runs(config_path: Path) -> None:
 
     Example:  accessaudit runs --config config.toml
     """
-    from accessaudit.config import load_settings
-    from accessaudit.store import RunStore
+    from accessaudit.config.settings import load_settings
+    from accessaudit.store.runs import RunStore
 
     settings = load_settings(config_path)
     for r in RunStore(settings.audit.data_dir).runs():
@@ -572,9 +572,9 @@ def verify(run_dirs: tuple[Path, ...], config_path: Path) -> None:
 
     Example:  accessaudit verify accessaudit-data/runs/20261126T020000Z
     """
-    from accessaudit.config import load_settings
-    from accessaudit.verify import run_folders
-    from accessaudit.verify import verify as check
+    from accessaudit.config.settings import load_settings
+    from accessaudit.store.verify import run_folders
+    from accessaudit.store.verify import verify as check
 
     if run_dirs:
         targets: dict[Path, list[str]] = {}
@@ -605,9 +605,9 @@ def prune(config_path: Path, dry_run: bool) -> None:
 
     Example:  accessaudit prune --config config.toml --dry-run
     """
-    from accessaudit.config import load_settings
-    from accessaudit.retention import prune_runs
-    from accessaudit.store import RunStore
+    from accessaudit.config.settings import load_settings
+    from accessaudit.store.retention import prune_runs
+    from accessaudit.store.runs import RunStore
 
     settings = load_settings(config_path)
     store = RunStore(settings.audit.data_dir)
@@ -618,7 +618,7 @@ def prune(config_path: Path, dry_run: bool) -> None:
             keep_days=settings.audit.keep_days,
             dry_run=dry_run,
         )
-    from accessaudit.auditlog import AuditTrail
+    from accessaudit.pipeline.auditlog import AuditTrail
 
     AuditTrail(settings.audit.data_dir, "prune", config=config_path, settings=settings).event(
         "pruned", runs=gone, dry_run=dry_run
@@ -635,7 +635,7 @@ def rules() -> None:
 
 
 def _load_rules(config_path: Path | None) -> list[Any]:
-    from accessaudit.config import load_settings
+    from accessaudit.config.settings import load_settings
     from accessaudit.engine.evaluate import check_queries
     from accessaudit.engine.rulefile import load_rules
 
@@ -729,7 +729,7 @@ def exceptions_check(config_path: Path, on_date: datetime | None) -> None:
 
     Example:  accessaudit exceptions check --config config.toml --on 2027-01-31
     """
-    from accessaudit.config import load_settings
+    from accessaudit.config.settings import load_settings
     from accessaudit.engine.exceptions import load_configured
     from accessaudit.engine.rulefile import load_rules
 
@@ -768,9 +768,9 @@ def plan(run_dir: Path, config_path: Path, out: Path | None) -> None:
     Example:  accessaudit plan accessaudit-data/runs/20261126T020000Z --out plan.json
     """
     from accessaudit.engine.rulefile import load_rules
-    from accessaudit.pipeline import plan_run
+    from accessaudit.pipeline.run import plan_run
     from accessaudit.remediation.planfile import save_plan
-    from accessaudit.store import open_run
+    from accessaudit.store.runs import open_run
 
     run_info = open_run(run_dir)
     settings = _settings_for_run(config_path, run_info)
@@ -863,10 +863,10 @@ def apply_cmd(
 
     Example:  accessaudit apply plan.json -c config.toml --execute --sha256 3f5a...
     """
-    from accessaudit.auditlog import AuditTrail
-    from accessaudit.config import load_settings
-    from accessaudit.remediation.apply import apply_plan, plan_changes, undo_plan
-    from accessaudit.remediation.apply_open import open_directories
+    from accessaudit.config.settings import load_settings
+    from accessaudit.pipeline.auditlog import AuditTrail
+    from accessaudit.remediation.apply.execute import apply_plan, plan_changes, undo_plan
+    from accessaudit.remediation.apply.open import open_directories
     from accessaudit.remediation.planfile import PlanError, load_plan
 
     if (execute or undo) and not approved:

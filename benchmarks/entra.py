@@ -488,7 +488,7 @@ def run_stage(
     stage: str, emu: Emulator, cfg: Any, prior: Any, change: dict[str, str] | None
 ) -> tuple[Any, dict[str, Any]]:
     """One collect() call, measured; ``prior`` is the previous stage's result (delta input)."""
-    from accessaudit.connectors.entra import collect
+    from accessaudit.connectors.entra.collect import collect
 
     emu.call(cmd="reset")
     gc.collect()
@@ -516,7 +516,7 @@ def run_stage(
 
 def benchmark(users: int, groups: int, repeat: int, profile: bool) -> list[dict[str, Any]]:
     """Start the emulator, run ``repeat`` x (full, delta, change + delta); per-stage records."""
-    from accessaudit.config import EntraSource
+    from accessaudit.config.settings import EntraSource
     from accessaudit.graphemu import make_pki
 
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
@@ -569,7 +569,7 @@ def benchmark(users: int, groups: int, repeat: int, profile: bool) -> list[dict[
 
 def _profile(emu: Emulator, cfg: Any) -> None:
     """One more full collection under cProfile; the top functions by own time to stderr."""
-    from accessaudit.connectors.entra import collect
+    from accessaudit.connectors.entra.collect import collect
 
     prof = cProfile.Profile()
     emu.call(cmd="reset")

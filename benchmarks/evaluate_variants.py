@@ -27,8 +27,8 @@ from accessaudit.analysis.attribution import attribute_accounts, attribute_group
 from accessaudit.analysis.expand import effective_memberships, group_closure
 from accessaudit.engine.evaluate import _rule_plan, build_views
 from accessaudit.engine.rulefile import load_rules
-from accessaudit.pipeline import demo_settings, rule_overrides
-from accessaudit.sample import DEFAULT_NOW, generate
+from accessaudit.pipeline.run import demo_settings, rule_overrides
+from accessaudit.sample.directory import DEFAULT_NOW, generate
 
 TABLES = ("accounts", "groups", "memberships", "grants")
 

@@ -16,7 +16,8 @@ Servers (started on loopback in a work folder, never touching /etc):
   the ``memberOf`` values the memberof overlay would have written (slapadd runs no overlay), so
   the collector's memberOf cross-check has the real amount of data to read. Collected through
   the generic mapping (``flavour = "openldap"``, ``kind`` from ``employeeType``).
-- **Samba AD DC**: the embedded sample (``accessaudit.sample``, seed 7) at ``--samba-accounts``,
+- **Samba AD DC**: the embedded sample (``accessaudit.sample.directory``, seed 7) at
+  ``--samba-accounts``,
   seeded through LDAP once and kept as a template under ``--cache`` (loading 10k accounts takes
   a couple of minutes; later runs copy the template in well under a second).
 
@@ -26,7 +27,7 @@ Stages, each in a fresh process so its peak RSS is its own (``wait4`` rusage):
   account, base, filter, attribute list and controls as the collector's search for that unit (AD:
   the extended-DN control in string form; ``member`` and ``memberOf`` plain, which Samba returns
   unranged), LDIF written to a file on the work folder. Seconds are the process's wall time.
-- ``collect``: ``accessaudit.connectors.ldap.collect`` of the same server into the canonical
+- ``collect``: ``accessaudit.connectors.ldap.collect.collect`` of the same server into the canonical
   polars tables, complete (every unit proven). Seconds are timed around ``collect()`` inside the
   process (the interpreter and imports, ~0.4 s, are left out); peak RSS includes them.
 
@@ -59,7 +60,7 @@ from servers import load_ad  # noqa: E402
 from servers.samba import ADDRESSES, SambaDC, free_address, provision  # noqa: E402
 from servers.slapd import AUDITOR_DN, AUDITOR_PASSWORD, SUFFIX, Slapd  # noqa: E402
 
-from accessaudit.graphemu.tlspki import Pki, make_pki  # noqa: E402
+from accessaudit.loopback_ca import Pki, make_pki  # noqa: E402
 
 PASSWORD_ENV = "ACCESSAUDIT_BENCH_LDAP_PASSWORD"  # noqa: S105 (a variable name)
 EXTENDED_DN_STRING = "1.2.840.113556.1.4.529=::MAMCAQE="  # control value SEQUENCE { INTEGER 1 }
@@ -204,8 +205,8 @@ def slapd_target(work: Path, pki: Pki, users: int, groups: int, members: int) ->
 
 
 def samba_target(work: Path, cache: Path, accounts: int) -> Target:
-    from accessaudit.connectors import ldap_decode as dec
-    from accessaudit.sample import generate
+    from accessaudit.connectors.ldap import decode as dec
+    from accessaudit.sample.directory import generate
 
     # keyed by the generator's and loader's source: a changed sample is seeded afresh
     loader = ROOT / "tests" / "servers" / "load_ad.py"
@@ -512,8 +513,8 @@ def measure(target: Target, repeat: int, page: int, profile: int, work: Path) ->
 @click.argument("out", type=click.Path(path_type=Path))
 def child(spec_json: str, out: Path) -> None:
     """One collection in this process (timed inside, optionally profiled)."""
-    from accessaudit.config import LdapSource
-    from accessaudit.connectors import ldap
+    from accessaudit.config.settings import LdapSource
+    from accessaudit.connectors.ldap import collect as ldap
 
     spec = json.loads(spec_json)
     cfg = LdapSource.model_validate(

@@ -151,10 +151,10 @@ def run_once(
 
     from accessaudit.analysis.attribution import attribute_accounts, attribute_groups
     from accessaudit.analysis.expand import effective_memberships, finding_paths, group_closure
-    from accessaudit.config import settings_hash
+    from accessaudit.config.settings import settings_hash
     from accessaudit.engine.evaluate import build_views, evaluate
     from accessaudit.engine.rulefile import catalogue_hash, load_rules
-    from accessaudit.pipeline import (
+    from accessaudit.pipeline.run import (
         Analysis,
         demo_settings,
         rule_overrides,
@@ -164,8 +164,8 @@ def run_once(
     from accessaudit.remediation.plan import plan_actions
     from accessaudit.report.context import build_context
     from accessaudit.report.html import render_html
-    from accessaudit.sample import DEFAULT_NOW, generate
-    from accessaudit.store import RunStore
+    from accessaudit.sample.directory import DEFAULT_NOW, generate
+    from accessaudit.store.runs import RunStore
 
     meter = Meter()
     stages: list[dict[str, Any]] = []

@@ -272,7 +272,7 @@ def browser_figures(report: Path, repeat: int) -> dict[str, list[float]]:
 
 def pseudonymise_figures(accounts: int) -> dict[str, float]:
     from accessaudit.engine.rulefile import load_rules
-    from accessaudit.pipeline import analyse, collect_sources, combine, prepare_demo
+    from accessaudit.pipeline.run import analyse, collect_sources, combine, prepare_demo
     from accessaudit.report.pseudonymise import Pseudonymiser
 
     with tempfile.TemporaryDirectory() as tmp:

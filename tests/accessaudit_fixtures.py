@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import recorder
 
-from accessaudit.config import Settings
+from accessaudit.config.settings import Settings
 from accessaudit.engine.rulefile import Rule, load_rules
-from accessaudit.pipeline import Analysis, analyse, demo_settings
-from accessaudit.sample import Sample, generate
+from accessaudit.pipeline.run import Analysis, analyse, demo_settings
+from accessaudit.sample.directory import Sample, generate
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 TRUTH_KEYS = ["rule_id", "account_id", "group_id", "member_group_id"]

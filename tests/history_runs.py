@@ -13,12 +13,12 @@ from pathlib import Path
 
 import polars as pl
 
-from accessaudit.config import Settings
+from accessaudit.config.settings import Settings
 from accessaudit.engine.rulefile import Rule
 from accessaudit.model import CollectionUnit, SourceCollection
-from accessaudit.pipeline import RunResult, analyse, combine, demo_settings, write_run
-from accessaudit.sample import Sample
-from accessaudit.store import RunStore
+from accessaudit.pipeline.run import RunResult, analyse, combine, demo_settings, write_run
+from accessaudit.sample.directory import Sample
+from accessaudit.store.runs import RunStore
 
 AD = "ad:alliance.local"
 ENTRA = "entra:tenant-1"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from accessaudit.config import SecretRef, load_settings
+from accessaudit.config.settings import SecretRef, load_settings
 from accessaudit.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -211,7 +211,7 @@ def _commented(lines: list[str], i: int) -> bool:
 def test_every_config_key_is_shown_and_commented_in_the_example() -> None:
     """Every key of every settings model appears in its own table of config.example.toml (set
     or commented out), and every key line there carries a comment (on it or just above)."""
-    from accessaudit import config as c
+    from accessaudit.config.settings import settings as c
 
     blocks = _example_blocks()
     uncommented = [
@@ -261,7 +261,7 @@ def test_every_config_key_is_shown_and_commented_in_the_example() -> None:
 
 
 def test_key_lines_follow_array_entries_dotted_and_quoted_keys() -> None:
-    from accessaudit.tomlpos import key_lines, line_of
+    from accessaudit.config.tomlpos import key_lines, line_of
 
     text = (
         '[[sources]]\nname = "a"\n\n[[sources]]\nname = "b"\n[sources.columns]\n'

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 from browser import chromium
 
-from accessaudit.pipeline import demo_settings, run_audit
-from accessaudit.sample import generate
+from accessaudit.pipeline.run import demo_settings, run_audit
+from accessaudit.sample.directory import generate
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 

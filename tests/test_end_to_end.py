@@ -3,7 +3,7 @@
 The truth is recorded by the generator as it plants each case; the findings come from
 attribution, expansion and the rule catalogue. Precision and recall must both be 100%, with and
 without the sample's Entra tenant, on several seeds and sizes. No finding may touch an access
-the generator planted as legitimate (:mod:`accessaudit.sample_legit`).
+the generator planted as legitimate (:mod:`accessaudit.sample.legit`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from accessaudit_fixtures import NOW
 from click.testing import CliRunner
 
 from accessaudit.cli import main
-from accessaudit.pipeline import Analysis, analyse, prepare_demo, run_audit
-from accessaudit.sample import TRUTH_KEYS, Sample, generate
-from accessaudit.sample_legit import LEGIT_KEYS
-from accessaudit.store import RunStore, read_table
+from accessaudit.pipeline.run import Analysis, analyse, prepare_demo, run_audit
+from accessaudit.sample.directory import TRUTH_KEYS, Sample, generate
+from accessaudit.sample.legit import LEGIT_KEYS
+from accessaudit.store.runs import RunStore, read_table
 
 
 def assert_matches_truth(findings: pl.DataFrame, truth: pl.DataFrame) -> None:

@@ -14,9 +14,9 @@ import pytest
 from accessaudit_fixtures import NOW
 
 from accessaudit.errors import ConfigError
-from accessaudit.pipeline import RunResult, prepare_demo, run_audit
+from accessaudit.pipeline.run import RunResult, prepare_demo, run_audit
 from accessaudit.report.pseudonymise import KEY_FILE, Pseudonymiser, load_key
-from accessaudit.store import read_table
+from accessaudit.store.runs import read_table
 
 KEY = bytes(range(32))
 

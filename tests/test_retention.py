@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from accessaudit.retention import select_for_deletion
-from accessaudit.store import RunInfo
+from accessaudit.store.retention import select_for_deletion
+from accessaudit.store.runs import RunInfo
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ import pytest
 from accessaudit_fixtures import NOW
 
 from accessaudit.model import ACCOUNTS_SCHEMA, GROUPS_SCHEMA, MEMBERSHIPS_SCHEMA, Via
-from accessaudit.sample import HOSTILE, HOSTILE_NAMES, Sample, generate
+from accessaudit.sample.directory import HOSTILE, HOSTILE_NAMES, Sample, generate
 
 
 def test_same_seed_same_directory() -> None:
@@ -88,7 +88,7 @@ def test_directory_is_the_same_with_or_without_the_tenant_and_apps() -> None:
 
 def test_entra_tenant_is_shaped_like_the_connector_output() -> None:
     from accessaudit.model import GRANTS_SCHEMA
-    from accessaudit.sample_entra import ENTRA_SOURCE, ROLES
+    from accessaudit.sample.entra import ENTRA_SOURCE, ROLES
 
     s = generate(seed=5, accounts=900, now=NOW, entra=True)
     acc, grp, mem, gra = (s.entra[n] for n in ("accounts", "groups", "memberships", "grants"))

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from accessaudit.sample import generate
-from accessaudit.sample_apps import write_app_exports
-from accessaudit.store import MANIFEST, RunStore, sha256_file
+from accessaudit.sample.apps import write_app_exports
+from accessaudit.sample.directory import generate
+from accessaudit.store.runs import MANIFEST, RunStore, sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNTS = 300

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from accessaudit.errors import LockHeld, StoreError
-from accessaudit.store import MANIFEST, RunStore, open_run, read_table, sha256_file
+from accessaudit.store.runs import MANIFEST, RunStore, open_run, read_table, sha256_file
 
 
 def mode(p: Path) -> int:
@@ -76,7 +76,8 @@ def test_lock_is_exclusive_and_released_by_a_killed_process(tmp_path: Path) -> N
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from accessaudit.store import RunStore\n"
+            "import sys, time; from pathlib import Path\n"
+            "from accessaudit.store.runs import RunStore\n"
             "with RunStore(Path(sys.argv[1])).lock():\n"
             "    print('locked', flush=True); time.sleep(60)",
             str(tmp_path),

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from accessaudit_fixtures import NOW
 
-from accessaudit.pipeline import demo_settings, run_audit
-from accessaudit.retention import prune_runs
-from accessaudit.store import MANIFEST, RunStore
-from accessaudit.verify import verify
+from accessaudit.pipeline.run import demo_settings, run_audit
+from accessaudit.store.retention import prune_runs
+from accessaudit.store.runs import MANIFEST, RunStore
+from accessaudit.store.verify import verify
 
 DAY = timedelta(days=1)
 

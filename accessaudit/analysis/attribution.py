@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import polars as pl
 
-from accessaudit.config import Matchers, Organisation, Settings
+from accessaudit.config.settings import Matchers, Organisation, Settings
 from accessaudit.model import Org
 
 MatcherFn = Callable[[Matchers, str], pl.Expr | None]

@@ -45,7 +45,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from accessaudit.config import Settings
+from accessaudit.config.settings import Settings
 from accessaudit.errors import ExceptionsFileError
 from accessaudit.model import ActionKind, Severity
 

@@ -2,7 +2,7 @@
 server certificate, app certificates.
 
 Everything is generated with ``cryptography`` into a temporary folder; nothing touches the system
-trust store. The CA and server certificate come from :mod:`accessaudit.graphemu.tlspki` (one PKI
+trust store. The CA and server certificate come from :mod:`accessaudit.loopback_ca` (one PKI
 module for every loopback TLS endpoint); the server certificate carries ``IP:127.0.0.1`` and
 ``DNS:localhost`` so clients can verify strictly against the CA file.
 """
@@ -18,8 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from accessaudit.graphemu.tlspki import Pki, name
-from accessaudit.graphemu.tlspki import make_pki as servers_pki
+from accessaudit.loopback_ca import Pki, name
+from accessaudit.loopback_ca import make_pki as servers_pki
 
 #: The emulator's CA and server certificate: the same throwaway PKI as the directory servers'.
 TestPKI = Pki

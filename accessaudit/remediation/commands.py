@@ -27,7 +27,7 @@ import polars as pl
 from accessaudit.model import ActionKind, Via
 from accessaudit.remediation import commands_rights as rights
 from accessaudit.remediation import split
-from accessaudit.remediation.apply_changes import DYNAMIC_REASON, EXCHANGE_REASON
+from accessaudit.remediation.apply.changes import DYNAMIC_REASON, EXCHANGE_REASON
 from accessaudit.remediation.quoting import (
     comment_text,
     group_system,

@@ -42,7 +42,7 @@ from accessaudit.errors import AuditError
 from accessaudit.model import GroupKind, Via
 from accessaudit.remediation.commands import strip_edges
 from accessaudit.remediation.whatif import WhatIf
-from accessaudit.store import atomic_write_bytes
+from accessaudit.store.runs import atomic_write_bytes
 
 FORMAT = "accessaudit-plan/1"
 BATCH_SIZE = 25  # actions per batch, within one system and kind

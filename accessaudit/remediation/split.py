@@ -24,7 +24,7 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from accessaudit.config import Organisation
+from accessaudit.config.settings import Organisation
 from accessaudit.model import SPECIAL_ORGS, MemberKind
 from accessaudit.remediation.quoting import UNSAFE, id_text, ps_quote, quoted_list
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 import polars as pl
 import xlsxwriter
 
-from accessaudit.store import atomic_write, atomic_write_bytes
+from accessaudit.store.runs import atomic_write, atomic_write_bytes
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType

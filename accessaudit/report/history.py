@@ -39,8 +39,8 @@ from typing import Any, Final
 import polars as pl
 
 from accessaudit.model import UTC_TIME, _schema
-from accessaudit.retention import run_started
-from accessaudit.store import RunInfo, read_table
+from accessaudit.store.retention import run_started
+from accessaudit.store.runs import RunInfo, read_table
 
 HISTORY_TABLE: Final = "findings_history"
 

@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from accessaudit.errors import AuditError
-from accessaudit.store import atomic_write_bytes
+from accessaudit.store.runs import atomic_write_bytes
 
 TEMPLATE: Final = "report.html.j2"
 STYLESHEET: Final = "report.css"

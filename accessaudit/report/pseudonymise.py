@@ -38,8 +38,8 @@ import polars as pl
 from accessaudit.errors import ConfigError
 
 if TYPE_CHECKING:
-    from accessaudit.config import Settings
-    from accessaudit.pipeline import Analysis
+    from accessaudit.config.settings import Settings
+    from accessaudit.pipeline.run import Analysis
 
 KEY_FILE: Final = "pseudonym.key"
 #: Values shorter than this are tokenised in their own columns but not searched for in text

@@ -26,8 +26,8 @@ from typing import Any, Final
 import polars as pl
 
 from accessaudit.model import SEVERITY_RANK, Severity, _schema
-from accessaudit.retention import pruned_entries, run_started
-from accessaudit.store import RunStore
+from accessaudit.store.retention import pruned_entries, run_started
+from accessaudit.store.runs import RunStore
 
 #: Complete runs the burn-down rate is computed over.
 PROJECTION_RUNS: Final = 6

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from accessaudit.analysis.attribution import attribute_accounts, attribute_groups
-from accessaudit.config import Settings
+from accessaudit.config.settings import Settings
 from accessaudit.model import ACCOUNTS_SCHEMA, GROUPS_SCHEMA
 
 

@@ -11,8 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from accessaudit.config import EntraSource, LdapSource
-from accessaudit.remediation.apply import Directory, apply_plan
+from accessaudit.config.settings import EntraSource, LdapSource
+from accessaudit.remediation.apply.execute import Directory, apply_plan
 from accessaudit.remediation.planfile import load_plan
 
 if __name__ == "__main__":
@@ -20,12 +20,12 @@ if __name__ == "__main__":
     only: list[str] = []
     dirs: dict[str, Directory]
     if sys.argv[3] == "--cloud":
-        from accessaudit.remediation.apply_graph import GraphDirectory
+        from accessaudit.remediation.apply.graph import GraphDirectory
 
         dirs = {"cloud": GraphDirectory.open(EntraSource.model_validate(json.loads(source)))}
         only = sys.argv[4:]
     else:
-        from accessaudit.remediation.apply_ldap import LdapDirectory
+        from accessaudit.remediation.apply.ldap import LdapDirectory
 
         cfg = LdapSource.model_validate(json.loads(source))
         dirs = {"ad": LdapDirectory.open(cfg, os.environ[sys.argv[3]])}

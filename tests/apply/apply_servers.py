@@ -9,8 +9,8 @@ from servers import load_ad
 from servers.ids import IdMap
 from servers.samba import ADMIN_PASSWORD, SambaDC
 
-from accessaudit.config import LdapSource
-from accessaudit.sample import Sample
+from accessaudit.config.settings import LdapSource
+from accessaudit.sample.directory import Sample
 
 READ_ENV = "ACCESSAUDIT_TEST_APPLY_READ"
 WRITE_ENV = "ACCESSAUDIT_TEST_APPLY_WRITE"

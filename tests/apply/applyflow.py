@@ -10,12 +10,12 @@ import pytest
 from apply_servers import ApplyDC
 
 from accessaudit.analysis.expand import effective_memberships, group_closure
-from accessaudit.connectors.ldap import collect
+from accessaudit.connectors.ldap.collect import collect
 from accessaudit.engine.rulefile import load_rules
-from accessaudit.pipeline import analyse, demo_settings, plan_run, run_audit
-from accessaudit.remediation.apply_ldap import LdapDirectory
+from accessaudit.pipeline.run import analyse, demo_settings, plan_run, run_audit
+from accessaudit.remediation.apply.ldap import LdapDirectory
 from accessaudit.remediation.planfile import save_plan
-from accessaudit.store import RunInfo
+from accessaudit.store.runs import RunInfo
 
 
 def audit(seeded: ApplyDC, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> RunInfo:

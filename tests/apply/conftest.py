@@ -27,8 +27,8 @@ from servers import ServerUnavailable, load_ad  # noqa: E402
 from servers.dataset import Dataset  # noqa: E402
 from servers.samba import ADDRESSES, free_address, provision  # noqa: E402
 
-from accessaudit.graphemu.tlspki import Pki, make_pki  # noqa: E402
-from accessaudit.sample import Sample, generate  # noqa: E402
+from accessaudit.loopback_ca import Pki, make_pki  # noqa: E402
+from accessaudit.sample.directory import Sample, generate  # noqa: E402
 
 
 @pytest.fixture(scope="session")

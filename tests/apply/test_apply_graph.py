@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from entra_data import TENANT, oid, small
 
-from accessaudit.config import EntraSource
+from accessaudit.config.settings import EntraSource
 from accessaudit.errors import AuditError
 from accessaudit.graphemu import READ_ROLES, GraphEmulator, TestPKI, tenant_from_sample
-from accessaudit.remediation.apply import apply_plan, undo_plan
-from accessaudit.remediation.apply_graph import GraphDirectory
+from accessaudit.remediation.apply.execute import apply_plan, undo_plan
+from accessaudit.remediation.apply.graph import GraphDirectory
 from accessaudit.remediation.planfile import FORMAT, plan_hash, save_plan
 
 WRITE_APP = "0a0b0c0d-1111-4222-8333-444455556666"
@@ -159,7 +159,7 @@ def test_graph_owners_roles_and_app_roles(
 ) -> None:
     from entra_data import AU, GLOBAL_ADMIN, HELPDESK_ADMIN, USER_ADMIN
 
-    from accessaudit.connectors.entra_http import GraphFailure
+    from accessaudit.transport.graph_http import GraphFailure
 
     t = small()
     tenant = graph_emu.add_tenant(tenant_from_sample(t, tenant_id=TENANT))

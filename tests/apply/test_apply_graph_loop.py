@@ -19,16 +19,22 @@ from typing import Any
 import polars as pl
 import pytest
 
-from accessaudit.config import EntraSource
+from accessaudit.config.settings import EntraSource
 from accessaudit.engine.rulefile import load_rules
 from accessaudit.graphemu import READ_ROLES, GraphEmulator, Tenant, TestPKI, tenant_from_sample
-from accessaudit.pipeline import RunResult, demo_settings, plan_run, run_audit
-from accessaudit.remediation.apply import KILL_ENV, apply_plan, paths_for, plan_changes, undo_plan
-from accessaudit.remediation.apply_changes import DYNAMIC_REASON
-from accessaudit.remediation.apply_graph import GraphDirectory
+from accessaudit.pipeline.run import RunResult, demo_settings, plan_run, run_audit
+from accessaudit.remediation.apply.changes import DYNAMIC_REASON
+from accessaudit.remediation.apply.execute import (
+    KILL_ENV,
+    apply_plan,
+    paths_for,
+    plan_changes,
+    undo_plan,
+)
+from accessaudit.remediation.apply.graph import GraphDirectory
 from accessaudit.remediation.planfile import save_plan
-from accessaudit.sample import generate
-from accessaudit.sample_entra import TENANT_DOMAIN, TENANT_ID
+from accessaudit.sample.directory import generate
+from accessaudit.sample.entra import TENANT_DOMAIN, TENANT_ID
 
 HERE = Path(__file__).resolve().parent
 READ_APP = "0a0b0c0d-9999-4222-8333-444455556666"

@@ -26,7 +26,8 @@ from applyflow import (
 )
 from ldap3 import MODIFY_REPLACE
 
-from accessaudit.remediation.apply import (
+from accessaudit.remediation.apply.changes import expand
+from accessaudit.remediation.apply.execute import (
     KILL_ENV,
     ApplyError,
     Change,
@@ -35,7 +36,6 @@ from accessaudit.remediation.apply import (
     plan_changes,
     undo_plan,
 )
-from accessaudit.remediation.apply_changes import expand
 from accessaudit.remediation.planfile import PlanError, load_plan
 
 pytestmark = pytest.mark.servers

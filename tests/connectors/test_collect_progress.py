@@ -10,10 +10,10 @@ from pathlib import Path
 from rich.console import Console
 
 from accessaudit.cli import StageProgress
-from accessaudit.config import Settings
+from accessaudit.config.settings import Settings
 from accessaudit.connectors.csvfile import PROGRESS_EVERY
-from accessaudit.pipeline import collect_sources
-from accessaudit.sample import sample_settings_dict
+from accessaudit.pipeline.run import collect_sources
+from accessaudit.sample.directory import sample_settings_dict
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ROWS = 2 * PROGRESS_EVERY + 123

@@ -10,13 +10,13 @@ import polars as pl
 import pytest
 from accessaudit_fixtures import NOW
 
-from accessaudit.config import Settings
+from accessaudit.config.settings import Settings
 from accessaudit.engine.exceptions import load_register
 from accessaudit.engine.rulefile import Rule
 from accessaudit.errors import ExceptionsFileError
-from accessaudit.pipeline import Analysis, analyse, prepare_demo, run_audit
-from accessaudit.sample import Sample, generate
-from accessaudit.verify import verify
+from accessaudit.pipeline.run import Analysis, analyse, prepare_demo, run_audit
+from accessaudit.sample.directory import Sample, generate
+from accessaudit.store.verify import verify
 
 APPROVERS = """approvers = [
   { org = "wmp", name = "Head of Information Security, West Mercia", date = 2026-10-01 },

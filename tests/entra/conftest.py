@@ -26,7 +26,7 @@ for _p in (
 import polars as pl  # noqa: E402
 from entra_data import CLIENT_ID, ROLES, SECRET, TENANT, small  # noqa: E402
 
-from accessaudit.config import EntraSource  # noqa: E402
+from accessaudit.config.settings import EntraSource  # noqa: E402
 from accessaudit.graphemu import (  # noqa: E402
     AppCertificate,
     GraphEmulator,

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from entra_data import AU_ID, CLIENT_ID, ROLES, SECRET, TENANT, oid, session_for
 
-from accessaudit.connectors.entra import collect
+from accessaudit.connectors.entra.collect import collect
 from accessaudit.graphemu import READ_ROLES, Fault, Tenant, tenant_from_tables
 
 

@@ -7,10 +7,10 @@ import socket
 import pytest
 from entra_data import CLIENT_ID, ROLES, SECRET, SOURCE, TENANT
 
-from accessaudit.connectors.entra import collect
-from accessaudit.connectors.entra_auth import is_read_only, write_permissions
+from accessaudit.connectors.entra.collect import collect
 from accessaudit.errors import AuthError, ConfigError, ConnectError
 from accessaudit.graphemu import READ_ROLES, make_app_certificate
+from accessaudit.transport.graph_auth import is_read_only, write_permissions
 
 
 def test_bad_client_secret(make_cfg, tenant, tmp_path):

@@ -7,7 +7,7 @@ import math
 import pytest
 from entra_data import CLIENT_ID, ROLES, SECRET, TENANT, oid
 
-from accessaudit.connectors.entra import collect
+from accessaudit.connectors.entra.collect import collect
 from accessaudit.graphemu import Tenant
 
 #: users/delta latest, users, groups/delta latest, groups, roleDefinitions, roleAssignments,

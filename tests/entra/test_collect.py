@@ -8,7 +8,7 @@ import polars as pl
 from entra_data import CLIENT_ID, SECRET, SOURCE, TENANT, canonical, oid
 from polars.testing import assert_frame_equal
 
-from accessaudit.connectors.entra import collect
+from accessaudit.connectors.entra.collect import collect
 from accessaudit.graphemu import Fault, Tenant, tenant_from_sample
 
 UNITS = [
@@ -216,7 +216,7 @@ def test_group_deleted_after_listing_is_dropped(emu, make_cfg, tenant, small_tab
 
 
 def test_sample_tenant_collects_to_the_same_ids_and_counts(emu, make_cfg):
-    from accessaudit.sample import generate
+    from accessaudit.sample.directory import generate
 
     sample = generate()
     # A tenant has no foreign security principals: the AD sample's FSP members (users of a

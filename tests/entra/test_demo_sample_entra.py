@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from accessaudit.sample_entra import TENANT_ID
+from accessaudit.sample.entra import TENANT_ID
 
 
 def demo(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:

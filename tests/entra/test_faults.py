@@ -12,10 +12,10 @@ import pytest
 from entra_data import CLIENT_ID, SECRET, TENANT, canonical, oid
 from polars.testing import assert_frame_equal
 
-from accessaudit.connectors.entra import collect
-from accessaudit.connectors.entra_http import parse_retry_after
+from accessaudit.connectors.entra.collect import collect
 from accessaudit.errors import ConnectError
 from accessaudit.graphemu import READ_ROLES, Fault
+from accessaudit.transport.graph_http import parse_retry_after
 
 
 def units(result):

@@ -9,7 +9,7 @@ import pytest
 import recorder
 from entra_data import TENANT
 
-from accessaudit.connectors.entra import collect
+from accessaudit.connectors.entra.collect import collect
 from accessaudit.errors import AuditError
 
 #: TEST-NET-1 (RFC 5737) with a port out of range: requests refuses the URL before connecting.

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from accessaudit.config import EntraSource
-from accessaudit.connectors.entra_auth import PinnedSession, TokenSource
-from accessaudit.connectors.entra_http import GraphClient, GraphFailure
+from accessaudit.config.settings import EntraSource
+from accessaudit.transport.graph_auth import PinnedSession, TokenSource
+from accessaudit.transport.graph_http import GraphClient, GraphFailure
 
 EVENTUAL = {"ConsistencyLevel": "eventual"}
 #: An advanced query: endsWith needs ConsistencyLevel: eventual and $count=true.

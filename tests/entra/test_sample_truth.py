@@ -18,12 +18,12 @@ from entra_data import CLIENT_ID, SECRET, SORT_KEYS, canonical
 from polars.testing import assert_frame_equal
 from test_end_to_end import assert_matches_truth
 
-from accessaudit.connectors.entra import collect
+from accessaudit.connectors.entra.collect import collect
 from accessaudit.graphemu import tenant_from_sample
 from accessaudit.model import SourceCollection
-from accessaudit.pipeline import analyse, combine, demo_settings
-from accessaudit.sample import generate
-from accessaudit.sample_entra import ENTRA_SOURCE, TENANT_DOMAIN, TENANT_ID
+from accessaudit.pipeline.run import analyse, combine, demo_settings
+from accessaudit.sample.directory import generate
+from accessaudit.sample.entra import ENTRA_SOURCE, TENANT_DOMAIN, TENANT_ID
 
 
 def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(

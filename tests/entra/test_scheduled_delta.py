@@ -17,12 +17,12 @@ import polars as pl
 from accessaudit_fixtures import NOW
 from entra_data import CLIENT_ID, SECRET
 
-from accessaudit.demo_entra import DEMO_SOURCE, with_entra_source
 from accessaudit.graphemu import tenant_from_sample
-from accessaudit.pipeline import demo_settings, run_audit
-from accessaudit.sample import generate
-from accessaudit.sample_entra import ENTRA_SOURCE, TENANT_DOMAIN, TENANT_ID
-from accessaudit.store import MANIFEST, read_table
+from accessaudit.pipeline.demo_entra import DEMO_SOURCE, with_entra_source
+from accessaudit.pipeline.run import demo_settings, run_audit
+from accessaudit.sample.directory import generate
+from accessaudit.sample.entra import ENTRA_SOURCE, TENANT_DOMAIN, TENANT_ID
+from accessaudit.store.runs import MANIFEST, read_table
 
 ACCOUNTS = 900
 GUEST = "0b9d1c8e-5a2f-4e61-9c3d-7f0a1b2c3d4e"

@@ -13,8 +13,8 @@ from entra_data import CLIENT_ID, ROLES, SECRET, TENANT
 from keyring.backends import fail
 from memory_keyring import MemoryKeyring, installed
 
-from accessaudit.config import load_settings
-from accessaudit.connectors.entra import collect
+from accessaudit.config.settings import load_settings
+from accessaudit.connectors.entra.collect import collect
 from accessaudit.errors import ConfigError
 from accessaudit.graphemu import AppCertificate
 

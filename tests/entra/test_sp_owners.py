@@ -9,7 +9,7 @@ import polars as pl
 from entra_data import TENANT, canonical, oid
 from polars.testing import assert_frame_equal
 
-from accessaudit.connectors.entra import collect
+from accessaudit.connectors.entra.collect import collect
 from accessaudit.graphemu import Fault
 
 NAMES = ("accounts", "groups", "memberships", "grants")

@@ -2,7 +2,7 @@
 
 One CA (which the client trusts) issues ``good``, ``expired`` (valid until yesterday) and
 ``wrong-host`` (names only 127.0.0.99 and dc9.example.org); ``self-signed`` is issued by
-itself. Each kind is a :class:`accessaudit.graphemu.tlspki.Pki` (CA file, certificate, key)
+itself. Each kind is a :class:`accessaudit.loopback_ca.Pki` (CA file, certificate, key)
 usable by slapd and by the Graph emulator.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from accessaudit.graphemu.tlspki import Pki, make_ca, make_leaf, name, sans, write_key
+from accessaudit.loopback_ca import Pki, make_ca, make_leaf, name, sans, write_key
 
 KINDS = ("good", "expired", "wrong-host", "self-signed")
 

@@ -42,7 +42,7 @@ from servers import ServerUnavailable  # noqa: E402
 from servers.load_ad import admin_connection  # noqa: E402
 from servers.samba import ADDRESSES, SambaDC, free_address, provision  # noqa: E402
 
-from accessaudit.graphemu.tlspki import Pki, make_pki  # noqa: E402
+from accessaudit.loopback_ca import Pki, make_pki  # noqa: E402
 
 ROOT = _TESTS.parent
 BASE_DN = "DC=alliance,DC=local"
@@ -127,7 +127,7 @@ class BoundaryDC:
         return toml_table("sources", values)
 
     def source(self, **overrides: object) -> Any:
-        from accessaudit.config import LdapSource
+        from accessaudit.config.settings import LdapSource
 
         os.environ[PASSWORD_ENV] = CANARY_PASSWORD
         values: dict[str, object] = {
@@ -402,7 +402,7 @@ def incomplete_warning(p: subprocess.CompletedProcess[str]) -> str:
 
 
 def manifests(data_dir: Path) -> list[dict[str, Any]]:
-    from accessaudit.store import RunStore
+    from accessaudit.store.runs import RunStore
 
     return [r.manifest for r in RunStore(data_dir).runs()]
 
@@ -479,7 +479,7 @@ ENTRA_ACCOUNTS = 300
 @pytest.fixture(scope="session")
 def entra_tables() -> dict[str, pl.DataFrame]:
     """The embedded sample's Entra tenant (300 accounts, seed 7), as canonical tables."""
-    from accessaudit.sample import generate
+    from accessaudit.sample.directory import generate
 
     return dict(generate(seed=7, accounts=ENTRA_ACCOUNTS, entra=True).entra)
 
@@ -488,7 +488,7 @@ def serve_sample_tenant(emulator: Any, tables: Mapping[str, pl.DataFrame]) -> An
     """``emulator`` (started) serving the sample tenant to the read app whose client secret is
     the canary."""
     from accessaudit.graphemu import READ_ROLES, tenant_from_sample
-    from accessaudit.sample_entra import TENANT_ID
+    from accessaudit.sample.entra import TENANT_ID
 
     t = tables
     emulator.add_tenant(tenant_from_sample(t, tenant_id=TENANT_ID))
@@ -513,7 +513,7 @@ def emu(hpki: Pki, entra_tables: dict[str, pl.DataFrame]) -> Iterator[Any]:
 
 
 def entra_source_toml(emulator: Any, **overrides: object) -> str:
-    from accessaudit.sample_entra import TENANT_ID
+    from accessaudit.sample.entra import TENANT_ID
 
     values: dict[str, object] = {
         "kind": "entra",

@@ -16,8 +16,8 @@ exists yet) and forks one child per kill point; each child runs the real command
 * ``time``: this process kills the child at a random moment of its run.
 
 After every kill the data directory is checked with nothing but the file system and hashes:
-every run folder under its final name verifies (``accessaudit.verify``), no earlier run changed
-or vanished (except by retention, recorded in its ledger), leftovers of earlier kills were
+every run folder under its final name verifies (``accessaudit.store.verify``), no earlier run
+changed or vanished (except by retention, recorded in its ledger), leftovers of earlier kills were
 removed by the next start that got that far (by the latest at the next run that
 finishes), and the JSON log and the audit log hold only whole lines. Every 25
 points, and at the end, a run without a kill must succeed and leave no leftover at all.
@@ -130,8 +130,8 @@ class Checker:
         return out
 
     def check(self, point: str, allowed_pids: set[int]) -> None:
-        from accessaudit.retention import pruned_entries
-        from accessaudit.verify import verify
+        from accessaudit.store.retention import pruned_entries
+        from accessaudit.store.verify import verify
 
         before = len(self.problems)
         now = self.final_runs()
@@ -183,11 +183,11 @@ def main() -> None:
     config, kills_wanted, seed, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     # everything a run imports, once, before forking
     import accessaudit.cli
-    import accessaudit.pipeline
+    import accessaudit.pipeline.run
     import accessaudit.report.exports
-    import accessaudit.retention
-    import accessaudit.verify  # noqa: F401
-    from accessaudit.config import load_settings
+    import accessaudit.store.retention
+    import accessaudit.store.verify  # noqa: F401
+    from accessaudit.config.settings import load_settings
 
     data = load_settings(Path(config)).audit.data_dir
     log = data.parent / "run.jsonl"

@@ -29,7 +29,7 @@ from hardening_env import (
     write_config,
 )
 
-from accessaudit.store import MANIFEST, RunStore
+from accessaudit.store.runs import MANIFEST, RunStore
 
 HERE = Path(__file__).resolve().parent
 KILLS_PER_DRIVER = 110  # two drivers (one per core): at least 220 SIGKILLs in all
@@ -138,7 +138,7 @@ def test_parquet_footer_lost_to_a_full_disk_is_a_store_error(tmp_path: Path, ful
     transport error" (the OS error is lost): on a full disk that is the one-line "No space left"
     store error; on a disk with room it stays what it is (a real polars failure, not hidden)."""
     from accessaudit.errors import StoreError
-    from accessaudit.store import atomic_write
+    from accessaudit.store.runs import atomic_write
 
     mount = tmp_path / "disk"
     with tmpfs(mount, "1m") as mounted:
@@ -291,7 +291,7 @@ def test_lock_file_left_by_a_killed_run_does_not_wedge(tmp_path: Path) -> None:
     config = _sample_config(tmp_path)
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from accessaudit.store import RunStore\n"
+         "import sys, time; from pathlib import Path; from accessaudit.store.runs import RunStore\n"
          "with RunStore(Path(sys.argv[1])).lock():\n"
          "    print('locked', flush=True); time.sleep(120)",
          str(tmp_path / "data")],

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accessaudit.config import load_settings
+from accessaudit.config.settings import load_settings
 from accessaudit.engine.evaluate import check_queries
 from accessaudit.engine.exceptions import load_register
 from accessaudit.engine.rulefile import load_rules

@@ -30,7 +30,7 @@ from hardening_env import (
 
 from accessaudit.graphemu import READ_ROLES, Fault, GraphEmulator
 from accessaudit.graphemu.protocol import Reply
-from accessaudit.sample_entra import TENANT_ID
+from accessaudit.sample.entra import TENANT_ID
 
 pytestmark = pytest.mark.slow
 

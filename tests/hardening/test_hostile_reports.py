@@ -23,11 +23,11 @@ from browser import chromium
 from history_runs import split, without_edges, write
 from payloads import FORMULA, TERMINAL, XSS
 
-from accessaudit.config import Settings
+from accessaudit.config.settings import Settings
 from accessaudit.engine.rulefile import Rule, load_rules
-from accessaudit.pipeline import RunResult, demo_settings
+from accessaudit.pipeline.run import RunResult, demo_settings
 from accessaudit.report.exports import FORMULA_TRIGGERS, neutralise_cell, write_xlsx
-from accessaudit.sample import generate
+from accessaudit.sample.directory import generate
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ from hardening_env import (
     write_config,
 )
 
-from accessaudit.connectors.ldap import collect
+from accessaudit.connectors.ldap.collect import collect
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 

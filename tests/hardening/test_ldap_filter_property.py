@@ -22,8 +22,8 @@ from servers import ServerUnavailable
 from servers.proc import read_pid, stop_pid, wait_port
 from servers.slapd import _CONF, ROOT_DN, ROOT_PASSWORD, SUFFIX, free_port, require_tools
 
-from accessaudit.connectors.ldap import ldap_filter
-from accessaudit.graphemu.tlspki import Pki
+from accessaudit.connectors.ldap.collect import ldap_filter
+from accessaudit.loopback_ca import Pki
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 

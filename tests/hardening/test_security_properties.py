@@ -35,11 +35,11 @@ from hardening_env import (
 )
 from servers.slapd import Slapd
 
-from accessaudit.config import LdapSource
-from accessaudit.connectors import ldap
+from accessaudit.config.settings import LdapSource
+from accessaudit.connectors.ldap import collect as ldap
 from accessaudit.errors import ConnectError
-from accessaudit.sample_entra import TENANT_ID
-from accessaudit.store import read_table
+from accessaudit.sample.entra import TENANT_ID
+from accessaudit.store.runs import read_table
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "accessaudit"
@@ -347,7 +347,7 @@ def test_outputs_are_owner_only_under_umask_000(boundary_ro: BoundaryDC, tmp_pat
 
 
 def _identifying(run_dir: Path) -> list[str]:
-    from accessaudit.store import open_run
+    from accessaudit.store.runs import open_run
 
     info = open_run(run_dir)
     # built-in objects (RID below 1000: Administrator, Guest, Domain Admins ...) name nobody,

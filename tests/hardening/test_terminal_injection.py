@@ -13,8 +13,8 @@ import pytest
 from hardening_env import cli, one_line_error, run, sample_source_toml, toml_table, write_config
 from payloads import TERMINAL
 
-from accessaudit.sample import generate
-from accessaudit.sample_apps import write_app_exports
+from accessaudit.sample.apps import write_app_exports
+from accessaudit.sample.directory import generate
 
 #: What may not appear in anything printed: C0 controls but tab and newline, DEL, C1 controls
 #: (incl. the 8-bit CSI), bidi overrides / isolates and zero-width characters.

@@ -12,9 +12,9 @@ from accessaudit_fixtures import NOW
 from history_runs import CLOUD_GROUPS, split, with_edges, without_edges, write
 
 from accessaudit.engine.rulefile import Rule
-from accessaudit.pipeline import RunResult
-from accessaudit.sample import Sample, generate
-from accessaudit.store import read_table
+from accessaudit.pipeline.run import RunResult
+from accessaudit.sample.directory import Sample, generate
+from accessaudit.store.runs import read_table
 
 DAY = timedelta(days=1)
 

@@ -32,9 +32,9 @@ from servers.ids import IdMap  # noqa: E402
 from servers.samba import ADDRESSES, SambaDC, free_address, provision  # noqa: E402
 from servers.slapd import Slapd  # noqa: E402
 
-from accessaudit.config import LdapSource  # noqa: E402
-from accessaudit.graphemu.tlspki import Pki, make_pki  # noqa: E402
-from accessaudit.sample import Sample  # noqa: E402
+from accessaudit.config.settings import LdapSource  # noqa: E402
+from accessaudit.loopback_ca import Pki, make_pki  # noqa: E402
+from accessaudit.sample.directory import Sample  # noqa: E402
 
 PASSWORD_ENV = "ACCESSAUDIT_TEST_LDAP_PASSWORD"
 
@@ -194,7 +194,7 @@ class SampleSeeded:
 
 @pytest.fixture(scope="session")
 def ldap_sample() -> Sample:
-    from accessaudit.sample import generate
+    from accessaudit.sample.directory import generate
 
     return generate(seed=SAMPLE_SEED, accounts=SAMPLE_ACCOUNTS)
 

@@ -17,8 +17,8 @@ from servers import load_ad
 from servers.dataset import NOW
 from servers.samba import BASE_DN
 
-from accessaudit.connectors.ldap import collect
-from accessaudit.connectors.ldap_decode import FILETIME_NEVER, account_state
+from accessaudit.connectors.ldap.collect import collect
+from accessaudit.connectors.ldap.decode import FILETIME_NEVER, account_state
 from accessaudit.errors import AuthError
 
 pytestmark = pytest.mark.servers

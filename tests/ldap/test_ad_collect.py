@@ -8,7 +8,7 @@ from conftest import SeededDC
 from servers.compare import assert_matches
 from servers.dataset import BIG, FOREIGN_SID, HOSTILE_CN, OLD_SID
 
-from accessaudit.connectors.ldap import collect, connect, ldap_filter
+from accessaudit.connectors.ldap.collect import collect, connect, ldap_filter
 
 pytestmark = pytest.mark.servers
 
@@ -120,7 +120,7 @@ def test_account_expiry_disables(samba: SeededDC, monkeypatch: pytest.MonkeyPatc
     """accountExpires 0 / 0x7FFFFFFFFFFFFFFF mean never; a date in the past disables."""
     from datetime import UTC, datetime
 
-    from accessaudit.connectors.ldap_decode import filetime_expr
+    from accessaudit.connectors.ldap.decode import filetime_expr
 
     values = pl.Series(
         [

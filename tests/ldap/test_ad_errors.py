@@ -17,9 +17,9 @@ from memory_keyring import installed
 from servers.load_ad import BIND_PASSWORD
 from servers.proxy import CuttingProxy
 
-from accessaudit.connectors.ldap import IncompleteLdapCollection, collect
+from accessaudit.connectors.ldap.collect import IncompleteLdapCollection, collect
 from accessaudit.errors import AuthError, ConfigError, ConnectError, ExitCode
-from accessaudit.graphemu.tlspki import Pki, make_pki
+from accessaudit.loopback_ca import Pki, make_pki
 
 pytestmark = pytest.mark.servers
 

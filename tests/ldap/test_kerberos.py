@@ -20,8 +20,8 @@ from servers import kerberos
 from servers.compare import assert_matches
 from servers.load_ad import BIND_PASSWORD
 
-from accessaudit.config import LdapSource
-from accessaudit.connectors.ldap import collect
+from accessaudit.config.settings import LdapSource
+from accessaudit.connectors.ldap.collect import collect
 from accessaudit.errors import AuthError
 
 pytestmark = pytest.mark.servers

@@ -19,7 +19,7 @@ from servers import load_ad
 from servers.dataset import BIG
 from servers.samba import BASE_DN
 
-from accessaudit.connectors.ldap import IncompleteLdapCollection, collect
+from accessaudit.connectors.ldap.collect import IncompleteLdapCollection, collect
 from accessaudit.model import CollectionUnit
 
 pytestmark = pytest.mark.servers

@@ -6,7 +6,7 @@ import pytest
 from conftest import SeededSlapd
 from servers.compare import assert_matches
 
-from accessaudit.connectors.ldap import IncompleteLdapCollection, collect
+from accessaudit.connectors.ldap.collect import IncompleteLdapCollection, collect
 
 pytestmark = pytest.mark.servers
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from accessaudit.connectors.ldap import follow_range
+from accessaudit.connectors.ldap.collect import follow_range
 
 Fetch = Callable[[int], tuple[str | None, list[bytes]]]
 

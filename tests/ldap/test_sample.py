@@ -9,7 +9,7 @@ from conftest import SampleSeeded
 from servers.compare import assert_matches
 from test_openldap import ACCOUNT_COLUMNS, GROUP_COLUMNS
 
-from accessaudit.connectors.ldap import collect
+from accessaudit.connectors.ldap.collect import collect
 
 pytestmark = pytest.mark.servers
 

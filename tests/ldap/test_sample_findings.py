@@ -1,9 +1,10 @@
 """Findings through the real servers equal the sample's planted ground truth, exactly.
 
-The sample (``accessaudit.sample``, seed 7) is seeded into Samba and slapd, collected back with
-``ldap.collect`` and audited by the same pure analysis as the in-memory demo. The generator's
-truth (its ids mapped to the ids the servers assigned) must equal the findings: precision and
-recall 100%, including primary-group, >1,500-member, nested, privileged-by-RID and cycle cases.
+The sample (``accessaudit.sample.directory``, seed 7) is seeded into Samba and slapd, collected
+back with ``ldap.collect`` and audited by the same pure analysis as the in-memory demo. The
+generator's truth (its ids mapped to the ids the servers assigned) must equal the findings:
+precision and recall 100%, including primary-group, >1,500-member, nested, privileged-by-RID and
+cycle cases.
 
 A real domain controller also holds objects the sample never had (Administrator, krbtgt, the
 built-in groups...). Those carry no attribution signal, so the only findings they may cause are
@@ -20,10 +21,10 @@ from accessaudit_fixtures import TRUTH_KEYS
 from conftest import SampleSeeded
 from servers.ids import IdMap
 
-from accessaudit.connectors.ldap import collect
+from accessaudit.connectors.ldap.collect import collect
 from accessaudit.engine.rulefile import load_rules
-from accessaudit.pipeline import Analysis, analyse, demo_settings
-from accessaudit.sample import Sample
+from accessaudit.pipeline.run import Analysis, analyse, demo_settings
+from accessaudit.sample.directory import Sample
 
 pytestmark = pytest.mark.servers
 

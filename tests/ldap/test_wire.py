@@ -15,8 +15,8 @@ import pytest
 from ldap3 import NONE, Connection, Server
 from ldap3.core.exceptions import LDAPException
 
-from accessaudit.connectors import ldap_wire as wire
-from accessaudit.connectors.ldap_wire import Columns, MalformedResponse
+from accessaudit.connectors.ldap import wire
+from accessaudit.connectors.ldap.wire import Columns, MalformedResponse
 
 
 def tlv(tag: int, *parts: bytes) -> bytes:

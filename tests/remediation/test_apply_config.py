@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from accessaudit.config import ApplySettings, load_settings
+from accessaudit.config.settings import ApplySettings, load_settings
 from accessaudit.errors import ConfigError
-from accessaudit.remediation.apply_open import write_entra_source, write_ldap_source
+from accessaudit.remediation.apply.open import write_entra_source, write_ldap_source
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from accessaudit.errors import AuditError
-from accessaudit.remediation.apply import (
+from accessaudit.remediation.apply.execute import (
     ApplyError,
     Change,
     Live,

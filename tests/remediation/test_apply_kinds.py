@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from accessaudit.remediation.apply import (
+from accessaudit.remediation.apply.changes import IRREVERSIBLE_NOTE
+from accessaudit.remediation.apply.execute import (
     ApplyError,
     Change,
     Live,
@@ -19,7 +20,6 @@ from accessaudit.remediation.apply import (
     plan_changes,
     undo_plan,
 )
-from accessaudit.remediation.apply_changes import IRREVERSIBLE_NOTE
 from accessaudit.remediation.planfile import FORMAT, plan_hash, save_plan
 
 
@@ -211,9 +211,9 @@ def test_plan_records_what_apply_needs(tmp_path: Path) -> None:
     import polars as pl
 
     from accessaudit.engine.rulefile import load_rules
-    from accessaudit.pipeline import demo_settings, plan_run, run_audit
+    from accessaudit.pipeline.run import demo_settings, plan_run, run_audit
     from accessaudit.remediation.whatif import removed_edges
-    from accessaudit.store import read_table
+    from accessaudit.store.runs import read_table
 
     s = demo_settings(tmp_path / "data", accounts=300)
     s = s.model_copy(update={"report": s.report.model_copy(update={"formats": ["json"]})})

@@ -13,8 +13,8 @@ from plan_docs import plan_doc
 from accessaudit.analysis.expand import effective_memberships, group_closure
 from accessaudit.engine.evaluate import build_views, evaluate, example_tables
 from accessaudit.engine.rulefile import Example, Rule
-from accessaudit.remediation.apply import plan_changes
-from accessaudit.remediation.apply_changes import DYNAMIC_REASON, EXCHANGE_REASON
+from accessaudit.remediation.apply.changes import DYNAMIC_REASON, EXCHANGE_REASON
+from accessaudit.remediation.apply.execute import plan_changes
 from accessaudit.remediation.plan import plan_actions
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

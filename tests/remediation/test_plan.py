@@ -11,11 +11,11 @@ import polars as pl
 
 from accessaudit.analysis.attribution import attribute_groups
 from accessaudit.analysis.expand import effective_memberships, group_closure
-from accessaudit.config import Organisation, Settings
+from accessaudit.config.settings import Organisation, Settings
 from accessaudit.engine.evaluate import build_views, evaluate, example_tables
 from accessaudit.engine.rulefile import Example, Rule
 from accessaudit.model import GROUPS_SCHEMA
-from accessaudit.pipeline import Analysis
+from accessaudit.pipeline.run import Analysis
 from accessaudit.remediation.commands import ps_quote
 from accessaudit.remediation.plan import plan_actions
 from accessaudit.remediation.whatif import SIMULATED, WhatIf, what_if
@@ -374,7 +374,7 @@ def test_demo_plan_does_what_it_claims(
     leaves no planned finding and takes no same-force access."""
     from accessaudit_fixtures import NOW as SAMPLE_NOW
 
-    from accessaudit.pipeline import rule_overrides
+    from accessaudit.pipeline.run import rule_overrides
 
     acts = analysis.actions
     assert_actions_do_what_they_claim(acts)
@@ -426,7 +426,7 @@ def test_command_quoting_neutralises_hostile_names() -> None:
 
 
 def test_application_commands(tmp_path) -> None:
-    from accessaudit.pipeline import prepare_demo, run_audit
+    from accessaudit.pipeline.run import prepare_demo, run_audit
 
     result = run_audit(prepare_demo(tmp_path, accounts=600, seed=2))
     acts = result.analysis.actions

@@ -250,7 +250,7 @@ def test_an_owner_of_the_other_forces_application(rules: list[Rule]) -> None:
     act as it: the other force's owner is removed through /servicePrincipals, not /groups; an
     owner of the application's own force is left alone; the saved plan tells apply it is a
     service principal."""
-    from accessaudit.remediation.apply_changes import Change
+    from accessaudit.remediation.apply.changes import Change
 
     accounts = [{"id": "k1", "org": "warks", "source": "entra:t"},
                 {"id": "w1", "org": "wmp", "source": "entra:t"}]  # fmt: skip

@@ -20,13 +20,13 @@ from accessaudit_fixtures import NOW
 from history_runs import settings_for, split, write
 from test_report_html import parse
 
-from accessaudit.config import Settings
+from accessaudit.config.settings import Settings
 from accessaudit.engine.rulefile import Rule
 from accessaudit.engine.snapshot import rules_snapshot
-from accessaudit.pipeline import RunResult, load_analysis, render_report, rule_overrides
+from accessaudit.pipeline.run import RunResult, load_analysis, render_report, rule_overrides
 from accessaudit.report.pseudonymise import Pseudonymiser
-from accessaudit.sample import generate
-from accessaudit.verify import verify
+from accessaudit.sample.directory import generate
+from accessaudit.store.verify import verify
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_REGISTER = ROOT / "exceptions.example.toml"

@@ -18,9 +18,9 @@ from browser import chromium
 from history_runs import CLOUD_GROUPS, settings_for, split, with_edges, without_edges, write
 
 from accessaudit.engine.rulefile import Rule
-from accessaudit.pipeline import RunResult
-from accessaudit.sample import generate
-from accessaudit.store import MANIFEST, sha256_file
+from accessaudit.pipeline.run import RunResult
+from accessaudit.sample.directory import generate
+from accessaudit.store.runs import MANIFEST, sha256_file
 
 pytestmark = pytest.mark.browser
 #: every run is marked with the shipped example register (EX-2026-001: shared service accounts)

@@ -1,8 +1,8 @@
 """A small hand-made canonical dataset that exercises every hard case of directory collection.
 
-Shaped like ``accessaudit.sample`` (same tables, same DN base ``DC=alliance,DC=local``), but small
-enough to seed in seconds: OUs per force, a hostile name with ``*()\\``, nested groups (and a
-cycle), a group of 1,501 members, a non-default primary group, a foreign security principal,
+Shaped like ``accessaudit.sample.directory`` (same tables, same DN base ``DC=alliance,DC=local``),
+but small enough to seed in seconds: OUs per force, a hostile name with ``*()\\``, nested groups
+(and a cycle), a group of 1,501 members, a non-default primary group, a foreign security principal,
 sIDHistory, a manager, a managed group, a disabled account, a computer and a service account;
 account state: a password that never expires, one that must be set (pwdLastSet 0), an account
 with a password of its own (the loader's others have none: PASSWD_NOTREQD), an expiry date in

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from accessaudit.graphemu.tlspki import Pki
+from accessaudit.loopback_ca import Pki
 
 from . import ServerUnavailable
 from .proc import alive, read_pid, stop_pid, wait_port

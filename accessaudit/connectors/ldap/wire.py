@@ -1,0 +1,420 @@
+"""Search results read straight off ldap3's connection, decoded into columns, not entries.
+
+ldap3 stays the connection and BER layer: it opens and binds the connection (TLS, SASL), builds
+and encodes every request (:func:`ldap3.operation.search.search_operation`, its controls, its
+``strategy.send``), and decodes every message that is not a search entry (``searchResDone`` with
+its result code and paged-results cookie, referrals, notices) with its own
+``decode_message_fast`` / ``decode_response_fast``. What it does not do here is turn each
+``searchResEntry`` into two case-insensitive dicts (``attributes`` formatted per value through
+four config lookups, and ``raw_attributes``): at 100,000 entries that object model costs ten
+times the wire (profile in benchmarks/README.md). Instead :func:`search` reads the raw response
+messages from the connection's socket and appends, per requested attribute, the entry number
+and the raw value of every value to two flat lists (:class:`Columns`), which become polars
+columns in batches (one per page). Values stay bytes, exactly as sent.
+
+The SearchResultEntry walked by :func:`_decode` ([RFC 4511] 4.5.2, BER definite lengths):
+``30 len | 02 len msgid | 64 len | 04 len dn | 30 len { 30 len | 04 len type | 31 len {04 len
+value}* }* [| a0 controls]``. Anything that does not fit is a malformed response and ends the
+search with an error, as a dropped connection does.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import select
+import ssl
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import polars as pl
+from ldap3 import DEREF_NEVER, Connection
+from ldap3.core.exceptions import LDAPException, LDAPSocketReceiveError
+from ldap3.operation.search import search_operation
+from ldap3.utils.asn1 import decode_message_fast
+
+from accessaudit.connectors.ldap.decode import utf8
+from accessaudit.transport.ldap import short
+
+_ENTRY, _REFERENCE = 0x64, 0x73
+_UNREQUESTED, _RANGED = -1, -2
+#: socket read size; TLS hands back at most one 16 kB record per read anyway
+_READ = 1 << 18
+#: decode once this much has arrived even while more keeps coming
+_BATCH = 1 << 18
+
+
+class MalformedResponse(LDAPSocketReceiveError):  # type: ignore[misc]  # ldap3 is untyped
+    """A response that is not valid BER for what it claims to be."""
+
+
+class DeadlineReached(LDAPSocketReceiveError):  # type: ignore[misc]  # ldap3 is untyped
+    """The collection's total time limit passed while waiting for this search's answer."""
+
+
+class Columns:
+    """The entries of one paged search, column-wise.
+
+    ``dn`` holds each entry's DN; per requested attribute, :meth:`exploded` gives one row per
+    value (entry number ``i``, raw value ``v``) in the order the server sent them. An attribute
+    the server answered with a partial range (``member;range=0-999``: more values to fetch) is
+    kept aside in :attr:`ranged` as (entry, attribute key, values) for the range loop.
+    """
+
+    def __init__(self, attrs: Iterable[str]) -> None:
+        self.names = list(dict.fromkeys(attrs))  # as requested, e.g. member;range=0-999
+        self._slot = {_base(a): k for k, a in enumerate(self.names)}
+        self.slots: dict[bytes, int] = {}
+        self.n = 0
+        self.dns: list[bytes] = []
+        self.idx: list[list[int]] = [[] for _ in self.names]
+        self.vals: list[list[bytes]] = [[] for _ in self.names]
+        self.ranged: list[tuple[int, str, list[bytes]]] = []
+        self.references = 0
+        self._dn_parts: list[pl.Series] = []
+        self._parts: list[list[pl.DataFrame]] = [[] for _ in self.names]
+
+    def slot_for(self, wire_type: bytes) -> int:
+        """Where values of this attribute type go (cached per spelling the server uses)."""
+        name = wire_type.decode("utf-8", "replace")
+        slot = self._slot.get(_base(name), _UNREQUESTED)
+        options = name.partition(";")[2].lower()
+        # a whole answer is range=0-*; any other range has more values to fetch
+        if slot >= 0 and options.startswith("range=") and options != "range=0-*":
+            slot = _RANGED
+        self.slots[wire_type] = slot
+        return slot
+
+    def keep_ranged(self, entry: int, wire_type: bytes, values: list[bytes]) -> None:
+        self.ranged.append((entry, wire_type.decode("utf-8", "replace"), values))
+
+    def rollback(self, n: int) -> None:
+        """Forget entries from number ``n`` on (a page that failed part-way; never flushed)."""
+        keep = n - (self.n - len(self.dns))
+        if keep < 0:
+            raise ValueError("cannot roll back past a flushed page")
+        del self.dns[keep:]
+        for k in range(len(self.names)):
+            cut = bisect.bisect_left(self.idx[k], n)
+            del self.idx[k][cut:]
+            del self.vals[k][cut:]
+        self.ranged = [r for r in self.ranged if r[0] < n]
+        self.n = n
+
+    def flush(self) -> None:
+        """Move the values read so far into polars columns (once per page)."""
+        if self.dns:
+            self._dn_parts.append(pl.Series("dn", self.dns, dtype=pl.Binary))
+            self.dns = []
+        for k in range(len(self.names)):
+            if self.vals[k]:
+                self._parts[k].append(
+                    pl.DataFrame(
+                        {
+                            "i": pl.Series("i", self.idx[k], dtype=pl.UInt32),
+                            "v": pl.Series("v", self.vals[k], dtype=pl.Binary),
+                        }
+                    )
+                )
+                self.idx[k] = []
+                self.vals[k] = []
+
+    @property
+    def dn(self) -> pl.Series:
+        """Every entry's DN as text, in order."""
+        self.flush()
+        raw = pl.concat(self._dn_parts) if self._dn_parts else pl.Series("dn", [], pl.Binary)
+        return utf8(raw).alias("dn")
+
+    def exploded(self, attr: str) -> pl.DataFrame:
+        """One row per value of ``attr``: ``i`` (entry number, UInt32) and ``v`` (Binary)."""
+        self.flush()
+        parts = self._parts[self._slot[_base(attr)]]
+        if not parts:
+            return pl.DataFrame(schema={"i": pl.UInt32, "v": pl.Binary})
+        return pl.concat(parts, rechunk=True)
+
+    def first(self, attr: str) -> pl.Series:
+        """The first value of ``attr`` per entry (Binary; null where absent)."""
+        values = self.exploded(attr)
+        if values.height == self.n and values.get_column("i").equals(_rows(self.n)):
+            return values.get_column("v").alias(attr)  # one value in every entry: as it is
+        values = values.unique("i", keep="first", maintain_order=True)
+        return _spread(values, self.n).get_column("v").alias(attr)
+
+    def lists(self, attr: str) -> pl.Series:
+        """Every value of ``attr`` per entry (List(Binary); an empty list where absent)."""
+        grouped = self.exploded(attr).group_by("i", maintain_order=True).agg(pl.col("v"))
+        out = _spread(grouped, self.n).get_column("v")
+        return out.fill_null(pl.lit([], pl.List(pl.Binary))).alias(attr)
+
+
+def _base(attr: str) -> str:
+    """``member;range=0-999`` -> ``member`` (attribute names compare case-insensitively)."""
+    return attr.partition(";")[0].lower()
+
+
+def _rows(n: int) -> pl.Series:
+    return pl.arange(0, n, dtype=pl.UInt32, eager=True).alias("i")
+
+
+def _spread(df: pl.DataFrame, n: int) -> pl.DataFrame:
+    """``df`` (keyed by entry number ``i``) placed on rows 0..n-1, nulls where it has none."""
+    return _rows(n).to_frame().join(df, on="i", how="left", maintain_order="left")
+
+
+def _decode(b: bytes, msgid: int, cols: Columns) -> tuple[int, list[bytes]]:
+    """Decode the complete messages at the start of ``b``; entries go into ``cols``.
+
+    Returns how many bytes were consumed and the other messages (searchResDone, references,
+    notices) still encoded, for ldap3 to decode. One function with local names on purpose:
+    this loop runs once per value collected.
+    """
+    n = len(b)
+    p = 0
+    others: list[bytes] = []
+    dns = cols.dns
+    idx, vals, slots = cols.idx, cols.vals, cols.slots
+    i = cols.n
+    try:
+        while p + 2 <= n:
+            if b[p] != 0x30:
+                raise MalformedResponse(f"LDAPMessage expected, found tag 0x{b[p]:02x}")
+            q = p + 2
+            ln = b[p + 1]
+            if ln & 0x80:
+                k = ln & 0x7F
+                if q + k > n:
+                    break
+                ln = int.from_bytes(b[q : q + k], "big")
+                q += k
+            end = q + ln
+            if end > n:
+                break  # the rest of this message has not arrived yet
+            if b[q] != 0x02:
+                raise MalformedResponse("messageID expected")
+            k = b[q + 1]
+            mid = int.from_bytes(b[q + 2 : q + 2 + k], "big")
+            q += 2 + k
+            if mid != msgid or b[q] != _ENTRY:
+                others.append(b[p:end])
+                p = end
+                continue
+            ln = b[q + 1]  # searchResEntry (64): its end is the message's
+            q += 2 + (ln & 0x7F if ln & 0x80 else 0)
+            ln = b[q + 1]  # objectName (04)
+            q += 2
+            if ln & 0x80:
+                k = ln & 0x7F
+                ln = int.from_bytes(b[q : q + k], "big")
+                q += k
+            dns.append(b[q : q + ln])
+            q += ln
+            ln = b[q + 1]  # attributes (30)
+            q += 2
+            if ln & 0x80:
+                k = ln & 0x7F
+                ln = int.from_bytes(b[q : q + k], "big")
+                q += k
+            attrs_end = q + ln
+            while q < attrs_end:
+                ln = b[q + 1]  # PartialAttribute (30): it ends where its value set ends
+                q += 2 + (ln & 0x7F if ln & 0x80 else 0)
+                ln = b[q + 1]  # type (04)
+                q += 2
+                if ln & 0x80:
+                    k = ln & 0x7F
+                    ln = int.from_bytes(b[q : q + k], "big")
+                    q += k
+                t = b[q : q + ln]
+                q += ln
+                ln = b[q + 1]  # vals (31)
+                q += 2
+                if ln & 0x80:
+                    k = ln & 0x7F
+                    ln = int.from_bytes(b[q : q + k], "big")
+                    q += k
+                set_end = q + ln
+                slot = slots.get(t)
+                if slot is None:
+                    slot = cols.slot_for(t)
+                if slot < 0 or ln == 0:
+                    if slot == _RANGED:
+                        cols.keep_ranged(i, t, _values(b, q, set_end))
+                    q = set_end
+                    continue
+                ln = b[q + 1]  # first value (04)
+                q += 2
+                if ln & 0x80:
+                    k = ln & 0x7F
+                    ln = int.from_bytes(b[q : q + k], "big")
+                    q += k
+                q += ln
+                if q == set_end:  # one value: the common case, no inner loop
+                    vals[slot].append(b[q - ln : q])
+                    idx[slot].append(i)
+                    continue
+                add_i = idx[slot].append
+                add_v = vals[slot].append
+                add_v(b[q - ln : q])
+                add_i(i)
+                while q < set_end:
+                    ln = b[q + 1]  # value (04)
+                    q += 2
+                    if ln & 0x80:
+                        k = ln & 0x7F
+                        ln = int.from_bytes(b[q : q + k], "big")
+                        q += k
+                    add_v(b[q : q + ln])
+                    add_i(i)
+                    q += ln
+                if q != set_end:
+                    raise MalformedResponse("attribute values overrun their set")
+            if q > end:
+                raise MalformedResponse("entry overruns its message")
+            i += 1
+            p = end
+    except IndexError:
+        raise MalformedResponse("truncated searchResEntry") from None
+    finally:
+        cols.n = i
+    return p, others
+
+
+def _values(b: bytes, q: int, end: int) -> list[bytes]:
+    out: list[bytes] = []
+    while q < end:
+        q += 1
+        ln = b[q]
+        q += 1
+        if ln & 0x80:
+            k = ln & 0x7F
+            ln = int.from_bytes(b[q : q + k], "big")
+            q += k
+        out.append(b[q : q + ln])
+        q += ln
+    return out
+
+
+def _drop(conn: Connection) -> None:
+    """The stream is out of step (or gone): close it so nothing else reads from it."""
+    with contextlib.suppress(Exception):
+        conn.strategy.close()
+
+
+def search(
+    conn: Connection,
+    base: str,
+    search_filter: str,
+    scope: str,
+    cols: Columns,
+    *,
+    controls: Sequence[Any] | None = None,
+    time_limit: int = 0,
+    deadline: float | None = None,
+) -> dict[str, Any]:
+    """One search request on ``conn``; its entries are added to ``cols``.
+
+    Returns ldap3's dict of the ``searchResDone`` (``result``, ``description``, ``message``,
+    ``controls`` with the paged-results cookie). Raises an ``LDAPException`` when the connection
+    drops, goes quiet for ``receive_timeout`` (the socket's timeout, as ldap3 set it) or sends
+    malformed BER, and :class:`DeadlineReached` when ``deadline`` (``time.monotonic()``) passes;
+    every wait is capped by what is left until ``deadline``. The connection is closed then.
+    """
+    if conn.sasl_mechanism == "DIGEST-MD5":  # ldap3 signs/verifies those messages itself
+        raise LDAPException("DIGEST-MD5 sessions are not supported by the column reader")
+    # Aliases are never dereferenced: an inventory lists the entries under the base, once each
+    # (AD has no aliases; in OpenLDAP a dereferenced alias could repeat or leave the subtree).
+    request = search_operation(
+        base, search_filter, scope, DEREF_NEVER, cols.names, 0, time_limit, False,
+        conn.auto_escape, conn.auto_encode, None, validator=None, check_names=False,
+    )  # fmt: skip
+    msgid = conn.strategy.send("searchRequest", request, list(controls or ()))
+    conn.strategy._outstanding.pop(msgid, None)  # answered here, not by ldap3's get_response
+    sock = conn.socket
+    if sock is None:
+        raise LDAPSocketReceiveError("the connection is closed")
+    wait = sock.gettimeout()  # ldap3 set it to receive_timeout (None: no limit)
+    pending = bytearray()
+    # Non-blocking reads: while the server is ahead, records are read back to back and decoded
+    # in batches of _BATCH bytes; when the socket runs dry, what has arrived is decoded and the
+    # reader waits (select) for at most receive_timeout. One decode per TLS record (slapd
+    # writes one per entry) would cost more in call overhead than the entries themselves.
+    sock.setblocking(False)
+    try:
+        while True:
+            if deadline is not None and time.monotonic() > deadline:
+                raise DeadlineReached("total time limit reached while receiving")
+            try:
+                chunk: bytes | None = sock.recv(_READ)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                chunk = None
+            if chunk:
+                pending += chunk
+                if len(pending) < _BATCH:
+                    continue
+            need = _message_size(pending)
+            if need and len(pending) >= need:
+                used, others = _decode(bytes(pending), msgid, cols)
+                del pending[:used]
+                for raw in others:
+                    done = _other(conn, raw, msgid, cols)
+                    if done is not None:
+                        if pending:
+                            raise MalformedResponse("data after searchResDone")
+                        return done
+            if chunk == b"":  # what had arrived is decoded above: the rest never will
+                raise LDAPSocketReceiveError("connection closed by the server")
+            if chunk is None:
+                cap, by_deadline = wait, False
+                if deadline is not None:
+                    left = max(0.0, deadline - time.monotonic())
+                    if wait is None or left < wait:
+                        cap, by_deadline = left, True
+                if not select.select([sock], [], [], cap)[0]:
+                    if by_deadline:
+                        raise DeadlineReached("total time limit reached while receiving")
+                    raise LDAPSocketReceiveError(f"no data from the server for {wait:g} s")
+    except LDAPException:
+        _drop(conn)
+        raise
+    except OSError as exc:  # resets, TLS errors
+        _drop(conn)
+        raise LDAPSocketReceiveError(f"error receiving data: {short(str(exc))}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            sock.settimeout(wait)
+
+
+def _message_size(pending: bytearray) -> int:
+    if len(pending) < 2:
+        return 0
+    ln = pending[1]
+    if not ln & 0x80:
+        return 2 + ln
+    k = ln & 0x7F
+    if len(pending) < 2 + k:
+        return 0
+    return 2 + k + int.from_bytes(pending[2 : 2 + k], "big")
+
+
+def _other(conn: Connection, raw: bytes, msgid: int, cols: Columns) -> dict[str, Any] | None:
+    """A message that is not an entry, decoded by ldap3; the result dict when it ends the search."""
+    message = decode_message_fast(raw)
+    if message["messageID"] != msgid:
+        # messageID 0: an unsolicited notification, e.g. Notice of Disconnection (RFC 4511 4.4.1)
+        notice = conn.strategy.decode_response_fast(message)
+        raise LDAPSocketReceiveError(
+            f"unsolicited message {message['messageID']}: {notice.get('description')} "
+            f"{notice.get('message') or ''}".strip()
+        )
+    if message["protocolOp"] == 19:  # searchResRef: counted, never chased
+        cols.references += 1
+        return None
+    if message["protocolOp"] == 25:  # intermediateResponse: not used by a plain search
+        return None
+    response = dict(conn.strategy.decode_response_fast(message))
+    if response.get("type") != "searchResDone":
+        raise MalformedResponse(f"unexpected {response.get('type')} in a search")
+    return response

@@ -1,0 +1,158 @@
+"""Application user-list exports for the sample directory (one CSV per hosted application).
+
+Each force hosts an application whose user list is exported as CSV, one row per user and role:
+West Mercia's records system "niche" and Warwickshire's case system "athena". The exports hold
+the owning force's users (legitimate: recorded in :attr:`Sample.legitimate`), a few of the other
+force's users (planted cross-force access, recorded in the truth as they are planted), users the
+directory does not know (planted unattributed accounts), a username in the wrong case and
+hostile text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Final
+
+import numpy as np
+import polars as pl
+
+if TYPE_CHECKING:  # only for annotations: sample imports this module
+    from accessaudit.sample.directory import Sample, _Builder
+
+
+@dataclass(frozen=True)
+class App:
+    name: str  # the CSV source name: source "csv:<name>"
+    owner: str  # the force that hosts it
+    title: str
+    roles: tuple[str, ...]
+    delimiter: str
+
+
+APPS: Final = (
+    App(
+        "niche",
+        "wmp",
+        "Niche RMS",
+        ("Investigator", "Supervisor", "Custody Officer", "Auditor"),
+        ",",
+    ),
+    App("athena", "warks", "Athena case management", ("Case Officer", "Reviewer", "Admin"), ";"),
+)
+COLUMNS: Final = {
+    "username": "User ID",
+    "display_name": "Full Name",
+    "role": "Role",
+    "enabled": "Active",
+}
+
+
+def role_group_id(app: App, role: str) -> str:
+    """The id the CSV connector gives a role (``csv:<app>:role:<role>``)."""
+    return f"csv:{app.name}:role:{role}"
+
+
+def plant_apps(
+    b: _Builder,
+    people: pl.DataFrame,
+    draw: Callable[[str, int], pl.Series],
+    rng: np.random.Generator,
+) -> dict[str, pl.DataFrame]:
+    """Build each application's export rows and record the findings they must cause."""
+    other = {"wmp": "warks", "warks": "wmp"}
+    out: dict[str, pl.DataFrame] = {}
+    for app in APPS:
+        roles = list(app.roles)
+        own = people.filter((pl.col("org") == app.owner) & ~pl.col("mover"))
+        n_own = min(own.height, max(20, own.height // 20))
+        legit = own[rng.choice(own.height, size=n_own, replace=False).tolist()]
+        legit = legit.with_columns(
+            role=pl.Series([roles[i % len(roles)] for i in range(n_own)]),
+        )
+        b.allow_rows(
+            "app-own-force",
+            f"{app.title} users of its own force",
+            legit.select(
+                "account_id",
+                group_name=pl.lit(role_group_id(app, "")) + pl.col("role"),
+                depth=pl.lit(0, pl.Int32),
+            ),
+        )
+        strays_ids = draw(other[app.owner], 4)
+        strays = people.filter(pl.col("account_id").is_in(strays_ids.to_list())).with_columns(
+            role=pl.Series([roles[i % len(roles)] for i in range(4)])
+        )
+        for acct, role in strays.select("account_id", "role").iter_rows():
+            b.plant(
+                "cross-org-direct-member",
+                f"app-{app.name}",
+                pl.Series([acct]),
+                [(role_group_id(app, role), 0)],
+            )
+        rows = pl.concat([legit, strays]).select(
+            pl.col("username"),
+            pl.col("display_name"),
+            pl.col("role"),
+            pl.when(pl.col("enabled")).then(pl.lit("Yes")).otherwise(pl.lit("No")).alias("enabled"),
+        )
+        # the export's own spelling of a directory username (correlation is case-insensitive)
+        rows = rows.with_columns(
+            username=pl.when(pl.int_range(pl.len()) == 0)
+            .then(pl.col("username").str.to_uppercase())
+            .otherwise(pl.col("username"))
+        )
+        ghosts = pl.DataFrame(
+            {
+                "username": [f"{app.name}.ghost{i}" for i in range(2)],
+                "display_name": ['=HYPERLINK("http://evil.invalid","Ghost")', "Unknown user"],
+                "role": [roles[0], roles[-1]],
+                "enabled": ["Yes", "Yes"],
+            }
+        )
+        for user in ghosts["username"].to_list():
+            b.plant(
+                "unattributed-with-access",
+                f"app-{app.name}-ghost",
+                pl.Series([f"csv:{app.name}:user:{user}"]),
+                [],
+            )
+        out[app.name] = pl.concat([rows, ghosts]).rename(COLUMNS)
+    return out
+
+
+def _write_csv(df: pl.DataFrame, delimiter: str, fh: IO[bytes]) -> None:
+    df.write_csv(fh, separator=delimiter)
+
+
+def write_app_exports(sample: Sample, folder: Path) -> dict[str, Path]:
+    """Write each application's export as CSV (owner-only) into ``folder``."""
+    from accessaudit.store.runs import atomic_write, private_dir
+
+    private_dir(folder)
+    paths = {}
+    for app in APPS:
+        df = sample.exports[app.name]
+        path = folder / f"{app.name}-users.csv"
+        atomic_write(path, partial(_write_csv, df, app.delimiter))
+        paths[app.name] = path
+    return paths
+
+
+def app_sources(paths: dict[str, Path]) -> list[dict[str, Any]]:
+    """``[[sources]]`` entries that read the exports written by :func:`write_app_exports`."""
+    by_name = {a.name: a for a in APPS}
+    return [
+        {
+            "kind": "csv",
+            "name": name,
+            "path": str(path),
+            "delimiter": by_name[name].delimiter,
+            "application": by_name[name].title,
+            "correlate_on": "username",
+            "columns": dict(COLUMNS),
+        }
+        for name, path in paths.items()
+    ]

@@ -1,0 +1,458 @@
+"""Microsoft Graph over HTTPS for the Entra connector: retries, paging and ``$batch``.
+
+Every Graph request goes through :meth:`GraphClient._send`, which
+
+* sends the bearer token and a ``client-request-id``;
+* on 401 gets a fresh token once (learn.microsoft.com/graph/errors: expired tokens give
+  ``InvalidAuthenticationToken``) and gives up on the second 401;
+* on 429 / 5xx honours ``Retry-After`` (integer, fractional or HTTP-date; Graph's throttling page
+  shows both ``10`` and ``2.128``) or, without it, backs off exponentially with jitter
+  (real directory 429s may omit the header: AzureHound issue #35);
+* stops at ``max_retries`` and at the source's total ``time_budget`` — a wait that would outlast
+  the budget is not slept but reported.
+
+Failures that end a collection unit raise :class:`UnitFailed` (one-line reason); the caller
+records the unit as incomplete and carries on with the others.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import random
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from accessaudit.config.settings import EntraSource
+from accessaudit.transport.graph_auth import TokenSource, transport_error
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = frozenset({429, 500, 502, 503, 504})
+MAX_RESTARTS = 3  # listings restarted after Directory_ExpiredPageToken
+MAX_BACKOFF = 60.0
+
+
+class UnitFailed(Exception):
+    """A collection unit could not be completed; ``str(self)`` is the reason."""
+
+
+class GraphFailure(UnitFailed):
+    """Graph answered with an error status (after any retries)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"HTTP {status} {code}: {message}".strip())
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def next_link_loop(pages: int) -> str:
+    return f"@odata.nextLink loop: page {pages} links back to a page already read"
+
+
+class BudgetExhausted(UnitFailed):
+    """Waiting any longer would exceed the source's time budget."""
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After value: ``"10"``, ``"2.128"`` or an HTTP-date."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _error_of(body: Any) -> tuple[str, str]:
+    """(code, first line of message) of a Graph error envelope (``innerError`` is not used:
+    "message" is not to be branched on, code only; learn.microsoft.com/graph/errors)."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("error"), Mapping):
+        return "", ""
+    error = body["error"]
+    message = str(error.get("message") or "")
+    return str(error.get("code") or ""), (message.splitlines()[0][:300] if message else "")
+
+
+def _header(headers: Mapping[str, Any], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return str(value)
+    return None
+
+
+@dataclass
+class Listing:
+    """Every item of a listing, with the proof it was read to the end."""
+
+    items: list[dict[str, Any]]
+    pages: int
+    restarts: int = 0
+    last: dict[str, Any] = field(default_factory=dict)  # the final page (holds a deltaLink)
+
+
+@dataclass
+class _Task:
+    key: str
+    first: str  # relative URL of page 1
+    url: str  # relative URL of the next page
+    items: list[dict[str, Any]] = field(default_factory=list)
+    pages: int = 0
+    restarts: int = 0
+    attempts: int = 0
+    not_before: float = 0.0
+    refreshed: bool = False
+    asked: set[str] = field(default_factory=set)  # pages asked for: a link back is a loop
+
+    def __post_init__(self) -> None:
+        self.asked.add(self.first)
+
+
+class GraphClient:
+    """A small Graph client: one session, one token source, one time budget."""
+
+    def __init__(
+        self,
+        cfg: EntraSource,
+        session: requests.Session,
+        tokens: TokenSource,
+        source: str,
+        *,
+        deadline: float,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._cfg = cfg
+        self._session = session
+        self._tokens = tokens
+        self._source = source
+        self._deadline = deadline
+        self._sleep = sleep
+        self.graph_url = cfg.graph_url.rstrip("/")
+        parts = urlsplit(self.graph_url)
+        self._origin = f"{parts.scheme}://{parts.netloc}".lower()
+        self._prefix = parts.path.rstrip("/")
+        self.host = parts.netloc
+        self.round_trips = 0
+        self._ever_ok = False
+
+    # --- budget and waiting -------------------------------------------------------------------
+
+    def remaining(self) -> float:
+        return self._deadline - time.monotonic()
+
+    def check_budget(self) -> None:
+        if self.remaining() <= 0:
+            raise BudgetExhausted(f"time budget of {self._cfg.time_budget:g} s exhausted")
+
+    def _backoff(self, attempt: int) -> float:
+        base = self._cfg.retry_backoff * 2.0 ** (attempt - 1)
+        return min(MAX_BACKOFF, base) * (0.5 + random.random() / 2)
+
+    def _wait(self, delay: float | None, attempt: int, what: str) -> None:
+        told = delay is not None
+        wait = delay if delay is not None else self._backoff(attempt)
+        left = self.remaining()
+        if wait > left:
+            source = f"Retry-After {wait:g} s" if told else f"backoff of {wait:.1f} s"
+            raise BudgetExhausted(
+                f"{what}: {source} exceeds the remaining time budget "
+                f"({max(left, 0.0):.1f} s of {self._cfg.time_budget:g} s)"
+            )
+        log.debug("%s: %s, waiting %.2f s (attempt %d)", self._source, what, wait, attempt)
+        self._sleep(wait)
+
+    # --- URLs ---------------------------------------------------------------------------------
+
+    def url(self, relative: str) -> str:
+        return self.graph_url + relative
+
+    def relative(self, link: str) -> str:
+        """An absolute ``@odata.nextLink`` on our Graph endpoint -> the relative URL ``$batch``
+        needs ("absolute URLs in batch items fail", json-batching). Links to any other host are
+        refused: following them would hand our bearer token to that host."""
+        parts = urlsplit(link)
+        origin = f"{parts.scheme}://{parts.netloc}".lower()
+        if origin != self._origin or not parts.path.startswith(self._prefix + "/"):
+            raise UnitFailed(f"link {link[:120]!r} is outside {self.graph_url}; not followed")
+        rel = parts.path[len(self._prefix) :]
+        return rel + (f"?{parts.query}" if parts.query else "")
+
+    # --- one request --------------------------------------------------------------------------
+
+    def _refresh(self, used: str) -> None:
+        if self._tokens.token == used:  # nobody refreshed since this request was sent
+            log.info("%s: Graph answered 401, acquiring a new token", self._source)
+            self._tokens.refresh()
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One Graph request with retries; the parsed JSON body of a 2xx answer."""
+        attempt = 0
+        refreshed = False
+        while True:
+            self.check_budget()
+            token = self._tokens.token
+            send_headers = {
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "client-request-id": str(uuid.uuid4()),
+                **(headers or {}),
+            }
+            try:
+                resp = self._session.request(
+                    method,
+                    url,
+                    json=body,
+                    headers=send_headers,
+                    timeout=min(self._cfg.timeout, max(self.remaining(), 0.1)),
+                    allow_redirects=False,
+                )
+                content = resp.content  # read fully here: a cut body raises now
+            except requests.exceptions.SSLError as exc:
+                raise transport_error(exc, self.host, self._source) from None
+            except requests.RequestException as exc:
+                self.round_trips += 1
+                attempt += 1
+                if attempt > self._cfg.max_retries:
+                    if not self._ever_ok:
+                        raise transport_error(
+                            exc, f"Microsoft Graph at {self.graph_url}", self._source
+                        ) from None
+                    raise UnitFailed(
+                        f"connection to {self.host} failed {attempt} times: {type(exc).__name__}"
+                    ) from None
+                self._wait(None, attempt, f"connection error ({type(exc).__name__})")
+                continue
+            self.round_trips += 1
+            status = resp.status_code
+            try:
+                parsed: Any = resp.json() if content else {}
+            except ValueError:
+                parsed = {}
+            code, message = _error_of(parsed)
+            if status == 401:
+                if refreshed:
+                    raise GraphFailure(
+                        status, code or "Unauthorized", f"{message} (after token refresh)"
+                    )
+                self._refresh(token)
+                refreshed = True
+                continue
+            if status in RETRYABLE:
+                attempt += 1
+                if attempt > self._cfg.max_retries:
+                    raise GraphFailure(
+                        status, code, f"{message} (gave up after {self._cfg.max_retries} retries)"
+                    )
+                delay = parse_retry_after(resp.headers.get("Retry-After"))
+                self._wait(delay, attempt, f"HTTP {status} {code}".strip())
+                continue
+            if status >= 400:
+                raise GraphFailure(status, code or resp.reason or "error", message)
+            if not isinstance(parsed, dict):
+                raise UnitFailed(f"HTTP {status} with a body that is not a JSON object")
+            self._ever_ok = True
+            return parsed
+
+    # --- listings -----------------------------------------------------------------------------
+
+    def list_all(self, target: str, *, headers: Mapping[str, str] | None = None) -> Listing:
+        """Every page of a collection, following ``@odata.nextLink`` exactly as given.
+
+        ``target`` is relative to graph_url, or an absolute link (a stored deltaLink).
+        ``headers`` (e.g. ``ConsistencyLevel``) are resent on every page: Graph does not carry
+        them over to nextLink requests (paging.md). An expired page token restarts the
+        listing from page 1 and discards the partial result (cartography PR #2853).
+        """
+        first = target if target.startswith("https://") else self.url(target)
+        if target.startswith("https://"):
+            self.relative(target)  # same-origin check
+        restarts = 0
+        while True:
+            items: list[dict[str, Any]] = []
+            pages = 0
+            url = first
+            asked = {url}
+            try:
+                while True:
+                    page = self.send("GET", url, headers=headers)
+                    pages += 1
+                    value = page.get("value") or []
+                    items.extend(v for v in value if isinstance(v, dict))
+                    link = page.get("@odata.nextLink")
+                    if not link:
+                        return Listing(items, pages, restarts, page)
+                    self.relative(str(link))
+                    url = str(link)
+                    if url in asked:
+                        raise UnitFailed(next_link_loop(pages))
+                    asked.add(url)
+            except GraphFailure as failure:
+                if failure.code == "Directory_ExpiredPageToken" and restarts < MAX_RESTARTS:
+                    restarts += 1
+                    log.info(
+                        "%s: page token expired after %d pages, restarting", self._source, pages
+                    )
+                    continue
+                raise
+
+    def list_many(self, jobs: list[tuple[str, str]]) -> dict[str, Listing | UnitFailed]:
+        """Several listings (key, relative URL of page 1), packed into ``$batch`` requests.
+
+        Up to ``batch_size`` (at most 20) requests per round trip; a listing's next page joins
+        the queue behind the others. Items throttled inside a batch (429 with its own
+        Retry-After, envelope 200) are retried after their delay; the SDKs do not do this
+        (learn.microsoft.com/graph/throttling).
+        """
+        if self._cfg.batch_size == 1:
+            out: dict[str, Listing | UnitFailed] = {}
+            for key, target in jobs:
+                try:
+                    out[key] = self.list_all(target)
+                except UnitFailed as failure:
+                    out[key] = failure
+            return out
+        queue: deque[_Task] = deque(_Task(key, target, target) for key, target in jobs)
+        waiting: list[tuple[float, int, _Task]] = []  # throttled items, by time they may go
+        order = itertools.count()
+        results: dict[str, Listing | UnitFailed] = {}
+        while queue or waiting:
+            try:
+                self.check_budget()
+            except BudgetExhausted as failure:
+                results.update((t.key, failure) for t in [*queue, *(w[2] for w in waiting)])
+                break
+            now = time.monotonic()
+            while waiting and waiting[0][0] <= now:
+                queue.append(heapq.heappop(waiting)[2])
+            ready: list[_Task] = []
+            while queue and len(ready) < self._cfg.batch_size:
+                task = queue.popleft()
+                if task.not_before > now:
+                    heapq.heappush(waiting, (task.not_before, next(order), task))
+                else:
+                    ready.append(task)
+            if ready:
+                self._batch_round(ready, queue, results)
+                continue
+            wait = waiting[0][0] - now
+            if wait > self.remaining():
+                late = BudgetExhausted(
+                    f"item Retry-After {wait:.2f} s exceeds the remaining time budget "
+                    f"({max(self.remaining(), 0):.1f} s of {self._cfg.time_budget:g} s)"
+                )
+                results.update((t.key, late) for t in [*queue, *(w[2] for w in waiting)])
+                break
+            self._sleep(wait)
+        return results
+
+    def _batch_round(
+        self, ready: list[_Task], queue: deque[_Task], results: dict[str, Listing | UnitFailed]
+    ) -> None:
+        payload = {
+            "requests": [
+                {"id": str(n), "method": "GET", "url": t.url} for n, t in enumerate(ready, 1)
+            ]
+        }
+        token = self._tokens.token
+        try:
+            envelope = self.send("POST", self.url("/$batch"), body=payload)
+        except UnitFailed as failure:
+            results.update((t.key, failure) for t in ready)
+            return
+        by_id = {
+            str(r.get("id")): r for r in envelope.get("responses") or [] if isinstance(r, dict)
+        }
+        unauthorized = False
+        for n, task in enumerate(ready, 1):
+            answer = by_id.get(str(n))
+            if answer is None:
+                results[task.key] = UnitFailed("$batch response lacks this request's answer")
+                continue
+            status = int(answer.get("status") or 0)
+            body = answer.get("body") if isinstance(answer.get("body"), dict) else {}
+            assert isinstance(body, dict)
+            if 200 <= status < 300:
+                task.pages += 1
+                task.attempts = 0
+                task.items.extend(v for v in body.get("value") or [] if isinstance(v, dict))
+                link = body.get("@odata.nextLink")
+                if not link:
+                    results[task.key] = Listing(task.items, task.pages, task.restarts, body)
+                    continue
+                try:
+                    task.url = self.relative(str(link))
+                except UnitFailed as failure:
+                    results[task.key] = failure
+                    continue
+                if task.url in task.asked:
+                    results[task.key] = UnitFailed(next_link_loop(task.pages))
+                    continue
+                task.asked.add(task.url)
+                queue.append(task)
+                continue
+            code, message = _error_of(body)
+            if status == 401:
+                if task.refreshed:
+                    results[task.key] = GraphFailure(401, code, f"{message} (after token refresh)")
+                    continue
+                task.refreshed = True
+                unauthorized = True
+                queue.append(task)
+            elif status in RETRYABLE:
+                task.attempts += 1
+                if task.attempts > self._cfg.max_retries:
+                    results[task.key] = GraphFailure(
+                        status, code, f"{message} (gave up after {self._cfg.max_retries} retries)"
+                    )
+                    continue
+                headers = answer.get("headers") if isinstance(answer.get("headers"), dict) else {}
+                assert isinstance(headers, dict)
+                delay = parse_retry_after(_header(headers, "Retry-After"))
+                wait = delay if delay is not None else self._backoff(task.attempts)
+                if wait > self.remaining():
+                    results[task.key] = BudgetExhausted(
+                        f"HTTP {status} {code}: Retry-After {wait:g} s exceeds the remaining "
+                        f"time budget ({max(self.remaining(), 0):.1f} s of "
+                        f"{self._cfg.time_budget:g} s)"
+                    )
+                    continue
+                task.not_before = time.monotonic() + wait
+                queue.append(task)
+            elif code == "Directory_ExpiredPageToken" and task.restarts < MAX_RESTARTS:
+                task.restarts += 1
+                task.items, task.pages, task.url = [], 0, task.first
+                task.asked = {task.first}
+                queue.append(task)
+            else:
+                results[task.key] = GraphFailure(status, code, message)
+        if unauthorized:
+            self._refresh(token)
