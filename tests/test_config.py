@@ -211,7 +211,7 @@ def _commented(lines: list[str], i: int) -> bool:
 def test_every_config_key_is_shown_and_commented_in_the_example() -> None:
     """Every key of every settings model appears in its own table of config.example.toml (set
     or commented out), and every key line there carries a comment (on it or just above)."""
-    from accessaudit.config.settings import settings as c
+    from accessaudit.config import settings as c
 
     blocks = _example_blocks()
     uncommented = [
