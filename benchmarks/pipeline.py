@@ -256,8 +256,9 @@ def run_once(
         del views
 
         with stage("plan", "actions") as s:
+            paths = finding_paths(findings, closure)
             actions = plan_actions(
-                findings, accounts=acc, groups=grp, memberships=memberships, closure=closure
+                findings, accounts=acc, groups=grp, memberships=memberships, paths=paths
             )
             s["rows"] = actions.height
 

@@ -270,15 +270,15 @@ def analyse(
         exceptions = load_configured(settings, [r.id for r in rules])
     findings = apply_exceptions(findings, exceptions, as_of=as_of, accounts=accounts, groups=groups)
     progress("planning remediation")
+    paths = finding_paths(findings, closure)
     actions = plan_actions(
         findings,
         accounts=accounts,
         groups=groups,
         memberships=memberships,
-        closure=closure,
+        paths=paths,
         organisations=settings.organisations,
     )
-    paths = finding_paths(findings, closure)
     return Analysis(
         accounts,
         groups,
@@ -637,7 +637,7 @@ def plan_run(run: RunInfo, settings: Settings, rules: list[Rule]) -> dict[str, A
     from accessaudit.remediation.whatif import what_if
 
     names = ("accounts", "groups", "memberships", "grants", "group_closure",
-             "effective_memberships", "findings", "actions")  # fmt: skip
+             "effective_memberships", "findings", "actions", "finding_paths")  # fmt: skip
     t = {name: read_table(run, name) for name in names}
     as_of = datetime.fromisoformat(str(run.manifest["started"]))
     overrides = rule_overrides(settings, rules)

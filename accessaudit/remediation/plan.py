@@ -26,7 +26,6 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from accessaudit.analysis.expand import finding_paths
 from accessaudit.config.settings import Organisation
 from accessaudit.model import (
     ACTIONS_SCHEMA,
@@ -63,9 +62,12 @@ def _rank_expr(col: str) -> pl.Expr:
 
 
 def crossing_edges(
-    findings: pl.DataFrame, closure: pl.DataFrame, groups: pl.DataFrame
+    findings: pl.DataFrame, paths: pl.DataFrame, groups: pl.DataFrame
 ) -> pl.DataFrame:
     """For each account finding with a path: the edge where the path leaves the account's org.
+
+    ``paths`` is the run's ``finding_paths`` table (``finding_key``, ``path``: object ids hop by
+    hop), as the pipeline derived it from the group closure; rows of other findings are ignored.
 
     Returns ``finding_key``, ``cross_group`` (first group of another real organisation on the
     path), ``cross_member`` (the node before it: the account or a group), ``hop`` (1 = the
@@ -77,7 +79,6 @@ def crossing_edges(
         & pl.col("group_id").is_not_null()
         & pl.col("member_group_id").is_null()
     )
-    paths = finding_paths(acc, closure)
     g_org = groups.select(node="group_id", node_org="org")
     # Each hop's number comes with it through the explode (no window over the finding keys);
     # the exploded rows keep each path's order, so the first kept row per finding is its
@@ -106,7 +107,7 @@ def crossing_edges(
 def split_unnests(
     actions: pl.DataFrame,
     findings: pl.DataFrame,
-    closure: pl.DataFrame,
+    paths: pl.DataFrame,
     groups: pl.DataFrame,
     memberships: pl.DataFrame,
 ) -> pl.DataFrame:
@@ -128,7 +129,7 @@ def split_unnests(
         "action_id", "group_id", member_id="split_id"
     )
     crossing = (
-        crossing_edges(f, closure, groups)
+        crossing_edges(f, paths, groups)
         .join(f.select("finding_key", "action_id", "split_id"), on="finding_key")
         .filter(pl.col("cross_member") == pl.col("split_id"))
         .select("action_id", group_id="cross_group", member_id="split_id")
@@ -323,10 +324,12 @@ def plan_actions(
     accounts: pl.DataFrame,
     groups: pl.DataFrame,
     memberships: pl.DataFrame,
-    closure: pl.DataFrame,
+    paths: pl.DataFrame,
     organisations: Iterable[Organisation] = (),
 ) -> pl.DataFrame:
     """One row per action (ACTIONS_SCHEMA), with the open findings it resolves.
+
+    ``paths`` is the run's ``finding_paths`` (see :func:`crossing_edges`).
 
     ``organisations`` (the configured ones) give a split's new group its force's OU and name
     prefix (their ``ou`` and ``name_prefix`` matchers).
@@ -338,7 +341,7 @@ def plan_actions(
     mixed = mixed_groups(findings).get_column("group_id").to_list()
     empty = _flagged(findings, "empty-cross-org-group", "group_id")
     guests = _flagged(findings, "cross-org-guest", "account_id")
-    edges = crossing_edges(findings, closure, groups)
+    edges = crossing_edges(findings, paths, groups)
     planned = _targets(findings.join(edges, on="finding_key", how="left"), mixed, empty, guests)
     planned = _credit_inactive(planned, accounts, groups)
     actions = (
@@ -374,7 +377,7 @@ def plan_actions(
         accounts=accounts,
         groups=groups,
         memberships=memberships,
-        unnests=split_unnests(actions, findings, closure, groups, memberships),
+        unnests=split_unnests(actions, findings, paths, groups, memberships),
         places=split.places(organisations),
     )
     actions = render_commands(

@@ -104,7 +104,7 @@ def removed_edges(actions: pl.DataFrame, tables: Mapping[str, pl.DataFrame]) -> 
     """``action_id, group_id, member_id``: every direct membership edge the actions remove
     (with a split's: the split group out of the other force's parents; its movers are moved by
     :func:`apply_actions`). ``tables`` needs ``memberships``, ``accounts``, ``groups``,
-    ``findings`` and, when the actions split a group, ``group_closure``."""
+    ``findings`` and, when the actions split a group, ``finding_paths``."""
     mem = tables["memberships"].select("group_id", "member_id").unique()
     direct = _of(actions, *_EDGE_KINDS).select("action_id", "group_id", "member_id")
     # remove-memberships: exactly the edges the rendered command strips
@@ -128,7 +128,7 @@ def removed_edges(actions: pl.DataFrame, tables: Mapping[str, pl.DataFrame]) -> 
     if splits.height:
         parts.append(
             split_unnests(
-                splits, tables["findings"], tables["group_closure"], tables["groups"], mem
+                splits, tables["findings"], tables["finding_paths"], tables["groups"], mem
             )
         )
     return pl.concat(parts).unique()
@@ -345,7 +345,7 @@ def what_if(
     tables: Mapping[str, pl.DataFrame], actions: pl.DataFrame, reevaluate: Reevaluate
 ) -> WhatIf:
     """Apply ``actions`` to the stored run ``tables`` (attributed accounts and groups,
-    memberships, grants, group_closure, effective_memberships, findings) and re-evaluate."""
+    memberships, grants, group_closure, effective_memberships, findings, finding_paths) and re-evaluate."""
     started = time.perf_counter()
     simulated = actions.filter(pl.col("kind").is_in(list(SIMULATED)))
     after = apply_actions(tables, simulated)

@@ -219,7 +219,15 @@ def test_plan_records_what_apply_needs(tmp_path: Path) -> None:
     s = s.model_copy(update={"report": s.report.model_copy(update={"formats": ["json"]})})
     run = run_audit(s).run
     doc = plan_run(run, s, load_rules())
-    names = ("accounts", "groups", "memberships", "group_closure", "findings", "actions")
+    names = (
+        "accounts",
+        "groups",
+        "memberships",
+        "group_closure",
+        "findings",
+        "actions",
+        "finding_paths",
+    )
     t = {n: read_table(run, n) for n in names}
     simulated = removed_edges(t["actions"], t).filter(
         pl.col("action_id").str.starts_with("remove-memberships|")

@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 from plan_docs import plan_doc
 
-from accessaudit.analysis.expand import effective_memberships, group_closure
+from accessaudit.analysis.expand import effective_memberships, finding_paths, group_closure
 from accessaudit.engine.evaluate import build_views, evaluate, example_tables
 from accessaudit.engine.rulefile import Example, Rule
 from accessaudit.remediation.apply.changes import DYNAMIC_REASON, EXCHANGE_REASON
@@ -65,7 +65,7 @@ def _plan(rules: list[Rule]) -> tuple[pl.DataFrame, dict[str, Any]]:
         accounts=t["accounts"],
         groups=t["groups"],
         memberships=t["memberships"],
-        closure=closure,
+        paths=finding_paths(findings, closure),
     )
     doc = plan_doc(actions, t, NOW, findings)  # its what-if is not what this test is about
     return actions, doc
@@ -158,7 +158,7 @@ def test_a_disabled_accounts_dynamic_group_is_not_stripped_by_ref(rules: list[Ru
         accounts=t["accounts"],
         groups=t["groups"],
         memberships=t["memberships"],
-        closure=closure,
+        paths=finding_paths(findings, closure),
     )
     graph = "\n".join(actions["graph"].drop_nulls())
     assert "DELETE /groups/dynamic/members/x/$ref" not in graph

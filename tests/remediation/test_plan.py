@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from accessaudit.analysis.attribution import attribute_groups
-from accessaudit.analysis.expand import effective_memberships, group_closure
+from accessaudit.analysis.expand import effective_memberships, finding_paths, group_closure
 from accessaudit.config.settings import Organisation, Settings
 from accessaudit.engine.evaluate import build_views, evaluate, example_tables
 from accessaudit.engine.rulefile import Example, Rule
@@ -69,10 +69,11 @@ def plan_tables(
         accounts=t["accounts"],
         groups=t["groups"],
         memberships=mem,
-        closure=closure,
+        paths=finding_paths(findings, closure),
         organisations=organisations,
     )
     tables = {**t, "memberships": mem, "group_closure": closure, "findings": findings}
+    tables["finding_paths"] = finding_paths(findings, closure)
     tables["effective_memberships"] = effective_memberships(mem, closure)
     return findings, actions, tables
 
@@ -389,6 +390,7 @@ def test_demo_plan_does_what_it_claims(
         "group_closure": analysis.closure,
         "effective_memberships": analysis.effective,
         "findings": analysis.findings,
+        "finding_paths": analysis.paths,
     }
     overrides = rule_overrides(settings, rules)
 

@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 from plan_docs import plan_doc
 
-from accessaudit.analysis.expand import group_closure
+from accessaudit.analysis.expand import finding_paths, group_closure
 from accessaudit.engine.evaluate import evaluate, example_tables, views_of
 from accessaudit.engine.rulefile import Example, Rule
 from accessaudit.remediation.plan import plan_actions
@@ -34,7 +34,7 @@ def plan(
         accounts=t["accounts"],
         groups=t["groups"],
         memberships=t["memberships"],
-        closure=closure,
+        paths=finding_paths(findings, closure),
     )
     return findings, actions
 
@@ -240,7 +240,7 @@ def test_only_open_findings_are_planned(rules: list[Rule]) -> None:
         accounts=t["accounts"],
         groups=t["groups"],
         memberships=t["memberships"],
-        closure=group_closure(t["memberships"]),
+        paths=finding_paths(marked, group_closure(t["memberships"])),
     )
     assert empty.is_empty()
 

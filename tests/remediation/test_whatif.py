@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from accessaudit.analysis.expand import effective_memberships, group_closure
+from accessaudit.analysis.expand import effective_memberships, finding_paths, group_closure
 from accessaudit.model import ACCOUNTS_SCHEMA, GRANTS_SCHEMA, GROUPS_SCHEMA, MEMBERSHIPS_SCHEMA
 from accessaudit.remediation.whatif import apply_actions, split_group_id, what_if
 
@@ -54,6 +54,7 @@ def _tables() -> dict[str, pl.DataFrame]:
     t = {"accounts": acc, "groups": grp, "memberships": mem, "grants": grants,
          "group_closure": closure, "effective_memberships": eff}  # fmt: skip
     t["findings"] = _cross(acc, grp, eff)
+    t["finding_paths"] = finding_paths(t["findings"], closure)
     return t
 
 
