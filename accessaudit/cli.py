@@ -479,10 +479,10 @@ def report(run_dir: Path, config_path: Path, out: Path | None, pseudonymise: boo
     Example:  accessaudit report accessaudit-data/runs/20261126T020000Z --out report.html
     """
     from accessaudit.engine.rulefile import load_rules
-    from accessaudit.engine.snapshot import EXCEPTIONS_FILE, load_snapshot
+    from accessaudit.engine.snapshot import load_snapshot
     from accessaudit.pipeline.run import load_analysis, render_report
     from accessaudit.report.history import previous_history
-    from accessaudit.store.runs import open_run
+    from accessaudit.store.runs import EXCEPTIONS_FILE, open_run
 
     run_info = open_run(run_dir)
     settings = _settings_for_run(config_path, run_info)

@@ -33,9 +33,8 @@ import polars as pl
 from accessaudit.engine.exceptions import EXPIRED_RULE, STALE_RULE, Register
 from accessaudit.engine.rulefile import Rule, builtin_rules_dir, catalogue_hash
 from accessaudit.errors import StoreError
+from accessaudit.store.runs import EXCEPTIONS_FILE
 
-RULES_FILE: Final = "rules.json"
-EXCEPTIONS_FILE: Final = "exceptions.json"
 FORMAT: Final = 1
 #: An entry's state on the run's date.
 STATES: Final = ("in-force", "expired", "stale")

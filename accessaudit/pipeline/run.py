@@ -31,8 +31,6 @@ from accessaudit.engine.evaluate import build_views, check_queries, evaluate
 from accessaudit.engine.exceptions import Register, apply_exceptions, load_configured
 from accessaudit.engine.rulefile import Rule, catalogue_hash, load_rules
 from accessaudit.engine.snapshot import (
-    EXCEPTIONS_FILE,
-    RULES_FILE,
     load_snapshot,
     register_manifest,
     register_snapshot,
@@ -55,7 +53,15 @@ from accessaudit.report.html import exports_href, render_html
 from accessaudit.report.pseudonymise import from_settings as pseudonymiser
 from accessaudit.report.trend import TrendPoint, stored_points, trend_context, trend_frame
 from accessaudit.store.retention import prune_runs
-from accessaudit.store.runs import MANIFEST, RunInfo, RunStore, read_table, sha256_file
+from accessaudit.store.runs import (
+    EXCEPTIONS_FILE,
+    MANIFEST,
+    RULES_FILE,
+    RunInfo,
+    RunStore,
+    read_table,
+    sha256_file,
+)
 
 Progress = Callable[[str], None]
 #: ``counts(source_name, unit, objects_so_far)`` while a source is collected: per unit (e.g.

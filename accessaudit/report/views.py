@@ -20,10 +20,10 @@ from urllib.parse import quote
 
 import polars as pl
 
-from accessaudit.engine.snapshot import EXCEPTIONS_FILE, RULES_FILE
 from accessaudit.model import SEVERITY_RANK, Severity
 from accessaudit.report.evidence import RunRule, exceptions_context, rules_context
 from accessaudit.report.history import LABELS, Change
+from accessaudit.store.runs import EXCEPTIONS_FILE, RULES_FILE
 
 #: Items listed per change kind in the officers' view.
 CHANGE_ITEMS: Final = 10

@@ -38,6 +38,9 @@ from accessaudit.errors import LockHeld, StoreError
 from accessaudit.model import COLLECTED_SCHEMAS
 
 MANIFEST = "manifest.json"
+#: The rules and the exceptions register a run was evaluated with (see engine.snapshot).
+RULES_FILE = "rules.json"
+EXCEPTIONS_FILE = "exceptions.json"
 FORMAT_VERSION = 1
 
 
