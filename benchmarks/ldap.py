@@ -205,7 +205,7 @@ def slapd_target(work: Path, pki: Pki, users: int, groups: int, members: int) ->
 
 
 def samba_target(work: Path, cache: Path, accounts: int) -> Target:
-    from accessaudit.connectors.ldap import decode as dec
+    from accessaudit.connectors.ldap.ad import AD_ACCOUNT_ATTRS, AD_GROUP_ATTRS
     from accessaudit.sample.directory import generate
 
     # keyed by the generator's and loader's source: a changed sample is seeded afresh
@@ -249,8 +249,8 @@ def samba_target(work: Path, cache: Path, accounts: int) -> Target:
         base_dn="DC=alliance,DC=local",
         source={"flavour": "ad"},
         searches=[
-            ("accounts", "(objectClass=user)", (*dec.AD_ACCOUNT_ATTRS, "memberOf"), ext),
-            ("groups", "(objectClass=group)", (*dec.AD_GROUP_ATTRS, "member"), ext),
+            ("accounts", "(objectClass=user)", (*AD_ACCOUNT_ATTRS, "memberOf"), ext),
+            ("groups", "(objectClass=group)", (*AD_GROUP_ATTRS, "member"), ext),
             (
                 "foreign-security-principals",
                 "(objectClass=foreignSecurityPrincipal)",

@@ -17,8 +17,9 @@ from servers import load_ad
 from servers.dataset import NOW
 from servers.samba import BASE_DN
 
+from accessaudit.connectors.ldap.ad import account_state
 from accessaudit.connectors.ldap.collect import collect
-from accessaudit.connectors.ldap.decode import FILETIME_NEVER, account_state
+from accessaudit.connectors.ldap.decode import FILETIME_NEVER
 from accessaudit.errors import AuthError
 
 pytestmark = pytest.mark.servers

@@ -16,7 +16,8 @@ from ldap3 import NONE, Connection, Server
 from ldap3.core.exceptions import LDAPException
 
 from accessaudit.connectors.ldap import wire
-from accessaudit.connectors.ldap.wire import Columns, MalformedResponse
+from accessaudit.connectors.ldap.columns import Columns
+from accessaudit.connectors.ldap.wire import MalformedResponse
 
 
 def tlv(tag: int, *parts: bytes) -> bytes:

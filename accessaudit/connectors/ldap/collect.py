@@ -34,7 +34,7 @@ start, to the next server while time is left; pages from two DCs are never mixed
 given up are named in the collection's state (``failed_over_from``); with none left, the
 collection is incomplete.
 
-Entries are read column-wise off ldap3's connection (:mod:`.ldap_wire`): ldap3 binds, encodes
+Entries are read column-wise off ldap3's connection (:mod:`.wire`): ldap3 binds, encodes
 every request and decodes every result, but builds no per-entry dicts; the garbage collector is
 off for the duration of a collection (100,000 users in ~2x the time of ``ldapsearch``).
 
@@ -66,8 +66,10 @@ from ldap3.operation.search import parse_filter
 from ldap3.utils.conv import escape_filter_chars
 
 from accessaudit.config.settings import LdapSource
+from accessaudit.connectors.ldap import ad
 from accessaudit.connectors.ldap import decode as dec
 from accessaudit.connectors.ldap import generic as gen
+from accessaudit.connectors.ldap.columns import raw_frame
 from accessaudit.connectors.ldap.search import Progress, Session, follow_range, range_members
 from accessaudit.errors import ConfigError, ConnectError, IncompleteCollection
 from accessaudit.model import GRANTS_SCHEMA, CollectionUnit, SourceCollection, empty
@@ -150,7 +152,7 @@ def member_of_check(
 ) -> tuple[bool, str]:
     """Compare the member-side account edges with the accounts' own ``memberOf``.
 
-    ``member_side`` holds the :func:`~.ldap_decode.edge_code` (group row, account row packed in
+    ``member_side`` holds the :func:`~.decode.edge_code` (group row, account row packed in
     one integer: at a million values, pairs of id strings would cost several times the memory for
     the same answer) of every account member read from ``member`` (or its ranges) of a collected
     group; ``member_of_side`` the same for every ``memberOf`` value of a collected account that
@@ -213,14 +215,14 @@ def _collect_ad(s: Session, source: str, now: datetime) -> dict[str, pl.DataFram
     acct_raw = s.paged(
         "accounts",
         _filter("(objectClass=user)", cfg.user_filter),
-        [*dec.AD_ACCOUNT_ATTRS, member_of_attr],
+        [*ad.AD_ACCOUNT_ATTRS, member_of_attr],
         ad=True,
     )
     member_attr = f"member;range=0-{cfg.range_size - 1}"
     grp_raw = s.paged(
         "groups",
         _filter("(objectClass=group)", cfg.group_filter),
-        [*dec.AD_GROUP_ATTRS, member_attr],
+        [*ad.AD_GROUP_ATTRS, member_attr],
         ad=True,
     )
     fsp_raw = s.paged(
@@ -229,18 +231,18 @@ def _collect_ad(s: Session, source: str, now: datetime) -> dict[str, pl.DataFram
         ["objectSid"],
         ad=True,
     )
-    accounts = dec.ad_accounts(
-        dec.raw_frame(acct_raw, dec.AD_ACCOUNT_ATTRS, dec.AD_MULTI_ATTRS, dec.AD_SID_ATTRS),
+    accounts = ad.ad_accounts(
+        raw_frame(acct_raw, ad.AD_ACCOUNT_ATTRS, ad.AD_MULTI_ATTRS, ad.AD_SID_ATTRS),
         source,
         now,
     )
-    groups = dec.ad_groups(dec.raw_frame(grp_raw, dec.AD_GROUP_ATTRS), source)
-    fsp_ids = dec.ad_fsp_ids(fsp_raw.dn)
+    groups = ad.ad_groups(raw_frame(grp_raw, ad.AD_GROUP_ATTRS), source)
+    fsp_ids = ad.ad_fsp_ids(fsp_raw.dn)
     members = range_members(s, grp_raw, "member")
     members = members.with_columns(group_id=groups.get_column("group_id").gather(members["i"]))
-    memberships, unresolved, codes = dec.ad_memberships(source, groups, members, accounts, fsp_ids)
+    memberships, unresolved, codes = ad.ad_memberships(source, groups, members, accounts, fsp_ids)
     member_of = range_members(s, acct_raw, "memberOf", "member-of")
-    member_of_codes = dec.ad_member_of(member_of, groups)
+    member_of_codes = ad.ad_member_of(member_of, groups)
     s.units.append(
         _memberships_unit(
             s,
@@ -275,8 +277,8 @@ def _collect_openldap(s: Session, source: str) -> dict[str, pl.DataFrame]:
     grp_raw = s.paged(
         "groups", _filter("(objectClass=groupOfNames)", cfg.group_filter), g_attrs, ad=False
     )
-    accounts = gen.openldap_accounts(dec.raw_frame(acct_raw, a_attrs), amap, source)
-    groups = gen.openldap_groups(dec.raw_frame(grp_raw, g_attrs), gmap, source)
+    accounts = gen.openldap_accounts(raw_frame(acct_raw, a_attrs), amap, source)
+    groups = gen.openldap_groups(raw_frame(grp_raw, g_attrs), gmap, source)
     if "manager_id" in accounts.columns:
         accounts = gen.resolve_dn_refs(accounts, "manager_id", accounts, "account_id")
     if "managed_by" in groups.columns:

@@ -7,7 +7,7 @@ objects (one server's own spelling of them, compared case-insensitively).
 
 ``member_of`` in the account mapping is not a column: it names the attribute the server keeps
 the reverse of ``member`` in (``memberOf`` of OpenLDAP's memberof overlay), read only to
-cross-check the member side (:func:`~.ldap.member_of_check`); ``""`` turns that off.
+cross-check the member side (:func:`~.collect.member_of_check`); ``""`` turns that off.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def openldap_memberships(
     accounts: pl.DataFrame,
 ) -> tuple[pl.DataFrame, int, pl.Series]:
     """Edges from DN-valued ``member`` values, resolved through the DNs of collected objects;
-    with how many values name no collected object and the :func:`~.ldap_decode.edge_code` of
+    with how many values name no collected object and the :func:`~.decode.edge_code` of
     every edge to an account (``members``' ``i`` is the group's row)."""
     targets = pl.concat(
         [
@@ -157,7 +157,7 @@ def openldap_memberships(
 
 
 def openldap_member_of(member_of: pl.DataFrame, groups: pl.DataFrame) -> pl.Series:
-    """The :func:`~.ldap_decode.edge_code` of every ``memberOf`` value (``i`` = the account's
+    """The :func:`~.decode.edge_code` of every ``memberOf`` value (``i`` = the account's
     row, ``value`` = a group DN) that names a collected group."""
     rows = groups.select("dn").with_row_index("g")
     resolved = match_dns(member_of.select("i", "value"), "value", rows, ["g"])

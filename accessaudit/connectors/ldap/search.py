@@ -35,7 +35,7 @@ from ldap3.protocol.rfc2696 import paged_search_control
 from accessaudit.config.settings import LdapSource
 from accessaudit.connectors.ldap import decode as dec
 from accessaudit.connectors.ldap import wire
-from accessaudit.connectors.ldap.wire import Columns
+from accessaudit.connectors.ldap.columns import Columns
 from accessaudit.model import CollectionUnit, Via
 from accessaudit.transport.ldap import short
 
@@ -65,7 +65,7 @@ class Session:
     def paged(self, unit: str, search_filter: str, attrs: Sequence[str], *, ad: bool) -> Columns:
         """Paged subtree search; records a unit proving (or not) that it reached the end.
 
-        Entries arrive column-wise (:mod:`.ldap_wire`): no per-entry objects. A page that fails
+        Entries arrive column-wise (:mod:`.wire`): no per-entry objects. A page that fails
         part-way is dropped whole, so the count is of entries on complete pages.
         """
         controls = [extended_dn_control()] if ad else []

@@ -9,8 +9,8 @@ its result code and paged-results cookie, referrals, notices) with its own
 four config lookups, and ``raw_attributes``): at 100,000 entries that object model costs ten
 times the wire (profile in benchmarks/README.md). Instead :func:`search` reads the raw response
 messages from the connection's socket and appends, per requested attribute, the entry number
-and the raw value of every value to two flat lists (:class:`Columns`), which become polars
-columns in batches (one per page). Values stay bytes, exactly as sent.
+and the raw value of every value to two flat lists (:class:`~.columns.Columns`), which become
+polars columns in batches (one per page). Values stay bytes, exactly as sent.
 
 The SearchResultEntry walked by :func:`_decode` ([RFC 4511] 4.5.2, BER definite lengths):
 ``30 len | 02 len msgid | 64 len | 04 len dn | 30 len { 30 len | 04 len type | 31 len {04 len
@@ -20,25 +20,22 @@ search with an error, as a dropped connection does.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import select
 import ssl
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import polars as pl
 from ldap3 import DEREF_NEVER, Connection
 from ldap3.core.exceptions import LDAPException, LDAPSocketReceiveError
 from ldap3.operation.search import search_operation
 from ldap3.utils.asn1 import decode_message_fast
 
-from accessaudit.connectors.ldap.decode import utf8
+from accessaudit.connectors.ldap.columns import RANGED, Columns
 from accessaudit.transport.ldap import short
 
 _ENTRY, _REFERENCE = 0x64, 0x73
-_UNREQUESTED, _RANGED = -1, -2
 #: socket read size; TLS hands back at most one 16 kB record per read anyway
 _READ = 1 << 18
 #: decode once this much has arrived even while more keeps coming
@@ -51,117 +48,6 @@ class MalformedResponse(LDAPSocketReceiveError):  # type: ignore[misc]  # ldap3 
 
 class DeadlineReached(LDAPSocketReceiveError):  # type: ignore[misc]  # ldap3 is untyped
     """The collection's total time limit passed while waiting for this search's answer."""
-
-
-class Columns:
-    """The entries of one paged search, column-wise.
-
-    ``dn`` holds each entry's DN; per requested attribute, :meth:`exploded` gives one row per
-    value (entry number ``i``, raw value ``v``) in the order the server sent them. An attribute
-    the server answered with a partial range (``member;range=0-999``: more values to fetch) is
-    kept aside in :attr:`ranged` as (entry, attribute key, values) for the range loop.
-    """
-
-    def __init__(self, attrs: Iterable[str]) -> None:
-        self.names = list(dict.fromkeys(attrs))  # as requested, e.g. member;range=0-999
-        self._slot = {_base(a): k for k, a in enumerate(self.names)}
-        self.slots: dict[bytes, int] = {}
-        self.n = 0
-        self.dns: list[bytes] = []
-        self.idx: list[list[int]] = [[] for _ in self.names]
-        self.vals: list[list[bytes]] = [[] for _ in self.names]
-        self.ranged: list[tuple[int, str, list[bytes]]] = []
-        self.references = 0
-        self._dn_parts: list[pl.Series] = []
-        self._parts: list[list[pl.DataFrame]] = [[] for _ in self.names]
-
-    def slot_for(self, wire_type: bytes) -> int:
-        """Where values of this attribute type go (cached per spelling the server uses)."""
-        name = wire_type.decode("utf-8", "replace")
-        slot = self._slot.get(_base(name), _UNREQUESTED)
-        options = name.partition(";")[2].lower()
-        # a whole answer is range=0-*; any other range has more values to fetch
-        if slot >= 0 and options.startswith("range=") and options != "range=0-*":
-            slot = _RANGED
-        self.slots[wire_type] = slot
-        return slot
-
-    def keep_ranged(self, entry: int, wire_type: bytes, values: list[bytes]) -> None:
-        self.ranged.append((entry, wire_type.decode("utf-8", "replace"), values))
-
-    def rollback(self, n: int) -> None:
-        """Forget entries from number ``n`` on (a page that failed part-way; never flushed)."""
-        keep = n - (self.n - len(self.dns))
-        if keep < 0:
-            raise ValueError("cannot roll back past a flushed page")
-        del self.dns[keep:]
-        for k in range(len(self.names)):
-            cut = bisect.bisect_left(self.idx[k], n)
-            del self.idx[k][cut:]
-            del self.vals[k][cut:]
-        self.ranged = [r for r in self.ranged if r[0] < n]
-        self.n = n
-
-    def flush(self) -> None:
-        """Move the values read so far into polars columns (once per page)."""
-        if self.dns:
-            self._dn_parts.append(pl.Series("dn", self.dns, dtype=pl.Binary))
-            self.dns = []
-        for k in range(len(self.names)):
-            if self.vals[k]:
-                self._parts[k].append(
-                    pl.DataFrame(
-                        {
-                            "i": pl.Series("i", self.idx[k], dtype=pl.UInt32),
-                            "v": pl.Series("v", self.vals[k], dtype=pl.Binary),
-                        }
-                    )
-                )
-                self.idx[k] = []
-                self.vals[k] = []
-
-    @property
-    def dn(self) -> pl.Series:
-        """Every entry's DN as text, in order."""
-        self.flush()
-        raw = pl.concat(self._dn_parts) if self._dn_parts else pl.Series("dn", [], pl.Binary)
-        return utf8(raw).alias("dn")
-
-    def exploded(self, attr: str) -> pl.DataFrame:
-        """One row per value of ``attr``: ``i`` (entry number, UInt32) and ``v`` (Binary)."""
-        self.flush()
-        parts = self._parts[self._slot[_base(attr)]]
-        if not parts:
-            return pl.DataFrame(schema={"i": pl.UInt32, "v": pl.Binary})
-        return pl.concat(parts, rechunk=True)
-
-    def first(self, attr: str) -> pl.Series:
-        """The first value of ``attr`` per entry (Binary; null where absent)."""
-        values = self.exploded(attr)
-        if values.height == self.n and values.get_column("i").equals(_rows(self.n)):
-            return values.get_column("v").alias(attr)  # one value in every entry: as it is
-        values = values.unique("i", keep="first", maintain_order=True)
-        return _spread(values, self.n).get_column("v").alias(attr)
-
-    def lists(self, attr: str) -> pl.Series:
-        """Every value of ``attr`` per entry (List(Binary); an empty list where absent)."""
-        grouped = self.exploded(attr).group_by("i", maintain_order=True).agg(pl.col("v"))
-        out = _spread(grouped, self.n).get_column("v")
-        return out.fill_null(pl.lit([], pl.List(pl.Binary))).alias(attr)
-
-
-def _base(attr: str) -> str:
-    """``member;range=0-999`` -> ``member`` (attribute names compare case-insensitively)."""
-    return attr.partition(";")[0].lower()
-
-
-def _rows(n: int) -> pl.Series:
-    return pl.arange(0, n, dtype=pl.UInt32, eager=True).alias("i")
-
-
-def _spread(df: pl.DataFrame, n: int) -> pl.DataFrame:
-    """``df`` (keyed by entry number ``i``) placed on rows 0..n-1, nulls where it has none."""
-    return _rows(n).to_frame().join(df, on="i", how="left", maintain_order="left")
 
 
 def _decode(b: bytes, msgid: int, cols: Columns) -> tuple[int, list[bytes]]:
@@ -240,7 +126,7 @@ def _decode(b: bytes, msgid: int, cols: Columns) -> tuple[int, list[bytes]]:
                 if slot is None:
                     slot = cols.slot_for(t)
                 if slot < 0 or ln == 0:
-                    if slot == _RANGED:
+                    if slot == RANGED:
                         cols.keep_ranged(i, t, _values(b, q, set_end))
                     q = set_end
                     continue
