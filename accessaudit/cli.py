@@ -636,8 +636,8 @@ def rules() -> None:
 
 def _load_rules(config_path: Path | None) -> list[Any]:
     from accessaudit.config.settings import load_settings
-    from accessaudit.engine.evaluate import check_queries
     from accessaudit.engine.rulefile import load_rules
+    from accessaudit.pipeline.rulecheck import check_queries
 
     dirs = load_settings(config_path).audit.rules_dirs if config_path else []
     rules = load_rules(dirs)
@@ -696,7 +696,7 @@ def rules_test(config_path: Path | None) -> None:
 
     Example:  accessaudit rules test --config config.toml
     """
-    from accessaudit.engine.evaluate import run_examples
+    from accessaudit.pipeline.rulecheck import run_examples
 
     results = run_examples(_load_rules(config_path))
     failed = [r for r in results if not r.passed]

@@ -27,7 +27,7 @@ from accessaudit.config.settings import (
     Settings,
     settings_hash,
 )
-from accessaudit.engine.evaluate import build_views, check_queries, evaluate
+from accessaudit.engine.evaluate import build_views, evaluate
 from accessaudit.engine.exceptions import Register, apply_exceptions, load_configured
 from accessaudit.engine.rulefile import Rule, catalogue_hash, load_rules
 from accessaudit.engine.snapshot import (
@@ -45,6 +45,7 @@ from accessaudit.model import (
     Severity,
     SourceCollection,
 )
+from accessaudit.pipeline.rulecheck import check_queries
 from accessaudit.remediation.plan import plan_actions
 from accessaudit.report.context import build_context
 from accessaudit.report.exports import write_csv, write_json

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from accessaudit.engine.evaluate import run_examples
 from accessaudit.engine.rulefile import Rule, catalogue_hash, load_rule, load_rules
 from accessaudit.errors import RuleError
+from accessaudit.pipeline.rulecheck import run_examples
 
 CATALOGUE = load_rules()
 
@@ -223,7 +223,7 @@ def test_failing_example_is_reported(tmp_path: Path) -> None:
 
 
 def test_bad_sql_is_caught_before_any_collection(tmp_path: Path) -> None:
-    from accessaudit.engine.evaluate import check_queries
+    from accessaudit.pipeline.rulecheck import check_queries
 
     rule = load_rule(_write(tmp_path, "mixed-group", _with_query("SELECT group_id FROM nowhere")))
     with pytest.raises(RuleError, match=r"mixed-group\.toml: query failed"):

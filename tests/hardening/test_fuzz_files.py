@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accessaudit.config.settings import load_settings
-from accessaudit.engine.evaluate import check_queries
 from accessaudit.engine.exceptions import load_register
 from accessaudit.engine.rulefile import load_rules
 from accessaudit.errors import AuditError
+from accessaudit.pipeline.rulecheck import check_queries
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = (ROOT / "config.example.toml").read_text(encoding="utf-8")

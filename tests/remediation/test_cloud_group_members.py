@@ -11,8 +11,9 @@ import polars as pl
 from plan_docs import plan_doc
 
 from accessaudit.analysis.expand import effective_memberships, finding_paths, group_closure
-from accessaudit.engine.evaluate import build_views, evaluate, example_tables
+from accessaudit.engine.evaluate import build_views, evaluate
 from accessaudit.engine.rulefile import Example, Rule
+from accessaudit.pipeline.rulecheck import example_tables
 from accessaudit.remediation.apply.changes import DYNAMIC_REASON, EXCHANGE_REASON
 from accessaudit.remediation.apply.execute import plan_changes
 from accessaudit.remediation.plan import plan_actions

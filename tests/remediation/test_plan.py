@@ -12,9 +12,10 @@ import polars as pl
 from accessaudit.analysis.attribution import attribute_groups
 from accessaudit.analysis.expand import effective_memberships, finding_paths, group_closure
 from accessaudit.config.settings import Organisation, Settings
-from accessaudit.engine.evaluate import build_views, evaluate, example_tables
+from accessaudit.engine.evaluate import build_views, evaluate
 from accessaudit.engine.rulefile import Example, Rule
 from accessaudit.model import GROUPS_SCHEMA
+from accessaudit.pipeline.rulecheck import example_tables
 from accessaudit.pipeline.run import Analysis
 from accessaudit.remediation.commands import ps_quote
 from accessaudit.remediation.plan import plan_actions

@@ -11,8 +11,9 @@ import polars as pl
 from plan_docs import plan_doc
 
 from accessaudit.analysis.expand import finding_paths, group_closure
-from accessaudit.engine.evaluate import evaluate, example_tables, views_of
+from accessaudit.engine.evaluate import evaluate
 from accessaudit.engine.rulefile import Example, Rule
+from accessaudit.pipeline.rulecheck import example_tables, views_of
 from accessaudit.remediation.plan import plan_actions
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

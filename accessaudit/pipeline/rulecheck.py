@@ -1,0 +1,165 @@
+"""Rule examples and query checks: the rule catalogue tested before any server is contacted.
+
+A rule's examples (tiny attributed tables and the finding keys expected) are expanded and
+evaluated exactly as a run would (``accessaudit rules test``, the test suite); every rule's query
+is planned against empty views before collecting (:func:`check_queries`), so bad SQL or a missing
+column fails a run at once. This sits above both the expansion (``analysis``) and the rules
+engine (``engine``) because it drives the two together, as the pipeline does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from accessaudit.analysis.expand import effective_memberships, group_closure
+from accessaudit.engine.evaluate import evaluate, rule_plan
+from accessaudit.engine.rulefile import Example, Rule
+from accessaudit.engine.views import build_views
+from accessaudit.model import (
+    ACCOUNTS_SCHEMA,
+    GRANTS_SCHEMA,
+    GROUPS_SCHEMA,
+    MEMBERSHIPS_SCHEMA,
+    MemberKind,
+)
+
+#: Example row keys copied as they are into the canonical columns of the same name.
+_ACCOUNT_FIELDS = (
+    "sid", "upn", "display_name", "mail", "employee_id", "company", "department", "dn",
+    "manager_id", "sid_history", "privileged",
+)  # fmt: skip
+_GROUP_FIELDS = ("sid", "dn", "description", "scope", "kind", "managed_by", "owners")
+
+
+def example_tables(ex: Example, as_of: datetime) -> dict[str, pl.DataFrame]:
+    """Turn an example's compact rows into attributed canonical tables.
+
+    Accounts: ``id``, ``org`` (default unattributed), ``conflict``, ``kind`` (user), ``enabled``,
+    ``days_inactive``, ``source`` (example) and any of :data:`_ACCOUNT_FIELDS`. Groups: ``id``,
+    ``org``, ``conflict``, ``name``, ``privileged``, ``mastered`` (ad), ``source`` and any of
+    :data:`_GROUP_FIELDS`. Memberships: ``[group, member]``. Grants: ``[principal, resource,
+    resource_kind, right]``.
+    """
+    acc_rows = [
+        {
+            "source": a.get("source", "example"),
+            "account_id": str(a["id"]),
+            "username": a.get("username", str(a["id"])),
+            "kind": a.get("kind", "user"),
+            "enabled": bool(a.get("enabled", True)),
+            "last_logon": as_of - _days(a.get("days_inactive", 0)),
+            "org": a.get("org", "unattributed"),
+            "org_conflict": bool(a.get("conflict", False)),
+            **{k: a[k] for k in _ACCOUNT_FIELDS if k in a},
+        }
+        for a in ex.accounts
+    ]
+    grp_rows = [
+        {
+            "source": g.get("source", "example"),
+            "group_id": str(g["id"]),
+            "name": g.get("name", str(g["id"])),
+            "privileged": bool(g.get("privileged", False)),
+            "org": g.get("org", "unattributed"),
+            "org_conflict": bool(g.get("conflict", False)),
+            "mastered": g.get("mastered", "ad"),
+            "kind": "security",
+            **{k: g[k] for k in _GROUP_FIELDS if k in g},
+        }
+        for g in ex.groups
+    ]
+    account_ids = {r["account_id"] for r in acc_rows}
+    mem_rows = [
+        {
+            "source": "example",
+            "group_id": g,
+            "member_id": m,
+            "member_kind": MemberKind.ACCOUNT.value if m in account_ids else MemberKind.GROUP.value,
+            "via": "member",
+        }
+        for g, m in ex.memberships
+    ]
+    extra = {"org": pl.String, "org_conflict": pl.Boolean}
+    accounts = pl.DataFrame(acc_rows, schema={**ACCOUNTS_SCHEMA, **extra}, strict=False)
+    groups = pl.DataFrame(grp_rows, schema={**GROUPS_SCHEMA, **extra}, strict=False)
+    accounts = accounts.with_columns(
+        org_evidence=pl.lit([], pl.List(pl.String)),
+        sid_history=pl.col("sid_history").fill_null(pl.lit([], pl.List(pl.String))),
+    )
+    groups = groups.with_columns(
+        org_evidence=pl.lit([], pl.List(pl.String)),
+        owners=pl.col("owners").fill_null(pl.lit([], pl.List(pl.String))),
+    )
+    memberships = pl.DataFrame(mem_rows, schema=MEMBERSHIPS_SCHEMA)
+    grant_rows = [
+        dict(
+            zip(("principal_id", "resource_id", "resource_kind", "right"), map(str, g), strict=True)
+        )
+        if isinstance(g, list)
+        else g
+        for g in ex.grants
+    ]
+    grants = pl.DataFrame(
+        [{"source": "example", **g} for g in grant_rows], schema=GRANTS_SCHEMA, strict=False
+    )
+    return {"accounts": accounts, "groups": groups, "memberships": memberships, "grants": grants}
+
+
+def _days(n: Any) -> timedelta:
+    return timedelta(days=int(n))
+
+
+@dataclass(frozen=True)
+class ExampleResult:
+    rule_id: str
+    example: str
+    passed: bool
+    expected: frozenset[tuple[str, ...]]
+    got: frozenset[tuple[str, ...]]
+
+
+def views_of(tables: Mapping[str, pl.DataFrame], as_of: datetime) -> dict[str, pl.LazyFrame]:
+    """Expand and build the views of small attributed tables (examples, schema checks, tests)."""
+    closure = group_closure(tables["memberships"])
+    return build_views(
+        tables["accounts"],
+        tables["groups"],
+        tables["memberships"],
+        tables["grants"],
+        closure=closure,
+        effective=effective_memberships(tables["memberships"], closure),
+        as_of=as_of,
+    )
+
+
+def run_examples(rules: Iterable[Rule], as_of: datetime | None = None) -> list[ExampleResult]:
+    """Evaluate every rule's examples in isolation; exact set comparison of key tuples."""
+    as_of = as_of or datetime(2026, 1, 1, tzinfo=UTC)
+    results = []
+    for rule in rules:
+        for ex in rule.examples:
+            t = example_tables(ex, as_of)
+            findings = evaluate([rule], views_of(t, as_of), {rule.id: ex.settings})
+            got = frozenset(
+                tuple("" if v is None else str(v) for v in row)
+                for row in findings.select(list(rule.key)).iter_rows()
+            )
+            expected = frozenset(ex.expect)
+            results.append(ExampleResult(rule.id, ex.name, got == expected, expected, got))
+    return results
+
+
+def check_queries(
+    rules: Iterable[Rule], overrides: Mapping[str, Mapping[str, Any]] | None = None
+) -> None:
+    """Plan every rule's query against empty views: bad SQL or columns fail before collecting."""
+    as_of = datetime(2026, 1, 1, tzinfo=UTC)
+    t = example_tables(Example("schema check", [], [], [], [], [], {}), as_of)
+    ctx: pl.SQLContext[Any] = pl.SQLContext(frames=dict(views_of(t, as_of)))
+    for rule in rules:
+        rule_plan(rule, ctx, (overrides or {}).get(rule.id))
