@@ -25,7 +25,7 @@ import polars as pl
 
 from accessaudit.analysis.attribution import attribute_accounts, attribute_groups
 from accessaudit.analysis.expand import effective_memberships, group_closure
-from accessaudit.engine.evaluate import _rule_plan, build_views
+from accessaudit.engine.evaluate import build_views, rule_plan
 from accessaudit.engine.rulefile import load_rules
 from accessaudit.pipeline.run import demo_settings, rule_overrides
 from accessaudit.sample.directory import DEFAULT_NOW, generate
@@ -88,7 +88,7 @@ def main(snapshot: Path | None, smoke: bool) -> None:
     ctx: pl.SQLContext[object] = pl.SQLContext(frames=dict(views))
 
     def plans() -> list[pl.LazyFrame]:
-        return [_rule_plan(r, ctx, overrides.get(r.id)) for r in rules]
+        return [rule_plan(r, ctx, overrides.get(r.id)) for r in rules]
 
     for rule, plan in zip(rules, plans(), strict=True):
         t0 = time.perf_counter()

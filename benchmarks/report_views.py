@@ -38,7 +38,8 @@ import click
 import polars as pl
 
 from accessaudit.model import ACCOUNTS_SCHEMA, ACTIONS_SCHEMA, FINDINGS_SCHEMA, GROUPS_SCHEMA
-from accessaudit.report.context import RuleDoc, build_context
+from accessaudit.report.context import build_context
+from accessaudit.report.evidence import RuleDoc
 from accessaudit.report.history import HISTORY_SCHEMA
 from accessaudit.report.html import render_html
 from accessaudit.report.trend import point, trend_context
