@@ -14,13 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import IO, Any, Final
 
 import numpy as np
 import polars as pl
 
-if TYPE_CHECKING:  # only for annotations: sample imports this module
-    from accessaudit.sample.directory import Sample, _Builder
+from accessaudit.sample.builder import Builder, Sample
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def role_group_id(app: App, role: str) -> str:
 
 
 def plant_apps(
-    b: _Builder,
+    b: Builder,
     people: pl.DataFrame,
     draw: Callable[[str, int], pl.Series],
     rng: np.random.Generator,

@@ -35,8 +35,6 @@ Generation is vectorised (numpy + polars): per-row Python only over groups, neve
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -49,20 +47,27 @@ from accessaudit.model import (
     GROUPS_SCHEMA,
     MEMBERSHIPS_SCHEMA,
     AccountKind,
-    GroupKind,
     MemberKind,
     Via,
     conform,
     empty,
 )
 from accessaudit.sample.apps import plant_apps
+from accessaudit.sample.builder import (
+    BUILTIN_CN,
+    DOMAIN,
+    FORCES,
+    SHARED_OU,
+    SOURCE,
+    USERS_CN,
+    Builder,
+    Sample,
+    guids,
+)
 from accessaudit.sample.entra import plant_entra
-from accessaudit.sample.legit import LEGIT_SCHEMA, legit_frame
+from accessaudit.sample.legit import legit_frame
 from accessaudit.sample.separation import plant_separation
 
-DOMAIN: Final = "alliance.local"
-BASE_DN: Final = "DC=alliance,DC=local"
-SOURCE: Final = f"ad:{DOMAIN}"
 DEFAULT_NOW: Final = datetime(2026, 11, 1, tzinfo=UTC)
 DORMANT_DAYS: Final = 90
 MIXED_MIN_MEMBERS: Final = 5
@@ -87,66 +92,6 @@ TRUTH_SCHEMA: Final = pl.Schema(
     }
 )
 
-
-@dataclass(frozen=True)
-class Force:
-    id: str
-    name: str
-    ou: str
-    upn_suffix: str
-    mail_domain: str
-    prefix: str
-    employee_base: int
-    departments: tuple[str, ...]
-
-
-FORCES: Final = (
-    Force(
-        "wmp",
-        "West Mercia Police",
-        f"OU=West Mercia,{BASE_DN}",
-        "@westmercia.police.uk",
-        "westmercia.police.uk",
-        "WMP-",
-        1_000_000,
-        (
-            "Response",
-            "CID",
-            "Custody",
-            "Control-Room",
-            "Roads-Policing",
-            "Public-Protection",
-            "Intelligence",
-            "Neighbourhood",
-            "HR",
-            "Finance",
-            "ICT",
-            "Professional-Standards",
-        ),
-    ),
-    Force(
-        "warks",
-        "Warwickshire Police",
-        f"OU=Warwickshire,{BASE_DN}",
-        "@warwickshire.police.uk",
-        "warwickshire.police.uk",
-        "WARKS-",
-        2_000_000,
-        (
-            "Response",
-            "CID",
-            "Custody",
-            "Control-Room",
-            "Roads-Policing",
-            "Safeguarding",
-            "Intelligence",
-            "ICT",
-        ),
-    ),
-)
-SHARED_OU: Final = f"OU=Shared Services,{BASE_DN}"
-USERS_CN: Final = f"CN=Users,{BASE_DN}"
-BUILTIN_CN: Final = f"CN=Builtin,{BASE_DN}"
 
 FIRST_NAMES: Final = (
     "Rhiannon",
@@ -298,34 +243,6 @@ _BUILTINS: Final = (
 )
 
 
-@dataclass
-class Sample:
-    """Canonical tables of the synthetic directory plus the findings it must produce (and the
-    legitimate accesses it must not)."""
-
-    tables: dict[str, pl.DataFrame]
-    truth: pl.DataFrame
-    now: datetime
-    seed: int
-    domain_sid: str
-    config: dict[str, Any] = field(default_factory=dict)
-    exports: dict[str, pl.DataFrame] = field(default_factory=dict)  # application CSV rows
-    entra: dict[str, pl.DataFrame] = field(default_factory=dict)  # the Entra tenant's tables
-    #: What the generator planted as legitimate (:mod:`accessaudit.sample.legit`): no finding
-    #: may touch it.
-    legitimate: pl.DataFrame = field(default_factory=lambda: empty(LEGIT_SCHEMA))
-
-    @property
-    def source(self) -> str:
-        return SOURCE
-
-    def combined(self) -> dict[str, pl.DataFrame]:
-        """The directory's tables with the Entra tenant's rows (when generated) appended."""
-        if not self.entra:
-            return dict(self.tables)
-        return {name: pl.concat([df, self.entra[name]]) for name, df in self.tables.items()}
-
-
 def sample_settings_dict() -> dict[str, Any]:
     """Organisations and rule settings that attribute the sample (also in config.example.toml)."""
     orgs: list[dict[str, Any]] = []
@@ -363,33 +280,6 @@ def sample_settings_dict() -> dict[str, Any]:
 # --- small vectorised helpers -----------------------------------------------------------------
 
 
-def _guids(rng: np.random.Generator, n: int) -> pl.Series:
-    raw = np.frombuffer(rng.bytes(16 * n).hex().encode(), dtype="S32").astype("U32")
-    s = pl.Series("g", raw, dtype=pl.String)
-    return pl.select(
-        pl.concat_str(
-            [
-                s.str.slice(0, 8),
-                s.str.slice(8, 4),
-                s.str.slice(12, 4),
-                s.str.slice(16, 4),
-                s.str.slice(20, 12),
-            ],
-            separator="-",
-        )
-    ).to_series()
-
-
-def dn_escape(value: str) -> str:
-    """RFC 4514 escaping of one attribute value for use in a DN."""
-    out = value.replace("\\", "\\\\")
-    for ch in (",", "+", '"', "<", ">", ";", "="):
-        out = out.replace(ch, "\\" + ch)
-    if out.startswith((" ", "#")):
-        out = "\\" + out
-    return out[:-1] + "\\ " if out.endswith(" ") else out
-
-
 def _dn_escape(expr: pl.Expr) -> pl.Expr:
     """RFC 4514 escaping of an attribute value for use in a DN."""
     out = expr.str.replace_all("\\", "\\\\", literal=True)
@@ -400,161 +290,6 @@ def _dn_escape(expr: pl.Expr) -> pl.Expr:
 
 def _ascii(expr: pl.Expr) -> pl.Expr:
     return expr.str.normalize("NFKD").str.to_lowercase().str.replace_all(r"[^a-z0-9]", "")
-
-
-def _pairs(accounts: pl.Series | None, groups: Sequence[tuple[str, int | None]]) -> pl.DataFrame:
-    """Rows ``account_id``, ``group_name``, ``depth``: every account x every (group, depth);
-    the accounts alone when there are no groups, the groups alone when there are no accounts."""
-    if accounts is not None and not groups:  # account-only rows
-        return pl.DataFrame({"account_id": accounts}).with_columns(
-            group_name=pl.lit(None, pl.String), depth=pl.lit(None, pl.Int32)
-        )
-    by_group = pl.DataFrame(
-        {"group_name": [g for g, _ in groups], "depth": [d for _, d in groups]},
-        schema={"group_name": pl.String, "depth": pl.Int32},
-    )
-    if accounts is None:
-        return by_group.with_columns(account_id=pl.lit(None, pl.String))
-    return pl.DataFrame({"account_id": accounts}).join(by_group, how="cross")
-
-
-class _Builder:
-    """Accumulates groups, edges and truth rows while planting."""
-
-    def __init__(self, rng: np.random.Generator, domain_sid: str) -> None:
-        self.rng = rng
-        self.domain_sid = domain_sid
-        self.groups: list[dict[str, Any]] = []
-        self.by_name: dict[str, dict[str, Any]] = {}
-        self.nest: list[tuple[str, str]] = []  # (child name, parent name)
-        self.edges: list[pl.DataFrame] = []  # (group_id, member_id, member_kind, via)
-        self.truth: list[pl.DataFrame] = []
-        self.truth_ids: list[pl.DataFrame] = []  # rows already keyed by object ids
-        self.reach: list[pl.Series] = []  # accounts with cross access through a group's grant
-        self.legit: list[pl.DataFrame] = []  # legitimate rows naming groups (sample_legit)
-        self.legit_groups: list[tuple[str, str, str, int, str]] = []  # group-level ones
-        self.legit_ids: list[pl.DataFrame] = []  # legitimate rows keyed by object ids
-        self.next_rid = 5_000_000
-        self._parents: dict[str, list[str]] = {}
-        self._parents_at = -1
-
-    def group(
-        self,
-        name: str,
-        dn_parent: str,
-        *,
-        scope: str = "global",
-        rid: int | None = None,
-        builtin: bool = False,
-        privileged: bool = False,
-        description: str | None = None,
-        kind: str = GroupKind.SECURITY,
-    ) -> dict[str, Any]:
-        if rid is None:
-            rid = self.next_rid
-            self.next_rid += 1
-        sid = f"S-1-5-32-{rid}" if builtin else f"{self.domain_sid}-{rid}"
-        g: dict[str, Any] = {
-            "source": SOURCE,
-            "group_id": None,  # filled in bulk later
-            "sid": sid,
-            "name": name,
-            "dn": f"CN={dn_escape(name)},{dn_parent}",
-            "description": description,
-            "scope": "builtin" if builtin else scope,
-            "kind": kind,
-            "managed_by": None,
-            "privileged": privileged,
-            "owners": [],
-            "mastered": "ad",
-            "rid": rid,
-        }
-        self.groups.append(g)
-        self.by_name[name] = g
-        return g
-
-    def nested(self, child: str, parent: str) -> None:
-        self.nest.append((child, parent))
-
-    def managed_by(self, group: str, account_id: str) -> None:
-        """managedBy, and the owners list the LDAP connector derives from it."""
-        self.by_name[group]["managed_by"] = account_id
-        self.by_name[group]["owners"] = [account_id]
-
-    def plant_ids(self, rule: str, plant: str, rows: pl.DataFrame) -> None:
-        """Record truth rows given by object ids (any of the truth's key columns, and depth)."""
-        self.truth_ids.append(rows.with_columns(rule_id=pl.lit(rule), plant=pl.lit(plant)))
-
-    def members(self, group: str, ids: pl.Series | Sequence[str], via: str = Via.MEMBER) -> None:
-        ids = pl.Series("member_id", list(ids) if not isinstance(ids, pl.Series) else ids)
-        self.edges.append(
-            pl.DataFrame({"member_id": ids}).with_columns(
-                group_name=pl.lit(group),
-                member_kind=pl.lit(MemberKind.ACCOUNT.value),
-                via=pl.lit(str(via)),
-            )
-        )
-
-    def plant(
-        self,
-        rule: str,
-        plant: str,
-        accounts: pl.Series | None,
-        groups: Sequence[tuple[str, int]],
-        member_group: str | None = None,
-    ) -> None:
-        """Record truth rows: every account x every (group name, depth)."""
-        self.truth.append(
-            _pairs(accounts, groups).with_columns(
-                rule_id=pl.lit(rule),
-                member_group_name=pl.lit(member_group, pl.String),
-                plant=pl.lit(plant),
-            )
-        )
-
-    def allow(
-        self,
-        kind: str,
-        reason: str,
-        accounts: pl.Series | None,
-        groups: Sequence[tuple[str, int | None]],
-    ) -> None:
-        """Record legitimate rows (:mod:`accessaudit.sample.legit`): every account x every
-        (group name, depth); ``accounts`` None for rows that name the group alone."""
-        self.legit.append(
-            _pairs(accounts, groups).with_columns(kind=pl.lit(kind), reason=pl.lit(reason))
-        )
-
-    def allow_rows(self, kind: str, reason: str, rows: pl.DataFrame) -> None:
-        """Record legitimate rows given as ``account_id`` + ``group_name`` (+ ``depth``)."""
-        self.legit.append(rows.with_columns(kind=pl.lit(kind), reason=pl.lit(reason)))
-
-    def allow_nesting(self, kind: str, reason: str, child: str) -> None:
-        """Record that every path from ``child`` up to its ancestors *so far* is legitimate
-        (one row per ancestor; called before any plant nests the group across the line)."""
-        self.legit_groups.extend((kind, child, g, d, reason) for g, d in self.ancestors(child))
-
-    def allow_ids(self, kind: str, reason: str, rows: pl.DataFrame) -> None:
-        """Record legitimate rows given by object ids (any of ``LEGIT_KEYS``, and depth)."""
-        self.legit_ids.append(rows.with_columns(kind=pl.lit(kind), reason=pl.lit(reason)))
-
-    def ancestors(self, name: str) -> list[tuple[str, int]]:
-        """Ancestors by construction of the layered trees (shortest depth), for truth rows."""
-        if self._parents_at != len(self.nest):  # rebuilt only when nestings were added
-            self._parents = {}
-            for c, p in self.nest:
-                self._parents.setdefault(c, []).append(p)
-            self._parents_at = len(self.nest)
-        parents = self._parents
-        out: dict[str, int] = {}
-        frontier = [(name, 0)]
-        while frontier:
-            node, d = frontier.pop(0)
-            for p in parents.get(node, []):
-                if p != name and p not in out:
-                    out[p] = d + 1
-                    frontier.append((p, d + 1))
-        return sorted(out.items())
 
 
 def generate(
@@ -578,7 +313,7 @@ def generate(
     rng = np.random.default_rng(seed)
     sub = rng.integers(1_000_000_000, 4_000_000_000, size=3)
     domain_sid = f"S-1-5-21-{sub[0]}-{sub[1]}-{sub[2]}"
-    b = _Builder(rng, domain_sid)
+    b = Builder(rng, domain_sid)
 
     n_service = max(8, accounts // 400)
     n_unattr = max(6, accounts // 500)
@@ -639,7 +374,7 @@ def generate(
         .otherwise(pl.col("org"))
     )
     people = people.with_columns(
-        account_id=_guids(rng, n_people),
+        account_id=guids(rng, n_people),
         rid=pl.col("seq") + 1100,
         inactive_u=pl.Series(rng.random(n_people)),
         age_days=pl.Series(rng.integers(1, 30, n_people)),
@@ -988,7 +723,7 @@ def generate(
     )
     all_accounts = conform(all_accounts, ACCOUNTS_SCHEMA)
 
-    gids = _guids(rng, len(b.groups))
+    gids = guids(rng, len(b.groups))
     for grp_row, gid in zip(b.groups, gids.to_list(), strict=True):
         grp_row["group_id"] = gid
     groups = pl.DataFrame(b.groups).drop("rid")
@@ -1068,7 +803,7 @@ TRUTH_KEYS: Final = ["rule_id", "account_id", "group_id", "member_group_id", "re
 
 
 def _truth_frame(
-    b: _Builder, name_map: pl.DataFrame, accounts: pl.DataFrame, now: datetime
+    b: Builder, name_map: pl.DataFrame, accounts: pl.DataFrame, now: datetime
 ) -> pl.DataFrame:
     raw = pl.concat([t.select(sorted(t.columns)) for t in b.truth], how="vertical")
     member_map = name_map.rename({"group_name": "member_group_name", "group_id": "member_group_id"})
@@ -1186,7 +921,7 @@ def _simple_accounts(
     n = len(rows["username"])
     df = pl.DataFrame(rows).with_columns(
         source=pl.lit(SOURCE),
-        account_id=_guids(rng, n),
+        account_id=guids(rng, n),
         sid=pl.concat_str(
             [pl.lit(domain_sid + "-"), (pl.int_range(pl.len()) + rid_base).cast(pl.String)]
         ),

@@ -35,7 +35,7 @@ Everything else is legitimate, the applications' owners of their own force inclu
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
@@ -52,9 +52,7 @@ from accessaudit.model import (
     Via,
     conform,
 )
-
-if TYPE_CHECKING:  # sample imports this module
-    from accessaudit.sample.directory import _Builder
+from accessaudit.sample.builder import FORCES, Builder, guids
 
 TENANT_ID: Final = "5f1c2b7e-8d4a-4c3e-9a61-2b7d0e9c4f18"
 ENTRA_SOURCE: Final = f"entra:{TENANT_ID}"
@@ -162,7 +160,7 @@ class _Tenant:
 
 
 def plant_entra(
-    b: _Builder,
+    b: Builder,
     people: pl.DataFrame,
     admins: pl.DataFrame,
     accounts: pl.DataFrame,
@@ -171,18 +169,14 @@ def plant_entra(
     now: datetime,
 ) -> dict[str, pl.DataFrame]:
     """The tenant's canonical tables; its truth rows are recorded on ``b`` as they are planted."""
-    from accessaudit.sample.directory import FORCES
-
     wmp, warks = FORCES
     t = _Tenant(gen)
     active = pl.col("inactive_u") >= 0.08
 
     # --- users synced from AD (same SID), the break-glass admin, guests -----------------------
-    from accessaudit.sample.directory import _guids  # vectorised ids (sample imports this module)
-
     synced_ids = pl.concat([people["account_id"], admins["account_id"]])
     src = accounts.filter(pl.col("account_id").is_in(synced_ids.implode()))
-    copy_ids = _guids(gen, src.height)
+    copy_ids = guids(gen, src.height)
     synced = src.with_columns(
         source=pl.lit(ENTRA_SOURCE),
         account_id=copy_ids,

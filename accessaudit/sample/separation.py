@@ -26,13 +26,12 @@ Python only over the few planted picks.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import numpy as np
 import polars as pl
 
-if TYPE_CHECKING:  # sample imports this module
-    from accessaudit.sample.directory import Force, _Builder
+from accessaudit.sample.builder import Builder, Force
 
 #: RIDs of the retired domains' accounts carried in sIDHistory (legitimate migrations).
 LEGACY_RID_BASE: Final = 7_000
@@ -50,7 +49,7 @@ def legacy_domain_sids(gen: np.random.Generator) -> dict[str, str]:
 
 
 def plant_separation(
-    b: _Builder,
+    b: Builder,
     people: pl.DataFrame,
     *,
     forces: tuple[Force, ...],
