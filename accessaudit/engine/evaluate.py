@@ -1,61 +1,9 @@
-"""Run every rule's polars plan over shared views (one rule at a time); check each rule's examples.
+"""Run every rule's polars plan over the shared views, one rule at a time.
 
-Views a rule query can use (all lazy; built once by :mod:`accessaudit.engine.views`, shared by
-every rule). ``*_org`` columns hold an organisation id, ``shared`` or ``unattributed``; ``*_real``
-is true for a real organisation (neither of those two).
-
-``accounts``       accounts + org, org_evidence, org_conflict, real_org, days_since_active,
-                   identity_id (the AD account an Entra synced copy belongs to, by SID, else the
-                   account itself), synced_copy (an Entra user synced from an AD account)
-``groups``         groups + org, org_evidence, org_conflict, real_org, members (direct members)
-``memberships``    direct edges as collected
-``nestings``       direct group->group edges: parent_id, child_id, parent_org, child_org, *_real
-                   (an administrative unit holding a group is not a nesting)
-``access``         effective memberships with both sides' orgs: account_id, group_id, depth,
-                   via_group_id, via, account_org, account_real, account_enabled, account_kind,
-                   days_since_active, group_org, group_real, group_privileged, group_kind, cross
-                   (administrative units are not groups one has access *through*: left out)
-``composition``    per group, its direct account members by organisation: group_id, group_org,
-                   group_real, members, own, other, other_share, and where the group is used:
-                   parents (groups it is nested in), app_roles, roles (grants it holds)
-``closure``        group closure (group_id, ancestor_id, depth)
-``grants``         other rights as collected
-``role_grants``    Entra directory roles (assignments and PIM eligibility; the connector's
-                   ``right`` is "<role> @ <directoryScopeId>[ (eligible)]"): principal_id,
-                   principal_type (account / group), principal_org, principal_real,
-                   principal_kind, resource_id (role definition), right, role_name, scope,
-                   scope_id (administrative unit or application), scope_kind, eligible,
-                   host_org (the tenant's organisation: the one holding most privileged groups,
-                   null if none or tied), host_known, resource_org (host_org for the tenant
-                   scope "/"; else the other organisation the scope reaches: the scope object's
-                   own, or that of accounts an administrative unit contains), cross (a tenant-wide
-                   role held outside the host organisation - or by anyone when the host is
-                   unknown - or a scoped role reaching another organisation)
-``app_grants``     app-role assignments (``right`` "<app>: <role>"): principal_id, principal_type,
-                   principal_org, principal_real, principal_kind, resource_id (the enterprise
-                   application), right, role, app_name, app_org, app_real (the application's
-                   own ``groups`` row, kind app-role, attributed like any group), cross
-``owners``         one row per (group, owner) from managedBy, Entra owners and ownership grants:
-                   group_id, owner_id, via (managedBy / owner), group_org, group_real,
-                   group_kind, mastered, owner_type, owner_org, owner_real, cross
-``rights``         everything an account reaches: account_id, right_kind (membership /
-                   directory-role / app-role), resource_id, resource_org, resource_real,
-                   account_org, account_real, account_enabled, account_kind, days_since_active,
-                   cross (roles held through a group, at any depth; app roles as a direct
-                   member of an assigned group, as Graph documents)
-``sid_history``    one row per sIDHistory value of an account (not of synced copies):
-                   account_id, account_org, account_real, history_sid, domain, target_id,
-                   target_type, target_org, target_real (the object with that SID, or for a SID
-                   of a domain that no longer exists the organisation whose accounts carry most
-                   of that domain's SIDs), resolved, target_privileged (a protected RID), cross
-``identity_pairs`` two identities that are one person (same employee id, mail, or one's
-                   sIDHistory holding the other's SID; an Entra synced copy is the same identity
-                   as its AD account): account_id < other_id, links, org_a, org_b, real_a,
-                   real_b, enabled_a, enabled_b, kind_a, kind_b
-``group_links``    a group's ties to another organisation: group_id, link ("nested in",
-                   "owned by", "holds a role of", "holds an app role of"), other_org, other_id
-
-Each rule's plan is collected on its own, one after the other (see :func:`evaluate`).
+The views a rule query can use, with every column and its type, are listed in
+``docs/rule-views.md``, generated from :mod:`accessaudit.engine.views` by
+:mod:`accessaudit.engine.viewdoc`. Each rule's plan is collected on its own, one after the
+other (see :func:`evaluate`).
 """
 
 from __future__ import annotations

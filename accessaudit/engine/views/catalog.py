@@ -1,0 +1,286 @@
+"""What each view a rule query sees means, for rule authors.
+
+One :class:`ViewDoc` per view, in the order :func:`accessaudit.engine.views.build_views` returns
+them. Only the meaning is written here: :mod:`accessaudit.engine.viewdoc` takes each view's
+columns and their polars types from the views themselves (built over empty tables) and renders
+``docs/rule-views.md``; it refuses a note about a column the view does not have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from accessaudit.model import (
+    AccountKind,
+    GroupKind,
+    MemberKind,
+    ResourceKind,
+    Via,
+)
+
+
+def one_of(enum: type[StrEnum]) -> str:
+    """The values a column of this enum holds, as the notes list them."""
+    return "one of " + ", ".join(f"`{v.value}`" for v in enum)
+
+
+#: What every view shares: said once, above the views.
+INTRO = """\
+A rule's `query` is polars SQL over these views. They are lazy, built once per run over the
+attributed tables and shared by every rule, so a rule pays only for the views it reads.
+
+`*_org` columns hold an organisation id, `shared` or `unattributed`; `*_real` is true for a real
+organisation (neither of those two). `cross` is true where a row ties two different real
+organisations; each view says what exactly it compares. A column named after an object
+(`account_kind`, `group_privileged`, `principal_org`, `owner_type` ...) is that object's column
+of the same name in `accounts` or `groups`. Ids are the immutable ones (objectGUID, Entra object
+id, SID), never a DN or a name; times are UTC."""
+
+_ORG = "the organisation the attribution chose: the first firing matcher in precedence order"
+_ORG_EVIDENCE = '"matcher:org" for every matcher that fired'
+_ORG_CONFLICT = "matchers of two or more organisations fired (a mover or a mislabelled object)"
+
+
+#: The collected accounts' columns whose meaning is not in their name.
+_ACCOUNT_COLUMNS = {
+    "account_id": "objectGUID, Entra object id, or the export's id",
+    "sid": "objectSid (an Entra user synced from AD: the AD account's)",
+    "kind": one_of(AccountKind),
+    "manager_id": "the manager's `account_id`, when known",
+    "sid_history": "sIDHistory: SIDs the account carried in other domains",
+    "privileged": "adminCount=1 or a privileged role holder",
+    "locked": "locked out now (null where the source does not know)",
+    "password_not_required": "userAccountControl PASSWD_NOTREQD",
+    "password_never_expires": "userAccountControl DONT_EXPIRE_PASSWORD",
+    "password_expired": "msDS-User-Account-Control-Computed PASSWORD_EXPIRED",
+    "account_expires": "accountExpires; null when it never expires",
+}
+
+#: The collected groups' columns whose meaning is not in their name.
+_GROUP_COLUMNS = {
+    "scope": "`global`, `domain-local`, `universal`, `builtin` or `cloud`",
+    "kind": one_of(GroupKind),
+    "managed_by": "managedBy: an `account_id` or `group_id`, when known",
+    "privileged": "a protected group by well-known SID or RID",
+    "owners": "Entra owners (ids)",
+    "mastered": "`ad` (change it in AD) or `cloud` (change it through Graph)",
+    "membership_rule": "a dynamic group's membershipRule (null: assigned members); its members "
+    "cannot be removed",
+    "role_assignable": "isAssignableToRole",
+    "mail_enabled": "mailEnabled",
+}
+
+
+@dataclass(frozen=True)
+class ViewDoc:
+    """One view: its name, what it is for, what a row means and notes on its columns."""
+
+    name: str
+    purpose: str  # one line
+    row: str = ""  # what one row is, and what is left out
+    columns: Mapping[str, str] = field(default_factory=dict)  # column -> meaning
+
+
+VIEWS: tuple[ViewDoc, ...] = (
+    ViewDoc(
+        "accounts",
+        "The collected accounts with their organisation and identity.",
+        "One row per collected account (AD, Entra or an application's export).",
+        {
+            **_ACCOUNT_COLUMNS,
+            "org": _ORG,
+            "org_evidence": _ORG_EVIDENCE,
+            "org_conflict": _ORG_CONFLICT,
+            "real_org": "`org` is a real organisation",
+            "days_since_active": "days from the run's start to the last logon (to the creation "
+            "when it never logged on); 0 when neither is known",
+            "identity_id": "the AD account an Entra synced copy belongs to (by SID), else the "
+            "account itself",
+            "synced_copy": "an Entra user synced from an AD account: rules about people look at "
+            "the AD account's row",
+        },
+    ),
+    ViewDoc(
+        "groups",
+        "The collected groups with their organisation and direct member count.",
+        "One row per collected group, enterprise application or administrative unit.",
+        {
+            **_GROUP_COLUMNS,
+            "org": _ORG,
+            "org_evidence": _ORG_EVIDENCE,
+            "org_conflict": _ORG_CONFLICT,
+            "real_org": "`org` is a real organisation",
+            "members": "its direct members: its rows in `memberships`",
+        },
+    ),
+    ViewDoc(
+        "memberships",
+        "Direct memberships as collected.",
+        "One row per (group, direct member).",
+        {"member_kind": one_of(MemberKind), "via": "how the edge was collected: " + one_of(Via)},
+    ),
+    ViewDoc(
+        "nestings",
+        "Direct group-in-group edges with both groups' organisations.",
+        "One row per group that is a direct member of another group. An administrative unit "
+        "holding a group is not a nesting.",
+        {"parent_id": "the group holding the member", "child_id": "the member group"},
+    ),
+    ViewDoc(
+        "access",
+        "Effective memberships: every group an account is in, directly or through nesting.",
+        "One row per (account, group) with both sides' organisations. Administrative units are "
+        "not groups one has access through: left out.",
+        {
+            "depth": "0 = direct member",
+            "via_group_id": "the direct group through which `group_id` is reached",
+            "via": "how that direct edge was collected: " + one_of(Via),
+            "days_since_active": "the account's (see `accounts`)",
+            "cross": "the account and the group belong to different real organisations",
+        },
+    ),
+    ViewDoc(
+        "composition",
+        "Per group, its direct account members by organisation and where the group is used.",
+        "One row per group (not an administrative unit) with at least one direct member that is "
+        "an account of a real organisation.",
+        {
+            "members": "its direct members that are accounts of a real organisation",
+            "own": "those of the group's organisation",
+            "other": "those of another organisation",
+            "other_share": "`other / members`",
+            "parents": "groups it is nested in",
+            "app_roles": "app-role assignments it holds",
+            "roles": "directory roles it holds",
+        },
+    ),
+    ViewDoc(
+        "closure",
+        "Group nesting, transitively.",
+        "One row per (group, ancestor).",
+        {
+            "group_id": "the nested (descendant) group",
+            "ancestor_id": "a group it is, directly or transitively, a member of",
+            "depth": "1 = direct nesting",
+        },
+    ),
+    ViewDoc(
+        "grants",
+        "Rights other than memberships, as collected.",
+        "One row per (principal, resource, right).",
+        {"resource_kind": one_of(ResourceKind)},
+    ),
+    ViewDoc(
+        "role_grants",
+        "Entra directory roles: assignments and PIM eligibility.",
+        "One row per (principal, role, scope). The connector's `right` is "
+        "`<role> @ <directoryScopeId>`, or `<role> @ <directoryScopeId> (eligible)` for an "
+        "eligibility.",
+        {
+            "principal_type": "`account` or `group`",
+            "resource_id": "the role definition",
+            "role_name": "the role's name",
+            "scope": "the directoryScopeId: `/` for the whole tenant",
+            "scope_id": "the administrative unit or application the role is scoped to (null for "
+            "the tenant)",
+            "scope_org": "the scope object's organisation",
+            "scope_kind": "the scope object's kind",
+            "eligible": "a PIM eligibility rather than an active assignment",
+            "reach_org": "the other organisation a scoped role reaches: the scope object's own, "
+            "or that of accounts an administrative unit contains (null if none)",
+            "reach_via_scope": "`reach_org` is the scope object's own organisation",
+            "host_org": "the tenant's organisation: the one holding most privileged groups, as "
+            "the domain's protected groups are (null if none or tied)",
+            "host_known": "`host_org` is known",
+            "resource_org": "`host_org` for the tenant scope `/`; else `reach_org`, or the scope "
+            "object's organisation",
+            "cross": "a tenant-wide role held outside the host organisation (or by anyone when "
+            "the host is unknown), or a scoped role reaching another organisation",
+        },
+    ),
+    ViewDoc(
+        "app_grants",
+        "Enterprise applications' app-role assignments.",
+        "One row per (principal, application, right); `right` is `<app>: <role>`.",
+        {
+            "principal_type": "`account` or `group`",
+            "resource_id": "the enterprise application",
+            "role": "the app role's name",
+            "app_name": "the application's name",
+            "app_org": "the application's own organisation: its `groups` row (kind `app-role`) "
+            "is attributed like any group",
+            "cross": "the holder and the application belong to different real organisations",
+        },
+    ),
+    ViewDoc(
+        "owners",
+        "Who owns each group: managedBy, Entra owners and ownership grants.",
+        "One row per (group, owner).",
+        {
+            "via": "`managedBy` or `owner`",
+            "mastered": "the group's: `ad` or `cloud`",
+            "owner_type": "`account` or `group` (null when the owner was not collected)",
+            "cross": "the owner and the group belong to different real organisations",
+        },
+    ),
+    ViewDoc(
+        "rights",
+        "Everything an account reaches: groups, directory roles and app roles.",
+        "One row per (account, right). Groups at any depth; directory roles held directly or "
+        "through a group at any depth; app roles assigned directly or to a group the account is "
+        'a direct member of (Graph: "direct members of the group are also considered to have '
+        'been assigned the role").',
+        {
+            "right_kind": "`membership`, `directory-role` or `app-role`",
+            "resource_id": "the group, role definition or enterprise application",
+            "days_since_active": "the account's (see `accounts`)",
+            "cross": "the account and the resource belong to different real organisations",
+        },
+    ),
+    ViewDoc(
+        "sid_history",
+        "The sIDHistory values accounts carry and whose SID each one is.",
+        "One row per sIDHistory value of an account (synced copies left out).",
+        {
+            "history_sid": "the sIDHistory value",
+            "domain": "its domain part (the SID without the RID)",
+            "target_id": "the collected object with that SID (null if none)",
+            "target_type": "`account` or `group`",
+            "target_org": "that object's organisation; for a SID of a domain that no longer "
+            "exists, the organisation whose accounts carry most of that domain's SIDs",
+            "domain_org": "the organisation whose accounts carry most of the domain's "
+            "unresolved SIDs (null if none or tied)",
+            "resolved": "an object with that SID was collected",
+            "target_privileged": "the SID's RID is a protected one",
+            "cross": "the account and the target belong to different real organisations",
+        },
+    ),
+    ViewDoc(
+        "identity_pairs",
+        "Two identities that are one person.",
+        "One row per pair of identities sharing an employee id, a mail address, or one's "
+        "sIDHistory holding the other's SID. An Entra synced copy is the same identity as its AD "
+        "account, not a pair.",
+        {
+            "account_id": "the first identity (`account_id < other_id`)",
+            "other_id": "the second identity",
+            "links": 'what they share: "employee id", "mail", "SID history", comma-separated',
+            "org_a": "the first identity's organisation; `*_b` columns are the second's",
+            "real_a": "`org_a` is a real organisation",
+            "enabled_a": "the first identity is enabled",
+            "kind_a": "the first identity's account kind",
+        },
+    ),
+    ViewDoc(
+        "group_links",
+        "A group's ties to another organisation.",
+        "One row per tie: nested in its group, owned by it, holding its role or app role.",
+        {
+            "link": '"nested in", "owned by", "holds a role of" or "holds an app role of"',
+            "other_org": "the other organisation",
+            "other_id": "the parent group, owner, role definition or application",
+        },
+    ),
+)
