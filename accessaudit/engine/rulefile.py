@@ -10,7 +10,7 @@ A rule file holds data only::
     rationale = "..."                       # why it matters (shown in reports)
     remediation = "..."                     # what to do
     key = ["account_id", "group_id"]        # columns that identify a finding (stable ids)
-    query = "SELECT ... FROM access ..."    # polars SQL over the views (engine.views)
+    query = "SELECT ... FROM access ..."    # polars SQL over the views (docs/rule-views.md)
     [settings]                              # parameters, ${name} in the query; config overrides
     [[examples]]                            # tiny inputs and the exact key tuples expected
     name = "..."
@@ -35,13 +35,16 @@ forgot the bump still shows.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from accessaudit.errors import RuleError
 from accessaudit.hidden import HIDDEN_KEEP_LINES
@@ -62,6 +65,7 @@ OUTPUT_COLUMNS = tuple(
     if c not in ("finding_key", "rule_id", "severity", "title", "action")
 )
 _PLACEHOLDER = re.compile(r"\$\{([a-z_][a-z0-9_]*)\}")
+_E = TypeVar("_E", bound=StrEnum)
 
 
 @dataclass(frozen=True)
@@ -131,23 +135,28 @@ def _refuse_hidden(path: Path, text: str) -> None:
         )
 
 
-def load_rule(path: Path) -> Rule:
-    """Parse and validate one rule file."""
+def _read(path: Path) -> tuple[str, dict[str, Any]]:
+    """The rule file's text and its parsed TOML."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RuleError(f"{path}: cannot read rule file: {exc}") from None
     _refuse_hidden(path, text)
     try:
-        data = tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RuleError(f"{path}: {exc}", "fix the TOML syntax") from None
-    where = str(path)
 
-    def line_of(key: str) -> str:
-        m = re.search(rf"^\s*\[*\s*{re.escape(key)}\b", text, re.M)
-        return f"{where}:{text.count(chr(10), 0, m.start()) + 1}" if m else where
 
+def _line_of(where: str, text: str, key: str) -> str:
+    """``file:line`` of the line that sets ``key`` (or opens its table), else the file."""
+    m = re.search(rf"^\s*\[*\s*{re.escape(key)}\b", text, re.M)
+    return f"{where}:{text.count(chr(10), 0, m.start()) + 1}" if m else where
+
+
+def _check_keys(data: dict[str, Any], path: Path, line_of: Callable[[str], str]) -> None:
+    """Known keys only, every required one, non-empty strings, a MAJOR.MINOR version and an id
+    equal to the file name."""
     unknown = sorted(set(data) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
         raise RuleError(
@@ -158,7 +167,7 @@ def load_rule(path: Path) -> Rule:
     if missing:
         hint = 'add version = "1.0" (bump it when the rule changes)'
         hint = hint if missing[0] == "version" else ""
-        raise RuleError(f"{where}: missing required key '{missing[0]}'", hint)
+        raise RuleError(f"{path}: missing required key '{missing[0]}'", hint)
     for k in ("id", "title", "severity", "action", "rationale", "remediation", "query"):
         if not isinstance(data[k], str) or not data[k].strip():
             raise RuleError(f"{line_of(k)}: '{k}' must be a non-empty string")
@@ -172,21 +181,19 @@ def load_rule(path: Path) -> Rule:
         raise RuleError(
             f"{line_of('id')}: id '{data['id']}' must equal the file name '{path.stem}'"
         )
+
+
+def _choice(enum: type[_E], key: str, value: str, line_of: Callable[[str], str]) -> _E:
     try:
-        severity = Severity(data["severity"])
+        return enum(value)
     except ValueError:
         raise RuleError(
-            f"{line_of('severity')}: unknown severity '{data['severity']}'",
-            f"use one of {[s.value for s in Severity]}",
+            f"{line_of(key)}: unknown {key} '{value}'", f"use one of {[e.value for e in enum]}"
         ) from None
-    try:
-        action = ActionKind(data["action"])
-    except ValueError:
-        raise RuleError(
-            f"{line_of('action')}: unknown action '{data['action']}'",
-            f"use one of {[a.value for a in ActionKind]}",
-        ) from None
-    key = data["key"]
+
+
+def _key(key: Any, line_of: Callable[[str], str]) -> tuple[str, ...]:
+    """``key``: a non-empty list of findings columns."""
     if not isinstance(key, list) or not key or not all(isinstance(k, str) for k in key):
         raise RuleError(f"{line_of('key')}: 'key' must be a non-empty list of column names")
     bad = [k for k in key if k not in OUTPUT_COLUMNS]
@@ -195,6 +202,18 @@ def load_rule(path: Path) -> Rule:
             f"{line_of('key')}: key column '{bad[0]}' is not a findings column",
             f"use columns of {OUTPUT_COLUMNS}",
         )
+    return tuple(key)
+
+
+def load_rule(path: Path) -> Rule:
+    """Parse and validate one rule file."""
+    text, data = _read(path)
+    where = str(path)
+    line_of = functools.partial(_line_of, where, text)
+    _check_keys(data, path, line_of)
+    severity = _choice(Severity, "severity", data["severity"], line_of)
+    action = _choice(ActionKind, "action", data["action"], line_of)
+    key = _key(data["key"], line_of)
     settings = data.get("settings", {})
     if not isinstance(settings, dict):
         raise RuleError(f"{line_of('settings')}: [settings] must be a table")
@@ -206,12 +225,12 @@ def load_rule(path: Path) -> Rule:
         action=action,
         rationale=data["rationale"].strip(),
         remediation=data["remediation"].strip(),
-        key=tuple(key),
+        key=key,
         query=data["query"],
         path=path,
         settings=settings,
         examples=examples,
-        version=version,
+        version=data["version"],
         sha256=hashlib.sha256(text.encode()).hexdigest(),
     )
     rule.sql()  # every placeholder has a setting
@@ -239,7 +258,8 @@ def _examples(raw: Any, path: str, where: str, key_len: int) -> tuple[Example, .
     return examples
 
 
-def _example(raw: Any, index: int, where: str, key_len: int) -> Example:
+def _check_example_shape(raw: Any, index: int, where: str) -> None:
+    """A table of known keys with ``name`` and ``expect``, arrays and a ``settings`` table."""
     if not isinstance(raw, dict):
         raise RuleError(f"{where}: examples[{index}] must be a table")
     unknown = sorted(set(raw) - EXAMPLE_KEYS)
@@ -258,32 +278,31 @@ def _example(raw: Any, index: int, where: str, key_len: int) -> Example:
             )
     if not isinstance(raw.get("settings", {}), dict):
         raise RuleError(f"{where}: examples[{index}] ({raw['name']}): 'settings' must be a table")
-    expect = []
+
+
+def _check_example_rows(raw: dict[str, Any], at: str, key_len: int) -> None:
+    """``expect`` rows of ``key_len`` values, [group, member] pairs, four-value grants."""
     for row in raw["expect"]:
         if not isinstance(row, list) or len(row) != key_len:
-            raise RuleError(
-                f"{where}: examples[{index}] ({raw['name']}): "
-                f"each expect row is a list of {key_len} key values"
-            )
-        expect.append(tuple("" if v is None else str(v) for v in row))
+            raise RuleError(f"{at}: each expect row is a list of {key_len} key values")
     for m in raw.get("memberships", []):
         if not (isinstance(m, list) and len(m) == 2):
-            raise RuleError(
-                f"{where}: examples[{index}] ({raw['name']}): memberships are [group, member] pairs"
-            )
+            raise RuleError(f"{at}: memberships are [group, member] pairs")
     for g in raw.get("grants", []):
         if not (isinstance(g, list) and len(g) == 4) and not isinstance(g, dict):
-            raise RuleError(
-                f"{where}: examples[{index}] ({raw['name']}): grants are "
-                "[principal, resource, resource_kind, right]"
-            )
+            raise RuleError(f"{at}: grants are [principal, resource, resource_kind, right]")
+
+
+def _example(raw: Any, index: int, where: str, key_len: int) -> Example:
+    _check_example_shape(raw, index, where)
+    _check_example_rows(raw, f"{where}: examples[{index}] ({raw['name']})", key_len)
     return Example(
         name=str(raw["name"]),
         accounts=list(raw.get("accounts", [])),
         groups=list(raw.get("groups", [])),
         memberships=[[str(a), str(b)] for a, b in raw.get("memberships", [])],
         grants=list(raw.get("grants", [])),
-        expect=expect,
+        expect=[tuple("" if v is None else str(v) for v in row) for row in raw["expect"]],
         settings=dict(raw.get("settings", {})),
     )
 
