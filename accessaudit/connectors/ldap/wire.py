@@ -54,14 +54,12 @@ def _decode(b: bytes, msgid: int, cols: Columns) -> tuple[int, list[bytes]]:
     """Decode the complete messages at the start of ``b``; entries go into ``cols``.
 
     Returns how many bytes were consumed and the other messages (searchResDone, references,
-    notices) still encoded, for ldap3 to decode. One function with local names on purpose:
+    notices) still encoded, for ldap3 to decode. Inline length reads and local names on purpose:
     this loop runs once per value collected.
     """
     n = len(b)
     p = 0
     others: list[bytes] = []
-    dns = cols.dns
-    idx, vals, slots = cols.idx, cols.vals, cols.slots
     i = cols.n
     try:
         while p + 2 <= n:
@@ -85,87 +83,98 @@ def _decode(b: bytes, msgid: int, cols: Columns) -> tuple[int, list[bytes]]:
             q += 2 + k
             if mid != msgid or b[q] != _ENTRY:
                 others.append(b[p:end])
-                p = end
-                continue
-            ln = b[q + 1]  # searchResEntry (64): its end is the message's
-            q += 2 + (ln & 0x7F if ln & 0x80 else 0)
-            ln = b[q + 1]  # objectName (04)
-            q += 2
-            if ln & 0x80:
-                k = ln & 0x7F
-                ln = int.from_bytes(b[q : q + k], "big")
-                q += k
-            dns.append(b[q : q + ln])
-            q += ln
-            ln = b[q + 1]  # attributes (30)
-            q += 2
-            if ln & 0x80:
-                k = ln & 0x7F
-                ln = int.from_bytes(b[q : q + k], "big")
-                q += k
-            attrs_end = q + ln
-            while q < attrs_end:
-                ln = b[q + 1]  # PartialAttribute (30): it ends where its value set ends
-                q += 2 + (ln & 0x7F if ln & 0x80 else 0)
-                ln = b[q + 1]  # type (04)
-                q += 2
-                if ln & 0x80:
-                    k = ln & 0x7F
-                    ln = int.from_bytes(b[q : q + k], "big")
-                    q += k
-                t = b[q : q + ln]
-                q += ln
-                ln = b[q + 1]  # vals (31)
-                q += 2
-                if ln & 0x80:
-                    k = ln & 0x7F
-                    ln = int.from_bytes(b[q : q + k], "big")
-                    q += k
-                set_end = q + ln
-                slot = slots.get(t)
-                if slot is None:
-                    slot = cols.slot_for(t)
-                if slot < 0 or ln == 0:
-                    if slot == RANGED:
-                        cols.keep_ranged(i, t, _values(b, q, set_end))
-                    q = set_end
-                    continue
-                ln = b[q + 1]  # first value (04)
-                q += 2
-                if ln & 0x80:
-                    k = ln & 0x7F
-                    ln = int.from_bytes(b[q : q + k], "big")
-                    q += k
-                q += ln
-                if q == set_end:  # one value: the common case, no inner loop
-                    vals[slot].append(b[q - ln : q])
-                    idx[slot].append(i)
-                    continue
-                add_i = idx[slot].append
-                add_v = vals[slot].append
-                add_v(b[q - ln : q])
-                add_i(i)
-                while q < set_end:
-                    ln = b[q + 1]  # value (04)
-                    q += 2
-                    if ln & 0x80:
-                        k = ln & 0x7F
-                        ln = int.from_bytes(b[q : q + k], "big")
-                        q += k
-                    add_v(b[q : q + ln])
-                    add_i(i)
-                    q += ln
-                if q != set_end:
-                    raise MalformedResponse("attribute values overrun their set")
-            if q > end:
+            elif _entry(b, q, i, cols) > end:
                 raise MalformedResponse("entry overruns its message")
-            i += 1
+            else:
+                i += 1
             p = end
     except IndexError:
         raise MalformedResponse("truncated searchResEntry") from None
     finally:
         cols.n = i
     return p, others
+
+
+def _entry(b: bytes, q: int, i: int, cols: Columns) -> int:
+    """The searchResEntry whose tag is at ``b[q]``, added to ``cols`` as entry number ``i``.
+
+    Returns where its attribute list ends (the message's end, unless it is malformed).
+    """
+    ln = b[q + 1]  # searchResEntry (64): its end is the message's
+    q += 2 + (ln & 0x7F if ln & 0x80 else 0)
+    ln = b[q + 1]  # objectName (04)
+    q += 2
+    if ln & 0x80:
+        k = ln & 0x7F
+        ln = int.from_bytes(b[q : q + k], "big")
+        q += k
+    cols.dns.append(b[q : q + ln])
+    q += ln
+    ln = b[q + 1]  # attributes (30)
+    q += 2
+    if ln & 0x80:
+        k = ln & 0x7F
+        ln = int.from_bytes(b[q : q + k], "big")
+        q += k
+    attrs_end = q + ln
+    idx, vals, slots = cols.idx, cols.vals, cols.slots
+    while q < attrs_end:
+        ln = b[q + 1]  # PartialAttribute (30): it ends where its value set ends
+        q += 2 + (ln & 0x7F if ln & 0x80 else 0)
+        ln = b[q + 1]  # type (04)
+        q += 2
+        if ln & 0x80:
+            k = ln & 0x7F
+            ln = int.from_bytes(b[q : q + k], "big")
+            q += k
+        t = b[q : q + ln]
+        q += ln
+        ln = b[q + 1]  # vals (31)
+        q += 2
+        if ln & 0x80:
+            k = ln & 0x7F
+            ln = int.from_bytes(b[q : q + k], "big")
+            q += k
+        set_end = q + ln
+        slot = slots.get(t)
+        if slot is None:
+            slot = cols.slot_for(t)
+        if slot < 0 or ln == 0:
+            if slot == RANGED:
+                cols.keep_ranged(i, t, _values(b, q, set_end))
+            q = set_end
+            continue
+        ln = b[q + 1]  # first value (04)
+        q += 2
+        if ln & 0x80:
+            k = ln & 0x7F
+            ln = int.from_bytes(b[q : q + k], "big")
+            q += k
+        q += ln
+        vals[slot].append(b[q - ln : q])
+        idx[slot].append(i)
+        if q != set_end:  # more than one value: the less common case
+            q = _more_values(b, q, set_end, i, idx[slot], vals[slot])
+    return q
+
+
+def _more_values(b: bytes, q: int, set_end: int, i: int, idx: list[int], vals: list[bytes]) -> int:
+    """The values after the first of one attribute of entry ``i``, up to ``set_end``."""
+    add_i = idx.append
+    add_v = vals.append
+    while q < set_end:
+        ln = b[q + 1]  # value (04)
+        q += 2
+        if ln & 0x80:
+            k = ln & 0x7F
+            ln = int.from_bytes(b[q : q + k], "big")
+            q += k
+        add_v(b[q : q + ln])
+        add_i(i)
+        q += ln
+    if q != set_end:
+        raise MalformedResponse("attribute values overrun their set")
+    return q
 
 
 def _values(b: bytes, q: int, end: int) -> list[bytes]:
@@ -208,60 +217,14 @@ def search(
     malformed BER, and :class:`DeadlineReached` when ``deadline`` (``time.monotonic()``) passes;
     every wait is capped by what is left until ``deadline``. The connection is closed then.
     """
-    if conn.sasl_mechanism == "DIGEST-MD5":  # ldap3 signs/verifies those messages itself
-        raise LDAPException("DIGEST-MD5 sessions are not supported by the column reader")
-    # Aliases are never dereferenced: an inventory lists the entries under the base, once each
-    # (AD has no aliases; in OpenLDAP a dereferenced alias could repeat or leave the subtree).
-    request = search_operation(
-        base, search_filter, scope, DEREF_NEVER, cols.names, 0, time_limit, False,
-        conn.auto_escape, conn.auto_encode, None, validator=None, check_names=False,
-    )  # fmt: skip
-    msgid = conn.strategy.send("searchRequest", request, list(controls or ()))
-    conn.strategy._outstanding.pop(msgid, None)  # answered here, not by ldap3's get_response
+    msgid = _send(conn, base, search_filter, scope, cols.names, controls, time_limit)
     sock = conn.socket
     if sock is None:
         raise LDAPSocketReceiveError("the connection is closed")
     wait = sock.gettimeout()  # ldap3 set it to receive_timeout (None: no limit)
-    pending = bytearray()
-    # Non-blocking reads: while the server is ahead, records are read back to back and decoded
-    # in batches of _BATCH bytes; when the socket runs dry, what has arrived is decoded and the
-    # reader waits (select) for at most receive_timeout. One decode per TLS record (slapd
-    # writes one per entry) would cost more in call overhead than the entries themselves.
     sock.setblocking(False)
     try:
-        while True:
-            if deadline is not None and time.monotonic() > deadline:
-                raise DeadlineReached("total time limit reached while receiving")
-            try:
-                chunk: bytes | None = sock.recv(_READ)
-            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
-                chunk = None
-            if chunk:
-                pending += chunk
-                if len(pending) < _BATCH:
-                    continue
-            need = _message_size(pending)
-            if need and len(pending) >= need:
-                used, others = _decode(bytes(pending), msgid, cols)
-                del pending[:used]
-                for raw in others:
-                    done = _other(conn, raw, msgid, cols)
-                    if done is not None:
-                        if pending:
-                            raise MalformedResponse("data after searchResDone")
-                        return done
-            if chunk == b"":  # what had arrived is decoded above: the rest never will
-                raise LDAPSocketReceiveError("connection closed by the server")
-            if chunk is None:
-                cap, by_deadline = wait, False
-                if deadline is not None:
-                    left = max(0.0, deadline - time.monotonic())
-                    if wait is None or left < wait:
-                        cap, by_deadline = left, True
-                if not select.select([sock], [], [], cap)[0]:
-                    if by_deadline:
-                        raise DeadlineReached("total time limit reached while receiving")
-                    raise LDAPSocketReceiveError(f"no data from the server for {wait:g} s")
+        return _receive(conn, sock, msgid, cols, wait, deadline)
     except LDAPException:
         _drop(conn)
         raise
@@ -271,6 +234,97 @@ def search(
     finally:
         with contextlib.suppress(OSError):
             sock.settimeout(wait)
+
+
+def _send(
+    conn: Connection,
+    base: str,
+    search_filter: str,
+    scope: str,
+    attrs: list[str],
+    controls: Sequence[Any] | None,
+    time_limit: int,
+) -> int:
+    """Send the searchRequest through ldap3; its messageID, to be answered by :func:`_receive`."""
+    if conn.sasl_mechanism == "DIGEST-MD5":  # ldap3 signs/verifies those messages itself
+        raise LDAPException("DIGEST-MD5 sessions are not supported by the column reader")
+    # Aliases are never dereferenced: an inventory lists the entries under the base, once each
+    # (AD has no aliases; in OpenLDAP a dereferenced alias could repeat or leave the subtree).
+    request = search_operation(
+        base, search_filter, scope, DEREF_NEVER, attrs, 0, time_limit, False,
+        conn.auto_escape, conn.auto_encode, None, validator=None, check_names=False,
+    )  # fmt: skip
+    msgid: int = conn.strategy.send("searchRequest", request, list(controls or ()))
+    conn.strategy._outstanding.pop(msgid, None)  # answered here, not by ldap3's get_response
+    return msgid
+
+
+def _receive(
+    conn: Connection,
+    sock: Any,
+    msgid: int,
+    cols: Columns,
+    wait: float | None,
+    deadline: float | None,
+) -> dict[str, Any]:
+    """Read the answer to ``msgid`` off the non-blocking ``sock`` up to its searchResDone.
+
+    While the server is ahead, records are read back to back and decoded in batches of _BATCH
+    bytes; when the socket runs dry, what has arrived is decoded and the reader waits (select)
+    for at most ``wait`` (receive_timeout). One decode per TLS record (slapd writes one per
+    entry) would cost more in call overhead than the entries themselves.
+    """
+    pending = bytearray()
+    while True:
+        if deadline is not None and time.monotonic() > deadline:
+            raise DeadlineReached("total time limit reached while receiving")
+        try:
+            chunk: bytes | None = sock.recv(_READ)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+            chunk = None
+        if chunk:
+            pending += chunk
+            if len(pending) < _BATCH:
+                continue
+        done = _decode_pending(conn, pending, msgid, cols)
+        if done is not None:
+            return done
+        if chunk == b"":  # what had arrived is decoded above: the rest never will
+            raise LDAPSocketReceiveError("connection closed by the server")
+        if chunk is None:
+            _wait(sock, wait, deadline)
+
+
+def _decode_pending(
+    conn: Connection, pending: bytearray, msgid: int, cols: Columns
+) -> dict[str, Any] | None:
+    """Decode (and remove) the complete messages at the start of ``pending``; the
+    searchResDone's dict once it has come."""
+    need = _message_size(pending)
+    if not need or len(pending) < need:
+        return None
+    used, others = _decode(bytes(pending), msgid, cols)
+    del pending[:used]
+    for raw in others:
+        done = _other(conn, raw, msgid, cols)
+        if done is not None:
+            if pending:
+                raise MalformedResponse("data after searchResDone")
+            return done
+    return None
+
+
+def _wait(sock: Any, wait: float | None, deadline: float | None) -> None:
+    """Wait until ``sock`` is readable: at most ``wait`` seconds, never past ``deadline``."""
+    cap, by_deadline = wait, False
+    if deadline is not None:
+        left = max(0.0, deadline - time.monotonic())
+        if wait is None or left < wait:
+            cap, by_deadline = left, True
+    if not select.select([sock], [], [], cap)[0]:
+        if by_deadline:
+            raise DeadlineReached("total time limit reached while receiving")
+        raise LDAPSocketReceiveError(f"no data from the server for {wait:g} s")
 
 
 def _message_size(pending: bytearray) -> int:
