@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ldap3 import NONE, SASL, SIMPLE, Connection, Server, Tls
-from ldap3.core.exceptions import LDAPException, LDAPSocketOpenError, LDAPStartTLSError
+from ldap3.core.exceptions import LDAPException
 
 from accessaudit.config.settings import LdapSource
 from accessaudit.errors import AuthError, ConfigError, ConnectError
@@ -173,35 +173,56 @@ def _left(deadline: float | None, limit: float) -> float:
 def _connect_one(
     cfg: LdapSource, url: str, password: str | None, deadline: float | None = None
 ) -> Connection:
+    host, port, ldaps = _parse_url(url)
+    encrypted = ldaps or cfg.start_tls
+    if not encrypted and not cfg.allow_plaintext:
+        raise _plaintext_refused(cfg, url)
+    server = Server(
+        host,
+        port=port,
+        use_ssl=ldaps,
+        tls=_tls(cfg, host) if encrypted else None,
+        get_info=NONE,
+        connect_timeout=_left(deadline, cfg.connect_timeout),
+    )
+    conn, who = _connection(cfg, server, password, deadline)
+    _open(conn, cfg, url, ldaps, deadline)
+    _bind(conn, cfg, url, host, who)
+    if conn.socket is not None:
+        conn.socket.settimeout(max(1, math.ceil(cfg.receive_timeout)))
+    return conn
+
+
+def _parse_url(url: str) -> tuple[str, int, bool]:
+    """``ldaps://host:port`` -> (host, port, ldaps); the port defaults by scheme."""
     m = re.match(r"^(ldaps?)://(\[[^\]]+\]|[^:/]+)(?::(\d+))?/?$", url, re.I)
     if not m:
         raise ConfigError(
             f"server '{url}' is not an ldap:// or ldaps:// URL", "e.g. ldaps://dc1.example.org"
         )
-    scheme, host = m.group(1).lower(), m.group(2).strip("[]")
-    ldaps = scheme == "ldaps"
+    host = m.group(2).strip("[]")
+    ldaps = m.group(1).lower() == "ldaps"
     port = int(m.group(3)) if m.group(3) else (636 if ldaps else 389)
-    encrypted = ldaps or cfg.start_tls
-    if not encrypted and not cfg.allow_plaintext:
-        if cfg.auth == "kerberos":
-            raise ConfigError(
-                f"refusing a Kerberos bind without TLS to {url}: ldap3's GSSAPI has no SASL"
-                " security layer, so the session would be neither signed nor encrypted",
-                "use ldaps:// or start_tls = true (allow_plaintext = true is for a lab only)",
-            )
-        raise ConfigError(
-            f"refusing a simple bind without TLS to {url}: the password would cross in clear",
+    return host, port, ldaps
+
+
+def _plaintext_refused(cfg: LdapSource, url: str) -> ConfigError:
+    if cfg.auth == "kerberos":
+        return ConfigError(
+            f"refusing a Kerberos bind without TLS to {url}: ldap3's GSSAPI has no SASL"
+            " security layer, so the session would be neither signed nor encrypted",
             "use ldaps:// or start_tls = true (allow_plaintext = true is for a lab only)",
         )
-    tls = _tls(cfg, host) if encrypted else None
-    server = Server(
-        host,
-        port=port,
-        use_ssl=ldaps,
-        tls=tls,
-        get_info=NONE,
-        connect_timeout=_left(deadline, cfg.connect_timeout),
+    return ConfigError(
+        f"refusing a simple bind without TLS to {url}: the password would cross in clear",
+        "use ldaps:// or start_tls = true (allow_plaintext = true is for a lab only)",
     )
+
+
+def _connection(
+    cfg: LdapSource, server: Server, password: str | None, deadline: float | None
+) -> tuple[Connection, str]:
+    """An unopened connection set up for the source's bind; and who binds, for messages."""
     kwargs: dict[str, Any] = {
         "auto_bind": False,
         "auto_range": False,  # ranges are followed and checked here (ldap3 issue 336)
@@ -222,16 +243,19 @@ def _connect_one(
                 "pip install gssapi (building it needs libkrb5-dev and a C compiler)",
             ) from None
         conn = Connection(server, authentication=SASL, sasl_mechanism="GSSAPI", **kwargs)
-        who = "(Kerberos ticket)"
-    else:
-        who = cfg.bind_dn or "(anonymous)"
-        conn = Connection(
-            server,
-            user=cfg.bind_dn,
-            password=password,
-            authentication=SIMPLE if cfg.bind_dn else None,
-            **kwargs,
-        )
+        return conn, "(Kerberos ticket)"
+    conn = Connection(
+        server,
+        user=cfg.bind_dn,
+        password=password,
+        authentication=SIMPLE if cfg.bind_dn else None,
+        **kwargs,
+    )
+    return conn, cfg.bind_dn or "(anonymous)"
+
+
+def _open(conn: Connection, cfg: LdapSource, url: str, ldaps: bool, deadline: float | None) -> None:
+    """Open the socket (TLS handshake on ldaps://) and run StartTLS when the source asks."""
     try:
         conn.open()
         # StartTLS and the bind wait on the socket's own timeout: capped by the deadline, and
@@ -242,12 +266,11 @@ def _connect_one(
             raise ConnectError(
                 f"{url}: StartTLS refused: {conn.result.get('message')}", "use ldaps://"
             )
-    except LDAPStartTLSError as exc:
+    except LDAPException as exc:  # LDAPSocketOpenError, LDAPStartTLSError, ...
         raise _describe_tls_failure(url, exc) from None
-    except LDAPSocketOpenError as exc:
-        raise _describe_tls_failure(url, exc) from None
-    except LDAPException as exc:
-        raise _describe_tls_failure(url, exc) from None
+
+
+def _bind(conn: Connection, cfg: LdapSource, url: str, host: str, who: str) -> None:
     try:
         ok = conn.bind()
     except LDAPException as exc:
@@ -261,6 +284,3 @@ def _connect_one(
     if not ok:
         conn.unbind()
         raise _bind_error(url, who, conn.result)
-    if conn.socket is not None:
-        conn.socket.settimeout(max(1, math.ceil(cfg.receive_timeout)))
-    return conn

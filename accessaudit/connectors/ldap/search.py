@@ -25,6 +25,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 from ldap3 import BASE, SUBTREE, Connection
@@ -45,6 +46,10 @@ MAX_EMPTY_PAGES = 3
 _RANGE_KEY = re.compile(r"^(?P<attr>[^;]+);range=(?P<start>\d+)-(?P<end>\d+|\*)$", re.I)
 
 Progress = Callable[[str, int], None]
+
+
+class _Unfinished(Exception):
+    """A paged search stopped before its end; the message says where and why."""
 
 
 @dataclass
@@ -73,76 +78,83 @@ class Session:
         cookie: bytes | None = None
         seen: dict[bytes, int] = {}  # digest of each page's DNs -> its page number
         pages = empty_pages = 0
-        while True:
-            left = self.remaining()
-            if left <= 0:
-                return self._fail(
-                    unit,
-                    cols,
-                    f"total time limit {self.cfg.total_timeout:g} s reached after {pages} pages",
-                )
-            before = cols.n
-            paging = paged_search_control(False, self.cfg.page_size, cookie)
-            try:
-                result = wire.search(
-                    self.conn,
-                    self.cfg.base_dn,
-                    search_filter,
-                    SUBTREE,
-                    cols,
-                    controls=[*controls, paging],
-                    time_limit=max(1, int(left)),
-                    deadline=self.deadline,
-                )
-            except wire.DeadlineReached:
-                cols.rollback(before)
-                return self._fail(
-                    unit,
-                    cols,
-                    f"total time limit {self.cfg.total_timeout:g} s reached after {pages} pages"
-                    " (while receiving)",
-                )
-            except LDAPException as exc:
-                cols.rollback(before)
-                self.lost = self.lost or short(str(exc))
-                return self._fail(
-                    unit, cols, f"connection failed after {pages} pages: {short(str(exc))}"
-                )
-            pages += 1
-            # Samba sends the same cookie on every page, so a loop shows as a page of entries
-            # the server already sent, not as a repeated cookie.
-            page = hashlib.blake2b(b"\0".join(cols.dns), digest_size=16).digest()
-            cols.flush()
-            if result.get("result") != 0:
-                return self._fail(
-                    unit,
-                    cols,
-                    f"page {pages}: result {result.get('result')} {result.get('description')}"
-                    f" {str(result.get('message') or '').strip()[:120]}".rstrip(),
-                )
-            if self.progress:
-                self.progress(unit, cols.n)
-            control = (result.get("controls") or {}).get(PAGED_OID) or {}
-            cookie = (control.get("value") or {}).get("cookie") or None
-            if not cookie:
-                break
-            if cols.n > before and page in seen:
-                return self._fail(
-                    unit, cols, f"cookie loop: page {pages} repeats page {seen[page]}"
-                )
-            seen[page] = pages
-            empty_pages = empty_pages + 1 if cols.n == before else 0
-            if empty_pages >= MAX_EMPTY_PAGES:
-                return self._fail(
-                    unit,
-                    cols,
-                    f"cookie loop: {empty_pages} empty pages in a row, each with a new cookie",
-                )
+        try:
+            while True:
+                before = cols.n
+                result = self._page(search_filter, cols, controls, cookie, pages)
+                pages += 1
+                # Samba sends the same cookie on every page, so a loop shows as a page of
+                # entries the server already sent, not as a repeated cookie.
+                page = hashlib.blake2b(b"\0".join(cols.dns), digest_size=16).digest()
+                cols.flush()
+                if result.get("result") != 0:
+                    raise _Unfinished(
+                        f"page {pages}: result {result.get('result')} {result.get('description')}"
+                        f" {str(result.get('message') or '').strip()[:120]}".rstrip()
+                    )
+                if self.progress:
+                    self.progress(unit, cols.n)
+                control = (result.get("controls") or {}).get(PAGED_OID) or {}
+                cookie = (control.get("value") or {}).get("cookie") or None
+                if not cookie:
+                    break
+                if cols.n > before and page in seen:
+                    raise _Unfinished(f"cookie loop: page {pages} repeats page {seen[page]}")
+                seen[page] = pages
+                empty_pages = empty_pages + 1 if cols.n == before else 0
+                if empty_pages >= MAX_EMPTY_PAGES:
+                    raise _Unfinished(
+                        f"cookie loop: {empty_pages} empty pages in a row, each with a new cookie"
+                    )
+        except _Unfinished as exc:
+            return self._fail(unit, cols, str(exc))
         detail = f"paged search: {pages} page(s), cookie exhausted, every page result success"
         if cols.references:
             detail += f"; {cols.references} referral(s) not followed"
         self.units.append(CollectionUnit(unit, True, detail, cols.n))
         return cols
+
+    def _page(
+        self,
+        search_filter: str,
+        cols: Columns,
+        controls: list[Any],
+        cookie: bytes | None,
+        pages: int,
+    ) -> dict[str, Any]:
+        """The page after ``cookie`` read into ``cols``; ldap3's dict of its searchResDone.
+
+        Raises :class:`_Unfinished` when time is up or the connection fails; the entries of a
+        page that failed part-way are taken out of ``cols`` again.
+        """
+        left = self.remaining()
+        if left <= 0:
+            raise _Unfinished(
+                f"total time limit {self.cfg.total_timeout:g} s reached after {pages} pages"
+            )
+        before = cols.n
+        paging = paged_search_control(False, self.cfg.page_size, cookie)
+        try:
+            return wire.search(
+                self.conn,
+                self.cfg.base_dn,
+                search_filter,
+                SUBTREE,
+                cols,
+                controls=[*controls, paging],
+                time_limit=max(1, int(left)),
+                deadline=self.deadline,
+            )
+        except wire.DeadlineReached:
+            cols.rollback(before)
+            raise _Unfinished(
+                f"total time limit {self.cfg.total_timeout:g} s reached after {pages} pages"
+                " (while receiving)"
+            ) from None
+        except LDAPException as exc:
+            cols.rollback(before)
+            self.lost = self.lost or short(str(exc))
+            raise _Unfinished(f"connection failed after {pages} pages: {short(str(exc))}") from None
 
     def _fail(self, unit: str, cols: Columns, detail: str) -> Columns:
         self.units.append(CollectionUnit(unit, False, detail, cols.n))
