@@ -345,7 +345,8 @@ def what_if(
     tables: Mapping[str, pl.DataFrame], actions: pl.DataFrame, reevaluate: Reevaluate
 ) -> WhatIf:
     """Apply ``actions`` to the stored run ``tables`` (attributed accounts and groups,
-    memberships, grants, group_closure, effective_memberships, findings, finding_paths) and re-evaluate."""
+    memberships, grants, group_closure, effective_memberships, findings, finding_paths) and
+    re-evaluate."""
     started = time.perf_counter()
     simulated = actions.filter(pl.col("kind").is_in(list(SIMULATED)))
     after = apply_actions(tables, simulated)
