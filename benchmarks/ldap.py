@@ -40,10 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,13 +49,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+from measure import MB, ChildRun, Spawner, combine, machine, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the test servers (tests/servers) are reused here
+sys.path.insert(0, str(ROOT / "tests"))  # the test servers are reused here
 
-from servers import load_ad  # noqa: E402
-from servers.samba import ADDRESSES, SambaDC, free_address, provision  # noqa: E402
-from servers.slapd import AUDITOR_DN, AUDITOR_PASSWORD, SUFFIX, Slapd  # noqa: E402
+from support.servers import load_ad  # noqa: E402
+from support.servers.samba import ADDRESSES, SambaDC, free_address, provision  # noqa: E402
+from support.servers.slapd import AUDITOR_DN, AUDITOR_PASSWORD, SUFFIX, Slapd  # noqa: E402
 
 from accessaudit.loopback_ca import Pki, make_pki  # noqa: E402
 
@@ -205,12 +203,13 @@ def slapd_target(work: Path, pki: Pki, users: int, groups: int, members: int) ->
 
 
 def samba_target(work: Path, cache: Path, accounts: int) -> Target:
+    import accessaudit.sample
     from accessaudit.connectors.ldap.ad import AD_ACCOUNT_ATTRS, AD_GROUP_ATTRS
     from accessaudit.sample.directory import generate
 
     # keyed by the generator's and loader's source: a changed sample is seeded afresh
-    loader = ROOT / "tests" / "servers" / "load_ad.py"
-    sources = [*sorted((ROOT / "accessaudit").glob("sample*.py")), loader]
+    sample_dir = Path(accessaudit.sample.__file__).parent
+    sources = [*sorted(sample_dir.glob("*.py")), Path(load_ad.__file__)]
     key = hashlib.sha256(b"".join(f.read_bytes() for f in sources)).hexdigest()[:12]
     template = cache / f"samba-sample-7-{accounts}-{key}"
     pki_dir = cache / "pki"
@@ -265,63 +264,20 @@ def samba_target(work: Path, cache: Path, accounts: int) -> Target:
 
 # --- measuring -------------------------------------------------------------------------------
 
-
-#: Runs each measured command. ``ru_maxrss`` of a child counts the memory of the process it was
-#: forked from (the old address space is folded in at exec), so commands are forked from this
-#: small interpreter rather than from the benchmark itself, which holds polars and the data.
-_SPAWNER = r"""
-import json, os, sys, time
-for line in sys.stdin:
-    req = json.loads(line)
-    out = os.open(req["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    started = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        os.dup2(out, 1)
-        os.execvpe(req["cmd"][0], req["cmd"], req["env"])
-    os.close(out)
-    _, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - started
-    code = os.waitstatus_to_exitcode(status)
-    print(json.dumps({"wall": wall, "maxrss_kb": usage.ru_maxrss, "code": code}), flush=True)
-"""
-
-
-class Spawner:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-S", "-c", _SPAWNER],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
-    def run(self, cmd: list[str], env: dict[str, str], stdout: Path) -> tuple[float, float, int]:
-        """Run ``cmd``; (wall seconds, peak RSS MB of that process alone, exit code)."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        req = {"cmd": cmd, "env": env, "stdout": str(stdout)}
-        self.proc.stdin.write(json.dumps(req) + "\n")
-        self.proc.stdin.flush()
-        res = json.loads(self.proc.stdout.readline())
-        return res["wall"], res["maxrss_kb"] / 1024, res["code"]
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait()
-
-
+#: Runs ldapsearch and the collector's child process (``measure.Spawner``: their own peak RSS).
 SPAWNER: Spawner | None = None
 
 
-def run_measured(cmd: list[str], env: dict[str, str], stdout: Path) -> tuple[float, float, int]:
+def run_measured(cmd: list[str], env: dict[str, str], stdout: Path) -> ChildRun:
+    """Run ``cmd`` through the spawner: its wall seconds, its own peak RSS, its exit code."""
     assert SPAWNER is not None
     return SPAWNER.run(cmd, env, stdout)
 
 
 def ldapsearch(
     target: Target, search: tuple[str, str, tuple[str, ...], tuple[str, ...]], page: int, out: Path
-) -> tuple[float, float, int]:
+) -> dict[str, Any]:
+    """One ``ldapsearch`` of ``search`` into ``out``: its seconds, peak RSS and entries."""
     _unit, flt, attrs, controls = search
     cmd = [
         "ldapsearch",
@@ -344,13 +300,13 @@ def ldapsearch(
         cmd += ["-E", c]
     cmd += [flt, *attrs]
     env = {**os.environ, "LDAPTLS_CACERT": str(target.ca_file)}
-    wall, rss, code = run_measured(cmd, env, out)
-    if code != 0:
-        raise SystemExit(f"ldapsearch failed ({code}): {' '.join(cmd[:12])} ...")
+    run = run_measured(cmd, env, out)
+    if run.code != 0:
+        raise SystemExit(f"ldapsearch failed ({run.code}): {' '.join(cmd[:12])} ...")
     data = out.read_bytes()
     entries = data.count(b"\ndn:") + data.startswith(b"dn:")
     out.unlink()
-    return wall, rss, entries
+    return {"seconds": run.seconds, "peak": run.peak, "entries": entries}
 
 
 def collect_in_child(target: Target, page: int, profile: int, work: Path) -> dict[str, Any]:
@@ -367,12 +323,12 @@ def collect_in_child(target: Target, page: int, profile: int, work: Path) -> dic
     env = {**os.environ, PASSWORD_ENV: target.password}
     out = work / "child.json"
     cmd = [sys.executable, __file__, "child", json.dumps(spec), str(out)]
-    wall, rss, code = run_measured(cmd, env, Path(os.devnull))
-    if code != 0:
-        raise SystemExit(f"collect failed ({code})")
+    run = run_measured(cmd, env, Path(os.devnull))
+    if run.code != 0:
+        raise SystemExit(f"collect failed ({run.code})")
     result: dict[str, Any] = json.loads(out.read_text())
-    result["rss"] = rss
-    result["process_wall"] = wall
+    result["peak"] = run.peak
+    result["process_wall"] = run.seconds
     return result
 
 
@@ -430,25 +386,29 @@ def main(
         for make in targets:
             target = make()
             try:
-                rows += measure(target, repeat, page, profile, work)
+                rows += measure_target(target, repeat, page, profile, work)
             finally:
                 target.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
         SPAWNER.close()
-    print(
-        f"\n{platform.node()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "
-        f"medians of {repeat} run(s), page size {page}, LDAPS\n"
-    )
-    header = ["server", "stage", "size", "seconds", "peak RSS MB", "objects/s", "ratio"]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for r in [header, ["-" * w for w in widths], *rows]:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |")
+    print(f"\n{machine()} · medians of {repeat} run(s), page size {page}, LDAPS\n")
+    head = ("server", "stage", "size", "seconds", "peak RSS MB", "objects/s", "ratio")
+    print(markdown_table(head, rows, right=range(3, 7)))
 
 
-def measure(target: Target, repeat: int, page: int, profile: int, work: Path) -> list[list[str]]:
+def _row(
+    server: str, stage: str, size: str, seconds: float, peak: int | None, entries: int, ratio: str
+) -> list[str]:
+    mb = f"{peak / MB:.0f}" if peak is not None else ""
+    return [server, stage, size, f"{seconds:.2f}", mb, f"{entries / seconds:,.0f}", ratio]
+
+
+def measure_target(
+    target: Target, repeat: int, page: int, profile: int, work: Path
+) -> list[list[str]]:
     """Each run: every ldapsearch, then the collector (interleaved: a busy machine slows both)."""
-    searches: list[list[tuple[float, float, int]]] = [[] for _ in target.searches]
+    searches: list[list[dict[str, Any]]] = [[] for _ in target.searches]
     results: list[dict[str, Any]] = []
     for _ in range(repeat):
         for k, search in enumerate(target.searches):
@@ -458,48 +418,21 @@ def measure(target: Target, repeat: int, page: int, profile: int, work: Path) ->
     ref_total = 0.0
     entries_total = 0
     for search, runs in zip(target.searches, searches, strict=True):
-        secs = statistics.median(r[0] for r in runs)
-        entries = runs[0][2]
-        ref_total += secs
-        entries_total += entries
-        rss = max(r[1] for r in runs)
-        rows.append(
-            [
-                target.name,
-                f"ldapsearch {search[0]}",
-                f"{entries:,} entries",
-                f"{secs:.2f}",
-                f"{rss:.0f}",
-                f"{entries / secs:,.0f}",
-                "",
-            ]
-        )
+        med = combine(runs, median=["seconds"], largest=["peak"])
+        ref_total += med["seconds"]
+        entries_total += med["entries"]
+        size = f"{med['entries']:,} entries"
+        stage = f"ldapsearch {search[0]}"
+        rows.append(_row(target.name, stage, size, med["seconds"], med["peak"], med["entries"], ""))
     for r in results:
         if r["entries"] != entries_total or not r["complete"]:
             raise SystemExit(f"collect saw {r['entries']} entries, ldapsearch {entries_total}")
-    secs = statistics.median(r["seconds"] for r in results)
-    rss = max(r["rss"] for r in results)
+    med = combine(results, median=["seconds"], largest=["peak"])
+    size = f"{entries_total:,} entries"
+    rows.append(_row(target.name, "ldapsearch total", size, ref_total, None, entries_total, "1.00"))
+    ratio = f"{med['seconds'] / ref_total:.2f}"
     rows.append(
-        [
-            target.name,
-            "ldapsearch total",
-            f"{entries_total:,} entries",
-            f"{ref_total:.2f}",
-            "",
-            f"{entries_total / ref_total:,.0f}",
-            "1.00",
-        ]
-    )
-    rows.append(
-        [
-            target.name,
-            "collect",
-            target.size,
-            f"{secs:.2f}",
-            f"{rss:.0f}",
-            f"{entries_total / secs:,.0f}",
-            f"{secs / ref_total:.2f}",
-        ]
+        _row(target.name, "collect", target.size, med["seconds"], med["peak"], entries_total, ratio)
     )
     print(f"{target.name}: counts {results[0]['counts']}", file=sys.stderr)
     if profile:

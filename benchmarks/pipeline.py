@@ -15,111 +15,47 @@ sample generated at that size, each keeping its inputs alive as ``accessaudit ru
     closure    group_closure
     effective  effective_memberships
     evaluate   build_views + evaluate (every rule of load_rules())
-    plan       plan_actions
     paths      finding_paths
+    plan       plan_actions (given the paths)
     write      every table to Parquet through a RunStore in a temporary folder, then commit
     report     build_context + render_html
 
 Seconds are the median over the runs of a size; peak RSS the largest over them. Peak RSS per
-stage is read from the kernel: on Linux the process's high-water mark (``VmHWM``) is reset
-before each stage by writing ``5`` to ``/proc/self/clear_refs`` and read after it; where that
-is refused, a thread samples ``VmRSS`` every 5 ms (it can miss a spike shorter than that);
-without ``/proc``, ``ru_maxrss`` gives only the process's peak so far. The output names the
-method used. Nothing here asserts on timings.
+stage comes from ``measure.Meter``: the kernel's high-water mark, reset before each stage (or,
+where that is refused, a thread sampling the RSS; ``measure.py`` says how). The output names
+the method used. Nothing here asserts on timings.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
-import platform
-import re
-import resource
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
+from measure import (
+    MB,
+    Meter,
+    combine,
+    machine,
+    markdown_table,
+    measured,
+    meminfo_bytes,
+    status_bytes,
+)
 
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 SMOKE_SIZE = 10_000
 #: Sizes from here on run once unless --repeat says otherwise (a 1M run takes minutes).
 LARGE = 1_000_000
-MB = 1024 * 1024
-
-
-# --- memory -------------------------------------------------------------------------------------
-
-
-def _status_kb(field: str) -> int | None:
-    """A ``kB`` field of /proc/self/status, in bytes; None where there is no /proc."""
-    try:
-        text = Path("/proc/self/status").read_text()
-    except OSError:
-        return None
-    m = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
-    return int(m.group(1)) * 1024 if m else None
-
-
-def _maxrss() -> int:
-    # ru_maxrss is in KiB on Linux and in bytes on macOS.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
-
-
-class Meter:
-    """Peak resident memory of one stage: reset before it, read after it."""
-
-    def __init__(self) -> None:
-        self._max = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        if _status_kb("VmRSS") is None:
-            self.method = "ru_maxrss (process peak so far; cannot be reset per stage)"
-        elif self._reset_hwm():
-            self.method = "VmHWM reset per stage via /proc/self/clear_refs (exact kernel peak)"
-        else:
-            self.method = "sampling thread reading /proc/self/status VmRSS every 5 ms"
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-
-    @staticmethod
-    def _reset_hwm() -> bool:
-        try:
-            Path("/proc/self/clear_refs").write_text("5")
-        except OSError:
-            return False
-        hwm, rss = _status_kb("VmHWM"), _status_kb("VmRSS")
-        # a reset sets the high-water mark to the current RSS (give a few pages of slack)
-        return hwm is not None and rss is not None and hwm - rss < 8 * MB
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.005):
-            self._max = max(self._max, _status_kb("VmRSS") or 0)
-
-    def current(self) -> int:
-        return _status_kb("VmRSS") or _maxrss()
-
-    def start(self) -> None:
-        if self.method.startswith("VmHWM"):
-            self._reset_hwm()
-        self._max = self.current()
-
-    def peak(self) -> int:
-        if self.method.startswith("VmHWM"):
-            return _status_kb("VmHWM") or 0
-        if self._thread is not None:
-            return max(self._max, self.current())
-        return _maxrss()
 
 
 # --- one run of one size (the worker subprocess) -----------------------------------------------
@@ -132,6 +68,171 @@ def _volunteer_for_oom_killer() -> None:
         Path("/proc/self/oom_score_adj").write_text("1000")
 
 
+class Recorder:
+    """The per-stage measurements of one run; ``report`` receives them before and after every
+    stage (the driver reads the last of them if this process is killed)."""
+
+    def __init__(self, accounts: int, report: Callable[[dict[str, Any]], None]) -> None:
+        import polars as pl
+
+        self.accounts = accounts
+        self.report = report
+        self.meter = Meter()
+        self.stages: list[dict[str, Any]] = []
+        #: seconds spent in gc.collect() between stages, left out of the wall time
+        self.gc_seconds = 0.0
+        self.meta: dict[str, Any] = {
+            "accounts": accounts,
+            "method": self.meter.method,
+            "polars": pl.__version__,
+            "threads": pl.thread_pool_size(),
+            "stages": self.stages,
+            "baseline": self.meter.current(),
+        }
+
+    @contextlib.contextmanager
+    def stage(self, name: str, unit: str) -> Iterator[dict[str, Any]]:
+        """Measure the block as stage ``name``; the block sets ``rows`` (and ``note``)."""
+        rec: dict[str, Any] = {"stage": name, "unit": unit, "rows": 0}
+        self.report({**self.meta, "running": name, "since": time.time()})
+        print(f"  {self.accounts:,}: {name} ...", file=sys.stderr, flush=True)
+        with measured(self.meter) as m:
+            yield rec
+        self.gc_seconds += m.gc_seconds
+        rec.update(seconds=m.seconds, peak=m.peak, grew=m.grew)
+        self.stages.append(rec)
+        self.report({**self.meta, "running": None})
+
+
+def _store_sample(stored: Path, seed: int, accounts: int) -> None:
+    """Write the sample's four tables to ``stored`` as Parquet, once (outside the timing)."""
+    from accessaudit.sample.directory import DEFAULT_NOW, generate
+
+    stored.mkdir(parents=True, exist_ok=True)
+    for name, df in generate(seed=seed, accounts=accounts, now=DEFAULT_NOW).tables.items():
+        df.write_parquet(stored / f"{name}.parquet")
+    (stored / "done").touch()
+
+
+def _sample(rec: Recorder, seed: int, stored: Path | None) -> dict[str, Any]:
+    """Stage generate (or load, from ``stored``): the four collected tables."""
+    import polars as pl
+
+    from accessaudit.sample.directory import DEFAULT_NOW, generate
+
+    if stored is not None:
+        with rec.stage("load", "rows in the 4 collected tables (Parquet)") as s:
+            t = {
+                name: pl.read_parquet(stored / f"{name}.parquet")
+                for name in ("accounts", "groups", "memberships", "grants")
+            }
+    else:
+        with rec.stage("generate", "rows in the 4 collected tables") as s:
+            t = dict(generate(seed=seed, accounts=rec.accounts, now=DEFAULT_NOW).tables)
+    s["rows"] = sum(df.height for df in t.values())
+    s["note"] = f"{t['accounts'].height:,} accounts, {t['memberships'].height:,} memberships"
+    return t
+
+
+def _analyse(rec: Recorder, t: dict[str, Any], settings: Any, rules: Any) -> Any:
+    """Stages attribute, closure, effective, evaluate, paths and plan, as ``analyse`` runs them."""
+    import polars as pl
+
+    from accessaudit.analysis.attribution import attribute_accounts, attribute_groups
+    from accessaudit.analysis.expand import effective_memberships, finding_paths, group_closure
+    from accessaudit.engine.evaluate import build_views, evaluate
+    from accessaudit.pipeline.analyse import Analysis, rule_overrides
+    from accessaudit.remediation.plan import plan_actions
+    from accessaudit.sample.directory import DEFAULT_NOW
+
+    memberships, grants = t["memberships"], t["grants"]
+    with rec.stage("attribute", "accounts + groups") as s:
+        acc = attribute_accounts(t["accounts"], settings)
+        grp = attribute_groups(t["groups"], acc, settings)
+        s["rows"] = acc.height + grp.height
+    with rec.stage("closure", "group_closure rows") as s:
+        closure = group_closure(memberships)
+        s["rows"] = closure.height
+    with rec.stage("effective", "effective_memberships rows") as s:
+        effective = effective_memberships(memberships, closure)
+        s["rows"] = effective.height
+    with rec.stage("evaluate", f"findings of {len(rules)} rules") as s:
+        views = build_views(
+            acc, grp, memberships, grants, closure=closure, effective=effective, as_of=DEFAULT_NOW
+        )
+        findings = evaluate(rules, views, rule_overrides(settings, rules)).with_columns(
+            status=pl.lit("open")
+        )
+        s["rows"] = findings.height
+    del views
+    with rec.stage("paths", "finding_paths rows") as s:
+        paths = finding_paths(findings, closure)
+        s["rows"] = paths.height
+    with rec.stage("plan", "actions") as s:
+        actions = plan_actions(
+            findings, accounts=acc, groups=grp, memberships=memberships, paths=paths
+        )
+        s["rows"] = actions.height
+    return Analysis(
+        acc, grp, memberships, grants, closure, effective, findings, actions, paths, rules
+    )
+
+
+def _write(rec: Recorder, analysis: Any, data_dir: Path, settings: Any) -> Any:
+    """Stage write: every table to Parquet through a RunStore, then the commit."""
+    from accessaudit.config.settings import settings_hash
+    from accessaudit.engine.rulefile import catalogue_hash
+    from accessaudit.pipeline.publish import summarise
+    from accessaudit.sample.directory import DEFAULT_NOW
+    from accessaudit.store.runs import RunStore
+    from accessaudit.version import tool_version
+
+    now = DEFAULT_NOW.isoformat()
+    with rec.stage("write", "rows written to Parquet") as s:
+        writer = RunStore(data_dir).begin(DEFAULT_NOW)
+        for name, df in analysis.tables().items():
+            writer.write_table(name, df)
+        manifest: dict[str, Any] = {
+            "tool_version": tool_version(),
+            "started": now,
+            "finished": now,
+            "config_hash": settings_hash(settings),
+            "rules_hash": catalogue_hash(analysis.rules),
+            "complete": True,
+            "sources": [],
+            "summary": summarise(analysis.findings, analysis.actions),
+        }
+        run = writer.commit(manifest)
+        s["rows"] = sum(df.height for df in analysis.tables().values())
+    size = sum(f.stat().st_size for f in run.path.glob("*.parquet"))
+    s["note"] = f"{size / MB:.1f} MB of Parquet"
+    return run
+
+
+def _report(rec: Recorder, analysis: Any, run: Any, settings: Any) -> None:
+    """Stage report: build_context + render_html."""
+    from accessaudit.report.context import ReportInput, build_context
+    from accessaudit.report.html import render_html
+
+    with rec.stage("report", "findings + actions in the report") as s:
+        ctx = build_context(
+            ReportInput(
+                manifest=run.manifest,
+                findings=analysis.findings,
+                actions=analysis.actions,
+                accounts=analysis.accounts,
+                groups=analysis.groups,
+                paths=analysis.paths,
+                rules=analysis.rules,
+                title=settings.report.title,
+                org_names={o.id: o.name for o in settings.organisations},
+            )
+        )
+        html = render_html(ctx, run.path / "report.html")
+        s["rows"] = ctx["findings"]["total"] + ctx["worklist"]["total"]
+    s["note"] = f"{html.stat().st_size / MB:.1f} MB of HTML"
+
+
 def run_once(
     accounts: int,
     seed: int,
@@ -141,191 +242,32 @@ def run_once(
 ) -> dict[str, Any]:
     """Every stage once on a fresh sample of ``accounts`` accounts; per-stage measurements.
 
-    ``report`` receives the measurements so far before and after every stage (the driver
-    reads the last of them if this process is killed). The run store goes in a temporary
-    folder under ``workdir``, which the driver removes even when this process is killed. With
-    ``snapshot``, the sample's four tables are written there as Parquet once and every later
-    run starts by reading them (stage *load*) instead of generating them.
+    ``report`` receives the measurements so far before and after every stage. The run store
+    goes in a temporary folder under ``workdir``, which the driver removes even when this
+    process is killed. With ``snapshot``, the sample's four tables are written there as Parquet
+    once and every later run starts by reading them (stage *load*) instead of generating them.
     """
-    import polars as pl
+    from accessaudit.engine.rulefile import load_rules
+    from accessaudit.pipeline.demo import demo_settings
 
-    from accessaudit.analysis.attribution import attribute_accounts, attribute_groups
-    from accessaudit.analysis.expand import effective_memberships, finding_paths, group_closure
-    from accessaudit.config.settings import settings_hash
-    from accessaudit.engine.evaluate import build_views, evaluate
-    from accessaudit.engine.rulefile import catalogue_hash, load_rules
-    from accessaudit.pipeline.run import (
-        Analysis,
-        demo_settings,
-        rule_overrides,
-        summarise,
-        tool_version,
-    )
-    from accessaudit.remediation.plan import plan_actions
-    from accessaudit.report.context import build_context
-    from accessaudit.report.html import render_html
-    from accessaudit.sample.directory import DEFAULT_NOW, generate
-    from accessaudit.store.runs import RunStore
-
-    meter = Meter()
-    stages: list[dict[str, Any]] = []
-    meta: dict[str, Any] = {
-        "accounts": accounts,
-        "method": meter.method,
-        "polars": pl.__version__,
-        "threads": pl.thread_pool_size(),
-        "stages": stages,
-    }
-    harness = [0.0]  # seconds spent in gc.collect() between stages, left out of the wall time
-
-    @contextlib.contextmanager
-    def stage(name: str, unit: str) -> Iterator[dict[str, Any]]:
-        g0 = time.perf_counter()
-        gc.collect()  # so a stage is not charged for collecting its predecessors' cycles
-        harness[0] += time.perf_counter() - g0
-        rec: dict[str, Any] = {"stage": name, "unit": unit, "rows": 0}
-        report({**meta, "running": name, "since": time.time()})
-        print(f"  {accounts:,}: {name} ...", file=sys.stderr, flush=True)
-        meter.start()
-        start_rss = meter.current()
-        t0 = time.perf_counter()
-        yield rec
-        rec["seconds"] = time.perf_counter() - t0
-        rec["peak"] = meter.peak()
-        rec["grew"] = max(0, rec["peak"] - start_rss)
-        stages.append(rec)
-        report({**meta, "running": None})
-
-    now = DEFAULT_NOW
+    rec = Recorder(accounts, report)
     rules = load_rules()
-    meta["baseline"] = meter.current()
     with tempfile.TemporaryDirectory(prefix="accessaudit-bench-", dir=workdir) as tmp:
         data_dir = Path(tmp) / "data"
         settings = demo_settings(data_dir, accounts=accounts, seed=seed)
-        wall0 = time.perf_counter()
-
         stored = snapshot / f"sample-{accounts}-seed{seed}" if snapshot else None
         if stored is not None and not (stored / "done").exists():
-            # Written once, outside the timing: later runs start from the stored tables.
-            stored.mkdir(parents=True, exist_ok=True)
-            for name, df in generate(seed=seed, accounts=accounts, now=now).tables.items():
-                df.write_parquet(stored / f"{name}.parquet")
-            (stored / "done").touch()
-            gc.collect()
-            wall0 = time.perf_counter()
-        if stored is not None:
-            with stage("load", "rows in the 4 collected tables (Parquet)") as s:
-                t = {
-                    name: pl.read_parquet(stored / f"{name}.parquet")
-                    for name in ("accounts", "groups", "memberships", "grants")
-                }
-                s["rows"] = sum(df.height for df in t.values())
-                s["note"] = (
-                    f"{t['accounts'].height:,} accounts, {t['memberships'].height:,} memberships"
-                )
-        else:
-            with stage("generate", "rows in the 4 collected tables") as s:
-                t = generate(seed=seed, accounts=accounts, now=now).tables
-                s["rows"] = sum(df.height for df in t.values())
-                s["note"] = (
-                    f"{t['accounts'].height:,} accounts, {t['memberships'].height:,} memberships"
-                )
-        memberships, grants = t["memberships"], t["grants"]
-
-        with stage("attribute", "accounts + groups") as s:
-            acc = attribute_accounts(t["accounts"], settings)
-            grp = attribute_groups(t["groups"], acc, settings)
-            s["rows"] = acc.height + grp.height
-
-        with stage("closure", "group_closure rows") as s:
-            closure = group_closure(memberships)
-            s["rows"] = closure.height
-
-        with stage("effective", "effective_memberships rows") as s:
-            effective = effective_memberships(memberships, closure)
-            s["rows"] = effective.height
-
-        with stage("evaluate", f"findings of {len(rules)} rules") as s:
-            views = build_views(
-                acc, grp, memberships, grants, closure=closure, effective=effective, as_of=now
-            )
-            findings = evaluate(rules, views, rule_overrides(settings, rules)).with_columns(
-                status=pl.lit("open")
-            )
-            s["rows"] = findings.height
-        del views
-
-        with stage("plan", "actions") as s:
-            paths = finding_paths(findings, closure)
-            actions = plan_actions(
-                findings, accounts=acc, groups=grp, memberships=memberships, paths=paths
-            )
-            s["rows"] = actions.height
-
-        with stage("paths", "finding_paths rows") as s:
-            paths = finding_paths(findings, closure)
-            s["rows"] = paths.height
-
-        analysis = Analysis(
-            acc, grp, memberships, grants, closure, effective, findings, actions, paths, rules
-        )
-        with stage("write", "rows written to Parquet") as s:
-            writer = RunStore(data_dir).begin(now)
-            for name, df in analysis.tables().items():
-                writer.write_table(name, df)
-            manifest: dict[str, Any] = {
-                "tool_version": tool_version(),
-                "started": now.isoformat(),
-                "finished": now.isoformat(),
-                "config_hash": settings_hash(settings),
-                "rules_hash": catalogue_hash(rules),
-                "complete": True,
-                "sources": [],
-                "summary": summarise(findings, actions),
-            }
-            run = writer.commit(manifest)
-            s["rows"] = sum(df.height for df in analysis.tables().values())
-            size = sum(f.stat().st_size for f in run.path.glob("*.parquet"))
-            s["note"] = f"{size / MB:.1f} MB of Parquet"
-
-        with stage("report", "findings + actions in the report") as s:
-            ctx = build_context(
-                manifest=run.manifest,
-                findings=findings,
-                actions=actions,
-                accounts=acc,
-                groups=grp,
-                paths=paths,
-                rules=rules,
-                title=settings.report.title,
-                org_names={o.id: o.name for o in settings.organisations},
-            )
-            html = render_html(ctx, run.path / "report.html")
-            s["rows"] = ctx["findings"]["total"] + ctx["worklist"]["total"]
-            s["note"] = f"{html.stat().st_size / MB:.1f} MB of HTML"
-        wall = time.perf_counter() - wall0 - harness[0]
-
-    return {**meta, "wall": wall, "peak": max(st["peak"] for st in stages), "running": None}
+            _store_sample(stored, seed, accounts)
+        wall0 = time.perf_counter()
+        analysis = _analyse(rec, _sample(rec, seed, stored), settings, rules)
+        run = _write(rec, analysis, data_dir, settings)
+        _report(rec, analysis, run, settings)
+        wall = time.perf_counter() - wall0 - rec.gc_seconds
+    peak = max(st["peak"] for st in rec.stages)
+    return {**rec.meta, "wall": wall, "peak": peak, "running": None}
 
 
 # --- the driver ---------------------------------------------------------------------------------
-
-
-def _meminfo(field: str) -> int | None:
-    """A ``kB`` field of /proc/meminfo, in bytes; None where there is no /proc."""
-    try:
-        m = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
-    except OSError:
-        return None
-    return int(m.group(1)) * 1024 if m else None
-
-
-def _pid_rss(pid: int) -> int:
-    try:
-        m = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE)
-    except OSError:
-        return 0
-    return int(m.group(1)) * 1024 if m else 0
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -349,8 +291,8 @@ def _spawn(accounts: int, seed: int, min_free: int, snapshot: Path | None = None
         proc = subprocess.Popen([*cmd, "--result", str(out)])
         stopped, largest = None, 0
         while proc.poll() is None:
-            largest = max(largest, _pid_rss(proc.pid))
-            available = _meminfo("MemAvailable")
+            largest = max(largest, status_bytes("VmRSS", proc.pid) or 0)
+            available = meminfo_bytes("MemAvailable")
             if available is not None and available < min_free:
                 proc.kill()
                 stopped = (
@@ -376,29 +318,17 @@ def summarise_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     failed = [r for r in runs if r.get("failed")]
     if failed:
         return {**failed[0], "runs": len(runs)}
-    stages = []
-    for i, st in enumerate(runs[0]["stages"]):
-        each = [r["stages"][i] for r in runs]
-        stages.append(
-            {
-                **st,
-                "seconds": statistics.median(e["seconds"] for e in each),
-                "peak": max(e["peak"] for e in each),
-                "grew": max(e["grew"] for e in each),
-            }
-        )
-    return {
-        **runs[0],
-        "runs": len(runs),
-        "stages": stages,
-        "wall": statistics.median(r["wall"] for r in runs),
-        "peak": max(r["peak"] for r in runs),
-    }
+    stages = [
+        combine([r["stages"][i] for r in runs], median=["seconds"], largest=["peak", "grew"])
+        for i in range(len(runs[0]["stages"]))
+    ]
+    total = combine(runs, median=["wall"], largest=["peak"])
+    return {**total, "runs": len(runs), "stages": stages}
 
 
 def _rows(res: dict[str, Any]) -> list[tuple[str, ...]]:
     n = f"{res['accounts']:,}"
-    out = []
+    out: list[tuple[str, ...]] = []
     for st in res["stages"]:
         unit = st["unit"] + (f"; {st['note']}" if st.get("note") else "")
         out.append(
@@ -435,19 +365,8 @@ def _rows(res: dict[str, Any]) -> list[tuple[str, ...]]:
 def table(results: list[dict[str, Any]]) -> str:
     """The measurements as a Markdown table (as pasted into benchmarks/README.md)."""
     head = ("stage", "accounts", "seconds", "peak RSS MB", "+MB in stage", "rows", "rows are")
-    lines = [head, *(row for res in results for row in _rows(res))]
-    widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
-    right = {1, 2, 3, 4, 5}
-
-    def fmt(row: tuple[str, ...]) -> str:
-        cells = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        return "| " + " | ".join(cells) + " |"
-
-    rule = [("-" * (w + 1) + ":") if i in right else "-" * (w + 2) for i, w in enumerate(widths)]
-    return "\n".join([fmt(head), "|" + "|".join(rule) + "|", *(fmt(r) for r in lines[1:])])
+    rows = [row for res in results for row in _rows(res)]
+    return markdown_table(head, rows, right=range(1, 6))
 
 
 def _package() -> str:
@@ -470,13 +389,10 @@ def _package() -> str:
 
 
 def header(results: list[dict[str, Any]], seed: int, loads: list[float]) -> str:
-    mem = _meminfo("MemTotal")
-    machine = f"{os.cpu_count()} CPUs" + (f", {mem / 1024**3:.0f} GB RAM" if mem else "")
     ran = next((r for r in results if "method" in r), {})
     lines = [
         _package() + ".",
-        f"{machine}, Python {platform.python_version()}, polars {ran.get('polars', '?')} "
-        f"on {ran.get('threads', '?')} threads; sample seed {seed}; "
+        f"{machine()} ({ran.get('threads', '?')} polars threads); sample seed {seed}; "
         "each run in a fresh subprocess.",
         f"Seconds: median over the runs of a size. Peak RSS: largest over the runs, measured by "
         f"{ran.get('method', '?')}.",

@@ -3,13 +3,14 @@
 Usage (from the repository root, with the project's virtualenv active)::
 
     python benchmarks/report_views.py                       # 100,000 findings, 3 page loads
-    python benchmarks/report_views.py --findings 10000 --repeat 1 --smoke
+    python benchmarks/report_views.py --smoke               # 10,000 findings, 1 load: CI
     python benchmarks/report_views.py --pseudonymise-accounts 100000
 
 What is measured (nothing is asserted):
 
 * building the context (``build_context`` with history and a 30-run trend) and rendering the
-  single HTML file, its size;
+  single HTML file: seconds, the memory each step adds to this process (``measure.Meter``:
+  peak RSS above the RSS it began with), the file's size;
 * in Chromium (Debian's, driven by playwright; launch flags as in the browser tests): time to
   first render, from navigation start until the worklist and findings tables show their first
   page (the page's own ``performance.now()``, polled every animation frame); the JS heap then;
@@ -26,19 +27,17 @@ forces, paths of one to four hops, one action per five findings.
 from __future__ import annotations
 
 import random
-import statistics
-import sys
 import tempfile
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 import polars as pl
+from measure import MB, Meter, combine, machine, markdown_table, measured, timed
 
 from accessaudit.model import ACCOUNTS_SCHEMA, ACTIONS_SCHEMA, FINDINGS_SCHEMA, GROUPS_SCHEMA
-from accessaudit.report.context import build_context
+from accessaudit.report.context import ReportInput, build_context
 from accessaudit.report.evidence import RuleDoc
 from accessaudit.report.history import HISTORY_SCHEMA
 from accessaudit.report.html import render_html
@@ -59,44 +58,56 @@ RULES = [
     for i in range(8)
 ]
 NOW = datetime(2026, 11, 26, 5, tzinfo=UTC)
+SMOKE_FINDINGS = 10_000
 
 
-def frames(n_findings: int, seed: int = 7) -> dict[str, pl.DataFrame]:
-    rng = random.Random(seed)
-    n_accounts, n_groups = 20_000, 2_000
-    orgs = ["wmp", "warks"]
+N_ACCOUNTS, N_GROUPS = 20_000, 2_000
+ORGS = ["wmp", "warks"]
+
+
+def _with_schema(
+    df: pl.DataFrame, schema: dict[str, Any], keep: tuple[str, ...] = ()
+) -> pl.DataFrame:
+    """``df`` with a null column for every column of ``schema`` it lacks (but ``keep``)."""
+    return df.with_columns(
+        pl.lit(None, t).alias(c) for c, t in schema.items() if c not in (*df.columns, *keep)
+    )
+
+
+def _directory() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """20,000 accounts and 2,000 groups over two forces (groups mastered in ad, cloud, app)."""
     accounts = pl.DataFrame(
         {
-            "source": ["ad:alliance.local"] * n_accounts,
-            "account_id": [f"a{i:06d}" for i in range(n_accounts)],
-            "username": [f"user{i}" for i in range(n_accounts)],
-            "display_name": [f"Person {i}" for i in range(n_accounts)],
-            "org": [orgs[i % 2] for i in range(n_accounts)],
-            "org_evidence": [[f"upn_suffix:{orgs[i % 2]}"] for i in range(n_accounts)],
-            "org_conflict": [False] * n_accounts,
+            "source": ["ad:alliance.local"] * N_ACCOUNTS,
+            "account_id": [f"a{i:06d}" for i in range(N_ACCOUNTS)],
+            "username": [f"user{i}" for i in range(N_ACCOUNTS)],
+            "display_name": [f"Person {i}" for i in range(N_ACCOUNTS)],
+            "org": [ORGS[i % 2] for i in range(N_ACCOUNTS)],
+            "org_evidence": [[f"upn_suffix:{ORGS[i % 2]}"] for i in range(N_ACCOUNTS)],
+            "org_conflict": [False] * N_ACCOUNTS,
         }
-    )
-    accounts = accounts.with_columns(
-        pl.lit(None, t).alias(c) for c, t in ACCOUNTS_SCHEMA.items() if c not in accounts.columns
     )
     groups = pl.DataFrame(
         {
-            "source": ["ad:alliance.local"] * n_groups,
-            "group_id": [f"g{i:05d}" for i in range(n_groups)],
-            "name": [f"{orgs[i % 2].upper()}-GROUP-{i}" for i in range(n_groups)],
-            "mastered": [("ad", "ad", "cloud", "app")[i % 4] for i in range(n_groups)],
-            "org": [orgs[i % 2] for i in range(n_groups)],
-            "org_evidence": [[f"name_prefix:{orgs[i % 2]}"] for i in range(n_groups)],
-            "org_conflict": [False] * n_groups,
+            "source": ["ad:alliance.local"] * N_GROUPS,
+            "group_id": [f"g{i:05d}" for i in range(N_GROUPS)],
+            "name": [f"{ORGS[i % 2].upper()}-GROUP-{i}" for i in range(N_GROUPS)],
+            "mastered": [("ad", "ad", "cloud", "app")[i % 4] for i in range(N_GROUPS)],
+            "org": [ORGS[i % 2] for i in range(N_GROUPS)],
+            "org_evidence": [[f"name_prefix:{ORGS[i % 2]}"] for i in range(N_GROUPS)],
+            "org_conflict": [False] * N_GROUPS,
         }
     )
-    groups = groups.with_columns(
-        pl.lit(None, t).alias(c) for c, t in GROUPS_SCHEMA.items() if c not in groups.columns
-    )
+    return _with_schema(accounts, ACCOUNTS_SCHEMA), _with_schema(groups, GROUPS_SCHEMA)
+
+
+def _findings(n_findings: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Findings of 8 rules, each with a path of one to four hops; (findings, paths)."""
+    rng = random.Random(seed)
     rows, paths = [], []
     for i in range(n_findings):
-        a, g = rng.randrange(n_accounts), rng.randrange(n_groups)
-        hops = [f"g{rng.randrange(n_groups):05d}" for _ in range(rng.randrange(3))]
+        a, g = rng.randrange(N_ACCOUNTS), rng.randrange(N_GROUPS)
+        hops = [f"g{rng.randrange(N_GROUPS):05d}" for _ in range(rng.randrange(3))]
         key = f"rule-{i % 8}|a{a:06d}|g{g:05d}|{i}"
         rows.append(
             {
@@ -109,61 +120,73 @@ def frames(n_findings: int, seed: int = 7) -> dict[str, pl.DataFrame]:
                 "group_id": f"g{g:05d}",
                 "via_group_id": hops[0] if hops else None,
                 "depth": len(hops),
-                "principal_org": orgs[a % 2],
-                "resource_org": orgs[g % 2],
+                "principal_org": ORGS[a % 2],
+                "resource_org": ORGS[g % 2],
                 "detail": f"reaches group {g} through {len(hops)} nested group(s)",
                 "status": "open" if i % 50 else "accepted",
             }
         )
         paths.append({"finding_key": key, "path": [f"a{a:06d}", *hops, f"g{g:05d}"]})
-    findings = pl.DataFrame(rows).with_columns(
-        pl.lit(None, t).alias(c)
-        for c, t in FINDINGS_SCHEMA.items()
-        if c not in ("finding_key", "rule_id", "severity", "title", "action", "account_id")
-        and c not in rows[0]
+    keep = ("finding_key", "rule_id", "severity", "title", "action", "account_id")
+    findings = _with_schema(pl.DataFrame(rows), FINDINGS_SCHEMA, keep)
+    return findings, pl.DataFrame(
+        paths, schema={"finding_key": pl.String, "path": pl.List(pl.String)}
     )
-    actions = pl.DataFrame(
-        [
+
+
+def _actions(n_actions: int) -> pl.DataFrame:
+    """Remove-member actions with their PowerShell."""
+    rows = []
+    for i in range(n_actions):
+        group, member = f"g{(i * 7) % N_GROUPS:05d}", f"a{i % N_ACCOUNTS:06d}"
+        rows.append(
             {
-                "action_id": f"remove-member|g{(i * 7) % n_groups:05d}|a{i:06d}",
+                "action_id": f"remove-member|{group}|a{i:06d}",
                 "kind": "remove-member",
                 "severity": SEVERITIES[i % 5],
-                "group_id": f"g{(i * 7) % n_groups:05d}",
-                "member_id": f"a{i % n_accounts:06d}",
+                "group_id": group,
+                "member_id": member,
                 "member_kind": "account",
-                "owning_org": orgs[(i * 7) % n_groups % 2],
+                "owning_org": ORGS[(i * 7) % N_GROUPS % 2],
                 "resolves": 1 + i % 9,
                 "finding_keys": [],
-                "summary": f"Remove user{i % n_accounts} from GROUP-{(i * 7) % n_groups}",
-                "powershell": f"Remove-ADGroupMember -Identity 'g{(i * 7) % n_groups:05d}' "
-                f"-Members 'a{i % n_accounts:06d}' -Confirm:$false",
+                "summary": f"Remove user{i % N_ACCOUNTS} from GROUP-{(i * 7) % N_GROUPS}",
+                "powershell": f"Remove-ADGroupMember -Identity '{group}' "
+                f"-Members '{member}' -Confirm:$false",
             }
-            for i in range(n_findings // 5)
-        ],
-        schema=ACTIONS_SCHEMA,
-    )
+        )
+    return pl.DataFrame(rows, schema=ACTIONS_SCHEMA)
+
+
+def _history(findings: pl.DataFrame) -> pl.DataFrame:
+    """The findings' history: mostly persisting, some new or regressed, first seen up to 90
+    days ago."""
+    n = findings.height
     statuses = ["persisting"] * 8 + ["new", "regressed"]
     history = pl.DataFrame(
         {
             "finding_key": findings["finding_key"],
             "rule_id": findings["rule_id"],
             "severity": findings["severity"],
-            "status": [statuses[i % 10] for i in range(n_findings)],
+            "status": [statuses[i % 10] for i in range(n)],
             "finding_status": findings["status"],
-            "first_seen": [NOW - timedelta(days=i % 90) for i in range(n_findings)],
+            "first_seen": [NOW - timedelta(days=i % 90) for i in range(n)],
         }
-    ).with_columns(
-        pl.lit(None, t).alias(c)
-        for c, t in HISTORY_SCHEMA.items()
-        if c not in ("finding_key", "rule_id", "severity", "status", "finding_status", "first_seen")
     )
+    return _with_schema(history, HISTORY_SCHEMA).select(list(HISTORY_SCHEMA))
+
+
+def frames(n_findings: int, seed: int = 7) -> dict[str, pl.DataFrame]:
+    """The report's input tables, synthetic but shaped like the sample's."""
+    accounts, groups = _directory()
+    findings, paths = _findings(n_findings, seed)
     return {
         "accounts": accounts,
         "groups": groups,
         "findings": findings,
-        "actions": actions,
-        "paths": pl.DataFrame(paths, schema={"finding_key": pl.String, "path": pl.List(pl.String)}),
-        "history": history.select(list(HISTORY_SCHEMA)),
+        "actions": _actions(n_findings // 5),
+        "paths": paths,
+        "history": _history(findings),
     }
 
 
@@ -230,50 +253,55 @@ VIEW_SWITCH = """() => new Promise(resolve => {
 })"""
 
 
-def browser_figures(report: Path, repeat: int) -> dict[str, list[float]]:
+#: (table, action, figure) for each interaction timed after a page load, in this order.
+INTERACTIONS = [
+    ("worklist", "filter", "worklist text filter incl. 150 ms debounce (ms)"),
+    ("worklist", "unfilter", "worklist clear filter incl. debounce (ms)"),
+    ("findings", "filter", "findings text filter incl. 150 ms debounce (ms)"),
+    ("findings", "unfilter", "findings clear filter incl. debounce (ms)"),
+    ("findings", "severity", "findings severity select (ms)"),
+    ("findings", "severity-all", "findings severity back to all (ms)"),
+    ("worklist", "group-system", "worklist group by system of record (ms)"),
+    ("findings", "sort", "findings sort by severity (ms)"),
+    ("findings", "next", "findings next page (ms)"),
+]
+
+
+def page_load(page: Any, report: Path) -> dict[str, float]:
+    """Load ``report`` in ``page``, then every interaction and the view switch; the figures."""
+    page.goto(report.as_uri(), wait_until="commit")
+    out = {"first render (ms)": page.evaluate(FIRST_RENDER)}
+    out["DOMContentLoaded (ms)"] = page.evaluate(
+        "() => performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"
+    )
+    heap = page.evaluate("() => performance.memory ? performance.memory.usedJSHeapSize : 0")
+    out["JS heap after load (MB)"] = heap / MB
+    for prefix, action, label in INTERACTIONS:
+        out[label] = page.evaluate(INTERACT, [prefix, action])["ms"]
+    out["switch to the evidence view (ms)"] = page.evaluate(VIEW_SWITCH)
+    return out
+
+
+def browser_figures(report: Path, repeat: int) -> dict[str, float]:
+    """``repeat`` page loads of ``report`` in headless Chromium; the median of each figure."""
     from playwright.sync_api import sync_playwright
 
-    out: dict[str, list[float]] = {}
-
-    def add(name: str, value: float) -> None:
-        out.setdefault(name, []).append(value)
-
+    loads = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         for _ in range(repeat):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(report.as_uri(), wait_until="commit")
-            first = page.evaluate(FIRST_RENDER)
-            add("first render (ms)", first)
-            nav = page.evaluate(
-                "() => performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"
-            )
-            add("DOMContentLoaded (ms)", nav)
-            heap = page.evaluate("() => performance.memory ? performance.memory.usedJSHeapSize : 0")
-            add("JS heap after load (MB)", heap / 2**20)
-            for prefix, action, label in [
-                ("worklist", "filter", "worklist text filter incl. 150 ms debounce (ms)"),
-                ("worklist", "unfilter", "worklist clear filter incl. debounce (ms)"),
-                ("findings", "filter", "findings text filter incl. 150 ms debounce (ms)"),
-                ("findings", "unfilter", "findings clear filter incl. debounce (ms)"),
-                ("findings", "severity", "findings severity select (ms)"),
-                ("findings", "severity-all", "findings severity back to all (ms)"),
-                ("worklist", "group-system", "worklist group by system of record (ms)"),
-                ("findings", "sort", "findings sort by severity (ms)"),
-                ("findings", "next", "findings next page (ms)"),
-            ]:
-                r = page.evaluate(INTERACT, [prefix, action])
-                add(label, r["ms"])
-            ms = page.evaluate(VIEW_SWITCH)
-            add("switch to the evidence view (ms)", ms)
+            loads.append(page_load(page, report))
             page.close()
         browser.close()
-    return out
+    return combine(loads, median=loads[0])
 
 
 def pseudonymise_figures(accounts: int) -> dict[str, float]:
     from accessaudit.engine.rulefile import load_rules
-    from accessaudit.pipeline.run import analyse, collect_sources, combine, prepare_demo
+    from accessaudit.pipeline.analyse import analyse, pseudonymised
+    from accessaudit.pipeline.collect import collect_sources, combine
+    from accessaudit.pipeline.demo import prepare_demo
     from accessaudit.report.pseudonymise import Pseudonymiser
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -281,56 +309,64 @@ def pseudonymise_figures(accounts: int) -> dict[str, float]:
         analysis = analyse(
             combine(collect_sources(settings, now=NOW)), settings, load_rules(), as_of=NOW
         )
-        t0 = time.perf_counter()
-        Pseudonymiser(bytes(32)).analysis(analysis)
+        with timed() as t:
+            pseudonymised(analysis, Pseudonymiser(bytes(32)))
         return {
             "accounts rows": analysis.accounts.height,
             "findings": analysis.findings.height,
-            "pseudonymise all output tables (s)": time.perf_counter() - t0,
+            "pseudonymise all output tables (s)": t.seconds,
         }
 
 
 @click.command()
 @click.option("--findings", "n_findings", type=int, default=100_000, show_default=True)
 @click.option("--repeat", type=int, default=3, show_default=True)
-@click.option("--smoke", is_flag=True, help="10,000 findings, one page load.")
+@click.option("--smoke", is_flag=True, help=f"{SMOKE_FINDINGS:,} findings, one page load (CI).")
 @click.option("--pseudonymise-accounts", type=int, default=0, help="Also time the pseudonymiser.")
 def main(n_findings: int, repeat: int, smoke: bool, pseudonymise_accounts: int) -> None:
+    """Render the report at ``--findings`` findings and time it in headless Chromium.
+
+    Example: python benchmarks/report_views.py --findings 10000 --repeat 1
+    """
     if smoke:
-        n_findings, repeat = 10_000, 1
-    t0 = time.perf_counter()
-    f = frames(n_findings)
-    t1 = time.perf_counter()
-    ctx = build_context(
-        manifest={"run_id": NOW.strftime("%Y%m%dT%H%M%SZ"), "complete": True, "sources": []},
-        findings=f["findings"],
-        actions=f["actions"],
-        accounts=f["accounts"],
-        groups=f["groups"],
-        paths=f["paths"],
-        rules=RULES,
-        title="benchmark",
-        history=f["history"],
-        trend=trend(n_findings),
-    )
-    t2 = time.perf_counter()
+        n_findings, repeat = SMOKE_FINDINGS, 1
+    meter, rows = Meter(), []
+    with measured(meter) as m:
+        f = frames(n_findings)
+    rows.append(("synthetic tables (s)", f"{m.seconds:.2f}", f"+{m.grew / MB:,.0f}"))
+    with measured(meter) as m:
+        ctx = build_context(
+            ReportInput(
+                manifest={
+                    "run_id": NOW.strftime("%Y%m%dT%H%M%SZ"),
+                    "complete": True,
+                    "sources": [],
+                },
+                findings=f["findings"],
+                actions=f["actions"],
+                accounts=f["accounts"],
+                groups=f["groups"],
+                paths=f["paths"],
+                rules=RULES,
+                title="benchmark",
+                history=f["history"],
+                trend=trend(n_findings),
+            )
+        )
+    rows.append(("build_context (s)", f"{m.seconds:.2f}", f"+{m.grew / MB:,.0f}"))
     with tempfile.TemporaryDirectory() as tmp:
-        report = render_html(ctx, Path(tmp) / "report.html")
-        t3 = time.perf_counter()
-        size = report.stat().st_size
-        py = sys.version.split()[0]
-        print(f"{n_findings:,} findings, {f['actions'].height:,} actions, python {py}")
-        print(f"  synthetic tables        {t1 - t0:8.2f} s")
-        print(f"  build_context           {t2 - t1:8.2f} s")
-        print(f"  render_html             {t3 - t2:8.2f} s")
-        print(f"  report.html             {size / 2**20:8.1f} MB")
+        with measured(meter) as m:
+            report = render_html(ctx, Path(tmp) / "report.html")
+        rows.append(("render_html (s)", f"{m.seconds:.2f}", f"+{m.grew / MB:,.0f}"))
+        rows.append(("report.html (MB)", f"{report.stat().st_size / MB:.1f}", ""))
         figures = browser_figures(report, repeat)
-    print(f"Chromium, median of {repeat} page load(s):")
-    for name, values in figures.items():
-        print(f"  {name:55} {statistics.median(values):9.1f}")
+    rows += [(name, f"{value:.1f}", "") for name, value in figures.items()]
     if pseudonymise_accounts:
-        for name, value in pseudonymise_figures(pseudonymise_accounts).items():
-            print(f"  {name:55} {value:9.2f}")
+        pseudo = pseudonymise_figures(pseudonymise_accounts)
+        rows += [(name, f"{value:,.2f}", "") for name, value in pseudo.items()]
+    print(f"{n_findings:,} findings, {f['actions'].height:,} actions; {machine()}")
+    print(f"Chromium figures: median of {repeat} page load(s)\n")
+    print(markdown_table(("figure", "value", "+MB (Python)"), rows, right=(1, 2)))
 
 
 if __name__ == "__main__":

@@ -18,8 +18,10 @@ from click.testing import CliRunner
 
 from accessaudit.cli import main
 from accessaudit.pipeline.run import Analysis, analyse, prepare_demo, run_audit
-from accessaudit.sample.directory import TRUTH_KEYS, Sample, generate
+from accessaudit.sample.builder import Sample
+from accessaudit.sample.directory import generate
 from accessaudit.sample.legit import LEGIT_KEYS
+from accessaudit.sample.truth import TRUTH_KEYS
 from accessaudit.store.runs import RunStore, read_table
 
 

@@ -7,7 +7,9 @@ import pytest
 from accessaudit_fixtures import NOW
 
 from accessaudit.model import ACCOUNTS_SCHEMA, GROUPS_SCHEMA, MEMBERSHIPS_SCHEMA, Via
-from accessaudit.sample.directory import HOSTILE, HOSTILE_NAMES, Sample, generate
+from accessaudit.sample.builder import Sample
+from accessaudit.sample.directory import generate
+from accessaudit.sample.plants_hostile import HOSTILE, HOSTILE_NAMES
 
 
 def test_same_seed_same_directory() -> None:

@@ -28,7 +28,8 @@ from servers.dataset import Dataset  # noqa: E402
 from servers.samba import ADDRESSES, free_address, provision  # noqa: E402
 
 from accessaudit.loopback_ca import Pki, make_pki  # noqa: E402
-from accessaudit.sample.directory import Sample, generate  # noqa: E402
+from accessaudit.sample.builder import Sample  # noqa: E402
+from accessaudit.sample.directory import generate  # noqa: E402
 
 
 @pytest.fixture(scope="session")

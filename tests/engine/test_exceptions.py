@@ -15,7 +15,8 @@ from accessaudit.engine.exceptions import load_register
 from accessaudit.engine.rulefile import Rule
 from accessaudit.errors import ExceptionsFileError
 from accessaudit.pipeline.run import Analysis, analyse, prepare_demo, run_audit
-from accessaudit.sample.directory import Sample, generate
+from accessaudit.sample.builder import Sample
+from accessaudit.sample.directory import generate
 from accessaudit.store.verify import verify
 
 APPROVERS = """approvers = [

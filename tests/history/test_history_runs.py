@@ -13,7 +13,8 @@ from history_runs import CLOUD_GROUPS, split, with_edges, without_edges, write
 
 from accessaudit.engine.rulefile import Rule
 from accessaudit.pipeline.run import RunResult
-from accessaudit.sample.directory import Sample, generate
+from accessaudit.sample.builder import Sample
+from accessaudit.sample.directory import generate
 from accessaudit.store.runs import read_table
 
 DAY = timedelta(days=1)

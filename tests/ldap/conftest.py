@@ -34,7 +34,7 @@ from servers.slapd import Slapd  # noqa: E402
 
 from accessaudit.config.settings import LdapSource  # noqa: E402
 from accessaudit.loopback_ca import Pki, make_pki  # noqa: E402
-from accessaudit.sample.directory import Sample  # noqa: E402
+from accessaudit.sample.builder import Sample  # noqa: E402
 
 PASSWORD_ENV = "ACCESSAUDIT_TEST_LDAP_PASSWORD"
 

@@ -24,7 +24,7 @@ from servers.ids import IdMap
 from accessaudit.connectors.ldap.collect import collect
 from accessaudit.engine.rulefile import load_rules
 from accessaudit.pipeline.run import Analysis, analyse, demo_settings
-from accessaudit.sample.directory import Sample
+from accessaudit.sample.builder import Sample
 
 pytestmark = pytest.mark.servers
 

@@ -10,7 +10,7 @@ from servers.ids import IdMap
 from servers.samba import ADMIN_PASSWORD, SambaDC
 
 from accessaudit.config.settings import LdapSource
-from accessaudit.sample.directory import Sample
+from accessaudit.sample.builder import Sample
 
 READ_ENV = "ACCESSAUDIT_TEST_APPLY_READ"
 WRITE_ENV = "ACCESSAUDIT_TEST_APPLY_WRITE"

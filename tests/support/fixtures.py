@@ -18,7 +18,8 @@ import recorder
 from accessaudit.config.settings import Settings
 from accessaudit.engine.rulefile import Rule, load_rules
 from accessaudit.pipeline.run import Analysis, analyse, demo_settings
-from accessaudit.sample.directory import Sample, generate
+from accessaudit.sample.builder import Sample
+from accessaudit.sample.directory import generate
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 TRUTH_KEYS = ["rule_id", "account_id", "group_id", "member_group_id"]

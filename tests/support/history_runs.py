@@ -17,7 +17,7 @@ from accessaudit.config.settings import Settings
 from accessaudit.engine.rulefile import Rule
 from accessaudit.model import CollectionUnit, SourceCollection
 from accessaudit.pipeline.run import RunResult, analyse, combine, demo_settings, write_run
-from accessaudit.sample.directory import Sample
+from accessaudit.sample.builder import Sample
 from accessaudit.store.runs import RunStore
 
 AD = "ad:alliance.local"
