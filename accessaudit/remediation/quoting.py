@@ -1,6 +1,9 @@
-"""Quoting for commands: PowerShell literals, comments, ids in filters, URLs and JSON."""
+"""Building blocks of the commands: quoting (PowerShell literals, comments, ids in filters,
+URLs and JSON), where an object is changed, and the row every action kind's renderer returns."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import polars as pl
 
@@ -51,3 +54,19 @@ def group_system() -> pl.Expr:
         .then(pl.lit("app"))
         .otherwise(pl.lit("ad"))
     )
+
+
+class Rendered(NamedTuple):
+    """What one action kind's renderer gives: the four command columns as polars expressions
+    over the action row and its context columns (``_g_*`` the group, ``_m_*`` the member or
+    account, ``_r_*`` another account, ``_split_*`` / ``_new_*`` a split's new group)."""
+
+    system: pl.Expr
+    summary: pl.Expr
+    powershell: pl.Expr
+    graph: pl.Expr
+
+
+def cat(*parts: pl.Expr | str) -> pl.Expr:
+    """The parts joined into one string (a ``str`` part is literal text)."""
+    return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in parts])

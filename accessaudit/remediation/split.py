@@ -26,7 +26,7 @@ import polars as pl
 
 from accessaudit.config.settings import Organisation
 from accessaudit.model import SPECIAL_ORGS, MemberKind
-from accessaudit.remediation.quoting import UNSAFE, id_text, ps_quote, quoted_list
+from accessaudit.remediation.quoting import UNSAFE, id_text
 
 _LIST = pl.List(pl.String)
 PLACES_SCHEMA = pl.Schema([("org", pl.String()), ("ou", _LIST), ("prefix", _LIST)])
@@ -128,6 +128,49 @@ def describe(
 
 
 def _name_and_ou(rows: pl.DataFrame, groups: pl.DataFrame, places: pl.DataFrame) -> pl.DataFrame:
+    """The split rows with the new group's ``_new_name``, ``_new_sam`` and ``_new_ou``."""
+    rows = _matched(rows, places)
+    taken = groups.select(_name_key=pl.col("name").str.to_lowercase(), _taken=pl.lit(True))
+    group_ous = groups.select(
+        _ou_key=pl.col("dn").str.replace(_RDN, "").str.to_lowercase(), _exists=pl.lit(True)
+    )
+    return (
+        rows.with_columns(_new_name=_proposed_name(), _same=_same_place())
+        .with_columns(
+            _name_key=pl.col("_new_name").str.to_lowercase(),
+            _ou_key=pl.col("_same").str.to_lowercase(),
+        )
+        .join(taken.drop_nulls().unique(), on="_name_key", how="left")
+        .join(group_ous.drop_nulls().unique(), on="_ou_key", how="left")
+        .with_columns(
+            _base=pl.col("_new_name"),
+            _new_name=_unless_taken("_taken", _fit(pl.col("_new_name"), "-split")),
+            _new_ou=pl.when(pl.col("_exists").fill_null(False))
+            .then(pl.col("_same"))
+            .otherwise(pl.col("_dst_ou")),
+        )
+        .with_columns(_name_key=pl.col("_new_name").str.to_lowercase())
+        .join(taken.drop_nulls().unique().rename({"_taken": "_still"}), on="_name_key", how="left")
+        .with_columns(_new_name=_unless_taken("_still", _fit(pl.col("_base"), _id_suffix())))
+        .with_columns(_new_sam=pl.col("_new_name").str.replace_all(_SAM_BAD, "-"))
+        .select(
+            "group_id",
+            "_split_members",
+            "_split_org",
+            "_split_parents",
+            "_split_unnest",
+            "_new_name",
+            "_new_sam",
+            "_new_ou",
+        )
+    )
+
+
+def _matched(rows: pl.DataFrame, places: pl.DataFrame) -> pl.DataFrame:
+    """The rows with their force's and the movers' force's places: ``_strip`` (the longest of
+    the group's own name prefixes its name starts with), ``_parent`` (the group's container),
+    ``_within`` (the longest of its own force's OUs holding it), ``_dst_ou`` and
+    ``_dst_prefix`` (the movers' force's first OU and name prefix)."""
     own = places.select(_g_org="org", _own_ou="ou", _own_prefix="prefix")
     dst = places.select(
         _split_org="org",
@@ -145,12 +188,18 @@ def _name_and_ou(rows: pl.DataFrame, groups: pl.DataFrame, places: pl.DataFrame)
     parent = pl.col("_g_dn").str.replace(_RDN, "")
     low = parent.str.to_lowercase()
     ou = pl.col("_v").str.to_lowercase()
-    rows = _longest_match(
+    return _longest_match(
         rows.with_columns(_parent=parent),
         "_own_ou",
         (low == ou) | low.str.ends_with(pl.concat_str([pl.lit(","), ou])),
         "_within",
     )
+
+
+def _proposed_name() -> pl.Expr:
+    """The group's name with the movers' force's prefix in place of its own (else ``-<ORG>``
+    appended), cleaned and cut to :data:`NAME_MAX`."""
+    name = pl.col("_g_name").fill_null("")
     base = name.str.slice(pl.col("_strip").str.len_chars().fill_null(0))
     new_name = (
         pl.when(pl.col("_dst_prefix").is_not_null())
@@ -158,69 +207,32 @@ def _name_and_ou(rows: pl.DataFrame, groups: pl.DataFrame, places: pl.DataFrame)
         .otherwise(pl.concat_str([base, pl.lit("-"), pl.col("_split_org").str.to_uppercase()]))
         .str.replace_all(UNSAFE, "")
     )
-    new_name = _fit(new_name, "")
-    # the movers' group at the same place under their force's OU (OU=Groups,<their OU>)
+    return _fit(new_name, "")
+
+
+def _same_place() -> pl.Expr:
+    """The movers' group at the same place under their force's OU (``OU=Groups,<their OU>``);
+    null when the group is under none of its own force's OUs."""
     rel = pl.col("_parent").str.slice(
         0, pl.col("_parent").str.len_chars() - pl.col("_within").str.len_chars()
     )
-    same_place = pl.when(pl.col("_within").is_not_null()).then(
-        pl.concat_str([rel, pl.col("_dst_ou")])
-    )
-    taken = groups.select(_name_key=pl.col("name").str.to_lowercase(), _taken=pl.lit(True))
-    group_ous = groups.select(
-        _ou_key=pl.col("dn").str.replace(_RDN, "").str.to_lowercase(), _exists=pl.lit(True)
-    )
+    return pl.when(pl.col("_within").is_not_null()).then(pl.concat_str([rel, pl.col("_dst_ou")]))
+
+
+def _unless_taken(taken: str, instead: pl.Expr) -> pl.Expr:
+    """``_new_name``, or ``instead`` where it is in use (``taken``) or two splits of this plan
+    would share it (long names cut to the same 64 characters): New-ADGroup refuses a taken
+    sAMAccountName. A taken name first gets "-split"; if that is still not unique, "-split-"
+    and the group's id."""
     return (
-        rows.with_columns(
-            _new_name=new_name,
-            _same=same_place,
-        )
-        .with_columns(
-            _name_key=pl.col("_new_name").str.to_lowercase(),
-            _ou_key=pl.col("_same").str.to_lowercase(),
-        )
-        .join(taken.drop_nulls().unique(), on="_name_key", how="left")
-        .join(group_ous.drop_nulls().unique(), on="_ou_key", how="left")
-        .with_columns(
-            # a name already in use, or one two splits of this plan would share (long names cut
-            # to the same 64 characters), gets "-split" (New-ADGroup refuses a taken
-            # sAMAccountName); if that is still not unique, "-split-" and the group's id
-            _base=pl.col("_new_name"),
-            _new_name=pl.when(
-                pl.col("_taken").fill_null(False) | pl.col("_name_key").is_duplicated()
-            )
-            .then(_fit(pl.col("_new_name"), "-split"))
-            .otherwise(pl.col("_new_name")),
-            _new_ou=pl.when(pl.col("_exists").fill_null(False))
-            .then(pl.col("_same"))
-            .otherwise(pl.col("_dst_ou")),
-        )
-        .with_columns(_name_key=pl.col("_new_name").str.to_lowercase())
-        .join(taken.drop_nulls().unique().rename({"_taken": "_still"}), on="_name_key", how="left")
-        .with_columns(
-            _new_name=pl.when(
-                pl.col("_still").fill_null(False) | pl.col("_name_key").is_duplicated()
-            )
-            .then(
-                _fit(
-                    pl.col("_base"),
-                    pl.concat_str([pl.lit("-split-"), id_text(pl.col("group_id")).str.slice(0, 8)]),
-                )
-            )
-            .otherwise(pl.col("_new_name"))
-        )
-        .with_columns(_new_sam=pl.col("_new_name").str.replace_all(_SAM_BAD, "-"))
-        .select(
-            "group_id",
-            "_split_members",
-            "_split_org",
-            "_split_parents",
-            "_split_unnest",
-            "_new_name",
-            "_new_sam",
-            "_new_ou",
-        )
+        pl.when(pl.col(taken).fill_null(False) | pl.col("_name_key").is_duplicated())
+        .then(instead)
+        .otherwise(pl.col("_new_name"))
     )
+
+
+def _id_suffix() -> pl.Expr:
+    return pl.concat_str([pl.lit("-split-"), id_text(pl.col("group_id")).str.slice(0, 8)])
 
 
 def _fit(name: pl.Expr, suffix: str | pl.Expr) -> pl.Expr:
@@ -230,192 +242,3 @@ def _fit(name: pl.Expr, suffix: str | pl.Expr) -> pl.Expr:
     end = pl.lit(suffix) if isinstance(suffix, str) else suffix
     room = pl.lit(NAME_MAX) - end.str.len_chars()
     return pl.concat_str([name.str.slice(0, room).str.strip_chars_end(" ."), end])
-
-
-def _ids(col: str) -> pl.Expr:
-    return pl.col(col).list.eval(id_text(pl.element()))
-
-
-def commands(cloud: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """(summary, powershell, graph) of a split, over the columns of :func:`describe` and the
-    action row (``group_id``, ``_g_name``, ``_g_scope``)."""
-    gq = ps_quote(pl.col("group_id"))
-    n_parents = pl.col("_split_parents").list.len()
-    n_leave = pl.col("_split_unnest").list.len()
-    parent_lines = pl.col("_split_parents").list.eval(
-        pl.concat_str(
-            [
-                pl.lit("\nAdd-ADGroupMember -Identity "),
-                ps_quote(pl.element()),
-                pl.lit(" -Members $g.ObjectGUID"),
-            ]
-        )
-    )
-    # "\x01" marks where the split group's id goes (ps_quote drops control characters)
-    leave_ad = (
-        pl.col("_split_unnest")
-        .list.eval(
-            pl.concat_str(
-                [
-                    pl.lit("\nRemove-ADGroupMember -Identity "),
-                    ps_quote(pl.element()),
-                    pl.lit(" -Members \x01 -Confirm:$false"),
-                ]
-            )
-        )
-        .list.join("")
-    )
-    ad = pl.concat_str(
-        [
-            pl.lit("$g = New-ADGroup -Name "),
-            ps_quote(pl.col("_new_name")),
-            pl.lit(" -SamAccountName "),
-            ps_quote(pl.col("_new_sam")),
-            pl.lit(" -GroupScope "),
-            pl.col("_g_scope")
-            .replace({"domain-local": "DomainLocal", "global": "Global", "universal": "Universal"})
-            .fill_null("Global"),
-            pl.lit(" -GroupCategory Security"),
-            pl.when(pl.col("_new_ou").is_not_null())
-            .then(pl.concat_str([pl.lit(" -Path "), ps_quote(pl.col("_new_ou"))]))
-            .otherwise(pl.lit("")),
-            pl.lit(" -Description "),
-            ps_quote(
-                pl.concat_str(
-                    [
-                        pl.lit("Split from "),
-                        pl.col("_g_name").fill_null("?"),
-                        pl.lit(" by accessaudit"),
-                    ]
-                )
-            ),
-            pl.lit(" -PassThru\nAdd-ADGroupMember -Identity $g.ObjectGUID -Members "),
-            quoted_list("_split_members"),
-            parent_lines.list.join(""),
-            pl.lit("\nRemove-ADGroupMember -Identity "),
-            gq,
-            pl.lit(" -Members "),
-            quoted_list("_split_members"),
-            pl.lit(" -Confirm:$false"),
-            leave_ad,
-        ]
-    ).str.replace_all("\x01", gq.fill_null(""), literal=True)
-    nickname = pl.concat_str([pl.lit("split"), id_text(pl.col("group_id")).str.slice(0, 8)])
-    cloud_ps = pl.concat_str(
-        [
-            pl.lit("$g = New-MgGroup -DisplayName "),
-            ps_quote(pl.col("_new_name")),
-            pl.lit(" -MailEnabled:$false -MailNickname "),
-            ps_quote(nickname),
-            pl.lit(" -SecurityEnabled\nforeach ($m in "),
-            quoted_list("_split_members"),
-            pl.lit(
-                ") { New-MgGroupMember -GroupId $g.Id -DirectoryObjectId $m; "
-                "Remove-MgGroupMemberByRef -GroupId "
-            ),
-            gq,
-            pl.lit(" -DirectoryObjectId $m }"),
-            pl.col("_split_parents")
-            .list.eval(
-                pl.concat_str(
-                    [
-                        pl.lit("\nNew-MgGroupMember -GroupId "),
-                        ps_quote(pl.element()),
-                        pl.lit(" -DirectoryObjectId $g.Id"),
-                    ]
-                )
-            )
-            .list.join(""),
-            pl.col("_split_unnest")
-            .list.eval(
-                pl.concat_str(
-                    [
-                        pl.lit("\nRemove-MgGroupMemberByRef -GroupId "),
-                        ps_quote(pl.element()),
-                        pl.lit(" -DirectoryObjectId \x01"),
-                    ]
-                )
-            )
-            .list.join(""),
-        ]
-    ).str.replace_all("\x01", gq.fill_null(""), literal=True)
-    # learn.microsoft.com/graph/api/group-post-groups, group-post-members, group-delete-members
-    body = pl.struct(
-        displayName=pl.col("_new_name"),
-        mailEnabled=pl.lit(False),
-        mailNickname=nickname,
-        securityEnabled=pl.lit(True),
-    ).struct.json_encode()
-    ref = '{"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/'
-    graph = pl.when(cloud).then(
-        pl.concat_str(
-            [
-                pl.lit("POST /groups "),
-                body,
-                pl.lit("\nfor each of ["),
-                _ids("_split_members").list.join(", "),
-                pl.lit(
-                    f']: POST /groups/{{new id}}/members/$ref {ref}{{member}}"}}; DELETE /groups/'
-                ),
-                id_text(pl.col("group_id")),
-                pl.lit("/members/{member}/$ref"),
-                _ids("_split_parents")
-                .list.eval(
-                    pl.concat_str(
-                        [
-                            pl.lit("\nPOST /groups/"),
-                            pl.element(),
-                            pl.lit(f'/members/$ref {ref}{{new id}}"}}'),
-                        ]
-                    )
-                )
-                .list.join(""),
-                _ids("_split_unnest")
-                .list.eval(
-                    pl.concat_str(
-                        [pl.lit("\nDELETE /groups/"), pl.element(), pl.lit("/members/\x01/$ref")]
-                    )
-                )
-                .list.join(""),
-            ]
-        ).str.replace_all("\x01", id_text(pl.col("group_id")).fill_null(""), literal=True)
-    )
-    summary = pl.concat_str(
-        [
-            pl.lit("Split mixed group "),
-            pl.col("_g_name").fill_null("?"),
-            pl.lit(": move "),
-            pl.col("_split_members").list.len().cast(pl.String),
-            pl.lit(" member(s) of "),
-            pl.col("_split_org").fill_null("?"),
-            pl.lit(" to new group "),
-            pl.col("_new_name").fill_null("?"),
-            pl.when(n_parents > 0)
-            .then(
-                pl.concat_str(
-                    [
-                        pl.lit(" (joining "),
-                        n_parents.cast(pl.String),
-                        pl.lit(" parent group(s) of "),
-                        pl.col("_split_org"),
-                        pl.lit(")"),
-                    ]
-                )
-            )
-            .otherwise(pl.lit("")),
-            pl.when(n_leave > 0)
-            .then(
-                pl.concat_str(
-                    [
-                        pl.lit("; un-nest "),
-                        pl.col("_g_name").fill_null("?"),
-                        pl.lit(" from "),
-                        n_leave.cast(pl.String),
-                        pl.lit(" group(s) of the other force"),
-                    ]
-                )
-            )
-            .otherwise(pl.lit("")),
-        ]
-    )
-    return summary, pl.when(cloud).then(cloud_ps).otherwise(ad), graph
