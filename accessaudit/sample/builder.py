@@ -189,6 +189,7 @@ class Builder:
         self.by_name: dict[str, dict[str, Any]] = {}
         self.nest: list[tuple[str, str]] = []  # (child name, parent name)
         self.edges: list[pl.DataFrame] = []  # (group_id, member_id, member_kind, via)
+        self.foreign: list[tuple[str, str]] = []  # (group name, SID of a foreign principal)
         self.truth: list[pl.DataFrame] = []
         self.truth_ids: list[pl.DataFrame] = []  # rows already keyed by object ids
         self.reach: list[pl.Series] = []  # accounts with cross access through a group's grant
@@ -255,6 +256,10 @@ class Builder:
                 via=pl.lit(str(via)),
             )
         )
+
+    def foreign_member(self, group: str, sid: str) -> None:
+        """A foreign security principal (a user of another domain, by SID) in ``group``."""
+        self.foreign.append((group, sid))
 
     def plant(
         self,

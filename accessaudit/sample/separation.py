@@ -1,27 +1,28 @@
 """Separation plants of the sample's Active Directory: who manages, owns and remembers whom.
 
-Planted on top of the layered directory of :mod:`accessaudit.sample.directory`, each with the
-truth rows it must cause (or, for the legitimate cases, its rows of
-:mod:`accessaudit.sample.legit`), recorded here as it is planted (never by running a rule):
+Planted on top of the layered directory of :mod:`accessaudit.sample.groups`, one function per
+case, each with the truth rows it must cause (or, for the legitimate cases, its rows of
+:mod:`accessaudit.sample.legit`), recorded as it is planted (never by running a rule):
 
-* **managers**: every member of staff reports to the head of their department (same force);
-  a few report to a head of the other force (``manager-in-other-org``);
-* **managedBy**: every resource group is managed by a head of its force (legitimate); one per
-  force is managed by a person of the other force (``cross-org-group-owner``, and the group's
-  attribution then conflicts: ``conflicting-attribution``);
-* **sIDHistory**: staff migrated from each force's retired pre-alliance domain carry its SIDs
-  (legitimate); a few carry SIDs of the *other* force's retired domain, one of them its Domain
-  Admins RID 512 (``cross-org-sid-history``);
-* **secondments**: one person per force has a second, enabled account in the other force whose
-  mail is the person's own mailbox (``dual-identity``; the second account's signals conflict);
-* **shared service accounts** in both forces' resource groups (``shared-account-both-forces``);
-* **an empty legacy group** nested into the other force's resource group
-  (``cross-org-group-nesting`` and ``empty-cross-org-group``); the planted cross-force nestings of
-  department groups that happen to be empty in a small sample are recorded the same way.
+* :func:`plant_managers`: every member of staff reports to the head of their department (same
+  force); a few report to a head of the other force (``manager-in-other-org``);
+* :func:`plant_managed_by`: every resource group is managed by a head of its force (legitimate:
+  ``own-force-group-owner``); one per force is managed by a person of the other force
+  (``cross-org-group-owner``, and the group's attribution then conflicts:
+  ``conflicting-attribution``);
+* :func:`plant_sid_history`: staff migrated from each force's retired pre-alliance domain carry
+  its SIDs (legitimate: ``own-force-sid-history``); a few carry SIDs of the *other* force's
+  retired domain, one of them its Domain Admins RID 512 (``cross-org-sid-history``);
+* :func:`plant_secondments`: one person per force has a second, enabled account in the other
+  force whose mail is the person's own mailbox (``dual-identity``; the second account's signals
+  conflict: ``conflicting-attribution``);
+* :func:`plant_legacy_group`: an empty legacy group nested into the other force's resource group
+  (``cross-org-group-nesting`` and ``empty-cross-org-group``); the planted cross-force nestings
+  of department groups that happen to be empty in a small sample are recorded the same way.
 
-It draws from its own random generator so that the plants of
-:mod:`accessaudit.sample.directory` pick the same accounts with or without it. Vectorised: per-row
-Python only over the few planted picks.
+:func:`plant_separation` runs them in order from its own random generator, so that the other
+plants pick the same accounts with or without these. Vectorised: per-row Python only over the
+few planted picks.
 """
 
 from __future__ import annotations
@@ -31,12 +32,35 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from accessaudit.sample.builder import Builder, Force
+from accessaudit.sample.builder import FORCES, OTHER, Builder
 
 #: RIDs of the retired domains' accounts carried in sIDHistory (legitimate migrations).
 LEGACY_RID_BASE: Final = 7_000
 #: RID of Domain Admins in any domain (learn.microsoft.com: well-known SIDs).
 DOMAIN_ADMINS_RID: Final = 512
+#: Enabled and signed in recently (see :mod:`accessaudit.sample.people`).
+ACTIVE: Final = pl.col("inactive_u") >= 0.08
+
+
+class Picker:
+    """Picks staff for the separation plants over the current ``people`` (which the plants
+    replace as they add columns), each pick distinct from every other pick made here.
+
+    Other plants may hold them too: nothing planted here changes what those plants cause.
+    """
+
+    def __init__(self, people: pl.DataFrame, gen: np.random.Generator) -> None:
+        self.people = people
+        self.gen = gen
+        self.taken: set[str] = set()
+
+    def __call__(self, org: str, n: int, extra: pl.Expr | None = None) -> pl.Series:
+        """``n`` staff of ``org`` (never movers), matching ``extra`` when given."""
+        cond = (pl.col("org") == org) & ~pl.col("mover") & ~pl.col("account_id").is_in(self.taken)
+        cand = self.people.filter(cond if extra is None else cond & extra)["account_id"]
+        chosen: pl.Series = cand[self.gen.choice(cand.len(), size=n, replace=False).tolist()]
+        self.taken.update(chosen.to_list())
+        return chosen
 
 
 def legacy_domain_sids(gen: np.random.Generator) -> dict[str, str]:
@@ -52,8 +76,6 @@ def plant_separation(
     b: Builder,
     people: pl.DataFrame,
     *,
-    forces: tuple[Force, ...],
-    services: pl.Series,
     res_groups: dict[str, list[str]],
     cross_nested_depts: list[tuple[str, str, str]],
     gen: np.random.Generator,
@@ -63,55 +85,55 @@ def plant_separation(
     ``cross_nested_depts`` lists the (department group, force, department) nested across the line
     by the caller's plants: an empty one is also an ``empty-cross-org-group`` finding.
     """
-    other = {"wmp": "warks", "warks": "wmp"}
-    active = pl.col("inactive_u") >= 0.08  # enabled and signed in recently (see _person_columns)
-    taken: set[str] = set()
+    pick = Picker(people, gen)
+    heads = plant_managers(b, pick)
+    plant_managed_by(b, pick, heads, res_groups)
+    plant_sid_history(b, pick, gen)
+    plant_secondments(b, pick)
+    plant_legacy_group(b, pick.people, res_groups, cross_nested_depts)
+    return pick.people
 
-    def pick(org: str, n: int, extra: pl.Expr | None = None) -> pl.Series:
-        """``n`` staff of ``org`` (never movers), distinct from every other pick made here.
 
-        Other plants may hold them too: nothing planted here changes what those plants cause.
-        """
-        cond = (pl.col("org") == org) & ~pl.col("mover") & ~pl.col("account_id").is_in(taken)
-        cand = people.filter(cond if extra is None else cond & extra)["account_id"]
-        chosen: pl.Series = cand[gen.choice(cand.len(), size=n, replace=False).tolist()]
-        taken.update(chosen.to_list())
-        return chosen
-
-    # shared service accounts: each is in a resource group of both forces (sample.py)
-    b.plant("shared-account-both-forces", "shared-service", services, [])
-
-    # --- managers: the head of each department (lowest seq of a non-mover) manages its staff
+def plant_managers(b: Builder, pick: Picker) -> pl.DataFrame:
+    """Set ``manager_id``: the head of each department (lowest seq of a non-mover) manages its
+    staff, a few report across the line. Return the heads (``org``, ``department``,
+    ``head_id``)."""
+    people = pick.people
     heads = (
         people.filter(~pl.col("mover"))
         .sort("seq")
         .group_by("org", "department", maintain_order=True)
         .agg(head_id=pl.col("account_id").first())
     )
-    people = people.join(heads, on=["org", "department"], how="left").with_columns(
+    pick.people = people.join(heads, on=["org", "department"], how="left").with_columns(
         manager_id=pl.when(pl.col("mover") | (pl.col("account_id") == pl.col("head_id")))
         .then(pl.lit(None, pl.String))
         .otherwise(pl.col("head_id"))
     )
     head_ids = heads["head_id"].to_list()
-    other_head = {f.id: heads.filter(pl.col("org") == other[f.id])["head_id"][0] for f in forces}
+    other_head = {f.id: heads.filter(pl.col("org") == OTHER[f.id])["head_id"][0] for f in FORCES}
     cross_mgr = []
-    for f in forces:
-        n = max(2, people.filter(pl.col("org") == f.id).height // 1500)
+    for f in FORCES:
+        n = max(2, pick.people.filter(pl.col("org") == f.id).height // 1500)
         picked = pick(f.id, n, ~pl.col("account_id").is_in(head_ids))
         cross_mgr.append(picked.to_frame("account_id").with_columns(_mgr=pl.lit(other_head[f.id])))
         b.plant_ids("manager-in-other-org", "cross-manager", picked.to_frame("account_id"))
     mgr = pl.concat(cross_mgr)
-    people = (
-        people.join(mgr, on="account_id", how="left")
+    pick.people = (
+        pick.people.join(mgr, on="account_id", how="left")
         .with_columns(manager_id=pl.coalesce("_mgr", "manager_id"))
         .drop("_mgr", "head_id")
     )
+    return heads
 
-    # --- managedBy: resource groups managed by a head of their force; the last one of each
-    # force by a person of the other force
-    own_head = {f.id: heads.filter(pl.col("org") == f.id)["head_id"][0] for f in forces}
-    for f in forces:
+
+def plant_managed_by(
+    b: Builder, pick: Picker, heads: pl.DataFrame, res_groups: dict[str, list[str]]
+) -> None:
+    """Resource groups managed by a head of their force; the last one of each force by a
+    person of the other force."""
+    own_head = {f.id: heads.filter(pl.col("org") == f.id)["head_id"][0] for f in FORCES}
+    for f in FORCES:
         for name in res_groups[f.id][:-1]:
             b.managed_by(name, own_head[f.id])
         b.allow_rows(
@@ -122,12 +144,15 @@ def plant_separation(
             ),
         )
         target = res_groups[f.id][-1]
-        intruder = pick(other[f.id], 1, active)
+        intruder = pick(OTHER[f.id], 1, ACTIVE)
         b.managed_by(target, intruder[0])
         b.plant("cross-org-group-owner", "cross-managed-by", intruder, [(target, 0)])
         b.plant("conflicting-attribution", "cross-managed-by", None, [(target, 0)])
 
-    # --- sIDHistory: legitimate migrations from each force's retired domain, and cross ones
+
+def plant_sid_history(b: Builder, pick: Picker, gen: np.random.Generator) -> None:
+    """Set ``sid_history``: legitimate migrations from each force's retired domain, and SIDs of
+    the other force's retired domain."""
     legacy = legacy_domain_sids(gen)
     history: list[pl.DataFrame] = []
     wrong = [
@@ -151,8 +176,8 @@ def plant_separation(
         )
     # more of each retired domain's SIDs are carried by its own force's migrated staff (they
     # need not be exclusive picks: a legitimate SID history causes no finding)
-    for f in forces:
-        n = max(3, people.filter(pl.col("org") == f.id).height // 200)
+    for f in FORCES:
+        n = max(3, pick.people.filter(pl.col("org") == f.id).height // 200)
         carriers = pick(f.id, n)
         sids = [f"{legacy[f.id]}-{LEGACY_RID_BASE + i}" for i in range(n)]
         history.append(pl.DataFrame({"account_id": carriers, "_sid": sids}))
@@ -162,18 +187,20 @@ def plant_separation(
             history[-1].select("account_id", resource_id="_sid", right=pl.lit("sIDHistory")),
         )
     hist = pl.concat(history).group_by("account_id").agg(_hist=pl.col("_sid").sort())
-    people = (
-        people.join(hist, on="account_id", how="left")
+    pick.people = (
+        pick.people.join(hist, on="account_id", how="left")
         .with_columns(sid_history=pl.coalesce("_hist", "sid_history"))
         .drop("_hist")
     )
 
-    # --- secondments: the person's second account, in the other force, uses their own mailbox
-    for f in forces:
-        person = pick(f.id, 1, active)[0]
-        second = pick(other[f.id], 1, active)[0]
-        mail = people.filter(pl.col("account_id") == person)["mail"][0]
-        people = people.with_columns(
+
+def plant_secondments(b: Builder, pick: Picker) -> None:
+    """The person's second account, in the other force, uses their own mailbox."""
+    for f in FORCES:
+        person = pick(f.id, 1, ACTIVE)[0]
+        second = pick(OTHER[f.id], 1, ACTIVE)[0]
+        mail = pick.people.filter(pl.col("account_id") == person)["mail"][0]
+        pick.people = pick.people.with_columns(
             mail=pl.when(pl.col("account_id") == second).then(pl.lit(mail)).otherwise("mail"),
             employee_id=pl.when(pl.col("account_id") == second)
             .then(pl.lit(None, pl.String))
@@ -187,8 +214,16 @@ def plant_separation(
         )
         b.plant_ids("conflicting-attribution", "secondment", pl.DataFrame({"account_id": [second]}))
 
-    # --- an empty legacy group still nested into the other force's resource group
-    wmp = forces[0]
+
+def plant_legacy_group(
+    b: Builder,
+    people: pl.DataFrame,
+    res_groups: dict[str, list[str]],
+    cross_nested_depts: list[tuple[str, str, str]],
+) -> None:
+    """An empty legacy group still nested into the other force's resource group, and the
+    department groups nested across the line that are empty."""
+    wmp = FORCES[0]
     legacy_group = f"{wmp.prefix}LEGACY-Alliance-Link"
     b.group(legacy_group, f"OU=Groups,{wmp.ou}", description="Alliance-era link, no members")
     b.nested(legacy_group, res_groups["warks"][0])
@@ -199,4 +234,3 @@ def plant_separation(
     for group, org, dept in cross_nested_depts:
         if people.filter((pl.col("org") == org) & (pl.col("department") == dept)).is_empty():
             b.plant("empty-cross-org-group", "empty-dept-nesting", None, [(group, 0)])
-    return people
