@@ -25,7 +25,7 @@ from report_sample import (
     make_context,
 )
 
-from accessaudit.report.context import build_context
+from accessaudit.report.context import ReportInput, build_context
 from accessaudit.report.html import render_html
 
 pytestmark = pytest.mark.browser
@@ -313,16 +313,18 @@ def test_xss_corpus_is_inert(open_report: Any, artifacts_dir: Path) -> None:
     )
     manifest = dict(MANIFEST, run_id=XSS_CORPUS[1], config_hash=XSS_CORPUS[7])
     ctx = build_context(
-        manifest=manifest,
-        findings=findings,
-        actions=actions,
-        accounts=accounts,
-        groups=f["groups"],
-        paths=paths,
-        rules=RULES,
-        title=XSS_CORPUS[0],
-        marking=XSS_CORPUS[2],
-        org_names={"wmp": XSS_CORPUS[3]},
+        ReportInput(
+            manifest=manifest,
+            findings=findings,
+            actions=actions,
+            accounts=accounts,
+            groups=f["groups"],
+            paths=paths,
+            rules=RULES,
+            title=XSS_CORPUS[0],
+            marking=XSS_CORPUS[2],
+            org_names={"wmp": XSS_CORPUS[3]},
+        )
     )
     page = open_report(ctx)
     _wait_count(page, ACTION_ROWS, n)

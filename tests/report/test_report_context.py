@@ -25,6 +25,7 @@ from accessaudit.report.context import (
     FINDING_COLUMNS,
     OBJECT_COLUMNS,
     SEVERITIES,
+    ReportInput,
     build_context,
     visible,
 )
@@ -188,10 +189,12 @@ def test_script_data_names_objects_once(context: dict[str, Any]) -> None:
 def test_unknown_ids_become_placeholder_objects() -> None:
     f = frames()
     ctx = build_context(
-        manifest=MANIFEST,
-        rules=[],
-        title="t",
-        **{**f, "accounts": f["accounts"].filter(pl.col("account_id") != "a3")},
+        ReportInput(
+            manifest=MANIFEST,
+            rules=[],
+            title="t",
+            **{**f, "accounts": f["accounts"].filter(pl.col("account_id") != "a3")},
+        )
     )
     rows = {r["finding_key"]: r for r in ctx["findings"]["first_page"]}
     assert rows["cross-member:a3:g1"]["principal_name"] == "a3"
@@ -268,7 +271,7 @@ def test_rules_appendix_and_any_rule_like_object() -> None:
         LoadedRule("cross-member", "Cross member", "high", "Why.", "How.", "remove-member", "q")
     ]
     f = frames()
-    ctx = build_context(manifest=MANIFEST, rules=rules, title="t", **f)
+    ctx = build_context(ReportInput(manifest=MANIFEST, rules=rules, title="t", **f))
     ids = [r["id"] for r in ctx["rules"]]
     # documented rules first; rules seen only in findings still get an entry
     assert ids[0] == "cross-member"
@@ -282,14 +285,16 @@ def test_rules_appendix_and_any_rule_like_object() -> None:
 def test_empty_run() -> None:
     f = frames()
     ctx = build_context(
-        manifest={},
-        findings=f["findings"].clear(),
-        actions=f["actions"].clear(),
-        accounts=f["accounts"].clear(),
-        groups=f["groups"].clear(),
-        paths=pl.DataFrame(schema={"finding_key": pl.String, "path": pl.List(pl.String)}),
-        rules=[RuleDoc("r", "R", "info", "", "", "remove-member")],
-        title="Empty",
+        ReportInput(
+            manifest={},
+            findings=f["findings"].clear(),
+            actions=f["actions"].clear(),
+            accounts=f["accounts"].clear(),
+            groups=f["groups"].clear(),
+            paths=pl.DataFrame(schema={"finding_key": pl.String, "path": pl.List(pl.String)}),
+            rules=[RuleDoc("r", "R", "info", "", "", "remove-member")],
+            title="Empty",
+        )
     )
     assert ctx["complete"] is False  # no proof of completeness
     assert ctx["summary"]["open_total"] == 0

@@ -10,7 +10,7 @@ import polars as pl
 from report_sample import MANIFEST, RULES, XSS_IMG, XSS_SCRIPT, frames
 from test_report_html import Node, parse
 
-from accessaudit.report.context import build_context
+from accessaudit.report.context import ReportInput, build_context
 from accessaudit.report.evidence import RunRule
 from accessaudit.report.html import render_string
 from accessaudit.report.trend import TrendPoint, by_rule, trend_context, trend_frame
@@ -136,11 +136,13 @@ def context(**kw: Any) -> dict[str, Any]:
     )
     manifest = kw.pop("manifest", dict(MANIFEST, exceptions=REGISTER_META))
     return build_context(
-        manifest=manifest,
-        rules=kw.pop("rules", RULES),
-        title="Evidence",
-        org_names={"wmp": "West Mercia Police", "warks": "Warwickshire Police"},
-        **{**f, **kw},
+        ReportInput(
+            manifest=manifest,
+            rules=kw.pop("rules", RULES),
+            title="Evidence",
+            org_names={"wmp": "West Mercia Police", "warks": "Warwickshire Police"},
+            **{**f, **kw},
+        )
     )
 
 

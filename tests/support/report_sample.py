@@ -13,7 +13,7 @@ from accessaudit.model import (
     GROUPS_SCHEMA,
     ORG_COLUMNS,
 )
-from accessaudit.report.context import build_context
+from accessaudit.report.context import ReportInput, build_context
 from accessaudit.report.evidence import RuleDoc
 
 XSS_SCRIPT = "<script>window.__xss=1</script>"
@@ -322,8 +322,10 @@ def frames() -> dict[str, pl.DataFrame]:
 
 def make_context(manifest: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
     return build_context(
-        manifest=manifest or MANIFEST,
-        rules=RULES,
-        title=kw.pop("title", "Separation audit <b>West Mercia / Warwickshire</b>"),
-        **{**frames(), **kw},
+        ReportInput(
+            manifest=manifest or MANIFEST,
+            rules=RULES,
+            title=kw.pop("title", "Separation audit <b>West Mercia / Warwickshire</b>"),
+            **{**frames(), **kw},
+        )
     )
