@@ -158,6 +158,31 @@ def _naive_utc(value: datetime) -> datetime:
     return value
 
 
+def _write_cell(sheet: Any, r: int, c: int, value: Any, formats: Mapping[str, Any]) -> int:
+    """Write one non-null cell as its type; the column width it asks for (0: no opinion)."""
+    if isinstance(value, str):
+        sheet.write_string(r, c, value[:XLSX_MAX_CELL_CHARS])
+        return min(len(value), 60)
+    if isinstance(value, bool):
+        sheet.write_boolean(r, c, value)
+    elif isinstance(value, int | float | Decimal):
+        sheet.write_number(r, c, float(value))
+        return min(len(str(value)), 20)
+    elif isinstance(value, datetime):
+        sheet.write_datetime(r, c, _naive_utc(value), formats["datetime"])
+        return 19
+    elif isinstance(value, date):
+        sheet.write_datetime(r, c, value, formats["date"])
+        return 10
+    elif isinstance(value, time):
+        sheet.write_datetime(r, c, value, formats["time"])
+    elif isinstance(value, timedelta):
+        sheet.write_number(r, c, value.total_seconds())
+    else:  # pragma: no cover - spreadsheet_safe leaves no other types
+        sheet.write_string(r, c, neutralise_cell(str(value)))
+    return 0
+
+
 def _write_sheet(workbook: Any, sheet_name: str, df: pl.DataFrame) -> None:
     if df.height + 1 > XLSX_MAX_ROWS:
         raise ValueError(
@@ -177,28 +202,8 @@ def _write_sheet(workbook: Any, sheet_name: str, df: pl.DataFrame) -> None:
         sheet.write_string(0, c, label, header)
         width = len(label)
         for r, value in enumerate(safe.get_column(name).to_list(), start=1):
-            if value is None:
-                continue
-            if isinstance(value, str):
-                sheet.write_string(r, c, value[:XLSX_MAX_CELL_CHARS])
-                width = max(width, min(len(value), 60))
-            elif isinstance(value, bool):
-                sheet.write_boolean(r, c, value)
-            elif isinstance(value, int | float | Decimal):
-                sheet.write_number(r, c, float(value))
-                width = max(width, min(len(str(value)), 20))
-            elif isinstance(value, datetime):
-                sheet.write_datetime(r, c, _naive_utc(value), formats["datetime"])
-                width = max(width, 19)
-            elif isinstance(value, date):
-                sheet.write_datetime(r, c, value, formats["date"])
-                width = max(width, 10)
-            elif isinstance(value, time):
-                sheet.write_datetime(r, c, value, formats["time"])
-            elif isinstance(value, timedelta):
-                sheet.write_number(r, c, value.total_seconds())
-            else:  # pragma: no cover - spreadsheet_safe leaves no other types
-                sheet.write_string(r, c, neutralise_cell(str(value)))
+            if value is not None:
+                width = max(width, _write_cell(sheet, r, c, value, formats))
         sheet.set_column(c, c, width + 2)
     sheet.freeze_panes(1, 0)
     if safe.width:

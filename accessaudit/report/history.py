@@ -22,8 +22,8 @@ nothing) **and** every source its objects came from (the ``source`` column of th
 groups it names) was collected completely in both runs, so a source that was dropped from the
 configuration never "resolves" its findings either. A key that is ``unknown`` in N stays open: it
 becomes ``persisting`` if it is seen again, and ``resolved`` once two consecutive complete runs
-no longer see it. (User story 7: an item closes only when a later collection confirms it gone; a
-closed item that reappears is "regressed", not "new".)
+no longer see it. So an item closes only when a later collection confirms it gone, and a
+closed item that reappears is "regressed", not "new".
 
 Everything here except :func:`previous_history` is pure polars.
 """
@@ -161,24 +161,14 @@ def _all_in(column: str, allowed: list[str]) -> pl.Expr:
     )
 
 
-def update_history(
-    previous: pl.DataFrame | None,
-    previous_run: RunState | None,
-    findings: pl.DataFrame,
-    sources: pl.DataFrame,
-    current: RunState,
-) -> pl.DataFrame:
-    """Run N's history from run N-1's history and run N's findings (pure).
-
-    ``previous`` is N-1's history (None for the first run); ``sources`` is
-    :func:`finding_sources` of run N's findings.
-    """
+def _current_rows(findings: pl.DataFrame, sources: pl.DataFrame) -> pl.DataFrame:
+    """Run N's findings, one per key, with the objects and sources they name."""
     status_col = pl.col("status") if "status" in findings.columns else pl.lit("open")
     objects = [
         pl.col(c) if c in findings.columns else pl.lit(None, pl.String).alias(c)
         for c in ("account_id", "group_id", "member_group_id")
     ]
-    cur = (
+    return (
         findings.select(
             "finding_key",
             "rule_id",
@@ -190,7 +180,11 @@ def update_history(
         .join(sources, on="finding_key", how="left")
         .with_columns(_cur=pl.lit(True))
     )
-    prev = (previous if previous is not None else pl.DataFrame(schema=HISTORY_SCHEMA)).select(
+
+
+def _previous_rows(previous: pl.DataFrame | None) -> pl.DataFrame:
+    """Run N-1's history, its columns prefixed ``p_`` (empty for the first run)."""
+    return (previous if previous is not None else pl.DataFrame(schema=HISTORY_SCHEMA)).select(
         "finding_key",
         p_rule="rule_id",
         p_severity="severity",
@@ -206,18 +200,24 @@ def update_history(
         p_member_group="member_group_id",
         _prev=pl.lit(True),
     )
+
+
+def _proven(previous_run: RunState | None, current: RunState) -> pl.Expr:
+    """Whether a key's absence is proven: both runs complete, and every source of its objects
+    collected completely in both."""
     both_complete = previous_run is not None and previous_run.complete and current.complete
-    proven = pl.lit(both_complete)
     if both_complete and previous_run is not None:
-        proven = _all_in("p_sources", current.complete_sources()) & _all_in(
+        return _all_in("p_sources", current.complete_sources()) & _all_in(
             "p_sources", previous_run.complete_sources()
         )
-    j = cur.join(prev, on="finding_key", how="full", coalesce=True).with_columns(
-        pl.col("_cur").fill_null(False), pl.col("_prev").fill_null(False)
-    )
+    return pl.lit(both_complete)
+
+
+def _change(proven: pl.Expr) -> pl.Expr:
+    """A key's status in run N (:class:`Change`), from whether run N and N-1 saw it."""
     seen, known = pl.col("_cur"), pl.col("_prev")
     live = pl.col("p_status").is_in(LIVE)
-    status = (
+    return (
         pl.when(seen & ~known)
         .then(pl.lit(Change.NEW.value))
         .when(seen & live)
@@ -230,9 +230,29 @@ def update_history(
         .then(pl.lit(Change.UNKNOWN.value))
         .otherwise(pl.lit(Change.CLOSED.value))
     )
+
+
+def update_history(
+    previous: pl.DataFrame | None,
+    previous_run: RunState | None,
+    findings: pl.DataFrame,
+    sources: pl.DataFrame,
+    current: RunState,
+) -> pl.DataFrame:
+    """Run N's history from run N-1's history and run N's findings (pure).
+
+    ``previous`` is N-1's history (None for the first run); ``sources`` is
+    :func:`finding_sources` of run N's findings.
+    """
+    j = (
+        _current_rows(findings, sources)
+        .join(_previous_rows(previous), on="finding_key", how="full", coalesce=True)
+        .with_columns(pl.col("_cur").fill_null(False), pl.col("_prev").fill_null(False))
+    )
+    seen = pl.col("_cur")
     now = pl.lit(current.started, UTC_TIME)
     run_id = pl.lit(current.run_id)
-    out = j.with_columns(status=status).select(
+    out = j.with_columns(status=_change(_proven(previous_run, current))).select(
         "finding_key",
         pl.coalesce("rule_id", "p_rule").alias("rule_id"),
         pl.coalesce("severity", "p_severity").alias("severity"),

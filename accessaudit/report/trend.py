@@ -3,7 +3,8 @@
 Every run's ``manifest.json`` carries a ``summary`` (open and accepted findings by severity and
 by rule, and the history's change counts); runs deleted by retention keep theirs in
 ``pruned-runs.jsonl``. The trend is read from those and nothing else, so it is reproducible
-(user story 9) and cheap: no run's tables are opened.
+from the stored runs alone (even after retention deletes some) and cheap: no run's tables are
+opened.
 
 The projection is deliberately simple and explainable: over the last :data:`PROJECTION_RUNS`
 *complete* runs, the rate is (open findings at the first of them - open findings at the last)
