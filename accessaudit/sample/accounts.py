@@ -33,6 +33,8 @@ def _simple_accounts(
     now: datetime,
     rid_base: int,
 ) -> pl.DataFrame:
+    """Account rows from ``rows`` (columns of equal length), with ids, SIDs from ``rid_base``,
+    a sign-in in the last 20 days and the other account columns null."""
     n = len(rows["username"])
     df = pl.DataFrame(rows).with_columns(
         source=pl.lit(SOURCE),
@@ -55,6 +57,7 @@ def _simple_accounts(
 def admin_accounts(
     rng: np.random.Generator, n: dict[str, int], domain_sid: str, now: datetime
 ) -> pl.DataFrame:
+    """``n[force]`` admins of each force (``org`` says which)."""
     rows: dict[str, list[Any]] = {
         k: []
         for k in (
@@ -93,6 +96,7 @@ def admin_accounts(
 def unattributed_accounts(
     rng: np.random.Generator, n: int, domain_sid: str, now: datetime
 ) -> pl.DataFrame:
+    """``n`` contractors with no signal of a force."""
     users = [f"temp.contractor{i}" for i in range(n)]
     rows: dict[str, list[Any]] = {
         "username": users,
@@ -109,6 +113,7 @@ def unattributed_accounts(
 def service_accounts(
     rng: np.random.Generator, n: int, domain_sid: str, now: datetime
 ) -> pl.DataFrame:
+    """``n`` shared service accounts in the shared-services OU."""
     names = ["backup", "sql", "print", "scan", "av", "sccm", "wsus", "mdm", "itsm", "cctv"]
     users = [f"svc-{names[i % len(names)]}{i:02d}" for i in range(n)]
     rows: dict[str, list[Any]] = {
@@ -127,6 +132,7 @@ def service_accounts(
 def computer_accounts(
     rng: np.random.Generator, n: int, domain_sid: str, now: datetime
 ) -> pl.DataFrame:
+    """``n`` computers, the forces in turn."""
     forces = list(itertools.islice(itertools.cycle(FORCES), n))
     users = [f"{f.prefix}PC{i:05d}$" for i, f in enumerate(forces)]
     rows: dict[str, list[Any]] = {

@@ -1,11 +1,13 @@
 """Application user-list exports for the sample directory (one CSV per hosted application).
 
 Each force hosts an application whose user list is exported as CSV, one row per user and role:
-West Mercia's records system "niche" and Warwickshire's case system "athena". The exports hold
-the owning force's users (legitimate: recorded in :attr:`Sample.legitimate`), a few of the other
-force's users (planted cross-force access, recorded in the truth as they are planted), users the
-directory does not know (planted unattributed accounts), a username in the wrong case and
-hostile text.
+West Mercia's records system "niche" and Warwickshire's case system "athena". :func:`plant_apps`
+builds the exports, recording as it plants: the owning force's users (legitimate:
+``app-own-force`` rows of :attr:`~accessaudit.sample.builder.Sample.legitimate`), four of the
+other force's users, drawn like the directory's plants (``cross-org-direct-member`` on the role),
+and two users the directory does not know (``unattributed-with-access``); plus a username in the
+wrong case and hostile text. :func:`write_app_exports` writes them and :func:`app_sources`
+describes them as ``[[sources]]``.
 """
 
 from __future__ import annotations

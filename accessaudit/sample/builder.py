@@ -193,7 +193,7 @@ class Builder:
         self.truth: list[pl.DataFrame] = []
         self.truth_ids: list[pl.DataFrame] = []  # rows already keyed by object ids
         self.reach: list[pl.Series] = []  # accounts with cross access through a group's grant
-        self.legit: list[pl.DataFrame] = []  # legitimate rows naming groups (sample_legit)
+        self.legit: list[pl.DataFrame] = []  # legitimate rows naming groups (legit.py)
         self.legit_groups: list[tuple[str, str, str, int, str]] = []  # group-level ones
         self.legit_ids: list[pl.DataFrame] = []  # legitimate rows keyed by object ids
         self.next_rid = 5_000_000

@@ -142,6 +142,7 @@ class Tenant:
         return gid
 
     def members(self, group: str, ids: pl.Series | list[str]) -> None:
+        """Members (accounts or groups, by id) of ``group``."""
         self.edges.append(
             pl.DataFrame({"member_id": list(ids)}, schema={"member_id": pl.String}).with_columns(
                 group_id=pl.lit(self.ids[group])
@@ -149,16 +150,19 @@ class Tenant:
         )
 
     def owner(self, group: str, owner_id: str) -> None:
+        """An owner of ``group`` (or of an application's service principal)."""
         row = next(g for g in self.groups if g["name"] == group)
         row["owners"] = sorted({*row["owners"], owner_id})
         self.grants.append((owner_id, row["group_id"], ResourceKind.OWNERSHIP.value, "owner"))
 
     def role(self, principal: str, role: str, scope: str = "/", *, eligible: bool = False) -> str:
+        """A directory role of ``principal`` at ``scope``; return the grant's right."""
         right = f"{role} @ {scope}" + (" (eligible)" if eligible else "")
         self.grants.append((principal, ROLES[role], ResourceKind.DIRECTORY_ROLE.value, right))
         return right
 
     def app_role(self, principal: str, app: str, role: str) -> str:
+        """An app role of ``app`` assigned to ``principal``; return the grant's right."""
         right = f"{app}: {role}"
         self.grants.append((principal, self.ids[app], ResourceKind.APP_ROLE.value, right))
         return right
@@ -217,6 +221,8 @@ class Planter:
 
 
 def tenant_tables(t: Tenant, synced: pl.DataFrame, extra: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """The tenant's canonical tables: the ``synced`` and ``extra`` accounts and what ``t``
+    collected, with the holders of directory roles marked privileged."""
     grants = conform(
         pl.DataFrame(
             t.grants,

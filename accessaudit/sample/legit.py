@@ -1,10 +1,12 @@
 """The other half of the sample's ground truth: the accesses it plants as *legitimate*.
 
-:attr:`accessaudit.sample.directory.Sample.truth` lists the findings every planted cross-force
-case must cause; :attr:`~accessaudit.sample.directory.Sample.legitimate` lists what the generator
-planted knowing it is *not* a finding, recorded as each case is planted (``_Builder.allow`` and
-``allow_ids``), never derived afterwards from the tables. A finding "touches" a legitimate row when
-it carries every non-null key of that row (same account, group, member group, resource and right).
+:attr:`accessaudit.sample.builder.Sample.truth` lists the findings every planted cross-force
+case must cause (:mod:`accessaudit.sample.truth`);
+:attr:`~accessaudit.sample.builder.Sample.legitimate` lists what the generator planted knowing it
+is *not* a finding, recorded as each case is planted
+(:meth:`~accessaudit.sample.builder.Builder.allow` and its siblings), never derived afterwards
+from the tables. A finding "touches" a legitimate row when it carries every non-null key of that
+row (same account, group, member group, resource and right).
 Row shapes, by the keys they fill:
 
 * ``account_id`` + ``group_id`` (``depth`` 0): a legitimate direct membership, or ownership;
