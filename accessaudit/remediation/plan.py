@@ -55,6 +55,7 @@ _EMPTY_ROUTED = [
     A.REMOVE_ROLE_ASSIGNMENT.value,
     A.REMOVE_APP_ROLE_ASSIGNMENT.value,
 ]
+_NULL = pl.lit(None, pl.String)
 
 
 def _rank_expr(col: str) -> pl.Expr:
@@ -157,7 +158,21 @@ def _targets(
     f: pl.DataFrame, mixed: list[str], empty: list[str], guests: list[str]
 ) -> pl.DataFrame:
     """Per finding: the action ``kind`` and its targets ``t_group``, ``t_member``,
-    ``t_resource``, ``t_right``."""
+    ``t_resource``, ``t_right``: the rule's action at the crossing edge, then re-routed to the
+    smallest action that removes it (a split of a mixed group, the deletion of an empty group
+    or of a guest)."""
+    return (
+        _rule_targets(f)
+        .pipe(_route_to_splits, mixed)
+        .pipe(_route_to_deletions, empty, guests)
+        .pipe(_review_targets)
+    )
+
+
+def _rule_targets(f: pl.DataFrame) -> pl.DataFrame:
+    """The rule's own action: an access is cut at its crossing edge (``cross_group``,
+    ``cross_member``: a remove-member at the account's own membership, else an un-nest), a
+    nesting finding un-nests its group, every other action targets what its finding names."""
     action = pl.col("action")
     is_access = action.is_in(_ACCESS_ACTIONS) & pl.col("account_id").is_not_null()
     is_nesting = action.is_in(_ACCESS_ACTIONS) & pl.col("member_group_id").is_not_null()
@@ -167,8 +182,7 @@ def _targets(
         .then(pl.lit(A.REMOVE_MEMBER.value))
         .otherwise(pl.lit(A.UNNEST_GROUP.value))
     )
-    null = pl.lit(None, pl.String)
-    planned = f.with_columns(
+    return f.with_columns(
         kind=pl.when(is_access)
         .then(access_kind)
         .when(is_nesting)
@@ -177,14 +191,14 @@ def _targets(
         t_group=pl.when(is_access)
         .then(pl.coalesce("cross_group", "group_id"))
         .when(action.is_in([A.REMOVE_MEMBERSHIPS.value, A.REMOVE_GUEST.value]))
-        .then(null)
+        .then(_NULL)
         .otherwise(pl.col("group_id")),
         t_member=pl.when(is_access)
         .then(pl.coalesce("cross_member", "account_id"))
         .when(is_nesting)
         .then(pl.col("member_group_id"))
         .when(action == A.DELETE_GROUP.value)
-        .then(null)
+        .then(_NULL)
         .otherwise(principal),
         t_resource=pl.when(
             action.is_in(
@@ -198,27 +212,34 @@ def _targets(
             )
         )
         .then(pl.col("resource_id"))
-        .otherwise(null),
+        .otherwise(_NULL),
         # an app role assignment is removed per (principal, application): all of its roles there
         t_right=pl.when(action.is_in([A.REMOVE_ROLE_ASSIGNMENT.value, A.REMOVE_SID_HISTORY.value]))
         .then(pl.col("right"))
-        .otherwise(null),
+        .otherwise(_NULL),
     )
-    # A mixed group at the crossing is split rather than stripped.
+
+
+def _route_to_splits(planned: pl.DataFrame, mixed: list[str]) -> pl.DataFrame:
+    """A mixed group at the crossing is split rather than stripped."""
     split_target = (
         pl.when((pl.col("kind") == A.REMOVE_MEMBER.value) & pl.col("t_group").is_in(mixed))
         .then(pl.col("t_group"))
         .when((pl.col("kind") == A.UNNEST_GROUP.value) & pl.col("t_member").is_in(mixed))
         .then(pl.col("t_member"))
     )
-    planned = planned.with_columns(_split=split_target).with_columns(
+    return planned.with_columns(_split=split_target).with_columns(
         kind=pl.when(pl.col("_split").is_not_null())
         .then(pl.lit(A.SPLIT_GROUP.value))
         .otherwise(pl.col("kind")),
         t_group=pl.coalesce("_split", "t_group"),
-        t_member=pl.when(pl.col("_split").is_not_null()).then(null).otherwise(pl.col("t_member")),
+        t_member=pl.when(pl.col("_split").is_not_null()).then(_NULL).otherwise(pl.col("t_member")),
     )
-    # An empty group that only links the forces is deleted, with every one of its links.
+
+
+def _route_to_deletions(planned: pl.DataFrame, empty: list[str], guests: list[str]) -> pl.DataFrame:
+    """An empty group that only links the forces is deleted, with every one of its links; a
+    guest of the other force is deleted, with every one of its own rights."""
     empty_target = (
         pl.when(
             pl.col("kind").is_in(_EMPTY_ROUTED)
@@ -229,13 +250,13 @@ def _targets(
         .when((pl.col("kind") == A.REMOVE_OWNER.value) & pl.col("group_id").is_in(empty))
         .then(pl.col("group_id"))
     )
-    # A guest of the other force is deleted, with every one of its own rights.
     guest_target = pl.when(
         pl.col("kind").is_in(_GUEST_ROUTED)
         & pl.col("account_id").is_in(guests)
         & (pl.col("t_member") == pl.col("account_id")).fill_null(True)
     ).then(pl.col("account_id"))
-    planned = planned.with_columns(_empty=empty_target, _guest=guest_target).with_columns(
+    deleted = pl.col("_empty").is_not_null() | pl.col("_guest").is_not_null()
+    return planned.with_columns(_empty=empty_target, _guest=guest_target).with_columns(
         kind=pl.when(pl.col("_empty").is_not_null())
         .then(pl.lit(A.DELETE_GROUP.value))
         .when(pl.col("_guest").is_not_null())
@@ -244,18 +265,18 @@ def _targets(
         t_group=pl.when(pl.col("_empty").is_not_null())
         .then(pl.col("_empty"))
         .when(pl.col("_guest").is_not_null())
-        .then(null)
+        .then(_NULL)
         .otherwise(pl.col("t_group")),
         t_member=pl.when(pl.col("_empty").is_not_null())
-        .then(null)
+        .then(_NULL)
         .otherwise(pl.coalesce("_guest", "t_member")),
-        t_resource=pl.when(pl.col("_empty").is_not_null() | pl.col("_guest").is_not_null())
-        .then(null)
-        .otherwise(pl.col("t_resource")),
-        t_right=pl.when(pl.col("_empty").is_not_null() | pl.col("_guest").is_not_null())
-        .then(null)
-        .otherwise(pl.col("t_right")),
+        t_resource=pl.when(deleted).then(_NULL).otherwise(pl.col("t_resource")),
+        t_right=pl.when(deleted).then(_NULL).otherwise(pl.col("t_right")),
     )
+
+
+def _review_targets(planned: pl.DataFrame) -> pl.DataFrame:
+    """A review names the finding's group and account; a split names no member."""
     return planned.with_columns(
         t_group=pl.when(pl.col("kind") == A.REVIEW_ATTRIBUTION.value)
         .then(pl.col("group_id"))
@@ -263,7 +284,7 @@ def _targets(
         t_member=pl.when(pl.col("kind") == A.REVIEW_ATTRIBUTION.value)
         .then(pl.col("account_id"))
         .when(pl.col("kind") == A.SPLIT_GROUP.value)
-        .then(null)
+        .then(_NULL)
         .otherwise(pl.col("t_member")),
     )
 
