@@ -37,7 +37,7 @@ from accessaudit.store.runs import MANIFEST, private_dir, sha256_file
 
 if TYPE_CHECKING:
     from accessaudit.config.settings import Settings
-    from accessaudit.pipeline.run import RunResult
+    from accessaudit.pipeline.result import RunResult
 
 LOG_NAME = "audit-log.jsonl"
 #: Files of a run that disclose its data (the tables are evidence, not disclosures).
@@ -82,7 +82,7 @@ class AuditTrail:
         settings: Settings | None = None,
     ) -> None:
         from accessaudit.config.settings import settings_hash
-        from accessaudit.pipeline.run import tool_version
+        from accessaudit.version import tool_version
 
         self.data_dir = data_dir
         self.base: dict[str, Any] = {

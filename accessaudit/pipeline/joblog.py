@@ -31,7 +31,7 @@ from accessaudit.errors import StoreError
 from accessaudit.store.runs import MANIFEST, sha256_file
 
 if TYPE_CHECKING:
-    from accessaudit.pipeline.run import RunResult
+    from accessaudit.pipeline.result import RunResult
 
 
 class JsonLog:

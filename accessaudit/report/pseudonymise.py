@@ -23,7 +23,6 @@ and manifest stay raw (owner-only), because history and re-rendering need them.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import hmac
 import os
@@ -39,7 +38,6 @@ from accessaudit.errors import ConfigError
 
 if TYPE_CHECKING:
     from accessaudit.config.settings import Settings
-    from accessaudit.pipeline.run import Analysis
 
 KEY_FILE: Final = "pseudonym.key"
 #: Values shorter than this are tokenised in their own columns but not searched for in text
@@ -255,26 +253,27 @@ class Pseudonymiser:
     def text(self, value: str) -> str:
         return self.texts([value])[0]
 
-    def analysis(self, analysis: Analysis) -> Analysis:
-        """A copy of ``analysis`` with the tables the outputs show pseudonymised."""
+    def shown_tables(
+        self,
+        *,
+        accounts: pl.DataFrame,
+        groups: pl.DataFrame,
+        findings: pl.DataFrame,
+        actions: pl.DataFrame,
+        paths: pl.DataFrame,
+    ) -> dict[str, pl.DataFrame]:
+        """Pseudonymised copies of the tables a report and its exports show, by the same names."""
         # tokenising the accounts' and groups' fields (first) learns every identifying value
-        accounts, groups, findings, actions, paths = self.frames(
+        out = self.frames(
             [
-                (analysis.accounts, {**ACCOUNT_FIELDS, "sid_history": "sid"}),
-                (analysis.groups, GROUP_FIELDS),
-                (analysis.findings, {}),
-                (analysis.actions, {}),
-                (analysis.paths, {}),
+                (accounts, {**ACCOUNT_FIELDS, "sid_history": "sid"}),
+                (groups, GROUP_FIELDS),
+                (findings, {}),
+                (actions, {}),
+                (paths, {}),
             ]
         )
-        return dataclasses.replace(
-            analysis,
-            accounts=accounts,
-            groups=groups,
-            findings=findings,
-            actions=actions,
-            paths=paths,
-        )
+        return dict(zip(("accounts", "groups", "findings", "actions", "paths"), out, strict=True))
 
     def manifest(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of ``manifest`` for display: unit names and details scrubbed."""

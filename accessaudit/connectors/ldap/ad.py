@@ -33,7 +33,6 @@ from accessaudit.connectors.ldap.decode import (
     filetime_expr,
     gentime_expr,
     integer,
-    sid_to_str,
     text,
     texts,
 )
@@ -46,6 +45,7 @@ from accessaudit.model import (
     conform,
     privileged_sid_expr,
 )
+from accessaudit.transport.sid import sid_to_str
 
 UAC_ACCOUNTDISABLE = 0x2
 UAC_PASSWD_NOTREQD = 0x20

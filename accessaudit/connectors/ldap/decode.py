@@ -19,7 +19,6 @@ Encodings, with the pages they come from:
 from __future__ import annotations
 
 import re
-import struct
 
 import polars as pl
 
@@ -32,18 +31,6 @@ FILETIME_NEVER = 0x7FFF_FFFF_FFFF_FFFF
 FILETIME_YEAR_10000 = 2_650_467_744_000_000_000
 _EXT_DN = r"^<GUID=([0-9A-Fa-f-]{36})>;(?:<SID=([^>]*)>;)?(.*)$"
 _EXT_DN_RE = re.compile(_EXT_DN, re.S)
-
-
-def sid_to_str(raw: bytes) -> str:
-    """Binary SID -> ``S-1-5-21-...`` ([MS-DTYP] 2.4.2.2)."""
-    if len(raw) < 8:
-        raise ValueError("SID shorter than 8 bytes")
-    revision, count = raw[0], raw[1]
-    authority = int.from_bytes(raw[2:8], "big")
-    if len(raw) != 8 + 4 * count:
-        raise ValueError(f"SID of {len(raw)} bytes for {count} sub-authorities")
-    subs = struct.unpack_from(f"<{count}I", raw, 8)
-    return "-".join(["S", str(revision), str(authority), *map(str, subs)])
 
 
 def utf8(col: pl.Series) -> pl.Series:

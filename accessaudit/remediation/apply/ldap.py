@@ -27,7 +27,6 @@ Per kind, what is read and what the undo puts back:
 from __future__ import annotations
 
 import re
-import struct
 import uuid
 from typing import Any
 
@@ -35,28 +34,15 @@ from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, Connection
 from ldap3.utils.conv import escape_filter_chars
 
 from accessaudit.config.settings import LdapSource
-from accessaudit.connectors.ldap.decode import sid_to_str
 from accessaudit.errors import AuditError, SourceError
 from accessaudit.model import ActionKind
 from accessaudit.remediation.apply.changes import Change, Live
 from accessaudit.transport.ldap import connect
+from accessaudit.transport.sid import sid_to_bytes, sid_to_str
 
 A = ActionKind
 PERMISSIVE_MODIFY = ("1.2.840.113556.1.4.1413", False, None)
 _RANGE = re.compile(r"^member;range=(\d+)-(\d+|\*)$", re.I)
-
-
-def sid_to_bytes(sid: str) -> bytes:
-    """``S-1-5-21-...`` -> the binary SID (MS-DTYP 2.4.2.2), the inverse of ``sid_to_str``."""
-    parts = sid.split("-")
-    if len(parts) < 3 or parts[0].upper() != "S" or not all(p.isdigit() for p in parts[1:]):
-        raise AuditError(f"not a SID: {sid!r}")
-    subs = [int(p) for p in parts[3:]]
-    return (
-        struct.pack("<BB", int(parts[1]), len(subs))
-        + int(parts[2]).to_bytes(6, "big")
-        + struct.pack(f"<{len(subs)}I", *subs)
-    )
 
 
 class LdapDirectory:

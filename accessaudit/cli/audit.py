@@ -1,0 +1,121 @@
+"""The audit commands: ``demo``, ``run`` and ``report``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from accessaudit.cli.handling import handle_errors
+from accessaudit.cli.options import (
+    config_option,
+    fail_on_option,
+    pseudonymise_option,
+    quiet_option,
+    run_dir_argument,
+)
+from accessaudit.cli.output import StageProgress, console, finish, stdout
+from accessaudit.pipeline.demo import run_demo
+from accessaudit.pipeline.job import run_job
+from accessaudit.pipeline.rerender import rerender
+
+
+@click.command()
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("accessaudit-demo"),
+    show_default=True,
+    help="Folder for the demo's runs and report.",
+)
+@click.option("--accounts", type=click.IntRange(200, 5_000_000), default=6000, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option(
+    "--source",
+    "source",
+    type=click.Choice(["sample", "sample-entra"]),
+    default="sample",
+    show_default=True,
+    help="sample: the whole synthetic estate from memory. sample-entra: its Entra ID tenant "
+    "served over HTTPS by the local Graph emulator (127.0.0.1, throwaway CA) and collected "
+    "by the real Entra connector (msal + Microsoft Graph).",
+)
+@fail_on_option("none")
+@quiet_option
+@handle_errors
+def demo(out: Path, accounts: int, seed: int, source: str, fail_on: str, quiet: bool) -> None:
+    """Audit the embedded synthetic two-force directory and write the HTML report.
+
+    Example:  accessaudit demo --out ./demo && xdg-open ./demo/report.html
+    """
+    messages = console(quiet)
+    messages.print(f"accessaudit demo: {accounts} synthetic accounts (seed {seed})")
+    with StageProgress(messages) as progress:
+        result = run_demo(
+            out,
+            accounts=accounts,
+            seed=seed,
+            source=source,
+            fail_on=fail_on,
+            progress=progress,
+            counts=progress.count,
+            notify=progress.note,
+        )
+    finish(result, fail_on, messages, stdout(quiet))
+
+
+@click.command()
+@config_option
+@fail_on_option(None)
+@quiet_option
+@click.option(
+    "--json-log",
+    "json_log",
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+    default=None,
+    help="Append one JSON line per stage (and the outcome) to this file; '-' for stderr.",
+)
+@pseudonymise_option
+@handle_errors
+def run(
+    config_path: Path,
+    fail_on: str | None,
+    quiet: bool,
+    json_log: Path | None,
+    pseudonymise: bool | None,
+) -> None:
+    """Collect every configured source, evaluate the rules, write the run and report.
+
+    Safe unattended: never prompts, one run at a time (exit 4 if another holds the lock),
+    exit 3 when a source was incomplete, retention applied after the run.
+
+    Example:  accessaudit run --config /etc/accessaudit/config.toml -q --json-log run.jsonl
+    """
+    messages = console(quiet)
+    with StageProgress(messages, live=json_log is None) as stages:
+        job = run_job(
+            config_path,
+            fail_on=fail_on,
+            pseudonymise=pseudonymise,
+            json_log=json_log,
+            progress=stages,
+            counts=stages.count,
+        )
+    finish(job.result, fail_on or job.settings.audit.fail_on.value, messages, stdout(quiet))
+
+
+@click.command()
+@run_dir_argument
+@config_option
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@pseudonymise_option
+@handle_errors
+def report(run_dir: Path, config_path: Path, out: Path | None, pseudonymise: bool | None) -> None:
+    """Re-render the HTML report of a stored run (nothing is recomputed).
+
+    The run folder is never written to (runs are immutable; `verify` checks them): without
+    --out the report goes to ./report-<run id>.html.
+
+    Example:  accessaudit report accessaudit-data/runs/20261126T020000Z --out report.html
+    """
+    click.echo(str(rerender(run_dir, config_path, out, pseudonymise)))

@@ -1,0 +1,83 @@
+"""The housekeeping commands' library side: stored runs, verification, retention, the rule
+catalogue and the exceptions register (``runs``, ``verify``, ``prune``, ``rules``,
+``exceptions check``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from accessaudit.config.settings import load_settings
+from accessaudit.engine.exceptions import Register, load_configured
+from accessaudit.engine.rulefile import Rule, load_rules
+from accessaudit.errors import AuditError
+from accessaudit.pipeline.auditlog import AuditTrail
+from accessaudit.pipeline.rulecheck import check_queries
+from accessaudit.store.retention import prune_runs
+from accessaudit.store.runs import RunInfo, RunStore
+from accessaudit.store.verify import Problem, run_folders, verify
+
+
+def list_runs(config_path: Path) -> list[RunInfo]:
+    """The configured data directory's stored runs, oldest first."""
+    return RunStore(load_settings(config_path).audit.data_dir).runs()
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What ``verify`` found: one line per problem, and how many runs were checked."""
+
+    problems: list[Problem]
+    checked: int
+
+
+def verify_runs(run_dirs: tuple[Path, ...], config_path: Path) -> Verification:
+    """Check the named run folders (grouped by data directory), or with none every run of the
+    configured data directory: files against the manifest, and the chain of manifests."""
+    if run_dirs:
+        targets: dict[Path, list[str]] = {}
+        for d in run_dirs:
+            path = d.resolve()
+            targets.setdefault(path.parent.parent, []).append(path.name)
+    else:
+        targets = {load_settings(config_path).audit.data_dir: []}
+    problems: list[Problem] = []
+    checked = 0
+    for data_dir, names in targets.items():
+        problems.extend(verify(data_dir, names or None))
+        checked += len(names) if names else len(run_folders(data_dir))
+    return Verification(problems, checked)
+
+
+def prune_runs_now(config_path: Path, *, dry_run: bool) -> list[str]:
+    """Apply retention now, under the run lock; the run ids deleted (or that would be)."""
+    settings = load_settings(config_path)
+    store = RunStore(settings.audit.data_dir)
+    with store.lock():
+        gone = prune_runs(
+            store,
+            keep_runs=settings.audit.keep_runs,
+            keep_days=settings.audit.keep_days,
+            dry_run=dry_run,
+        )
+    AuditTrail(settings.audit.data_dir, "prune", config=config_path, settings=settings).event(
+        "pruned", runs=gone, dry_run=dry_run
+    )
+    return gone
+
+
+def rule_catalogue(config_path: Path | None) -> list[Rule]:
+    """The built-in rules and, with a config, its site rule folders; every query checked."""
+    dirs = load_settings(config_path).audit.rules_dirs if config_path else []
+    rules = load_rules(dirs)
+    check_queries(rules)
+    return rules
+
+
+def exceptions_register(config_path: Path) -> Register:
+    """The exceptions register the configuration names, validated against the rule catalogue."""
+    settings = load_settings(config_path)
+    register = load_configured(settings, [r.id for r in load_rules(settings.audit.rules_dirs)])
+    if register is None:
+        raise AuditError("no exceptions register configured", "set audit.exceptions_file")
+    return register

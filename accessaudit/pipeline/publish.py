@@ -1,0 +1,260 @@
+"""Write a run's outputs: tables, rule and register snapshots, exports, report, then the manifest.
+
+Everything is written into the run's temporary folder and the manifest last, so a run is either
+whole under its final name or absent (see :mod:`accessaudit.store.runs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from accessaudit.config.settings import (
+    Settings,
+    settings_hash,
+)
+from accessaudit.engine.rulefile import catalogue_hash
+from accessaudit.engine.snapshot import (
+    load_snapshot,
+    register_manifest,
+    register_snapshot,
+    rules_snapshot,
+    to_bytes,
+)
+from accessaudit.model import (
+    COLLECTED_SCHEMAS,
+    Severity,
+    SourceCollection,
+)
+from accessaudit.pipeline.analyse import Analysis, pseudonymised, rule_overrides
+from accessaudit.pipeline.progress import Progress, noop
+from accessaudit.pipeline.result import RunResult
+from accessaudit.report.context import ReportInput, build_context
+from accessaudit.report.exports import write_csv, write_json
+from accessaudit.report.history import HISTORY_TABLE, change_counts, history_for_run, with_history
+from accessaudit.report.html import exports_href, render_html
+from accessaudit.report.pseudonymise import from_settings as pseudonymiser
+from accessaudit.report.trend import TrendPoint, stored_points, trend_context, trend_frame
+from accessaudit.store.runs import (
+    EXCEPTIONS_FILE,
+    MANIFEST,
+    RULES_FILE,
+    RunStore,
+    sha256_file,
+)
+from accessaudit.version import tool_version
+
+
+def _source_entry(name: str, c: SourceCollection) -> dict[str, Any]:
+    return {
+        "name": name,
+        "source": c.source,
+        "kind": c.kind,
+        "started": c.started.isoformat(),
+        "finished": c.finished.isoformat(),
+        "complete": c.complete,
+        "counts": {t: c.table(t).height for t in COLLECTED_SCHEMAS},
+        "units": [
+            {"name": u.name, "complete": u.complete, "detail": u.detail, "count": u.count}
+            for u in c.units
+        ],
+        "state": dict(c.state),
+    }
+
+
+def summarise(
+    findings: pl.DataFrame, actions: pl.DataFrame, history: pl.DataFrame | None = None
+) -> dict[str, Any]:
+    """The manifest's ``summary``: what ``runs`` lists and the trend is drawn from."""
+    by_sev = dict(findings.group_by("severity").len().iter_rows())
+    by_rule = dict(findings.group_by("rule_id").len().sort("rule_id").iter_rows())
+    is_open = pl.col("status") == "open"
+    open_sev = dict(findings.filter(is_open).group_by("severity").len().iter_rows())
+    acc_sev = dict(findings.filter(~is_open).group_by("severity").len().iter_rows())
+    open_rule = dict(findings.filter(is_open).group_by("rule_id").len().sort("rule_id").iter_rows())
+    acc_rule = dict(findings.filter(~is_open).group_by("rule_id").len().sort("rule_id").iter_rows())
+    n_open = int(findings.filter(is_open).height)
+    return {
+        "findings": findings.height,
+        "open": n_open,
+        "accepted": findings.height - n_open,
+        "by_severity": {s.value: int(by_sev.get(s.value, 0)) for s in Severity},
+        "by_rule": {k: int(v) for k, v in by_rule.items()},
+        "open_by_severity": {s.value: int(open_sev.get(s.value, 0)) for s in Severity},
+        "accepted_by_severity": {s.value: int(acc_sev.get(s.value, 0)) for s in Severity},
+        "open_by_rule": {k: int(v) for k, v in open_rule.items()},
+        "accepted_by_rule": {k: int(v) for k, v in acc_rule.items()},
+        "changes": change_counts(history),
+        "actions": actions.height,
+    }
+
+
+def render_report(
+    run_dir: Path,
+    manifest: Mapping[str, Any],
+    analysis: Analysis,
+    settings: Settings,
+    out: Path | None = None,
+    *,
+    history: pl.DataFrame | None = None,
+    trend: list[TrendPoint] | None = None,
+    register: Mapping[str, Any] | None = None,
+    link_exports: bool = True,
+) -> Path:
+    """Render the HTML report of a run from its tables (used by ``run``, ``report``, ``demo``).
+
+    ``history`` defaults to the run's stored ``findings_history``, ``trend`` to the stored
+    summaries of the runs up to this one (``run_dir`` lies in ``<data_dir>/runs``), ``register``
+    to the run's ``exceptions.json``; the rules shown are the run's ``rules.json`` (the
+    current ``analysis.rules`` only to say whether the catalogue changed since). The export
+    links are relative to where the report is written; ``link_exports=False`` names the
+    exports without linking them (a pseudonymised report of a run whose exports are raw).
+    """
+    if history is None and (run_dir / f"{HISTORY_TABLE}.parquet").is_file():
+        history = pl.read_parquet(run_dir / f"{HISTORY_TABLE}.parquet")
+    if trend is None:
+        trend = stored_points(run_dir.parent.parent, manifest)
+    if register is None:
+        register = load_snapshot(run_dir, EXCEPTIONS_FILE)
+    out = out or run_dir / "report.html"
+    href = exports_href(run_dir, out) if link_exports else None
+    ctx = build_context(
+        ReportInput(
+            manifest=manifest,
+            findings=analysis.findings,
+            actions=analysis.actions,
+            accounts=analysis.accounts,
+            groups=analysis.groups,
+            paths=analysis.paths,
+            rules=analysis.rules,
+            title=settings.report.title,
+            org_names={o.id: o.name for o in settings.organisations},
+            history=history,
+            trend=trend_context(trend, settings.report.target_date),
+            rule_snapshot=load_snapshot(run_dir, RULES_FILE),
+            register=register,
+            exports_href=href,
+            exports_dir="" if href is not None or not link_exports else str(run_dir.resolve()),
+        )
+    )
+    return render_html(ctx, out)
+
+
+def write_run(
+    store: RunStore,
+    analysis: Analysis,
+    collections: list[tuple[str, SourceCollection]],
+    settings: Settings,
+    *,
+    started: datetime,
+    progress: Progress = noop,
+) -> RunResult:
+    """Write tables, exports, the report and finally the manifest; atomically."""
+    writer = store.begin(started)
+    try:
+        progress(f"writing run {writer.run_id}")
+        for name, df in analysis.tables().items():
+            writer.write_table(name, df)
+        sources = [_source_entry(n, c) for n, c in collections]
+        previous = store.latest()
+        history = history_for_run(
+            previous,
+            analysis.findings,
+            analysis.accounts,
+            analysis.groups,
+            {
+                "run_id": writer.run_id,
+                "started": started.isoformat(),
+                "complete": all(s["complete"] for s in sources),
+                "sources": sources,
+            },
+        )
+        writer.write_table(HISTORY_TABLE, history)
+        # the rules and the register as run, for the evidence view and any later re-render
+        overrides = rule_overrides(settings, analysis.rules)
+        writer.write_bytes(RULES_FILE, to_bytes(rules_snapshot(analysis.rules, overrides)))
+        register = None
+        if analysis.exceptions is not None:
+            register = register_snapshot(analysis.exceptions, analysis.findings, as_of=started)
+            writer.write_bytes(EXCEPTIONS_FILE, to_bytes(register))
+        manifest: dict[str, Any] = {
+            "tool_version": tool_version(),
+            "started": started.isoformat(),
+            "finished": datetime.now(UTC).isoformat(),
+            "config_hash": settings_hash(settings),
+            "rules_hash": catalogue_hash(analysis.rules),
+            "rules": {r.id: {"version": r.version, "sha256": r.sha256} for r in analysis.rules},
+            "exceptions": register_manifest(register),
+            "complete": all(s["complete"] for s in sources),
+            "sources": sources,
+            "summary": summarise(analysis.findings, analysis.actions, history),
+        }
+        trend = stored_points(store.data_dir, {"run_id": writer.run_id, **manifest})
+        # What the outputs show: pseudonymised copies when asked (the tables above stay raw).
+        shown, shown_history, shown_manifest = analysis, history, dict(manifest)
+        shown_register = register
+        if settings.report.pseudonymise:
+            progress("pseudonymising the report and exports")
+            pseudo = pseudonymiser(settings)
+            shown, shown_history = pseudonymised(analysis, pseudo), pseudo.frame(history)
+            shown_manifest = pseudo.manifest(manifest)
+            shown_register = pseudo.register(register) if register is not None else None
+            manifest["pseudonymised"] = {"key_id": pseudo.key_id}
+        findings_out = with_history(shown.findings, shown_history)
+        if "csv" in settings.report.formats:
+            write_csv(findings_out, writer.tmp / "findings.csv")
+            write_csv(shown.actions, writer.tmp / "actions.csv")
+            write_csv(shown_history, writer.tmp / "history.csv")
+            write_csv(trend_frame(trend), writer.tmp / "trend.csv")
+            for name in ("findings.csv", "actions.csv", "history.csv", "trend.csv"):
+                writer.add_file(name)
+        if "json" in settings.report.formats:
+            write_json(
+                {"findings": findings_out.to_dicts(), "actions": shown.actions.to_dicts()},
+                writer.tmp / "findings.json",
+            )
+            writer.add_file("findings.json")
+        if "xlsx" in settings.report.formats:
+            from accessaudit.report.exports import write_xlsx
+
+            sheets = {
+                f"actions-{org}": shown.actions.filter(pl.col("owning_org") == org)
+                for org in sorted(set(shown.actions["owning_org"].drop_nulls().to_list()))
+            }
+            write_xlsx(sheets or {"actions": shown.actions}, writer.tmp / "actions.xlsx")
+            writer.add_file("actions.xlsx")
+        report = None
+        if "html" in settings.report.formats:
+            progress("rendering the HTML report")
+            draft = {
+                "run_id": writer.run_id,
+                **shown_manifest,
+                "previous_run": previous.run_id if previous else None,
+                # what commit() records (the same run: the lock is held)
+                "previous_manifest_sha256": (
+                    sha256_file(previous.path / MANIFEST) if previous else None
+                ),
+                "files": dict(writer.files),
+            }
+            render_report(
+                writer.tmp,
+                draft,
+                shown,
+                settings,
+                writer.tmp / "report.html",
+                history=shown_history,
+                trend=trend,
+                register=shown_register,
+            )
+            writer.add_file("report.html")
+        run = writer.commit(manifest)
+    except BaseException:
+        writer.abort()
+        raise
+    if report is None and "html" in settings.report.formats:
+        report = run.path / "report.html"
+    return RunResult(run, analysis, report)
