@@ -22,7 +22,10 @@ import pytest
 from accessaudit.config.settings import EntraSource
 from accessaudit.engine.rulefile import load_rules
 from accessaudit.graphemu import READ_ROLES, GraphEmulator, Tenant, TestPKI, tenant_from_sample
-from accessaudit.pipeline.run import RunResult, demo_settings, plan_run, run_audit
+from accessaudit.pipeline.demo import demo_settings
+from accessaudit.pipeline.planning import plan_run
+from accessaudit.pipeline.result import RunResult
+from accessaudit.pipeline.run import run_audit
 from accessaudit.remediation.apply.changes import DYNAMIC_REASON
 from accessaudit.remediation.apply.execute import (
     KILL_ENV,

@@ -12,7 +12,7 @@ from rich.console import Console
 from accessaudit.cli import StageProgress
 from accessaudit.config.settings import Settings
 from accessaudit.connectors.csvfile import PROGRESS_EVERY
-from accessaudit.pipeline.run import collect_sources
+from accessaudit.pipeline.collect import collect_sources
 from accessaudit.sample.directory import sample_settings_dict
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -183,7 +183,7 @@ def main() -> None:
     config, kills_wanted, seed, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     # everything a run imports, once, before forking
     import accessaudit.cli
-    import accessaudit.pipeline.run
+    import accessaudit.pipeline.job
     import accessaudit.report.exports
     import accessaudit.store.retention
     import accessaudit.store.verify  # noqa: F401

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from conftest import SeededSlapd
 
-from accessaudit.pipeline.run import collect_one
+from accessaudit.pipeline.collect import collect_one
 
 
 def test_pages_are_counted_up_to_each_unit(

@@ -211,7 +211,9 @@ def test_plan_records_what_apply_needs(tmp_path: Path) -> None:
     import polars as pl
 
     from accessaudit.engine.rulefile import load_rules
-    from accessaudit.pipeline.run import demo_settings, plan_run, run_audit
+    from accessaudit.pipeline.demo import demo_settings
+    from accessaudit.pipeline.planning import plan_run
+    from accessaudit.pipeline.run import run_audit
     from accessaudit.remediation.whatif import removed_edges
     from accessaudit.store.runs import read_table
 

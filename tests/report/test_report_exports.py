@@ -237,7 +237,8 @@ def test_other_column_types_become_safe_text(tmp_path: Path) -> None:
 def test_demo_run_writes_one_xlsx_sheet_per_owning_force(tmp_path: Path) -> None:
     """The identity teams' workbook: one sheet per organisation that owns actions, each holding
     exactly that organisation's actions (the run's actions table is the reference)."""
-    from accessaudit.pipeline.run import prepare_demo, run_audit
+    from accessaudit.pipeline.demo import prepare_demo
+    from accessaudit.pipeline.run import run_audit
 
     result = run_audit(prepare_demo(tmp_path, accounts=600, seed=7))
     actions = pl.read_parquet(result.run.path / "actions.parquet")

@@ -16,7 +16,11 @@ import polars as pl
 from accessaudit.config.settings import Settings
 from accessaudit.engine.rulefile import Rule
 from accessaudit.model import CollectionUnit, SourceCollection
-from accessaudit.pipeline.run import RunResult, analyse, combine, demo_settings, write_run
+from accessaudit.pipeline.analyse import analyse
+from accessaudit.pipeline.collect import combine
+from accessaudit.pipeline.demo import demo_settings
+from accessaudit.pipeline.publish import write_run
+from accessaudit.pipeline.result import RunResult
 from accessaudit.sample.builder import Sample
 from accessaudit.store.runs import RunStore
 
