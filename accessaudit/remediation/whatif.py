@@ -161,122 +161,153 @@ def apply_actions(
     acc, grp, mem, grants = (tables[n] for n in ("accounts", "groups", "memberships", "grants"))
     edges = removed_edges(actions, tables).select("group_id", "member_id").unique()
     mem = mem.join(edges, on=["group_id", "member_id"], how="anti")
-
-    # split: movers leave the group for a new one of their org, which keeps the group's direct
-    # parents of that org (their same-force access) and nothing else
     movers = _split(actions, tables)
     if movers.height:
-        mem = mem.join(
-            movers.select("group_id", "member_id"), on=["group_id", "member_id"], how="anti"
-        )
-        g_org = grp.select(parent="group_id", _p_org="org")
-        parents = (
-            tables["memberships"]
-            .select(parent="group_id", group_id="member_id", source="source")
-            .join(movers.select("group_id", "org", "new_id").unique(), on="group_id")
-            .join(g_org, on="parent")
-            .filter(pl.col("_p_org") == pl.col("org"))
-        )
-        src = grp.select("group_id", "source")
-        moved = movers.join(src, on="group_id").select(
-            "source", group_id="new_id", member_id="member_id"
-        )
-        added = pl.concat(
-            [
-                moved.with_columns(member_kind=pl.lit(MemberKind.ACCOUNT.value)),
-                parents.select(
-                    "source",
-                    group_id="parent",
-                    member_id="new_id",
-                    member_kind=pl.lit(MemberKind.GROUP.value),
-                ),
-            ]
-        ).with_columns(via=pl.lit("member"))
-        mem = pl.concat([mem, added.select(mem.columns).cast(mem.schema)])
-        new_groups = (
-            movers.select("group_id", "org", "new_id")
-            .unique()
-            .join(grp, on="group_id")
-            .with_columns(
-                group_id=pl.col("new_id"),
-                name=pl.concat_str([pl.col("name"), pl.lit("-"), pl.col("org").str.to_uppercase()]),
-                sid=pl.lit(None, pl.String),
-                dn=pl.lit(None, pl.String),
-                managed_by=pl.lit(None, pl.String),
-                owners=pl.lit([], pl.List(pl.String)),
-                privileged=pl.lit(False),
-            )
-        )
-        grp = pl.concat([grp, new_groups.select(grp.columns).cast(grp.schema)])
+        mem, grp = _apply_splits(movers, mem, grp, tables["memberships"])
+    grants = _drop_grants(grants, actions)
+    owners = _of(actions, A.REMOVE_OWNER.value).select("group_id", _owner="member_id")
+    if owners.height:
+        grp, grants = _clear_owners(owners, grp, grants)
+    acc = _clear_sid_history(acc, actions)
+    acc = _clear_managers(acc, actions)
+    acc, grp, grants, mem = _delete_objects(actions, acc, grp, grants, mem)
+    return {"accounts": acc, "groups": grp, "memberships": mem, "grants": grants}
 
-    # rights
-    roles = _of(actions, A.REMOVE_ROLE_ASSIGNMENT.value, A.REMOVE_SID_HISTORY.value)
-    role_keys = roles.filter(pl.col("kind") == A.REMOVE_ROLE_ASSIGNMENT.value).select(
+
+def _apply_splits(
+    movers: pl.DataFrame, mem: pl.DataFrame, grp: pl.DataFrame, original: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Memberships and groups after the splits: the movers (:func:`_split`) leave the group for
+    a new one of their org, which keeps the group's direct parents of that org (their
+    same-force access, from the ``original`` memberships) and nothing else."""
+    mem = mem.join(movers.select("group_id", "member_id"), on=["group_id", "member_id"], how="anti")
+    g_org = grp.select(parent="group_id", _p_org="org")
+    parents = (
+        original.select(parent="group_id", group_id="member_id", source="source")
+        .join(movers.select("group_id", "org", "new_id").unique(), on="group_id")
+        .join(g_org, on="parent")
+        .filter(pl.col("_p_org") == pl.col("org"))
+    )
+    src = grp.select("group_id", "source")
+    moved = movers.join(src, on="group_id").select(
+        "source", group_id="new_id", member_id="member_id"
+    )
+    added = pl.concat(
+        [
+            moved.with_columns(member_kind=pl.lit(MemberKind.ACCOUNT.value)),
+            parents.select(
+                "source",
+                group_id="parent",
+                member_id="new_id",
+                member_kind=pl.lit(MemberKind.GROUP.value),
+            ),
+        ]
+    ).with_columns(via=pl.lit("member"))
+    mem = pl.concat([mem, added.select(mem.columns).cast(mem.schema)])
+    new_groups = (
+        movers.select("group_id", "org", "new_id")
+        .unique()
+        .join(grp, on="group_id")
+        .with_columns(
+            group_id=pl.col("new_id"),
+            name=pl.concat_str([pl.col("name"), pl.lit("-"), pl.col("org").str.to_uppercase()]),
+            sid=pl.lit(None, pl.String),
+            dn=pl.lit(None, pl.String),
+            managed_by=pl.lit(None, pl.String),
+            owners=pl.lit([], pl.List(pl.String)),
+            privileged=pl.lit(False),
+        )
+    )
+    return mem, pl.concat([grp, new_groups.select(grp.columns).cast(grp.schema)])
+
+
+def _drop_grants(grants: pl.DataFrame, actions: pl.DataFrame) -> pl.DataFrame:
+    """The grants without the directory-role assignments and app-role assignments removed."""
+    role_keys = _of(actions, A.REMOVE_ROLE_ASSIGNMENT.value).select(
         principal_id="member_id", resource_id="resource_id", right="right"
     )
     grants = grants.join(role_keys, on=["principal_id", "resource_id", "right"], how="anti")
     app_keys = _of(actions, A.REMOVE_APP_ROLE_ASSIGNMENT.value).select(
         principal_id="member_id", resource_id="resource_id"
     )
-    grants = grants.join(app_keys, on=["principal_id", "resource_id"], how="anti")
+    return grants.join(app_keys, on=["principal_id", "resource_id"], how="anti")
 
-    owners = _of(actions, A.REMOVE_OWNER.value).select("group_id", _owner="member_id")
-    if owners.height:
-        per_group = owners.group_by("group_id").agg(_gone=pl.col("_owner"))
-        grp = (
-            grp.join(per_group, on="group_id", how="left")
-            .with_columns(
-                owners=pl.col("owners").list.set_difference(
-                    pl.col("_gone").fill_null(pl.lit([], pl.List(pl.String)))
-                ),
-                managed_by=pl.when(
-                    pl.col("_gone")
-                    .fill_null(pl.lit([], pl.List(pl.String)))
-                    .list.contains(pl.col("managed_by"))
-                )
-                .then(pl.lit(None, pl.String))
-                .otherwise(pl.col("managed_by")),
+
+def _clear_owners(
+    owners: pl.DataFrame, grp: pl.DataFrame, grants: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Groups and grants without the removed owners (``owners``: ``group_id``, ``_owner``):
+    out of ``owners``, ``managed_by`` cleared when it is one, their owner grants dropped."""
+    no_one = pl.lit([], pl.List(pl.String))
+    per_group = owners.group_by("group_id").agg(_gone=pl.col("_owner"))
+    grp = (
+        grp.join(per_group, on="group_id", how="left")
+        .with_columns(
+            owners=pl.col("owners").list.set_difference(pl.col("_gone").fill_null(no_one)),
+            managed_by=pl.when(
+                pl.col("_gone").fill_null(no_one).list.contains(pl.col("managed_by"))
             )
-            .drop("_gone")
+            .then(pl.lit(None, pl.String))
+            .otherwise(pl.col("managed_by")),
         )
-        grants = grants.join(
-            owners.select(principal_id="_owner", resource_id="group_id"),
-            on=["principal_id", "resource_id"],
-            how="anti",
-        )
+        .drop("_gone")
+    )
+    grants = grants.join(
+        owners.select(principal_id="_owner", resource_id="group_id"),
+        on=["principal_id", "resource_id"],
+        how="anti",
+    )
+    return grp, grants
 
+
+def _clear_sid_history(acc: pl.DataFrame, actions: pl.DataFrame) -> pl.DataFrame:
     sid_gone = _of(actions, A.REMOVE_SID_HISTORY.value).select(
         account_id="member_id", _sid=pl.coalesce("resource_id", "right")
     )
-    if sid_gone.height:
-        per_acc = sid_gone.group_by("account_id").agg(_gone=pl.col("_sid"))
-        acc = (
-            acc.join(per_acc, on="account_id", how="left")
-            .with_columns(
-                sid_history=pl.col("sid_history").list.set_difference(
-                    pl.col("_gone").fill_null(pl.lit([], pl.List(pl.String)))
-                )
+    if not sid_gone.height:
+        return acc
+    per_acc = sid_gone.group_by("account_id").agg(_gone=pl.col("_sid"))
+    return (
+        acc.join(per_acc, on="account_id", how="left")
+        .with_columns(
+            sid_history=pl.col("sid_history").list.set_difference(
+                pl.col("_gone").fill_null(pl.lit([], pl.List(pl.String)))
             )
-            .drop("_gone")
         )
+        .drop("_gone")
+    )
+
+
+def _clear_managers(acc: pl.DataFrame, actions: pl.DataFrame) -> pl.DataFrame:
     managers = _of(actions, A.CLEAR_MANAGER.value)["member_id"].drop_nulls().to_list()
-    if managers:
-        acc = acc.with_columns(
-            manager_id=pl.when(pl.col("account_id").is_in(managers))
-            .then(pl.lit(None, pl.String))
-            .otherwise(pl.col("manager_id"))
-        )
+    if not managers:
+        return acc
+    return acc.with_columns(
+        manager_id=pl.when(pl.col("account_id").is_in(managers))
+        .then(pl.lit(None, pl.String))
+        .otherwise(pl.col("manager_id"))
+    )
+
+
+def _delete_objects(
+    actions: pl.DataFrame,
+    acc: pl.DataFrame,
+    grp: pl.DataFrame,
+    grants: pl.DataFrame,
+    mem: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Accounts, groups, grants and memberships without the deleted guests and empty groups
+    (and every grant and membership they are on)."""
     guests = _of(actions, A.REMOVE_GUEST.value)["member_id"].drop_nulls().to_list()
     deleted = _of(actions, A.DELETE_GROUP.value)["group_id"].drop_nulls().to_list()
     gone = [*guests, *deleted]
-    if gone:
-        acc = acc.filter(~pl.col("account_id").is_in(guests))
-        grp = grp.filter(~pl.col("group_id").is_in(deleted))
-        grants = grants.filter(
-            ~pl.col("principal_id").is_in(gone) & ~pl.col("resource_id").is_in(gone)
-        )
-        mem = mem.filter(~pl.col("member_id").is_in(gone) & ~pl.col("group_id").is_in(gone))
-    return {"accounts": acc, "groups": grp, "memberships": mem, "grants": grants}
+    if not gone:
+        return acc, grp, grants, mem
+    acc = acc.filter(~pl.col("account_id").is_in(guests))
+    grp = grp.filter(~pl.col("group_id").is_in(deleted))
+    grants = grants.filter(~pl.col("principal_id").is_in(gone) & ~pl.col("resource_id").is_in(gone))
+    mem = mem.filter(~pl.col("member_id").is_in(gone) & ~pl.col("group_id").is_in(gone))
+    return acc, grp, grants, mem
 
 
 def same_force(
