@@ -6,7 +6,8 @@ whole under its final name or absent (see :mod:`accessaudit.store.runs`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,9 @@ from accessaudit.store.runs import (
     EXCEPTIONS_FILE,
     MANIFEST,
     RULES_FILE,
+    RunInfo,
     RunStore,
+    RunWriter,
     sha256_file,
 )
 from accessaudit.version import tool_version
@@ -174,87 +177,146 @@ def write_run(
             },
         )
         writer.write_table(HISTORY_TABLE, history)
-        # the rules and the register as run, for the evidence view and any later re-render
-        overrides = rule_overrides(settings, analysis.rules)
-        writer.write_bytes(RULES_FILE, to_bytes(rules_snapshot(analysis.rules, overrides)))
-        register = None
-        if analysis.exceptions is not None:
-            register = register_snapshot(analysis.exceptions, analysis.findings, as_of=started)
-            writer.write_bytes(EXCEPTIONS_FILE, to_bytes(register))
-        manifest: dict[str, Any] = {
-            "tool_version": tool_version(),
-            "started": started.isoformat(),
-            "finished": datetime.now(UTC).isoformat(),
-            "config_hash": settings_hash(settings),
-            "rules_hash": catalogue_hash(analysis.rules),
-            "rules": {r.id: {"version": r.version, "sha256": r.sha256} for r in analysis.rules},
-            "exceptions": register_manifest(register),
-            "complete": all(s["complete"] for s in sources),
-            "sources": sources,
-            "summary": summarise(analysis.findings, analysis.actions, history),
-        }
+        register = _write_snapshots(writer, analysis, settings, started)
+        manifest = _manifest(analysis, settings, sources, history, register, started)
         trend = stored_points(store.data_dir, {"run_id": writer.run_id, **manifest})
-        # What the outputs show: pseudonymised copies when asked (the tables above stay raw).
-        shown, shown_history, shown_manifest = analysis, history, dict(manifest)
-        shown_register = register
-        if settings.report.pseudonymise:
-            progress("pseudonymising the report and exports")
-            pseudo = pseudonymiser(settings)
-            shown, shown_history = pseudonymised(analysis, pseudo), pseudo.frame(history)
-            shown_manifest = pseudo.manifest(manifest)
-            shown_register = pseudo.register(register) if register is not None else None
-            manifest["pseudonymised"] = {"key_id": pseudo.key_id}
-        findings_out = with_history(shown.findings, shown_history)
-        if "csv" in settings.report.formats:
-            write_csv(findings_out, writer.tmp / "findings.csv")
-            write_csv(shown.actions, writer.tmp / "actions.csv")
-            write_csv(shown_history, writer.tmp / "history.csv")
-            write_csv(trend_frame(trend), writer.tmp / "trend.csv")
-            for name in ("findings.csv", "actions.csv", "history.csv", "trend.csv"):
-                writer.add_file(name)
-        if "json" in settings.report.formats:
-            write_json(
-                {"findings": findings_out.to_dicts(), "actions": shown.actions.to_dicts()},
-                writer.tmp / "findings.json",
-            )
-            writer.add_file("findings.json")
-        if "xlsx" in settings.report.formats:
-            from accessaudit.report.exports import write_xlsx
-
-            sheets = {
-                f"actions-{org}": shown.actions.filter(pl.col("owning_org") == org)
-                for org in sorted(set(shown.actions["owning_org"].drop_nulls().to_list()))
-            }
-            write_xlsx(sheets or {"actions": shown.actions}, writer.tmp / "actions.xlsx")
-            writer.add_file("actions.xlsx")
-        report = None
+        shown = _shown(analysis, history, manifest, register, settings, progress)
+        _write_exports(writer, shown, trend, settings.report.formats)
         if "html" in settings.report.formats:
             progress("rendering the HTML report")
-            draft = {
-                "run_id": writer.run_id,
-                **shown_manifest,
-                "previous_run": previous.run_id if previous else None,
-                # what commit() records (the same run: the lock is held)
-                "previous_manifest_sha256": (
-                    sha256_file(previous.path / MANIFEST) if previous else None
-                ),
-                "files": dict(writer.files),
-            }
-            render_report(
-                writer.tmp,
-                draft,
-                shown,
-                settings,
-                writer.tmp / "report.html",
-                history=shown_history,
-                trend=trend,
-                register=shown_register,
-            )
-            writer.add_file("report.html")
+            _write_report(writer, shown, settings, previous, trend)
         run = writer.commit(manifest)
     except BaseException:
         writer.abort()
         raise
-    if report is None and "html" in settings.report.formats:
-        report = run.path / "report.html"
+    report = run.path / "report.html" if "html" in settings.report.formats else None
     return RunResult(run, analysis, report)
+
+
+def _write_snapshots(
+    writer: RunWriter, analysis: Analysis, settings: Settings, started: datetime
+) -> dict[str, Any] | None:
+    """The rules and the register as run, for the evidence view and any later re-render; the
+    register's snapshot (None without a register)."""
+    overrides = rule_overrides(settings, analysis.rules)
+    writer.write_bytes(RULES_FILE, to_bytes(rules_snapshot(analysis.rules, overrides)))
+    if analysis.exceptions is None:
+        return None
+    register = register_snapshot(analysis.exceptions, analysis.findings, as_of=started)
+    writer.write_bytes(EXCEPTIONS_FILE, to_bytes(register))
+    return register
+
+
+def _manifest(
+    analysis: Analysis,
+    settings: Settings,
+    sources: list[dict[str, Any]],
+    history: pl.DataFrame,
+    register: dict[str, Any] | None,
+    started: datetime,
+) -> dict[str, Any]:
+    return {
+        "tool_version": tool_version(),
+        "started": started.isoformat(),
+        "finished": datetime.now(UTC).isoformat(),
+        "config_hash": settings_hash(settings),
+        "rules_hash": catalogue_hash(analysis.rules),
+        "rules": {r.id: {"version": r.version, "sha256": r.sha256} for r in analysis.rules},
+        "exceptions": register_manifest(register),
+        "complete": all(s["complete"] for s in sources),
+        "sources": sources,
+        "summary": summarise(analysis.findings, analysis.actions, history),
+    }
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """What the outputs show: the run's tables, or pseudonymised copies when asked."""
+
+    analysis: Analysis
+    history: pl.DataFrame
+    manifest: dict[str, Any]
+    register: dict[str, Any] | None
+
+
+def _shown(
+    analysis: Analysis,
+    history: pl.DataFrame,
+    manifest: dict[str, Any],
+    register: dict[str, Any] | None,
+    settings: Settings,
+    progress: Progress,
+) -> _Shown:
+    """The outputs' view of the run; pseudonymising records its key id in ``manifest`` (the
+    stored tables stay raw)."""
+    if not settings.report.pseudonymise:
+        return _Shown(analysis, history, dict(manifest), register)
+    progress("pseudonymising the report and exports")
+    pseudo = pseudonymiser(settings)
+    shown = _Shown(
+        pseudonymised(analysis, pseudo),
+        pseudo.frame(history),
+        pseudo.manifest(manifest),
+        pseudo.register(register) if register is not None else None,
+    )
+    manifest["pseudonymised"] = {"key_id": pseudo.key_id}
+    return shown
+
+
+def _write_exports(
+    writer: RunWriter, shown: _Shown, trend: list[TrendPoint], formats: Sequence[str]
+) -> None:
+    """findings/actions/history/trend as CSV, findings and actions as JSON, actions as XLSX
+    (one sheet per owning force), each as the configuration's formats ask."""
+    findings_out = with_history(shown.analysis.findings, shown.history)
+    actions = shown.analysis.actions
+    if "csv" in formats:
+        write_csv(findings_out, writer.tmp / "findings.csv")
+        write_csv(actions, writer.tmp / "actions.csv")
+        write_csv(shown.history, writer.tmp / "history.csv")
+        write_csv(trend_frame(trend), writer.tmp / "trend.csv")
+        for name in ("findings.csv", "actions.csv", "history.csv", "trend.csv"):
+            writer.add_file(name)
+    if "json" in formats:
+        write_json(
+            {"findings": findings_out.to_dicts(), "actions": actions.to_dicts()},
+            writer.tmp / "findings.json",
+        )
+        writer.add_file("findings.json")
+    if "xlsx" in formats:
+        from accessaudit.report.exports import write_xlsx  # xlsxwriter only when asked
+
+        sheets = {
+            f"actions-{org}": actions.filter(pl.col("owning_org") == org)
+            for org in sorted(set(actions["owning_org"].drop_nulls().to_list()))
+        }
+        write_xlsx(sheets or {"actions": actions}, writer.tmp / "actions.xlsx")
+        writer.add_file("actions.xlsx")
+
+
+def _write_report(
+    writer: RunWriter,
+    shown: _Shown,
+    settings: Settings,
+    previous: RunInfo | None,
+    trend: list[TrendPoint],
+) -> None:
+    draft = {
+        "run_id": writer.run_id,
+        **shown.manifest,
+        "previous_run": previous.run_id if previous else None,
+        # what commit() records (the same run: the lock is held)
+        "previous_manifest_sha256": (sha256_file(previous.path / MANIFEST) if previous else None),
+        "files": dict(writer.files),
+    }
+    render_report(
+        writer.tmp,
+        draft,
+        shown.analysis,
+        settings,
+        writer.tmp / "report.html",
+        history=shown.history,
+        trend=trend,
+        register=shown.register,
+    )
+    writer.add_file("report.html")
