@@ -36,7 +36,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
-from typing import Final
+from typing import Final, TextIO
 
 import polars as pl
 
@@ -163,43 +163,9 @@ def _read(
         ) from None
     fields = list(cfg.columns)
     bad = _BadRows()
-    picked: list[tuple[str, ...]] = []
-    lines: list[int] = []
-    last = 0  # reader.line_num after the previous record
     try:
         with path.open(encoding=cfg.encoding, newline="") as fh:
-            reader = csv.reader(fh, delimiter=cfg.delimiter, strict=True)
-            header = next(reader, None)
-            if header is None or not any(cell.strip() for cell in header):
-                raise InputFileError(
-                    f"{path}:1: no header row" + (" (the file is empty)" if header is None else ""),
-                    "export the user list again, with its header row on the first line",
-                )
-            last = reader.line_num
-            if "\x00" in "".join(header):
-                raise InputFileError(
-                    f"{path}:1: the header contains NUL characters",
-                    'the file is probably UTF-16: set encoding = "utf-16" for this source',
-                )
-            pick = itemgetter(*_header_positions(header, cfg))
-            width = len(header)
-            blank_at: int | None = None
-            for row in reader:
-                start, last = last + 1, reader.line_num
-                if not any(cell.strip() for cell in row):
-                    if blank_at is None:
-                        blank_at = start
-                    continue
-                if blank_at is not None:  # a blank line followed by data is not "trailing"
-                    bad.add(blank_at, "blank line inside the data")
-                    blank_at = None
-                if len(row) != width:
-                    bad.add(start, f"row has {len(row)} fields, the header has {width}")
-                    continue
-                picked.append(pick(row))
-                lines.append(start)
-                if progress and len(picked) % PROGRESS_EVERY == 0:
-                    progress("rows", len(picked))
+            picked, lines = _records(fh, cfg, bad, progress)
     except FileNotFoundError:
         raise InputFileError(
             f"CSV export {path} not found",
@@ -211,15 +177,67 @@ def _read(
         raise InputFileError(
             f"{path}:{line}: byte(s) {byte} are not valid {cfg.encoding}", _ENCODING_HINT
         ) from None
-    except csv.Error as exc:
-        raise InputFileError(
-            f"{path}:{last + 1}: malformed CSV record: {exc}",
-            "check for an unbalanced quote character starting on this line",
-        ) from None
     except OSError as exc:
         raise InputFileError(f"cannot read CSV export {path}: {exc.strerror}") from None
     frame = pl.DataFrame(picked, schema=[(f, pl.String) for f in fields], orient="row")
     return frame.with_columns(pl.Series(_LINE, lines, dtype=pl.Int64)), bad
+
+
+def _records(
+    fh: TextIO,
+    cfg: CsvSource,
+    bad: _BadRows,
+    progress: Callable[[str, int], None] | None,
+) -> tuple[list[tuple[str, ...]], list[int]]:
+    """The mapped cells of every well-formed record after the header, and the line each
+    starts on; the others are recorded in ``bad``."""
+    picked: list[tuple[str, ...]] = []
+    lines: list[int] = []
+    reader = csv.reader(fh, delimiter=cfg.delimiter, strict=True)
+    last = 0  # reader.line_num after the previous record
+    try:
+        header = _header(cfg.path, next(reader, None))
+        last = reader.line_num
+        pick = itemgetter(*_header_positions(header, cfg))
+        width = len(header)
+        blank_at: int | None = None
+        for row in reader:
+            start, last = last + 1, reader.line_num
+            if not any(cell.strip() for cell in row):
+                if blank_at is None:
+                    blank_at = start
+                continue
+            if blank_at is not None:  # a blank line followed by data is not "trailing"
+                bad.add(blank_at, "blank line inside the data")
+                blank_at = None
+            if len(row) != width:
+                bad.add(start, f"row has {len(row)} fields, the header has {width}")
+                continue
+            picked.append(pick(row))
+            lines.append(start)
+            if progress and len(picked) % PROGRESS_EVERY == 0:
+                progress("rows", len(picked))
+    except csv.Error as exc:
+        raise InputFileError(
+            f"{cfg.path}:{last + 1}: malformed CSV record: {exc}",
+            "check for an unbalanced quote character starting on this line",
+        ) from None
+    return picked, lines
+
+
+def _header(path: Path, header: list[str] | None) -> list[str]:
+    """The header row, once it is known to name columns."""
+    if header is None or not any(cell.strip() for cell in header):
+        raise InputFileError(
+            f"{path}:1: no header row" + (" (the file is empty)" if header is None else ""),
+            "export the user list again, with its header row on the first line",
+        )
+    if "\x00" in "".join(header):
+        raise InputFileError(
+            f"{path}:1: the header contains NUL characters",
+            'the file is probably UTF-16: set encoding = "utf-16" for this source',
+        )
+    return header
 
 
 def _header_positions(header: list[str], cfg: CsvSource) -> list[int]:

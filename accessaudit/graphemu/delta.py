@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from accessaudit.graphemu.protocol import Caller, GraphError, Reply, Request, _Cursor
 from accessaudit.graphemu.schema import ODATA_TYPE
+from accessaudit.graphemu.tenant import Tenant
 
 
 class DeltaQueries:
@@ -114,30 +115,7 @@ class DeltaQueries:
             r for r in ("members", "owners") if kind == "group" and r in (select or [])
         ]
         minimal = "return=minimal" in req.headers.get("prefer", "")
-        link_changes: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
-        if since is None:
-            changed = [o["id"] for o in tenant.of_type(kind)]
-            for gid in changed:
-                for relation in relations:
-                    for target in getattr(tenant, relation).get(gid, []):
-                        link_changes.setdefault(gid, {})[(relation, target)] = {
-                            "@odata.type": ODATA_TYPE[tenant.types[target]],
-                            "id": target,
-                        }
-        else:
-            changed = [
-                i for i, v in tenant.changed.items() if v > since and tenant.types.get(i) == kind
-            ]
-            for link in tenant.links:
-                if link.version <= since or link.relation not in relations:
-                    continue
-                entry: dict[str, Any] = {
-                    "@odata.type": ODATA_TYPE[link.target_type],
-                    "id": link.target_id,
-                }
-                if not link.added:
-                    entry["@removed"] = {"reason": "deleted"}
-                link_changes.setdefault(link.group_id, {})[(link.relation, link.target_id)] = entry
+        changed, link_changes = _changes(tenant, kind, relations, since)
         entries: list[dict[str, Any]] = []
         ids = list(dict.fromkeys([*changed, *[g for g in link_changes if g in tenant.objects]]))
         for object_id in ids:
@@ -147,20 +125,7 @@ class DeltaQueries:
                 first = self._project(tenant.objects[object_id], kind, select)
             else:
                 first = {"id": object_id}
-            slices: dict[str, list[dict[str, Any]]] = {}
-            for (relation, _), entry in link_changes.get(object_id, {}).items():
-                slices.setdefault(relation, []).append(entry)
-            chunk = self.delta_members_per_entry
-            members = slices.get("members", [])
-            if "owners" in slices:
-                first["owners@delta"] = slices["owners"]
-            if members:
-                first["members@delta"] = members[:chunk]
-            entries.append(first)
-            for start in range(chunk, len(members), chunk):
-                # Large groups: "the same group can appear on several pages, each with a
-                # different slice of members" (delta-query-groups).
-                entries.append({"id": object_id, "members@delta": members[start : start + chunk]})
+            entries.extend(self._with_links(object_id, first, link_changes.get(object_id, {})))
         if since is not None:
             for object_id, (version, reason, removed_kind) in tenant.removed.items():
                 if version > since and removed_kind == kind:
@@ -168,3 +133,54 @@ class DeltaQueries:
         if self.delta_replay:
             entries = entries + [dict(e) for e in entries]
         return entries
+
+    def _with_links(
+        self,
+        object_id: str,
+        first: dict[str, Any],
+        links: Mapping[tuple[str, str], dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """An object's delta entry ``first`` with its owner and member changes; members beyond
+        ``delta_members_per_entry`` go in further entries of the same object."""
+        slices: dict[str, list[dict[str, Any]]] = {}
+        for (relation, _), entry in links.items():
+            slices.setdefault(relation, []).append(entry)
+        chunk = self.delta_members_per_entry
+        members = slices.get("members", [])
+        if "owners" in slices:
+            first["owners@delta"] = slices["owners"]
+        if members:
+            first["members@delta"] = members[:chunk]
+        entries = [first]
+        for start in range(chunk, len(members), chunk):
+            # Large groups: "the same group can appear on several pages, each with a
+            # different slice of members" (delta-query-groups).
+            entries.append({"id": object_id, "members@delta": members[start : start + chunk]})
+        return entries
+
+
+def _changes(
+    tenant: Tenant, kind: str, relations: list[str], since: int | None
+) -> tuple[list[str], dict[str, dict[tuple[str, str], dict[str, Any]]]]:
+    """The ids of the objects of ``kind`` changed after version ``since`` (every one when None)
+    and, per group, its changed links of ``relations`` keyed by (relation, target)."""
+    link_changes: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+    if since is None:
+        changed = [o["id"] for o in tenant.of_type(kind)]
+        for gid in changed:
+            for relation in relations:
+                for target in getattr(tenant, relation).get(gid, []):
+                    link_changes.setdefault(gid, {})[(relation, target)] = {
+                        "@odata.type": ODATA_TYPE[tenant.types[target]],
+                        "id": target,
+                    }
+        return changed, link_changes
+    changed = [i for i, v in tenant.changed.items() if v > since and tenant.types.get(i) == kind]
+    for link in tenant.links:
+        if link.version <= since or link.relation not in relations:
+            continue
+        entry: dict[str, Any] = {"@odata.type": ODATA_TYPE[link.target_type], "id": link.target_id}
+        if not link.added:
+            entry["@removed"] = {"reason": "deleted"}
+        link_changes.setdefault(link.group_id, {})[(link.relation, link.target_id)] = entry
+    return changed, link_changes

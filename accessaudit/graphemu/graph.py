@@ -298,23 +298,27 @@ class GraphApi(DeltaQueries, AppsAndRoles):
         if kind == "group" and rest[1] in ("members", "transitiveMembers", "owners"):
             return self._links(req, caller, obj["id"], rest[1], rest[2:])
         if kind == "user" and rest[1:] == ["manager"]:
-            # user-list-manager: the manager as a directoryObject; none: 404 [message as Graph's]
-            manager = tenant.managers.get(obj["id"])
-            if manager is None or tenant.type_of(manager) is None:
-                raise GraphError(
-                    404,
-                    "Request_ResourceNotFound",
-                    "Resource 'manager' does not exist or one of its queried reference-property "
-                    "objects are not present.",
-                )
-            select = None
-            if "$select" in req.query:
-                select = [x.strip() for x in req.query["$select"].split(",") if x.strip()]
-            body = {"@odata.context": self._context("directoryObjects/$entity")}
-            return Reply(200, body | self._directory_object(caller, manager, select))
+            return self._manager(req, caller, obj["id"])
         if rest[1] in ("memberOf", "transitiveMemberOf") and len(rest) == 2:
             return self._member_of(req, caller, obj["id"], transitive=rest[1] != "memberOf")
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[1]}'.")
+
+    def _manager(self, req: Request, caller: Caller, user_id: str) -> Reply:
+        """user-list-manager: the manager as a directoryObject; none: 404 [message as Graph's]."""
+        tenant = caller.tenant
+        manager = tenant.managers.get(user_id)
+        if manager is None or tenant.type_of(manager) is None:
+            raise GraphError(
+                404,
+                "Request_ResourceNotFound",
+                "Resource 'manager' does not exist or one of its queried reference-property "
+                "objects are not present.",
+            )
+        select = None
+        if "$select" in req.query:
+            select = [x.strip() for x in req.query["$select"].split(",") if x.strip()]
+        body = {"@odata.context": self._context("directoryObjects/$entity")}
+        return Reply(200, body | self._directory_object(caller, manager, select))
 
     def _member_of(
         self, req: Request, caller: Caller, object_id: str, *, transitive: bool

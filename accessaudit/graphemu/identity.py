@@ -185,7 +185,13 @@ class IdentityPlatform:
                 "the administrator of the tenant or consented to by any user in the tenant. You "
                 "may have sent your authentication request to the wrong tenant.",
             )
-        scope = form.get("scope", "")
+        failure = self._scope_error(form.get("scope", ""))
+        if failure is not None:
+            return failure
+        return self._client_token(app, tenant, key, form, client_id, basic_secret)
+
+    def _scope_error(self, scope: str) -> Reply | None:
+        """The error for any ``scope`` but one ``<resource>/.default`` this service serves."""
         resources = {GRAPH_AUDIENCE, GRAPH_APP_ID, self.base_url, f"https://localhost:{self.port}"}
         resources |= self.resources
         scopes = scope.split()
@@ -201,6 +207,18 @@ class IdentityPlatform:
                 "The provided request must include a 'scope' input parameter. The provided value "
                 f"for the input parameter 'scope' is not valid. The scope {scope} is not valid.",
             )
+        return None
+
+    def _client_token(
+        self,
+        app: AppRegistration,
+        tenant: Tenant,
+        key: str,
+        form: Mapping[str, str],
+        client_id: str,
+        basic_secret: str | None,
+    ) -> Reply:
+        """Check the client's secret or signed assertion; the token, or the error Entra gives."""
         secret = form.get("client_secret") or basic_secret
         assertion = form.get("client_assertion")
         if secret:

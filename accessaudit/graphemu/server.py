@@ -372,26 +372,9 @@ class GraphEmulator(IdentityPlatform):
             drop = reply is not None
         try:
             self._authenticate(headers)
+            items = _batch_items(body)
         except GraphError as err:
             return self._error(err.status, err.code, err.message)
-        try:
-            payload = json.loads(body)
-            items = payload["requests"]
-            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-                raise ValueError
-        except (ValueError, KeyError, TypeError):
-            return self._error(400, "BadRequest", "Invalid batch payload format.")
-        if len(items) > 20:
-            return self._error(
-                400, "BadRequest", "The number of requests in the batch exceeded the limit of 20."
-            )  # [assumed message]; the limit is documented (json-batching)
-        ids = [str(i.get("id", "")).lower() for i in items]
-        if any(not i for i in ids) or len(set(ids)) != len(ids):
-            return self._error(
-                400, "BadRequest", "Batch request contains duplicate or missing Ids."
-            )
-        if any(str(i.get("url", "")).lower().startswith(("http://", "https://")) for i in items):
-            return self._error(400, "BadRequest", "Invalid batch payload format.")
         results: dict[str, Reply] = {}
         order: list[tuple[str, str]] = []
         for item in items:
@@ -400,43 +383,75 @@ class GraphEmulator(IdentityPlatform):
             if not url.startswith("/"):
                 url = "/" + url
             method = str(item.get("method", "GET")).upper()
-            deps = [str(d) for d in item.get("dependsOn") or []]
-            if any(results[d].status >= 400 for d in deps if d in results):
-                reply = self._error(424, "FailedDependency", "Failed dependency.")
-            elif url.lower().startswith(("/v1.0/", "/beta/")):
-                segment = url.split("/")[1]
-                reply = self._error(
-                    400, "BadRequest", f"Resource not found for the segment '{segment}'."
-                )
-            else:
-                item_headers = {k.lower(): str(v) for k, v in (item.get("headers") or {}).items()}
-                item_headers["authorization"] = headers.get("authorization", "")
-                reply = self._graph(method, "/v1.0" + url, item_headers, in_batch=True)
-                drop = drop or reply.drop
+            reply = self._batch_item(item, method, url, headers, results)
+            drop = drop or reply.drop
             self._record("batch-item", method, url, reply.status)
             results[item_id] = reply
             order.append((item_id, url))
         if self.faults.batch_order == "reversed":
             order.reverse()
-        responses = []
-        for item_id, _ in order:
-            reply = results[item_id]
-            item_headers = {"Content-Type": "application/json"} | dict(reply.headers)
-            if reply.status == 401:
-                item_headers.pop("WWW-Authenticate", None)
-            body_out = reply.body
-            if isinstance(body_out, dict) and "error" in body_out:
-                inner = body_out["error"].get("innerError")
-                if isinstance(inner, dict):
-                    inner |= {
-                        "date": _now(),
-                        "request-id": str(uuid.uuid4()),
-                        "client-request-id": crid,
-                    }
-            responses.append(
-                {"id": item_id, "status": reply.status, "headers": item_headers, "body": body_out}
-            )
+        responses = [_batch_response(item_id, results[item_id], crid) for item_id, _ in order]
         return Reply(200, {"responses": responses}, drop=drop)
+
+    def _batch_item(
+        self,
+        item: Mapping[str, Any],
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        results: Mapping[str, Reply],
+    ) -> Reply:
+        """One request of a batch, sent with the batch's authorization; 424 when a request it
+        depends on failed."""
+        deps = [str(d) for d in item.get("dependsOn") or []]
+        if any(results[d].status >= 400 for d in deps if d in results):
+            return self._error(424, "FailedDependency", "Failed dependency.")
+        if url.lower().startswith(("/v1.0/", "/beta/")):
+            segment = url.split("/")[1]
+            return self._error(
+                400, "BadRequest", f"Resource not found for the segment '{segment}'."
+            )
+        item_headers = {k.lower(): str(v) for k, v in (item.get("headers") or {}).items()}
+        item_headers["authorization"] = headers.get("authorization", "")
+        return self._graph(method, "/v1.0" + url, item_headers, in_batch=True)
+
+
+def _batch_items(body: bytes) -> list[dict[str, Any]]:
+    """The requests of a ``$batch`` body; :class:`GraphError` when the payload is refused."""
+    try:
+        payload = json.loads(body)
+        items = payload["requests"]
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        raise GraphError(400, "BadRequest", "Invalid batch payload format.") from None
+    if len(items) > 20:
+        raise GraphError(
+            400, "BadRequest", "The number of requests in the batch exceeded the limit of 20."
+        )  # [assumed message]; the limit is documented (json-batching)
+    ids = [str(i.get("id", "")).lower() for i in items]
+    if any(not i for i in ids) or len(set(ids)) != len(ids):
+        raise GraphError(400, "BadRequest", "Batch request contains duplicate or missing Ids.")
+    if any(str(i.get("url", "")).lower().startswith(("http://", "https://")) for i in items):
+        raise GraphError(400, "BadRequest", "Invalid batch payload format.")
+    return items
+
+
+def _batch_response(item_id: str, reply: Reply, crid: str) -> dict[str, Any]:
+    """One entry of a ``$batch`` answer's ``responses``."""
+    item_headers = {"Content-Type": "application/json"} | dict(reply.headers)
+    if reply.status == 401:
+        item_headers.pop("WWW-Authenticate", None)
+    body_out = reply.body
+    if isinstance(body_out, dict) and "error" in body_out:
+        inner = body_out["error"].get("innerError")
+        if isinstance(inner, dict):
+            inner |= {
+                "date": _now(),
+                "request-id": str(uuid.uuid4()),
+                "client-request-id": crid,
+            }
+    return {"id": item_id, "status": reply.status, "headers": item_headers, "body": body_out}
 
 
 def _now() -> str:

@@ -160,9 +160,36 @@ def tenant_from_tables(
     tenant = Tenant(tenant_id=tenant_id, domain=domain, premium=premium, p2=p2)
     for row in _rows(accounts, source):
         tenant.add_user(track=False, **_user_props(row, domain))
+    group_rows, app_rows = _add_groups(tenant, _rows(groups, source))
+    edges = memberships
+    if source is not None and "source" in edges.columns:
+        edges = edges.filter(pl.col("source") == source)
+    _add_members(tenant, edges)
+    for row in group_rows:
+        for owner in row.get("owners") or []:
+            if owner in tenant.types:
+                tenant.add_owner(row["group_id"], owner, track=False)
+    for row in app_rows:
+        for owner in row.get("owners") or []:
+            if tenant.type_of(owner) in ("user", "servicePrincipal"):
+                tenant.sp_owners[row["group_id"]].append(owner)
+    for row in _rows(grants, source):
+        if row["principal_id"] in tenant.types:
+            _add_grant(tenant, row)
+    # Loading is the baseline: start change tracking from here.
+    tenant.links.clear()
+    tenant.changed.clear()
+    return tenant
+
+
+def _add_groups(
+    tenant: Tenant, rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Groups rows as groups, service principals (``app-role``) and administrative units;
+    returns the rows of the groups and of the service principals, for their owners."""
     group_rows: list[dict[str, Any]] = []
     app_rows: list[dict[str, Any]] = []
-    for row in _rows(groups, source):
+    for row in rows:
         if row.get("kind") == APP_ROLE:
             app_rows.append(row)
             tenant.add_service_principal(
@@ -183,9 +210,12 @@ def tenant_from_tables(
         else:
             tenant.add_group(track=False, **_group_props(row))
             group_rows.append(row)
-    edges = memberships
-    if source is not None and "source" in edges.columns:
-        edges = edges.filter(pl.col("source") == source)
+    return group_rows, app_rows
+
+
+def _add_members(tenant: Tenant, edges: pl.DataFrame) -> None:
+    """Direct members of groups and administrative units; a member the tenant does not hold
+    becomes an org contact."""
     for group_id, member_id in (
         edges.unique(["group_id", "member_id"], maintain_order=True)
         .select("group_id", "member_id")
@@ -205,57 +235,51 @@ def tenant_from_tables(
         (tenant.au_members if kind == "administrativeUnit" else tenant.members)[group_id].append(
             member_id
         )
-    for row in group_rows:
-        for owner in row.get("owners") or []:
-            if owner in tenant.types:
-                tenant.add_owner(row["group_id"], owner, track=False)
-    for row in app_rows:
-        for owner in row.get("owners") or []:
-            if tenant.type_of(owner) in ("user", "servicePrincipal"):
-                tenant.sp_owners[row["group_id"]].append(owner)
-    for row in _rows(grants, source):
-        principal, resource, kind = row["principal_id"], row["resource_id"], row["resource_kind"]
-        right = row.get("right") or ""
-        if principal not in tenant.types:
-            continue
-        if kind == "ownership" and tenant.type_of(resource) == "group":
-            tenant.add_owner(resource, principal, track=False)
-        elif kind == "ownership" and tenant.type_of(resource) == "servicePrincipal":
-            if tenant.type_of(principal) in ("user", "servicePrincipal"):
-                owned = tenant.sp_owners[resource]
-                if principal not in owned:
-                    owned.append(principal)
-        elif kind == "directory-role":
-            name, scope, eligible = parse_role_right(right)
-            if resource not in tenant.role_definitions:
-                tenant.add_role_definition(resource, name)
-            tenant.assign_role(principal, resource, scope, eligible=eligible)
-        elif kind == "app-role":
-            app, sep, role = right.rpartition(": ")
-            app, role = (app, role) if sep else (resource, right)
-            if resource not in tenant.types:
-                tenant.add_service_principal(app, id=resource, track=False)
-            sp = tenant.objects[resource]
-            if role == "default access":
-                role_id = DEFAULT_ACCESS_ROLE
-            else:
-                found = [r for r in sp["appRoles"] if r["value"] == role]
-                if not found:
-                    found = [
-                        {
-                            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{resource}/{role}")),
-                            "value": role,
-                            "displayName": role,
-                            "description": role,
-                            "allowedMemberTypes": ["User"],
-                            "isEnabled": True,
-                            "origin": "Application",
-                        }
-                    ]
-                    sp["appRoles"].append(found[0])
-                role_id = found[0]["id"]
-            tenant.assign_app_role(principal, resource, role_id)
-    # Loading is the baseline: start change tracking from here.
-    tenant.links.clear()
-    tenant.changed.clear()
-    return tenant
+
+
+def _add_grant(tenant: Tenant, row: dict[str, Any]) -> None:
+    """One grants row of a principal the tenant holds: an owner, a directory role assignment or
+    eligibility, or an app-role assignment."""
+    principal, resource, kind = row["principal_id"], row["resource_id"], row["resource_kind"]
+    right = row.get("right") or ""
+    if kind == "ownership" and tenant.type_of(resource) == "group":
+        tenant.add_owner(resource, principal, track=False)
+    elif kind == "ownership" and tenant.type_of(resource) == "servicePrincipal":
+        if tenant.type_of(principal) in ("user", "servicePrincipal"):
+            owned = tenant.sp_owners[resource]
+            if principal not in owned:
+                owned.append(principal)
+    elif kind == "directory-role":
+        name, scope, eligible = parse_role_right(right)
+        if resource not in tenant.role_definitions:
+            tenant.add_role_definition(resource, name)
+        tenant.assign_role(principal, resource, scope, eligible=eligible)
+    elif kind == "app-role":
+        app, sep, role = right.rpartition(": ")
+        app, role = (app, role) if sep else (resource, right)
+        if resource not in tenant.types:
+            tenant.add_service_principal(app, id=resource, track=False)
+        tenant.assign_app_role(principal, resource, _app_role_id(tenant, resource, role))
+
+
+def _app_role_id(tenant: Tenant, resource: str, role: str) -> str:
+    """The id of the app role ``role`` (by value) of service principal ``resource``; a role it
+    does not define yet is added, with an id derived from both names."""
+    if role == "default access":
+        return DEFAULT_ACCESS_ROLE
+    sp = tenant.objects[resource]
+    found = [r for r in sp["appRoles"] if r["value"] == role]
+    if not found:
+        found = [
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{resource}/{role}")),
+                "value": role,
+                "displayName": role,
+                "description": role,
+                "allowedMemberTypes": ["User"],
+                "isEnabled": True,
+                "origin": "Application",
+            }
+        ]
+        sp["appRoles"].append(found[0])
+    return str(found[0]["id"])

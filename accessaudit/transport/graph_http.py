@@ -241,15 +241,7 @@ class GraphClient:
             except requests.RequestException as exc:
                 self.round_trips += 1
                 attempt += 1
-                if attempt > self._cfg.max_retries:
-                    if not self._ever_ok:
-                        raise transport_error(
-                            exc, f"Microsoft Graph at {self.graph_url}", self._source
-                        ) from None
-                    raise UnitFailed(
-                        f"connection to {self.host} failed {attempt} times: {type(exc).__name__}"
-                    ) from None
-                self._wait(None, attempt, f"connection error ({type(exc).__name__})")
+                self._retry_connection(exc, attempt)
                 continue
             self.round_trips += 1
             status = resp.status_code
@@ -281,6 +273,18 @@ class GraphClient:
                 raise UnitFailed(f"HTTP {status} with a body that is not a JSON object")
             self._ever_ok = True
             return parsed
+
+    def _retry_connection(self, exc: requests.RequestException, attempt: int) -> None:
+        """Wait before try ``attempt`` after a failed connection; raise once retries run out."""
+        if attempt > self._cfg.max_retries:
+            if not self._ever_ok:
+                raise transport_error(
+                    exc, f"Microsoft Graph at {self.graph_url}", self._source
+                ) from None
+            raise UnitFailed(
+                f"connection to {self.host} failed {attempt} times: {type(exc).__name__}"
+            ) from None
+        self._wait(None, attempt, f"connection error ({type(exc).__name__})")
 
     # --- listings -----------------------------------------------------------------------------
 
@@ -377,6 +381,12 @@ class GraphClient:
     def _batch_round(
         self, ready: list[_Task], queue: deque[_Task], results: dict[str, Listing | UnitFailed]
     ) -> None:
+        """One ``$batch`` request for the ``ready`` listings' next pages.
+
+        A listing that is finished or failed goes into ``results``; one with more to read (its
+        next page, or the same page again after a token refresh or a Retry-After) goes back on
+        ``queue``.
+        """
         payload = {
             "requests": [
                 {"id": str(n), "method": "GET", "url": t.url} for n, t in enumerate(ready, 1)
@@ -401,58 +411,75 @@ class GraphClient:
             body = answer.get("body") if isinstance(answer.get("body"), dict) else {}
             assert isinstance(body, dict)
             if 200 <= status < 300:
-                task.pages += 1
-                task.attempts = 0
-                task.items.extend(v for v in body.get("value") or [] if isinstance(v, dict))
-                link = body.get("@odata.nextLink")
-                if not link:
-                    results[task.key] = Listing(task.items, task.pages, task.restarts, body)
-                    continue
-                try:
-                    task.url = self.relative(str(link))
-                except UnitFailed as failure:
-                    results[task.key] = failure
-                    continue
-                if task.url in task.asked:
-                    results[task.key] = UnitFailed(next_link_loop(task.pages))
-                    continue
-                task.asked.add(task.url)
-                queue.append(task)
-                continue
-            code, message = _error_of(body)
-            if status == 401:
-                if task.refreshed:
-                    results[task.key] = GraphFailure(401, code, f"{message} (after token refresh)")
-                    continue
-                task.refreshed = True
-                unauthorized = True
-                queue.append(task)
-            elif status in RETRYABLE:
-                task.attempts += 1
-                if task.attempts > self._cfg.max_retries:
-                    results[task.key] = GraphFailure(
-                        status, code, f"{message} (gave up after {self._cfg.max_retries} retries)"
-                    )
-                    continue
-                headers = answer.get("headers") if isinstance(answer.get("headers"), dict) else {}
-                assert isinstance(headers, dict)
-                delay = parse_retry_after(_header(headers, "Retry-After"))
-                wait = delay if delay is not None else self._backoff(task.attempts)
-                if wait > self.remaining():
-                    results[task.key] = BudgetExhausted(
-                        f"HTTP {status} {code}: Retry-After {wait:g} s exceeds the remaining "
-                        f"time budget ({max(self.remaining(), 0):.1f} s of "
-                        f"{self._cfg.time_budget:g} s)"
-                    )
-                    continue
-                task.not_before = time.monotonic() + wait
-                queue.append(task)
-            elif code == "Directory_ExpiredPageToken" and task.restarts < MAX_RESTARTS:
-                task.restarts += 1
-                task.items, task.pages, task.url = [], 0, task.first
-                task.asked = {task.first}
+                outcome = self._item_page(task, body)
+            else:
+                outcome = self._item_error(task, status, body, answer)
+                unauthorized = unauthorized or (status == 401 and outcome is None)
+            if outcome is None:
                 queue.append(task)
             else:
-                results[task.key] = GraphFailure(status, code, message)
+                results[task.key] = outcome
         if unauthorized:
             self._refresh(token)
+
+    def _item_page(self, task: _Task, body: dict[str, Any]) -> Listing | UnitFailed | None:
+        """A page a ``$batch`` item brought: the finished listing, its failure, or None when
+        ``task`` has a next page to read."""
+        task.pages += 1
+        task.attempts = 0
+        task.items.extend(v for v in body.get("value") or [] if isinstance(v, dict))
+        link = body.get("@odata.nextLink")
+        if not link:
+            return Listing(task.items, task.pages, task.restarts, body)
+        try:
+            task.url = self.relative(str(link))
+        except UnitFailed as failure:
+            return failure
+        if task.url in task.asked:
+            return UnitFailed(next_link_loop(task.pages))
+        task.asked.add(task.url)
+        return None
+
+    def _item_error(
+        self, task: _Task, status: int, body: dict[str, Any], answer: dict[str, Any]
+    ) -> UnitFailed | None:
+        """A ``$batch`` item that failed: the listing's failure, or None when ``task`` goes
+        round again (after a token refresh, after its Retry-After or backoff, or from page 1
+        when its page token expired)."""
+        code, message = _error_of(body)
+        if status == 401:
+            if task.refreshed:
+                return GraphFailure(401, code, f"{message} (after token refresh)")
+            task.refreshed = True
+            return None
+        if status in RETRYABLE:
+            return self._item_retry(task, status, code, message, answer)
+        if code == "Directory_ExpiredPageToken" and task.restarts < MAX_RESTARTS:
+            task.restarts += 1
+            task.items, task.pages, task.url = [], 0, task.first
+            task.asked = {task.first}
+            return None
+        return GraphFailure(status, code, message)
+
+    def _item_retry(
+        self, task: _Task, status: int, code: str, message: str, answer: dict[str, Any]
+    ) -> UnitFailed | None:
+        """A throttled or failing (5xx) item: when it may go again (``task.not_before``), or its
+        failure once retries or the time budget run out."""
+        task.attempts += 1
+        if task.attempts > self._cfg.max_retries:
+            return GraphFailure(
+                status, code, f"{message} (gave up after {self._cfg.max_retries} retries)"
+            )
+        headers = answer.get("headers") if isinstance(answer.get("headers"), dict) else {}
+        assert isinstance(headers, dict)
+        delay = parse_retry_after(_header(headers, "Retry-After"))
+        wait = delay if delay is not None else self._backoff(task.attempts)
+        if wait > self.remaining():
+            return BudgetExhausted(
+                f"HTTP {status} {code}: Retry-After {wait:g} s exceeds the remaining "
+                f"time budget ({max(self.remaining(), 0):.1f} s of "
+                f"{self._cfg.time_budget:g} s)"
+            )
+        task.not_before = time.monotonic() + wait
+        return None

@@ -46,26 +46,39 @@ def users(ctx: Context, link: str | None) -> Users:
         ctx.bad("users", lacks)
         return accounts_frame([], ctx.source, sign_in=False), set(), None
     if link:
-        try:
-            listing = ctx.client.list_all(link)
-        except GraphFailure as failure:
-            if failure.status != 410 and failure.code not in _RESYNC:
-                return users_stale(ctx, str(failure), link)
-            log.info("%s: users deltaLink rejected (%s): full collection", ctx.source, failure)
-            ctx.full_because("users", refused(failure))
-        except UnitFailed as failure:
+        done = users_delta(ctx, link)
+        if done is not None:
+            return done
+    return users_full(ctx)
+
+
+def users_delta(ctx: Context, link: str) -> Users | None:
+    """A delta round from ``link`` applied to the previous users; None when Graph refused the
+    link and a full collection has to resynchronise."""
+    try:
+        listing = ctx.client.list_all(link)
+    except GraphFailure as failure:
+        if failure.status != 410 and failure.code not in _RESYNC:
             return users_stale(ctx, str(failure), link)
-        else:
-            folded = delta.fold(listing.items)
-            fresh = accounts_frame(folded.changed.values(), ctx.source, sign_in=False)
-            table = delta.apply_rows(ctx.previous["accounts"], "account_id", folded, fresh)
-            ctx.ok(
-                "users",
-                f"delta: @odata.deltaLink after {listing.pages} page(s); "
-                f"{len(folded.changed)} changed, {len(folded.removed)} removed",
-                table.height,
-            )
-            return table, folded.removed, listing.last.get("@odata.deltaLink")
+        log.info("%s: users deltaLink rejected (%s): full collection", ctx.source, failure)
+        ctx.full_because("users", refused(failure))
+        return None
+    except UnitFailed as failure:
+        return users_stale(ctx, str(failure), link)
+    folded = delta.fold(listing.items)
+    fresh = accounts_frame(folded.changed.values(), ctx.source, sign_in=False)
+    table = delta.apply_rows(ctx.previous["accounts"], "account_id", folded, fresh)
+    ctx.ok(
+        "users",
+        f"delta: @odata.deltaLink after {listing.pages} page(s); "
+        f"{len(folded.changed)} changed, {len(folded.removed)} removed",
+        table.height,
+    )
+    return table, folded.removed, listing.last.get("@odata.deltaLink")
+
+
+def users_full(ctx: Context) -> Users:
+    """Every user, with sign-in activity when the source asks for it and may read it."""
     new_link = ctx.latest(delta.USERS_LATEST)
     fields: tuple[str, ...] = USER_SELECT
     sign_in = ctx.cfg.sign_in_activity
@@ -85,7 +98,6 @@ def users(ctx: Context, link: str | None) -> Users:
         # No P1 licence (Authentication_RequestFromNonPremiumTenantOrB2CTenant): collect
         # users without sign-in activity and say so.
         ctx.bad("sign-in-activity", str(failure))
-        sign_in = False
         return users_plain(ctx, new_link)
     except UnitFailed as failure:
         ctx.bad("users", str(failure))
