@@ -42,6 +42,7 @@ Left to a person (``manual``, with the reason):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,37 +164,69 @@ def manual_reason(action: dict[str, Any]) -> str | None:
         return f"{kind}: by hand"
     if action.get("system") not in ("ad", "cloud"):
         return f"{kind} in {action.get('system')}: changed in that system, by hand"
-    if kind == A.REMOVE_ROLE_ASSIGNMENT.value and str(action.get("right") or "").endswith(
-        ELIGIBLE_SUFFIX
-    ):
+    check = _MANUAL_WHEN.get(kind)
+    return check(action, action.get("target") or {}) if check else None
+
+
+def _role_assignment(action: dict[str, Any], target: dict[str, Any]) -> str | None:
+    if str(action.get("right") or "").endswith(ELIGIBLE_SUFFIX):
         return (
             "PIM eligibility: an adminRemove roleEligibilityScheduleRequest, asynchronous and "
             "subject to PIM policy: by hand"
         )
-    if kind == A.REMOVE_ROLE_ASSIGNMENT.value and action["system"] != "cloud":
+    if action["system"] != "cloud":
         return "directory roles are Entra's: by hand"
-    if kind == A.REMOVE_APP_ROLE_ASSIGNMENT.value and action["system"] != "cloud":
-        return "app roles outside Entra: by hand"
-    if kind == A.REMOVE_SID_HISTORY.value and action["system"] != "ad":
-        return "sIDHistory is AD's: by hand"
-    target = action.get("target") or {}
-    if kind in MEMBERSHIP and action["system"] == "cloud":
-        # what the plan saw; apply reads the group again before any write (Live)
-        if target.get("membership_rule") is not None:
-            return f"{DYNAMIC_REASON}: {target['membership_rule']}"
-        if target.get("exchange"):
-            return EXCHANGE_REASON
-    if kind == A.CLEAR_MANAGER.value and not (action.get("target") or {}).get("manager_id"):
-        return (
-            "clear-manager: the plan records no manager to remove (Entra managers are not "
-            "collected): by hand"
-        )
-    strip = (action.get("target") or {}).get("strip")
-    if kind == A.REMOVE_MEMBERSHIPS.value and strip is None:
+    return None
+
+
+def _app_role_assignment(action: dict[str, Any], target: dict[str, Any]) -> str | None:
+    return "app roles outside Entra: by hand" if action["system"] != "cloud" else None
+
+
+def _sid_history(action: dict[str, Any], target: dict[str, Any]) -> str | None:
+    return "sIDHistory is AD's: by hand" if action["system"] != "ad" else None
+
+
+def _membership(action: dict[str, Any], target: dict[str, Any]) -> str | None:
+    if action["system"] != "cloud":
+        return None
+    # what the plan saw; apply reads the group again before any write (Live)
+    if target.get("membership_rule") is not None:
+        return f"{DYNAMIC_REASON}: {target['membership_rule']}"
+    if target.get("exchange"):
+        return EXCHANGE_REASON
+    return None
+
+
+def _manager(action: dict[str, Any], target: dict[str, Any]) -> str | None:
+    if target.get("manager_id"):
+        return None
+    return (
+        "clear-manager: the plan records no manager to remove (Entra managers are not "
+        "collected): by hand"
+    )
+
+
+def _memberships(action: dict[str, Any], target: dict[str, Any]) -> str | None:
+    strip = target.get("strip")
+    if strip is None:
         return "remove-memberships without recorded edges (a plan older than this apply): by hand"
-    if kind == A.REMOVE_MEMBERSHIPS.value and not strip:
+    if not strip:
         return "remove-memberships: no direct membership of the account's own directory to strip"
     return None
+
+
+#: Per executable kind: why an action of it is left to a person (None: it is executed), from
+#: the action and its ``target``.
+_MANUAL_WHEN: dict[str, Callable[[dict[str, Any], dict[str, Any]], str | None]] = {
+    A.REMOVE_ROLE_ASSIGNMENT.value: _role_assignment,
+    A.REMOVE_APP_ROLE_ASSIGNMENT.value: _app_role_assignment,
+    A.REMOVE_SID_HISTORY.value: _sid_history,
+    A.REMOVE_MEMBER.value: _membership,
+    A.UNNEST_GROUP.value: _membership,
+    A.CLEAR_MANAGER.value: _manager,
+    A.REMOVE_MEMBERSHIPS.value: _memberships,
+}
 
 
 def expand(action: dict[str, Any]) -> list[Change]:

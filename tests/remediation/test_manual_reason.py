@@ -1,0 +1,71 @@
+"""Which actions apply leaves to a person, and why: every branch of ``manual_reason``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from accessaudit.remediation.apply.changes import (
+    DYNAMIC_REASON,
+    EXCHANGE_REASON,
+    MANUAL,
+    manual_reason,
+)
+
+EDGE = {"group_id": "g", "group_sid": None, "group_dn": None, "via": "member"}
+
+
+def action(kind: str, system: str = "ad", **extra: Any) -> dict[str, Any]:
+    return {"action_id": f"{kind}|x", "kind": kind, "system": system, **extra}
+
+
+@pytest.mark.parametrize(
+    ("act", "reason"),
+    [
+        (action("remove-member"), None),
+        (action("unnest-group", "cloud"), None),
+        (action("remove-owner", "cloud"), None),
+        (action("remove-member", "app"), "remove-member in app: changed in that system, by hand"),
+        (action("no-such-kind"), "no-such-kind: by hand"),
+        (action("remove-role-assignment", "cloud", right="Global Administrator @ /"), None),
+        (
+            action("remove-role-assignment", "cloud", right="Global Administrator @ / (eligible)"),
+            "PIM eligibility: an adminRemove roleEligibilityScheduleRequest, asynchronous and "
+            "subject to PIM policy: by hand",
+        ),
+        (action("remove-role-assignment", "ad"), "directory roles are Entra's: by hand"),
+        (action("remove-app-role-assignment", "cloud"), None),
+        (action("remove-app-role-assignment", "ad"), "app roles outside Entra: by hand"),
+        (action("remove-sid-history", "ad"), None),
+        (action("remove-sid-history", "cloud"), "sIDHistory is AD's: by hand"),
+        (
+            action("remove-member", "cloud", target={"membership_rule": "user.dept -eq 'x'"}),
+            f"{DYNAMIC_REASON}: user.dept -eq 'x'",
+        ),
+        (action("unnest-group", "cloud", target={"exchange": True}), EXCHANGE_REASON),
+        (action("remove-member", "ad", target={"membership_rule": "r", "exchange": True}), None),
+        (action("clear-manager", "ad", target={"manager_id": "m"}), None),
+        (
+            action("clear-manager", "cloud"),
+            "clear-manager: the plan records no manager to remove (Entra managers are not "
+            "collected): by hand",
+        ),
+        (action("remove-memberships", "ad", target={"strip": [EDGE]}), None),
+        (
+            action("remove-memberships", "ad"),
+            "remove-memberships without recorded edges (a plan older than this apply): by hand",
+        ),
+        (
+            action("remove-memberships", "ad", target={"strip": []}),
+            "remove-memberships: no direct membership of the account's own directory to strip",
+        ),
+    ],
+)
+def test_manual_reason(act: dict[str, Any], reason: str | None) -> None:
+    assert manual_reason(act) == reason
+
+
+@pytest.mark.parametrize("kind", sorted(MANUAL))
+def test_kinds_left_to_a_person_whatever_their_system(kind: str) -> None:
+    assert manual_reason(action(kind, "cloud")) == MANUAL[kind]
