@@ -1,7 +1,8 @@
 """Guarded, opt-in execution of a saved plan's directory changes, with journal and undo.
 
-What is executed and what stays manual (and why) is in :mod:`.apply_changes`. The guards, in
-order:
+What is executed and what stays manual (and why) is in
+:mod:`accessaudit.remediation.apply.changes`; the checks that refuse a change in
+:mod:`accessaudit.remediation.apply.guards`. The guards, in order:
 
 1. the plan's content matches its SHA-256 (and the approved one) - :func:`planfile.load_plan`;
 2. the blast-radius cap: more changes than ``max_changes`` refuses the whole apply;
@@ -40,10 +41,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from accessaudit.errors import AuditError
-from accessaudit.model import ActionKind, Via, is_privileged_sid
+from accessaudit.model import ActionKind
+from accessaudit.remediation.apply import guards
 from accessaudit.remediation.apply.changes import (
-    DYNAMIC_REASON,
-    EXCHANGE_REASON,
     EXECUTABLE,
     IRREVERSIBLE,
     IRREVERSIBLE_NOTE,
@@ -135,88 +135,6 @@ def plan_changes(
     return changes, manual
 
 
-# --- refusals --------------------------------------------------------------------------------
-
-
-def _refusal(change: Change, live: Live, allow_protected: Iterable[str]) -> str | None:
-    allowed = set(allow_protected)
-    sid = live.group_sid or change.group_sid
-    named = {change.group_id, sid} & allowed
-    if is_privileged_sid(sid) and not named:
-        return f"protected group {sid} (name it with --allow-protected to change it)"
-    if change.kind in MEMBERSHIP and (live.primary or change.via == Via.PRIMARY_GROUP.value):
-        return "the member's primary group (change primaryGroupID first)"
-    if change.system == "cloud" and live.synced:
-        what = "account" if change.kind == A.CLEAR_MANAGER.value else "group"
-        return f"{what} synced from on-premises AD: change it in AD"
-    if change.system == "cloud" and change.kind in MEMBERSHIP and live.dynamic:
-        return DYNAMIC_REASON
-    if change.system == "cloud" and change.kind in MEMBERSHIP and live.mail_enabled:
-        return EXCHANGE_REASON
-    if change.system == "cloud" and live.role_assignable:
-        return "role-assignable group: the write app is deliberately not granted to change it"
-    return None
-
-
-def _preflight(
-    change: Change, live: Live, allow_protected: Iterable[str], allow_irreversible: bool
-) -> Outcome | None:
-    """None when the change is to be written; else its drift / refusal / no-op outcome."""
-    if not live.group_exists or not live.member_exists:
-        what = "group" if not live.group_exists else "member"
-        return Outcome(change.action_id, "drift", f"{what} no longer exists")
-    if live.drift:
-        return Outcome(change.action_id, "drift", live.drift)
-    refusal = _refusal(change, live, allow_protected) or live.refusal
-    if refusal:
-        return Outcome(change.action_id, "refused", refusal)
-    if not live.is_member:
-        return Outcome(change.action_id, "noop", "already absent")
-    if change.kind in IRREVERSIBLE and not allow_irreversible:
-        return Outcome(
-            change.action_id,
-            "refused",
-            f"irreversible ({IRREVERSIBLE_NOTE}); pass --allow-irreversible to make it",
-        )
-    return None
-
-
-def _group_cap(
-    to_write: list[tuple[Change, Live]],
-    earlier: Counter[tuple[str, str]],
-    max_fraction: float,
-    allow_large: bool,
-) -> None:
-    """Refuse the apply when, with what this plan removed from a group in earlier runs
-    (``earlier``: batches of --only-ids, a resumed run), more than ``max_fraction`` of the
-    group's members before the plan would be gone."""
-    if allow_large:
-        return
-    removing: Counter[tuple[str, str]] = Counter()
-    size: dict[tuple[str, str], int] = {}
-    for c, live in to_write:
-        if c.kind in MEMBERSHIP and c.group_id and live.size:
-            key = (c.system, c.group_id)
-            removing[key] += 1
-            size[key] = live.size
-    over = sorted(
-        (k, n + earlier[k], size[k] + earlier[k], earlier[k])
-        for k, n in removing.items()
-        if n + earlier[k] > max_fraction * (size[k] + earlier[k])
-    )
-    if over:
-        listed = ", ".join(
-            f"{g} ({n} of {s} members" + (f", {e} removed earlier by this plan)" if e else ")")
-            for (_, g), n, s, e in over[:5]
-        )
-        raise ApplyError(
-            f"the plan removes more than {max_fraction:.0%} of the members of "
-            f"{len(over)} group(s): {listed}",
-            "check those groups with their owners; pass --allow-large to go ahead, or apply "
-            "a smaller batch with --only-ids",
-        )
-
-
 # --- apply -----------------------------------------------------------------------------------
 
 
@@ -253,12 +171,16 @@ def apply_plan(
     journal_path, ldif_path, graph_path = paths_for(plan_path)
     every, _ = plan_changes(doc["actions"])  # the undo file covers the whole plan's writes
     with plan_lock(plan_path):
-        return _apply(
-            Journal(journal_path, str(doc["sha256"])), changes, every, report, dirs, ldif_path,
-            graph_path, execute=execute, allow_protected=allow_protected,
-            allow_irreversible=allow_irreversible, max_group_fraction=max_group_fraction,
-            allow_large=allow_large, rate=rate, max_failures=max_failures, sleep=sleep,
+        run = _Run(
+            Journal(journal_path, str(doc["sha256"])), dirs, report, execute=execute,
+            allow_protected=allow_protected, allow_irreversible=allow_irreversible, rate=rate,
+            max_failures=max_failures, sleep=sleep,
         )  # fmt: skip
+        to_write = _prepare(run, changes, every, max_group_fraction, allow_large)
+        if to_write:
+            undo = _Undo(run.priors, dirs, ldif_path, graph_path)
+            _write_all(run, to_write, undo.begin(to_write, every, run.seen))
+        return report
 
 
 @contextlib.contextmanager
@@ -278,112 +200,170 @@ def plan_lock(plan_path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _apply(
-    journal: Journal,
+@dataclass
+class _Run:
+    """One apply: its journal, connections, report and write settings."""
+
+    journal: Journal
+    dirs: dict[str, Directory]
+    report: ApplyReport
+    execute: bool
+    allow_protected: Iterable[str]
+    allow_irreversible: bool
+    rate: float
+    max_failures: int
+    sleep: Callable[[float], None]
+    seen: dict[str, list[str]] = field(default_factory=dict)  # the journal's states at start
+    priors: dict[str, dict[str, Any]] = field(default_factory=dict)  # and its intents' priors
+    kill_after: int = field(default_factory=lambda: int(os.environ.get(KILL_ENV, "0") or 0))
+
+    def preflight(self, c: Change, live: Live) -> Outcome | None:
+        """None when the change is to be written; else its drift / refusal / no-op outcome."""
+        verdict = guards.preflight(c, live, self.allow_protected, self.allow_irreversible)
+        return None if verdict is None else Outcome(c.action_id, *verdict)
+
+
+def _prepare(
+    run: _Run,
     changes: list[Change],
     every: list[Change],
-    report: ApplyReport,
-    dirs: dict[str, Directory],
-    ldif_path: Path,
-    graph_path: Path,
-    *,
-    execute: bool,
-    allow_protected: Iterable[str],
-    allow_irreversible: bool,
     max_group_fraction: float,
     allow_large: bool,
-    rate: float,
-    max_failures: int,
-    sleep: Callable[[float], None],
-) -> ApplyReport:
-    seen = journal.states()
-    priors = journal.priors()
-    report.journal = journal.path
-    kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
-    interval = 1.0 / rate if rate > 0 else 0.0
-
-    def preflight(c: Change, live: Live) -> Outcome | None:
-        return _preflight(c, live, allow_protected, allow_irreversible)
-
-    # Pass 1: read every change's objects; refusals, drift and no-ops are settled without a write.
-    to_write: list[tuple[Change, Live]] = []
-    for c in changes:
-        states = seen.get(c.action_id, [])
-        settled = [st for st in states if st in (*FINAL, "undone")]
-        if settled and settled[-1] in FINAL:
-            report.outcomes.append(Outcome(c.action_id, "already", "journalled as done"))
-            continue
-        live = dirs[c.system].read(c)
-        outcome = preflight(c, live)
-        if outcome is None:
-            to_write.append((c, live))
-            continue
-        if outcome.state == "noop" and execute:
-            # an intent left by a crash whose write had landed: that change is now done
-            outcome.state = "done" if "intent" in states else "noop"
-            journal.write(c.action_id, outcome.state, outcome.reason)
-        report.outcomes.append(outcome)
+) -> list[tuple[Change, Live]]:
+    """Read every change (pass 1) and check the per-group cap; the changes left to write, with
+    what was read (none on a dry run: each is reported as what it would do)."""
+    run.seen = run.journal.states()
+    run.priors = run.journal.priors()
+    run.report.journal = run.journal.path
+    to_write = _read_all(run, changes)
     pending = {c.action_id for c, _ in to_write}
     removed = Counter(
         (c.system, c.group_id)
         for c in every
         if c.kind in MEMBERSHIP and c.group_id and c.action_id not in pending
-        and _removed(seen.get(c.action_id, []))
+        and _removed(run.seen.get(c.action_id, []))
     )  # fmt: skip
-    _group_cap(to_write, removed, max_group_fraction, allow_large)
-    if not execute:
-        report.outcomes += [
+    guards.group_cap(to_write, removed, max_group_fraction, allow_large)
+    if not run.execute:
+        run.report.outcomes += [
             Outcome(c.action_id, "dry-run", _would(c, live.prior)) for c, live in to_write
         ]
-        return report
-    if not to_write:
-        return report
-    # The undo file covers every change of this plan written (and not undone since), by this
-    # run (even with --only-ids) or an earlier one, and every change about to be written.
-    earlier = [c for c in every if _written(seen.get(c.action_id, []))]
-    priors |= {c.action_id: live.prior for c, live in to_write}
-    undo_changes = list({c.action_id: c for c in [*earlier, *(c for c, _ in to_write)]}.values())
-    write_undo(undo_changes, priors, dirs, ldif_path, graph_path)
-    report.undo, report.undo_graph = ldif_path, graph_path
+        return []
+    return to_write
 
-    # Pass 2: re-read each object just before its write (drift since pass 1), then write.
+
+def _read_all(run: _Run, changes: list[Change]) -> list[tuple[Change, Live]]:
+    """Pass 1: read every change's objects; refusals, drift and no-ops are settled (and
+    reported) without a write, the rest returned with what was read."""
+    to_write: list[tuple[Change, Live]] = []
+    for c in changes:
+        states = run.seen.get(c.action_id, [])
+        settled = [st for st in states if st in (*FINAL, "undone")]
+        if settled and settled[-1] in FINAL:
+            run.report.outcomes.append(Outcome(c.action_id, "already", "journalled as done"))
+            continue
+        live = run.dirs[c.system].read(c)
+        outcome = run.preflight(c, live)
+        if outcome is None:
+            to_write.append((c, live))
+            continue
+        if outcome.state == "noop" and run.execute:
+            # an intent left by a crash whose write had landed: that change is now done
+            outcome.state = "done" if "intent" in states else "noop"
+            run.journal.write(c.action_id, outcome.state, outcome.reason)
+        run.report.outcomes.append(outcome)
+    return to_write
+
+
+@dataclass
+class _Undo:
+    """The undo file (LDIF + Graph JSON requests) and what each change in it removed."""
+
+    priors: dict[str, dict[str, Any]]
+    dirs: dict[str, Directory]
+    ldif_path: Path
+    graph_path: Path
+    changes: list[Change] = field(default_factory=list)
+
+    def begin(
+        self, to_write: list[tuple[Change, Live]], every: list[Change], seen: dict[str, list[str]]
+    ) -> _Undo:
+        """Write the undo file before the first write. It covers every change of this plan
+        written (and not undone since), by this run (even with --only-ids) or an earlier one,
+        and every change about to be written."""
+        earlier = [c for c in every if _written(seen.get(c.action_id, []))]
+        self.priors |= {c.action_id: live.prior for c, live in to_write}
+        about = (c for c, _ in to_write)
+        self.changes = list({c.action_id: c for c in [*earlier, *about]}.values())
+        self.write()
+        return self
+
+    def write(self) -> None:
+        write_undo(self.changes, self.priors, self.dirs, self.ldif_path, self.graph_path)
+
+    def follow(self, c: Change, prior: dict[str, Any]) -> None:
+        """A change read again with another prior than pass 1's (another assignment since,
+        say): the undo file follows."""
+        if prior != self.priors.get(c.action_id):
+            self.priors[c.action_id] = prior
+            self.write()
+
+
+def _write_all(run: _Run, to_write: list[tuple[Change, Live]], undo: _Undo) -> None:
+    """Pass 2: re-read each object just before its write (drift since pass 1), then write,
+    spaced by the rate; stop after ``max_failures`` failures in a row."""
+    run.report.undo, run.report.undo_graph = undo.ldif_path, undo.graph_path
+    interval = 1.0 / run.rate if run.rate > 0 else 0.0
     last_write = 0.0
     failures = 0
     for c, _ in to_write:
-        d = dirs[c.system]
-        live = d.read(c)
-        outcome = preflight(c, live)
-        if outcome is not None:
-            if outcome.state == "noop":
-                journal.write(c.action_id, "noop", outcome.reason)
-            report.outcomes.append(outcome)
+        live = run.dirs[c.system].read(c)
+        if not _still_to_write(run, c, live):
             continue
-        if live.prior != priors.get(c.action_id):
-            # changed since pass 1 (another assignment, say): the undo file follows
-            priors[c.action_id] = live.prior
-            write_undo(undo_changes, priors, dirs, ldif_path, graph_path)
+        undo.follow(c, live.prior)
         wait = last_write + interval - time.monotonic()
         if wait > 0:
-            sleep(wait)
-        journal.write(c.action_id, "intent", prior=live.prior)
-        try:
-            d.remove(c, live)
-        except AuditError as exc:
+            run.sleep(wait)
+        written = _write(run, c, live)
+        if written is None:
             failures += 1
-            journal.write(c.action_id, "failed", str(exc))
-            report.outcomes.append(Outcome(c.action_id, "failed", str(exc)))
-            if failures >= max_failures:
+            if failures >= run.max_failures:
                 break
             continue
-        last_write = time.monotonic()
-        report.writes += 1
+        last_write = written
         failures = 0
-        if kill_after and report.writes >= kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
-        journal.write(c.action_id, "done")
-        note = IRREVERSIBLE_NOTE if c.kind in IRREVERSIBLE else ""
-        report.outcomes.append(Outcome(c.action_id, "done", note))
-    return report
+
+
+def _still_to_write(run: _Run, c: Change, live: Live) -> bool:
+    """Whether the change, read again, is still to be written; else its outcome is reported
+    (a no-op journalled)."""
+    outcome = run.preflight(c, live)
+    if outcome is None:
+        return True
+    if outcome.state == "noop":
+        run.journal.write(c.action_id, "noop", outcome.reason)
+    run.report.outcomes.append(outcome)
+    return False
+
+
+def _write(run: _Run, c: Change, live: Live) -> float | None:
+    """Journal the intent, write, journal the outcome: when the write was made (None: it
+    failed)."""
+    run.journal.write(c.action_id, "intent", prior=live.prior)
+    try:
+        run.dirs[c.system].remove(c, live)
+    except AuditError as exc:
+        run.journal.write(c.action_id, "failed", str(exc))
+        run.report.outcomes.append(Outcome(c.action_id, "failed", str(exc)))
+        return None
+    written = time.monotonic()
+    run.report.writes += 1
+    if run.kill_after and run.report.writes >= run.kill_after:
+        os.kill(os.getpid(), signal.SIGKILL)
+    run.journal.write(c.action_id, "done")
+    note = IRREVERSIBLE_NOTE if c.kind in IRREVERSIBLE else ""
+    run.report.outcomes.append(Outcome(c.action_id, "done", note))
+    return written
 
 
 def _removed(states: list[str]) -> bool:
