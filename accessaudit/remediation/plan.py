@@ -1,13 +1,14 @@
 """Findings -> the concrete actions that resolve them, each with its impact.
 
 Where a nested path crosses from one organisation into the other, the action is placed at that
-crossing edge: un-nest the group (one change for every member behind it) rather than remove each
-member. When the group at the crossing is *mixed* (used by both forces, so cutting it would take
-legitimate access away), the action is to split that group instead: its other force's members
-move to a new group of their own force, and the group leaves the other force's parents it was
-crossing into (:mod:`accessaudit.remediation.split`). The smallest action wins in two more
-places: every access of a guest of the other force goes with the guest (one deletion), and every
-link of an empty group to the other force (its nesting, owner, roles) goes with the group.
+crossing edge (:mod:`accessaudit.remediation.crossing`): un-nest the group (one change for every
+member behind it) rather than remove each member. When the group at the crossing is *mixed* (used by
+both forces, so cutting it would take legitimate access away), the action is to split that group
+instead: its other force's members move to a new group of their own force, and the group leaves the
+other force's parents it was crossing into (:mod:`accessaudit.remediation.split`). The smallest
+action wins in two more places: every access of a guest of the other force goes with the guest (one
+deletion), and every link of an empty group to the other force (its nesting, owner, roles) goes with
+the group.
 
 An inactive account's finding (remove-memberships) is credited to the action whose change
 removes its cross-force access: its own remove-memberships when stripping its direct
@@ -16,7 +17,7 @@ removal). An action never claims a finding its command does not remove.
 
 Each action lists the findings it resolves; actions are ordered by severity, then by how many
 findings they resolve. Only *open* findings are planned: an accepted one (an exception of the
-register) is left alone. Everything is polars joins over the findings and the closure: no
+register) is left alone. Everything is polars joins over the findings and their paths: no
 per-finding Python.
 """
 
@@ -30,16 +31,15 @@ from accessaudit.config.settings import Organisation
 from accessaudit.model import (
     ACTIONS_SCHEMA,
     SEVERITY_RANK,
-    SPECIAL_ORGS,
     ActionKind,
     MemberKind,
     Severity,
 )
 from accessaudit.remediation import split
 from accessaudit.remediation.commands import render_commands, strip_edges
+from accessaudit.remediation.crossing import ACCESS_ACTIONS, crossing_edges, split_unnests
 
 A = ActionKind
-_ACCESS_ACTIONS = [A.REMOVE_MEMBER.value, A.UNNEST_GROUP.value]
 #: Actions on one of an account's rights, which deleting the account (a guest) also resolves.
 _GUEST_ROUTED = [
     A.REMOVE_MEMBER.value,
@@ -60,88 +60,6 @@ _NULL = pl.lit(None, pl.String)
 
 def _rank_expr(col: str) -> pl.Expr:
     return pl.col(col).replace_strict({s.value: r for s, r in SEVERITY_RANK.items()}, default=0)
-
-
-def crossing_edges(
-    findings: pl.DataFrame, paths: pl.DataFrame, groups: pl.DataFrame
-) -> pl.DataFrame:
-    """For each account finding with a path: the edge where the path leaves the account's org.
-
-    ``paths`` is the run's ``finding_paths`` table (``finding_key``, ``path``: object ids hop by
-    hop), as the pipeline derived it from the group closure; rows of other findings are ignored.
-
-    Returns ``finding_key``, ``cross_group`` (first group of another real organisation on the
-    path), ``cross_member`` (the node before it: the account or a group), ``hop`` (1 = the
-    account's own membership).
-    """
-    acc = findings.filter(
-        pl.col("action").is_in(_ACCESS_ACTIONS)
-        & pl.col("account_id").is_not_null()
-        & pl.col("group_id").is_not_null()
-        & pl.col("member_group_id").is_null()
-    )
-    g_org = groups.select(node="group_id", node_org="org")
-    # Each hop's number comes with it through the explode (no window over the finding keys);
-    # the exploded rows keep each path's order, so the first kept row per finding is its
-    # smallest hop, and only the ~1 row per finding left is sorted.
-    exploded = (
-        paths.join(acc.select("finding_key", "principal_org"), on="finding_key")
-        .with_columns(
-            prev=pl.col("path").list.shift(1),
-            hop=pl.int_ranges(pl.col("path").list.len(), dtype=pl.Int64),
-        )
-        .explode("path", "prev", "hop")
-        .rename({"path": "node"})
-        .filter(pl.col("hop") >= 1)
-        .join(g_org, on="node", how="left", maintain_order="left")
-        .filter(
-            ~pl.col("node_org").is_in(list(SPECIAL_ORGS))
-            & pl.col("node_org").is_not_null()
-            & (pl.col("node_org") != pl.col("principal_org"))
-        )
-        .unique("finding_key", keep="first", maintain_order=True)
-        .sort("finding_key")
-    )
-    return exploded.select("finding_key", cross_group="node", cross_member="prev", hop="hop")
-
-
-def split_unnests(
-    actions: pl.DataFrame,
-    findings: pl.DataFrame,
-    paths: pl.DataFrame,
-    groups: pl.DataFrame,
-    memberships: pl.DataFrame,
-) -> pl.DataFrame:
-    """``action_id, group_id, member_id``: the edges (parent, split group) a split removes.
-
-    Where a finding a split resolves crosses from the split group into a group of another
-    force (the nesting finding itself, or a nested access whose crossing edge leaves the split
-    group), the split takes the group out of that parent: moving the other force's members out
-    leaves the group single-force, and still nested across. Shared by the commands and the
-    what-if, so both remove the same edges.
-    """
-    split_keys = (
-        actions.filter(pl.col("kind") == A.SPLIT_GROUP.value)
-        .select("action_id", split_id="group_id", finding_key="finding_keys")
-        .explode("finding_key")
-    )
-    f = findings.join(split_keys, on="finding_key")
-    nested = f.filter(pl.col("member_group_id") == pl.col("split_id")).select(
-        "action_id", "group_id", member_id="split_id"
-    )
-    crossing = (
-        crossing_edges(f, paths, groups)
-        .join(f.select("finding_key", "action_id", "split_id"), on="finding_key")
-        .filter(pl.col("cross_member") == pl.col("split_id"))
-        .select("action_id", group_id="cross_group", member_id="split_id")
-    )
-    direct = memberships.select("group_id", "member_id").unique()
-    return (
-        pl.concat([nested, crossing])
-        .unique()
-        .join(direct, on=["group_id", "member_id"], how="semi")
-        .sort("action_id", "group_id")
-    )
 
 
 def _flagged(findings: pl.DataFrame, rule: str, column: str) -> list[str]:
@@ -174,8 +92,8 @@ def _rule_targets(f: pl.DataFrame) -> pl.DataFrame:
     ``cross_member``: a remove-member at the account's own membership, else an un-nest), a
     nesting finding un-nests its group, every other action targets what its finding names."""
     action = pl.col("action")
-    is_access = action.is_in(_ACCESS_ACTIONS) & pl.col("account_id").is_not_null()
-    is_nesting = action.is_in(_ACCESS_ACTIONS) & pl.col("member_group_id").is_not_null()
+    is_access = action.is_in(ACCESS_ACTIONS) & pl.col("account_id").is_not_null()
+    is_nesting = action.is_in(ACCESS_ACTIONS) & pl.col("member_group_id").is_not_null()
     principal = pl.coalesce("account_id", "member_group_id")
     access_kind = (
         pl.when(pl.col("hop").fill_null(1) <= 1)
@@ -292,7 +210,7 @@ def _review_targets(planned: pl.DataFrame) -> pl.DataFrame:
 _KEYS = ["kind", "t_group", "t_member", "t_resource", "t_right"]
 #: Rule actions of an account's own cross-force rights (memberships, roles, app roles): what
 #: the inactive-account rule counts.
-_RIGHTS = [*_ACCESS_ACTIONS, A.REMOVE_ROLE_ASSIGNMENT.value, A.REMOVE_APP_ROLE_ASSIGNMENT.value]
+_RIGHTS = [*ACCESS_ACTIONS, A.REMOVE_ROLE_ASSIGNMENT.value, A.REMOVE_APP_ROLE_ASSIGNMENT.value]
 
 
 def _credit_inactive(
@@ -350,7 +268,8 @@ def plan_actions(
 ) -> pl.DataFrame:
     """One row per action (ACTIONS_SCHEMA), with the open findings it resolves.
 
-    ``paths`` is the run's ``finding_paths`` (see :func:`crossing_edges`).
+    ``paths`` is the run's ``finding_paths`` (see
+    :func:`~accessaudit.remediation.crossing.crossing_edges`).
 
     ``organisations`` (the configured ones) give a split's new group its force's OU and name
     prefix (their ``ou`` and ``name_prefix`` matchers).

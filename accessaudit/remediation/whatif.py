@@ -32,7 +32,7 @@ import polars as pl
 
 from accessaudit.model import SPECIAL_ORGS, ActionKind, MemberKind
 from accessaudit.remediation import commands
-from accessaudit.remediation.plan import split_unnests
+from accessaudit.remediation.crossing import split_unnests
 
 A = ActionKind
 _CAT = pl.Categorical()
