@@ -74,44 +74,13 @@ def correlate(
     if on not in CORRELATE_ON:
         raise ValueError(f"cannot correlate on {on!r}; one of {CORRELATE_ON}")
     accounts = collection.table("accounts")
-    memberships = collection.table("memberships")
-
-    csv_keys = accounts.select(
-        pl.col("account_id").alias("csv_account_id"),
-        pl.coalesce(_key(pl.col(on)), _key(pl.col("username"))).alias("_key"),
-    ).with_row_index("_order")
-    directory = (
-        _without_synced_copies(directory_accounts.lazy())
-        .filter(pl.col("source").ne_missing(collection.source))
-        .select(pl.col("account_id").alias("directory_account_id"), _key(pl.col(on)).alias("_key"))
-        .drop_nulls()
-        .unique()
-    )
-    # (account_id, key) pairs are unique and a CSV account has one key: count() (non-null) is the
-    # number of distinct candidate accounts
-    candidates = pl.col("directory_account_id").count().over("csv_account_id")
-    evidence = (
-        csv_keys.lazy()
-        .join(directory, on="_key", how="left")
-        .with_columns(
-            pl.when(candidates == 0)
-            .then(pl.lit("unmatched"))
-            .when(candidates == 1)
-            .then(pl.lit("matched"))
-            .otherwise(pl.lit("ambiguous"))
-            .alias("status"),
-            pl.lit(on).alias("on"),
-        )
-        .sort("_order", "directory_account_id", nulls_last=True)
-        .select(CORRELATION_SCHEMA.names())
-        .collect()
-    )
-
+    evidence = _evidence(accounts, directory_accounts, collection.source, on)
     matched = evidence.filter(pl.col("status") == "matched").select(
         "csv_account_id", "directory_account_id"
     )
     new_memberships = (
-        memberships.join(
+        collection.table("memberships")
+        .join(
             matched,
             left_on="member_id",
             right_on="csv_account_id",
@@ -130,24 +99,64 @@ def correlate(
     new_accounts = accounts.join(
         matched, left_on="account_id", right_on="csv_account_id", how="anti", maintain_order="left"
     )
-
-    per_status = evidence.unique("csv_account_id")["status"]
-    n_matched = int((per_status == "matched").sum())
-    n_unmatched = int((per_status == "unmatched").sum())
-    n_ambiguous = int((per_status == "ambiguous").sum())
-    unit = CollectionUnit(
-        "correlation",
-        complete=True,
-        detail=f"{n_matched} matched, {n_unmatched} unmatched, {n_ambiguous} ambiguous on {on}",
-        count=n_matched,
-    )
     result = SourceCollection(
         source=collection.source,
         kind=collection.kind,
         started=collection.started,
         finished=collection.finished,
         tables={**collection.tables, "accounts": new_accounts, "memberships": new_memberships},
-        units=[*collection.units, unit],
+        units=[*collection.units, _unit(evidence, on)],
         state=dict(collection.state),
     )
     return result, evidence
+
+
+def _evidence(
+    accounts: pl.DataFrame, directory_accounts: pl.DataFrame, source: str, on: str
+) -> pl.DataFrame:
+    """Each CSV account's candidates among the directory accounts of other sources
+    (:data:`CORRELATION_SCHEMA`)."""
+    csv_keys = accounts.select(
+        pl.col("account_id").alias("csv_account_id"),
+        pl.coalesce(_key(pl.col(on)), _key(pl.col("username"))).alias("_key"),
+    ).with_row_index("_order")
+    directory = (
+        _without_synced_copies(directory_accounts.lazy())
+        .filter(pl.col("source").ne_missing(source))
+        .select(pl.col("account_id").alias("directory_account_id"), _key(pl.col(on)).alias("_key"))
+        .drop_nulls()
+        .unique()
+    )
+    # (account_id, key) pairs are unique and a CSV account has one key: count() (non-null) is the
+    # number of distinct candidate accounts
+    candidates = pl.col("directory_account_id").count().over("csv_account_id")
+    return (
+        csv_keys.lazy()
+        .join(directory, on="_key", how="left")
+        .with_columns(
+            pl.when(candidates == 0)
+            .then(pl.lit("unmatched"))
+            .when(candidates == 1)
+            .then(pl.lit("matched"))
+            .otherwise(pl.lit("ambiguous"))
+            .alias("status"),
+            pl.lit(on).alias("on"),
+        )
+        .sort("_order", "directory_account_id", nulls_last=True)
+        .select(CORRELATION_SCHEMA.names())
+        .collect()
+    )
+
+
+def _unit(evidence: pl.DataFrame, on: str) -> CollectionUnit:
+    """The ``correlation`` unit: how many CSV accounts matched, did not, or were ambiguous."""
+    per_status = evidence.unique("csv_account_id")["status"]
+    n_matched = int((per_status == "matched").sum())
+    n_unmatched = int((per_status == "unmatched").sum())
+    n_ambiguous = int((per_status == "ambiguous").sum())
+    return CollectionUnit(
+        "correlation",
+        complete=True,
+        detail=f"{n_matched} matched, {n_unmatched} unmatched, {n_ambiguous} ambiguous on {on}",
+        count=n_matched,
+    )

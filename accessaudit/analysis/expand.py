@@ -242,6 +242,41 @@ def _bits(n: int) -> int:
     return max(1, (max(n, 1) - 1).bit_length())
 
 
+def _key_bits(n_groups: int, n_vias: int, closure_depth: np.ndarray) -> tuple[int, int]:
+    """Bits of a group and of a via code in the kernel's 64-bit sort key (depth, group, via);
+    ValueError when they do not fit."""
+    group_bits, via_bits = _bits(n_groups), _bits(n_vias)
+    depth_bits = _bits(int(closure_depth.max(initial=0)) + 1)
+    if closure_depth.size and int(closure_depth.max()) > np.iinfo(np.int16).max:
+        # Unreachable in practice: such a chain's closure alone has over 500M rows.
+        raise ValueError(f"groups nested {int(closure_depth.max())} levels deep (at most 32767)")
+    if depth_bits + group_bits + via_bits > 64:
+        raise ValueError(f"{n_groups} groups nested {depth_bits} bits deep do not fit 64 bits")
+    return group_bits, via_bits
+
+
+def _closure_by_group(
+    n_groups: int,
+    closure_group: np.ndarray,
+    closure_ancestor: np.ndarray,
+    closure_depth: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The closure bucketed by group, the group itself at depth 0 included: each group's row
+    range (:func:`bucket_ptr`) and its ancestors and depths."""
+    ident = np.arange(n_groups, dtype=np.uint32)
+    up_group = np.concatenate([ident, closure_group.astype(np.uint32, copy=False)])
+    up_ptr = bucket_ptr(up_group, n_groups)
+    up_ancestor = bucket(
+        up_group, up_ptr, np.concatenate([ident, closure_ancestor]).astype(np.uint32)
+    )
+    up_depth = bucket(
+        up_group,
+        up_ptr,
+        np.concatenate([np.zeros(n_groups, np.uint32), closure_depth]).astype(np.uint32),
+    )
+    return up_ptr, up_ancestor, up_depth
+
+
 def expand_codes(
     a: np.ndarray,
     g: np.ndarray,
@@ -267,31 +302,16 @@ def expand_codes(
     account and by group, then :func:`expand_accounts` merges each account's closure rows.
     """
     decode = decode or {}
-    group_bits, via_bits = _bits(n_groups), _bits(n_vias)
-    depth_bits = _bits(int(closure_depth.max(initial=0)) + 1)
-    if closure_depth.size and int(closure_depth.max()) > np.iinfo(np.int16).max:
-        # Unreachable in practice: such a chain's closure alone has over 500M rows.
-        raise ValueError(f"groups nested {int(closure_depth.max())} levels deep (at most 32767)")
-    if depth_bits + group_bits + via_bits > 64:
-        raise ValueError(f"{n_groups} groups nested {depth_bits} bits deep do not fit 64 bits")
+    group_bits, via_bits = _key_bits(n_groups, n_vias, closure_depth)
     a = a.astype(np.uint32, copy=False)
     edge_ptr = bucket_ptr(a, n_accounts)
     edge_group = bucket(a, edge_ptr, g.astype(np.uint32, copy=False))
     via_type = np.uint8 if n_vias <= 256 else np.uint32  # one byte per row for a few vias
     edge_via = bucket(a, edge_ptr, v.astype(via_type, copy=False))
-    # The closure as rows per group, the group itself at depth 0 included.
+    up_ptr, up_ancestor, up_depth = _closure_by_group(
+        n_groups, closure_group, closure_ancestor, closure_depth
+    )
     ident = np.arange(n_groups, dtype=np.uint32)
-    up_group = np.concatenate([ident, closure_group.astype(np.uint32, copy=False)])
-    up_ptr = bucket_ptr(up_group, n_groups)
-    up_ancestor = bucket(
-        up_group, up_ptr, np.concatenate([ident, closure_ancestor]).astype(np.uint32)
-    )
-    up_depth = bucket(
-        up_group,
-        up_ptr,
-        np.concatenate([np.zeros(n_groups, np.uint32), closure_depth]).astype(np.uint32),
-    )
-    del up_group
     # Candidates per account (an upper bound of its rows), to split the accounts evenly.
     reach = candidates_before(edge_ptr, edge_group, up_ptr)
     total = int(reach[-1])
