@@ -43,43 +43,52 @@ def key_lines(text: str) -> dict[Path, int]:
     arrays: dict[Path, int] = {}  # array-of-tables path -> entries so far
     table: Path = ()
     closing: str | None = None  # the delimiter of the multi-line string we are inside
-
-    def resolve(segments: list[str]) -> Path:
-        # each segment naming an array of tables refers to its latest entry
-        path: Path = ()
-        for seg in segments:
-            path = (*path, seg)
-            if path in arrays:
-                path = (*path, arrays[path] - 1)
-        return path
-
-    def record(path: Path, number: int) -> None:
-        for end in range(1, len(path) + 1):
-            lines.setdefault(path[:end], number)
-
     for number, line in enumerate(text.splitlines(), start=1):
         if closing is not None:
             if line.count(closing) % 2 == 1:
                 closing = None
             continue
         if header := _HEADER.match(line):
-            segments = _segments(header.group(2))
-            if header.group(1) == "[[":
-                parent = resolve(segments[:-1])
-                array = (*parent, segments[-1])
-                arrays[array] = arrays.get(array, 0) + 1
-                table = (*array, arrays[array] - 1)
-            else:
-                table = resolve(segments)
-            record(table, number)
+            table = _table(header.group(1), _segments(header.group(2)), arrays)
+            _record(lines, table, number)
         elif assign := _ASSIGN.match(line):
-            record((*table, *_segments(assign.group(1))), number)
-            value = assign.group(2)
-            for delimiter in ('"""', "'''"):
-                if value.count(delimiter) % 2 == 1:
-                    closing = delimiter
-                    break
+            _record(lines, (*table, *_segments(assign.group(1))), number)
+            closing = _opened(assign.group(2))
     return lines
+
+
+def _table(bracket: str, segments: list[str], arrays: dict[Path, int]) -> Path:
+    """The path of a ``[table]`` or ``[[array]]`` header; a new array entry is counted."""
+    if bracket == "[[":
+        parent = _resolve(segments[:-1], arrays)
+        array = (*parent, segments[-1])
+        arrays[array] = arrays.get(array, 0) + 1
+        return (*array, arrays[array] - 1)
+    return _resolve(segments, arrays)
+
+
+def _resolve(segments: list[str], arrays: dict[Path, int]) -> Path:
+    """Key segments as a path: each segment naming an array of tables refers to its latest
+    entry."""
+    path: Path = ()
+    for seg in segments:
+        path = (*path, seg)
+        if path in arrays:
+            path = (*path, arrays[path] - 1)
+    return path
+
+
+def _record(lines: dict[Path, int], path: Path, number: int) -> None:
+    for end in range(1, len(path) + 1):
+        lines.setdefault(path[:end], number)
+
+
+def _opened(value: str) -> str | None:
+    """The delimiter of a multi-line string that ``value`` opens and does not close."""
+    for delimiter in ('"""', "'''"):
+        if value.count(delimiter) % 2 == 1:
+            return delimiter
+    return None
 
 
 def line_of(text: str, loc: Sequence[str | int]) -> int | None:
