@@ -8,9 +8,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from browser import chromium
+from support.browser import chromium
 
-from accessaudit.pipeline.run import demo_settings, run_audit
+from accessaudit.pipeline.demo import demo_settings
+from accessaudit.pipeline.run import run_audit
 from accessaudit.sample.directory import generate
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from accessaudit_fixtures import NOW
 from click.testing import CliRunner
+from support.fixtures import NOW
 
 from accessaudit.cli import main
-from accessaudit.pipeline.run import Analysis, analyse, prepare_demo, run_audit
+from accessaudit.pipeline.analyse import Analysis, analyse
+from accessaudit.pipeline.demo import prepare_demo
+from accessaudit.pipeline.run import run_audit
 from accessaudit.sample.builder import Sample
 from accessaudit.sample.directory import generate
 from accessaudit.sample.legit import LEGIT_KEYS

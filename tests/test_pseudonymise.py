@@ -11,10 +11,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from accessaudit_fixtures import NOW
+from support.fixtures import NOW
 
 from accessaudit.errors import ConfigError
-from accessaudit.pipeline.run import RunResult, prepare_demo, run_audit
+from accessaudit.pipeline.demo import prepare_demo
+from accessaudit.pipeline.result import RunResult
+from accessaudit.pipeline.run import run_audit
 from accessaudit.report.pseudonymise import KEY_FILE, Pseudonymiser, load_key
 from accessaudit.store.runs import read_table
 

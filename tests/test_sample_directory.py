@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from accessaudit_fixtures import NOW
+from support.fixtures import NOW
 
 from accessaudit.model import ACCOUNTS_SCHEMA, GROUPS_SCHEMA, MEMBERSHIPS_SCHEMA, Via
 from accessaudit.sample.builder import Sample

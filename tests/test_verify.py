@@ -10,9 +10,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from accessaudit_fixtures import NOW
+from support.fixtures import NOW
 
-from accessaudit.pipeline.run import demo_settings, run_audit
+from accessaudit.pipeline.demo import demo_settings
+from accessaudit.pipeline.run import run_audit
 from accessaudit.store.retention import prune_runs
 from accessaudit.store.runs import MANIFEST, RunStore
 from accessaudit.store.verify import verify

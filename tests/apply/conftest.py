@@ -8,28 +8,20 @@ install, never a skip.
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.apply_servers import APPLY_ACCOUNTS, ApplyDC
+from support.servers import ServerUnavailable, load_ad
+from support.servers.dataset import Dataset
+from support.servers.samba import ADDRESSES, free_address, provision
 
-for _p in (
-    Path(__file__).resolve().parent,
-    Path(__file__).resolve().parents[1],
-    Path(__file__).resolve().parents[2],
-):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-
-from apply_servers import APPLY_ACCOUNTS, ApplyDC  # noqa: E402
-from servers import ServerUnavailable, load_ad  # noqa: E402
-from servers.dataset import Dataset  # noqa: E402
-from servers.samba import ADDRESSES, free_address, provision  # noqa: E402
-
-from accessaudit.loopback_ca import Pki, make_pki  # noqa: E402
-from accessaudit.sample.builder import Sample  # noqa: E402
-from accessaudit.sample.directory import generate  # noqa: E402
+from accessaudit.graphemu import GraphEmulator, TestPKI
+from accessaudit.graphemu import make_pki as make_graph_pki
+from accessaudit.loopback_ca import Pki, make_pki
+from accessaudit.sample.builder import Sample
+from accessaudit.sample.directory import generate
 
 
 @pytest.fixture(scope="session")
@@ -76,13 +68,6 @@ def apply_dc(apply_template: ApplyDC, tmp_path: Path) -> Iterator[ApplyDC]:
 
 
 # --- Graph emulator -----------------------------------------------------------------------------
-
-_ENTRA = Path(__file__).resolve().parents[1] / "entra"
-if str(_ENTRA) not in sys.path:
-    sys.path.append(str(_ENTRA))  # for entra_data; appended, so no other conftest is shadowed
-
-from accessaudit.graphemu import GraphEmulator, TestPKI  # noqa: E402
-from accessaudit.graphemu import make_pki as make_graph_pki  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from apply_servers import ApplyDC
-from servers.load_ad import BIND_PASSWORD
-from servers.samba import ADMIN_PASSWORD
+from support.apply_servers import ApplyDC
+from support.servers.load_ad import BIND_PASSWORD
+from support.servers.samba import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.servers
 

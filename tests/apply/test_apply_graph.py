@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from entra_data import TENANT, oid, small
+from support.entra_data import TENANT, oid, small
 
 from accessaudit.config.settings import EntraSource
 from accessaudit.errors import AuditError
@@ -157,7 +157,7 @@ def _tenant_state(t: Any) -> tuple[Any, ...]:
 def test_graph_owners_roles_and_app_roles(
     graph_emu: GraphEmulator, graph_pki: TestPKI, tmp_path: Path
 ) -> None:
-    from entra_data import AU, GLOBAL_ADMIN, HELPDESK_ADMIN, USER_ADMIN
+    from support.entra_data import AU, GLOBAL_ADMIN, HELPDESK_ADMIN, USER_ADMIN
 
     from accessaudit.transport.graph_http import GraphFailure
 
@@ -304,7 +304,7 @@ def test_graph_drift_of_rights(
 ) -> None:
     """Read again before each write: a role holder deleted since the plan is drift; an app-role
     assignment or an owner someone else already removed is a no-op; nothing is written."""
-    from entra_data import GLOBAL_ADMIN
+    from support.entra_data import GLOBAL_ADMIN
 
     t = small()
     tenant = graph_emu.add_tenant(tenant_from_sample(t, tenant_id=TENANT))

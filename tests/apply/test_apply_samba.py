@@ -13,8 +13,9 @@ from typing import Any
 
 import polars as pl
 import pytest
-from apply_servers import WRITE_ENV, ApplyDC
-from applyflow import (
+from ldap3 import MODIFY_REPLACE
+from support.apply_servers import WRITE_ENV, ApplyDC
+from support.applyflow import (
     edges,
     make_plan,
     managers,
@@ -24,7 +25,6 @@ from applyflow import (
     snapshot,
     writer,
 )
-from ldap3 import MODIFY_REPLACE
 
 from accessaudit.remediation.apply.changes import expand
 from accessaudit.remediation.apply.execute import (

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from accessaudit_fixtures import NOW
+from support.fixtures import NOW
 
 from accessaudit.config.settings import Settings
 from accessaudit.engine.exceptions import load_register
 from accessaudit.engine.rulefile import Rule
 from accessaudit.errors import ExceptionsFileError
-from accessaudit.pipeline.run import Analysis, analyse, prepare_demo, run_audit
+from accessaudit.pipeline.analyse import Analysis, analyse
+from accessaudit.pipeline.demo import prepare_demo
+from accessaudit.pipeline.run import run_audit
 from accessaudit.sample.builder import Sample
 from accessaudit.sample.directory import generate
 from accessaudit.store.verify import verify

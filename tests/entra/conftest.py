@@ -7,27 +7,16 @@ ever contacted: proxies from the environment are bypassed for loopback.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
+from support.entra_data import CLIENT_ID, ROLES, SECRET, TENANT, small
 
-# tests/ (for the graphemu package), tests/entra (helpers) and the repository root
-for _p in (
-    Path(__file__).resolve().parent,
-    Path(__file__).resolve().parents[1],
-    Path(__file__).resolve().parents[2],
-):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-
-import polars as pl  # noqa: E402
-from entra_data import CLIENT_ID, ROLES, SECRET, TENANT, small  # noqa: E402
-
-from accessaudit.config.settings import EntraSource  # noqa: E402
-from accessaudit.graphemu import (  # noqa: E402
+from accessaudit.config.settings import EntraSource
+from accessaudit.graphemu import (
     AppCertificate,
     GraphEmulator,
     Tenant,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from entra_data import AU_ID, CLIENT_ID, ROLES, SECRET, TENANT, oid, session_for
+from support.entra_data import AU_ID, CLIENT_ID, ROLES, SECRET, TENANT, oid, session_for
 
 from accessaudit.connectors.entra.collect import collect
 from accessaudit.graphemu import READ_ROLES, Fault, Tenant, tenant_from_tables

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from entra_data import CLIENT_ID, ROLES, SECRET, SOURCE, TENANT
+from support.entra_data import CLIENT_ID, ROLES, SECRET, SOURCE, TENANT
 
 from accessaudit.connectors.entra.collect import collect
 from accessaudit.errors import AuthError, ConfigError, ConnectError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from entra_data import CLIENT_ID, ROLES, SECRET, TENANT, oid
+from support.entra_data import CLIENT_ID, ROLES, SECRET, TENANT, oid
 
 from accessaudit.connectors.entra.collect import collect
 from accessaudit.graphemu import Tenant

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import polars as pl
-from entra_data import CLIENT_ID, SECRET, SOURCE, TENANT, canonical, oid
 from polars.testing import assert_frame_equal
+from support.entra_data import CLIENT_ID, SECRET, SOURCE, TENANT, canonical, oid
 
 from accessaudit.connectors.entra.collect import collect
 from accessaudit.graphemu import Fault, Tenant, tenant_from_sample

@@ -7,8 +7,8 @@ import json
 from datetime import timedelta
 
 import polars as pl
-from entra_data import AU_ID, canonical, oid
 from polars.testing import assert_frame_equal
+from support.entra_data import AU_ID, canonical, oid
 
 from accessaudit.connectors.entra.collect import collect
 from accessaudit.graphemu import Fault

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from entra_data import CLIENT_ID, ROLES, SECRET, TENANT, oid, session_for
+from support.entra_data import CLIENT_ID, ROLES, SECRET, TENANT, oid, session_for
 
 from accessaudit.graphemu import READ_ROLES, Fault, Tenant
 from accessaudit.graphemu.schema import USER_DEFAULT

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from entra_data import CLIENT_ID, SECRET, TENANT, canonical, oid
 from polars.testing import assert_frame_equal
+from support.entra_data import CLIENT_ID, SECRET, TENANT, canonical, oid
 
 from accessaudit.connectors.entra.collect import collect
 from accessaudit.errors import ConnectError

@@ -1,4 +1,4 @@
-"""Only loopback addresses are contacted: the suite-wide recording (tests/recorder.py) fails a
+"""Only loopback addresses are contacted: the suite-wide recording (support.recorder) fails a
 module whose code called any other host, the apply tests included."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import recorder
-from entra_data import TENANT
+from support import recorder
+from support.entra_data import TENANT
 
 from accessaudit.connectors.entra.collect import collect
 from accessaudit.errors import AuditError

@@ -13,15 +13,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import polars as pl
-from accessaudit_fixtures import NOW
-from entra_data import CLIENT_ID, SECRET, SORT_KEYS, canonical
 from polars.testing import assert_frame_equal
+from support.entra_data import CLIENT_ID, SECRET, SORT_KEYS, canonical
+from support.fixtures import NOW
 from test_end_to_end import assert_matches_truth
 
 from accessaudit.connectors.entra.collect import collect
 from accessaudit.graphemu import tenant_from_sample
 from accessaudit.model import SourceCollection
-from accessaudit.pipeline.run import analyse, combine, demo_settings
+from accessaudit.pipeline.analyse import analyse
+from accessaudit.pipeline.collect import combine
+from accessaudit.pipeline.demo import demo_settings
 from accessaudit.sample.directory import generate
 from accessaudit.sample.entra import ENTRA_SOURCE, TENANT_DOMAIN, TENANT_ID
 

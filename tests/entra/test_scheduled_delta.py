@@ -14,12 +14,13 @@ import json
 from datetime import timedelta
 
 import polars as pl
-from accessaudit_fixtures import NOW
-from entra_data import CLIENT_ID, SECRET
+from support.entra_data import CLIENT_ID, SECRET
+from support.fixtures import NOW
 
 from accessaudit.graphemu import tenant_from_sample
+from accessaudit.pipeline.demo import demo_settings
 from accessaudit.pipeline.demo_entra import DEMO_SOURCE, with_entra_source
-from accessaudit.pipeline.run import demo_settings, run_audit
+from accessaudit.pipeline.run import run_audit
 from accessaudit.sample.directory import generate
 from accessaudit.sample.entra import ENTRA_SOURCE, TENANT_DOMAIN, TENANT_ID
 from accessaudit.store.runs import MANIFEST, read_table

@@ -9,9 +9,9 @@ from pathlib import Path
 import keyring
 import pytest
 from cryptography.hazmat.primitives import serialization
-from entra_data import CLIENT_ID, ROLES, SECRET, TENANT
 from keyring.backends import fail
-from memory_keyring import MemoryKeyring, installed
+from support.entra_data import CLIENT_ID, ROLES, SECRET, TENANT
+from support.memory_keyring import MemoryKeyring, installed
 
 from accessaudit.config.settings import load_settings
 from accessaudit.connectors.entra.collect import collect

@@ -6,8 +6,8 @@ groups row and as ownership grants, read again in full on delta runs."""
 from __future__ import annotations
 
 import polars as pl
-from entra_data import TENANT, canonical, oid
 from polars.testing import assert_frame_equal
+from support.entra_data import TENANT, canonical, oid
 
 from accessaudit.connectors.entra.collect import collect
 from accessaudit.graphemu import Fault

@@ -1,6 +1,6 @@
 """Registers the hardening fixtures (defined in :mod:`hardening_env`)."""
 
-from hardening_env import (  # noqa: F401
+from support.hardening_env import (  # noqa: F401
     _loopback_without_proxies,
     boundary_dc,
     boundary_ro,

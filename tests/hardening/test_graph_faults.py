@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hardening_env import (
+from support.hardening_env import (
     CANARY_SECRET,
     CLIENT_ID,
     check_scenario,

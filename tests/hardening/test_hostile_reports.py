@@ -19,13 +19,14 @@ from typing import Any
 
 import polars as pl
 import pytest
-from browser import chromium
-from history_runs import split, without_edges, write
-from payloads import FORMULA, TERMINAL, XSS
+from support.browser import chromium
+from support.history_runs import split, without_edges, write
+from support.payloads import FORMULA, TERMINAL, XSS
 
 from accessaudit.config.settings import Settings
 from accessaudit.engine.rulefile import Rule, load_rules
-from accessaudit.pipeline.run import RunResult, demo_settings
+from accessaudit.pipeline.demo import demo_settings
+from accessaudit.pipeline.result import RunResult
 from accessaudit.report.exports import FORMULA_TRIGGERS, neutralise_cell, write_xlsx
 from accessaudit.sample.directory import generate
 

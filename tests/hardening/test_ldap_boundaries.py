@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hardening_env import (
+from support.hardening_env import (
     BOUNDARY_GROUPS,
     EXPIRES,
     UNRESOLVABLE,

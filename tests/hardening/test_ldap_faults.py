@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hardening_env import BoundaryDC, check_scenario, manifests, run, write_config
-from ldaprelay import (
+from support.hardening_env import BoundaryDC, check_scenario, manifests, run, write_config
+from support.ldaprelay import (
     CUT,
     FORWARD,
     SEARCH_DONE,

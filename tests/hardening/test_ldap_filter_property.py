@@ -18,9 +18,9 @@ import ldap3
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
-from servers import ServerUnavailable
-from servers.proc import read_pid, stop_pid, wait_port
-from servers.slapd import _CONF, ROOT_DN, ROOT_PASSWORD, SUFFIX, free_port, require_tools
+from support.servers import ServerUnavailable
+from support.servers.proc import read_pid, stop_pid, wait_port
+from support.servers.slapd import _CONF, ROOT_DN, ROOT_PASSWORD, SUFFIX, free_port, require_tools
 
 from accessaudit.connectors.ldap.collect import ldap_filter
 from accessaudit.loopback_ca import Pki

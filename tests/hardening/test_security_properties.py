@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import badcerts
 import polars as pl
 import pytest
-import recorder
-from hardening_env import (
+from support import badcerts, recorder
+from support.hardening_env import (
     CANARIES,
     CANARY_PASSPHRASE,
     CANARY_PASSWORD,
@@ -33,7 +32,7 @@ from hardening_env import (
     serve_sample_tenant,
     write_config,
 )
-from servers.slapd import Slapd
+from support.servers.slapd import Slapd
 
 from accessaudit.config.settings import LdapSource
 from accessaudit.connectors.ldap import collect as ldap
@@ -413,7 +412,7 @@ AUDIT_FIELDS = {"ts", "event", "command", "argv", "user", "uid", "host", "pid", 
 
 
 def test_audit_log_records_every_run_report_and_prune(tmp_path: Path) -> None:
-    from hardening_env import sample_source_toml
+    from support.hardening_env import sample_source_toml
 
     config = write_config(tmp_path, sample_source_toml(200), audit={"keep_runs": 1})
     for _ in range(2):

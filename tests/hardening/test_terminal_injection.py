@@ -10,8 +10,15 @@ import re
 from pathlib import Path
 
 import pytest
-from hardening_env import cli, one_line_error, run, sample_source_toml, toml_table, write_config
-from payloads import TERMINAL
+from support.hardening_env import (
+    cli,
+    one_line_error,
+    run,
+    sample_source_toml,
+    toml_table,
+    write_config,
+)
+from support.payloads import TERMINAL
 
 from accessaudit.sample.apps import write_app_exports
 from accessaudit.sample.directory import generate

@@ -8,11 +8,11 @@ from typing import Any
 
 import polars as pl
 import pytest
-from accessaudit_fixtures import NOW
-from history_runs import CLOUD_GROUPS, split, with_edges, without_edges, write
+from support.fixtures import NOW
+from support.history_runs import CLOUD_GROUPS, split, with_edges, without_edges, write
 
 from accessaudit.engine.rulefile import Rule
-from accessaudit.pipeline.run import RunResult
+from accessaudit.pipeline.result import RunResult
 from accessaudit.sample.builder import Sample
 from accessaudit.sample.directory import generate
 from accessaudit.store.runs import read_table

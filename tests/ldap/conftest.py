@@ -9,32 +9,25 @@ A server that cannot start fails the test with the Debian package to install; ne
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 import pytest
-
-# tests/ (for the servers package) and the repository root (when accessaudit is not installed)
-for _p in (Path(__file__).resolve().parents[1], Path(__file__).resolve().parents[2]):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-
-from servers import (  # noqa: E402
+from support.servers import (
     ServerUnavailable,
     load_ad,
     load_openldap,
 )
-from servers.dataset import Dataset, small  # noqa: E402
-from servers.ids import IdMap  # noqa: E402
-from servers.samba import ADDRESSES, SambaDC, free_address, provision  # noqa: E402
-from servers.slapd import Slapd  # noqa: E402
+from support.servers.dataset import Dataset, small
+from support.servers.ids import IdMap
+from support.servers.samba import ADDRESSES, SambaDC, free_address, provision
+from support.servers.slapd import Slapd
 
-from accessaudit.config.settings import LdapSource  # noqa: E402
-from accessaudit.loopback_ca import Pki, make_pki  # noqa: E402
-from accessaudit.sample.builder import Sample  # noqa: E402
+from accessaudit.config.settings import LdapSource
+from accessaudit.loopback_ca import Pki, make_pki
+from accessaudit.sample.builder import Sample
 
 PASSWORD_ENV = "ACCESSAUDIT_TEST_LDAP_PASSWORD"
 

@@ -13,9 +13,9 @@ import ldap3
 import polars as pl
 import pytest
 from conftest import SeededDC
-from servers import load_ad
-from servers.dataset import NOW
-from servers.samba import BASE_DN
+from support.servers import load_ad
+from support.servers.dataset import NOW
+from support.servers.samba import BASE_DN
 
 from accessaudit.connectors.ldap.ad import account_state
 from accessaudit.connectors.ldap.collect import collect

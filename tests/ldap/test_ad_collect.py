@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 from conftest import SeededDC
-from servers.compare import assert_matches
-from servers.dataset import BIG, FOREIGN_SID, HOSTILE_CN, OLD_SID
+from support.servers.compare import assert_matches
+from support.servers.dataset import BIG, FOREIGN_SID, HOSTILE_CN, OLD_SID
 
 from accessaudit.connectors.ldap.collect import collect, connect, ldap_filter
 

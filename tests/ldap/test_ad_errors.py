@@ -13,9 +13,9 @@ from pathlib import Path
 import keyring
 import pytest
 from conftest import SeededDC, running_copy
-from memory_keyring import installed
-from servers.load_ad import BIND_PASSWORD
-from servers.proxy import CuttingProxy
+from support.memory_keyring import installed
+from support.servers.load_ad import BIND_PASSWORD
+from support.servers.proxy import CuttingProxy
 
 from accessaudit.connectors.ldap.collect import IncompleteLdapCollection, collect
 from accessaudit.errors import AuthError, ConfigError, ConnectError, ExitCode

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 from conftest import SampleSeeded, SeededDC
-from servers.load_ad import BIND_PASSWORD
-from servers.proxy import CuttingProxy
+from support.servers.load_ad import BIND_PASSWORD
+from support.servers.proxy import CuttingProxy
 
 pytestmark = pytest.mark.servers
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from conftest import SeededDC, running_copy
-from servers import kerberos
-from servers.compare import assert_matches
-from servers.load_ad import BIND_PASSWORD
+from support.servers import kerberos
+from support.servers.compare import assert_matches
+from support.servers.load_ad import BIND_PASSWORD
 
 from accessaudit.config.settings import LdapSource
 from accessaudit.connectors.ldap.collect import collect

@@ -15,9 +15,9 @@ import ldap3
 import polars as pl
 import pytest
 from conftest import SeededDC, SeededSlapd
-from servers import load_ad
-from servers.dataset import BIG
-from servers.samba import BASE_DN
+from support.servers import load_ad
+from support.servers.dataset import BIG
+from support.servers.samba import BASE_DN
 
 from accessaudit.connectors.ldap.collect import IncompleteLdapCollection, collect
 from accessaudit.model import CollectionUnit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import SeededSlapd
-from servers.compare import assert_matches
+from support.servers.compare import assert_matches
 
 from accessaudit.connectors.ldap.collect import IncompleteLdapCollection, collect
 

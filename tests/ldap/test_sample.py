@@ -6,7 +6,7 @@ import time
 
 import pytest
 from conftest import SampleSeeded
-from servers.compare import assert_matches
+from support.servers.compare import assert_matches
 from test_openldap import ACCOUNT_COLUMNS, GROUP_COLUMNS
 
 from accessaudit.connectors.ldap.collect import collect

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from accessaudit_fixtures import TRUTH_KEYS
 from conftest import SampleSeeded
-from servers.ids import IdMap
+from support.fixtures import TRUTH_KEYS
+from support.servers.ids import IdMap
 
 from accessaudit.connectors.ldap.collect import collect
 from accessaudit.engine.rulefile import load_rules
-from accessaudit.pipeline.run import Analysis, analyse, demo_settings
+from accessaudit.pipeline.analyse import Analysis, analyse
+from accessaudit.pipeline.demo import demo_settings
 from accessaudit.sample.builder import Sample
 
 pytestmark = pytest.mark.servers

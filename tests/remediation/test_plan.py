@@ -15,8 +15,8 @@ from accessaudit.config.settings import Organisation, Settings
 from accessaudit.engine.evaluate import build_views, evaluate
 from accessaudit.engine.rulefile import Example, Rule
 from accessaudit.model import GROUPS_SCHEMA
+from accessaudit.pipeline.analyse import Analysis
 from accessaudit.pipeline.rulecheck import example_tables
-from accessaudit.pipeline.run import Analysis
 from accessaudit.remediation.commands import ps_quote
 from accessaudit.remediation.plan import plan_actions
 from accessaudit.remediation.whatif import SIMULATED, WhatIf, what_if
@@ -374,9 +374,9 @@ def test_demo_plan_does_what_it_claims(
     """On the demo sample: every crediting action has a command that runs, no action is a
     comment or a lone Disable-ADAccount claiming a finding, and the plan applied in memory
     leaves no planned finding and takes no same-force access."""
-    from accessaudit_fixtures import NOW as SAMPLE_NOW
+    from support.fixtures import NOW as SAMPLE_NOW
 
-    from accessaudit.pipeline.run import rule_overrides
+    from accessaudit.pipeline.analyse import rule_overrides
 
     acts = analysis.actions
     assert_actions_do_what_they_claim(acts)
@@ -429,7 +429,8 @@ def test_command_quoting_neutralises_hostile_names() -> None:
 
 
 def test_application_commands(tmp_path) -> None:
-    from accessaudit.pipeline.run import prepare_demo, run_audit
+    from accessaudit.pipeline.demo import prepare_demo
+    from accessaudit.pipeline.run import run_audit
 
     result = run_audit(prepare_demo(tmp_path, accounts=600, seed=2))
     acts = result.analysis.actions

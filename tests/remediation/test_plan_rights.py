@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-from plan_docs import plan_doc
+from support.plan_docs import plan_doc
 
 from accessaudit.analysis.expand import finding_paths, group_closure
 from accessaudit.engine.evaluate import evaluate

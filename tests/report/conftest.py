@@ -1,19 +1,14 @@
-"""Fixtures for the report tests (data in report_sample.py)."""
+"""Fixtures for the report tests (data in :mod:`support.report_sample`)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.report_sample import make_context
 
 ROOT = Path(__file__).resolve().parents[2]
-if importlib.util.find_spec("accessaudit") is None:  # a checkout that is not pip-installed
-    sys.path.insert(0, str(ROOT))
-
-from report_sample import make_context  # noqa: E402
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from typing import Any
 
 import polars as pl
 import pytest
-from browser import chromium
-from report_sample import (
+from support.browser import chromium
+from support.report_sample import (
     BIDI_SHOWN,
     EXPECTED_OPEN,
     FORMULA,

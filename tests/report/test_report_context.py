@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from report_sample import (
+from support.report_sample import (
     BIDI_SHOWN,
     EXPECTED_ACCEPTED,
     EXPECTED_OPEN,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_sample import (
+from support.report_sample import (
     BIDI,
     BIDI_SHOWN,
     EXPECTED_ACCEPTED,

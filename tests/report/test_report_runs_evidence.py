@@ -1,4 +1,4 @@
-"""Real runs (the pipeline without servers, tests/history_runs.py): the rules and the exceptions
+"""Real runs (the pipeline without servers, support.history_runs): the rules and the exceptions
 register as run are stored in the run folder and hashed in the manifest, the report is rendered
 from them (also when re-rendered after the catalogue changed), the summary counts accepted
 findings by rule, and every export link of a report resolves to a file on disk."""
@@ -16,14 +16,16 @@ from urllib.parse import unquote
 
 import polars as pl
 import pytest
-from accessaudit_fixtures import NOW
-from history_runs import settings_for, split, write
+from support.fixtures import NOW
+from support.history_runs import settings_for, split, write
 from test_report_html import parse
 
 from accessaudit.config.settings import Settings
 from accessaudit.engine.rulefile import Rule
 from accessaudit.engine.snapshot import rules_snapshot
-from accessaudit.pipeline.run import RunResult, load_analysis, render_report, rule_overrides
+from accessaudit.pipeline.analyse import load_analysis, rule_overrides
+from accessaudit.pipeline.publish import render_report
+from accessaudit.pipeline.result import RunResult
 from accessaudit.report.pseudonymise import Pseudonymiser
 from accessaudit.sample.directory import generate
 from accessaudit.store.verify import verify

@@ -13,12 +13,12 @@ from typing import Any
 
 import polars as pl
 import pytest
-from accessaudit_fixtures import NOW
-from browser import chromium
-from history_runs import CLOUD_GROUPS, settings_for, split, with_edges, without_edges, write
+from support.browser import chromium
+from support.fixtures import NOW
+from support.history_runs import CLOUD_GROUPS, settings_for, split, with_edges, without_edges, write
 
 from accessaudit.engine.rulefile import Rule
-from accessaudit.pipeline.run import RunResult
+from accessaudit.pipeline.result import RunResult
 from accessaudit.sample.directory import generate
 from accessaudit.store.runs import MANIFEST, sha256_file
 

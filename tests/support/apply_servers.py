@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from servers import load_ad
-from servers.ids import IdMap
-from servers.samba import ADMIN_PASSWORD, SambaDC
 
 from accessaudit.config.settings import LdapSource
 from accessaudit.sample.builder import Sample
+from support.servers import load_ad
+from support.servers.ids import IdMap
+from support.servers.samba import ADMIN_PASSWORD, SambaDC
 
 READ_ENV = "ACCESSAUDIT_TEST_APPLY_READ"
 WRITE_ENV = "ACCESSAUDIT_TEST_APPLY_WRITE"

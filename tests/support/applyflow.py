@@ -7,15 +7,18 @@ from typing import Any
 
 import polars as pl
 import pytest
-from apply_servers import ApplyDC
 
 from accessaudit.analysis.expand import effective_memberships, group_closure
 from accessaudit.connectors.ldap.collect import collect
 from accessaudit.engine.rulefile import load_rules
-from accessaudit.pipeline.run import analyse, demo_settings, plan_run, run_audit
+from accessaudit.pipeline.analyse import analyse
+from accessaudit.pipeline.demo import demo_settings
+from accessaudit.pipeline.planning import plan_run
+from accessaudit.pipeline.run import run_audit
 from accessaudit.remediation.apply.ldap import LdapDirectory
 from accessaudit.remediation.planfile import save_plan
 from accessaudit.store.runs import RunInfo
+from support.apply_servers import ApplyDC
 
 
 def audit(seeded: ApplyDC, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> RunInfo:

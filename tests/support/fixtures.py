@@ -1,7 +1,7 @@
-"""Shared fixtures (loaded as a plugin by pyproject: `-p accessaudit_fixtures`).
+"""Suite-wide fixtures, loaded as a pytest plugin (``-p support.fixtures`` in pyproject).
 
-Not a conftest.py: several test folders import names from their own `conftest` module, and a
-root conftest would shadow them.
+A plugin rather than a root conftest.py: every test folder has its own ``conftest`` module, and
+the fixtures here are also importable by name (``from support.fixtures import NOW``).
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import recorder
 
 from accessaudit.config.settings import Settings
 from accessaudit.engine.rulefile import Rule, load_rules
-from accessaudit.pipeline.run import Analysis, analyse, demo_settings
+from accessaudit.pipeline.analyse import Analysis, analyse
+from accessaudit.pipeline.demo import demo_settings
 from accessaudit.sample.builder import Sample
 from accessaudit.sample.directory import generate
+from support import recorder
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 TRUTH_KEYS = ["rule_id", "account_id", "group_id", "member_group_id"]
@@ -58,7 +59,7 @@ CALLS = Path(tempfile.gettempdir()) / f"accessaudit-calls-{os.getpid()}.jsonl"
 @pytest.fixture(scope="module", autouse=True)
 def read_only_calls(request: pytest.FixtureRequest) -> Iterator[Path]:
     """Read mode never writes, across the whole suite: every LDAP operation and HTTP request
-    the package makes in this process is recorded (tests/recorder.py), and a module that made a
+    the package makes in this process is recorded (support.recorder), and a module that made a
     modify / add / delete / modify-DN or a non-GET Graph call fails. Only the apply tests are
     exempt from that; every module, the apply tests included, fails on a call to a host that is
     not loopback. (tests/hardening overrides this fixture to record its subprocesses too.)"""

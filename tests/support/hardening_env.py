@@ -1,6 +1,6 @@
 """Shared pieces of the hardening suites: real servers with boundary data, the command line in
-a subprocess, and the checks every fault scenario makes. (The fixtures are registered by this
-folder's conftest.py; tests import helpers from here by this module's unique name.)
+a subprocess, and the checks every fault scenario makes. (The fixtures are registered by
+``tests/hardening/conftest.py``.)
 
 Servers (started here, never skipped: a missing one fails naming the Debian package):
 
@@ -33,18 +33,13 @@ from typing import Any
 import polars as pl
 import pytest
 
-_TESTS = Path(__file__).resolve().parents[1]
-for _p in (_TESTS, _TESTS.parent):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+from accessaudit.loopback_ca import Pki, make_pki
+from support.servers import ServerUnavailable
+from support.servers.load_ad import admin_connection
+from support.servers.samba import ADDRESSES, SambaDC, free_address, provision
 
-from servers import ServerUnavailable  # noqa: E402
-from servers.load_ad import admin_connection  # noqa: E402
-from servers.samba import ADDRESSES, SambaDC, free_address, provision  # noqa: E402
-
-from accessaudit.loopback_ca import Pki, make_pki  # noqa: E402
-
-ROOT = _TESTS.parent
+TESTS = Path(__file__).resolve().parents[1]  # holds the support package
+ROOT = TESTS.parent
 BASE_DN = "DC=alliance,DC=local"
 DOMAIN_SID = "S-1-5-21-1000000001-2000000002-3000000077"
 #: Secret canaries: used as the real credentials of the test servers, then searched for in
@@ -312,8 +307,6 @@ def sample_source_toml(accounts: int = 200, **extra: object) -> str:
 
 # --- every LDAP operation and HTTP request, recorded -----------------------------------------
 
-HERE = Path(__file__).resolve().parent
-TESTS = HERE.parent  # recorder.py lives there (every suite records)
 RECORD = Path(tempfile.gettempdir()) / f"accessaudit-hardening-{os.getpid()}" / "calls.jsonl"
 
 
@@ -321,7 +314,7 @@ RECORD = Path(tempfile.gettempdir()) / f"accessaudit-hardening-{os.getpid()}" / 
 def read_only_calls() -> Iterator[Path]:
     """Every module of the suite: record every LDAP operation and HTTP request, in this process
     and in every ``accessaudit`` subprocess (see :func:`cli`); none may write."""
-    import recorder
+    from support import recorder
 
     with recorder.read_only(RECORD, "hardening suite") as path:
         yield path
@@ -339,12 +332,10 @@ def cli(
 ) -> subprocess.CompletedProcess[str]:
     """``python -m accessaudit ARGS`` in its own process and session, with no controlling
     terminal and no stdin, as cron or systemd start it: a prompt fails instead of waiting."""
-    import recorder
+    from support import recorder
 
     site = recorder.sitecustomize_dir(RECORD.parent / "site")
-    path = os.pathsep.join(
-        p for p in (str(site), str(HERE), str(TESTS), os.environ.get("PYTHONPATH")) if p
-    )
+    path = os.pathsep.join(p for p in (str(site), str(TESTS), os.environ.get("PYTHONPATH")) if p)
     full = {**os.environ, PASSWORD_ENV: CANARY_PASSWORD, SECRET_ENV: CANARY_SECRET}
     full.update({"PYTHONPATH": path, recorder.ENV: str(RECORD)})
     full.update(env or {})

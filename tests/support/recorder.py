@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 ENV = "ACCESSAUDIT_TEST_RECORD"
 LDAP_READS = frozenset({"bindRequest", "searchRequest", "unbindRequest", "abandonRequest"})
 START_TLS = "1.3.6.1.4.1.1466.20037"
-_PACKAGE = str(Path(__file__).resolve().parents[1] / "accessaudit") + os.sep
+_PACKAGE = str(Path(__file__).resolve().parents[2] / "accessaudit") + os.sep
 _lock = threading.Lock()
 _undo: list[Callable[[], None]] = []
 _targets: list[str] = []  # record files of the open recordings; the innermost gets the records
@@ -221,7 +221,7 @@ def violations(recs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 SITECUSTOMIZE = """\
 import os
 if os.environ.get({env!r}):
-    import recorder
+    from support import recorder
     recorder.install(os.environ[{env!r}])
 """
 

@@ -1,4 +1,4 @@
-"""A history and a trend for the small hand-made run of report_sample.py."""
+"""A history and a trend for the small hand-made run of :mod:`support.report_sample`."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
-from report_sample import MANIFEST, make_context
 
 from accessaudit.report.history import HISTORY_SCHEMA
 from accessaudit.report.trend import point, trend_context
+from support.report_sample import MANIFEST, make_context
 
 T0 = datetime(2026, 11, 5, 5, tzinfo=UTC)
 TARGET = date(2027, 3, 31)

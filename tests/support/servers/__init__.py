@@ -1,6 +1,5 @@
 """Real directory servers for tests, started on loopback inside temporary directories.
 
-- :mod:`.pki`: a throwaway CA and server certificates (IP SANs), made with ``cryptography``.
 - :mod:`.samba`: a Samba Active Directory domain controller: provision, start, copy, stop.
 - :mod:`.slapd`: an OpenLDAP ``slapd`` with mdb + memberof + refint on a non-privileged port.
 - :mod:`.dataset`: a small hand-made canonical dataset (the four tables of ``accessaudit.model``).

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import ldap3
 
-from .load_ad import admin_connection
-from .samba import BASE_DN, REALM, SambaDC
+from support.servers.load_ad import admin_connection
+from support.servers.samba import BASE_DN, REALM, SambaDC
 
 
 def write_krb5_conf(dc: SambaDC, folder: Path) -> Path:

@@ -32,8 +32,8 @@ import polars as pl
 from ldap3.protocol.formatters.formatters import format_sid
 from ldap3.protocol.microsoft import extended_dn_control
 
-from .ids import IdMap
-from .samba import ADMIN_PASSWORD, BASE_DN, SambaDC
+from support.servers.ids import IdMap
+from support.servers.samba import ADMIN_PASSWORD, BASE_DN, SambaDC
 
 _SAM_BAD = re.compile(r'["/\\\[\]:;|=,+*?<>@]')
 _GROUP_TYPE = {"builtin": 0x1 | 0x4, "global": 0x2, "domain-local": 0x4, "universal": 0x8}

@@ -17,10 +17,16 @@ import ldap3
 import polars as pl
 
 from accessaudit.model import MEMBERSHIPS_SCHEMA
-
-from .ids import IdMap
-from .load_ad import rdn_value, split_dn
-from .slapd import AUDITOR_DN, AUDITOR_PASSWORD, ROOT_DN, ROOT_PASSWORD, SUFFIX, Slapd
+from support.servers.ids import IdMap
+from support.servers.load_ad import rdn_value, split_dn
+from support.servers.slapd import (
+    AUDITOR_DN,
+    AUDITOR_PASSWORD,
+    ROOT_DN,
+    ROOT_PASSWORD,
+    SUFFIX,
+    Slapd,
+)
 
 
 def root_connection(server: Slapd) -> ldap3.Connection:

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from accessaudit.loopback_ca import Pki
-
-from . import ServerUnavailable
-from .proc import alive, port_free, read_pid, stop_pid, wait_port
+from support.servers import ServerUnavailable
+from support.servers.proc import alive, port_free, read_pid, stop_pid, wait_port
 
 REALM = "ALLIANCE.LOCAL"
 DOMAIN = "ALLIANCE"

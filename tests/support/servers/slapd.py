@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from accessaudit.loopback_ca import Pki
-
-from . import ServerUnavailable
-from .proc import alive, read_pid, stop_pid, wait_port
+from support.servers import ServerUnavailable
+from support.servers.proc import alive, read_pid, stop_pid, wait_port
 
 SUFFIX = "dc=alliance,dc=local"
 ROOT_DN = f"cn=admin,{SUFFIX}"
