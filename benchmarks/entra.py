@@ -529,7 +529,7 @@ def run_stage(
 
 def benchmark(users: int, groups: int, repeat: int, profile: bool) -> list[dict[str, Any]]:
     """Start the emulator, run ``repeat`` x (full, delta, change + delta); per-stage records."""
-    from accessaudit.config.settings import EntraSource
+    from accessaudit.config.sources import EntraSource
     from accessaudit.graphemu import make_pki
 
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):

@@ -446,7 +446,7 @@ def measure_target(
 @click.argument("out", type=click.Path(path_type=Path))
 def child(spec_json: str, out: Path) -> None:
     """One collection in this process (timed inside, optionally profiled)."""
-    from accessaudit.config.settings import LdapSource
+    from accessaudit.config.sources import LdapSource
     from accessaudit.connectors.ldap import collect as ldap
 
     spec = json.loads(spec_json)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from accessaudit.config.settings import SecretRef, load_settings
+from accessaudit.config.secrets import SecretRef
+from accessaudit.config.settings import load_settings
 from accessaudit.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -211,7 +212,9 @@ def _commented(lines: list[str], i: int) -> bool:
 def test_every_config_key_is_shown_and_commented_in_the_example() -> None:
     """Every key of every settings model appears in its own table of config.example.toml (set
     or commented out), and every key line there carries a comment (on it or just above)."""
-    from accessaudit.config import settings as c
+    from pydantic import BaseModel
+
+    from accessaudit.config import organisations, settings, sources
 
     blocks = _example_blocks()
     uncommented = [
@@ -221,17 +224,17 @@ def test_every_config_key_is_shown_and_commented_in_the_example() -> None:
         if _ASSIGNMENT.match(line) and not _commented(lines, i)
     ]
     assert uncommented == []
-    where: list[tuple[type[c.BaseModel], str, str | None]] = [
-        (c.AuditSettings, "audit", None),
-        (c.Attribution, "attribution", None),
-        (c.Organisation, "organisations", None),
-        (c.Matchers, "organisations.match", None),
-        (c.SampleSource, "sources", "sample"),
-        (c.LdapSource, "sources", "ldap"),
-        (c.EntraSource, "sources", "entra"),
-        (c.CsvSource, "sources", "csv"),
-        (c.ReportSettings, "report", None),
-        (c.ApplySettings, "apply", None),
+    where: list[tuple[type[BaseModel], str, str | None]] = [
+        (settings.AuditSettings, "audit", None),
+        (organisations.Attribution, "attribution", None),
+        (organisations.Organisation, "organisations", None),
+        (organisations.Matchers, "organisations.match", None),
+        (sources.SampleSource, "sources", "sample"),
+        (sources.LdapSource, "sources", "ldap"),
+        (sources.EntraSource, "sources", "entra"),
+        (sources.CsvSource, "sources", "csv"),
+        (settings.ReportSettings, "report", None),
+        (settings.ApplySettings, "apply", None),
     ]
     missing = []
     for model, table, kind in where:

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 
 import polars as pl
 
-from accessaudit.config.settings import Matchers, Organisation, Settings
+from accessaudit.config.organisations import Matchers, Organisation
+from accessaudit.config.settings import Settings
 from accessaudit.model import Org
 
 MatcherFn = Callable[[Matchers, str], pl.Expr | None]

@@ -3,14 +3,17 @@
 Every section is a pydantic model with ``extra="forbid"``, so an unknown key, a wrong type or a
 missing key becomes a :class:`~accessaudit.errors.ConfigError` naming the file, the key and (where
 the key appears in the file) its line. Secrets are never written inline: a source names an
-environment variable, a file or a keyring entry (:class:`SecretRef`), resolved only when the
-connector needs it.
+environment variable, a file or a keyring entry (:class:`~accessaudit.config.secrets.SecretRef`),
+resolved only when the connector needs it.
+
+:class:`Settings` and its ``[audit]``, ``[report]`` and ``[apply]`` tables are here; the
+organisations and their matchers are in :mod:`~accessaudit.config.organisations`, the
+``[[sources]]`` in :mod:`~accessaudit.config.sources`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import tomllib
 from collections.abc import Sequence
@@ -18,302 +21,22 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from accessaudit.config.base import STRICT
+from accessaudit.config.organisations import Attribution, Organisation
+from accessaudit.config.sources import SOURCE_KINDS, Source
 from accessaudit.config.tomlpos import line_of
 from accessaudit.errors import ConfigError
 from accessaudit.model import SPECIAL_ORGS, Severity
 
-#: Inline secret keys we refuse with a specific message rather than "unknown key".
-_INLINE_SECRET_KEYS = ("password", "client_secret", "secret", "passphrase", "private_key")
-
-MATCHER_KINDS: tuple[str, ...] = (
-    "ids",
-    "employee_id",
-    "company",
-    "ou",
-    "upn_suffix",
-    "mail_domain",
-    "name_prefix",
-    "names",
-    "owner",
-    "privileged_groups",
-    "sources",
-)
-
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
 
-class SecretRef(_Model):
-    """Where a secret lives. Exactly one of ``env``, ``file`` or ``keyring`` is set.
-
-    ``key`` is the configuration key it was given by without the suffix (``password``,
-    ``client_secret``, ``certificate_passphrase``), so hints name the right alternatives."""
-
-    env: str | None = None
-    file: Path | None = None
-    keyring: str | None = None  # "service:username"
-    key: str = "password"
-
-    @model_validator(mode="after")
-    def _one(self) -> SecretRef:
-        given = [n for n in ("env", "file", "keyring") if getattr(self, n)]
-        if len(given) != 1:
-            raise ValueError("give exactly one of env, file or keyring")
-        if self.keyring and ":" not in self.keyring:
-            raise ValueError("keyring must be 'service:username'")
-        return self
-
-    def describe(self) -> str:
-        """Where the secret comes from, never the secret itself."""
-        if self.env:
-            return f"environment variable {self.env}"
-        if self.file:
-            return f"file {self.file}"
-        return f"keyring entry {self.keyring}"
-
-    def resolve(self) -> str:
-        """Read the secret. Never prompts; fails with a ConfigError naming the source."""
-        if self.env:
-            value = os.environ.get(self.env)
-            if not value:
-                raise ConfigError(
-                    f"secret {self.describe()} is not set",
-                    f"export {self.env} before running, or use a secret file",
-                )
-            return value
-        if self.file:
-            try:
-                return self.file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot read secret {self.describe()}: {exc.strerror}",
-                    "check the path and that only this account can read it (chmod 600)",
-                ) from None
-        return _keyring_secret(str(self.keyring), self.key)
-
-
-def _keyring_secret(ref: str, key: str) -> str:
-    service, _, user = ref.partition(":")
-    try:
-        import keyring  # optional dependency
-        from keyring.errors import KeyringError
-    except ImportError:
-        raise ConfigError(
-            f"secret keyring entry {ref} needs the keyring package",
-            f"pip install 'accessaudit[keyring]', or use {key}_env / {key}_file",
-        ) from None
-    try:
-        value = keyring.get_password(service, user)
-    except KeyringError as exc:  # e.g. no backend under a scheduler: never prompt
-        raise ConfigError(
-            f"keyring entry {ref} unavailable: {exc}",
-            f"under a scheduler use {key}_env or {key}_file instead",
-        ) from None
-    if value is None:
-        raise ConfigError(
-            f"keyring entry {ref} not found", f"store it with: keyring set {service} {user}"
-        )
-    return str(value)
-
-
-class Matchers(_Model):
-    """Attribution signals for one organisation; every one that fires is recorded as evidence."""
-
-    ids: list[str] = []  # explicit object ids / SIDs (an override decided by a person)
-    employee_id: str | None = None  # regular expression over employeeID
-    company: list[str] = []  # exact `company` values (case-insensitive)
-    ou: list[str] = []  # DN suffixes (OU subtrees), case-insensitive
-    upn_suffix: list[str] = []  # e.g. "@westmercia.police.uk"
-    mail_domain: list[str] = []  # e.g. "westmercia.police.uk"
-    name_prefix: list[str] = []  # username / group-name prefixes, e.g. "WMP-"
-    names: list[str] = []  # exact account usernames or group names
-    owner: bool = True  # a group managed by one of this organisation's accounts
-    privileged_groups: bool = False  # this organisation hosts the domain's protected groups
-    sources: list[str] = []  # groups from these sources (e.g. "csv:niche") belong to this org
-
-    @field_validator("employee_id")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
-
-
-class Organisation(_Model):
-    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
-    name: str
-    match: Matchers = Matchers()
-
-
-class Attribution(_Model):
-    #: Which signal wins when signals disagree (the object is still flagged as conflicting).
-    precedence: list[str] = [
-        "ids",
-        "employee_id",
-        "company",
-        "ou",
-        "upn_suffix",
-        "mail_domain",
-        "name_prefix",
-        "names",
-        "owner",
-        "privileged_groups",
-        "sources",
-    ]
-
-    @field_validator("precedence")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        unknown = [v for v in value if v not in MATCHER_KINDS]
-        if unknown:
-            raise ValueError(f"unknown matcher(s) {unknown}; known: {list(MATCHER_KINDS)}")
-        missing = [m for m in MATCHER_KINDS if m not in value]
-        return [*value, *missing]
-
-
-class _Source(_Model):
-    name: Annotated[str, Field(min_length=1)]
-
-
-class SampleSource(_Source):
-    """The embedded synthetic two-force directory (``accessaudit.sample.directory``)."""
-
-    kind: Literal["sample"]
-    seed: int = 7
-    accounts: Annotated[int, Field(ge=200, le=5_000_000)] = 6000
-    #: "directory": the Active Directory domain; "entra": its shared Entra ID tenant
-    part: Literal["directory", "entra"] = "directory"
-
-
-class LdapSource(_Source):
-    """Active Directory or generic LDAP through ldap3 (read-only)."""
-
-    kind: Literal["ldap"]
-    flavour: Literal["ad", "openldap"] = "ad"
-    servers: Annotated[list[str], Field(min_length=1)]  # ldaps://host:636 or ldap://host (StartTLS)
-    base_dn: str
-    bind_dn: str | None = None
-    password_env: str | None = None
-    password_file: Path | None = None
-    password_keyring: str | None = None
-    auth: Literal["simple", "kerberos"] = "simple"
-    start_tls: bool = False
-    ca_file: Path | None = None
-    allow_plaintext: bool = False  # lab only: simple bind without TLS
-    connect_timeout: Annotated[float, Field(gt=0)] = 10.0
-    receive_timeout: Annotated[float, Field(gt=0)] = 60.0
-    total_timeout: Annotated[float, Field(gt=0)] = 3600.0
-    page_size: Annotated[int, Field(ge=1, le=5000)] = 1000
-    range_size: Annotated[int, Field(ge=1, le=5000)] = 1000
-    user_filter: str | None = None
-    group_filter: str | None = None
-    #: generic LDAP only: canonical column -> LDAP attribute, overriding the flavour's defaults
-    #: (accounts: account_id=entryUUID, username=uid, employee_id=employeeNumber, kind=...).
-    attribute_map: dict[str, str] = {}
-    #: generic LDAP only: the same for groups (group_id=entryUUID, name=cn, member=member, ...).
-    group_attribute_map: dict[str, str] = {}
-
-    @property
-    def password(self) -> SecretRef | None:
-        if not (self.password_env or self.password_file or self.password_keyring):
-            return None
-        return SecretRef(
-            env=self.password_env, file=self.password_file, keyring=self.password_keyring
-        )
-
-
-class EntraSource(_Source):
-    """Entra ID through msal (client credentials) and Microsoft Graph (read-only)."""
-
-    kind: Literal["entra"]
-    tenant_id: str
-    client_id: str
-    authority_host: str = "https://login.microsoftonline.com"
-    graph_url: str = "https://graph.microsoft.com/v1.0"
-    certificate_file: Path | None = None  # PEM private key (+ certificate) for the app
-    certificate_thumbprint: str | None = None
-    certificate_passphrase_env: str | None = None  # an encrypted key's passphrase, by reference
-    certificate_passphrase_file: Path | None = None
-    certificate_passphrase_keyring: str | None = None
-    client_secret_env: str | None = None
-    client_secret_file: Path | None = None
-    client_secret_keyring: str | None = None
-    ca_file: Path | None = None  # extra CA bundle (the emulator's CA in tests)
-    allow_write_permissions: bool = False
-    sign_in_activity: bool = False  # needs AuditLog.Read.All and Entra ID P1
-    role_eligibility: bool = True  # PIM eligible assignments (Entra ID P2; none without it)
-    use_delta: bool = True
-    max_retries: Annotated[int, Field(ge=0, le=20)] = 6
-    retry_backoff: Annotated[float, Field(gt=0, le=60)] = 1.0  # first backoff without Retry-After
-    time_budget: Annotated[float, Field(gt=0)] = 3600.0
-    timeout: Annotated[float, Field(gt=0)] = 60.0
-    page_size: Annotated[int, Field(ge=1, le=999)] = 999  # Graph's $top range is 1-999
-    batch_size: Annotated[int, Field(ge=1, le=20)] = 20  # $batch holds at most 20; 1 = no $batch
-
-    @property
-    def client_secret(self) -> SecretRef | None:
-        if not (self.client_secret_env or self.client_secret_file or self.client_secret_keyring):
-            return None
-        return SecretRef(
-            env=self.client_secret_env,
-            file=self.client_secret_file,
-            keyring=self.client_secret_keyring,
-            key="client_secret",
-        )
-
-    @property
-    def certificate_passphrase(self) -> SecretRef | None:
-        """Where the passphrase of an encrypted ``certificate_file`` key lives, if set."""
-        given = (
-            self.certificate_passphrase_env
-            or self.certificate_passphrase_file
-            or self.certificate_passphrase_keyring
-        )
-        if not given:
-            return None
-        return SecretRef(
-            env=self.certificate_passphrase_env,
-            file=self.certificate_passphrase_file,
-            keyring=self.certificate_passphrase_keyring,
-            key="certificate_passphrase",
-        )
-
-
-class CsvSource(_Source):
-    """An application's user list exported as CSV: one row per user and role/group."""
-
-    kind: Literal["csv"]
-    path: Path
-    encoding: str = "utf-8-sig"
-    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
-    #: canonical field -> CSV column header. ``username`` and ``role`` are required.
-    columns: dict[str, str]
-    #: which directory attribute the CSV's identity column holds, for correlation
-    correlate_on: Literal["username", "upn", "employee_id", "mail"] = "username"
-    application: str | None = None  # shown in reports; defaults to the source name
-
-    @field_validator("columns")
-    @classmethod
-    def _columns(cls, value: dict[str, str]) -> dict[str, str]:
-        allowed = {"username", "role", "display_name", "upn", "employee_id", "mail", "enabled"}
-        unknown = sorted(set(value) - allowed)
-        if unknown:
-            raise ValueError(f"unknown column mapping(s) {unknown}; allowed: {sorted(allowed)}")
-        for required in ("username", "role"):
-            if required not in value:
-                raise ValueError(f"missing mapping for '{required}'")
-        return value
-
-
-Source = Annotated[SampleSource | LdapSource | EntraSource | CsvSource, Field(discriminator="kind")]
-#: The tags pydantic inserts into an error's ``loc`` after a source's index (not TOML keys).
-_SOURCE_KINDS = ("sample", "ldap", "entra", "csv")
+#: Inline secret keys we refuse with a specific message rather than "unknown key".
+_INLINE_SECRET_KEYS = ("password", "client_secret", "secret", "passphrase", "private_key")
 
 
 class AuditSettings(_Model):
@@ -400,7 +123,7 @@ def _line_of(text: str, loc: Sequence[int | str]) -> int | None:
     keys = [
         part
         for i, part in enumerate(loc)
-        if not (part in _SOURCE_KINDS and i and isinstance(loc[i - 1], int))
+        if not (part in SOURCE_KINDS and i and isinstance(loc[i - 1], int))
     ]
     return line_of(text, keys)
 
@@ -410,7 +133,7 @@ def _format_loc(loc: Sequence[int | str]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in _SOURCE_KINDS and out.endswith("]"):
+        elif part in SOURCE_KINDS and out.endswith("]"):
             continue  # the discriminated-union tag pydantic inserts
         else:
             out += f".{part}" if out else part

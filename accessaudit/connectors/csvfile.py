@@ -40,7 +40,7 @@ from typing import Final, TextIO
 
 import polars as pl
 
-from accessaudit.config.settings import CsvSource
+from accessaudit.config.sources import CsvSource
 from accessaudit.errors import ConfigError, InputFileError
 from accessaudit.model import (
     ACCOUNTS_SCHEMA,

@@ -12,13 +12,8 @@ from datetime import UTC, datetime
 import polars as pl
 
 from accessaudit.analysis.correlate import correlate
-from accessaudit.config.settings import (
-    CsvSource,
-    EntraSource,
-    LdapSource,
-    SampleSource,
-    Settings,
-)
+from accessaudit.config.settings import Settings
+from accessaudit.config.sources import CsvSource, EntraSource, LdapSource, SampleSource
 from accessaudit.errors import IncompleteCollection
 from accessaudit.model import (
     COLLECTED_SCHEMAS,

@@ -22,7 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from accessaudit.config.settings import EntraSource, Settings
+from accessaudit.config.settings import Settings
+from accessaudit.config.sources import EntraSource
 
 #: The demo app registration's client id (any GUID; the emulator knows only this one).
 DEMO_CLIENT_ID = "0d6c2f4e-3b1a-4f7d-9e55-7c1a2b3c4d5e"

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from accessaudit.config.settings import Organisation
+from accessaudit.config.organisations import Organisation
 from accessaudit.model import (
     ACTIONS_SCHEMA,
     SEVERITY_RANK,

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from accessaudit.config.settings import Organisation
+from accessaudit.config.organisations import Organisation
 from accessaudit.model import SPECIAL_ORGS, MemberKind
 from accessaudit.remediation.quoting import UNSAFE, id_text
 

@@ -21,7 +21,7 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from accessaudit.config.settings import EntraSource
+from accessaudit.config.sources import EntraSource
 from accessaudit.errors import AuthError, ConfigError, ConnectError
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from accessaudit.config.settings import EntraSource
+from accessaudit.config.sources import EntraSource
 from accessaudit.transport.graph_auth import TokenSource, transport_error
 
 log = logging.getLogger(__name__)

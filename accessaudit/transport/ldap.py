@@ -28,7 +28,7 @@ from typing import Any
 from ldap3 import NONE, SASL, SIMPLE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 
-from accessaudit.config.settings import LdapSource
+from accessaudit.config.sources import LdapSource
 from accessaudit.errors import AuthError, ConfigError, ConnectError
 
 #: AD bind failure sub-codes (the "data NNN" in the diagnostic message) -> text and hint.

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from accessaudit.analysis.correlate import CORRELATION_SCHEMA, correlate
-from accessaudit.config.settings import CsvSource
+from accessaudit.config.sources import CsvSource
 from accessaudit.connectors.csvfile import collect
 from accessaudit.model import ACCOUNTS_SCHEMA, CollectionUnit, SourceCollection, conform
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from accessaudit.analysis.correlate import correlate
-from accessaudit.config.settings import CsvSource
+from accessaudit.config.sources import CsvSource
 from accessaudit.connectors.csvfile import collect
 from accessaudit.model import ACCOUNTS_SCHEMA, conform
 

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from accessaudit.config.settings import EntraSource, LdapSource
+from accessaudit.config.sources import EntraSource, LdapSource
 from accessaudit.remediation.apply.execute import Directory, apply_plan
 from accessaudit.remediation.planfile import load_plan
 

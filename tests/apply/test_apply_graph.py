@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from support.entra_data import TENANT, oid, small
 
-from accessaudit.config.settings import EntraSource
+from accessaudit.config.sources import EntraSource
 from accessaudit.errors import AuditError
 from accessaudit.graphemu import READ_ROLES, GraphEmulator, TestPKI, tenant_from_sample
 from accessaudit.remediation.apply.execute import apply_plan, undo_plan

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from accessaudit.config.settings import EntraSource
+from accessaudit.config.sources import EntraSource
 from accessaudit.engine.rulefile import load_rules
 from accessaudit.graphemu import READ_ROLES, GraphEmulator, Tenant, TestPKI, tenant_from_sample
 from accessaudit.pipeline.demo import demo_settings

@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from accessaudit.config.settings import CsvSource
+from accessaudit.config.sources import CsvSource
 from accessaudit.connectors.csvfile import collect
 from accessaudit.errors import ConfigError, InputFileError
 from accessaudit.model import (

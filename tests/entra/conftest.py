@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from support.entra_data import CLIENT_ID, ROLES, SECRET, TENANT, small
 
-from accessaudit.config.settings import EntraSource
+from accessaudit.config.sources import EntraSource
 from accessaudit.graphemu import (
     AppCertificate,
     GraphEmulator,

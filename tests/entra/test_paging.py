@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from accessaudit.config.settings import EntraSource
+from accessaudit.config.sources import EntraSource
 from accessaudit.transport.graph_auth import PinnedSession, TokenSource
 from accessaudit.transport.graph_http import GraphClient, GraphFailure
 

@@ -34,7 +34,7 @@ from support.hardening_env import (
 )
 from support.servers.slapd import Slapd
 
-from accessaudit.config.settings import LdapSource
+from accessaudit.config.sources import LdapSource
 from accessaudit.connectors.ldap import collect as ldap
 from accessaudit.errors import ConnectError
 from accessaudit.sample.entra import TENANT_ID

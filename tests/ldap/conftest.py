@@ -25,7 +25,7 @@ from support.servers.ids import IdMap
 from support.servers.samba import ADDRESSES, SambaDC, free_address, provision
 from support.servers.slapd import Slapd
 
-from accessaudit.config.settings import LdapSource
+from accessaudit.config.sources import LdapSource
 from accessaudit.loopback_ca import Pki, make_pki
 from accessaudit.sample.builder import Sample
 

@@ -20,7 +20,7 @@ from support.servers import kerberos
 from support.servers.compare import assert_matches
 from support.servers.load_ad import BIND_PASSWORD
 
-from accessaudit.config.settings import LdapSource
+from accessaudit.config.sources import LdapSource
 from accessaudit.connectors.ldap.collect import collect
 from accessaudit.errors import AuthError
 

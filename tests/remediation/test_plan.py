@@ -11,7 +11,8 @@ import polars as pl
 
 from accessaudit.analysis.attribution import attribute_groups
 from accessaudit.analysis.expand import effective_memberships, finding_paths, group_closure
-from accessaudit.config.settings import Organisation, Settings
+from accessaudit.config.organisations import Organisation
+from accessaudit.config.settings import Settings
 from accessaudit.engine.evaluate import build_views, evaluate
 from accessaudit.engine.rulefile import Example, Rule
 from accessaudit.model import GROUPS_SCHEMA

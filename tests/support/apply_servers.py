@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from accessaudit.config.settings import LdapSource
+from accessaudit.config.sources import LdapSource
 from accessaudit.sample.builder import Sample
 from support.servers import load_ad
 from support.servers.ids import IdMap

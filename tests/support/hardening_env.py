@@ -122,7 +122,7 @@ class BoundaryDC:
         return toml_table("sources", values)
 
     def source(self, **overrides: object) -> Any:
-        from accessaudit.config.settings import LdapSource
+        from accessaudit.config.sources import LdapSource
 
         os.environ[PASSWORD_ENV] = CANARY_PASSWORD
         values: dict[str, object] = {

@@ -77,7 +77,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from accessaudit.config.settings import EntraSource
+from accessaudit.config.sources import EntraSource
 from accessaudit.connectors.entra import admin_units, delta, directory, grants
 from accessaudit.connectors.entra.tables import (
     CONTAINER_KINDS,

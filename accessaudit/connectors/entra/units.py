@@ -9,7 +9,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from accessaudit.config.settings import EntraSource
+from accessaudit.config.sources import EntraSource
 from accessaudit.model import COLLECTED_SCHEMAS, CollectionUnit, conform
 from accessaudit.transport.graph_auth import missing_permission
 from accessaudit.transport.graph_http import GraphClient, Listing, UnitFailed

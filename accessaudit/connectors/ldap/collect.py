@@ -65,7 +65,7 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.operation.search import parse_filter
 from ldap3.utils.conv import escape_filter_chars
 
-from accessaudit.config.settings import LdapSource
+from accessaudit.config.sources import LdapSource
 from accessaudit.connectors.ldap import ad
 from accessaudit.connectors.ldap import decode as dec
 from accessaudit.connectors.ldap import generic as gen

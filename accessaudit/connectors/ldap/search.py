@@ -33,7 +33,7 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.protocol.microsoft import extended_dn_control
 from ldap3.protocol.rfc2696 import paged_search_control
 
-from accessaudit.config.settings import LdapSource
+from accessaudit.config.sources import LdapSource
 from accessaudit.connectors.ldap import decode as dec
 from accessaudit.connectors.ldap import wire
 from accessaudit.connectors.ldap.columns import Columns

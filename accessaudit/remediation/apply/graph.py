@@ -40,7 +40,7 @@ from urllib.parse import quote
 
 import requests
 
-from accessaudit.config.settings import EntraSource
+from accessaudit.config.sources import EntraSource
 from accessaudit.errors import AuditError
 from accessaudit.model import ActionKind
 from accessaudit.remediation.apply.changes import Change, Live

@@ -33,7 +33,7 @@ from typing import Any
 from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, Connection
 from ldap3.utils.conv import escape_filter_chars
 
-from accessaudit.config.settings import LdapSource
+from accessaudit.config.sources import LdapSource
 from accessaudit.errors import AuditError, SourceError
 from accessaudit.model import ActionKind
 from accessaudit.remediation.apply.changes import Change, Live

@@ -6,7 +6,9 @@ are reused, its account or app never is.
 
 from __future__ import annotations
 
-from accessaudit.config.settings import EntraSource, LdapSource, SecretRef, Settings
+from accessaudit.config.secrets import SecretRef
+from accessaudit.config.settings import Settings
+from accessaudit.config.sources import EntraSource, LdapSource
 from accessaudit.errors import ConfigError
 from accessaudit.remediation.apply.execute import Directory
 
