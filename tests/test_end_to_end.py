@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 from support.fixtures import NOW
+from support.truth import assert_matches_truth
 
 from accessaudit.cli import main
 from accessaudit.pipeline.analyse import Analysis, analyse
@@ -25,16 +26,6 @@ from accessaudit.sample.directory import generate
 from accessaudit.sample.legit import LEGIT_KEYS
 from accessaudit.sample.truth import TRUTH_KEYS
 from accessaudit.store.runs import RunStore, read_table
-
-
-def assert_matches_truth(findings: pl.DataFrame, truth: pl.DataFrame) -> None:
-    got = findings.select(TRUTH_KEYS)
-    want = truth.select(TRUTH_KEYS)
-    missed = want.join(got, on=TRUTH_KEYS, how="anti", nulls_equal=True)
-    extra = got.join(want, on=TRUTH_KEYS, how="anti", nulls_equal=True)
-    assert missed.height == 0, f"planted but not found: {missed.head(10)}"
-    assert extra.height == 0, f"found but not planted: {extra.head(10)}"
-    assert got.height == want.height
 
 
 def touched_legitimate(findings: pl.DataFrame, legit: pl.DataFrame) -> pl.DataFrame:

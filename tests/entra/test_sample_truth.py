@@ -16,7 +16,7 @@ import polars as pl
 from polars.testing import assert_frame_equal
 from support.entra_data import CLIENT_ID, SECRET, SORT_KEYS, canonical
 from support.fixtures import NOW
-from test_end_to_end import assert_matches_truth
+from support.truth import assert_matches_truth
 
 from accessaudit.connectors.entra.collect import collect
 from accessaudit.graphemu import tenant_from_sample

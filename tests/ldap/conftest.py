@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import polars as pl
 import pytest
 from support.servers import (
     ServerUnavailable,
@@ -21,64 +19,12 @@ from support.servers import (
     load_openldap,
 )
 from support.servers.dataset import Dataset, small
-from support.servers.ids import IdMap
-from support.servers.samba import ADDRESSES, SambaDC, free_address, provision
+from support.servers.samba import ADDRESSES, free_address, provision
+from support.servers.seeded import SampleSeeded, SeededDC, SeededSlapd, running_copy
 from support.servers.slapd import Slapd
 
-from accessaudit.config.sources import LdapSource
 from accessaudit.loopback_ca import Pki, make_pki
 from accessaudit.sample.builder import Sample
-
-PASSWORD_ENV = "ACCESSAUDIT_TEST_LDAP_PASSWORD"
-
-
-@dataclass
-class SeededDC:
-    dc: SambaDC
-    dataset: Dataset
-    idmap: IdMap
-    expected: dict[str, pl.DataFrame]
-
-    def source(self, monkeypatch: pytest.MonkeyPatch, **overrides: object) -> LdapSource:
-        monkeypatch.setenv(PASSWORD_ENV, load_ad.BIND_PASSWORD)
-        settings: dict[str, object] = {
-            "kind": "ldap",
-            "name": "alliance",
-            "servers": [self.dc.ldaps_url],
-            "base_dn": "DC=alliance,DC=local",
-            "bind_dn": "auditor@alliance.local",
-            "password_env": PASSWORD_ENV,
-            "ca_file": self.dc.pki.ca_file,
-            "connect_timeout": 5,
-            "receive_timeout": 30,
-        }
-        settings.update(overrides)
-        return LdapSource.model_validate(settings)
-
-
-@dataclass
-class SeededSlapd:
-    server: Slapd
-    idmap: IdMap
-    expected: dict[str, pl.DataFrame]
-
-    def source(self, monkeypatch: pytest.MonkeyPatch, **overrides: object) -> LdapSource:
-        monkeypatch.setenv(PASSWORD_ENV, "Sl4pd-Auditor-Test")
-        settings: dict[str, object] = {
-            "kind": "ldap",
-            "name": "openldap",
-            "flavour": "openldap",
-            "servers": [self.server.ldaps_url],
-            "base_dn": "dc=alliance,dc=local",
-            "bind_dn": "cn=auditor,dc=alliance,dc=local",
-            "password_env": PASSWORD_ENV,
-            "ca_file": self.server.pki.ca_file,
-            "attribute_map": {"kind": "employeeType"},
-            "connect_timeout": 5,
-            "receive_timeout": 30,
-        }
-        settings.update(overrides)
-        return LdapSource.model_validate(settings)
 
 
 def _fail_unavailable(exc: ServerUnavailable) -> None:
@@ -116,13 +62,6 @@ def samba_template(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterat
     expected = idmap.translate(load_ad.expected(data.tables))
     yield SeededDC(dc, data, idmap, expected)
     shutil.rmtree(folder, ignore_errors=True)
-
-
-def running_copy(template: SeededDC, folder: Path, pki: Pki | None = None) -> SeededDC:
-    """Start a copy of the seeded template (optionally presenting another certificate)."""
-    dc = template.dc.copy(folder, free_address(), pki)
-    dc.start()
-    return SeededDC(dc, template.dataset, template.idmap, template.expected)
 
 
 @pytest.fixture(scope="session")
@@ -176,13 +115,6 @@ def slapd_capped(tmp_path: Path, pki: Pki) -> Iterator[SeededSlapd]:
 #: range retrieval is exercised on real data (at 1,500 accounts the largest list has 979).
 SAMPLE_SEED = 7
 SAMPLE_ACCOUNTS = 2400
-
-
-@dataclass
-class SampleSeeded:
-    ad: SeededDC
-    ldap: SeededSlapd
-    sample: Sample
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 import ldap3
 import polars as pl
 import pytest
-from conftest import SeededDC
 from support.servers import load_ad
 from support.servers.dataset import NOW
 from support.servers.samba import BASE_DN
+from support.servers.seeded import SeededDC
 
 from accessaudit.connectors.ldap.ad import account_state
 from accessaudit.connectors.ldap.collect import collect

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from conftest import SeededDC
 from support.servers.compare import assert_matches
 from support.servers.dataset import BIG, FOREIGN_SID, HOSTILE_CN, OLD_SID
+from support.servers.seeded import SeededDC
 
 from accessaudit.connectors.ldap.collect import collect, connect, ldap_filter
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import keyring
 import pytest
-from conftest import SeededDC, running_copy
 from support.memory_keyring import installed
 from support.servers.load_ad import BIND_PASSWORD
 from support.servers.proxy import CuttingProxy
+from support.servers.seeded import SeededDC, running_copy
 
 from accessaudit.connectors.ldap.collect import IncompleteLdapCollection, collect
 from accessaudit.errors import AuthError, ConfigError, ConnectError, ExitCode

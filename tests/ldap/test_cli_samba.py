@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SampleSeeded, SeededDC
 from support.servers.load_ad import BIND_PASSWORD
 from support.servers.proxy import CuttingProxy
+from support.servers.seeded import SampleSeeded, SeededDC
 
 pytestmark = pytest.mark.servers
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import SeededDC, running_copy
 from support.servers import kerberos
 from support.servers.compare import assert_matches
 from support.servers.load_ad import BIND_PASSWORD
+from support.servers.seeded import SeededDC, running_copy
 
 from accessaudit.config.sources import LdapSource
 from accessaudit.connectors.ldap.collect import collect

@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 
 import pytest
-from conftest import SeededSlapd
+from support.servers.seeded import SeededSlapd
 
 from accessaudit.pipeline.collect import collect_one
 

@@ -14,10 +14,10 @@ from collections.abc import Callable
 import ldap3
 import polars as pl
 import pytest
-from conftest import SeededDC, SeededSlapd
 from support.servers import load_ad
 from support.servers.dataset import BIG
 from support.servers.samba import BASE_DN
+from support.servers.seeded import SeededDC, SeededSlapd
 
 from accessaudit.connectors.ldap.collect import IncompleteLdapCollection, collect
 from accessaudit.model import CollectionUnit

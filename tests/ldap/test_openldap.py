@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SeededSlapd
+from support.servers.compare import OPENLDAP_ACCOUNT_COLUMNS as ACCOUNT_COLUMNS
+from support.servers.compare import OPENLDAP_GROUP_COLUMNS as GROUP_COLUMNS
 from support.servers.compare import assert_matches
+from support.servers.seeded import SeededSlapd
 
 from accessaudit.connectors.ldap.collect import IncompleteLdapCollection, collect
 
 pytestmark = pytest.mark.servers
-
-ACCOUNT_COLUMNS = (
-    "account_id", "username", "display_name", "mail", "employee_id", "company", "department",
-    "description", "kind", "manager_id",
-)  # fmt: skip
-GROUP_COLUMNS = ("group_id", "name", "description", "managed_by", "owners")
 
 
 def test_collection_equals_dataset(slapd: SeededSlapd, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import SampleSeeded
+from support.servers.compare import OPENLDAP_ACCOUNT_COLUMNS as ACCOUNT_COLUMNS
+from support.servers.compare import OPENLDAP_GROUP_COLUMNS as GROUP_COLUMNS
 from support.servers.compare import assert_matches
-from test_openldap import ACCOUNT_COLUMNS, GROUP_COLUMNS
+from support.servers.seeded import SampleSeeded
 
 from accessaudit.connectors.ldap.collect import collect
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import SampleSeeded
 from support.fixtures import TRUTH_KEYS
 from support.servers.ids import IdMap
+from support.servers.seeded import SampleSeeded
 
 from accessaudit.connectors.ldap.collect import collect
 from accessaudit.engine.rulefile import load_rules

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
+from support.htmltree import Node, parse
 from support.report_sample import MANIFEST, RULES, XSS_IMG, XSS_SCRIPT, frames
-from test_report_html import Node, parse
 
 from accessaudit.report.context import ReportInput, build_context
 from accessaudit.report.evidence import RunRule

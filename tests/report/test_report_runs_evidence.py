@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 from support.fixtures import NOW
 from support.history_runs import settings_for, split, write
-from test_report_html import parse
+from support.htmltree import parse
 
 from accessaudit.config.settings import Settings
 from accessaudit.engine.rulefile import Rule

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from support.htmltree import Node, parse
 from support.report_history_sample import history_context
 from support.report_sample import XSS_IMG, XSS_SCRIPT, make_context
-from test_report_html import Node, parse
 
 from accessaudit.report.html import render_string
 

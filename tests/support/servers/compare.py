@@ -17,6 +17,13 @@ GROUP_COLUMNS = (
     "group_id", "sid", "name", "description", "scope", "kind", "managed_by", "privileged",
     "owners", "mastered",
 )  # fmt: skip
+#: The columns generic LDAP fills through the OpenLDAP attribute mapping (no SIDs, no account
+#: state flags, no group scope).
+OPENLDAP_ACCOUNT_COLUMNS = (
+    "account_id", "username", "display_name", "mail", "employee_id", "company", "department",
+    "description", "kind", "manager_id",
+)  # fmt: skip
+OPENLDAP_GROUP_COLUMNS = ("group_id", "name", "description", "managed_by", "owners")
 
 
 def edges(df: pl.DataFrame) -> pl.DataFrame:
