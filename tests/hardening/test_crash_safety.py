@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from support.hardening_env import (
+from support.hardening_cli import (
     CANARY_PASSWORD,
     check_runs_intact,
     cli,

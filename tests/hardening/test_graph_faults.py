@@ -16,17 +16,15 @@ from typing import Any
 
 import polars as pl
 import pytest
-from support.hardening_env import (
+from support.hardening_cli import (
     CANARY_SECRET,
-    CLIENT_ID,
     check_scenario,
-    entra_source_toml,
     history,
     manifests,
     run,
-    serve_sample_tenant,
     write_config,
 )
+from support.hardening_env import CLIENT_ID, entra_source_toml, serve_sample_tenant
 
 from accessaudit.graphemu import READ_ROLES, Fault, GraphEmulator
 from accessaudit.graphemu.protocol import Reply

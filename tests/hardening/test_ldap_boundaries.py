@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from support.hardening_cli import check_scenario, run, write_config
 from support.hardening_env import (
     BOUNDARY_GROUPS,
     EXPIRES,
@@ -15,10 +16,7 @@ from support.hardening_env import (
     WELL_KNOWN,
     BoundaryDC,
     bulk_name,
-    check_scenario,
     members_of,
-    run,
-    write_config,
 )
 
 from accessaudit.connectors.ldap.collect import collect

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from support.hardening_env import BoundaryDC, check_scenario, manifests, run, write_config
+from support.hardening_cli import check_scenario, manifests, run, write_config
+from support.hardening_env import BoundaryDC
 from support.ldaprelay import (
     CUT,
     FORWARD,

@@ -17,21 +17,18 @@ from typing import Any
 import polars as pl
 import pytest
 from support import badcerts, recorder
-from support.hardening_env import (
+from support.hardening_cli import (
     CANARIES,
     CANARY_PASSPHRASE,
     CANARY_PASSWORD,
     CANARY_SECRET,
-    CLIENT_ID,
     RECORD,
-    BoundaryDC,
     cli,
-    entra_source_toml,
     one_line_error,
     run,
-    serve_sample_tenant,
     write_config,
 )
+from support.hardening_env import CLIENT_ID, BoundaryDC, entra_source_toml, serve_sample_tenant
 from support.servers.slapd import Slapd
 
 from accessaudit.config.sources import LdapSource
@@ -412,7 +409,7 @@ AUDIT_FIELDS = {"ts", "event", "command", "argv", "user", "uid", "host", "pid", 
 
 
 def test_audit_log_records_every_run_report_and_prune(tmp_path: Path) -> None:
-    from support.hardening_env import sample_source_toml
+    from support.hardening_cli import sample_source_toml
 
     config = write_config(tmp_path, sample_source_toml(200), audit={"keep_runs": 1})
     for _ in range(2):

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from support.hardening_env import (
+from support.hardening_cli import (
     cli,
     one_line_error,
     run,
