@@ -62,19 +62,7 @@ class Organisation(_Model):
 
 class Attribution(_Model):
     #: Which signal wins when signals disagree (the object is still flagged as conflicting).
-    precedence: list[str] = [
-        "ids",
-        "employee_id",
-        "company",
-        "ou",
-        "upn_suffix",
-        "mail_domain",
-        "name_prefix",
-        "names",
-        "owner",
-        "privileged_groups",
-        "sources",
-    ]
+    precedence: list[str] = list(MATCHER_KINDS)  # default: the order they are listed in
 
     @field_validator("precedence")
     @classmethod
