@@ -193,9 +193,9 @@ def _example_blocks() -> list[tuple[str, str | None, list[str]]]:
         if header:
             kind = blocks[-1][1] if header.group(1).startswith("sources.") else None
             blocks.append((header.group(1).strip(), kind, []))
-        kind = re.match(r'^kind = "(\w+)"', line)
-        if kind:
-            blocks[-1] = (blocks[-1][0], kind.group(1), blocks[-1][2])
+        kind_line = re.match(r'^kind = "(\w+)"', line)
+        if kind_line:
+            blocks[-1] = (blocks[-1][0], kind_line.group(1), blocks[-1][2])
         blocks[-1][2].append(line)
     return blocks
 

@@ -18,6 +18,8 @@ from support.fixtures import NOW
 from support.truth import assert_matches_truth
 
 from accessaudit.cli import main
+from accessaudit.config.settings import Settings
+from accessaudit.engine.rulefile import Rule
 from accessaudit.pipeline.analyse import Analysis, analyse
 from accessaudit.pipeline.demo import prepare_demo
 from accessaudit.pipeline.run import run_audit
@@ -92,7 +94,9 @@ def test_default_sample_findings_equal_truth(sample: Sample, analysis: Analysis)
     [(11, 6000, False), (23, 1500, False), (5, 300, False), (11, 6000, True), (23, 1500, True),
      (5, 300, True), (3, 200, True)],
 )  # fmt: skip
-def test_other_seeds_and_sizes(seed: int, accounts: int, entra: bool, settings, rules) -> None:
+def test_other_seeds_and_sizes(
+    seed: int, accounts: int, entra: bool, settings: Settings, rules: list[Rule]
+) -> None:
     s = generate(seed=seed, accounts=accounts, now=NOW, entra=entra)
     a = analyse(s.combined(), settings, rules, as_of=NOW)
     assert_matches_truth(a.findings, s.truth)
@@ -190,7 +194,7 @@ def test_expected_counts_of_default_sample(analysis: Analysis) -> None:
     }
 
 
-def test_expected_counts_with_the_entra_tenant(settings, rules) -> None:
+def test_expected_counts_with_the_entra_tenant(settings: Settings, rules: list[Rule]) -> None:
     s = generate(seed=7, accounts=6000, now=NOW, entra=True)
     a = analyse(s.combined(), settings, rules, as_of=NOW)
     by_rule = dict(a.findings.group_by("rule_id").len().iter_rows())
@@ -212,7 +216,9 @@ def test_expected_counts_with_the_entra_tenant(settings, rules) -> None:
     assert {"remove-role-assignment", "remove-app-role-assignment", "remove-guest"} <= kinds
 
 
-def test_finding_keys_are_stable_across_runs(sample: Sample, settings, rules) -> None:
+def test_finding_keys_are_stable_across_runs(
+    sample: Sample, settings: Settings, rules: list[Rule]
+) -> None:
     again = analyse(sample.tables, settings, rules, as_of=NOW)
     later = analyse(sample.tables, settings, rules, as_of=NOW.replace(day=2))
     assert again.findings["finding_key"].to_list() == later.findings["finding_key"].to_list()

@@ -10,6 +10,7 @@ and the first row per (account, group) kept. Both must give the same rows in the
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numba
 import numpy as np
@@ -194,9 +195,8 @@ def test_threads_split_accounts_into_parts_with_the_same_rows() -> None:
     keep = cg != ca
     cg, ca = cg[keep], ca[keep]
     cd = rng.integers(1, 5, cg.size).astype(np.uint32)
-    sizes = {"n_accounts": 500, "n_groups": 60, "n_vias": 3}
-    one = expand_codes(a, g, v, cg, ca, cd, threads=1, **sizes)
-    two = expand_codes(a, g, v, cg, ca, cd, threads=2, **sizes)
+    one = expand_codes(a, g, v, cg, ca, cd, threads=1, n_accounts=500, n_groups=60, n_vias=3)
+    two = expand_codes(a, g, v, cg, ca, cd, threads=2, n_accounts=500, n_groups=60, n_vias=3)
     assert len(one) == 1 and len(two) == 2
     for col in ("a", "g", "d", "vg", "v"):
         assert np.array_equal(one[0][col], np.concatenate([p[col] for p in two]))
@@ -237,7 +237,7 @@ def test_a_kernel_without_a_cache_location_still_compiles() -> None:
     without a cache instead of failing at import."""
     from accessaudit.analysis._kernels import _jit
 
-    space: dict[str, object] = {}
+    space: dict[str, Any] = {}  # exec's namespace
     exec("def twice(x):\n    return 2 * x\n", space)  # noqa: S102 - source-less on purpose
     with pytest.raises(RuntimeError, match="cannot cache"):
         numba.njit(cache=True)(space["twice"])(1)

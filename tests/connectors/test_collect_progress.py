@@ -61,8 +61,8 @@ def test_collect_sources_reports_growing_counts_ending_at_table_sizes(tmp_path: 
     assert series[("alliance", "accounts")][-1] >= 300
     # the CSV export: every PROGRESS_EVERY rows while reading, then the final count
     assert series[("app", "rows")] == [PROGRESS_EVERY, 2 * PROGRESS_EVERY, ROWS]
-    [unit] = [u for u in collected["app"].units if u.name == "rows"]
-    assert unit.count == ROWS
+    [rows_unit] = [u for u in collected["app"].units if u.name == "rows"]
+    assert rows_unit.count == ROWS
     # sources are reported in the order they are collected
     assert [s for s, _, _ in calls] == sorted(
         (s for s, _, _ in calls), key=["alliance", "app"].index

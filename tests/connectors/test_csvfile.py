@@ -7,7 +7,7 @@ import io
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 import pytest
@@ -40,7 +40,7 @@ def write_export(
     delimiter: str = ",",
     encoding: str = "utf-8",
     lineterminator: str = "\r\n",
-    quoting: int = csv.QUOTE_MINIMAL,
+    quoting: Literal[0, 1, 2, 3] = csv.QUOTE_MINIMAL,  # csv.QUOTE_MINIMAL, _ALL, _NONNUMERIC, _NONE
 ) -> Path:
     """Write an application export the way csv-producing tools do (quoting as needed)."""
     buf = io.StringIO(newline="")

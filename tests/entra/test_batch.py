@@ -8,7 +8,7 @@ import pytest
 from support.entra_data import CLIENT_ID, ROLES, SECRET, TENANT, oid
 
 from accessaudit.connectors.entra.collect import collect
-from accessaudit.graphemu import Tenant
+from accessaudit.graphemu import GraphEmulator, Tenant
 
 #: users/delta latest, users, groups/delta latest, groups, roleDefinitions, roleAssignments,
 #: roleEligibilityScheduleInstances, servicePrincipals, administrativeUnits: one page each for
@@ -16,7 +16,7 @@ from accessaudit.graphemu import Tenant
 LISTINGS = 9
 
 
-def build(emu, groups: int, members: int = 2, service_principals: int = 2) -> Tenant:
+def build(emu: GraphEmulator, groups: int, members: int = 2, service_principals: int = 2) -> Tenant:
     t = emu.add_tenant(Tenant(TENANT))
     emu.register_app(TENANT, CLIENT_ID, secret=SECRET, roles=ROLES)
     users = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import polars as pl
 from polars.testing import assert_frame_equal
@@ -95,7 +96,7 @@ def test_many_pages_follow_every_next_link(emu, make_cfg, tenant, small_tables):
 def test_guests_identified_by_any_signal_not_user_type_alone(emu, make_cfg):
     t = emu.add_tenant(Tenant(TENANT))
     emu.register_app(TENANT, CLIENT_ID, secret=SECRET)
-    signals = {
+    signals: dict[str, dict[str, Any]] = {
         "member": {"userType": "Member"},
         "ext-upn-member": {
             "userType": "Member",
@@ -241,7 +242,7 @@ def test_sample_tenant_collects_to_the_same_ids_and_counts(emu, make_cfg):
         want["memberships"].select(edges).unique().sort(edges),
     )
     sizes = want["memberships"].unique(["group_id", "member_id"]).group_by("group_id").len()
-    assert sizes["len"].max() > 999  # groups above one page are in the comparison
+    assert (sizes["len"] > 999).any()  # groups above one page are in the comparison
     same = ["account_id", "sid", "username", "upn", "display_name", "mail", "employee_id"]
     same += ["company", "department", "dn", "enabled", "pwd_last_set", "created", "last_logon"]
     assert_frame_equal(

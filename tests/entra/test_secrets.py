@@ -14,6 +14,7 @@ from support.entra_data import CLIENT_ID, ROLES, SECRET, TENANT
 from support.memory_keyring import MemoryKeyring, installed
 
 from accessaudit.config.settings import load_settings
+from accessaudit.config.sources import EntraSource
 from accessaudit.connectors.entra.collect import collect
 from accessaudit.errors import ConfigError
 from accessaudit.graphemu import AppCertificate
@@ -145,10 +146,12 @@ certificate_file = "app.pem"
     path = tmp_path / "config.toml"
     path.write_text(base + 'certificate_passphrase_file = "secrets/app.pass"\n')
     [source] = load_settings(path).sources
+    assert isinstance(source, EntraSource)
     ref = source.certificate_passphrase
     assert ref is not None and ref.file == tmp_path / "secrets" / "app.pass"
     assert ref.describe() == f"file {tmp_path / 'secrets' / 'app.pass'}"
 
     path.write_text(base + 'certificate_passphrase_keyring = "accessaudit:app-key"\n')
     [source] = load_settings(path).sources
+    assert isinstance(source, EntraSource) and source.certificate_passphrase is not None
     assert source.certificate_passphrase.describe() == "keyring entry accessaudit:app-key"

@@ -68,11 +68,11 @@ def child(
     seen = 0
 
     def under(path: object) -> bool:
-        if isinstance(path, int) or path is None:
+        if not isinstance(path, str | bytes | os.PathLike):  # a descriptor, None, ...
             return False
         try:
-            text = os.fsdecode(os.fspath(path))  # type: ignore[arg-type]
-        except TypeError:
+            text = os.fsdecode(path)
+        except TypeError:  # a PathLike whose __fspath__ returns neither str nor bytes
             return False
         return text == root or text.startswith(root + os.sep)
 
@@ -116,7 +116,7 @@ class Checker:
         self.problems: list[str] = []
 
     def final_runs(self) -> dict[str, str]:
-        out = {}
+        out: dict[str, str] = {}
         if not self.runs.is_dir():
             return out
         for d in sorted(self.runs.iterdir()):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,8 @@ def toml_scalar(value: Any) -> str:
         return "[" + ", ".join(toml_scalar(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{}"
-    return value.isoformat()  # dates and datetimes
+    assert isinstance(value, date), value  # dates and datetimes
+    return value.isoformat()
 
 
 @st.composite

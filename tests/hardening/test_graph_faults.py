@@ -26,7 +26,7 @@ from support.hardening_cli import (
 )
 from support.hardening_env import CLIENT_ID, entra_source_toml, serve_sample_tenant
 
-from accessaudit.graphemu import READ_ROLES, Fault, GraphEmulator
+from accessaudit.graphemu import READ_ROLES, Fault, GraphEmulator, Tenant
 from accessaudit.graphemu.protocol import Reply
 from accessaudit.sample.entra import TENANT_ID
 
@@ -248,7 +248,7 @@ def test_expired_page_token_restarts_the_listing(env: Env) -> None:
 
 
 def _a_group(env: Env) -> str:
-    tenant = env.emu.tenants[TENANT_ID]
+    tenant: Tenant = env.emu.tenants[TENANT_ID]
     return next(g for g, ids in tenant.members.items() if ids)
 
 

@@ -14,6 +14,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.hardening_cli import check_scenario, manifests, run, write_config
@@ -80,8 +81,8 @@ def is_range_request(request: Message | None, *, after_first: bool = True) -> bo
     return len(attrs) == 1 and attrs[0].lower().startswith("member;range=")
 
 
-def units_of(m: dict[str, object]) -> dict[str, dict[str, object]]:
-    return {u["name"]: u for s in m["sources"] for u in s["units"]}  # type: ignore[attr-defined, index]
+def units_of(m: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {u["name"]: u for s in m["sources"] for u in s["units"]}
 
 
 # --- the scripts -------------------------------------------------------------------------------
@@ -246,7 +247,7 @@ def test_connection_dropped_mid_page(env: Env) -> None:
     m = check_scenario(p, env.config, exit_code=3, runs_before=1)
     assert m is not None
     u = units_of(m)
-    assert u["accounts"]["detail"].startswith("connection failed after 0 pages")  # type: ignore[union-attr]
+    assert u["accounts"]["detail"].startswith("connection failed after 0 pages")
     assert u["accounts"]["count"] == 0  # the cut page is dropped whole
     assert not u["groups"]["complete"] and not u["memberships"]["complete"]
     assert "accounts (connection failed" in p.stderr

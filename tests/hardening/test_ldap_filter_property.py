@@ -12,7 +12,7 @@ import shutil
 import ssl
 import subprocess
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import ldap3
 import pytest
@@ -93,8 +93,10 @@ def probe_server(hpki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 hostile = st.sampled_from(
     ["\x00", "*", "(", ")", "\\", " ", "\\2a", "*)(cn=*", ")(|(objectClass=*", "\u2028", "\x1b["]
 )
+#: surrogates (Unicode category Cs) are left out: no UTF-8 text can hold one
+NO_SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
 values = st.lists(
-    st.one_of(st.characters(exclude_categories=("Cs",)), hostile), min_size=1, max_size=16
+    st.one_of(st.characters(exclude_categories=NO_SURROGATES), hostile), min_size=1, max_size=16
 ).map("".join)
 _batch = iter(range(1_000_000))
 #: The issue's case, run every time (hypothesis' explicit phase): ``*()\`` and NUL in one value,

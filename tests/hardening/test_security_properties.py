@@ -114,7 +114,7 @@ def test_collections_never_write(
 
 def test_the_recorder_sees_a_write() -> None:
     """The control: a modify, an add and a Graph PATCH are recorded as violations."""
-    calls = [
+    calls: list[dict[str, Any]] = [
         {"kind": "ldap", "op": "modifyRequest"},
         {"kind": "ldap", "op": "addRequest"},
         {"kind": "ldap", "op": "extendedReq", "name": "1.3.6.1.4.1.4203.1.11.1"},

@@ -8,6 +8,7 @@ guessing passwords) sets it, and read back through :func:`collect`.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import ldap3
 import polars as pl
@@ -28,7 +29,9 @@ FT_2025 = 133_801_632_000_000_000  # 2025-01-01T00:00:00Z as FILETIME
 T_2025 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def decode(rows: list[tuple[int | None, int | None, int | None, int | None]]) -> list[dict]:
+def decode(
+    rows: list[tuple[int | None, int | None, int | None, int | None]],
+) -> list[dict[str, Any]]:
     df = pl.DataFrame(rows, schema=["uac", "computed", "lockout", "expires"], orient="row").cast(
         pl.Int64
     )
@@ -73,7 +76,7 @@ def test_every_bit_decoded() -> None:
     assert all(e is None for i, e in enumerate(expires) if i != 6)
 
 
-def _accounts(seeded: SeededDC, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict]:
+def _accounts(seeded: SeededDC, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
     got = collect(seeded.source(monkeypatch), now=NOW)
     assert got.complete, [u for u in got.units if not u.complete]
     return {r["username"]: r for r in got.table("accounts").iter_rows(named=True)}

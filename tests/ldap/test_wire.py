@@ -43,7 +43,11 @@ def message(msgid: int, op: bytes) -> bytes:
     return tlv(0x30, integer(msgid), op)
 
 
-def entry(msgid: int, dn: str, attrs: list[tuple[str, list[str | bytes]]]) -> bytes:
+#: An entry's attributes: (name, values) pairs, values as text or raw bytes.
+Attrs = list[tuple[str, list[str | bytes]]]
+
+
+def entry(msgid: int, dn: str, attrs: Attrs) -> bytes:
     partial = [tlv(0x30, octets(t), tlv(0x31, *(octets(v) for v in vs))) for t, vs in attrs]
     return message(msgid, tlv(0x64, octets(dn), tlv(0x30, *partial)))
 
@@ -105,8 +109,8 @@ def test_entries_split_across_reads(server: Callable[[Reply, int], Connection]) 
     members = [f"cn=member {k:04d},dc=example,dc=org" for k in range(2000)]  # a 70 kB message
 
     def reply(m: int) -> bytes:
-        a = [("uid", ["a"]), ("mail", ["not asked for"]), ("description", [long_value])]
-        b = [("UID", ["b", "c"]), ("member", members)]
+        a: Attrs = [("uid", ["a"]), ("mail", ["not asked for"]), ("description", [long_value])]
+        b: Attrs = [("UID", ["b", "c"]), ("member", [*members])]
         return entry(m, "cn=a", a) + entry(m, "cn=b", b) + entry(m, "cn=c", []) + done(m)
 
     cols = Columns(["uid", "description", "member"])

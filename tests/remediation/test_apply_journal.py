@@ -23,6 +23,12 @@ from accessaudit.remediation.planfile import FORMAT, plan_hash, save_plan
 PROTECTED = "S-1-5-21-1-2-3-512"
 
 
+def _ids(c: Change) -> tuple[str, str]:
+    """The group and member of a membership change (both always set for one)."""
+    assert c.group_id is not None and c.member_id is not None, c
+    return c.group_id, c.member_id
+
+
 class Memory:
     """A directory of group -> members; ``fail`` makes removals raise."""
 
@@ -40,12 +46,14 @@ class Memory:
     def remove(self, c: Change, live: Live) -> None:
         if self.fail:
             raise AuditError("refused by the server")
-        self.writes.append(("remove", c.group_id, c.member_id))
-        self.members[c.group_id].discard(c.member_id)
+        group, member = _ids(c)
+        self.writes.append(("remove", group, member))
+        self.members[group].discard(member)
 
     def add(self, c: Change, prior: dict[str, Any]) -> None:
-        self.writes.append(("add", c.group_id, c.member_id))
-        self.members[c.group_id].add(c.member_id)
+        group, member = _ids(c)
+        self.writes.append(("add", group, member))
+        self.members[group].add(member)
 
     def undo_text(self, c: Change, prior: dict[str, Any]) -> dict[str, Any]:
         return {"ldif": f"dn: <GUID={c.group_id}>\nadd: member\nmember: <GUID={c.member_id}>"}

@@ -116,7 +116,7 @@ def test_commands_and_apply_agree_on_each_kind_of_cloud_group(rules: list[Rule])
     assert "membership_rule" not in planned["assigned"]["target"]
     assert "exchange" not in planned["team"]["target"]
     changes, manual = plan_changes(planned.values())
-    assert sorted(c.group_id for c in changes) == ["assigned", "team", "unknown"]
+    assert sorted(str(c.group_id) for c in changes) == ["assigned", "team", "unknown"]
     reasons = {
         planned_id: o.reason
         for o in manual
@@ -136,7 +136,9 @@ def test_a_disabled_accounts_dynamic_group_is_not_stripped_by_ref(rules: list[Ru
     dynamic one: no action removes ``x`` from the dynamic group by ``$ref`` (Graph refuses it;
     the rule decides), and the inactive-account finding goes to the action that changes it."""
     source = "entra:t"
-    accounts = [{"id": f"w{i}", "org": "wmp", "source": source} for i in range(3)]
+    accounts: list[dict[str, Any]] = [
+        {"id": f"w{i}", "org": "wmp", "source": source} for i in range(3)
+    ]
     accounts.append({"id": "x", "org": "warks", "source": source, "enabled": False})
     groups = [
         {"id": g, "org": "wmp", "mastered": "cloud", "source": source, "kind": "security"}

@@ -188,14 +188,8 @@ def test_script_data_names_objects_once(context: dict[str, Any]) -> None:
 
 def test_unknown_ids_become_placeholder_objects() -> None:
     f = frames()
-    ctx = build_context(
-        ReportInput(
-            manifest=MANIFEST,
-            rules=[],
-            title="t",
-            **{**f, "accounts": f["accounts"].filter(pl.col("account_id") != "a3")},
-        )
-    )
+    f["accounts"] = f["accounts"].filter(pl.col("account_id") != "a3")
+    ctx = build_context(ReportInput(manifest=MANIFEST, rules=[], title="t", **f))
     rows = {r["finding_key"]: r for r in ctx["findings"]["first_page"]}
     assert rows["cross-member:a3:g1"]["principal_name"] == "a3"
     assert rows["cross-member:a3:g1"]["principal_kind"] == "unknown"

@@ -89,11 +89,11 @@ def test_spreadsheet_safe_keeps_types() -> None:
     safe = spreadsheet_safe(_frame())
     assert safe.schema == pl.Schema(
         {
-            "text": pl.String,
-            "count": pl.Int64,
-            "ratio": pl.Float64,
-            "flag": pl.Boolean,
-            "keys": pl.String,
+            "text": pl.String(),
+            "count": pl.Int64(),
+            "ratio": pl.Float64(),
+            "flag": pl.Boolean(),
+            "keys": pl.String(),
             "when": pl.Datetime("us", "UTC"),
         }
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.resources
 import json
 import os
 import re
@@ -28,7 +29,6 @@ from support.report_sample import (
 )
 
 from accessaudit.errors import AuditError
-from accessaudit.report import html as report_html
 from accessaudit.report.html import render_html, render_string, templates_dir
 
 
@@ -242,7 +242,7 @@ def test_templates_dir_prefers_installed_copy(
     installed = tmp_path / "_data" / "reports"
     installed.mkdir(parents=True)
     (installed / "report.html.j2").write_text("installed")
-    monkeypatch.setattr(report_html.resources, "files", lambda package: tmp_path)
+    monkeypatch.setattr(importlib.resources, "files", lambda package: tmp_path)
     assert templates_dir() == installed
 
 

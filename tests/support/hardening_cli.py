@@ -210,7 +210,7 @@ def check_scenario(
     runs_before: int,
     incomplete_units: set[str] | None = None,
 ) -> dict[str, Any] | None:
-    """The checks of the hardening issue for one faulty run; returns its manifest (if any)."""
+    """Every check of one faulty run (see the module docstring); returns its manifest, if any."""
     assert p.returncode == exit_code, (p.returncode, p.stdout, p.stderr)
     data_dir = config.parent / "data"
     ms = manifests(data_dir)

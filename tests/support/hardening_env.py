@@ -19,12 +19,15 @@ import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
 
+from accessaudit.config.sources import LdapSource
+from accessaudit.graphemu import READ_ROLES, GraphEmulator, tenant_from_sample
 from accessaudit.loopback_ca import Pki, make_pki
+from accessaudit.sample.directory import generate
+from accessaudit.sample.entra import TENANT_ID
 from support.hardening_cli import (
     CANARY_PASSWORD,
     CANARY_SECRET,
@@ -107,9 +110,7 @@ class BoundaryDC:
         values.update(overrides)
         return toml_table("sources", values)
 
-    def source(self, **overrides: object) -> Any:
-        from accessaudit.config.sources import LdapSource
-
+    def source(self, **overrides: object) -> LdapSource:
         os.environ[PASSWORD_ENV] = CANARY_PASSWORD
         values: dict[str, object] = {
             "kind": "ldap",
@@ -248,19 +249,15 @@ ENTRA_ACCOUNTS = 300
 @pytest.fixture(scope="session")
 def entra_tables() -> dict[str, pl.DataFrame]:
     """The embedded sample's Entra tenant (300 accounts, seed 7), as canonical tables."""
-    from accessaudit.sample.directory import generate
-
     return dict(generate(seed=7, accounts=ENTRA_ACCOUNTS, entra=True).entra)
 
 
-def serve_sample_tenant(emulator: Any, tables: Mapping[str, pl.DataFrame]) -> Any:
+def serve_sample_tenant(
+    emulator: GraphEmulator, tables: Mapping[str, pl.DataFrame]
+) -> GraphEmulator:
     """``emulator`` (started) serving the sample tenant to the read app whose client secret is
     the canary."""
-    from accessaudit.graphemu import READ_ROLES, tenant_from_sample
-    from accessaudit.sample.entra import TENANT_ID
-
-    t = tables
-    emulator.add_tenant(tenant_from_sample(t, tenant_id=TENANT_ID))
+    emulator.add_tenant(tenant_from_sample(tables, tenant_id=TENANT_ID))
     emulator.register_app(
         TENANT_ID, CLIENT_ID, secret=CANARY_SECRET, roles=[*READ_ROLES, "OrgContact.Read.All"]
     )
@@ -268,12 +265,10 @@ def serve_sample_tenant(emulator: Any, tables: Mapping[str, pl.DataFrame]) -> An
 
 
 @pytest.fixture
-def emu(hpki: Pki, entra_tables: dict[str, pl.DataFrame]) -> Iterator[Any]:
+def emu(hpki: Pki, entra_tables: dict[str, pl.DataFrame]) -> Iterator[GraphEmulator]:
     """A Graph emulator (loopback HTTPS) serving the sample tenant to an app whose client
     secret is the canary; proxies from the environment are not used for loopback."""
-    from accessaudit.graphemu import GraphEmulator
-
-    emulator = serve_sample_tenant(GraphEmulator(hpki).start(), entra_tables)  # type: ignore[arg-type]
+    emulator = serve_sample_tenant(GraphEmulator(hpki).start(), entra_tables)
     try:
         yield emulator
     finally:
@@ -281,9 +276,7 @@ def emu(hpki: Pki, entra_tables: dict[str, pl.DataFrame]) -> Iterator[Any]:
     assert not emulator.errors, emulator.errors[0]
 
 
-def entra_source_toml(emulator: Any, **overrides: object) -> str:
-    from accessaudit.sample.entra import TENANT_ID
-
+def entra_source_toml(emulator: GraphEmulator, **overrides: object) -> str:
     values: dict[str, object] = {
         "kind": "entra",
         "name": "alliance-tenant",

@@ -4,8 +4,8 @@ The relay is an LDAPS server on 127.0.0.1 (the test PKI names that address) and 
 of a real directory server. It reads whole LDAP messages (BER framing, [RFC 4511] 4.1.1) in both
 directions and hands each to a :class:`Script`, which decides: forward it, forward something
 else (a rewritten message, or answers the relay makes up), **cut** every connection, or **stall**
-(stop forwarding answers while keeping the connection open). That is enough to make each of the
-directory faults of the hardening issue happen on purpose, against Samba or slapd, at an exact
+(stop forwarding answers while keeping the connection open). That is enough to make each
+directory fault the hardening suites test happen on purpose, against Samba or slapd, at an exact
 point of a collection: mid-page, mid-range, a server that stops answering, a result code that a
 real server returns only under load (timeLimitExceeded, adminLimitExceeded), a paging cookie that
 never ends, a range that stops without ``-*``.
@@ -208,6 +208,15 @@ class Script:
         return FORWARD
 
 
+def _payload(raw: bytes, verdict: Verdict) -> bytes:
+    """What to pass on for FORWARD (the message itself) or a list of messages (those)."""
+    if isinstance(verdict, list):
+        return b"".join(verdict)
+    if verdict == FORWARD:
+        return raw
+    raise ValueError(f"not a verdict here: {verdict!r}")
+
+
 class LdapRelay:
     """LDAPS on 127.0.0.1:<port>, relaying to ``upstream`` (host, port) over verified TLS.
 
@@ -336,7 +345,7 @@ class LdapRelay:
         if verdict == STALL:
             self.stalled.set()
             return True
-        return self._send(upstream, raw if verdict == FORWARD else b"".join(verdict))
+        return self._send(upstream, _payload(raw, verdict))
 
     def _down(self, raw: bytes, client: socket.socket, pending: dict[int, Message]) -> bool:
         if self.stalled.is_set():
@@ -349,7 +358,7 @@ class LdapRelay:
         if verdict == STALL:
             self.stalled.set()
             return True
-        return self._send(client, raw if verdict == FORWARD else b"".join(verdict))
+        return self._send(client, _payload(raw, verdict))
 
     @staticmethod
     def _send(sock: socket.socket, data: bytes) -> bool:

@@ -14,7 +14,7 @@ class MemoryKeyring(KeyringBackend):
     """It declares a ``priority`` but keyring never picks it by itself: only
     :func:`installed` (``keyring.set_keyring``) puts it in place."""
 
-    priority = 1  # type: ignore[assignment]  # a class attribute in keyring's own backends
+    priority = 1  # a class attribute, as in keyring's own backends
 
     def __init__(self) -> None:
         super().__init__()

@@ -109,12 +109,15 @@ def install(path: str | Path) -> None:
         _write(record)
         return request(self, method, url, *args, **kwargs)
 
-    BaseStrategy.send = recording_send  # type: ignore[method-assign]
-    requests.Session.request = recording_request  # type: ignore[method-assign]
+    # patched in place: every connection and session, msal's included, goes through them
+    strategy: Any = BaseStrategy
+    session: Any = requests.Session
+    strategy.send = recording_send
+    session.request = recording_request
 
     def undo() -> None:
-        BaseStrategy.send = send  # type: ignore[method-assign]
-        requests.Session.request = request  # type: ignore[method-assign]
+        strategy.send = send
+        session.request = request
 
     _undo.append(undo)
 

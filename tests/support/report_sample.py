@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import polars as pl
 
@@ -299,11 +299,21 @@ def _frame(rows: list[dict[str, Any]], schema: pl.Schema) -> pl.DataFrame:
     return pl.DataFrame(filled, schema=schema, orient="row")
 
 
-def frames() -> dict[str, pl.DataFrame]:
+class Frames(TypedDict):
+    """The tables of a :class:`~accessaudit.report.context.ReportInput`."""
+
+    accounts: pl.DataFrame
+    groups: pl.DataFrame
+    findings: pl.DataFrame
+    actions: pl.DataFrame
+    paths: pl.DataFrame
+
+
+def frames() -> Frames:
     """accounts, groups, findings, actions and paths as the pipeline passes them."""
     accounts_schema = pl.Schema({**ACCOUNTS_SCHEMA, **ORG_COLUMNS})
     groups_schema = pl.Schema({**GROUPS_SCHEMA, **ORG_COLUMNS})
-    findings_schema = pl.Schema({**FINDINGS_SCHEMA, "status": pl.String})
+    findings_schema = pl.Schema({**FINDINGS_SCHEMA, "status": pl.String()})
     return {
         "accounts": _frame(
             [{"source": "ad:alliance.local", **r} for r in ACCOUNTS_ROWS], accounts_schema

@@ -3,7 +3,7 @@
 Samba assigns its own objectGUIDs and RIDs, so the loader returns an :class:`~.ids.IdMap`.
 Well-known groups (Domain Users, Domain Admins, Administrators, ...) are not created: they are
 matched by SID (domain SID + RID, or S-1-5-32-RID) and their description/scope aligned with the
-dataset. What LDAP refuses is written locally (research note §1): sIDHistory, whenCreated and
+dataset. What Samba refuses over LDAP is written locally: sIDHistory, whenCreated and
 pwdLastSet with ``ldbmodify`` on sam.ldb (pwdLastSet other than 0/-1 also needs Samba's
 "bypass last set" control, 1.3.6.1.4.1.7165.4.3.20). Foreign security principals come from
 adding ``<SID=...>`` members, which makes Samba create the FSP object. A non-default primary
@@ -179,7 +179,7 @@ def load(dc: SambaDC, tables: dict[str, pl.DataFrame], domain_sid: str) -> IdMap
     _ensure_parents(conn, new_groups["dn"].to_list() + accounts["dn"].to_list())
     for row in new_groups.iter_rows(named=True):
         gt = _GROUP_TYPE[row["scope"]] | (0x80000000 if row["kind"] == "security" else 0)
-        attrs = {
+        attrs: dict[str, object] = {
             "sAMAccountName": sam_name(row["name"]),
             "groupType": str(gt - 2**32 if gt >= 2**31 else gt),
         }
@@ -198,7 +198,7 @@ def load(dc: SambaDC, tables: dict[str, pl.DataFrame], domain_sid: str) -> IdMap
             uac |= 0x20
         if row["password_never_expires"]:
             uac |= 0x10000
-        attrs: dict[str, object] = {
+        attrs = {
             "sAMAccountName": sam_name(row["username"], computer),
             "userAccountControl": str(uac),
         }
