@@ -27,6 +27,7 @@ name = "Warwickshire Police"
 [[sources]]
 kind = "sample"
 name = "alliance"
+host = "wmp"
 """
 
 
@@ -100,6 +101,7 @@ name = "Shared services"
 [[sources]]
 kind = "sample"
 name = "alliance"
+host = "wmp"
 
 [[sources]]
 kind = "ldap"
@@ -107,6 +109,7 @@ name = "dc"
 servers = ["ldaps://dc1.alliance.local"]
 base_dn = "DC=alliance,DC=local"
 page_size = 500
+host = "wmp"
 
 [[sources]]
 kind = "ldap"
@@ -114,16 +117,17 @@ name = "dc2"
 servers = ["ldaps://dc2.alliance.local"]
 base_dn = "DC=alliance,DC=local"
 page_size = 800
+host = "wmp"
 """
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        # the third source's page_size (line 29), not the first one in the file (line 22)
+        # the third source's page_size (line 31), not the first one in the file (line 23)
         (
             ("page_size = 800", 'page_size = "many"'),
-            "config.toml:29: sources[2].page_size: Input should be a valid integer, "
+            "config.toml:31: sources[2].page_size: Input should be a valid integer, "
             "unable to parse string as an integer",
         ),
         # a key missing from the second organisation: that entry's [[organisations]] line
@@ -134,7 +138,7 @@ page_size = 800
         # a key missing from the third source: its [[sources]] line
         (
             ('dc2.alliance.local"]\nbase_dn = "DC=alliance,DC=local"\n', 'dc2.alliance.local"]\n'),
-            "config.toml:24: sources[2].base_dn: missing required key",
+            "config.toml:26: sources[2].base_dn: missing required key",
         ),
         # a table after a blank line: the header's own line, not the blank line before it
         (

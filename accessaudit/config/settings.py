@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from accessaudit.config.base import STRICT
 from accessaudit.config.organisations import Attribution, Organisation
-from accessaudit.config.sources import SOURCE_KINDS, Source
+from accessaudit.config.sources import SOURCE_KINDS, DirectorySource, Source
 from accessaudit.config.tomlpos import line_of
 from accessaudit.errors import ConfigError
 from accessaudit.model import SPECIAL_ORGS, Severity
@@ -117,6 +117,76 @@ class Settings(_Model):
         return [o.id for o in self.organisations if o.id not in SPECIAL_ORGS]
 
 
+class HostUndeclared(ConfigError):
+    """Directory sources that declare no ``host``: the configuration is otherwise valid
+    (``settings``, for the evidence of a previous run); ``missing`` names each such source with
+    its index in ``[[sources]]``."""
+
+    def __init__(
+        self, message: str, hint: str, settings: Settings, missing: list[tuple[int, str]]
+    ) -> None:
+        super().__init__(message, hint)
+        self.settings = settings
+        self.missing = missing
+
+
+def directory_sources(settings: Settings) -> list[tuple[int, DirectorySource]]:
+    """The directory sources (ldap, entra, sample) with their index in ``[[sources]]``."""
+    return [(i, s) for i, s in enumerate(settings.sources) if isinstance(s, DirectorySource)]
+
+
+def _where(origin: str, text: str, loc: Sequence[int | str]) -> str:
+    line = line_of(text, loc)
+    return f"{origin}:{line}" if line else origin
+
+
+def _check_hosts(settings: Settings, text: str, origin: str) -> None:
+    """Every directory source declares the organisation hosting it (``host``), a configured
+    organisation other than ``shared``; an organisation claiming the domain's protected groups
+    (``privileged_groups``) is the declared host of every directory source. An undeclared host
+    is :class:`HostUndeclared`: never guessed."""
+    real = settings.real_orgs
+    directories = directory_sources(settings)
+    for i, src in directories:
+        if src.host is not None and src.host not in real:
+            raise ConfigError(
+                f"{_where(origin, text, ['sources', i, 'host'])}: sources[{i}].host: "
+                f"'{src.host}' is not an organisation that can host a directory",
+                f"one of: {', '.join(real)}",
+            )
+    _check_privileged_groups(settings, text, origin)
+    missing = [(i, src.name) for i, src in directories if src.host is None]
+    if missing:
+        i, name = missing[0]
+        more = f"; {len(missing) - 1} more source(s) lack one too" if len(missing) > 1 else ""
+        raise HostUndeclared(
+            f"{_where(origin, text, ['sources', i, 'host'])}: sources[{i}] ({name}): no host "
+            f"declared: which organisation hosts this {settings.sources[i].kind} directory is "
+            f"never guessed{more}",
+            f'add host = "<organisation id>" to the source, one of: {", ".join(real)}',
+            settings,
+            missing,
+        )
+
+
+def _check_privileged_groups(settings: Settings, text: str, origin: str) -> None:
+    """``privileged_groups`` gives the protected groups of every directory source to one
+    organisation: it must be the host every directory source declares."""
+    for j, org in enumerate(settings.organisations):
+        if not org.match.privileged_groups:
+            continue
+        for i, src in directory_sources(settings):
+            if src.host is not None and src.host != org.id:
+                loc: list[int | str] = ["organisations", j, "match", "privileged_groups"]
+                raise ConfigError(
+                    f"{_where(origin, text, loc)}: organisations[{j}].match.privileged_groups: "
+                    f"'{org.id}' claims every directory's protected groups, but sources[{i}] "
+                    f"({src.name}) declares host = '{src.host}'",
+                    "set privileged_groups = true only on the organisation every directory "
+                    "source declares as its host",
+                )
+
+
 def _line_of(text: str, loc: Sequence[int | str]) -> int | None:
     """Line of the key at ``loc``, counting ``[[...]]`` entries; for a missing key the line of
     the table it is missing from (tomllib keeps no positions; see :mod:`.tomlpos`)."""
@@ -164,6 +234,7 @@ def parse_settings(data: dict[str, Any], text: str, origin: str) -> Settings:
             "see config.example.toml for every key",
         ) from None
     _check_regexes(settings)
+    _check_hosts(settings, text, origin)
     return settings
 
 
@@ -202,7 +273,11 @@ def load_settings(path: Path) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}", "fix the TOML syntax") from None
-    settings = parse_settings(data, text, str(path))
+    try:
+        settings = parse_settings(data, text, str(path))
+    except HostUndeclared as exc:
+        exc.settings = _resolve_paths(exc.settings, path.parent)  # its data_dir, for evidence
+        raise
     return _resolve_paths(settings, path.parent)
 
 

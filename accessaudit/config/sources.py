@@ -24,7 +24,18 @@ class _Source(_Model):
     name: Annotated[str, Field(min_length=1)]
 
 
-class SampleSource(_Source):
+class _Directory(_Source):
+    """A directory source: an Active Directory domain or an Entra ID tenant (or the sample's).
+
+    ``host`` is the organisation that hosts it: whose tenant a tenant-wide directory role
+    belongs to, and whose the domain's protected groups are. It is required in a configuration
+    file (:func:`accessaudit.config.settings.parse_settings` refuses a directory source without
+    one: the tool never guesses it); a source model built on its own may leave it out."""
+
+    host: str | None = None
+
+
+class SampleSource(_Directory):
     """The embedded synthetic two-force directory (``accessaudit.sample.directory``)."""
 
     kind: Literal["sample"]
@@ -34,7 +45,7 @@ class SampleSource(_Source):
     part: Literal["directory", "entra"] = "directory"
 
 
-class LdapSource(_Source):
+class LdapSource(_Directory):
     """Active Directory or generic LDAP through ldap3 (read-only)."""
 
     kind: Literal["ldap"]
@@ -71,7 +82,7 @@ class LdapSource(_Source):
         )
 
 
-class EntraSource(_Source):
+class EntraSource(_Directory):
     """Entra ID through msal (client credentials) and Microsoft Graph (read-only)."""
 
     kind: Literal["entra"]
@@ -157,3 +168,5 @@ class CsvSource(_Source):
 Source = Annotated[SampleSource | LdapSource | EntraSource | CsvSource, Field(discriminator="kind")]
 #: The tags pydantic inserts into an error's ``loc`` after a source's index (not TOML keys).
 SOURCE_KINDS = ("sample", "ldap", "entra", "csv")
+#: The sources that are a directory, each hosted by one organisation (``host``).
+DirectorySource = SampleSource | LdapSource | EntraSource

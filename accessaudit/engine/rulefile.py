@@ -18,6 +18,7 @@ A rule file holds data only::
     groups = [{id = "g1", org = "warks"}]
     memberships = [["g1", "a1"]]            # [group, member]
     grants = [["a1", "role", "directory-role", "Global Administrator @ /"]]
+    hosts = {example = "wmp"}               # source -> its declared host (default: none)
     expect = [["a1", "g1"]]                 # [] for a negative example
 
 At least one positive example (``expect`` lists findings) and one negative example
@@ -57,7 +58,9 @@ REQUIRED = (
 OPTIONAL = ("settings", "examples", "tags")
 #: ``version``: MAJOR.MINOR (digits), e.g. "1.0" or "2.3".
 VERSION_PATTERN = re.compile(r"\d+\.\d+")
-EXAMPLE_KEYS = {"name", "accounts", "groups", "memberships", "grants", "expect", "settings"}
+EXAMPLE_KEYS = {
+    *("name", "accounts", "groups", "memberships", "grants", "expect", "settings", "hosts"),
+}
 #: Columns a rule query may return (the engine adds finding_key, rule_id, severity, title, action).
 OUTPUT_COLUMNS = tuple(
     c
@@ -77,6 +80,9 @@ class Example:
     grants: list[Any]  # [principal, resource, resource_kind, right] (or a table of those)
     expect: list[tuple[str, ...]]
     settings: dict[str, Any]
+    #: source -> the organisation declared to host it (an example's rows are of source
+    #: "example" unless they say otherwise); a source left out has no declared host
+    hosts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -278,6 +284,13 @@ def _check_example_shape(raw: Any, index: int, where: str) -> None:
             )
     if not isinstance(raw.get("settings", {}), dict):
         raise RuleError(f"{where}: examples[{index}] ({raw['name']}): 'settings' must be a table")
+    hosts = raw.get("hosts", {})
+    if not isinstance(hosts, dict) or not all(isinstance(v, str) for v in hosts.values()):
+        raise RuleError(
+            f"{where}: examples[{index}] ({raw['name']}): 'hosts' must be a table of "
+            "source = organisation",
+            'write hosts = { example = "wmp" }',
+        )
 
 
 def _check_example_rows(raw: dict[str, Any], at: str, key_len: int) -> None:
@@ -304,6 +317,7 @@ def _example(raw: Any, index: int, where: str, key_len: int) -> Example:
         grants=list(raw.get("grants", [])),
         expect=[tuple("" if v is None else str(v) for v in row) for row in raw["expect"]],
         settings=dict(raw.get("settings", {})),
+        hosts={str(k): str(v) for k, v in raw.get("hosts", {}).items()},
     )
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from accessaudit.config.settings import load_settings
 from accessaudit.engine.exceptions import Register, load_configured
 from accessaudit.engine.rulefile import Rule, load_rules
 from accessaudit.errors import AuditError
 from accessaudit.pipeline.auditlog import AuditTrail
+from accessaudit.pipeline.hosts import load_config
 from accessaudit.pipeline.rulecheck import check_queries
 from accessaudit.store.retention import prune_runs
 from accessaudit.store.runs import RunInfo, RunStore
@@ -20,7 +20,7 @@ from accessaudit.store.verify import Problem, run_folders, verify
 
 def list_runs(config_path: Path) -> list[RunInfo]:
     """The configured data directory's stored runs, oldest first."""
-    return RunStore(load_settings(config_path).audit.data_dir).runs()
+    return RunStore(load_config(config_path).audit.data_dir).runs()
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def verify_runs(run_dirs: tuple[Path, ...], config_path: Path) -> Verification:
             path = d.resolve()
             targets.setdefault(path.parent.parent, []).append(path.name)
     else:
-        targets = {load_settings(config_path).audit.data_dir: []}
+        targets = {load_config(config_path).audit.data_dir: []}
     problems: list[Problem] = []
     checked = 0
     for data_dir, names in targets.items():
@@ -51,7 +51,7 @@ def verify_runs(run_dirs: tuple[Path, ...], config_path: Path) -> Verification:
 
 def prune_runs_now(config_path: Path, *, dry_run: bool) -> list[str]:
     """Apply retention now, under the run lock; the run ids deleted (or that would be)."""
-    settings = load_settings(config_path)
+    settings = load_config(config_path)
     store = RunStore(settings.audit.data_dir)
     with store.lock():
         gone = prune_runs(
@@ -68,7 +68,7 @@ def prune_runs_now(config_path: Path, *, dry_run: bool) -> list[str]:
 
 def rule_catalogue(config_path: Path | None) -> list[Rule]:
     """The built-in rules and, with a config, its site rule folders; every query checked."""
-    dirs = load_settings(config_path).audit.rules_dirs if config_path else []
+    dirs = load_config(config_path).audit.rules_dirs if config_path else []
     rules = load_rules(dirs)
     check_queries(rules)
     return rules
@@ -76,7 +76,7 @@ def rule_catalogue(config_path: Path | None) -> list[Rule]:
 
 def exceptions_register(config_path: Path) -> Register:
     """The exceptions register the configuration names, validated against the rule catalogue."""
-    settings = load_settings(config_path)
+    settings = load_config(config_path)
     register = load_configured(settings, [r.id for r in load_rules(settings.audit.rules_dirs)])
     if register is None:
         raise AuditError("no exceptions register configured", "set audit.exceptions_file")

@@ -18,6 +18,7 @@ from accessaudit.config.settings import (
 from accessaudit.engine.evaluate import build_views, evaluate
 from accessaudit.engine.exceptions import Register, apply_exceptions, load_configured
 from accessaudit.engine.rulefile import Rule
+from accessaudit.pipeline.hosts import declared_hosts
 from accessaudit.pipeline.progress import Progress, noop
 from accessaudit.remediation.plan import plan_actions
 from accessaudit.report.pseudonymise import Pseudonymiser
@@ -98,6 +99,7 @@ def analyse(
         closure=closure,
         effective=effective,
         as_of=as_of,
+        hosts=declared_hosts(settings),
     )
     findings = evaluate(rules, views, rule_overrides(settings, rules)).with_columns(
         status=pl.lit("open")

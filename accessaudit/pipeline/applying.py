@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from accessaudit.config.settings import load_settings
 from accessaudit.errors import AuditError, ExitCode
 from accessaudit.pipeline.auditlog import AuditTrail
+from accessaudit.pipeline.hosts import load_config
 from accessaudit.remediation.apply.execute import ApplyReport, apply_plan, plan_changes, undo_plan
 from accessaudit.remediation.apply.open import open_directories
 from accessaudit.remediation.planfile import PlanError, load_plan
@@ -49,7 +49,7 @@ def apply_saved_plan(plan_path: Path, config_path: Path, opts: ApplyOptions) -> 
             "--execute and --undo need --sha256", "pass the plan hash the approver signed off"
         )
     doc = load_plan(plan_path, opts.approved)
-    settings = load_settings(config_path)
+    settings = load_config(config_path)
     trail = AuditTrail(settings.audit.data_dir, "apply", config=config_path, settings=settings)
     trail.event("start", plan=str(plan_path.resolve()), plan_sha256=doc["sha256"], mode=opts.mode)
     try:

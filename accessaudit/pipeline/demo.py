@@ -26,9 +26,9 @@ def demo_settings(
     """Settings for ``accessaudit demo``: the embedded sample (its Entra tenant, its
     application exports)."""
     from accessaudit.sample.apps import app_sources
-    from accessaudit.sample.directory import sample_settings_dict
+    from accessaudit.sample.directory import SAMPLE_HOST, sample_settings_dict
 
-    sample = {"kind": "sample", "seed": seed, "accounts": accounts}
+    sample = {"kind": "sample", "seed": seed, "accounts": accounts, "host": SAMPLE_HOST}
     tenant = [{**sample, "name": "alliance-entra", "part": "entra"}] if entra else []
     return Settings.model_validate(
         {

@@ -68,7 +68,7 @@ def emulated_sample_tenant(*, accounts: int, seed: int) -> Iterator[EmulatedTena
         make_pki,
         tenant_from_sample,
     )
-    from accessaudit.sample.directory import generate
+    from accessaudit.sample.directory import SAMPLE_HOST, generate
     from accessaudit.sample.entra import TENANT_DOMAIN, TENANT_ID
 
     tables = generate(seed=seed, accounts=accounts, entra=True).entra
@@ -83,6 +83,7 @@ def emulated_sample_tenant(*, accounts: int, seed: int) -> Iterator[EmulatedTena
             source = EntraSource(
                 name=DEMO_SOURCE,
                 kind="entra",
+                host=SAMPLE_HOST,
                 tenant_id=TENANT_ID,
                 client_id=DEMO_CLIENT_ID,
                 authority_host=emulator.base_url,

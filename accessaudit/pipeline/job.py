@@ -12,9 +12,10 @@ import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from accessaudit.config.settings import Settings, load_settings
+from accessaudit.config.settings import Settings
 from accessaudit.errors import AuditError, ExitCode, error_fields
 from accessaudit.pipeline.auditlog import AuditTrail, run_fields
+from accessaudit.pipeline.hosts import load_config
 from accessaudit.pipeline.joblog import finished_fields, open_log
 from accessaudit.pipeline.progress import Counts, Progress, no_counts, noop
 from accessaudit.pipeline.result import RunResult
@@ -55,7 +56,7 @@ def run_job(
     trail: AuditTrail | None = None
     with open_log(json_log, "run") as log:
         try:
-            settings = with_pseudonymise(load_settings(config_path), pseudonymise)
+            settings = with_pseudonymise(load_config(config_path), pseudonymise)
             trail = AuditTrail(
                 settings.audit.data_dir, "run", config=config_path, settings=settings
             )

@@ -13,6 +13,7 @@ from accessaudit.config.settings import Settings
 from accessaudit.engine.evaluate import build_views, evaluate
 from accessaudit.engine.rulefile import Rule, load_rules
 from accessaudit.pipeline.analyse import rule_overrides
+from accessaudit.pipeline.hosts import declared_hosts
 from accessaudit.pipeline.rerender import settings_for_run
 from accessaudit.remediation.planfile import build_plan, save_plan
 from accessaudit.remediation.whatif import what_if
@@ -28,6 +29,7 @@ def plan_run(run: RunInfo, settings: Settings, rules: list[Rule]) -> dict[str, A
     t = {name: read_table(run, name) for name in names}
     as_of = datetime.fromisoformat(str(run.manifest["started"]))
     overrides = rule_overrides(settings, rules)
+    hosts = declared_hosts(settings)
 
     def reevaluate(
         accounts: pl.DataFrame,
@@ -38,7 +40,14 @@ def plan_run(run: RunInfo, settings: Settings, rules: list[Rule]) -> dict[str, A
         closure = group_closure(memberships)
         effective = effective_memberships(memberships, closure)
         views = build_views(
-            accounts, groups, memberships, grants, closure=closure, effective=effective, as_of=as_of
+            accounts,
+            groups,
+            memberships,
+            grants,
+            closure=closure,
+            effective=effective,
+            as_of=as_of,
+            hosts=hosts,
         )
         return evaluate(rules, views, overrides), effective
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from accessaudit.config.settings import Settings, load_settings
+from accessaudit.config.settings import Settings
 from accessaudit.engine.rulefile import load_rules
 from accessaudit.engine.snapshot import load_snapshot
 from accessaudit.errors import ConfigError
 from accessaudit.pipeline.analyse import load_analysis, pseudonymised
 from accessaudit.pipeline.auditlog import AuditTrail
 from accessaudit.pipeline.demo import demo_settings
+from accessaudit.pipeline.hosts import load_config
 from accessaudit.pipeline.publish import render_report
 from accessaudit.report.history import previous_history
 from accessaudit.report.pseudonymise import KEY_FILE, Pseudonymiser, load_key
@@ -28,7 +29,7 @@ def settings_for_run(config_path: Path, run_info: RunInfo) -> Settings:
     file, the demo's settings only for a demo run (sample sources), never for a real estate's
     run (its rule settings and exceptions would silently be the demo's)."""
     if config_path.exists():
-        return load_settings(config_path)
+        return load_config(config_path)
     kinds = {str(s.get("kind")) for s in run_info.manifest.get("sources", [])}
     if "sample" in kinds and kinds <= {"sample", "csv"}:
         return demo_settings(run_info.path.resolve().parent.parent)

@@ -19,7 +19,7 @@ import polars as pl
 from accessaudit.analysis.expand import effective_memberships, group_closure
 from accessaudit.engine.evaluate import evaluate, rule_plan
 from accessaudit.engine.rulefile import Example, Rule
-from accessaudit.engine.views import build_views
+from accessaudit.engine.views import HOSTS_SCHEMA, build_views
 from accessaudit.model import (
     ACCOUNTS_SCHEMA,
     GRANTS_SCHEMA,
@@ -43,7 +43,7 @@ def example_tables(ex: Example, as_of: datetime) -> dict[str, pl.DataFrame]:
     ``days_inactive``, ``source`` (example) and any of :data:`_ACCOUNT_FIELDS`. Groups: ``id``,
     ``org``, ``conflict``, ``name``, ``privileged``, ``mastered`` (ad), ``source`` and any of
     :data:`_GROUP_FIELDS`. Memberships: ``[group, member]``. Grants: ``[principal, resource,
-    resource_kind, right]``.
+    resource_kind, right]``. The example's declared hosts are :func:`example_hosts`.
     """
     acc_rows = [
         {
@@ -123,8 +123,11 @@ class ExampleResult:
     got: frozenset[tuple[str, ...]]
 
 
-def views_of(tables: Mapping[str, pl.DataFrame], as_of: datetime) -> dict[str, pl.LazyFrame]:
-    """Expand and build the views of small attributed tables (examples, schema checks, tests)."""
+def views_of(
+    tables: Mapping[str, pl.DataFrame], as_of: datetime, hosts: pl.DataFrame | None = None
+) -> dict[str, pl.LazyFrame]:
+    """Expand and build the views of small attributed tables (examples, schema checks, tests);
+    ``hosts``: the declared hosts (source, host_org), none by default."""
     closure = group_closure(tables["memberships"])
     return build_views(
         tables["accounts"],
@@ -134,6 +137,7 @@ def views_of(tables: Mapping[str, pl.DataFrame], as_of: datetime) -> dict[str, p
         closure=closure,
         effective=effective_memberships(tables["memberships"], closure),
         as_of=as_of,
+        hosts=hosts,
     )
 
 
@@ -144,7 +148,8 @@ def run_examples(rules: Iterable[Rule], as_of: datetime | None = None) -> list[E
     for rule in rules:
         for ex in rule.examples:
             t = example_tables(ex, as_of)
-            findings = evaluate([rule], views_of(t, as_of), {rule.id: ex.settings})
+            views = views_of(t, as_of, example_hosts(ex))
+            findings = evaluate([rule], views, {rule.id: ex.settings})
             got = frozenset(
                 tuple("" if v is None else str(v) for v in row)
                 for row in findings.select(list(rule.key)).iter_rows()
@@ -163,3 +168,11 @@ def check_queries(
     ctx: pl.SQLContext[Any] = pl.SQLContext(frames=dict(views_of(t, as_of)))
     for rule in rules:
         rule_plan(rule, ctx, (overrides or {}).get(rule.id))
+
+
+def example_hosts(ex: Example) -> pl.DataFrame:
+    """The example's ``hosts`` (source -> organisation) as the views take them; none declared:
+    every source's host is unknown."""
+    return pl.DataFrame(
+        {"source": list(ex.hosts), "host_org": list(ex.hosts.values())}, schema=HOSTS_SCHEMA
+    )

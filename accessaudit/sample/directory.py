@@ -86,10 +86,14 @@ from accessaudit.sample.truth import truth_frame
 DEFAULT_NOW: Final = datetime(2026, 11, 1, tzinfo=UTC)
 #: Admin accounts per force (West Mercia hosts the domain).
 ADMINS: Final = {"wmp": 6, "warks": 2}
+#: The force hosting the sample's domain and its Entra tenant: every sample source's ``host``,
+#: and the organisation whose ``privileged_groups`` matcher claims the protected groups.
+SAMPLE_HOST: Final = "wmp"
 
 
 def sample_settings_dict() -> dict[str, Any]:
-    """Organisations and rule settings that attribute the sample (also in config.example.toml)."""
+    """Organisations and rule settings that attribute the sample (also in config.example.toml).
+    Its sources declare :data:`SAMPLE_HOST` as their ``host``."""
     orgs: list[dict[str, Any]] = []
     for f in FORCES:
         orgs.append(
@@ -103,7 +107,7 @@ def sample_settings_dict() -> dict[str, Any]:
                     "upn_suffix": [f.upn_suffix],
                     "mail_domain": [f.mail_domain],
                     "name_prefix": [f.prefix],
-                    "privileged_groups": f.id == "wmp",  # West Mercia hosts the domain
+                    "privileged_groups": f.id == SAMPLE_HOST,  # the host's protected groups
                     "sources": ["csv:niche"] if f.id == "wmp" else ["csv:athena"],
                 },
             }

@@ -33,7 +33,9 @@ def rules() -> list[Rule]:
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return demo_settings(tmp_path_factory.mktemp("data"))
+    """The demo's settings with its Entra tenant's source too: the tests analyse the sample's
+    combined tables, and the tenant's declared host decides its tenant-wide roles."""
+    return demo_settings(tmp_path_factory.mktemp("data"), entra=True)
 
 
 @pytest.fixture(scope="session")

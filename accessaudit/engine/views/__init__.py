@@ -15,8 +15,9 @@ from datetime import datetime
 import polars as pl
 
 from accessaudit.engine.views import assignments, directory, identity, membership, reach
+from accessaudit.engine.views.assignments import HOSTS_SCHEMA
 
-__all__ = ["build_views"]
+__all__ = ["HOSTS_SCHEMA", "build_views"]
 
 
 def build_views(
@@ -28,8 +29,13 @@ def build_views(
     closure: pl.DataFrame,
     effective: pl.DataFrame,
     as_of: datetime,
+    hosts: pl.DataFrame | None = None,
 ) -> dict[str, pl.LazyFrame]:
-    """The lazy views every rule query sees, by name (see :mod:`.catalog`)."""
+    """The lazy views every rule query sees, by name (see :mod:`.catalog`).
+
+    ``hosts``: which organisation hosts each source's directory (columns ``source``,
+    ``host_org``: :data:`~.assignments.HOSTS_SCHEMA`), as the configuration declares it; a
+    source left out has no known host (every tenant-wide role in it is then reported)."""
     mem = memberships.lazy()
     gr = grants.lazy()
     # The views every access rule joins stay as lean as the collected tables (a per-rule join
@@ -44,7 +50,8 @@ def build_views(
     access = membership.access(eff, a_orgs, g_orgs)
     nestings = membership.nestings(mem, g_orgs)
     principals = directory.principals(acc, grp)
-    role_grants = assignments.role_grants(gr, principals, grp, mem, a_orgs)
+    declared = (pl.DataFrame(schema=assignments.HOSTS_SCHEMA) if hosts is None else hosts).lazy()
+    role_grants = assignments.role_grants(gr, principals, grp, mem, acc, declared)
     app_grants = assignments.app_grants(gr, principals, grp)
     owners = assignments.owners(grp, gr, principals)
     return {

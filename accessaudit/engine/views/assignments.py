@@ -5,8 +5,88 @@ from __future__ import annotations
 
 import polars as pl
 
-from accessaudit.engine.views.directory import AU, unique_top
+from accessaudit.engine.views.directory import AU
 from accessaudit.model import MemberKind, ResourceKind
+
+#: The declared hosts' frame: which organisation hosts each source's directory (a tenant or a
+#: domain), as the configuration declares it; a source not in it has no known host.
+HOSTS_SCHEMA = pl.Schema({"source": pl.String(), "host_org": pl.String()})
+
+
+def _unit_objects(acc: pl.LazyFrame, grp: pl.LazyFrame) -> pl.LazyFrame:
+    """Every attributed object an administrative unit can hold, by id: accounts (users, guests,
+    service principals) and groups, with a name to show. Devices and org contacts have no row
+    (``foreign`` members): attributed to no one, they reach no one."""
+    name = pl.coalesce("upn", "username", "display_name", "account_id")
+    return pl.concat(
+        [
+            acc.filter(pl.col("real_org")).select(
+                member_id="account_id",
+                member_kind=pl.lit(MemberKind.ACCOUNT.value),
+                object_org="org",
+                object_type=pl.lit("account"),
+                object_name=name,
+            ),
+            grp.filter(pl.col("real_org")).select(
+                member_id="group_id",
+                member_kind=pl.lit(MemberKind.GROUP.value),
+                object_org="org",
+                object_type=pl.lit("group"),
+                object_name=pl.coalesce("name", "group_id"),
+            ),
+        ]
+    )
+
+
+def _scope_reach(
+    roles: pl.LazyFrame, grp: pl.LazyFrame, memberships: pl.LazyFrame, acc: pl.LazyFrame
+) -> pl.LazyFrame:
+    """Per scoped role: the other organisation it reaches and through what. A scope object (an
+    administrative unit, an application) of another organisation is reached itself; an
+    administrative unit also reaches every member object (account, group) of another
+    organisation: a Groups Administrator scoped to a unit holding a group can change that
+    group's membership (learn.microsoft.com/entra/identity/role-based-access-control/
+    admin-units-manage). A group in a unit does not bring its members in."""
+    scope_own = grp.filter(pl.col("real_org")).select(
+        scope_id="group_id",
+        reach_org="org",
+        _own=pl.lit(True),
+        object_type=pl.lit(None, pl.String),
+        object_id=pl.lit(None, pl.String),
+        object_name=pl.lit(None, pl.String),
+    )
+    scope_members = (
+        memberships.select(scope_id="group_id", member_id="member_id", member_kind="member_kind")
+        .join(grp.filter(pl.col("kind") == AU).select(scope_id="group_id"), on="scope_id")
+        .join(_unit_objects(acc, grp), on=["member_id", "member_kind"])
+        .select(
+            "scope_id",
+            reach_org="object_org",
+            _own=pl.lit(False),
+            object_type="object_type",
+            object_id="member_id",
+            object_name="object_name",
+        )
+    )
+    key = ["principal_id", "resource_id", "right"]
+    order = ["_own", "reach_org", "object_type", "object_name", "object_id"]
+    return (
+        roles.filter(pl.col("scope_id").is_not_null())
+        .select(*key, "scope_id", "principal_org")
+        .join(pl.concat([scope_own, scope_members]).unique(), on="scope_id")
+        .filter(pl.col("reach_org") != pl.col("principal_org").fill_null(""))
+        .sort(order, descending=[True, False, False, False, False], nulls_last=True)
+        .group_by(key, maintain_order=True)
+        .agg(
+            reach_org=pl.col("reach_org").first(),
+            reach_via_scope=pl.col("_own").first(),
+            reach_object_type=pl.col("object_type").first(),
+            reach_object_id=pl.col("object_id").first(),
+            reach_object_name=pl.col("object_name").first(),
+            reach_objects=pl.col("object_id").n_unique().cast(pl.Int64)
+            - pl.col("object_id").null_count().gt(0).cast(pl.Int64),
+        )
+    )
 
 
 def role_grants(
@@ -14,12 +94,16 @@ def role_grants(
     principals: pl.LazyFrame,
     grp: pl.LazyFrame,
     memberships: pl.LazyFrame,
-    a_orgs: pl.LazyFrame,
+    acc: pl.LazyFrame,
+    hosts: pl.LazyFrame,
 ) -> pl.LazyFrame:
+    """Directory roles with what each reaches. The tenant scope ``/`` is the tenant's host
+    organisation's, as the configuration declares it (``hosts``: source -> host_org); a source
+    without a declared host has none, and then every tenant-wide role is reported."""
     text = pl.col("right").str.strip_suffix(" (eligible)")
     roles = (
         grants.filter(pl.col("resource_kind") == ResourceKind.DIRECTORY_ROLE.value)
-        .select("principal_id", "resource_id", "right")
+        .select("source", "principal_id", "resource_id", "right")
         .unique()
         .with_columns(
             eligible=pl.col("right").str.ends_with(" (eligible)"),
@@ -33,41 +117,16 @@ def role_grants(
         )
         .join(principals, on="principal_id", how="left")
     )
-    # The tenant is the hosting organisation's, as the domain's protected groups are: its
-    # organisation is the one holding most privileged groups (none, or a tie: unknown).
-    host = unique_top(grp.filter(pl.col("privileged") & pl.col("real_org")), [], "org", "host_org")
-    # What a scoped role reaches: the scope object's own organisation (an administrative unit or
-    # an application) and the organisations of the accounts the administrative unit contains.
-    scope_own = grp.filter(pl.col("real_org")).select(
-        scope_id="group_id", reach_org="org", _own=pl.lit(True)
-    )
-    scope_members = (
-        memberships.filter(pl.col("member_kind") == MemberKind.ACCOUNT.value)
-        .select(scope_id="group_id", account_id="member_id")
-        .join(grp.filter(pl.col("kind") == AU).select(scope_id="group_id"), on="scope_id")
-        .join(a_orgs.filter(pl.col("account_real")), on="account_id")
-        .select("scope_id", reach_org="account_org", _own=pl.lit(False))
-    )
     key = ["principal_id", "resource_id", "right"]
-    reach = (
-        roles.filter(pl.col("scope_id").is_not_null())
-        .select(*key, "scope_id", "principal_org")
-        .join(pl.concat([scope_own, scope_members]).unique(), on="scope_id")
-        .filter(pl.col("reach_org") != pl.col("principal_org").fill_null(""))
-        .group_by(key)
-        .agg(
-            reach_org=pl.col("reach_org")
-            .sort_by(["_own", "reach_org"], descending=[True, False])
-            .first(),
-            reach_via_scope=pl.col("_own").max(),
-        )
+    scope_obj = grp.select(
+        scope_id="group_id", scope_org="org", scope_kind="kind", scope_name="name"
     )
-    scope_obj = grp.select(scope_id="group_id", scope_org="org", scope_kind="kind")
+    declared = hosts.select("source", "host_org").unique("source", keep="first")
     root = pl.col("scope") == "/"
     return (
-        roles.join(reach, on=key, how="left")
+        roles.join(_scope_reach(roles, grp, memberships, acc), on=key, how="left")
         .join(scope_obj, on="scope_id", how="left")
-        .join(host, how="cross")
+        .join(declared, on="source", how="left")
         .with_columns(
             resource_org=pl.when(root)
             .then(pl.col("host_org"))

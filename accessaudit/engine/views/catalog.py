@@ -187,17 +187,26 @@ VIEWS: tuple[ViewDoc, ...] = (
             "the tenant)",
             "scope_org": "the scope object's organisation",
             "scope_kind": "the scope object's kind",
+            "scope_name": "the scope object's name",
+            "source": "the tenant the role is in (`entra:<tenant id>`)",
             "eligible": "a PIM eligibility rather than an active assignment",
             "reach_org": "the other organisation a scoped role reaches: the scope object's own, "
-            "or that of accounts an administrative unit contains (null if none)",
+            "or that of a member object (an account, a group) of the administrative unit it is "
+            "scoped to; devices and org contacts are attributed to no one (null if none)",
             "reach_via_scope": "`reach_org` is the scope object's own organisation",
-            "host_org": "the tenant's organisation: the one holding most privileged groups, as "
-            "the domain's protected groups are (null if none or tied)",
-            "host_known": "`host_org` is known",
+            "reach_object_type": "the administrative unit's member the role reaches: `account` or "
+            "`group` (null when reached through the scope object itself)",
+            "reach_object_id": "that member's id (the first, by organisation, type and name)",
+            "reach_object_name": "that member's name (UPN or username; a group's name)",
+            "reach_objects": "how many of the unit's member objects belong to an organisation "
+            "other than the principal's",
+            "host_org": "the organisation the configuration declares hosts the tenant (the "
+            "source's `host`; null when none is declared)",
+            "host_known": "`host_org` is declared",
             "resource_org": "`host_org` for the tenant scope `/`; else `reach_org`, or the scope "
             "object's organisation",
-            "cross": "a tenant-wide role held outside the host organisation (or by anyone when "
-            "the host is unknown), or a scoped role reaching another organisation",
+            "cross": "a tenant-wide role held outside the declared host organisation (or by "
+            "anyone when no host is declared), or a scoped role reaching another organisation",
         },
     ),
     ViewDoc(
