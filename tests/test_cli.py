@@ -98,7 +98,7 @@ def test_unreachable_server_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(
         head
         + '[[sources]]\nkind = "ldap"\nname = "dc"\nservers = ["ldaps://127.0.0.1:1"]\n'
-        + 'base_dn = "DC=alliance,DC=local"\nconnect_timeout = 2\n'
+        + 'base_dn = "DC=alliance,DC=local"\nconnect_timeout = 2\nhost = "wmp"\n'
     )
     p = cli("run", "--config", "config.toml", cwd=tmp_path)
     assert_one_line_error(p, 2, "127.0.0.1")
@@ -122,6 +122,7 @@ def test_rules_commands(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text(
         '[audit]\nrules_dirs = ["site"]\n[[organisations]]\nid = "a"\nname = "A"\n'
         '[[organisations]]\nid = "b"\nname = "B"\n[[sources]]\nkind = "sample"\nname = "s"\n'
+        'host = "a"\n'
     )
     assert_one_line_error(
         cli("rules", "test", "--config", str(tmp_path / "c.toml")), 2, "broken.toml"
@@ -131,6 +132,7 @@ def test_rules_commands(tmp_path: Path) -> None:
 SITE_CONFIG = (
     '[audit]\nrules_dirs = ["site"]\n[[organisations]]\nid = "a"\nname = "A"\n'
     '[[organisations]]\nid = "b"\nname = "B"\n[[sources]]\nkind = "sample"\nname = "s"\n'
+    'host = "a"\n'
 )
 
 

@@ -189,7 +189,7 @@ def gap_store(tmp_path: Path) -> tuple[Path, list[str]]:
     config.write_text(
         '[audit]\ndata_dir = "data"\nkeep_runs = 1\n'
         '[[organisations]]\nid = "a"\nname = "A"\n[[organisations]]\nid = "b"\nname = "B"\n'
-        '[[sources]]\nkind = "sample"\nname = "s"\n'
+        '[[sources]]\nkind = "sample"\nname = "s"\nhost = "a"\n'
     )
     p = cli("prune", "--config", str(config))
     assert p.returncode == 0, p.stderr

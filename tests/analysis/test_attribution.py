@@ -53,7 +53,7 @@ def settings(**extra: Any) -> Settings:
                     },
                 },
             ],
-            "sources": [{"kind": "sample", "name": "s"}],
+            "sources": [{"kind": "sample", "name": "s", "host": "wmp"}],
             **extra,
         }
     )

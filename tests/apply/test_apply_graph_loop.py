@@ -64,6 +64,7 @@ def _entra(emu: GraphEmulator, pki: TestPKI, folder: Path, client_id: str) -> di
     return {
         "kind": "entra",
         "name": "alliance-entra",
+        "host": "wmp",
         "tenant_id": TENANT_ID,
         "client_id": client_id,
         "authority_host": emu.base_url,

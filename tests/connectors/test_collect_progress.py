@@ -28,7 +28,7 @@ def _settings(tmp_path: Path) -> Settings:
             **sample_settings_dict(),
             "audit": {"data_dir": str(tmp_path / "data")},
             "sources": [
-                {"kind": "sample", "name": "alliance", "accounts": 300},
+                {"kind": "sample", "name": "alliance", "accounts": 300, "host": "wmp"},
                 {
                     "kind": "csv",
                     "name": "app",

@@ -139,6 +139,7 @@ name = "Warwickshire Police"
 [[sources]]
 kind = "entra"
 name = "tenant"
+host = "wmp"
 tenant_id = "t"
 client_id = "c"
 certificate_file = "app.pem"

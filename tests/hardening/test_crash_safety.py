@@ -215,6 +215,7 @@ def _ldap_source(**secret: object) -> str:
         {
             "kind": "ldap",
             "name": "alliance.local",
+            "host": "wmp",
             "servers": ["ldaps://127.0.0.1:1"],
             "base_dn": "DC=alliance,DC=local",
             "bind_dn": "auditor@alliance.local",

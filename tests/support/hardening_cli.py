@@ -88,7 +88,7 @@ def write_config(
 
 def sample_source_toml(accounts: int = 200, **extra: object) -> str:
     return toml_table("sources", {"kind": "sample", "name": "alliance-sample", "seed": 7,
-                                  "accounts": accounts, **extra})  # fmt: skip
+                                  "accounts": accounts, "host": "wmp", **extra})  # fmt: skip
 
 
 # --- every LDAP operation and HTTP request, recorded -----------------------------------------

@@ -98,6 +98,7 @@ class BoundaryDC:
         values: dict[str, object] = {
             "kind": "ldap",
             "name": "alliance.local",
+            "host": "wmp",
             "servers": [server or self.dc.ldaps_url],
             "base_dn": BASE_DN,
             "bind_dn": "auditor@alliance.local",
@@ -280,6 +281,7 @@ def entra_source_toml(emulator: GraphEmulator, **overrides: object) -> str:
     values: dict[str, object] = {
         "kind": "entra",
         "name": "alliance-tenant",
+        "host": "wmp",
         "tenant_id": TENANT_ID,
         "client_id": CLIENT_ID,
         "authority_host": emulator.base_url,
