@@ -131,6 +131,10 @@ ACCOUNTS_SCHEMA: Final = _schema(
         "kind": pl.String,  # AccountKind
         "enabled": pl.Boolean,
         "last_logon": UTC_TIME,
+        # the source records the last sign-in/logon of its accounts (AD lastLogonTimestamp,
+        # Entra signInActivity, a mapped attribute): only then is a null ``last_logon`` "never
+        # signed in" and dormancy known. False or null (a run stored before the column): unknown
+        "activity_tracked": pl.Boolean,
         "pwd_last_set": UTC_TIME,
         "created": UTC_TIME,
         "manager_id": pl.String,  # account_id of the manager, when known
@@ -361,6 +365,19 @@ class CollectionUnit:
     count: int = 0
 
 
+#: The signal a source records the last sign-in or logon of its accounts (``activity_tracked``).
+LAST_LOGON: Final = "last_logon"
+
+
+@dataclass(frozen=True)
+class Signal:
+    """Whether a source records one kind of evidence (e.g. :data:`LAST_LOGON`), and where it
+    comes from or why it is missing (``detail``)."""
+
+    recorded: bool
+    detail: str
+
+
 @dataclass
 class SourceCollection:
     """Everything one source yielded: the four canonical tables plus completeness."""
@@ -372,6 +389,7 @@ class SourceCollection:
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
     units: list[CollectionUnit] = field(default_factory=list)
     state: dict[str, str] = field(default_factory=dict)  # e.g. Graph delta links, per source
+    signals: dict[str, Signal] = field(default_factory=dict)  # e.g. {LAST_LOGON: Signal(...)}
 
     @property
     def complete(self) -> bool:

@@ -107,6 +107,7 @@ def correlate(
         tables={**collection.tables, "accounts": new_accounts, "memberships": new_memberships},
         units=[*collection.units, _unit(evidence, on)],
         state=dict(collection.state),
+        signals=dict(collection.signals),
     )
     return result, evidence
 

@@ -134,6 +134,12 @@ def print_summary(result: RunResult, out: Console) -> None:
             f"  source {safe(src['name'])} ({src['kind']}, {state}): {c['accounts']} accounts, "
             f"{c['groups']} groups, {c['memberships']} memberships"
         )
+        last_logon = (src.get("signals") or {}).get("last_logon") or {}
+        if last_logon.get("recorded") is False:
+            out.print(
+                f"    last sign-in not recorded ({safe(last_logon.get('detail'))}): "
+                "dormancy unknown, no dormancy findings or disable actions"
+            )
     table = Table(title=None, show_edge=False, pad_edge=False, box=None)
     table.add_column("severity")
     table.add_column("open findings", justify="right")

@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from accessaudit.config.base import STRICT
 from accessaudit.config.organisations import Attribution, Organisation
@@ -39,17 +39,46 @@ class _Model(BaseModel):
 _INLINE_SECRET_KEYS = ("password", "client_secret", "secret", "passphrase", "private_key")
 
 
+#: The shortest dormant threshold: AD replicates lastLogonTimestamp only when it is 9-14 days
+#: old (ms-DS-Logon-Time-Sync-Interval, 14 days by default, less a random 0-5), so an account
+#: used every day can show a last logon 14 days ago. A shorter threshold would call accounts in
+#: use dormant, and the plan would disable them.
+MIN_DORMANT_DAYS = 14
+
+
+def _check_dormant(value: Any) -> None:
+    if isinstance(value, int) and value < MIN_DORMANT_DAYS:
+        raise ValueError(
+            f"{value} is below {MIN_DORMANT_DAYS}: Active Directory replicates "
+            "lastLogonTimestamp only every 9-14 days, so accounts in use would be called "
+            f"dormant (and disabled); use {MIN_DORMANT_DAYS} or more"
+        )
+
+
 class AuditSettings(_Model):
     data_dir: Path = Path("accessaudit-data")
     rules_dirs: list[Path] = []  # site rule folders, added to the built-in catalogue
     exceptions_file: Path | None = None
-    dormant_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    dormant_days: Annotated[int, Field(le=3650)] = 90  # at least MIN_DORMANT_DAYS
     fail_on: Severity = Severity.HIGH
     #: per-rule setting overrides: {"mixed-group" = {"min_share" = 0.2}}
     rule_settings: dict[str, dict[str, Any]] = {}
     #: retention (runs kept if either keeps them; the newest complete run is never deleted)
     keep_runs: Annotated[int, Field(ge=1)] | None = None
     keep_days: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("dormant_days")
+    @classmethod
+    def _dormant_days(cls, value: int) -> int:
+        _check_dormant(value)
+        return value
+
+    @field_validator("rule_settings")
+    @classmethod
+    def _rule_dormant_days(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for settings in value.values():
+            _check_dormant(settings.get("dormant_days"))
+        return value
 
 
 class ReportSettings(_Model):

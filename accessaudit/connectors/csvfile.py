@@ -45,11 +45,13 @@ from accessaudit.errors import ConfigError, InputFileError
 from accessaudit.model import (
     ACCOUNTS_SCHEMA,
     GROUPS_SCHEMA,
+    LAST_LOGON,
     MEMBERSHIPS_SCHEMA,
     AccountKind,
     CollectionUnit,
     GroupKind,
     MemberKind,
+    Signal,
     SourceCollection,
     Via,
     conform,
@@ -118,6 +120,7 @@ def collect(
         units=[
             CollectionUnit("rows", complete=True, detail=f"{n} rows read from {cfg.path}", count=n)
         ],
+        signals={LAST_LOGON: Signal(False, "an application export has no last-logon column")},
     )
 
 
@@ -373,6 +376,7 @@ def _accounts(rows: pl.DataFrame, cfg: CsvSource, source: str) -> pl.DataFrame:
     ).with_columns(
         pl.lit([], pl.List(pl.String)).alias("sid_history"),
         pl.lit(False).alias("privileged"),
+        pl.lit(False).alias("activity_tracked"),  # no sign-ins: dormancy unknown
     )
     return conform(accounts, ACCOUNTS_SCHEMA)
 

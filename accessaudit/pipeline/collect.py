@@ -17,7 +17,9 @@ from accessaudit.config.sources import CsvSource, EntraSource, LdapSource, Sampl
 from accessaudit.errors import IncompleteCollection
 from accessaudit.model import (
     COLLECTED_SCHEMAS,
+    LAST_LOGON,
     CollectionUnit,
+    Signal,
     SourceCollection,
 )
 from accessaudit.pipeline.progress import Counts, Progress, UnitCounts, no_counts, noop
@@ -44,7 +46,10 @@ def _sample_collection(
         if counts:
             counts(unit.name, unit.count)
     source = str(tables["accounts"]["source"][0]) if entra else sample.source
-    return SourceCollection(source, "sample", started, datetime.now(UTC), dict(tables), units)
+    signals = {LAST_LOGON: Signal(True, "generated: every account's last sign-in or logon")}
+    return SourceCollection(
+        source, "sample", started, datetime.now(UTC), dict(tables), units, signals=signals
+    )
 
 
 def _previous_state(previous: RunInfo | None, name: str) -> dict[str, str] | None:

@@ -66,6 +66,11 @@ def _source_entry(name: str, c: SourceCollection) -> dict[str, Any]:
             for u in c.units
         ],
         "state": dict(c.state),
+        # what the source records beyond completeness, e.g. "last_logon": without it dormancy
+        # is unknown (no dormancy finding, no disable action), yet the source is complete
+        "signals": {
+            name: {"recorded": s.recorded, "detail": s.detail} for name, s in c.signals.items()
+        },
     }
 
 

@@ -40,7 +40,9 @@ def example_tables(ex: Example, as_of: datetime) -> dict[str, pl.DataFrame]:
     """Turn an example's compact rows into attributed canonical tables.
 
     Accounts: ``id``, ``org`` (default unattributed), ``conflict``, ``kind`` (user), ``enabled``,
-    ``days_inactive``, ``source`` (example) and any of :data:`_ACCOUNT_FIELDS`. Groups: ``id``,
+    ``days_inactive`` (0; ``"never"``: no last logon), ``days_since_created`` (none),
+    ``activity_tracked`` (true: the source records sign-ins), ``source`` (example) and any of
+    :data:`_ACCOUNT_FIELDS`. Groups: ``id``,
     ``org``, ``conflict``, ``name``, ``privileged``, ``mastered`` (ad), ``source`` and any of
     :data:`_GROUP_FIELDS`. Memberships: ``[group, member]``. Grants: ``[principal, resource,
     resource_kind, right]``. The example's declared hosts are :func:`example_hosts`.
@@ -52,7 +54,9 @@ def example_tables(ex: Example, as_of: datetime) -> dict[str, pl.DataFrame]:
             "username": a.get("username", str(a["id"])),
             "kind": a.get("kind", "user"),
             "enabled": bool(a.get("enabled", True)),
-            "last_logon": as_of - _days(a.get("days_inactive", 0)),
+            "last_logon": _ago(as_of, a.get("days_inactive", 0)),
+            "created": _ago(as_of, a.get("days_since_created", "never")),
+            "activity_tracked": bool(a.get("activity_tracked", True)),
             "org": a.get("org", "unattributed"),
             "org_conflict": bool(a.get("conflict", False)),
             **{k: a[k] for k in _ACCOUNT_FIELDS if k in a},
@@ -110,8 +114,9 @@ def example_tables(ex: Example, as_of: datetime) -> dict[str, pl.DataFrame]:
     return {"accounts": accounts, "groups": groups, "memberships": memberships, "grants": grants}
 
 
-def _days(n: Any) -> timedelta:
-    return timedelta(days=int(n))
+def _ago(as_of: datetime, days: Any) -> datetime | None:
+    """``days`` before ``as_of``; None for ``"never"``."""
+    return None if days == "never" else as_of - timedelta(days=int(days))
 
 
 @dataclass(frozen=True)

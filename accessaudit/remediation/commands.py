@@ -169,6 +169,8 @@ def _member_context(
                 _m_name="username",
                 _m_sid="sid",
                 _m_enabled="enabled",
+                # no sign-ins recorded (or a run stored before the column): never disabled
+                _m_untracked=~_column(accounts, "activity_tracked", pl.Boolean()).fill_null(False),
                 _m_source="source",
                 _m_org="org",
             ),
@@ -177,6 +179,7 @@ def _member_context(
                 _m_name="name",
                 _m_sid="sid",
                 _m_enabled=pl.lit(None, pl.Boolean),
+                _m_untracked=pl.lit(False),
                 _m_source="source",
                 _m_org="org",
             ),

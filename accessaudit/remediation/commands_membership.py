@@ -162,7 +162,8 @@ def primary_to_domain_users(member: pl.Expr) -> pl.Expr:
 
 def remove_memberships() -> Rendered:
     """An inactive account out of the other force's groups it is a direct member of (the
-    ``_strip`` list: :func:`accessaudit.remediation.commands.strip_edges`), then disabled."""
+    ``_strip`` list: :func:`accessaudit.remediation.commands.strip_edges`), then disabled, but
+    only where its source records sign-ins: disabling anyone needs evidence it is unused."""
     system = source_system("_m_source")
     app = cat(
         "# In application ",
@@ -190,6 +191,11 @@ def remove_memberships() -> Rendered:
     return Rendered(system, _strip_summary(system), powershell, _strip_graph(system))
 
 
+def _disable() -> pl.Expr:
+    """The member is an enabled account whose source records sign-ins: dormant, so disabled."""
+    return pl.col("_m_enabled").fill_null(False) & ~pl.col("_m_untracked")
+
+
 def _strip_ad() -> pl.Expr:
     mq = ps_quote(pl.col("member_id"))
     return cat(
@@ -205,9 +211,7 @@ def _strip_ad() -> pl.Expr:
             )
         )
         .otherwise(_EMPTY),
-        pl.when(pl.col("_m_enabled").fill_null(False))
-        .then(cat("; Disable-ADAccount -Identity ", mq))
-        .otherwise(_EMPTY),
+        pl.when(_disable()).then(cat("; Disable-ADAccount -Identity ", mq)).otherwise(_EMPTY),
     ).str.strip_prefix("; ")
 
 
@@ -225,41 +229,47 @@ def _strip_cloud() -> pl.Expr:
             )
         )
         .otherwise(_EMPTY),
-        pl.when(pl.col("_m_enabled").fill_null(False))
+        pl.when(_disable())
         .then(cat("; Update-MgUser -UserId ", mq, " -AccountEnabled:$false"))
         .otherwise(_EMPTY),
     ).str.strip_prefix("; ")
 
 
 def _strip_graph(system: pl.Expr) -> pl.Expr:
-    # one DELETE per group, then the account disabled; "\x01" marks where its id goes
+    # one DELETE per group, then the account disabled (as in PowerShell: only a dormant one);
+    # "\x01" marks where its id goes
     per_group = pl.col("_strip").list.eval(
         cat("DELETE /groups/", id_text(pl.element()), "/members/\x01/$ref\n")
     )
+    disable = pl.lit('PATCH /users/\x01 {"accountEnabled": false}')
+    patch = pl.when(_disable()).then(disable).otherwise(_EMPTY)
     return pl.when(system == "cloud").then(
-        cat(per_group.list.join(""), 'PATCH /users/\x01 {"accountEnabled": false}').str.replace_all(
-            "\x01", id_text(pl.col("member_id")).fill_null(""), literal=True
-        )
+        cat(per_group.list.join(""), patch)
+        .str.strip_suffix("\n")
+        .str.replace_all("\x01", id_text(pl.col("member_id")).fill_null(""), literal=True)
     )
 
 
 def _strip_summary(system: pl.Expr) -> pl.Expr:
     n_strip = pl.col("_strip").list.len()
     enabled = pl.col("_m_enabled").fill_null(False)
+    disable = _disable()
     accepted = cat(
         "Review inactive account ",
         _member_name(),
         ": no planned change removes its cross-force access (accepted)",
     )
     strip = cat(
-        pl.when(enabled)
+        pl.when(disable)
         .then(pl.lit("Remove dormant account "))
+        .when(enabled)
+        .then(pl.lit("Remove account "))
         .otherwise(pl.lit("Remove disabled account ")),
         _member_name(),
         " from ",
         n_strip.cast(pl.String),
         " group(s) of the other force",
-        pl.when(enabled & (system != "app")).then(pl.lit(" and disable it")).otherwise(_EMPTY),
+        pl.when(disable & (system != "app")).then(pl.lit(" and disable it")).otherwise(_EMPTY),
     )
     return pl.when(n_strip == 0).then(accepted).otherwise(strip)
 

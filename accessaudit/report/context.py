@@ -23,7 +23,7 @@ from accessaudit.hidden import visible
 from accessaudit.report.display import SEVERITIES, org_classes, severity_class, severity_rank
 from accessaudit.report.evidence import RunRule, run_rules
 from accessaudit.report.objects import OBJECT_COLUMNS, ORG, Objects
-from accessaudit.report.provenance import files, run_info, sources
+from accessaudit.report.provenance import dormancy_unknown, files, run_info, sources
 from accessaudit.report.rows import (
     ACTION_COLUMNS,
     FINDING_COLUMNS,
@@ -305,6 +305,7 @@ def build_context(inp: ReportInput) -> dict[str, Any]:
         "run": run_info(inp.manifest, inp.generated),
         "complete": inp.manifest.get("complete") is True and all(s["complete"] for s in srcs),
         "incomplete_sources": [s for s in srcs if not s["complete"]],
+        "dormancy_unknown": dormancy_unknown(srcs),
         "sources": srcs,
         "files": files(inp.manifest),
         "severities": list(SEVERITIES),

@@ -1,5 +1,6 @@
-"""What the run was, from its manifest: ids and hashes, the sources read and how complete they
-were, the files written. Every string is made visible (hidden characters shown)."""
+"""What the run was, from its manifest: ids and hashes, the sources read, how complete they
+were and which signals they lack, the files written. Every string is made visible (hidden
+characters shown)."""
 
 from __future__ import annotations
 
@@ -53,9 +54,25 @@ def sources(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "counts": [{"name": visible(n), "value": int(counts[n] or 0)} for n in names],
                 "units": units,
                 "incomplete_units": [u for u in units if not u["complete"]],
+                "last_logon": _signal(src, "last_logon"),
             }
         )
     return out
+
+
+def _signal(src: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    """Whether the source records the signal ``name`` (e.g. ``last_logon``: without it dormancy
+    is unknown) and why not; None when the manifest does not say (a run stored before)."""
+    signal = (src.get("signals") or {}).get(name)
+    if not isinstance(signal, Mapping):
+        return None
+    return {"recorded": signal.get("recorded") is True, "detail": visible(signal.get("detail"))}
+
+
+def dormancy_unknown(srcs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sources that say they do not record last sign-ins: none of their accounts is called
+    dormant or disabled for it. Not an incompleteness: shown beside it."""
+    return [s for s in srcs if s["last_logon"] is not None and not s["last_logon"]["recorded"]]
 
 
 def files(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -207,7 +207,8 @@ def generate(
 
 
 def _accounts_table(people: pl.DataFrame, others: tuple[pl.DataFrame, ...]) -> pl.DataFrame:
-    """Every account of the directory: the people, then the ``others`` in order."""
+    """Every account of the directory: the people, then the ``others`` in order. AD records
+    logons (lastLogonTimestamp): every account's dormancy is known (``activity_tracked``)."""
     return pl.concat(
         [
             people.select(  # AD account-state columns the sample does not model stay null
@@ -216,7 +217,7 @@ def _accounts_table(people: pl.DataFrame, others: tuple[pl.DataFrame, ...]) -> p
             ),
             *(df.select(ACCOUNTS_SCHEMA.names()) for df in others),
         ]
-    )
+    ).with_columns(activity_tracked=pl.lit(True))
 
 
 def _ad_tables(

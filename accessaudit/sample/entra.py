@@ -37,6 +37,7 @@ from accessaudit.model import (
     GRANTS_SCHEMA,
     GROUPS_SCHEMA,
     MEMBERSHIPS_SCHEMA,
+    AccountKind,
     GroupKind,
     MemberKind,
     ResourceKind,
@@ -242,7 +243,12 @@ def tenant_tables(t: Tenant, synced: pl.DataFrame, extra: pl.DataFrame) -> dict[
         "principal_id"
     ].implode()
     accounts = conform(pl.concat([synced, extra], how="diagonal_relaxed"), ACCOUNTS_SCHEMA)
-    accounts = accounts.with_columns(privileged=pl.col("account_id").is_in(holders))
+    accounts = accounts.with_columns(
+        privileged=pl.col("account_id").is_in(holders),
+        # the tenant has Entra ID P1 and is read with signInActivity: its users' sign-ins are
+        # known; service principals are no users, Graph gives them none (null, as collected)
+        activity_tracked=pl.when(pl.col("kind") != AccountKind.SERVICE.value).then(True),
+    )
     groups = conform(pl.DataFrame(t.groups), GROUPS_SCHEMA).with_columns(
         privileged=pl.col("privileged") | pl.col("group_id").is_in(holders)
     )

@@ -5,8 +5,9 @@
   privileged by AD (the tenant's roles decide);
 * a cloud-only break-glass administrator of West Mercia, which hosts the tenant;
 * Warwickshire people invited back as B2B guests (:data:`~accessaudit.sample.entra.GUESTS`:
-  ``#EXT#`` UPN, home mail, ``company`` Warwickshire); the seventh has not signed in for 300
-  days (dormant).
+  ``#EXT#`` UPN, home mail, ``company`` Warwickshire); the seventh has never signed in since
+  its invitation 400 days ago: dormant, because the tenant records sign-ins (Entra ID P1, read
+  with signInActivity), so a missing one is "never", not "unknown".
 
 No truth rows of their own: the plants of :mod:`accessaudit.sample.entra_cross` and
 :mod:`accessaudit.sample.entra_own` give these accounts their access.
@@ -62,6 +63,12 @@ def tenant_accounts(
     )
 
 
+def _guest_sign_in(i: int, now: datetime) -> datetime | None:
+    """The ``i``-th guest's last sign-in: the seventh never (the tenant records sign-ins, so it
+    is dormant since its invitation 400 days ago); the others lately."""
+    return None if i == 6 else now - timedelta(days=2 + i)
+
+
 def _cloud_accounts(bg_id: str, guest_ids: list[str], now: datetime) -> pl.DataFrame:
     """The break-glass admin and the guests, cloud-only accounts."""
     wmp, warks = FORCES
@@ -77,7 +84,7 @@ def _cloud_accounts(bg_id: str, guest_ids: list[str], now: datetime) -> pl.DataF
             "mail": [f"{lp}@{warks.mail_domain}" for lp in locals_],
             "company": [warks.name] * len(GUESTS),
             "kind": [AccountKind.GUEST.value] * len(GUESTS),
-            "last_logon": [now - timedelta(days=300 if i == 6 else 2 + i) for i in range(8)],
+            "last_logon": [_guest_sign_in(i, now) for i in range(len(GUESTS))],
         }
     )
     cloud_only = pl.DataFrame(

@@ -78,10 +78,12 @@ def truth_frame(
             *(s.to_frame("account_id") for s in b.reach),
         ]
     ).drop_nulls()
+    # dormant: no sign-in since the cutoff, where the source records sign-ins
     cutoff = now - timedelta(days=DORMANT_DAYS)
-    inactive = accounts.filter(
-        ~pl.col("enabled") | (pl.coalesce("last_logon", "created") < cutoff)
-    ).select("account_id")
+    dormant = pl.col("activity_tracked").fill_null(False) & (
+        pl.coalesce("last_logon", "created") < cutoff
+    )
+    inactive = accounts.filter(~pl.col("enabled") | dormant).select("account_id")
     rule8 = (
         cross.join(inactive, on="account_id", how="semi")
         .unique()

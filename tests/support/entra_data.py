@@ -79,6 +79,7 @@ def _account(name: str, **over: object) -> dict[str, object]:
         "kind": "user",
         "enabled": True,
         "last_logon": when(3),
+        "activity_tracked": True,  # collected with signInActivity (the tests' default)
         "pwd_last_set": when(40),
         "created": when(900),
         "manager_id": None,

@@ -90,7 +90,13 @@ from accessaudit.connectors.entra.tables import (
 )
 from accessaudit.connectors.entra.units import Context
 from accessaudit.errors import AuthError, ConfigError
-from accessaudit.model import GroupKind, SourceCollection
+from accessaudit.model import (
+    LAST_LOGON,
+    CollectionUnit,
+    GroupKind,
+    Signal,
+    SourceCollection,
+)
 from accessaudit.transport.graph_auth import (
     NEEDS,
     PinnedSession,
@@ -150,7 +156,24 @@ def collect(
         tables=tables,
         units=ctx.ordered_units(),
         state=ctx.state,
+        signals={LAST_LOGON: last_logon_signal(cfg, ctx.units)},
     )
+
+
+def last_logon_signal(cfg: EntraSource, units: list[CollectionUnit]) -> Signal:
+    """Whether this collection knows who signed in when: only when signInActivity was read with
+    every user (the ``sign-in-activity`` unit is complete). Without ``sign_in_activity``, without
+    AuditLog.Read.All, or in a tenant without Entra ID P1 (403
+    Authentication_RequestFromNonPremiumTenantOrB2CTenant) a user with no sign-in is not "never
+    signed in": dormancy is unknown."""
+    if not cfg.sign_in_activity:
+        return Signal(False, "sign_in_activity = false: signInActivity not read")
+    unit = next((u for u in units if u.name == "sign-in-activity"), None)
+    if unit is None:
+        return Signal(False, "signInActivity not read: users were not listed in full")
+    if not unit.complete:
+        return Signal(False, f"signInActivity not read: {unit.detail}")
+    return Signal(True, "signInActivity: the latest interactive, non-interactive or successful")
 
 
 def _check_permissions(

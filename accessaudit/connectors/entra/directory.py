@@ -20,7 +20,7 @@ from accessaudit.connectors.entra.tables import (
     memberships_frame,
 )
 from accessaudit.connectors.entra.units import Context, is_limited, limited_reason, proof, select
-from accessaudit.model import CollectionUnit
+from accessaudit.model import UTC_TIME, CollectionUnit
 from accessaudit.transport.graph_http import GraphFailure, Listing, UnitFailed
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,8 @@ def users_delta(ctx: Context, link: str) -> Users | None:
     folded = delta.fold(listing.items)
     fresh = accounts_frame(folded.changed.values(), ctx.source, sign_in=False)
     table = delta.apply_rows(ctx.previous["accounts"], "account_id", folded, fresh)
+    # delta rounds carry no signInActivity: sign-ins kept from an earlier run would be stale
+    table = table.with_columns(last_logon=pl.lit(None, UTC_TIME), activity_tracked=pl.lit(False))
     ctx.ok(
         "users",
         f"delta: @odata.deltaLink after {listing.pages} page(s); "

@@ -184,6 +184,9 @@ def guest_expr() -> pl.Expr:
 def accounts_frame(
     users: Iterable[Mapping[str, Any]], source: str, *, sign_in: bool
 ) -> pl.DataFrame:
+    """Users as accounts. ``sign_in``: every user was read with signInActivity, so a user
+    without it never signed in (``activity_tracked``); without it nothing is known of sign-ins
+    and ``last_logon`` stays null."""
     raw = pl.from_dicts(list(users), schema=RAW_USER)
     activity = [
         _ts(f"_{name}")
@@ -213,6 +216,7 @@ def accounts_frame(
         .alias("kind"),
         pl.col("accountEnabled").alias("enabled"),
         last_logon.alias("last_logon"),
+        pl.lit(sign_in).alias("activity_tracked"),
         _ts("lastPasswordChangeDateTime").alias("pwd_last_set"),
         _ts("createdDateTime").alias("created"),
         pl.lit([], dtype=pl.List(pl.String)).alias("sid_history"),

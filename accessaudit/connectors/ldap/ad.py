@@ -16,6 +16,12 @@ Active Directory encodings, with the Microsoft pages they come from:
 - ``groupType``: 0x1 builtin, 0x2 global, 0x4 domain-local, 0x8 universal, 0x80000000 security
   (learn.microsoft.com/windows/win32/adschema/a-grouptype).
 
+``lastLogonTimestamp`` is updated (and replicated) only when the stored value is 9-14 days old
+(ms-DS-Logon-Time-Sync-Interval, 14 days by default, less a random 0-5: learn.microsoft.com/
+windows/win32/adschema/a-lastlogontimestamp), so it may be up to 14 days older than the real
+last logon; every account has one once it has logged on: AD records logons
+(``activity_tracked``).
+
 Times (FILETIME) and the extended DNs every DN-valued attribute is read as are decoded by
 :mod:`~accessaudit.connectors.ldap.decode`.
 """
@@ -95,10 +101,8 @@ def ad_accounts(df: pl.DataFrame, source: str, now: datetime) -> pl.DataFrame:
     guid, sid, dn = extended_dn(pl.col("dn"))
     uac_known = integer(df, "userAccountControl")
     uac = uac_known.fill_null(0)
-    expires = integer(df, "accountExpires")
     classes = texts(df, "objectClass").list.eval(pl.element().str.to_lowercase())
     spn = (df.get_column("servicePrincipalName").list.len() > 0).cast(pl.Int64)
-    admin_count = integer(df, "adminCount").fill_null(0)
     base = pl.DataFrame(
         {
             "dn": df.get_column("dn"),
@@ -114,10 +118,10 @@ def ad_accounts(df: pl.DataFrame, source: str, now: datetime) -> pl.DataFrame:
             "uac_known": uac_known,
             "uac_computed": integer(df, "msDS-User-Account-Control-Computed"),
             "lockout_time": integer(df, "lockoutTime"),
-            "expires": expires,
+            "expires": integer(df, "accountExpires"),
             "classes": classes,
             "spn": spn,
-            "admin_count": admin_count,
+            "admin_count": integer(df, "adminCount").fill_null(0),
             "llt": integer(df, "lastLogonTimestamp"),
             "pls": integer(df, "pwdLastSet"),
             "created_text": text(df, "whenCreated"),
@@ -161,6 +165,7 @@ def ad_accounts(df: pl.DataFrame, source: str, now: datetime) -> pl.DataFrame:
         kind=kind,
         enabled=enabled,
         last_logon=filetime_expr(pl.col("llt")),
+        activity_tracked=pl.lit(True),  # AD records logons: without one, never logged on
         pwd_last_set=filetime_expr(pl.col("pls")),
         created=gentime_expr(pl.col("created_text")),
         manager_id=extended_dn(pl.col("manager"))[0],

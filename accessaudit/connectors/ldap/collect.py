@@ -72,7 +72,14 @@ from accessaudit.connectors.ldap import generic as gen
 from accessaudit.connectors.ldap.columns import raw_frame
 from accessaudit.connectors.ldap.search import Progress, Session, follow_range, range_members
 from accessaudit.errors import ConfigError, ConnectError, IncompleteCollection
-from accessaudit.model import GRANTS_SCHEMA, CollectionUnit, SourceCollection, empty
+from accessaudit.model import (
+    GRANTS_SCHEMA,
+    LAST_LOGON,
+    CollectionUnit,
+    Signal,
+    SourceCollection,
+    empty,
+)
 from accessaudit.transport.ldap import connect
 
 __all__ = [
@@ -334,6 +341,17 @@ def _collect_from(session: Session, source: str, now: datetime) -> dict[str, pl.
             session.conn.unbind()
 
 
+def last_logon_signal(cfg: LdapSource) -> Signal:
+    """Whether the directory records logons: AD always (lastLogonTimestamp); generic LDAP only
+    through a ``last_logon`` attribute in ``attribute_map``."""
+    if cfg.flavour == "ad":
+        return Signal(True, "lastLogonTimestamp (replicated every 9-14 days)")
+    attr = {**gen.OPENLDAP_ACCOUNT_MAP, **cfg.attribute_map}.get(LAST_LOGON)
+    if attr:
+        return Signal(True, f"attribute {attr} (attribute_map last_logon)")
+    return Signal(False, "no last_logon attribute in attribute_map")
+
+
 def collect(
     cfg: LdapSource, *, now: datetime | None = None, progress: Progress | None = None
 ) -> SourceCollection:
@@ -379,6 +397,7 @@ def collect(
         tables=tables,
         units=session.units,
         state=state,
+        signals={LAST_LOGON: last_logon_signal(cfg)},
     )
     failed = [u for u in session.units if not u.complete]
     if failed:

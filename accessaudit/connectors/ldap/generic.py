@@ -62,15 +62,22 @@ def dn_key(expr: pl.Expr) -> pl.Expr:
     return expr.str.to_lowercase().str.replace_all(r"\s*([,=])\s*", "$1")
 
 
+#: Canonical columns whose LDAP attribute holds a GeneralizedTime.
+_TIMES = ("created", "last_logon")
+
+
 def openldap_accounts(df: pl.DataFrame, amap: Mapping[str, str], source: str) -> pl.DataFrame:
+    """Accounts through ``amap``. Sign-ins are known (``activity_tracked``) only when it maps
+    ``last_logon`` to an attribute the server keeps on every bind (``authTimestamp`` of
+    OpenLDAP's lastbind overlay); a plain directory records none."""
     cols: dict[str, pl.Series] = {"dn": df.get_column("dn")}
     for canon, attr in amap.items():
-        if attr and canon not in ("created",):
+        if attr and canon not in _TIMES:
             cols[canon] = text(df, attr).alias(canon)
-    created = amap.get("created")
     out = pl.DataFrame(cols).with_columns(
         source=pl.lit(source),
-        created=gentime_expr(pl.lit(text(df, created))) if created else pl.lit(None, UTC_TIME),
+        **{canon: _time(df, amap.get(canon)) for canon in _TIMES},
+        activity_tracked=pl.lit(bool(amap.get("last_logon"))),
         enabled=pl.lit(True),
         privileged=pl.lit(False),
         sid_history=pl.lit([], pl.List(pl.String)),
@@ -78,6 +85,11 @@ def openldap_accounts(df: pl.DataFrame, amap: Mapping[str, str], source: str) ->
     if "kind" not in out.columns:
         out = out.with_columns(kind=pl.lit(AccountKind.USER.value))
     return out.with_columns(account_id=pl.col("account_id").str.to_lowercase())
+
+
+def _time(df: pl.DataFrame, attr: str | None) -> pl.Expr:
+    """The GeneralizedTime attribute ``attr`` as UTC times; all null when it is not mapped."""
+    return gentime_expr(pl.lit(text(df, attr))) if attr else pl.lit(None, UTC_TIME)
 
 
 def openldap_groups(df: pl.DataFrame, gmap: Mapping[str, str], source: str) -> pl.DataFrame:

@@ -56,6 +56,10 @@ _ACCOUNT_COLUMNS = {
     "password_never_expires": "userAccountControl DONT_EXPIRE_PASSWORD",
     "password_expired": "msDS-User-Account-Control-Computed PASSWORD_EXPIRED",
     "account_expires": "accountExpires; null when it never expires",
+    "activity_tracked": "the source records sign-ins (AD lastLogonTimestamp; Entra "
+    "signInActivity, read only with sign_in_activity = true and Entra ID P1; a mapped "
+    'last-logon attribute): only then is a null `last_logon` "never signed in"; false or '
+    "null: unknown",
 }
 
 #: The collected groups' columns whose meaning is not in their name.
@@ -95,7 +99,9 @@ VIEWS: tuple[ViewDoc, ...] = (
             "org_conflict": _ORG_CONFLICT,
             "real_org": "`org` is a real organisation",
             "days_since_active": "days from the run's start to the last logon (to the creation "
-            "when it never logged on); 0 when neither is known",
+            "when it never logged on); null (unknown) when the source does not record sign-ins "
+            "(`activity_tracked` not true) or neither time is known: a comparison with null is "
+            "never true, so no rule calls such an account dormant",
             "identity_id": "the AD account an Entra synced copy belongs to (by SID), else the "
             "account itself",
             "synced_copy": "an Entra user synced from an AD account: rules about people look at "

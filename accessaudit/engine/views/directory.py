@@ -42,12 +42,19 @@ def unique_top(lf: pl.LazyFrame, by: list[str], value: str, out: str) -> pl.Lazy
 
 
 def accounts_view(accounts: pl.DataFrame, as_of: datetime) -> pl.LazyFrame:
-    """The attributed accounts + real_org, days_since_active."""
+    """The attributed accounts + real_org, days_since_active.
+
+    ``days_since_active`` is known only where the source records sign-ins
+    (``activity_tracked``): there a null ``last_logon`` means "never signed in", counted from
+    the account's creation. Elsewhere (Entra without signInActivity, generic LDAP without a
+    last-logon attribute, application exports, runs stored before the column) it is null:
+    unknown, never "inactive since created", so no rule can call such an account dormant."""
+    since = pl.lit(as_of) - pl.coalesce("last_logon", "created")
     return accounts.lazy().with_columns(
         real_org=real("org"),
-        days_since_active=(pl.lit(as_of) - pl.coalesce("last_logon", "created"))
-        .dt.total_days()
-        .fill_null(0),
+        days_since_active=pl.when(pl.col("activity_tracked").fill_null(False))
+        .then(since.dt.total_days())
+        .otherwise(None),
     )
 
 
