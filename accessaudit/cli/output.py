@@ -135,7 +135,7 @@ def print_summary(result: RunResult, out: Console) -> None:
             f"{c['groups']} groups, {c['memberships']} memberships"
         )
         last_logon = (src.get("signals") or {}).get("last_logon") or {}
-        if last_logon.get("recorded") is False:
+        if last_logon.get("recorded") is False and src["kind"] != "csv":  # as the report's banner
             out.print(
                 f"    last sign-in not recorded ({safe(last_logon.get('detail'))}): "
                 "dormancy unknown, no dormancy findings or disable actions"

@@ -70,9 +70,15 @@ def _signal(src: Mapping[str, Any], name: str) -> dict[str, Any] | None:
 
 
 def dormancy_unknown(srcs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The sources that say they do not record last sign-ins: none of their accounts is called
-    dormant or disabled for it. Not an incompleteness: shown beside it."""
-    return [s for s in srcs if s["last_logon"] is not None and not s["last_logon"]["recorded"]]
+    """The directories that say they do not record last sign-ins: none of their accounts is
+    called dormant or disabled for it. Not an incompleteness: shown beside it. Application
+    exports never record them (their users matched to directory accounts are judged there):
+    the sources table says so, the banner does not repeat it on every run."""
+    return [
+        s
+        for s in srcs
+        if s["last_logon"] is not None and not s["last_logon"]["recorded"] and s["kind"] != "csv"
+    ]
 
 
 def files(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:

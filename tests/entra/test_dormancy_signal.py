@@ -9,6 +9,7 @@ built."""
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,9 +18,11 @@ from typing import Any
 
 import polars as pl
 import pytest
+from rich.console import Console
 from support.entra_data import CLIENT_ID, ROLES, SECRET, TENANT, oid
 from support.fixtures import NOW
 
+from accessaudit.cli.output import print_summary
 from accessaudit.config.settings import Settings
 from accessaudit.connectors.entra.collect import collect
 from accessaudit.graphemu import GraphEmulator, Tenant
@@ -218,6 +221,10 @@ def test_manifest_and_report_say_which_sources_lack_the_signal(emu, make_cfg, tm
         assert "sign_in_activity = false: signInActivity not read" in html
     inactive, _ = truth(sign_ins=sign_in)
     assert manifest["summary"]["by_rule"].get(RULE, 0) == len(inactive)
+    out = io.StringIO()
+    print_summary(result, Console(file=out, markup=False, highlight=False, soft_wrap=True))
+    note = "last sign-in not recorded (sign_in_activity = false: signInActivity not read)"
+    assert (note in out.getvalue()) is not sign_in
 
 
 def test_a_delta_round_keeps_no_stale_sign_ins(emu, make_cfg, rules):

@@ -72,3 +72,22 @@ def test_no_banner_when_every_source_records_sign_ins(tmp_path: Path) -> None:
     html = render_html(ctx, tmp_path / "r.html").read_text()
 
     assert 'id="dormancy-unknown"' not in html
+
+
+def test_an_application_export_is_in_the_table_not_the_banner(tmp_path: Path) -> None:
+    """An export never records sign-ins: said once, in the sources table."""
+    export = {
+        **copy.deepcopy(MANIFEST["sources"][0]),
+        "name": "niche",
+        "source": "csv:niche",
+        "kind": "csv",
+        "signals": {"last_logon": {"recorded": False, "detail": "no last-logon column"}},
+    }
+    ctx = make_context(manifest(recorded(MANIFEST["sources"][0]), export))
+    html = render_html(ctx, tmp_path / "r.html").read_text()
+
+    assert ctx["dormancy_unknown"] == []
+    assert ctx["sources"][1]["last_logon"]["recorded"] is False
+    assert 'id="dormancy-unknown"' not in html
+    cells = [" ".join(c.text().split()) for c in parse(html).find_all("td", "signal")]
+    assert cells[1] == "not recorded no last-logon column: dormancy unknown"
