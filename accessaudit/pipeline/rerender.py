@@ -32,7 +32,8 @@ def settings_for_run(config_path: Path, run_info: RunInfo) -> Settings:
         return load_config(config_path)
     kinds = {str(s.get("kind")) for s in run_info.manifest.get("sources", [])}
     if "sample" in kinds and kinds <= {"sample", "csv"}:
-        return demo_settings(run_info.path.resolve().parent.parent)
+        # with its tenant's source: the demo's tenant-wide roles are judged by its declared host
+        return demo_settings(run_info.path.resolve().parent.parent, entra=True)
     raise ConfigError(
         f"config file {config_path} not found; run {run_info.run_id} is not a demo run",
         "pass -c with the configuration the run was made with",

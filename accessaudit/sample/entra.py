@@ -58,7 +58,10 @@ ROLES: Final = {
     "Helpdesk Administrator": "729827e3-9c14-49f7-bb1b-9608f156bbb8",
     "User Administrator": "fe930be7-5e62-47db-91af-98c3a49a38b1",
     "Security Reader": "5d6b6bb7-de71-4623-b4af-96380a352509",
+    "Groups Administrator": "fdd7a751-b60b-444a-984c-02652fe8fa1c",
 }
+#: The roles of :data:`ROLES` Microsoft does not label privileged (permissions-reference).
+UNPRIVILEGED_ROLES: Final = frozenset({ROLES["Groups Administrator"]})
 #: Warwickshire people invited back after the split (first, last).
 GUESTS: Final = (
     ("Ffion", "Lloyd"),
@@ -238,10 +241,11 @@ def tenant_tables(t: Tenant, synced: pl.DataFrame, extra: pl.DataFrame) -> dict[
         GRANTS_SCHEMA,
     )
     # Holders (or eligible holders) of the roles Microsoft labels privileged, as the connector
-    # marks them (all of ROLES are).
-    holders = grants.filter(pl.col("resource_kind") == ResourceKind.DIRECTORY_ROLE.value)[
-        "principal_id"
-    ].implode()
+    # marks them (all of ROLES but UNPRIVILEGED_ROLES are).
+    holders = grants.filter(
+        (pl.col("resource_kind") == ResourceKind.DIRECTORY_ROLE.value)
+        & ~pl.col("resource_id").is_in(list(UNPRIVILEGED_ROLES))
+    )["principal_id"].implode()
     accounts = conform(pl.concat([synced, extra], how="diagonal_relaxed"), ACCOUNTS_SCHEMA)
     accounts = accounts.with_columns(
         privileged=pl.col("account_id").is_in(holders),

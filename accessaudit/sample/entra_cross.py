@@ -20,7 +20,10 @@
   owner) by another (``cross-org-group-owner``);
 * :func:`plant_dynamic_group`: a West Mercia dynamic group whose rule sweeps in a Warwickshire
   officer (``cross-org-direct-member``, fixed by changing the rule, not a member removal); its
-  West Mercia members are legitimate.
+  West Mercia members are legitimate;
+* :func:`plant_unit_group`: a West Mercia administrative unit holding West Mercia teams and a
+  Warwickshire team, with a West Mercia Groups Administrator scoped to it
+  (``cross-org-directory-role``: the role can change the Warwickshire team's members).
 
 Everything else in the tenant is legitimate (:mod:`accessaudit.sample.entra_own`).
 """
@@ -217,4 +220,29 @@ def plant_app_owner(p: Planter) -> None:
         "entra-app-owner",
         account_id=intruder,
         group_id=p.t.ids[NICHE],
+    )
+
+
+#: West Mercia's administrative unit of teams; it also holds a Warwickshire team.
+TEAMS_UNIT = "WMP-AU-Teams"
+
+
+def plant_unit_group(p: Planter) -> None:
+    """A West Mercia administrative unit of teams that also holds a Warwickshire team, and a West
+    Mercia Groups Administrator scoped to it: the unit and its other members are West Mercia's,
+    yet the role can change the Warwickshire team's members (``cross-org-directory-role``)."""
+    t = p.t
+    t.group(TEAMS_UNIT, GroupKind.ADMIN_UNIT.value, description="West Mercia teams")
+    teams = ["WMP-TEAM-Firearms", "WMP-TEAM-Custody", "WARKS-TEAM-Roads"]
+    t.members(TEAMS_UNIT, [t.ids[team] for team in teams])
+    admin = p.copies(p.pick("wmp", 1))[0]
+    unit = t.ids[TEAMS_UNIT]
+    right = t.role(admin, "Groups Administrator", f"/administrativeUnits/{unit}")
+    p.truth(
+        "cross-org-directory-role",
+        "entra-au-group",
+        account_id=admin,
+        group_id=unit,
+        resource_id=ROLES["Groups Administrator"],
+        right=right,
     )

@@ -25,6 +25,7 @@ from accessaudit.sample.entra_cross import (
     plant_guests,
     plant_helpdesk_group,
     plant_team_owner,
+    plant_unit_group,
     plant_unit_scopes,
 )
 from accessaudit.sample.entra_own import own_all_staff, own_app_owners, own_groups, own_rights
@@ -59,4 +60,5 @@ def plant_entra(
     own_all_staff(p)
     own_app_owners(p)
     plant_app_owner(p)
+    plant_unit_group(p)
     return tenant_tables(p.t, users.synced, users.cloud)

@@ -80,10 +80,11 @@ def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(
 
     assert_matches_truth(analysis.findings, sample.truth)  # precision and recall 100%
     planted = sample.truth.filter(pl.col("plant").str.starts_with("entra-"))
-    assert planted.height == 26
-    # read from the applications' and units' rows: 5 app roles across the line, 2 AU scopes,
-    # 1 application owned by the other force (its service principal's owners)
-    assert planted.filter(pl.col("group_id").is_in(containers)).height == 8
+    assert planted.height == 27
+    # read from the applications' and units' rows: 5 app roles across the line, 3 AU scopes (one
+    # through the unit's Warwickshire team), 1 application owned by the other force (its
+    # service principal's owners)
+    assert planted.filter(pl.col("group_id").is_in(containers)).height == 9
     [owner] = planted.filter(plant="entra-app-owner").to_dicts()
     assert owner["rule_id"] == "cross-org-group-owner"
     assert kinds[owner["group_id"]] == "app-role"
