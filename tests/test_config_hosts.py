@@ -11,6 +11,7 @@ import pytest
 from accessaudit.config.settings import HostUndeclared, load_settings
 from accessaudit.errors import ConfigError
 from accessaudit.pipeline.hosts import declared_hosts, load_config
+from accessaudit.pipeline.run import run_audit
 from accessaudit.sample.builder import SOURCE
 from accessaudit.sample.entra import ENTRA_SOURCE
 
@@ -134,7 +135,11 @@ def test_two_sources_of_one_directory_must_agree(tmp_path: Path) -> None:
         'base_dn = "DC=Alliance,DC=Local"\nhost = "wmp"',
         'base_dn = "DC=alliance,DC=local"\nhost = "warks"',
     )
-    with pytest.raises(
-        ConfigError, match=r"sources alliance and dc both collect ad:alliance\.local"
-    ):
-        declared_hosts(load_settings(write(tmp_path, text)))
+    text = f'[audit]\ndata_dir = "{tmp_path / "data"}"\n' + text
+    settings = load_settings(write(tmp_path, text))
+    both = r"sources alliance and dc both collect ad:alliance\.local"
+    with pytest.raises(ConfigError, match=both):
+        declared_hosts(settings)
+    with pytest.raises(ConfigError, match=both):  # before anything is collected or written
+        run_audit(settings)
+    assert not (tmp_path / "data").exists()

@@ -16,6 +16,7 @@ from accessaudit.engine.exceptions import load_configured
 from accessaudit.engine.rulefile import load_rules
 from accessaudit.pipeline.analyse import analyse, rule_overrides
 from accessaudit.pipeline.collect import collect_sources, combine
+from accessaudit.pipeline.hosts import declared_hosts
 from accessaudit.pipeline.progress import Counts, Progress, no_counts, noop
 from accessaudit.pipeline.publish import write_run
 from accessaudit.pipeline.result import RunResult
@@ -40,6 +41,7 @@ def run_audit(
     started = now or datetime.now(UTC)
     rules = load_rules(settings.audit.rules_dirs)
     check_queries(rules, rule_overrides(settings, rules))  # fail before touching a server
+    declared_hosts(settings)  # ... and so do two sources of one directory declaring two hosts
     register = load_configured(settings, [r.id for r in rules])  # ... and so does the register
     store = RunStore(settings.audit.data_dir)
     with store.lock():
