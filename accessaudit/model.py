@@ -146,6 +146,13 @@ ACCOUNTS_SCHEMA: Final = _schema(
         "password_never_expires": pl.Boolean,  # userAccountControl DONT_EXPIRE_PASSWORD 0x10000
         "password_expired": pl.Boolean,  # msDS-User-Account-Control-Computed 0x800000
         "account_expires": UTC_TIME,  # accountExpires; null when it never expires
+        # Entra guests and external members: the domain of their home organisation (from mail,
+        # the #EXT# UPN or a federated identity's issuer: connectors/entra/external.py); null
+        # for everyone else and where no field names it
+        "home_domain": pl.String,
+        # Entra service principals: appOwnerOrganizationId, the tenant their application is
+        # registered in; null for every other account
+        "app_tenant": pl.String,
     }
 )
 
@@ -323,6 +330,23 @@ def privileged_sid_expr(column: str = "sid") -> pl.Expr:
     builtin = sid.str.starts_with("S-1-5-32-") & rid.is_in(list(PRIVILEGED_BUILTIN_RIDS))
     domain = sid.str.starts_with("S-1-5-21-") & rid.is_in(list(PRIVILEGED_DOMAIN_RIDS))
     return (builtin | domain).fill_null(False)
+
+
+#: A domain name as mail and sign-in use it: dotted labels of letters, digits and hyphens.
+DOMAIN_PATTERN: Final = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+"
+
+
+def ext_home_domain(column: str = "upn") -> pl.Expr:
+    """The home domain an Entra B2B user principal name carries, lower-cased; null without one.
+
+    Entra makes a B2B user's UPN from its home address with ``@`` replaced by ``_`` and
+    ``#EXT#@<tenant domain>`` appended (``jane_doe_warwickshire.police.uk#EXT#@x.onmicrosoft.com``
+    for ``jane_doe@warwickshire.police.uk``: learn.microsoft.com/entra/external-id/
+    user-properties). The domain is the text between the **last** ``_`` and ``#EXT#``: the
+    local part may hold ``_``, a domain name never does (host names are letters, digits, hyphens
+    and dots: RFC 1123). The pattern cannot match across a ``_``, so the match that ends at
+    ``#EXT#`` starts after the last one."""
+    return pl.col(column).str.to_lowercase().str.extract(rf"_({DOMAIN_PATTERN})#ext#@[^@]*$", 1)
 
 
 def empty(schema: pl.Schema) -> pl.DataFrame:

@@ -40,7 +40,7 @@ def _views(t: Mapping[str, pl.DataFrame]) -> tuple[dict[str, pl.LazyFrame], int,
     settings)."""
     accounts = t["accounts"].height
     settings = demo_settings(Path(tempfile.gettempdir()) / "unused", accounts=accounts, seed=7)
-    acc = attribute_accounts(t["accounts"], settings)
+    acc = attribute_accounts(t["accounts"], settings, t["grants"])
     grp = attribute_groups(t["groups"], acc, settings)
     closure = group_closure(t["memberships"])
     eff = effective_memberships(t["memberships"], closure)

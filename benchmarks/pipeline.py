@@ -147,7 +147,7 @@ def _analyse(rec: Recorder, t: dict[str, Any], settings: Any, rules: Any) -> Any
 
     memberships, grants = t["memberships"], t["grants"]
     with rec.stage("attribute", "accounts + groups") as s:
-        acc = attribute_accounts(t["accounts"], settings)
+        acc = attribute_accounts(t["accounts"], settings, grants)
         grp = attribute_groups(t["groups"], acc, settings)
         s["rows"] = acc.height + grp.height
     with rec.stage("closure", "group_closure rows") as s:

@@ -108,8 +108,10 @@ def test_entra_tenant_is_shaped_like_the_connector_output() -> None:
     assert acc["description"].null_count() == acc["manager_id"].null_count() == acc.height
     assert acc["sid_history"].list.len().sum() == 0
     guests = acc.filter(pl.col("kind") == "guest")
-    assert guests.height == 8 and guests["upn"].str.contains("#EXT#@", literal=True).all()
-    assert guests["sid"].null_count() == guests["dn"].null_count() == 8
+    # 10: one UPN renamed (that guest's home domain is only in its identity's issuer)
+    assert guests.height == 10 and guests["upn"].str.contains("#EXT#@", literal=True).sum() == 9
+    assert guests["sid"].null_count() == guests["dn"].null_count() == 10
+    assert guests["home_domain"].null_count() == 0
     # every group is cloud-only; administrative units and applications are kinds of group
     assert set(grp["mastered"]) == {"cloud"} and set(grp["scope"]) == {"cloud"}
     assert set(grp["kind"]) == {"m365", "security", "administrative-unit", "app-role"}

@@ -6,6 +6,21 @@ of the first firing matcher in ``attribution.precedence``; when matchers of two 
 organisations fire the object is also flagged ``org_conflict`` (a mover or a mislabelled object)
 for review. No signal at all gives ``unattributed``. All of it is polars expressions: one pass
 over the table, no per-row Python.
+
+Guests and external members (Entra) carry their home organisation's domain in ``home_domain``
+(from their mail, their ``#EXT#`` UPN or a federated identity's issuer): the ``upn_suffix`` and
+``mail_domain`` matchers read it too, where the account's own UPN or mail did not match, and the
+evidence says which field gave it (``"mail_domain:warks (guest home domain from #EXT# UPN)"``).
+A home domain matches a configured domain or one of its subdomains.
+
+Service principals (accounts of kind ``service``, Entra) are attributed like users (``ids``,
+``names``, ``name_prefix`` on their display name) and also by their owners (``owner``: the
+organisations of the accounts owning them, from the ownership grants) and by their application's
+tenant (``sources``: an ``entra:<appOwnerOrganizationId>`` source listed for the organisation).
+An owner that is itself a service principal counts with the signals of its own (not its
+owners'). A service principal that is also an enterprise application (a groups row of kind
+``app-role`` with the same id) has one organisation: the application row takes its account
+row's, so the two never disagree.
 """
 
 from __future__ import annotations
@@ -16,9 +31,20 @@ import polars as pl
 
 from accessaudit.config.organisations import Matchers, Organisation
 from accessaudit.config.settings import Settings
-from accessaudit.model import Org
+from accessaudit.model import (
+    DOMAIN_PATTERN,
+    AccountKind,
+    GroupKind,
+    Org,
+    ResourceKind,
+    ext_home_domain,
+)
 
-MatcherFn = Callable[[Matchers, str], pl.Expr | None]
+#: A matcher's conditions, each with the text its evidence adds after "kind:org" ("" for none).
+Fired = list[tuple[str, pl.Expr]]
+MatcherFn = Callable[[Matchers, str], pl.Expr | Fired | None]
+#: Where a guest's ``home_domain`` came from, as its evidence names it (the connector's order).
+HOME_FROM = ("mail", "#EXT# UPN", "identities")
 
 
 def _lower_in(column: str, values: Sequence[str]) -> pl.Expr | None:
@@ -47,6 +73,37 @@ def _starts_with_any(column: str, prefixes: Sequence[str]) -> pl.Expr | None:
     return pl.any_horizontal([lowered.str.starts_with(p.lower()) for p in prefixes])
 
 
+def _home_from() -> pl.Expr:
+    """Which field gave ``home_domain`` (one of :data:`HOME_FROM`): the mail's domain when it is
+    that domain, else the ``#EXT#`` UPN's, else a federated identity's issuer."""
+    home = pl.col("home_domain").str.to_lowercase()
+    mail = pl.col("mail").str.to_lowercase().str.extract(rf"@({DOMAIN_PATTERN})$", 1)
+    return (
+        pl.when(home.is_null())
+        .then(None)
+        .when((mail == home).fill_null(False))
+        .then(pl.lit(HOME_FROM[0]))
+        .when((ext_home_domain("upn") == home).fill_null(False))
+        .then(pl.lit(HOME_FROM[1]))
+        .otherwise(pl.lit(HOME_FROM[2]))
+    )
+
+
+def _or_home(plain: pl.Expr | None, domains: Sequence[str]) -> Fired | None:
+    """``plain`` (the account's own UPN or mail), or else its ``home_domain`` equal to one of
+    ``domains`` or a subdomain of one, with evidence naming the field it came from."""
+    if plain is None:
+        return None
+    home = pl.col("home_domain").str.to_lowercase()
+    lowered = [d.lower().lstrip("@") for d in domains]
+    at_home = pl.any_horizontal([(home == d) | home.str.ends_with("." + d) for d in lowered])
+    rest = ~plain.fill_null(False) & at_home.fill_null(False)
+    return [("", plain)] + [
+        (f" (guest home domain from {source})", rest & (pl.col("_home_from") == source))
+        for source in HOME_FROM
+    ]
+
+
 def _ids(id_column: str) -> MatcherFn:
     def fn(m: Matchers, _: str) -> pl.Expr | None:
         if not m.ids:
@@ -64,10 +121,19 @@ ACCOUNT_MATCHERS: dict[str, MatcherFn] = {
     ),
     "company": lambda m, _: _lower_in("company", m.company),
     "ou": lambda m, _: _ends_with_any("dn", m.ou, sep=","),
-    "upn_suffix": lambda m, _: _ends_with_any("upn", m.upn_suffix),
-    "mail_domain": lambda m, _: _ends_with_any("mail", m.mail_domain, sep="@"),
+    "upn_suffix": lambda m, _: _or_home(_ends_with_any("upn", m.upn_suffix), m.upn_suffix),
+    "mail_domain": lambda m, _: _or_home(
+        _ends_with_any("mail", m.mail_domain, sep="@"), m.mail_domain
+    ),
     "name_prefix": lambda m, _: _starts_with_any("username", m.name_prefix),
     "names": lambda m, _: _lower_in("username", m.names),
+    # service principals: their owners' organisations, their application's tenant
+    "owner": lambda m, org: pl.col("_owner_orgs").list.contains(org) if m.owner else None,
+    "sources": lambda m, _: (
+        [(" (its application's tenant)", ("entra:" + pl.col("app_tenant")).is_in(m.sources))]
+        if m.sources
+        else None
+    ),
 }
 
 #: How each matcher reads a group row (``owner`` is handled with the owners' organisations).
@@ -88,14 +154,14 @@ def _attribute(
     precedence: Sequence[str],
     matchers: dict[str, MatcherFn],
 ) -> pl.DataFrame:
-    fired: list[tuple[str, str, pl.Expr]] = []  # (matcher, org, expr) in precedence order
+    fired: list[tuple[str, str, pl.Expr]] = []  # (evidence, org, expr) in precedence order
     for kind in precedence:
         if kind not in matchers:
             continue
         for org in organisations:
-            expr = matchers[kind](org.match, org.id)
-            if expr is not None:
-                fired.append((kind, org.id, expr.fill_null(False)))
+            got = matchers[kind](org.match, org.id)
+            for label, expr in [("", got)] if isinstance(got, pl.Expr) else got or []:
+                fired.append((f"{kind}:{org.id}{label}", org.id, expr.fill_null(False)))
     if not fired:
         return df.with_columns(
             org=pl.lit(Org.UNATTRIBUTED.value),
@@ -106,12 +172,9 @@ def _attribute(
     # matchers over 1M accounts are the cost of this stage).
     names = [f"_match_{i}" for i in range(len(fired))]
     df = df.with_columns(e.alias(n) for n, (_, _, e) in zip(names, fired, strict=True))
-    fired = [(kind, org, pl.col(n)) for n, (kind, org, _) in zip(names, fired, strict=True)]
+    fired = [(label, org, pl.col(n)) for n, (label, org, _) in zip(names, fired, strict=True)]
     evidence = pl.concat_list(
-        [
-            pl.when(e).then(pl.lit(f"{kind}:{org}")).otherwise(pl.lit(None, pl.String))
-            for kind, org, e in fired
-        ]
+        [pl.when(e).then(pl.lit(label)).otherwise(pl.lit(None, pl.String)) for label, _, e in fired]
     ).list.drop_nulls()
     first = pl.coalesce(
         [pl.when(e).then(pl.lit(org)).otherwise(pl.lit(None, pl.String)) for _, org, e in fired]
@@ -126,11 +189,48 @@ def _attribute(
     ).drop(names)
 
 
-def attribute_accounts(accounts: pl.DataFrame, settings: Settings) -> pl.DataFrame:
-    """``accounts`` plus ``org``, ``org_evidence``, ``org_conflict``."""
-    return _attribute(
-        accounts, settings.organisations, settings.attribution.precedence, ACCOUNT_MATCHERS
+#: Columns the account matchers read that a hand-built or older table may lack (nulls).
+_OPTIONAL = {"upn": pl.String, "mail": pl.String, "home_domain": pl.String, "app_tenant": pl.String}
+
+
+def _owner_orgs(
+    accounts: pl.DataFrame, grants: pl.DataFrame | None, settings: Settings
+) -> pl.DataFrame:
+    """Per owned account (a service principal), the organisations of its owners, from the
+    ownership grants; the owners are attributed by every other signal first (not by owners:
+    one level, no chains)."""
+    schema = pl.Schema({"account_id": pl.String(), "_owner_orgs": pl.List(pl.String)})
+    if grants is None or grants.is_empty():
+        return pl.DataFrame(schema=schema)
+    owned = grants.filter(pl.col("resource_kind") == ResourceKind.OWNERSHIP.value).select(
+        account_id="resource_id", owner_id="principal_id"
     )
+    owned = owned.join(accounts.select("account_id"), on="account_id", how="semi")
+    owners = accounts.join(owned.select(account_id="owner_id"), on="account_id", how="semi")
+    if owners.is_empty():
+        return pl.DataFrame(schema=schema)
+    precedence = [p for p in settings.attribution.precedence if p != "owner"]
+    ranked = _attribute(owners, settings.organisations, precedence, ACCOUNT_MATCHERS)
+    return (
+        owned.join(ranked.select(owner_id="account_id", _org="org"), on="owner_id")
+        .filter(pl.col("_org") != Org.UNATTRIBUTED.value)
+        .group_by("account_id")
+        .agg(_owner_orgs=pl.col("_org").unique().sort())
+    )
+
+
+def attribute_accounts(
+    accounts: pl.DataFrame, settings: Settings, grants: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """``accounts`` plus ``org``, ``org_evidence``, ``org_conflict``. ``grants``: the ownership
+    grants that attribute service principals by their owners (none: no ``owner`` signal)."""
+    missing = {c: t for c, t in _OPTIONAL.items() if c not in accounts.columns}
+    df = accounts.with_columns(pl.lit(None, t).alias(c) for c, t in missing.items())
+    df = df.with_columns(_home_from=_home_from())
+    owners = _owner_orgs(df, grants, settings)
+    df = df.join(owners, on="account_id", how="left", maintain_order="left")
+    out = _attribute(df, settings.organisations, settings.attribution.precedence, ACCOUNT_MATCHERS)
+    return out.drop("_home_from", "_owner_orgs", *missing)
 
 
 def attribute_groups(
@@ -147,4 +247,32 @@ def attribute_groups(
     out = _attribute(
         with_owner, settings.organisations, settings.attribution.precedence, GROUP_MATCHERS
     )
-    return out.drop("_owner_org")
+    return _as_principal(out.drop("_owner_org"), accounts)
+
+
+def _as_principal(groups: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
+    """An enterprise application (groups row of kind ``app-role``) whose service principal is
+    also an account (a principal) takes that account's organisation, evidence and conflict: one
+    object, one organisation."""
+    if "kind" not in accounts.columns:
+        return groups
+    keys = ["source", "group_id"] if "source" in accounts.columns else ["group_id"]
+    principals = accounts.filter(pl.col("kind") == AccountKind.SERVICE.value).select(
+        *(["source"] if "source" in keys else []),
+        group_id="account_id",
+        _org="org",
+        _evidence="org_evidence",
+        _conflict="org_conflict",
+    )
+    if principals.is_empty():
+        return groups
+    app = (pl.col("kind") == GroupKind.APP_ROLE.value) & pl.col("_org").is_not_null()
+    return (
+        groups.join(principals.unique(keys), on=keys, how="left", maintain_order="left")
+        .with_columns(
+            org=pl.when(app).then("_org").otherwise("org"),
+            org_evidence=pl.when(app).then("_evidence").otherwise("org_evidence"),
+            org_conflict=pl.when(app).then("_conflict").otherwise("org_conflict"),
+        )
+        .drop("_org", "_evidence", "_conflict")
+    )

@@ -93,11 +93,15 @@ GROUP_PROPERTIES = (
     "securityIdentifier",
     "visibility",
 )
+#: servicePrincipal (v1.0 resource page): appOwnerOrganizationId is "the tenant ID where the
+#: application is registered", served for every service principal (the emulator's own apps:
+#: the tenant's id).
 SP_PROPERTIES = (
     "id",
     "accountEnabled",
     "appId",
     "appDisplayName",
+    "appOwnerOrganizationId",
     "appRoles",
     "description",
     "displayName",

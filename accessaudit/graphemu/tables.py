@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -10,8 +11,22 @@ import polars as pl
 
 from accessaudit.graphemu.schema import DEFAULT_ACCESS_ROLE
 from accessaudit.graphemu.tenant import Tenant, iso, new_id
+from accessaudit.model import DOMAIN_PATTERN
 
 _GUEST_IDENTITY = {"signInType": "federated", "issuer": "ExternalAzureAD", "issuerAssignedId": None}
+_EXT_DOMAIN = re.compile(rf"_({DOMAIN_PATTERN})#ext#@[^@]*$")
+
+
+def _guest_identities(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A guest's identities: another Entra tenant's (``ExternalAzureAD``), or, when its
+    ``home_domain`` is in neither its mail nor its ``#EXT#`` UPN, a SAML/WS-Fed federation with
+    that domain (``federated``, issuer the domain: external-id/user-properties)."""
+    home = (row.get("home_domain") or "").lower()
+    mail = (row.get("mail") or "").lower()
+    ext = _EXT_DOMAIN.search((row.get("upn") or "").lower())
+    if not home or mail.endswith("@" + home) or (ext and ext.group(1) == home):
+        return [_GUEST_IDENTITY]
+    return [{"signInType": "federated", "issuer": home, "issuerAssignedId": None}]
 
 
 def _user_props(row: dict[str, Any], domain: str) -> dict[str, Any]:
@@ -44,7 +59,7 @@ def _user_props(row: dict[str, Any], domain: str) -> dict[str, Any]:
         "onPremisesSamAccountName": row.get("username") if synced else None,
         "onPremisesDistinguishedName": row.get("dn") if synced else None,
         "onPremisesDomainName": None,
-        "identities": [_GUEST_IDENTITY]
+        "identities": _guest_identities(row)
         if guest
         else [
             {
@@ -144,11 +159,13 @@ def tenant_from_tables(
     """A tenant serving a canonical dataset.
 
     Mapping (the inverse of the connector's): accounts -> users (guests get ``userType`` Guest,
-    ``creationType`` Invitation and an ``ExternalAzureAD`` identity; accounts with a SID or DN
-    are on-premises synced), groups -> groups (``mastered`` "ad" -> synced; kind m365 ->
-    ``Unified``; a ``membership_rule`` -> ``DynamicMembership`` serving that rule), memberships
-    -> direct members (``foreign`` members become org contacts),
-    grants -> role assignments / eligibilities (``right`` "<role> @ <scope>[ (eligible)]"),
+    ``creationType`` Invitation and an ``ExternalAzureAD`` identity, or a ``federated`` one
+    issued by their ``home_domain`` when neither mail nor UPN carries it; accounts with a SID or
+    DN are on-premises synced; an Entra source's ``service`` accounts are service principals,
+    ``app_tenant`` their appOwnerOrganizationId), groups -> groups (``mastered`` "ad" -> synced;
+    kind m365 -> ``Unified``; a ``membership_rule`` -> ``DynamicMembership`` serving that rule),
+    memberships -> direct members (``foreign`` members become org contacts), grants -> role
+    assignments / eligibilities (``right`` "<role> @ <scope>[ (eligible)]"),
     app-role assignments (``right`` "<app>: <role>") and owners (of groups and of service
     principals). Groups rows of kind ``app-role`` become service principals (``displayName`` =
     name) whose ``owners`` are the service principal's owners (serviceprincipal-list-owners:
@@ -159,7 +176,17 @@ def tenant_from_tables(
     """
     tenant = Tenant(tenant_id=tenant_id, domain=domain, premium=premium, p2=p2)
     for row in _rows(accounts, source):
-        tenant.add_user(track=False, **_user_props(row, domain))
+        if _is_service_principal(row):
+            tenant.add_service_principal(
+                row.get("display_name") or row.get("username") or row["account_id"],
+                id=row["account_id"],
+                description=row.get("description"),
+                accountEnabled=row.get("enabled") is not False,
+                appOwnerOrganizationId=row.get("app_tenant") or tenant_id,
+                track=False,
+            )
+        else:
+            tenant.add_user(track=False, **_user_props(row, domain))
     group_rows, app_rows = _add_groups(tenant, _rows(groups, source))
     edges = memberships
     if source is not None and "source" in edges.columns:
@@ -182,6 +209,12 @@ def tenant_from_tables(
     return tenant
 
 
+def _is_service_principal(row: Mapping[str, Any]) -> bool:
+    """An Entra source's ``service`` account (the connector's rows of service principals that
+    are principals); a directory's service accounts are users of the tenant."""
+    return row.get("kind") == "service" and str(row.get("source") or "entra:").startswith("entra:")
+
+
 def _add_groups(
     tenant: Tenant, rows: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -190,7 +223,9 @@ def _add_groups(
     group_rows: list[dict[str, Any]] = []
     app_rows: list[dict[str, Any]] = []
     for row in rows:
-        if row.get("kind") == APP_ROLE:
+        if row.get("kind") == APP_ROLE and tenant.type_of(row["group_id"]) == "servicePrincipal":
+            app_rows.append(row)  # a principal too: its accounts row made it already
+        elif row.get("kind") == APP_ROLE:
             app_rows.append(row)
             tenant.add_service_principal(
                 row.get("name") or row["group_id"],

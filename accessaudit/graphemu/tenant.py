@@ -174,6 +174,7 @@ class Tenant:
             for value in app_roles
         ]
         props.setdefault("appId", new_id())
+        props.setdefault("appOwnerOrganizationId", self.tenant_id)  # an application of its own
         props.setdefault("accountEnabled", True)
         props.setdefault("servicePrincipalType", "Application")
         props.setdefault("tags", [])

@@ -84,7 +84,7 @@ def analyse(
     Pure, but for reading the configured exceptions register when ``exceptions`` is not given.
     """
     progress("attributing accounts and groups")
-    accounts = attribute_accounts(tables["accounts"], settings)
+    accounts = attribute_accounts(tables["accounts"], settings, tables["grants"])
     groups = attribute_groups(tables["groups"], accounts, settings)
     memberships = tables["memberships"]
     progress("expanding nested memberships")

@@ -5,9 +5,15 @@
   privileged by AD (the tenant's roles decide);
 * a cloud-only break-glass administrator of West Mercia, which hosts the tenant;
 * Warwickshire people invited back as B2B guests (:data:`~accessaudit.sample.entra.GUESTS`:
-  ``#EXT#`` UPN, home mail, ``company`` Warwickshire); the seventh has never signed in since
-  its invitation 400 days ago: dormant, because the tenant records sign-ins (Entra ID P1, read
-  with signInActivity), so a missing one is "never", not "unknown".
+  ``#EXT#`` UPN, home mail, ``company`` Warwickshire); the seventh
+  has never signed in since its invitation 400 days ago: dormant, because the tenant records
+  sign-ins (Entra ID P1, read with signInActivity), so a missing one is "never", not "unknown".
+
+The guests' ``home_domain`` is their mail's domain, as the connector reads it. Drawn last
+(:func:`outside_accounts`): two more Warwickshire guests whose only signal is their home domain
+(no mail, no company): one in its ``#EXT#`` UPN, one (its UPN renamed) only in its federated
+identity's issuer; and Warwickshire's automation service principal (kind ``service``, attributed
+by its name).
 
 No truth rows of their own: the plants of :mod:`accessaudit.sample.entra_cross` and
 :mod:`accessaudit.sample.entra_own` give these accounts their access.
@@ -17,13 +23,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final
 
 import numpy as np
 import polars as pl
 
 from accessaudit.model import AccountKind
 from accessaudit.sample.builder import FORCES, guids
-from accessaudit.sample.entra import ENTRA_SOURCE, GUESTS, TENANT_DOMAIN, uuids
+from accessaudit.sample.entra import ENTRA_SOURCE, GUESTS, TENANT_DOMAIN, TENANT_ID, uuids
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,7 @@ def _cloud_accounts(bg_id: str, guest_ids: list[str], now: datetime) -> pl.DataF
             "display_name": [f"{f} {ln} (Warwickshire)" for f, ln in GUESTS],
             "mail": [f"{lp}@{warks.mail_domain}" for lp in locals_],
             "company": [warks.name] * len(GUESTS),
+            "home_domain": [warks.mail_domain] * len(GUESTS),
             "kind": [AccountKind.GUEST.value] * len(GUESTS),
             "last_logon": [_guest_sign_in(i, now) for i in range(len(GUESTS))],
         }
@@ -106,3 +114,55 @@ def _cloud_accounts(bg_id: str, guest_ids: list[str], now: datetime) -> pl.DataF
         sid_history=pl.lit([], pl.List(pl.String)),
         privileged=pl.lit(False),
     )
+
+
+@dataclass(frozen=True)
+class OutsideAccounts:
+    """Principals attributed only by what Graph says of their home: their rows and ids."""
+
+    rows: pl.DataFrame
+    guest_upn: str  # home domain only in the #EXT# UPN
+    guest_issuer: str  # home domain only in the federated identity's issuer
+    automation: str  # Warwickshire's service principal
+
+
+#: Warwickshire's automation service principal (its name carries the force's prefix).
+AUTOMATION: Final = "WARKS-Automation-Sync"
+
+
+def outside_accounts(gen: np.random.Generator, now: datetime) -> OutsideAccounts:
+    """Two Warwickshire guests without mail or company, and Warwickshire's automation service
+    principal (one draw of three ids)."""
+    warks = FORCES[1]
+    upn_id, issuer_id, sp_id = uuids(gen, 3)
+    home = warks.mail_domain
+    guests = pl.DataFrame(
+        {
+            "account_id": [upn_id, issuer_id],
+            "username": [f"alys.morgan_{home}#EXT#", "rhys.bevan"],
+            "upn": [f"alys.morgan_{home}#EXT#@{TENANT_DOMAIN}", f"rhys.bevan@{TENANT_DOMAIN}"],
+            "display_name": ["Alys Morgan", "Rhys Bevan"],
+            "home_domain": [home, home],
+            "kind": [AccountKind.GUEST.value] * 2,
+            "last_logon": [now - timedelta(days=4), now - timedelta(days=9)],
+            "created": [now - timedelta(days=200)] * 2,
+            "pwd_last_set": [now - timedelta(days=60)] * 2,
+        }
+    )
+    # Graph gives a service principal no UPN, mail, sign-in or creation time
+    automation = pl.DataFrame(
+        {
+            "account_id": [sp_id],
+            "username": [AUTOMATION],
+            "display_name": [AUTOMATION],
+            "kind": [AccountKind.SERVICE.value],
+            "app_tenant": [TENANT_ID],
+        }
+    )
+    rows = pl.concat([guests, automation], how="diagonal").with_columns(
+        source=pl.lit(ENTRA_SOURCE),
+        enabled=pl.lit(True),
+        sid_history=pl.lit([], pl.List(pl.String)),
+        privileged=pl.lit(False),
+    )
+    return OutsideAccounts(rows, upn_id, issuer_id, sp_id)

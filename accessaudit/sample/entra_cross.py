@@ -1,5 +1,9 @@
 """Cross-force plants of the sample's Entra tenant, each recording the truth rows it must cause.
 
+* :func:`plant_outsiders`: two Warwickshire guests attributed only by their home domain (one in
+  its ``#EXT#`` UPN, one in its identity's issuer) in West Mercia teams
+  (``cross-org-direct-member``, ``cross-org-guest``), and Warwickshire's automation service
+  principal in a West Mercia team (``cross-org-direct-member``) and, legitimately, in its own;
 * :func:`plant_guests`: Warwickshire guests in West Mercia teams, on its application and holding
   a tenant role (``cross-org-direct-member``, ``cross-org-app-role``,
   ``cross-org-directory-role``, ``cross-org-guest``; the dormant one also
@@ -35,6 +39,7 @@ import polars as pl
 from accessaudit.model import GroupKind
 from accessaudit.sample.builder import FORCES
 from accessaudit.sample.entra import ADMIN_UNITS, ATHENA, NICHE, RA_WARKS, RA_WMP, ROLES, Planter
+from accessaudit.sample.entra_accounts import OutsideAccounts
 
 #: West Mercia's dynamic group.
 DYNAMIC = "WMP-DYN-Response"
@@ -221,6 +226,30 @@ def plant_app_owner(p: Planter) -> None:
         account_id=intruder,
         group_id=p.t.ids[NICHE],
     )
+
+
+def plant_outsiders(p: Planter, outside: OutsideAccounts) -> None:
+    """Warwickshire principals only their home says are Warwickshire's, in West Mercia teams:
+    a guest with no mail (its home domain in its ``#EXT#`` UPN), one whose home domain is only
+    in its identity's issuer, and the automation service principal (also in its own team)."""
+    t = p.t
+    # two teams, so that neither holds five Warwickshire members (a mixed group)
+    plants = (
+        ("entra-guest-ext-upn", outside.guest_upn, "WMP-TEAM-Custody"),
+        ("entra-guest-issuer", outside.guest_issuer, "WMP-TEAM-Firearms"),
+        ("entra-service-principal", outside.automation, "WMP-TEAM-Custody"),
+    )
+    for plant, principal, team in plants:
+        t.members(team, [principal])
+        p.truth(
+            "cross-org-direct-member", plant, account_id=principal, group_id=t.ids[team], depth=0
+        )
+        if principal != outside.automation:
+            p.truth("cross-org-guest", plant, account_id=principal)
+    own = "WARKS-TEAM-Safeguarding"
+    t.members(own, [outside.automation])
+    why = "Warwickshire's automation service principal in its own force's team"
+    p.allow("entra-team-member", why, account_id=outside.automation, group_id=t.ids[own])
 
 
 #: West Mercia's administrative unit of teams; it also holds a Warwickshire team.

@@ -16,7 +16,7 @@ import polars as pl
 
 from accessaudit.sample.builder import Builder
 from accessaudit.sample.entra import Planter, Tenant, tenant_tables
-from accessaudit.sample.entra_accounts import tenant_accounts
+from accessaudit.sample.entra_accounts import outside_accounts, tenant_accounts
 from accessaudit.sample.entra_cross import (
     plant_admins,
     plant_app_owner,
@@ -24,6 +24,7 @@ from accessaudit.sample.entra_cross import (
     plant_dynamic_group,
     plant_guests,
     plant_helpdesk_group,
+    plant_outsiders,
     plant_team_owner,
     plant_unit_group,
     plant_unit_scopes,
@@ -60,5 +61,8 @@ def plant_entra(
     own_all_staff(p)
     own_app_owners(p)
     plant_app_owner(p)
+    outside = outside_accounts(gen, now)
+    plant_outsiders(p, outside)
     plant_unit_group(p)
-    return tenant_tables(p.t, users.synced, users.cloud)
+    cloud = pl.concat([users.cloud, outside.rows], how="diagonal_relaxed")
+    return tenant_tables(p.t, users.synced, cloud)

@@ -148,11 +148,11 @@ def test_graph_loop_on_the_sample_tenant(
     assert doc["what_if"]["valid"]
     cloud = [a for a in doc["actions"] if a["system"] == "cloud"]
     assert Counter(a["kind"] for a in cloud) == {
-        "remove-guest": 6,
+        "remove-guest": 8,
         "remove-role-assignment": 6,  # + a Groups Administrator of a unit holding a WARKS team
         "remove-app-role-assignment": 4,
         "remove-owner": 2,  # a team's and an application's (its service principal's) owner
-        "remove-member": 2,
+        "remove-member": 3,  # + Warwickshire's service principal from a West Mercia team
         "review-attribution": 1,
     }
     ids = [a["action_id"] for a in cloud]
@@ -167,7 +167,7 @@ def test_graph_loop_on_the_sample_tenant(
     states = {o.action_id: (o.state, o.reason) for o in dry.outcomes}
     manual = Counter(a.split("|")[0] for a, (st, _) in states.items() if st == "manual")
     assert manual == {
-        "remove-guest": 6,
+        "remove-guest": 8,
         "remove-role-assignment": 1,
         "review-attribution": 1,
         "remove-member": 1,
@@ -188,23 +188,26 @@ def test_graph_loop_on_the_sample_tenant(
         "remove-role-assignment": 5,
         "remove-app-role-assignment": 4,
         "remove-owner": 2,
+        "remove-member": 1,  # the service principal: DELETE .../members/{id}/$ref as for a user
     }
 
     done = apply(execute=True)
-    assert done.counts() == {"done": 11, "manual": 9, "refused": 1}
-    assert done.writes == 11 and Counter(m for m, _ in graph_emu.writes.log) == {"DELETE": 11}
+    assert done.counts() == {"done": 12, "manual": 11, "refused": 1}
+    assert done.writes == 12 and Counter(m for m, _ in graph_emu.writes.log) == {"DELETE": 12}
     undo = json.loads((tmp_path / "plan.undo.graph.json").read_text())["requests"]
     assert Counter(r["url"].split("/")[1] for r in undo) == {
         "roleManagement": 5,
         "servicePrincipals": 5,  # 4 app-role assignments and the application's owner
-        "groups": 1,
+        "groups": 2,  # a team's owner, the service principal's membership
     }
     assert sum(r["url"].endswith("/owners/$ref") for r in undo) == 2
     assert all(r["method"] == "POST" for r in undo)
     after = _state(tenant)
     changes = {c.action_id: c for c in plan_changes(cloud)[0]}
     by_kind = lambda k: {changes[a] for a in todo if changes[a].kind == k}  # noqa: E731
-    assert before["members"] == after["members"]
+    assert before["members"] - after["members"] == {
+        (c.group_id, c.member_id) for c in by_kind("remove-member")
+    }
     assert before["owners"] - after["owners"] == {
         (c.group_id, c.member_id) for c in by_kind("remove-owner")
     }
@@ -226,10 +229,10 @@ def test_graph_loop_on_the_sample_tenant(
     n = len(graph_emu.writes.log)
     again = apply(execute=True)
     assert again.writes == 0 and len(graph_emu.writes.log) == n
-    assert again.count("already") == 11
+    assert again.count("already") == 12
 
     undone = undo_plan(doc, path, {"cloud": d})
-    assert undone.count("undone") == 11 and undone.writes == done.writes
+    assert undone.count("undone") == 12 and undone.writes == done.writes
     assert _state(tenant) == before
     third = _audit(tmp_path / "data", read, now)
     assert set(third.analysis.findings["finding_key"]) == set(
@@ -255,7 +258,7 @@ def test_graph_crash_after_k_then_resume_exactly_once(
     dry = apply_plan(doc, path, {"cloud": d}, only_ids=ids, rate=0)
     order = [o.action_id for o in dry.outcomes if o.state == "dry-run"]
     k = next(i for i, a in enumerate(order, 1) if a.startswith("remove-app-role-assignment"))
-    assert 1 < k < len(order) == 11
+    assert 1 < k < len(order) == 12
     child = subprocess.run(
         [sys.executable, str(HERE / "apply_child.py"), str(path), json.dumps(entra), "--cloud",
          *ids],
@@ -279,8 +282,8 @@ def test_graph_crash_after_k_then_resume_exactly_once(
     lines = paths_for(path)[0].read_text().splitlines()
     done = Counter(r["action_id"] for r in map(json.loads, lines) if r["state"] == "done")
     assert set(done) == set(order) and set(done.values()) == {1}
-    assert len(graph_emu.writes.log) == landed + resumed.writes  # each DELETE once: 11 in all
-    assert len(graph_emu.writes.log) == 11
+    assert len(graph_emu.writes.log) == landed + resumed.writes  # each DELETE once: 12 in all
+    assert len(graph_emu.writes.log) == 12
     after = _state(tenant)
     assert len(before["roles"] - after["roles"]) == 5
     assert len(before["owners"] - after["owners"]) == 2  # a team's and an application's

@@ -167,7 +167,7 @@ def test_sign_in_activity_not_requested_leaves_last_logon_empty(emu, make_cfg, t
     result = collect(make_cfg(sign_in_activity=False))
 
     assert "sign-in-activity" not in [u.name for u in result.units]
-    assert result.tables["accounts"]["last_logon"].null_count() == 1205
+    assert result.tables["accounts"]["last_logon"].null_count() == 1206  # + a service principal
     assert all("signInActivity" not in r.target for r in emu.requests("graph"))
 
 
@@ -183,7 +183,7 @@ def test_tenant_without_p1_collects_users_and_marks_sign_in_incomplete(make_cfg,
     assert (
         "Authentication_RequestFromNonPremiumTenantOrB2CTenant" in units["sign-in-activity"].detail
     )
-    assert result.tables["accounts"]["last_logon"].null_count() == 1205
+    assert result.tables["accounts"]["last_logon"].null_count() == 1206  # + a service principal
     assert not result.complete
 
 

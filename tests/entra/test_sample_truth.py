@@ -80,7 +80,7 @@ def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(
 
     assert_matches_truth(analysis.findings, sample.truth)  # precision and recall 100%
     planted = sample.truth.filter(pl.col("plant").str.starts_with("entra-"))
-    assert planted.height == 27
+    assert planted.height == 32
     # read from the applications' and units' rows: 5 app roles across the line, 3 AU scopes (one
     # through the unit's Warwickshire team), 1 application owned by the other force (its
     # service principal's owners)

@@ -122,12 +122,31 @@ def small(bulk: int = 1200) -> dict[str, pl.DataFrame]:
             company="Contoso",
             kind="guest",
             username="jdoe_contoso.com#EXT#",
+            home_domain="contoso.com",
         ),
         _account(
             "ddisabled", enabled=False, last_logon=when(400), display_name="<b>Ddis'abled\u202e"
         ),
     ]
     accounts += [_account(f"bulk{n:04d}", department="Bulk", last_logon=None) for n in range(bulk)]
+    # Niche RMS's service principal owns Pronto's: a principal, so an account too (Graph gives
+    # a service principal no UPN, mail, company, sign-in or creation time)
+    accounts.append(
+        {
+            **dict.fromkeys(("upn", "mail", "company", "department", "created"), None),
+            **dict.fromkeys(("last_logon", "pwd_last_set"), None),
+            "source": SOURCE,
+            "account_id": oid("sp-niche"),
+            "username": "Niche RMS",
+            "display_name": "Niche RMS",
+            "description": "Niche RMS description",
+            "kind": "service",
+            "enabled": True,
+            "sid_history": [],
+            "privileged": False,
+            "app_tenant": TENANT,
+        }
+    )
     acc = conform(pl.DataFrame(accounts, schema=ACCOUNTS_SCHEMA), ACCOUNTS_SCHEMA)
 
     def group(name: str, **over: object) -> dict[str, object]:

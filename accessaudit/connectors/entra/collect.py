@@ -40,7 +40,14 @@ What is collected, and how each collection unit is proven complete:
 Canonical mapping: ``accounts.sid`` = onPremisesSecurityIdentifier (the AD objectSid of synced
 users), ``username`` = onPremisesSamAccountName or mailNickname, ``kind`` "guest" for guests and
 external members (#EXT# UPN, creationType Invitation, externalUserState, userType Guest or an
-external identity issuer), ``last_logon`` = the latest signInActivity time; ``groups.mastered``
+external identity issuer) with their ``home_domain`` (from mail, the #EXT# UPN or a federated
+identity's issuer: ``external.py``), ``last_logon`` = the latest signInActivity time
+(``activity_tracked`` and the ``last_logon`` signal only when it was read for every user:
+:func:`last_logon_signal`); every
+service principal that is a member, an owner or a holder of a role or app role is an account of
+kind "service" too (``username`` its displayName, ``app_tenant`` its appOwnerOrganizationId), and
+members that are service principals are ``account`` members, devices and org contacts
+``foreign``; ``groups.mastered``
 "ad" for synced groups, "cloud" otherwise; every service principal holding app-role
 assignments or having owners (the enterprise application) and every administrative unit is a
 groups row too (kind ``app-role`` / ``administrative-unit``, ``mastered`` and ``scope`` "cloud",
@@ -79,6 +86,7 @@ import polars as pl
 
 from accessaudit.config.sources import EntraSource
 from accessaudit.connectors.entra import admin_units, delta, directory, grants
+from accessaudit.connectors.entra.external import principal_service_accounts
 from accessaudit.connectors.entra.tables import (
     CONTAINER_KINDS,
     containers_frame,
@@ -236,6 +244,9 @@ def _collect(ctx: Context) -> dict[str, pl.DataFrame]:
     groups, memberships = _with_containers(groups, memberships, [apps, unit_rows], unit_edges)
     ownership = ownership_grants(owners) + ownership_grants(sp_owners)
     table = grants_frame(role_rows + app_rows + ownership, ctx.source)
+    accounts = principal_service_accounts(
+        accounts, service_principals, memberships, table, ctx.source
+    )
     accounts, groups = mark_privileged(accounts, groups, privileged_principals(table, templates))
     _save_links(
         ctx,

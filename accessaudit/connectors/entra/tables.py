@@ -12,6 +12,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from accessaudit.connectors.entra.external import guest_expr, home_domain_expr
 from accessaudit.model import (
     ACCOUNTS_SCHEMA,
     GRANTS_SCHEMA,
@@ -65,8 +66,17 @@ GROUP_SELECT: Final = (
 )
 #: For members and owners: enough to tell a full object from a "limited information" one.
 LINK_SELECT: Final = ("id", "displayName")
-#: Service principals: names for app-role rights, and the enterprise application's groups row.
-SP_SELECT: Final = ("id", "displayName", "description", "appRoles")
+#: Service principals: names for app-role rights, the enterprise application's groups row, and
+#: the accounts row of one that is a principal (a member, an owner or a holder of a right).
+SP_SELECT: Final = (
+    "id",
+    "displayName",
+    "appDisplayName",
+    "description",
+    "accountEnabled",
+    "appOwnerOrganizationId",
+    "appRoles",
+)
 #: Owners of a service principal: their ids (and @odata.type) are all the owners view needs.
 SP_OWNER_SELECT: Final = ("id",)
 #: Administrative units (directory-list-administrativeunits).
@@ -103,17 +113,6 @@ RAW_GROUP: Final = pl.Schema(
 #: Groups rows that are not Graph groups: enterprise applications and administrative units.
 #: Neither is in ``/groups/delta``: both are listed in full, with their links, on every run.
 CONTAINER_KINDS: Final = (GroupKind.APP_ROLE.value, GroupKind.ADMIN_UNIT.value)
-
-#: Identity issuers of accounts homed elsewhere (learn.microsoft.com/entra/external-id/
-#: user-properties): another Entra tenant, a Microsoft account, email one-time passcode,
-#: social identity providers.
-EXTERNAL_ISSUERS: Final = (
-    "ExternalAzureAD",
-    "MicrosoftAccount",
-    "mail",
-    "google.com",
-    "facebook.com",
-)
 
 #: Built-in roles Microsoft labels PRIVILEGED (learn.microsoft.com/entra/identity/
 #: role-based-access-control/permissions-reference, 2026-01 copy). For built-in roles the role
@@ -164,23 +163,6 @@ def _ts(column: str) -> pl.Expr:
     return pl.when(parsed.dt.year() > 1).then(parsed).otherwise(None).cast(UTC_TIME)
 
 
-def guest_expr() -> pl.Expr:
-    """Guests and external members: any of #EXT# UPN, creationType Invitation, an
-    externalUserState, userType Guest, or an external identity issuer. ``userType`` alone is
-    not enough: external *members* have userType Member (external-id/user-properties)."""
-    upn_ext = pl.col("userPrincipalName").str.to_uppercase().str.contains("#EXT#", literal=True)
-    issuers = pl.col("identities").list.eval(
-        pl.element().struct.field("issuer").is_in(list(EXTERNAL_ISSUERS))
-    )
-    return (
-        upn_ext.fill_null(False)
-        | (pl.col("creationType") == "Invitation").fill_null(False)
-        | pl.col("externalUserState").is_not_null()
-        | (pl.col("userType") == "Guest").fill_null(False)
-        | issuers.list.any().fill_null(False)
-    )
-
-
 def accounts_frame(
     users: Iterable[Mapping[str, Any]], source: str, *, sign_in: bool
 ) -> pl.DataFrame:
@@ -221,6 +203,7 @@ def accounts_frame(
         _ts("createdDateTime").alias("created"),
         pl.lit([], dtype=pl.List(pl.String)).alias("sid_history"),
         pl.lit(False).alias("privileged"),
+        home_domain_expr().alias("home_domain"),
     )
     return conform(df, ACCOUNTS_SCHEMA)
 
@@ -305,12 +288,15 @@ def containers_frame(
 
 
 def member_kind(odata_type: str | None) -> str:
+    """Users and service principals are accounts (a service principal's accounts row is made
+    from the service principals' listing); org contacts and devices stay ``foreign``: kept as
+    members, attributed to no one (no account row)."""
     low = (odata_type or "").lower()
-    if low == "#microsoft.graph.user":
+    if low in ("#microsoft.graph.user", "#microsoft.graph.serviceprincipal"):
         return MemberKind.ACCOUNT.value
     if low == "#microsoft.graph.group":
         return MemberKind.GROUP.value
-    return MemberKind.FOREIGN.value  # servicePrincipal, orgContact, device ...
+    return MemberKind.FOREIGN.value  # orgContact, device ...
 
 
 def memberships_frame(edges: Iterable[tuple[str, str, str]], source: str) -> pl.DataFrame:

@@ -41,13 +41,18 @@ id, SID), never a DN or a name; times are UTC."""
 _ORG = "the organisation the attribution chose: the first firing matcher in precedence order"
 _ORG_EVIDENCE = '"matcher:org" for every matcher that fired'
 _ORG_CONFLICT = "matchers of two or more organisations fired (a mover or a mislabelled object)"
+#: An id in both tables is an Entra service principal that is a principal and an application.
+_PRINCIPAL_TYPE = (
+    "`account` or `group` (a service principal that is also an application: `account`)"
+)
 
 
 #: The collected accounts' columns whose meaning is not in their name.
 _ACCOUNT_COLUMNS = {
     "account_id": "objectGUID, Entra object id, or the export's id",
     "sid": "objectSid (an Entra user synced from AD: the AD account's)",
-    "kind": one_of(AccountKind),
+    "kind": one_of(AccountKind) + " (`service`: an Entra service principal that is a member, "
+    "an owner or holds a role)",
     "manager_id": "the manager's `account_id`, when known",
     "sid_history": "sIDHistory: SIDs the account carried in other domains",
     "privileged": "adminCount=1 or a privileged role holder",
@@ -60,6 +65,10 @@ _ACCOUNT_COLUMNS = {
     "signInActivity, read only with sign_in_activity = true and Entra ID P1; a mapped "
     'last-logon attribute): only then is a null `last_logon` "never signed in"; false or '
     "null: unknown",
+    "home_domain": "an Entra guest's or external member's home domain (from its mail, its #EXT# "
+    "UPN or its federated identity's issuer); null for everyone else",
+    "app_tenant": "an Entra service principal's appOwnerOrganizationId: the tenant its "
+    "application is registered in",
 }
 
 #: The collected groups' columns whose meaning is not in their name.
@@ -125,7 +134,11 @@ VIEWS: tuple[ViewDoc, ...] = (
         "memberships",
         "Direct memberships as collected.",
         "One row per (group, direct member).",
-        {"member_kind": one_of(MemberKind), "via": "how the edge was collected: " + one_of(Via)},
+        {
+            "member_kind": one_of(MemberKind) + " (Entra service principals are `account`; "
+            "devices and org contacts `foreign`: attributed to no one)",
+            "via": "how the edge was collected: " + one_of(Via),
+        },
     ),
     ViewDoc(
         "nestings",
@@ -185,7 +198,7 @@ VIEWS: tuple[ViewDoc, ...] = (
         "`<role> @ <directoryScopeId>`, or `<role> @ <directoryScopeId> (eligible)` for an "
         "eligibility.",
         {
-            "principal_type": "`account` or `group`",
+            "principal_type": _PRINCIPAL_TYPE,
             "resource_id": "the role definition",
             "role_name": "the role's name",
             "scope": "the directoryScopeId: `/` for the whole tenant",
@@ -220,7 +233,7 @@ VIEWS: tuple[ViewDoc, ...] = (
         "Enterprise applications' app-role assignments.",
         "One row per (principal, application, right); `right` is `<app>: <role>`.",
         {
-            "principal_type": "`account` or `group`",
+            "principal_type": _PRINCIPAL_TYPE,
             "resource_id": "the enterprise application",
             "role": "the app role's name",
             "app_name": "the application's name",
@@ -236,7 +249,7 @@ VIEWS: tuple[ViewDoc, ...] = (
         {
             "via": "`managedBy` or `owner`",
             "mastered": "the group's: `ad` or `cloud`",
-            "owner_type": "`account` or `group` (null when the owner was not collected)",
+            "owner_type": _PRINCIPAL_TYPE + " (null when the owner was not collected)",
             "cross": "the owner and the group belong to different real organisations",
         },
     ),

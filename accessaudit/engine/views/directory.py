@@ -114,7 +114,9 @@ def account_orgs(acc: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def principals(acc: pl.LazyFrame, grp: pl.LazyFrame) -> pl.LazyFrame:
-    """Accounts and groups as one lookup: who holds a grant or owns a group."""
+    """Accounts and groups as one lookup: who holds a grant or owns a group. An id in both, an
+    Entra service principal that is a principal (an account) and an enterprise application (a
+    group), is one row: the account, so its rights count once, as a principal's."""
     return pl.concat(
         [
             acc.select(
