@@ -8,10 +8,11 @@ for review. No signal at all gives ``unattributed``. All of it is polars express
 over the table, no per-row Python.
 
 Guests and external members (Entra) carry their home organisation's domain in ``home_domain``
-(from their mail, their ``#EXT#`` UPN or a federated identity's issuer): the ``upn_suffix`` and
-``mail_domain`` matchers read it too, where the account's own UPN or mail did not match, and the
-evidence says which field gave it (``"mail_domain:warks (guest home domain from #EXT# UPN)"``).
-A home domain matches a configured domain or one of its subdomains.
+(from their mail, their ``#EXT#`` UPN or a federated identity's issuer). For them ``upn_suffix``
+reads that domain instead of the UPN (a guest's UPN suffix is its host tenant's) and
+``mail_domain`` reads it when they have no mail; the evidence says which field gave it
+(``"mail_domain:warks (guest home domain from #EXT# UPN)"``). A home domain matches a configured
+domain or one of its subdomains.
 
 Service principals (accounts of kind ``service``, Entra) are attributed like users (``ids``,
 ``names``, ``name_prefix`` on their display name) and also by their owners (``owner``: the
@@ -89,18 +90,34 @@ def _home_from() -> pl.Expr:
     )
 
 
-def _or_home(plain: pl.Expr | None, domains: Sequence[str]) -> Fired | None:
-    """``plain`` (the account's own UPN or mail), or else its ``home_domain`` equal to one of
-    ``domains`` or a subdomain of one, with evidence naming the field it came from."""
+def _upn_suffix(m: Matchers, _: str) -> Fired | None:
+    """The UPN's suffix; for a guest or external member (an account with a ``home_domain``) its
+    home domain instead: its UPN's suffix is the host tenant's, not its organisation's."""
+    plain = _ends_with_any("upn", m.upn_suffix)
     if plain is None:
         return None
+    own = pl.col("home_domain").is_null() & plain
+    return [("", own), *_at_home(m.upn_suffix, HOME_FROM)]
+
+
+def _mail_domain(m: Matchers, _: str) -> Fired | None:
+    """The mail's domain; for a guest without one, the home domain its ``#EXT#`` UPN or its
+    identity's issuer names (a guest's mail is its home address: read as it is)."""
+    plain = _ends_with_any("mail", m.mail_domain, sep="@")
+    if plain is None:
+        return None
+    return [("", plain), *_at_home(m.mail_domain, HOME_FROM[1:])]
+
+
+def _at_home(domains: Sequence[str], sources: Sequence[str]) -> Fired:
+    """``home_domain`` equal to one of ``domains`` (or a subdomain of one), one condition per
+    field it may come from, each with evidence naming that field."""
     home = pl.col("home_domain").str.to_lowercase()
     lowered = [d.lower().lstrip("@") for d in domains]
     at_home = pl.any_horizontal([(home == d) | home.str.ends_with("." + d) for d in lowered])
-    rest = ~plain.fill_null(False) & at_home.fill_null(False)
-    return [("", plain)] + [
-        (f" (guest home domain from {source})", rest & (pl.col("_home_from") == source))
-        for source in HOME_FROM
+    return [
+        (f" (guest home domain from {source})", (pl.col("_home_from") == source) & at_home)
+        for source in sources
     ]
 
 
@@ -121,10 +138,8 @@ ACCOUNT_MATCHERS: dict[str, MatcherFn] = {
     ),
     "company": lambda m, _: _lower_in("company", m.company),
     "ou": lambda m, _: _ends_with_any("dn", m.ou, sep=","),
-    "upn_suffix": lambda m, _: _or_home(_ends_with_any("upn", m.upn_suffix), m.upn_suffix),
-    "mail_domain": lambda m, _: _or_home(
-        _ends_with_any("mail", m.mail_domain, sep="@"), m.mail_domain
-    ),
+    "upn_suffix": _upn_suffix,
+    "mail_domain": _mail_domain,
     "name_prefix": lambda m, _: _starts_with_any("username", m.name_prefix),
     "names": lambda m, _: _lower_in("username", m.names),
     # service principals: their owners' organisations, their application's tenant
@@ -163,16 +178,38 @@ def _attribute(
             for label, expr in [("", got)] if isinstance(got, pl.Expr) else got or []:
                 fired.append((f"{kind}:{org.id}{label}", org.id, expr.fill_null(False)))
     if not fired:
-        return df.with_columns(
-            org=pl.lit(Org.UNATTRIBUTED.value),
-            org_evidence=pl.lit([], pl.List(pl.String)),
-            org_conflict=pl.lit(False),
-        )
-    # Each matcher once, as a boolean column: evidence, org and conflict all read it (string
-    # matchers over 1M accounts are the cost of this stage).
+        return _unattributed(df)
+    # Each matcher once, as a boolean column; a matcher that fires on no row is left out (most
+    # tables have no guests, service principals or application tenants). Evidence, org and
+    # conflict are decided once per distinct combination of firing matchers (a few dozen) and
+    # joined back: building evidence strings row by row is the cost at a million accounts.
     names = [f"_match_{i}" for i in range(len(fired))]
     df = df.with_columns(e.alias(n) for n, (_, _, e) in zip(names, fired, strict=True))
-    fired = [(label, org, pl.col(n)) for n, (label, org, _) in zip(names, fired, strict=True)]
+    anywhere = df.select(pl.col(names).any()).row(0) if df.height else (False,) * len(names)
+    kept = [
+        (label, org, n)
+        for n, (label, org, _), hit in zip(names, fired, anywhere, strict=True)
+        if hit
+    ]
+    if not kept:
+        return _unattributed(df.drop(names))
+    keys = [n for _, _, n in kept]
+    combinations = df.select(keys).unique()
+    decided = combinations.with_columns(_decide([(lb, o, pl.col(n)) for lb, o, n in kept]))
+    return df.join(decided, on=keys, how="left", maintain_order="left").drop(names)
+
+
+def _unattributed(df: pl.DataFrame) -> pl.DataFrame:
+    return df.with_columns(
+        org=pl.lit(Org.UNATTRIBUTED.value),
+        org_evidence=pl.lit([], pl.List(pl.String)),
+        org_conflict=pl.lit(False),
+    )
+
+
+def _decide(fired: list[tuple[str, str, pl.Expr]]) -> list[pl.Expr]:
+    """``org`` (the first firing matcher's), ``org_evidence`` (every firing matcher's label) and
+    ``org_conflict`` (matchers of two or more organisations fire), from the matcher columns."""
     evidence = pl.concat_list(
         [pl.when(e).then(pl.lit(label)).otherwise(pl.lit(None, pl.String)) for label, _, e in fired]
     ).list.drop_nulls()
@@ -182,11 +219,11 @@ def _attribute(
     org_ids = list(dict.fromkeys(org for _, org, _ in fired))
     per_org = [pl.any_horizontal([e for _, o, e in fired if o == org]) for org in org_ids]
     n_orgs = pl.sum_horizontal([p.cast(pl.Int32) for p in per_org])
-    return df.with_columns(
-        org=first.fill_null(Org.UNATTRIBUTED.value),
-        org_evidence=evidence,
-        org_conflict=n_orgs > 1,
-    ).drop(names)
+    return [
+        first.fill_null(Org.UNATTRIBUTED.value).alias("org"),
+        evidence.alias("org_evidence"),
+        (n_orgs > 1).alias("org_conflict"),
+    ]
 
 
 #: Columns the account matchers read that a hand-built or older table may lack (nulls).
@@ -226,11 +263,27 @@ def attribute_accounts(
     grants that attribute service principals by their owners (none: no ``owner`` signal)."""
     missing = {c: t for c, t in _OPTIONAL.items() if c not in accounts.columns}
     df = accounts.with_columns(pl.lit(None, t).alias(c) for c, t in missing.items())
-    df = df.with_columns(_home_from=_home_from())
+    guests = df.select(pl.arg_where(pl.col("home_domain").is_not_null())).to_series()
+    home_from = df[guests].select(_home_from().alias("_home_from")).to_series()
+    df = df.with_columns(_sparse(df, guests, home_from))
     owners = _owner_orgs(df, grants, settings)
-    df = df.join(owners, on="account_id", how="left", maintain_order="left")
+    owned = df.select(pl.arg_where(pl.col("account_id").is_in(owners["account_id"].implode())))
+    rows = df[owned.to_series()].select("account_id")
+    orgs = rows.join(owners, on="account_id", how="left", maintain_order="left")["_owner_orgs"]
+    df = df.with_columns(_sparse(df, owned.to_series(), orgs))
     out = _attribute(df, settings.organisations, settings.attribution.precedence, ACCOUNT_MATCHERS)
     return out.drop("_home_from", "_owner_orgs", *missing)
+
+
+def _sparse(df: pl.DataFrame, rows: pl.Series, values: pl.Series) -> pl.Series:
+    """``values`` at row positions ``rows`` of ``df``, null elsewhere: the guests' and the
+    service principals' helper columns are computed for those few rows only (at a million
+    accounts a regular expression over every UPN is the cost)."""
+    if not rows.len():
+        return pl.Series(values.name, [], values.dtype).extend_constant(None, df.height)
+    part = pl.DataFrame({"_row": rows.cast(pl.UInt32), values.name: values})
+    every = df.select(pl.int_range(df.height, dtype=pl.UInt32).alias("_row"))
+    return every.join(part, on="_row", how="left", maintain_order="left")[values.name]
 
 
 def attribute_groups(
