@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from support.apply_servers import APPLY_ACCOUNTS, ApplyDC
+from support.loopback import without_proxies
 from support.servers import ServerUnavailable, load_ad
 from support.servers.dataset import Dataset
 from support.servers.samba import ADDRESSES, free_address, provision
@@ -77,9 +78,7 @@ def graph_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
 
 @pytest.fixture
 def graph_emu(graph_pki: TestPKI, monkeypatch: pytest.MonkeyPatch) -> Iterator[GraphEmulator]:
-    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    without_proxies(monkeypatch)
     emulator = GraphEmulator(graph_pki).start()
     try:
         yield emulator

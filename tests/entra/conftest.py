@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 import pytest
 from support.entra_data import CLIENT_ID, ROLES, SECRET, TENANT, small
+from support.loopback import without_proxies
 
 from accessaudit.config.sources import EntraSource
 from accessaudit.graphemu import (
@@ -39,16 +40,7 @@ def app_cert(tmp_path_factory: pytest.TempPathFactory) -> AppCertificate:
 
 @pytest.fixture(autouse=True)
 def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    without_proxies(monkeypatch)
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from support.hardening_cli import (
     SECRET_ENV,
     toml_table,
 )
+from support.loopback import without_proxies
 from support.servers import ServerUnavailable
 from support.servers.load_ad import admin_connection
 from support.servers.samba import ADDRESSES, SambaDC, free_address, provision
@@ -300,13 +301,4 @@ def entra_source_toml(emulator: GraphEmulator, **overrides: object) -> str:
 
 @pytest.fixture(autouse=True)
 def _loopback_without_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    without_proxies(monkeypatch)
