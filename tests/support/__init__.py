@@ -24,4 +24,5 @@ Nothing here is a test; nothing starts a server at import time.
 - :mod:`.ldaprelay`: a TLS-terminating LDAP relay that cuts, stalls or rewrites one message.
 - :mod:`.badcerts`: server certificates a client must refuse (expired, wrong host, self-signed).
 - :mod:`.payloads`: hostile directory text (XSS, spreadsheet formulas, terminal escapes).
+- :mod:`.loopback`: no proxy from the environment between a test and its loopback servers.
 """
