@@ -64,10 +64,20 @@ class Via(StrEnum):
 
 
 class ResourceKind(StrEnum):
+    """What a grant gives its principal power over (``grants.resource_kind``)."""
+
     DIRECTORY_ROLE = "directory-role"
     APP_ROLE = "app-role"
-    OWNERSHIP = "ownership"
-    DELEGATION = "delegation"
+    OWNERSHIP = "ownership"  # managedBy of an AD group, an owner of an Entra group
+    # control: the security descriptors of AD objects (``resources`` rows of family ad-object)
+    DELEGATION = "delegation"  # an ACE on an AD object: reset password, write member, GenericAll
+    OBJECT_OWNER = "object-owner"  # the owner in an AD object's security descriptor
+    REPLICATION = "replication"  # DS-Replication-Get-Changes(-All) on a domain head (DCSync)
+    # data: what the hosted services hold
+    FOLDER = "folder"  # an NTFS ACE on a folder (or file) of an SMB share
+    SHARE = "share"  # a share-level permission of an SMB share
+    MAILBOX = "mailbox"  # FullAccess, SendAs, SendOnBehalf, a mailbox folder delegation
+    AZURE_SCOPE = "azure-scope"  # an Azure RBAC role at a management group/subscription/RG/resource
 
 
 class Severity(StrEnum):
@@ -191,10 +201,35 @@ MEMBERSHIPS_SCHEMA: Final = _schema(
 GRANTS_SCHEMA: Final = _schema(
     {
         "source": pl.String,
-        "principal_id": pl.String,
-        "resource_id": pl.String,
+        "principal_id": pl.String,  # account_id / group_id, or a SID no collected object holds
+        "resource_id": pl.String,  # a role definition, an app, or a ``resources`` row
         "resource_kind": pl.String,  # ResourceKind
         "right": pl.String,
+        # access control entries (AD objects, folders, mailboxes): null for role assignments
+        "deny": pl.Boolean,  # a deny entry (true) or an allow (false / null)
+        "inherited": pl.Boolean,  # the entry is inherited from a parent (ID flag), not set here
+        "reach": pl.Int64,  # objects the entry applies to (an OU's subtree, a folder tree); null=1
+    }
+)
+
+#: Securable objects that grants point at and that are neither groups nor role definitions:
+#: AD objects with a security descriptor (their ACEs are control), folders and shares of a file
+#: server, mailboxes, Azure scopes (their entries are data). One row per object.
+RESOURCES_SCHEMA: Final = _schema(
+    {
+        "source": pl.String,
+        "resource_id": pl.String,  # stable: the AD object's id, "smb://server/share/path", ...
+        "family": pl.String,  # "ad-object" | "folder" | "share" | "mailbox" | "azure-scope"
+        "object_class": pl.String,  # user, group, organizationalUnit, domainDNS, folder, ...
+        "name": pl.String,  # what a person calls it (cn, folder name, mailbox address)
+        "path": pl.String,  # dn, UNC path, SMTP address, ARM scope: where it is
+        "parent_id": pl.String,  # the resource it sits in (OU, parent folder, subscription)
+        # the account or group this resource *is* or belongs to (an AD user object, a shared
+        # mailbox's account): the resource takes that object's organisation
+        "subject_id": pl.String,
+        "owner_sid": pl.String,  # the security descriptor's owner, where there is one
+        # false when the descriptor could not be read (no READ_CONTROL): never "no entries"
+        "readable": pl.Boolean,
     }
 )
 
@@ -203,6 +238,7 @@ COLLECTED_SCHEMAS: Final[Mapping[str, pl.Schema]] = {
     "groups": GROUPS_SCHEMA,
     "memberships": MEMBERSHIPS_SCHEMA,
     "grants": GRANTS_SCHEMA,
+    "resources": RESOURCES_SCHEMA,
 }
 
 # --- Derived tables ---------------------------------------------------------------------------
