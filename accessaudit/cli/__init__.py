@@ -53,5 +53,6 @@ for _command in (
     catalogue.exceptions,
     remediate.plan,
     remediate.apply_cmd,
+    remediate.worklist,
 ):
     main.add_command(_command)

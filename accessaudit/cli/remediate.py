@@ -13,6 +13,7 @@ from accessaudit.cli.output import safe
 from accessaudit.errors import ExitCode
 from accessaudit.pipeline.applying import ApplyOptions, apply_saved_plan
 from accessaudit.pipeline.planning import save_run_plan
+from accessaudit.pipeline.worklists import import_tracking
 
 
 @click.command()
@@ -141,3 +142,27 @@ def apply_cmd(
     if result.undo:
         click.echo(f"  undo file: {result.undo}  journal: {result.journal}")
     sys.exit(outcome.exit_code)
+
+
+@click.group()
+def worklist() -> None:
+    """The identity team's worklist (actions.xlsx) between runs."""
+
+
+@worklist.command("import")
+@click.argument("workbook", type=click.Path(path_type=Path, dir_okay=False))
+@config_option
+@handle_errors
+def import_cmd(workbook: Path, config_path: Path) -> None:
+    """Keep the tracking columns of an edited actions.xlsx for every later export.
+
+    Reads status, owner, ticket, done and notes from every sheet with an action_id column and
+    stores them in the data directory (tracking.json). Each later run writes them back into
+    actions.xlsx, actions.csv and findings.json beside the same action ids. A row whose
+    tracking cells are all empty changes nothing, so an older copy never clears newer notes.
+
+    Example:  accessaudit worklist import ~/actions-edited.xlsx --config config.toml
+    """
+    updated, tracked, path = import_tracking(config_path, workbook)
+    click.echo(f"{updated} action(s) updated from {safe(str(workbook))}")
+    click.echo(f"{tracked} action(s) tracked in {safe(str(path))}")

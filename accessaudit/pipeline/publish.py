@@ -34,9 +34,17 @@ from accessaudit.model import (
 from accessaudit.pipeline.analyse import Analysis, pseudonymised, rule_overrides
 from accessaudit.pipeline.progress import Progress, noop
 from accessaudit.pipeline.result import RunResult
+from accessaudit.remediation.planfile import with_batches
+from accessaudit.report import tracking, worklist
 from accessaudit.report.context import ReportInput, build_context
 from accessaudit.report.exports import write_csv, write_json
-from accessaudit.report.history import HISTORY_TABLE, change_counts, history_for_run, with_history
+from accessaudit.report.history import (
+    HISTORY_TABLE,
+    change_counts,
+    history_for_run,
+    open_frame,
+    with_history,
+)
 from accessaudit.report.html import exports_href, render_html
 from accessaudit.report.pseudonymise import from_settings as pseudonymiser
 from accessaudit.report.trend import TrendPoint, stored_points, trend_context, trend_frame
@@ -77,19 +85,25 @@ def _source_entry(name: str, c: SourceCollection) -> dict[str, Any]:
 def summarise(
     findings: pl.DataFrame, actions: pl.DataFrame, history: pl.DataFrame | None = None
 ) -> dict[str, Any]:
-    """The manifest's ``summary``: what ``runs`` lists and the trend is drawn from."""
+    """The manifest's ``summary``: what ``runs`` lists and the trend is drawn from.
+
+    ``open`` (and its breakdowns) counts by :func:`~accessaudit.report.history.open_frame`: the
+    run's findings not accepted, plus the history's unknown keys (``open_unknown`` of them).
+    """
     by_sev = dict(findings.group_by("severity").len().iter_rows())
     by_rule = dict(findings.group_by("rule_id").len().sort("rule_id").iter_rows())
     is_open = pl.col("status") == "open"
-    open_sev = dict(findings.filter(is_open).group_by("severity").len().iter_rows())
+    opened = open_frame(findings, history)
+    open_sev = dict(opened.group_by("severity").len().iter_rows())
     acc_sev = dict(findings.filter(~is_open).group_by("severity").len().iter_rows())
-    open_rule = dict(findings.filter(is_open).group_by("rule_id").len().sort("rule_id").iter_rows())
+    open_rule = dict(opened.group_by("rule_id").len().sort("rule_id").iter_rows())
     acc_rule = dict(findings.filter(~is_open).group_by("rule_id").len().sort("rule_id").iter_rows())
-    n_open = int(findings.filter(is_open).height)
+    n_accepted = int(findings.filter(~is_open).height)
     return {
         "findings": findings.height,
-        "open": n_open,
-        "accepted": findings.height - n_open,
+        "open": opened.height,
+        "open_unknown": int(opened["unknown"].sum()),
+        "accepted": n_accepted,
         "by_severity": {s.value: int(by_sev.get(s.value, 0)) for s in Severity},
         "by_rule": {k: int(v) for k, v in by_rule.items()},
         "open_by_severity": {s.value: int(open_sev.get(s.value, 0)) for s in Severity},
@@ -186,7 +200,7 @@ def write_run(
         manifest = _manifest(analysis, settings, sources, history, register, started)
         trend = stored_points(store.data_dir, {"run_id": writer.run_id, **manifest})
         shown = _shown(analysis, history, manifest, register, settings, progress)
-        _write_exports(writer, shown, trend, settings.report.formats)
+        _write_exports(writer, shown, trend, settings.report.formats, tracking.load(store.data_dir))
         if "html" in settings.report.formats:
             progress("rendering the HTML report")
             _write_report(writer, shown, settings, previous, trend)
@@ -269,12 +283,20 @@ def _shown(
 
 
 def _write_exports(
-    writer: RunWriter, shown: _Shown, trend: list[TrendPoint], formats: Sequence[str]
+    writer: RunWriter,
+    shown: _Shown,
+    trend: list[TrendPoint],
+    formats: Sequence[str],
+    tracked: pl.DataFrame | None = None,
 ) -> None:
     """findings/actions/history/trend as CSV, findings and actions as JSON, actions as XLSX
-    (one sheet per owning force), each as the configuration's formats ask."""
-    findings_out = with_history(shown.analysis.findings, shown.history)
-    actions = shown.analysis.actions
+    (one sheet per owning force, then the finding keys), each as the configuration's formats
+    ask: names beside ids, actions in worklist order with the team's tracking columns."""
+    names = worklist.object_names(shown.analysis.accounts, shown.analysis.groups)
+    findings_out = worklist.findings_sheet(
+        with_history(shown.analysis.findings, shown.history), names
+    )
+    actions = worklist.actions_sheet(with_batches(shown.analysis.actions), names, tracked)
     if "csv" in formats:
         write_csv(findings_out, writer.tmp / "findings.csv")
         write_csv(actions, writer.tmp / "actions.csv")
@@ -291,11 +313,9 @@ def _write_exports(
     if "xlsx" in formats:
         from accessaudit.report.exports import write_xlsx  # xlsxwriter only when asked
 
-        sheets = {
-            f"actions-{org}": actions.filter(pl.col("owning_org") == org)
-            for org in sorted(set(actions["owning_org"].drop_nulls().to_list()))
-        }
-        write_xlsx(sheets or {"actions": actions}, writer.tmp / "actions.xlsx")
+        sheets = worklist.split_sheets(actions)
+        sheets["finding keys"] = worklist.finding_keys_sheet(actions)
+        write_xlsx(sheets, writer.tmp / "actions.xlsx")
         writer.add_file("actions.xlsx")
 
 

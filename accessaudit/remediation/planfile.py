@@ -139,6 +139,26 @@ def _strips(
     return out
 
 
+def with_batches(actions: pl.DataFrame) -> pl.DataFrame:
+    """``actions`` + ``batch_id``: ``<system>-<kind>-NNN``, :data:`BATCH_SIZE` actions of one
+    system and kind per batch, numbered in the actions' order."""
+    return (
+        actions.with_columns(_n=pl.int_range(pl.len()).over("system", "kind"))
+        .with_columns(
+            batch_id=pl.concat_str(
+                [
+                    pl.col("system").fill_null("none"),
+                    pl.lit("-"),
+                    pl.col("kind"),
+                    pl.lit("-"),
+                    (pl.col("_n") // BATCH_SIZE + 1).cast(pl.String).str.zfill(3),
+                ]
+            )
+        )
+        .drop("_n")
+    )
+
+
 def build_plan(
     run_id: str,
     run_manifest_sha256: str,
@@ -167,19 +187,9 @@ def build_plan(
         if "manager_id" in accounts.columns
         else {}
     )
-    rows = actions.with_columns(_n=pl.int_range(pl.len()).over("system", "kind")).with_columns(
-        batch_id=pl.concat_str(
-            [
-                pl.col("system").fill_null("none"),
-                pl.lit("-"),
-                pl.col("kind"),
-                pl.lit("-"),
-                (pl.col("_n") // BATCH_SIZE + 1).cast(pl.String).str.zfill(3),
-            ]
-        )
-    )
+    rows = with_batches(actions)
     out = []
-    for r in rows.drop("_n").to_dicts():
+    for r in rows.to_dicts():
         t = targets.get(r["action_id"], {})
         r["target"] = {k: t.get(k) for k in (
             "group_sid", "group_dn", "group_mastered", "group_source",

@@ -245,8 +245,8 @@ def test_demo_run_writes_one_xlsx_sheet_per_owning_force(tmp_path: Path) -> None
     book = openpyxl.load_workbook(result.run.path / "actions.xlsx")
     expected = {f"actions-{org}": n for org, n in actions.group_by("owning_org").len().iter_rows()}
     assert {"actions-wmp", "actions-warks"} <= set(expected)
-    assert book.sheetnames == sorted(expected)
-    for ws in book.worksheets:
+    assert book.sheetnames == [*sorted(expected), "finding keys"]
+    for ws in book.worksheets[:-1]:
         assert ws.max_row - 1 == expected[ws.title]  # a header row, then one row per action
         header = [c.value for c in ws[1]]
         org_col = header.index("owning_org")
