@@ -12,15 +12,20 @@ Failover happens here only, before a collection starts: a server lost mid-collec
 collection incomplete; it is not resumed on another server (paging cookies belong to one server).
 Connecting and binding count against the source's ``total_timeout``: each wait is the smaller of
 its own limit and what is left of the total (ldap3 takes the TLS handshake's limit in whole
-seconds, so that one wait may end up to a second late).
+seconds, so that one wait may end up to a second late). A per-read limit never ends a wait on a
+server that trickles a byte a second, so a watchdog (:class:`_Watchdog`) shuts the socket down
+when the deadline passes, waking whatever read ldap3 is blocked in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import re
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -186,11 +191,62 @@ def _connect_one(
         connect_timeout=_left(deadline, cfg.connect_timeout),
     )
     conn, who = _connection(cfg, server, password, deadline)
-    _open(conn, cfg, url, ldaps, deadline)
-    _bind(conn, cfg, url, host, who)
+    with _Watchdog(conn, deadline) as watchdog:
+        try:
+            _open(conn, cfg, url, ldaps, deadline)
+            _bind(conn, cfg, url, host, who)
+        except ConnectError:
+            if watchdog.fired:
+                raise _total_limit(cfg, url, []) from None
+            raise
     if conn.socket is not None:
         conn.socket.settimeout(max(1, math.ceil(cfg.receive_timeout)))
     return conn
+
+
+class _Watchdog:
+    """Shuts the connection's socket down when ``deadline`` passes, until the block ends.
+
+    ldap3 reads a response with blocking ``recv`` calls until the message is whole; each call
+    is limited by the socket's timeout, but a server sending a byte at a time resets that limit
+    with every byte. Shutting the socket down from another thread ends the blocked read at once
+    (the read sees end of file and ldap3 raises its socket error).
+    """
+
+    def __init__(self, conn: Connection, deadline: float | None) -> None:
+        self.conn = conn
+        self.deadline = deadline
+        self.fired = False
+        self._done = False
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def __enter__(self) -> _Watchdog:
+        if self.deadline is not None:
+            wait = max(0.0, self.deadline - time.monotonic())
+            self._timer = threading.Timer(wait, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._done = True
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            sock = self.conn.socket
+            if sock is None:
+                return
+            # the plain socket's shutdown, also under TLS: SSLSocket.shutdown would drop the TLS
+            # object that the blocked thread is still reading through
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _parse_url(url: str) -> tuple[str, int, bool]:
