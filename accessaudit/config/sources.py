@@ -13,6 +13,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from accessaudit.config.base import STRICT
+from accessaudit.config.datasources import (
+    DATA_SOURCE_KINDS,
+    AzureSource,
+    ExchangeSource,
+    SmbSource,
+)
 from accessaudit.config.secrets import SecretRef
 
 
@@ -150,6 +156,13 @@ class CsvSource(_Source):
     columns: dict[str, str]
     #: which directory attribute the CSV's identity column holds, for correlation
     correlate_on: Literal["username", "upn", "employee_id", "mail"] = "username"
+    #: the domains a ``DOMAIN\\user`` or ``user@domain`` username may name to be matched by its
+    #: user part (NetBIOS ``ALLIANCE`` or DNS ``alliance.local``, case-insensitive); empty: each
+    #: AD source's DNS name and its first label
+    domains: list[str] = []
+    #: extra spellings of the ``enabled`` column (trimmed, case-insensitive) -> enabled or not,
+    #: added to (or overriding) :data:`accessaudit.connectors.csvfile.ENABLED_VALUES`
+    enabled_values: dict[str, bool] = {}
     application: str | None = None  # shown in reports; defaults to the source name
 
     @field_validator("columns")
@@ -165,8 +178,11 @@ class CsvSource(_Source):
         return value
 
 
-Source = Annotated[SampleSource | LdapSource | EntraSource | CsvSource, Field(discriminator="kind")]
+Source = Annotated[
+    SampleSource | LdapSource | EntraSource | CsvSource | ExchangeSource | AzureSource | SmbSource,
+    Field(discriminator="kind"),
+]
 #: The tags pydantic inserts into an error's ``loc`` after a source's index (not TOML keys).
-SOURCE_KINDS = ("sample", "ldap", "entra", "csv")
+SOURCE_KINDS = ("sample", "ldap", "entra", "csv", *DATA_SOURCE_KINDS)
 #: The sources that are a directory, each hosted by one organisation (``host``).
 DirectorySource = SampleSource | LdapSource | EntraSource
