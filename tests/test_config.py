@@ -157,7 +157,7 @@ def test_errors_name_the_line_in_the_right_entry(
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"not found.*copy config.example.toml"):
+    with pytest.raises(ConfigError, match=r"not found.*accessaudit init --config"):
         load_settings(tmp_path / "nope.toml")
 
 

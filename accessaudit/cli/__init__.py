@@ -43,6 +43,7 @@ def main(debug: bool) -> None:
 
 
 for _command in (
+    audit.init,
     audit.demo,
     audit.run,
     audit.report,

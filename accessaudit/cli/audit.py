@@ -1,4 +1,4 @@
-"""The audit commands: ``demo``, ``run`` and ``report``."""
+"""The audit commands: ``init``, ``demo``, ``run`` and ``report``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from accessaudit.cli.options import (
 )
 from accessaudit.cli.output import StageProgress, console, finish, stdout
 from accessaudit.pipeline.demo import run_demo
+from accessaudit.pipeline.init import write_starters
 from accessaudit.pipeline.job import run_job
 from accessaudit.pipeline.rerender import rerender
 
@@ -119,3 +120,22 @@ def report(run_dir: Path, config_path: Path, out: Path | None, pseudonymise: boo
     Example:  accessaudit report accessaudit-data/runs/20261126T020000Z --out report.html
     """
     click.echo(str(rerender(run_dir, config_path, out, pseudonymise)))
+
+
+@click.command()
+@config_option
+@click.option("--force", is_flag=True, help="Replace an existing configuration file.")
+@handle_errors
+def init(config_path: Path, force: bool) -> None:
+    """Write a commented configuration to start from (and an example exceptions register).
+
+    Writes config.toml (or --config PATH) owner-only, with every key, its default and what it
+    means; it never asks anything and never replaces an existing file without --force. Edit
+    the organisations and sources, then check it without collecting anything:
+    accessaudit rules list --config config.toml
+
+    Example:  accessaudit init --config /etc/accessaudit/config.toml
+    """
+    for path in write_starters(config_path, force=force):
+        click.echo(f"wrote {path}")
+    click.echo(f"next: edit {config_path}, then: accessaudit rules list --config {config_path}")

@@ -288,7 +288,8 @@ def load_settings(path: Path) -> Settings:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
-            f"config file {path} not found", "copy config.example.toml to config.toml"
+            f"config file {path} not found",
+            f"write one to start from with: accessaudit init --config {path}",
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
