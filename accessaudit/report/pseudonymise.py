@@ -13,11 +13,16 @@ The key is 32 random bytes (hex) in ``report.pseudonym_key_file`` (default
 folder or is readable by others. Its ``key_id`` (a hash of the key, not the key) is recorded in
 the manifest so two reports can be seen to share a key.
 
-Structured columns are tokenised value by value. Every other text column that can carry
-directory text (ids of application users such as ``csv:niche:user:<username>``, finding keys,
-rule ``detail``, action summaries and PowerShell commands, descriptions) has every known raw
-value replaced by its token (polars ``replace_many``: Aho-Corasick, leftmost-longest, ASCII
-case-insensitive). Only the report and the exports are pseudonymised; the run's Parquet tables
+Structured columns are tokenised value by value. Ids are replaced by the ids themselves, not
+by searching for names in them: every account and group id that is not a bare GUID (an
+application user's ``csv:niche:user:<username>``, a role's ``csv:niche:role:<role>``) gets a
+token id (``csv:niche:user:user-3f2a…``, its prefix kept), and every id column (``account_id``,
+``member_id``, ``resource_id`` ...) and every part of a key (``finding_key``, ``action_id``,
+``finding_keys``) is mapped exactly, whatever the case or length of the name in it. Every other
+text column that can carry directory text (rule ``detail``, action summaries and PowerShell
+commands, descriptions) has every known id and raw value (also lower-cased, as ids and rule
+text hold them) replaced by its token (polars ``replace_many``: Aho-Corasick, leftmost-longest,
+ASCII case-insensitive). Only the report and the exports are pseudonymised; the run's Parquet tables
 and manifest stay raw (owner-only), because history and re-rendering need them.
 """
 
@@ -56,6 +61,25 @@ ACCOUNT_FIELDS: Final = {
     "employee_id": "emp",
 }
 GROUP_FIELDS: Final = {"name": "group", "sid": "sid", "dn": "dn"}
+#: Columns holding one object id each (an account, group, SID or resource).
+ID_COLUMNS: Final = frozenset(
+    {
+        "account_id",
+        "group_id",
+        "member_group_id",
+        "via_group_id",
+        "resource_id",
+        "member_id",
+        "manager_id",
+        "principal_id",
+        "ancestor_id",
+        "subject_id",
+        "parent_id",
+        "target_id",
+    }
+)
+#: Columns holding keys made of ids joined by "|" (a rule or action kind first).
+KEY_COLUMNS: Final = frozenset({"finding_key", "action_id", "finding_keys"})
 #: Columns never searched for names: fixed vocabularies and configuration values.
 _KEEP: Final = frozenset(
     {
@@ -118,6 +142,7 @@ class Pseudonymiser:
         self._cache: tuple[list[str], list[str]] | None = None
         self._known: dict[str, dict[str, str]] = {}  # kind -> raw value -> token
         self._lowered: list[str] | None = None  # _ordered() patterns, lower-cased
+        self._ids: dict[str, str] = {}  # raw id -> token id
 
     # --- tokens ---------------------------------------------------------------------------
 
@@ -144,17 +169,57 @@ class Pseudonymiser:
             t = known.get(value)
             if t is None:
                 t = known[value] = self.token(kind, value)
-                folded = value.casefold()
-                if (
-                    kind in _TEXT_KINDS
-                    and len(value) >= MIN_TEXT_LENGTH
-                    and folded not in self._seen
-                ):
-                    self._seen.add(folded)
-                    self._patterns.append(value)
-                    self._tokens.append(t)
+                if kind in _TEXT_KINDS and len(value) >= MIN_TEXT_LENGTH:
+                    # the value as written and as lower-cased (ids and rule text lower-case
+                    # usernames; the search below is case-insensitive for ASCII letters only)
+                    for variant in dict.fromkeys((value, value.lower(), value.casefold())):
+                        self._pattern(variant, t)
+                if kind == "sid":
+                    self._ids.setdefault(value, t)
             mapping[value] = t
         return mapping
+
+    def _pattern(self, value: str, token: str) -> None:
+        # by the exact value: the search is case-insensitive for ASCII letters only, so each
+        # spelling of a value whose capitals are not ASCII is a pattern of its own
+        if value not in self._seen:
+            self._seen.add(value)
+            self._patterns.append(value)
+            self._tokens.append(token)
+
+    def _learn_ids(self, series: pl.Series, kind: str) -> None:
+        """Token ids for the ids in ``series`` that are more than a GUID: the prefix up to the
+        last ``:`` kept, the rest a ``kind`` token (``csv:niche:user:`` + the username's)."""
+        values = series.drop_nulls().unique()
+        values = values.filter(~values.str.contains(_PURE_ID) & (values != ""))
+        for value in values.to_list():
+            if value in self._ids:
+                continue
+            prefix, _, tail = value.rpartition(":")
+            token = f"{prefix}:{self.token(kind, tail)}" if prefix else self.token(kind, value)
+            self._ids[value] = token
+            self._pattern(value, token)
+
+    def ids(self, df: pl.DataFrame) -> pl.DataFrame:
+        """``df`` with its id columns and the ids inside its key columns replaced exactly."""
+        if not self._ids:
+            return df
+        mapping = self._ids
+
+        def part(e: pl.Expr) -> pl.Expr:
+            return e.str.split("|").list.eval(pl.element().replace(mapping)).list.join("|")
+
+        exprs = []
+        for name, dtype in df.schema.items():
+            if not _is_text(dtype) or (name not in ID_COLUMNS and name not in KEY_COLUMNS):
+                continue
+            listed = isinstance(dtype, pl.List)
+            if name in ID_COLUMNS:
+                e = pl.element().replace(mapping) if listed else pl.col(name).replace(mapping)
+            else:
+                e = part(pl.element()) if listed else part(pl.col(name))
+            exprs.append(pl.col(name).list.eval(e) if listed else e.alias(name))
+        return df.with_columns(exprs) if exprs else df
 
     def learn_tables(self, accounts: pl.DataFrame, groups: pl.DataFrame) -> None:
         """Remember every identifying value of these accounts and groups."""
@@ -164,6 +229,13 @@ class Pseudonymiser:
                     self._learn(df.get_column(col), kind)
         if "sid_history" in accounts.columns:
             self._learn(accounts.get_column("sid_history").explode(), "sid")
+        self._learn_table_ids(accounts, groups)
+
+    def _learn_table_ids(self, accounts: pl.DataFrame, groups: pl.DataFrame) -> None:
+        if "account_id" in accounts.columns:
+            self._learn_ids(accounts.get_column("account_id"), "user")
+        if "group_id" in groups.columns:
+            self._learn_ids(groups.get_column("group_id"), "group")
 
     # --- applying ---------------------------------------------------------------------------
 
@@ -218,7 +290,7 @@ class Pseudonymiser:
     def frames(self, items: Sequence[tuple[pl.DataFrame, Mapping[str, str]]]) -> list[pl.DataFrame]:
         """Each frame with its ``fields`` (column -> kind) tokenised and every other text
         column (except fixed vocabularies) scrubbed of known values."""
-        tokenised = [(self._tokenise(df, fields), fields) for df, fields in items]
+        tokenised = [(self.ids(self._tokenise(df, fields)), fields) for df, fields in items]
         todo = [(df, self._scrub_columns(df, fields)) for df, fields in tokenised]
         values: set[str] = set()
         for df, cols in todo:
@@ -264,6 +336,7 @@ class Pseudonymiser:
     ) -> dict[str, pl.DataFrame]:
         """Pseudonymised copies of the tables a report and its exports show, by the same names."""
         # tokenising the accounts' and groups' fields (first) learns every identifying value
+        self._learn_table_ids(accounts, groups)
         out = self.frames(
             [
                 (accounts, {**ACCOUNT_FIELDS, "sid_history": "sid"}),
