@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,7 +12,13 @@ from accessaudit.cli.handling import handle_errors
 from accessaudit.cli.options import config_option, run_dir_argument
 from accessaudit.cli.output import safe
 from accessaudit.errors import ExitCode
-from accessaudit.pipeline.applying import ApplyOptions, apply_saved_plan
+from accessaudit.pipeline.applying import (
+    LIVE_CHECKS,
+    ApplyOptions,
+    Preview,
+    apply_saved_plan,
+    preview_saved_plan,
+)
 from accessaudit.pipeline.planning import save_run_plan
 from accessaudit.pipeline.worklists import import_tracking
 
@@ -83,6 +90,12 @@ def plan(run_dir: Path, config_path: Path, out: Path | None) -> None:
 )
 @click.option("--undo", is_flag=True, help="Add back what this plan's journal records as done.")
 @click.option(
+    "--preview",
+    is_flag=True,
+    help="List every change and its guards from the plan alone: no config, no credentials, "
+    "no directory read.",
+)
+@click.option(
     "--allow-irreversible",
     is_flag=True,
     help="Also make changes no write can undo (sIDHistory removal: re-adding needs ADMT).",
@@ -104,8 +117,12 @@ def apply_cmd(
     undo: bool,
     allow_irreversible: bool,
     allow_large: bool,
+    preview: bool,
 ) -> None:
     """Apply a saved plan's changes (AD, Graph): dry run unless --execute.
+
+    --preview lists, from the plan alone, every change, the write it makes and its guards
+    (no configuration, credentials or directory needed): what a change board reviews.
 
     Executed: member removals and un-nestings, an inactive account's cross memberships, group
     owners (managedBy / Entra owners), directory-role and app-role assignments, managers, and,
@@ -133,6 +150,8 @@ def apply_cmd(
         allow_irreversible=allow_irreversible,
         allow_large=allow_large,
     )
+    if preview:
+        _print_preview(*preview_saved_plan(plan_path, config_path, opts))
     outcome = apply_saved_plan(plan_path, config_path, opts)
     result = outcome.result
     for o in result.outcomes:
@@ -142,6 +161,32 @@ def apply_cmd(
     if result.undo:
         click.echo(f"  undo file: {result.undo}  journal: {result.journal}")
     sys.exit(outcome.exit_code)
+
+
+def _print_preview(doc: dict[str, Any], preview: Preview) -> None:
+    """One line per change (guards beyond the live checks after ``|``), then the totals; exit 0
+    when apply would write every change, 1 otherwise."""
+    click.echo(f"preview of plan {doc['sha256'][:16]}... (run {safe(str(doc.get('run_id')))})")
+    click.echo(f"  nothing is read or written; apply will {LIVE_CHECKS}")
+    for line in preview.lines:
+        extra = [g for g in line.guards if g != LIVE_CHECKS]
+        click.echo(
+            f"{line.state:8} {safe(line.action_id)}  {line.system or '-':5} {safe(line.write)}"
+            + (f"  | {'; '.join(extra)}" if extra else "")
+        )
+    c = preview.counts()
+    cap = (
+        f"over the cap of {preview.max_changes}: apply would refuse (--max-changes, or batches "
+        "with --only-ids)"
+        if preview.over_cap
+        else f"within the cap of {preview.max_changes}"
+    )
+    click.echo(
+        f"preview: {preview.writes} write(s), {c.get('refused', 0)} refused, "
+        f"{c.get('manual', 0)} left to a person; {cap}"
+    )
+    clean = not preview.over_cap and not c.get("refused") and not c.get("manual")
+    sys.exit(0 if clean else int(ExitCode.FINDINGS))
 
 
 @click.group()

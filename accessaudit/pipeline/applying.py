@@ -8,12 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from accessaudit.config.settings import ApplySettings
 from accessaudit.errors import AuditError, ExitCode
 from accessaudit.pipeline.auditlog import AuditTrail
 from accessaudit.pipeline.hosts import load_config
 from accessaudit.remediation.apply.execute import ApplyReport, apply_plan, plan_changes, undo_plan
 from accessaudit.remediation.apply.open import open_directories
+from accessaudit.remediation.apply.preview import LIVE_CHECKS, Preview, preview_plan
 from accessaudit.remediation.planfile import PlanError, load_plan
+
+__all__ = ["LIVE_CHECKS", "ApplyOptions", "ApplyOutcome", "Preview", "apply_saved_plan"]
 
 
 @dataclass(frozen=True)
@@ -98,3 +102,26 @@ def apply_fields(
         "journal": str(result.journal.resolve()) if result.journal else None,
         "undo": [str(p.resolve()) for p in (result.undo, result.undo_graph) if p],
     }
+
+
+def preview_saved_plan(
+    plan_path: Path, config_path: Path | None, opts: ApplyOptions
+) -> tuple[dict[str, Any], Preview]:
+    """What ``apply`` would do with the saved plan, from the plan alone: no credentials, no
+    directory. The configuration, when the file exists, only gives the blast-radius cap."""
+    if opts.execute or opts.undo:
+        raise PlanError(
+            "--preview reads the plan only: it cannot be combined with --execute or --undo",
+            "drop --preview to apply",
+        )
+    doc = load_plan(plan_path, opts.approved)
+    cap = opts.max_changes
+    if cap is None and config_path is not None and config_path.is_file():
+        cap = load_config(config_path).apply.max_changes
+    preview = preview_plan(
+        doc,
+        only_ids=opts.only_ids,
+        allow_protected=opts.allow_protected,
+        max_changes=cap or ApplySettings().max_changes,
+    )
+    return doc, preview
