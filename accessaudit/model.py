@@ -230,6 +230,26 @@ RESOURCES_SCHEMA: Final = _schema(
         "owner_sid": pl.String,  # the security descriptor's owner, where there is one
         # false when the descriptor could not be read (no READ_CONTROL): never "no entries"
         "readable": pl.Boolean,
+        # resources this one is linked to, not contained in: a group policy object's OUs and
+        # domains (their gPLink names it)
+        "linked_to": pl.List(pl.String),
+    }
+)
+
+#: The access control entries of a ``resources`` row's DACL as stored, in stored order (``seq``):
+#: raw facts, resolved into ``grants`` by the analysis (AD objects: ``analysis.control``). Masks
+#: as stored (generic bits unmapped), GUIDs lower-case, trustees as SIDs.
+ACES_SCHEMA: Final = _schema(
+    {
+        "source": pl.String,
+        "resource_id": pl.String,
+        "seq": pl.Int32,  # position in the stored DACL
+        "ace_type": pl.Int32,  # AceType: 0 allow, 1 deny, 5 allow object, 6 deny object, ...
+        "flags": pl.Int32,  # AceFlags: OI 0x1, CI 0x2, NP 0x4, IO 0x8, ID 0x10
+        "mask": pl.Int64,
+        "object_type": pl.String,  # object ACEs: right / attribute / property set / class GUID
+        "inherited_object_type": pl.String,  # object ACEs: the child class it applies to
+        "trustee_sid": pl.String,
     }
 )
 
@@ -239,6 +259,7 @@ COLLECTED_SCHEMAS: Final[Mapping[str, pl.Schema]] = {
     "memberships": MEMBERSHIPS_SCHEMA,
     "grants": GRANTS_SCHEMA,
     "resources": RESOURCES_SCHEMA,
+    "aces": ACES_SCHEMA,
 }
 
 # --- Derived tables ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ MATCHER_KINDS: tuple[str, ...] = (
     "owner",
     "privileged_groups",
     "sources",
+    "path_prefix",
 )
 
 
@@ -42,6 +43,9 @@ class Matchers(_Model):
     owner: bool = True  # a group managed by one of this organisation's accounts
     privileged_groups: bool = False  # this organisation hosts the domain's protected groups
     sources: list[str] = []  # groups from these sources (e.g. "csv:niche") belong to this org
+    #: resources (folders, shares, mailboxes, Azure scopes) whose path starts with one of these,
+    #: case-insensitive: ``\\fs1\wmp$``, ``/subscriptions/<id>/resourceGroups/wmp-``
+    path_prefix: list[Annotated[str, Field(min_length=2)]] = []
 
     @field_validator("employee_id")
     @classmethod

@@ -66,7 +66,7 @@ from ldap3.operation.search import parse_filter
 from ldap3.utils.conv import escape_filter_chars
 
 from accessaudit.config.sources import LdapSource
-from accessaudit.connectors.ldap import ad
+from accessaudit.connectors.ldap import acl, ad
 from accessaudit.connectors.ldap import decode as dec
 from accessaudit.connectors.ldap import generic as gen
 from accessaudit.connectors.ldap.columns import raw_frame
@@ -260,11 +260,14 @@ def _collect_ad(s: Session, source: str, now: datetime) -> dict[str, pl.DataFram
             lambda: member_of_check(codes, member_of_codes, member_of.height),
         )
     )
+    resources, aces = acl.collect_acl(s, source)  # owners and DACLs: connectors/ldap/acl.py
     return {
         "accounts": dec.finish_accounts(accounts),
         "groups": dec.finish_groups(groups),
         "memberships": memberships,
         "grants": empty(GRANTS_SCHEMA),
+        "resources": resources,
+        "aces": aces,
     }
 
 

@@ -67,13 +67,22 @@ class Session:
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
-    def paged(self, unit: str, search_filter: str, attrs: Sequence[str], *, ad: bool) -> Columns:
+    def paged(
+        self,
+        unit: str,
+        search_filter: str,
+        attrs: Sequence[str],
+        *,
+        ad: bool,
+        extra_controls: Sequence[Any] = (),
+    ) -> Columns:
         """Paged subtree search; records a unit proving (or not) that it reached the end.
 
         Entries arrive column-wise (:mod:`.wire`): no per-entry objects. A page that fails
         part-way is dropped whole, so the count is of entries on complete pages.
+        ``extra_controls`` are sent with every page (e.g. the SD-flags control).
         """
-        controls = [extended_dn_control()] if ad else []
+        controls = [*([extended_dn_control()] if ad else []), *extra_controls]
         cols = Columns(attrs)
         cookie: bytes | None = None
         seen: dict[bytes, int] = {}  # digest of each page's DNs -> its page number
