@@ -61,6 +61,9 @@ class Via(StrEnum):
     RANGE = "range"  # member values fetched with range retrieval
     GRAPH = "graph"  # Microsoft Graph /members
     CSV = "csv"  # application export
+    # an application export's row whose login is disabled there (Inactive, Suspended ...): no
+    # access, left out of the expansion, but still held (the rights view shows it)
+    CSV_DISABLED = "csv-disabled"
 
 
 class ResourceKind(StrEnum):

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 
 import polars as pl
 
+from accessaudit.analysis.identifiers import employee_id_key
 from accessaudit.config.organisations import Matchers, Organisation
 from accessaudit.config.settings import Settings
 from accessaudit.model import (
@@ -121,6 +122,16 @@ def _at_home(domains: Sequence[str], sources: Sequence[str]) -> Fired:
     ]
 
 
+def _employee_id(pattern: str | None) -> pl.Expr | None:
+    """The pattern matches the staff number as written or as normalised
+    (:func:`~accessaudit.analysis.identifiers.employee_id_key`: ``" 02000146"`` is also read as
+    ``2000146``), so a padded export and a pattern written for the directory's ids agree."""
+    if not pattern:
+        return None
+    raw = pl.col("employee_id")
+    return raw.str.contains(pattern) | employee_id_key(raw).str.contains(pattern)
+
+
 def _ids(id_column: str) -> MatcherFn:
     def fn(m: Matchers, _: str) -> pl.Expr | None:
         if not m.ids:
@@ -133,9 +144,7 @@ def _ids(id_column: str) -> MatcherFn:
 #: How each matcher reads an account row.
 ACCOUNT_MATCHERS: dict[str, MatcherFn] = {
     "ids": _ids("account_id"),
-    "employee_id": lambda m, _: (
-        pl.col("employee_id").str.contains(m.employee_id) if m.employee_id else None
-    ),
+    "employee_id": lambda m, _: _employee_id(m.employee_id),
     "company": lambda m, _: _lower_in("company", m.company),
     "ou": lambda m, _: _ends_with_any("dn", m.ou, sep=","),
     "upn_suffix": _upn_suffix,

@@ -11,17 +11,29 @@ access on someone else.
 
 The CSV side's key is the CSV account's ``on`` column when it has a value (e.g. a mapped ``upn``
 column), otherwise its username (an export whose user column holds UPNs or payroll numbers).
-Both sides are trimmed and lower-cased; empty keys never match. Directory accounts of the CSV
-source itself are ignored, and so are Entra users synced from an AD account (the AD account is
-the one matched). Pure polars joins; no per-row Python.
+Both sides are trimmed and lower-cased; empty keys never match. Staff numbers are compared as
+:func:`~accessaudit.analysis.identifiers.employee_id_key` normalises them on both sides (no
+spaces, no leading zeros). A username written ``DOMAIN\\user`` or ``user@domain`` also matches
+by its user part when the domain is one of the accepted ``domains``
+(:func:`~accessaudit.analysis.identifiers.login_keys`); a login naming another domain does
+not. Directory accounts of the CSV source itself are ignored, and so are Entra users synced
+from an AD account (the AD account is the one matched). Pure polars joins; no per-row Python.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 import polars as pl
 
+from accessaudit.analysis.identifiers import (
+    directory_domains,
+    employee_id_key,
+    login_domain,
+    login_keys,
+    text_key,
+)
 from accessaudit.model import CollectionUnit, MemberKind, SourceCollection
 
 #: The identities a CSV user can be correlated on (``CsvSource.correlate_on``).
@@ -38,10 +50,10 @@ CORRELATION_SCHEMA: Final = pl.Schema(
 )
 
 
-def _key(expr: pl.Expr) -> pl.Expr:
-    """Trimmed, lower-cased; empty -> null (a null key never joins)."""
-    norm = expr.str.strip_chars().str.to_lowercase()
-    return pl.when(norm != "").then(norm).otherwise(None)
+def _key(expr: pl.Expr, on: str) -> pl.Expr:
+    """A value of the ``on`` identity as compared: a staff number normalised, anything else
+    trimmed and lower-cased; empty -> null (a null key never joins)."""
+    return employee_id_key(expr) if on == "employee_id" else text_key(expr)
 
 
 def _without_synced_copies(accounts: pl.LazyFrame) -> pl.LazyFrame:
@@ -62,19 +74,27 @@ def _without_synced_copies(accounts: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def correlate(
-    collection: SourceCollection, directory_accounts: pl.DataFrame, on: str
+    collection: SourceCollection,
+    directory_accounts: pl.DataFrame,
+    on: str,
+    domains: Sequence[str] | None = None,
 ) -> tuple[SourceCollection, pl.DataFrame]:
     """Rewrite matched CSV users to directory accounts; return the new collection and evidence.
 
     ``directory_accounts`` is an accounts table (``ACCOUNTS_SCHEMA`` columns, possibly from several
-    sources). The returned collection keeps the source, kind, times, state and units of
+    sources). ``domains``: the domains a ``DOMAIN\\user`` or ``user@domain`` username may name
+    (empty or None: :func:`~accessaudit.analysis.identifiers.directory_domains` of the directory
+    accounts' sources). The returned collection keeps the source, kind, times, state and units of
     ``collection`` and adds a ``correlation`` unit; the evidence frame has
     :data:`CORRELATION_SCHEMA`, ordered like the CSV accounts (candidates by id).
     """
     if on not in CORRELATE_ON:
         raise ValueError(f"cannot correlate on {on!r}; one of {CORRELATE_ON}")
     accounts = collection.table("accounts")
-    evidence = _evidence(accounts, directory_accounts, collection.source, on)
+    accepted = list(
+        domains or directory_domains(directory_accounts["source"].unique().drop_nulls())
+    )
+    evidence = _evidence(accounts, directory_accounts, collection.source, on, accepted)
     matched = evidence.filter(pl.col("status") == "matched").select(
         "csv_account_id", "directory_account_id"
     )
@@ -105,36 +125,54 @@ def correlate(
         started=collection.started,
         finished=collection.finished,
         tables={**collection.tables, "accounts": new_accounts, "memberships": new_memberships},
-        units=[*collection.units, _unit(evidence, on)],
+        units=[*collection.units, _unit(evidence, on, _other_domains(accounts, on, accepted))],
         state=dict(collection.state),
         signals=dict(collection.signals),
     )
     return result, evidence
 
 
+def _csv_keys(accounts: pl.DataFrame, on: str, domains: Sequence[str]) -> pl.DataFrame:
+    """One row per (CSV account, key it is compared by), in CSV order (``_order``)."""
+    ordered = accounts.with_row_index("_order")
+    if on == "username":
+        keys = login_keys(pl.col("username"), domains)
+    else:
+        keys = pl.concat_list(pl.coalesce(_key(pl.col(on), on), _key(pl.col("username"), on)))
+    return ordered.select(
+        "_order", pl.col("account_id").alias("csv_account_id"), keys.alias("_key")
+    ).explode("_key")
+
+
 def _evidence(
-    accounts: pl.DataFrame, directory_accounts: pl.DataFrame, source: str, on: str
+    accounts: pl.DataFrame,
+    directory_accounts: pl.DataFrame,
+    source: str,
+    on: str,
+    domains: Sequence[str],
 ) -> pl.DataFrame:
     """Each CSV account's candidates among the directory accounts of other sources
     (:data:`CORRELATION_SCHEMA`)."""
-    csv_keys = accounts.select(
-        pl.col("account_id").alias("csv_account_id"),
-        pl.coalesce(_key(pl.col(on)), _key(pl.col("username"))).alias("_key"),
-    ).with_row_index("_order")
     directory = (
         _without_synced_copies(directory_accounts.lazy())
         .filter(pl.col("source").ne_missing(source))
-        .select(pl.col("account_id").alias("directory_account_id"), _key(pl.col(on)).alias("_key"))
+        .select(
+            pl.col("account_id").alias("directory_account_id"), _key(pl.col(on), on).alias("_key")
+        )
         .drop_nulls()
         .unique()
     )
-    # (account_id, key) pairs are unique and a CSV account has one key: count() (non-null) is the
-    # number of distinct candidate accounts
+    # a CSV account may have two keys (a qualified login and its user part): its candidates are
+    # the distinct directory accounts either key finds
+    found = (
+        _csv_keys(accounts, on, domains)
+        .lazy()
+        .join(directory, on="_key", how="left")
+        .unique(["csv_account_id", "directory_account_id"])
+    )
     candidates = pl.col("directory_account_id").count().over("csv_account_id")
     return (
-        csv_keys.lazy()
-        .join(directory, on="_key", how="left")
-        .with_columns(
+        found.with_columns(
             pl.when(candidates == 0)
             .then(pl.lit("unmatched"))
             .when(candidates == 1)
@@ -143,13 +181,26 @@ def _evidence(
             .alias("status"),
             pl.lit(on).alias("on"),
         )
+        # an account with a candidate drops its rows of the key that found none
+        .filter(pl.col("directory_account_id").is_not_null() | (candidates == 0))
+        .unique(["csv_account_id", "directory_account_id"])
         .sort("_order", "directory_account_id", nulls_last=True)
         .select(CORRELATION_SCHEMA.names())
         .collect()
     )
 
 
-def _unit(evidence: pl.DataFrame, on: str) -> CollectionUnit:
+def _other_domains(accounts: pl.DataFrame, on: str, domains: Sequence[str]) -> int:
+    """How many CSV usernames name a domain that is not accepted (never matched by their user
+    part)."""
+    if on != "username" or accounts.is_empty():
+        return 0
+    domain = login_domain(pl.col("username"))
+    named = domain.is_not_null() & ~domain.is_in(sorted({d.lower() for d in domains}))
+    return int(accounts.select(named.sum()).item())
+
+
+def _unit(evidence: pl.DataFrame, on: str, other_domains: int = 0) -> CollectionUnit:
     """The ``correlation`` unit: how many CSV accounts matched, did not, or were ambiguous."""
     per_status = evidence.unique("csv_account_id")["status"]
     n_matched = int((per_status == "matched").sum())
@@ -158,6 +209,7 @@ def _unit(evidence: pl.DataFrame, on: str) -> CollectionUnit:
     return CollectionUnit(
         "correlation",
         complete=True,
-        detail=f"{n_matched} matched, {n_unmatched} unmatched, {n_ambiguous} ambiguous on {on}",
+        detail=f"{n_matched} matched, {n_unmatched} unmatched, {n_ambiguous} ambiguous on {on}"
+        + (f" ({other_domains} login(s) of another domain)" if other_domains else ""),
         count=n_matched,
     )

@@ -33,7 +33,7 @@ from accessaudit.analysis._kernels import (
     dense_codes,
     expand_accounts,
 )
-from accessaudit.model import EFFECTIVE_SCHEMA, GROUP_CLOSURE_SCHEMA, VIA_ENUM, MemberKind
+from accessaudit.model import EFFECTIVE_SCHEMA, GROUP_CLOSURE_SCHEMA, VIA_ENUM, MemberKind, Via
 
 
 def group_closure(memberships: pl.DataFrame) -> pl.DataFrame:
@@ -90,10 +90,14 @@ def effective_memberships(memberships: pl.DataFrame, closure: pl.DataFrame) -> p
     The ids come back as Categorical columns: at 1M accounts the table has ~70M rows, and as
     strings each id column would take 1.1 GB where the codes take 280 MB. Join it on
     Categorical keys (cast the small side's ids), or cast it back to String after a filter.
+
+    A membership through a login its application has disabled (``via`` ``csv-disabled``) gives
+    no access and is left out; the rules see it in the ``rights`` view.
     """
     direct = (
         memberships.lazy()
         .filter(pl.col("member_kind") == MemberKind.ACCOUNT.value)
+        .filter(pl.col("via") != Via.CSV_DISABLED.value)
         .select(pl.col("member_id", "group_id", "via").cast(pl.String))
         .drop_nulls()
         .collect()

@@ -3,8 +3,8 @@ system's "users and roles" report): one row per user and role.
 
 A per-source column mapping (``CsvSource.columns``: canonical field -> CSV header) turns the
 export into canonical tables: one account per distinct username (compared case-insensitively,
-first spelling and the first row's other values kept), one ``app-role`` group per distinct role,
-one membership per distinct (role, user). No grants.
+first spelling and the first row's other values kept; enabled when any of its rows is), one
+``app-role`` group per distinct role, one membership per distinct (role, user). No grants.
 
 Reading is strict, because a silently dropped row is a silently missed access right:
 
@@ -12,13 +12,24 @@ Reading is strict, because a silently dropped row is a silently missed access ri
   breaks) in ``strict`` mode, so an unbalanced quote is an error instead of swallowing the rest
   of the file into one field;
 * every bad row -- wrong number of fields, empty username or role, unknown ``enabled`` value, a
-  blank line *inside* the data (blank lines at the end are ignored) -- raises
-  :class:`~accessaudit.errors.InputFileError` naming ``file:line``, the physical line on which
-  the record starts, and what is wrong; the first bad row is named and the others counted;
+  blank line *inside* the data (blank lines at the end are ignored), a malformed record (the
+  rest of the file is then unreadable) -- marks the source **incomplete**: its ``rows`` unit
+  names ``file:line``, the physical line on which the record starts, and what is wrong (never
+  the cell's text); the first bad row is named and the others counted. The run then exits 3
+  (an incomplete source) after collecting every other source. A row whose only fault is its
+  ``enabled`` value is kept with its state unknown (treated as enabled: access is reported);
+  the others are left out;
+* the ``enabled`` column accepts :data:`ENABLED_VALUES` and a source's own ``enabled_values``;
+  a login disabled there keeps its roles as memberships ``via`` ``csv-disabled`` (no access,
+  but still held: the inactive-access rule reports them);
 * a byte that is not valid in the configured encoding is an ``InputFileError`` naming the line,
   with a hint to set ``encoding`` (exports saved by Excel on Windows are often cp1252);
 * header names are matched trimmed and case-insensitively; a mapped header that is missing is a
-  :class:`~accessaudit.errors.ConfigError` (the mapping or the export must change).
+  :class:`~accessaudit.errors.ConfigError` naming ``file:1`` (the mapping or the export must
+  change).
+
+A role is named as the application writes it (so a ``name_prefix`` such as ``WMP-`` matches
+``WMP-Dispatcher``); the application's name is the group's ``description``, shown beside it.
 
 Values are untrusted text and are kept verbatim apart from trimming surrounding whitespace;
 formula characters are neutralised by the exporters, markup by the report templates. An empty
@@ -57,18 +68,25 @@ from accessaudit.model import (
     conform,
 )
 
-#: Accepted spellings of the ``enabled`` column (compared trimmed and lower-cased).
+#: Accepted spellings of the ``enabled`` column (compared trimmed and lower-cased); a source
+#: adds its own with ``enabled_values``.
 ENABLED_VALUES: Final[dict[str, bool]] = {
     "true": True,
     "yes": True,
+    "y": True,
     "1": True,
     "enabled": True,
     "active": True,
     "false": False,
     "no": False,
+    "n": False,
     "0": False,
     "disabled": False,
     "inactive": False,
+    "suspended": False,
+    "locked": False,
+    "blocked": False,
+    "deactivated": False,
 }
 
 #: Canonical text fields copied to the accounts table (after trimming; empty -> null).
@@ -97,8 +115,9 @@ def collect(
     ``now`` fixes the collection start and end times (tests); by default the UTC wall clock.
     ``progress("rows", rows_so_far)`` is called while reading (every :data:`PROGRESS_EVERY`
     rows) and once with the final count.
-    Raises :class:`InputFileError` for a missing/unreadable file, a decode error or a bad row,
-    and :class:`ConfigError` for an unknown encoding or a mapped header missing from the file.
+    Raises :class:`InputFileError` for a missing/unreadable file or a decode error, and
+    :class:`ConfigError` for an unknown encoding or a mapped header missing from the file; bad
+    rows make the ``rows`` unit incomplete (see the module docstring).
     """
     started = now or datetime.now(UTC)
     raw, bad = _read(cfg, progress)
@@ -107,6 +126,7 @@ def collect(
         progress("rows", rows.height)
     source = f"csv:{cfg.name}"
     n = rows.height
+    read = f"{n} rows read from {cfg.path}"
     return SourceCollection(
         source=source,
         kind="csv",
@@ -117,9 +137,7 @@ def collect(
             "groups": _groups(rows, cfg, source),
             "memberships": _memberships(rows, cfg, source),
         },
-        units=[
-            CollectionUnit("rows", complete=True, detail=f"{n} rows read from {cfg.path}", count=n)
-        ],
+        units=[CollectionUnit("rows", bad.first is None, bad.detail(cfg) or read, count=n)],
         signals={LAST_LOGON: Signal(False, "an application export has no last-logon column")},
     )
 
@@ -139,15 +157,15 @@ class _BadRows:
         if self.first is None or line < self.first[0]:
             self.first = (line, problem)
 
-    def raise_if_any(self, path: Path) -> None:
+    def detail(self, cfg: CsvSource) -> str | None:
+        """The incomplete ``rows`` unit's detail (file:line of the first bad row), or None."""
         if self.first is None:
-            return
+            return None
         line, problem = self.first
         more = f" ({self.count - 1} more bad row(s) in the file)" if self.count > 1 else ""
-        raise InputFileError(
-            f"{path}:{line}: {problem}{more}",
-            "fix the export (or ask the application owner for a clean one); "
-            "rows are never skipped, because a skipped row is a missed access right",
+        return (
+            f"{cfg.path}:{line}: {problem}{more}; the other rows were read: fix the export "
+            "(or ask the application owner for a clean one) to complete the source"
         )
 
 
@@ -221,10 +239,11 @@ def _records(
             if progress and len(picked) % PROGRESS_EVERY == 0:
                 progress("rows", len(picked))
     except csv.Error as exc:
-        raise InputFileError(
-            f"{cfg.path}:{last + 1}: malformed CSV record: {exc}",
-            "check for an unbalanced quote character starting on this line",
-        ) from None
+        # the reader cannot go on past it: the rows before it are kept, the source incomplete
+        bad.add(
+            last + 1,
+            f"malformed CSV record ({exc}; an unbalanced quote?), the rest of the file unread",
+        )
     return picked, lines
 
 
@@ -264,8 +283,8 @@ def _header_positions(header: list[str], cfg: CsvSource) -> list[int]:
     if missing:
         found = ", ".join(repr(h.strip()) for h in header[:20])
         raise ConfigError(
-            f"source {cfg.name}: {cfg.path} has no column {', '.join(missing)}; "
-            f"its header has {found}",
+            f"source {cfg.name}: {cfg.path}:1: no column {', '.join(missing)}; "
+            f"the header has {found}",
             f"fix [sources.columns] of source {cfg.name} to name the export's headers",
         )
     return positions
@@ -296,9 +315,16 @@ def _decode_error_line(path: Path, encoding: str) -> int:
 # --- Validation -------------------------------------------------------------------------------
 
 
+def enabled_spellings(cfg: CsvSource) -> dict[str, bool]:
+    """:data:`ENABLED_VALUES` with the source's own ``enabled_values`` (trimmed, lower-cased)."""
+    own = {k.strip().lower(): v for k, v in cfg.enabled_values.items()}
+    return {**ENABLED_VALUES, **own}
+
+
 def _validated(raw: pl.DataFrame, cfg: CsvSource, bad: _BadRows) -> pl.DataFrame:
-    """Trim every value (empty -> null), check the required ones, parse ``enabled``; raise for
-    the first bad row of the file (``bad`` holds those :func:`_read` already found)."""
+    """Trim every value (empty -> null), check the required ones, parse ``enabled``. Bad rows
+    are recorded in ``bad`` (with those :func:`_read` found) and left out, but for a row whose
+    only fault is its ``enabled`` value: it is kept with its state unknown (null)."""
     fields = list(cfg.columns)
     rows = raw.with_columns(
         pl.when(pl.col(f).str.strip_chars() != "")
@@ -307,19 +333,18 @@ def _validated(raw: pl.DataFrame, cfg: CsvSource, bad: _BadRows) -> pl.DataFrame
         .alias(f)
         for f in fields
     )
-    # (condition, column, problem, text after the shown value or None when the value is not
-    # shown) -- every check is one vectorised filter
-    checks: list[tuple[pl.Expr, str, str, str | None]] = [
-        (pl.col(f).is_null(), f, f"empty {f} (column {cfg.columns[f]!r})", None)
+    # (condition, problem, whether the row is left out) -- every check is one vectorised filter;
+    # a problem names the column, never the cell's text (it may be personal data)
+    checks: list[tuple[pl.Expr, str, bool]] = [
+        (pl.col(f).is_null(), f"empty {f} (column {cfg.columns[f]!r})", True)
         for f in ("username", "role")
     ]
     # A NUL is never text: a corrupt export, or UTF-16 read with a byte encoding.
     checks += [
         (
             pl.col(f).str.contains("\x00", literal=True).fill_null(False),
-            f,
             f"NUL character in column {cfg.columns[f]!r} (a corrupt or UTF-16 file?)",
-            None,
+            True,
         )
         for f in fields
     ]
@@ -327,27 +352,23 @@ def _validated(raw: pl.DataFrame, cfg: CsvSource, bad: _BadRows) -> pl.DataFrame
         rows = rows.with_columns(
             pl.col("enabled")
             .str.to_lowercase()
-            .replace_strict(ENABLED_VALUES, default=None, return_dtype=pl.Boolean)
+            .replace_strict(enabled_spellings(cfg), default=None, return_dtype=pl.Boolean)
             .alias("_enabled")
         )
         checks.append(
             (
                 pl.col("_enabled").is_null(),
-                "enabled",
-                "enabled value ",
-                f" (column {cfg.columns['enabled']!r}) is not one of {'/'.join(ENABLED_VALUES)}",
+                f"enabled value (column {cfg.columns['enabled']!r}) is not an accepted spelling "
+                f"(add it to enabled_values of source {cfg.name}; kept as enabled)",
+                False,
             )
         )
-    for condition, column, problem, after in checks:
-        hits = rows.filter(condition)
-        if hits.height:
-            line, value = hits.select(_LINE, column).row(0)
-            if after is not None:
-                # repr(): an untrusted cell shows control characters escaped, never raw
-                problem += repr((value or "")[:40]) + after
-            bad.add(line, problem, count=0)
-    bad.count += rows.filter(pl.any_horizontal([c[0] for c in checks])).height
-    bad.raise_if_any(cfg.path)
+    for condition, problem, _ in checks:
+        lines = rows.filter(condition)[_LINE]
+        if lines.len():
+            bad.add(int(lines[0]), problem, count=0)
+    bad.count += rows.filter(pl.any_horizontal([c for c, _, _ in checks])).height
+    rows = rows.filter(~pl.any_horizontal([c for c, _, drop in checks if drop]))
     if "enabled" in cfg.columns:
         rows = rows.drop("enabled").rename({"_enabled": "enabled"})
     return rows.with_columns(pl.col("username").str.to_lowercase().alias(_KEY))
@@ -364,7 +385,23 @@ def _group_id(cfg: CsvSource) -> pl.Expr:
     return pl.concat_str(pl.lit(f"csv:{cfg.name}:role:"), pl.col("role"))
 
 
+def _any_enabled(by: list[str]) -> pl.Expr:
+    """Over a login's rows: enabled when one is, unknown when none is and one is unknown,
+    disabled only when every row says so."""
+    enabled = pl.col("enabled")
+    return (
+        pl.when(enabled.any().over(by))
+        .then(pl.lit(True))
+        .when(enabled.is_null().any().over(by))
+        .then(pl.lit(None, pl.Boolean))
+        .otherwise(pl.lit(False))
+        .alias("enabled")
+    )
+
+
 def _accounts(rows: pl.DataFrame, cfg: CsvSource, source: str) -> pl.DataFrame:
+    if "enabled" in cfg.columns:
+        rows = rows.with_columns(_any_enabled([_KEY]))
     first = rows.unique(_KEY, keep="first", maintain_order=True)
     mapped = [pl.col(f) for f in (*_ACCOUNT_TEXT_FIELDS, "enabled") if f in cfg.columns]
     accounts = first.select(
@@ -389,7 +426,8 @@ def _groups(rows: pl.DataFrame, cfg: CsvSource, source: str) -> pl.DataFrame:
         .select(
             pl.lit(source).alias("source"),
             _group_id(cfg).alias("group_id"),
-            pl.concat_str(pl.lit(f"{application}: "), pl.col("role")).alias("name"),
+            pl.col("role").alias("name"),  # as the application writes it
+            pl.lit(application).alias("description"),  # shown beside the role
             pl.lit("application").alias("scope"),
             pl.lit(GroupKind.APP_ROLE.value).alias("kind"),
         )
@@ -403,13 +441,26 @@ def _groups(rows: pl.DataFrame, cfg: CsvSource, source: str) -> pl.DataFrame:
 
 
 def _memberships(rows: pl.DataFrame, cfg: CsvSource, source: str) -> pl.DataFrame:
+    """One edge per (role, login); ``via`` ``csv-disabled`` when every row of it says the
+    login is disabled (no access, still held)."""
+    pairs = rows.select(_group_id(cfg).alias("group_id"), _account_id(cfg).alias("member_id"))
+    if "enabled" in cfg.columns:
+        pairs = pairs.with_columns(rows["enabled"]).with_columns(
+            _any_enabled(["group_id", "member_id"])
+        )
+    else:
+        pairs = pairs.with_columns(enabled=pl.lit(None, pl.Boolean))
+    disabled = pl.col("enabled").not_().fill_null(False)
     edges = (
-        rows.select(_group_id(cfg).alias("group_id"), _account_id(cfg).alias("member_id"))
-        .unique(keep="first", maintain_order=True)
+        pairs.unique(["group_id", "member_id"], keep="first", maintain_order=True)
         .with_columns(
             pl.lit(source).alias("source"),
             pl.lit(MemberKind.ACCOUNT.value).alias("member_kind"),
-            pl.lit(Via.CSV.value).alias("via"),
+            pl.when(disabled)
+            .then(pl.lit(Via.CSV_DISABLED.value))
+            .otherwise(pl.lit(Via.CSV.value))
+            .alias("via"),
         )
+        .drop("enabled")
     )
     return conform(edges, MEMBERSHIPS_SCHEMA)

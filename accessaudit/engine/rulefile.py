@@ -16,7 +16,7 @@ A rule file holds data only::
     name = "..."
     accounts = [{id = "a1", org = "wmp"}]
     groups = [{id = "g1", org = "warks"}]
-    memberships = [["g1", "a1"]]            # [group, member]
+    memberships = [["g1", "a1"]]            # [group, member] (+ "disabled": a disabled login)
     grants = [["a1", "role", "directory-role", "Global Administrator @ /"]]
     hosts = {example = "wmp"}               # source -> its declared host (default: none)
     expect = [["a1", "g1"]]                 # [] for a negative example
@@ -299,8 +299,11 @@ def _check_example_rows(raw: dict[str, Any], at: str, key_len: int) -> None:
         if not isinstance(row, list) or len(row) != key_len:
             raise RuleError(f"{at}: each expect row is a list of {key_len} key values")
     for m in raw.get("memberships", []):
-        if not (isinstance(m, list) and len(m) == 2):
-            raise RuleError(f"{at}: memberships are [group, member] pairs")
+        if not (isinstance(m, list) and (len(m) == 2 or m[2:] == ["disabled"])):
+            raise RuleError(
+                f"{at}: memberships are [group, member] pairs "
+                '(or [group, member, "disabled"] for a login the application has disabled)'
+            )
     for g in raw.get("grants", []):
         if not (isinstance(g, list) and len(g) == 4) and not isinstance(g, dict):
             raise RuleError(f"{at}: grants are [principal, resource, resource_kind, right]")
@@ -313,7 +316,7 @@ def _example(raw: Any, index: int, where: str, key_len: int) -> Example:
         name=str(raw["name"]),
         accounts=list(raw.get("accounts", [])),
         groups=list(raw.get("groups", [])),
-        memberships=[[str(a), str(b)] for a, b in raw.get("memberships", [])],
+        memberships=[[str(v) for v in m] for m in raw.get("memberships", [])],
         grants=list(raw.get("grants", [])),
         expect=[tuple("" if v is None else str(v) for v in row) for row in raw["expect"]],
         settings=dict(raw.get("settings", {})),

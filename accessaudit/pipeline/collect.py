@@ -134,7 +134,8 @@ def collect_sources(
             src = by_name[name]
             if isinstance(src, CsvSource):
                 progress(f"correlating {name} on {src.correlate_on}")
-                collected[i] = (name, correlate(c, dir_accounts, src.correlate_on)[0])
+                correlated = correlate(c, dir_accounts, src.correlate_on, src.domains)
+                collected[i] = (name, correlated[0])
     return collected
 
 

@@ -26,6 +26,7 @@ from accessaudit.model import (
     GROUPS_SCHEMA,
     MEMBERSHIPS_SCHEMA,
     MemberKind,
+    Via,
 )
 
 #: Example row keys copied as they are into the canonical columns of the same name.
@@ -84,9 +85,9 @@ def example_tables(ex: Example, as_of: datetime) -> dict[str, pl.DataFrame]:
             "group_id": g,
             "member_id": m,
             "member_kind": MemberKind.ACCOUNT.value if m in account_ids else MemberKind.GROUP.value,
-            "via": "member",
+            "via": Via.CSV_DISABLED.value if state == ["disabled"] else "member",
         }
-        for g, m in ex.memberships
+        for g, m, *state in ex.memberships
     ]
     extra = {"org": pl.String, "org_conflict": pl.Boolean}
     accounts = pl.DataFrame(acc_rows, schema={**ACCOUNTS_SCHEMA, **extra}, strict=False)

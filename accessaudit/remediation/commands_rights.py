@@ -96,8 +96,14 @@ def remove_owner() -> Rendered:
             cat("Remove ", mname, " as owner of application ", gname,
                 " (an owner can add credentials to it and act as it)")
         )
+        .when(cloud)
+        .then(
+            cat("Remove ", mname, " as owner of ", gname,
+                " (Graph refuses to remove a group's last owner: add one of its own force first)")
+        )
         .otherwise(
-            cat("Give ", gname, " an owner of its own force, then remove owner ", mname)
+            cat("Clear managedBy of ", gname, " (", mname,
+                "); if it needs a manager, set one of its own force")
         )
     )  # fmt: skip
     return Rendered(group_system(), summary, powershell, graph)
@@ -247,11 +253,10 @@ def clear_manager() -> Rendered:
     )
     graph = pl.when(system == "cloud").then(cat("DELETE /users/", mid, "/manager/$ref"))
     summary = cat(
-        "Set a manager of ",
-        pl.col("_m_org").fill_null("?"),
-        " for ",
+        "Clear the manager of ",
         _member_name(),
-        " (clear the other force's manager)",
+        " (the other force's); if needed, set one of ",
+        pl.col("_m_org").fill_null("?"),
     )
     return Rendered(system, summary, powershell, graph)
 

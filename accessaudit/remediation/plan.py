@@ -40,12 +40,14 @@ from accessaudit.remediation.commands import render_commands, strip_edges
 from accessaudit.remediation.crossing import ACCESS_ACTIONS, crossing_edges, split_unnests
 
 A = ActionKind
-#: Actions on one of an account's rights, which deleting the account (a guest) also resolves.
+#: Actions on one of an account's rights, which deleting the account (a guest) also resolves. A
+#: directory role is not among them: it is the most dangerous right a guest can hold, apply can
+#: remove it at once, and a guest's deletion is a person's decision (apply never deletes
+#: people) that must not hold the role's removal back.
 _GUEST_ROUTED = [
     A.REMOVE_MEMBER.value,
     A.REMOVE_MEMBERSHIPS.value,
     A.REMOVE_OWNER.value,
-    A.REMOVE_ROLE_ASSIGNMENT.value,
     A.REMOVE_APP_ROLE_ASSIGNMENT.value,
 ]
 #: Actions on a group's link to the other organisation, which deleting the (empty) group resolves.

@@ -26,10 +26,11 @@ def plan(
     groups: list[dict[str, Any]],
     memberships: list[list[str]] | None = None,
     grants: list[list[str]] | None = None,
+    hosts: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     t = example_tables(Example("t", accounts, groups, memberships or [], grants or [], [], {}), NOW)
     closure = group_closure(t["memberships"])
-    findings = evaluate(rules, views_of(t, NOW))
+    findings = evaluate(rules, views_of(t, NOW, hosts))
     actions = plan_actions(
         findings,
         accounts=t["accounts"],
@@ -51,7 +52,11 @@ def assert_one_action_per_finding(findings: pl.DataFrame, actions: pl.DataFrame)
     assert actions["powershell"].null_count() == 0
 
 
-def test_a_guest_of_the_other_force_is_deleted_with_all_its_access(rules: list[Rule]) -> None:
+def test_a_guest_of_the_other_force_is_deleted_with_its_access_but_its_role_goes_first(
+    rules: list[Rule],
+) -> None:
+    """Deleting a person is a decision (apply leaves it to a person); the directory role, the
+    critical part, is removed on its own so it never waits for that decision."""
     findings, actions = plan(
         rules,
         [{"id": "g1", "org": "warks", "kind": "guest", "source": "entra:t"}],
@@ -60,14 +65,18 @@ def test_a_guest_of_the_other_force_is_deleted_with_all_its_access(rules: list[R
         [["team", "g1"]],
         [["g1", "app", "app-role", "Niche: User"],
          ["g1", "sr", "directory-role", "Security Reader @ /"]],
+        hosts=pl.DataFrame({"source": ["entra:t", "example"], "host_org": ["wmp", "wmp"]}),
     )  # fmt: skip
     assert sorted(findings["rule_id"]) == [
         "cross-org-app-role", "cross-org-direct-member", "cross-org-directory-role",
         "cross-org-guest",
     ]  # fmt: skip
     assert actions.select("kind", "member_id", "resolves", "system", "owning_org").rows() == [
-        ("remove-guest", "g1", 4, "cloud", "wmp")
+        ("remove-role-assignment", "g1", 1, "cloud", "wmp"),
+        ("remove-guest", "g1", 3, "cloud", "wmp"),
     ]
+    role = one(actions, "remove-role-assignment")
+    assert role["severity"] == "critical" and role["right"] == "Security Reader @ /"
     row = one(actions, "remove-guest")
     assert row["powershell"] == "Remove-MgUser -UserId 'g1'"
     assert row["graph"] == "DELETE /users/g1"
@@ -184,6 +193,17 @@ def test_app_roles_owners_sid_history_and_managers(rules: list[Rule]) -> None:
     assert owners["team"]["graph"] == "DELETE /groups/team/owners/k1/$ref"
     assert owners["res"]["powershell"] == "Set-ADGroup -Identity 'res' -Clear managedBy"
     assert (owners["res"]["system"], owners["team"]["system"]) == ("ad", "cloud")
+    # the text says what the command does (it clears managedBy; it sets no new owner)
+    assert owners["res"]["summary"] == (
+        "Clear managedBy of res (k2); if it needs a manager, set one of its own force"
+    )
+    assert owners["team"]["summary"] == (
+        "Remove k1 as owner of team (Graph refuses to remove a group's last owner: add one of "
+        "its own force first)"
+    )
+    assert one(actions, "clear-manager")["summary"] == (
+        "Clear the manager of w1 (the other force's); if needed, set one of wmp"
+    )
     sid = one(actions, "remove-sid-history")
     assert sid["powershell"] == (
         "Set-ADUser -Identity 'k2' -Remove @{sIDHistory='S-1-5-21-1-2-3-1001'}"

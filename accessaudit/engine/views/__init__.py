@@ -68,7 +68,7 @@ def build_views(
         "role_grants": role_grants,
         "app_grants": app_grants,
         "owners": owners,
-        "rights": reach.rights(access, role_grants, app_grants, a_orgs, eff, mem),
+        "rights": reach.rights(access, role_grants, app_grants, a_orgs, eff, mem, g_orgs),
         "sid_history": identity.sid_history(people, grp),
         "identity_pairs": identity.identity_pairs(people),
         "group_links": reach.group_links(nestings, owners, role_grants, app_grants),

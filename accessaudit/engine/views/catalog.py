@@ -151,7 +151,8 @@ VIEWS: tuple[ViewDoc, ...] = (
         "access",
         "Effective memberships: every group an account is in, directly or through nesting.",
         "One row per (account, group) with both sides' organisations. Administrative units are "
-        "not groups one has access through: left out.",
+        "not groups one has access through: left out, and so are memberships through a login "
+        "its application has disabled (`via` `csv-disabled`: see `rights`).",
         {
             "depth": "0 = direct member",
             "via_group_id": "the direct group through which `group_id` is reached",
@@ -259,12 +260,16 @@ VIEWS: tuple[ViewDoc, ...] = (
         "One row per (account, right). Groups at any depth; directory roles held directly or "
         "through a group at any depth; app roles assigned directly or to a group the account is "
         'a direct member of (Graph: "direct members of the group are also considered to have '
-        'been assigned the role").',
+        'been assigned the role"). A membership through a login its application has disabled '
+        "(`via` `csv-disabled`) gives no access and is in no other access view; it is here "
+        "with `right_enabled` false.",
         {
             "right_kind": "`membership`, `directory-role` or `app-role`",
             "resource_id": "the group, role definition or enterprise application",
             "days_since_active": "the account's (see `accounts`)",
             "cross": "the account and the resource belong to different real organisations",
+            "right_enabled": "false for a membership held through a login its application "
+            "has disabled (an export's `enabled` column); true otherwise",
         },
     ),
     ViewDoc(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from accessaudit.engine.views.directory import CAT, real
-from accessaudit.model import MemberKind
+from accessaudit.model import MemberKind, Via
 
 _ACCOUNT_COLS = ["account_org", "account_real", "account_enabled", "account_kind"]
 
@@ -22,6 +22,23 @@ def _group_rights(access: pl.LazyFrame) -> pl.LazyFrame:
         *_ACCOUNT_COLS,
         "days_since_active",
         "cross",
+        right_enabled=pl.lit(True),
+    )
+
+
+def _disabled_logins(
+    memberships: pl.LazyFrame, a_orgs: pl.LazyFrame, g_orgs: pl.LazyFrame
+) -> pl.LazyFrame:
+    """Memberships through a login its application has disabled (``via`` ``csv-disabled``):
+    they give no access, so the expansion leaves them out, but they are still held."""
+    return (
+        memberships.filter(pl.col("via") == Via.CSV_DISABLED.value)
+        .filter(pl.col("member_kind") == MemberKind.ACCOUNT.value)
+        .select(account_id="member_id", resource_id="group_id")
+        .unique()
+        .join(a_orgs, on="account_id")
+        .join(g_orgs.select(resource_id="group_id", resource_org="group_org"), on="resource_id")
+        .with_columns(right_kind=pl.lit("membership"), right_enabled=pl.lit(False))
     )
 
 
@@ -87,9 +104,11 @@ def rights(
     a_orgs: pl.LazyFrame,
     effective: pl.LazyFrame,
     memberships: pl.LazyFrame,
+    g_orgs: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """Everything an account can reach: groups (any depth), directory roles (held directly or
-    through a group), app roles (directly or as a direct member of an assigned group).
+    through a group), app roles (directly or as a direct member of an assigned group); and,
+    with ``g_orgs``, the groups it holds through a disabled login (``right_enabled`` false).
 
     The group part is the (large) ``access`` view as it is, so that a rule's filter on it is
     pushed down into it; only the (small) grant parts are de-duplicated and joined here.
@@ -99,6 +118,7 @@ def rights(
         pl.concat([*_role_rights(role_grants, effective), *_app_rights(app_grants, memberships)])
         .unique(["account_id", "right_kind", "resource_id"])
         .join(a_orgs, on="account_id")
+        .with_columns(right_enabled=pl.lit(True))
         .with_columns(resource_real=real("resource_org"))
         .with_columns(
             cross=pl.col("account_real")
@@ -107,7 +127,19 @@ def rights(
         )
         .select(groups.collect_schema().names())
     )
-    return pl.concat([groups, granted])
+    parts = [groups, granted]
+    if g_orgs is not None:
+        disabled = _disabled_logins(memberships, a_orgs, g_orgs).with_columns(
+            resource_real=real("resource_org")
+        )
+        parts.append(
+            disabled.with_columns(
+                cross=pl.col("account_real")
+                & pl.col("resource_real")
+                & (pl.col("account_org") != pl.col("resource_org"))
+            ).select(groups.collect_schema().names())
+        )
+    return pl.concat(parts)
 
 
 def group_links(
