@@ -64,6 +64,8 @@ class Via(StrEnum):
     # an application export's row whose login is disabled there (Inactive, Suspended ...): no
     # access, left out of the expansion, but still held (the rights view shows it)
     CSV_DISABLED = "csv-disabled"
+    FOREIGN_PRINCIPAL = "foreign-principal"  # an FSP resolved to another source's object
+    SID_HISTORY = "sIDHistory"  # the member's SID is in the account's sIDHistory
 
 
 class ResourceKind(StrEnum):
@@ -123,6 +125,8 @@ class ActionKind(StrEnum):
     DELETE_GROUP = "delete-group"  # an empty group that only links the forces
     CLEAR_MANAGER = "clear-manager"  # manager in the other force
     REVIEW_EXCEPTION = "review-exception"  # renew or remove an exceptions-register entry
+    QUARANTINE_TRUST = "quarantine-trust"  # turn SID filtering on for a trust (netdom)
+    REMOVE_TRUST = "remove-trust"  # remove a trust once the hosted services have moved
 
 
 # --- Collected tables -------------------------------------------------------------------------
@@ -239,6 +243,24 @@ RESOURCES_SCHEMA: Final = _schema(
     }
 )
 
+#: A collected AD domain's ``trustedDomain`` objects (CN=System); docs/rule-views.md, "trusts".
+TRUSTS_SCHEMA: Final = _schema(
+    {
+        "source": pl.String,  # the domain holding the trustedDomain object
+        "trust_id": pl.String,  # its objectGUID
+        "partner": pl.String,  # trustPartner: the other domain's DNS name
+        "flat_name": pl.String,  # flatName: its NetBIOS name
+        "partner_sid": pl.String,  # securityIdentifier: the other domain's SID
+        "direction": pl.String,  # inbound / outbound / bidirectional / disabled
+        "trust_type": pl.String,  # downlevel / uplevel / mit / dce
+        "attributes": pl.Int64,  # trustAttributes as stored
+        "attribute_names": pl.List(pl.String),  # its flags by name (QUARANTINED_DOMAIN ...)
+        "transitive": pl.Boolean,  # not NON_TRANSITIVE
+        "sid_filtering": pl.Boolean,  # QUARANTINED_DOMAIN, or a forest trust not TREAT_AS_EXTERNAL
+        "dn": pl.String,
+    }
+)
+
 #: The access control entries of a ``resources`` row's DACL as stored, in stored order (``seq``):
 #: raw facts, resolved into ``grants`` by the analysis (AD objects: ``analysis.control``). Masks
 #: as stored (generic bits unmapped), GUIDs lower-case, trustees as SIDs.
@@ -263,6 +285,7 @@ COLLECTED_SCHEMAS: Final[Mapping[str, pl.Schema]] = {
     "grants": GRANTS_SCHEMA,
     "resources": RESOURCES_SCHEMA,
     "aces": ACES_SCHEMA,
+    "trusts": TRUSTS_SCHEMA,
 }
 
 # --- Derived tables ---------------------------------------------------------------------------

@@ -141,6 +141,13 @@ def _ids(id_column: str) -> MatcherFn:
     return fn
 
 
+def _domain_sid(m: Matchers, _: str) -> pl.Expr | None:
+    """The object's SID is of one of the domains listed (its SID less the last RID)."""
+    if not m.domain_sid:
+        return None
+    return pl.col("sid").str.replace(r"-\d+$", "").is_in(m.domain_sid)
+
+
 #: How each matcher reads an account row.
 ACCOUNT_MATCHERS: dict[str, MatcherFn] = {
     "ids": _ids("account_id"),
@@ -158,6 +165,7 @@ ACCOUNT_MATCHERS: dict[str, MatcherFn] = {
         if m.sources
         else None
     ),
+    "domain_sid": _domain_sid,
 }
 
 #: How each matcher reads a group row (``owner`` is handled with the owners' organisations).
@@ -169,6 +177,7 @@ GROUP_MATCHERS: dict[str, MatcherFn] = {
     "privileged_groups": lambda m, _: pl.col("privileged") if m.privileged_groups else None,
     "sources": lambda m, _: pl.col("source").is_in(m.sources) if m.sources else None,
     "owner": lambda m, org: (pl.col("_owner_org") == org) if m.owner else None,
+    "domain_sid": _domain_sid,
 }
 
 

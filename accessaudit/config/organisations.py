@@ -22,6 +22,7 @@ MATCHER_KINDS: tuple[str, ...] = (
     "privileged_groups",
     "sources",
     "path_prefix",
+    "domain_sid",
 )
 
 
@@ -46,6 +47,9 @@ class Matchers(_Model):
     #: resources (folders, shares, mailboxes, Azure scopes) whose path starts with one of these,
     #: case-insensitive: ``\\fs1\wmp$``, ``/subscriptions/<id>/resourceGroups/wmp-``
     path_prefix: list[Annotated[str, Field(min_length=2)]] = []
+    #: domain SIDs (S-1-5-21-a-b-c): every SID of those domains, collected or not (an account,
+    #: a group, a foreign principal of a domain or trusted forest that is not collected)
+    domain_sid: list[Annotated[str, Field(pattern=r"^S-1-5-21-\d{1,10}-\d{1,10}-\d{1,10}$")]] = []
 
     @field_validator("employee_id")
     @classmethod

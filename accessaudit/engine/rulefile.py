@@ -60,6 +60,8 @@ OPTIONAL = ("settings", "examples", "tags")
 VERSION_PATTERN = re.compile(r"\d+\.\d+")
 EXAMPLE_KEYS = {
     *("name", "accounts", "groups", "memberships", "grants", "expect", "settings", "hosts"),
+    "trusts",
+    "domains",
 }
 #: Columns a rule query may return (the engine adds finding_key, rule_id, severity, title, action).
 OUTPUT_COLUMNS = tuple(
@@ -83,6 +85,10 @@ class Example:
     #: source -> the organisation declared to host it (an example's rows are of source
     #: "example" unless they say otherwise); a source left out has no declared host
     hosts: dict[str, str] = field(default_factory=dict)
+    #: trustedDomain rows (TRUSTS_SCHEMA columns: partner, partner_sid, direction ...)
+    trusts: list[dict[str, Any]] = field(default_factory=list)
+    #: domain SID -> organisation, as organisations' ``domain_sid`` matchers list them
+    domains: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -276,7 +282,7 @@ def _check_example_shape(raw: Any, index: int, where: str) -> None:
         )
     if "name" not in raw or "expect" not in raw:
         raise RuleError(f"{where}: examples[{index}] needs 'name' and 'expect'")
-    for table in ("accounts", "groups", "memberships", "grants", "expect"):
+    for table in ("accounts", "groups", "memberships", "grants", "expect", "trusts"):
         if not isinstance(raw.get(table, []), list):
             raise RuleError(
                 f"{where}: examples[{index}] ({raw['name']}): '{table}' must be an array",
@@ -321,6 +327,8 @@ def _example(raw: Any, index: int, where: str, key_len: int) -> Example:
         expect=[tuple("" if v is None else str(v) for v in row) for row in raw["expect"]],
         settings=dict(raw.get("settings", {})),
         hosts={str(k): str(v) for k, v in raw.get("hosts", {}).items()},
+        trusts=list(raw.get("trusts", [])),
+        domains={str(k): str(v) for k, v in raw.get("domains", {}).items()},
     )
 
 

@@ -12,6 +12,7 @@ import polars as pl
 
 from accessaudit.analysis.attribution import attribute_accounts, attribute_groups
 from accessaudit.analysis.expand import effective_memberships, finding_paths, group_closure
+from accessaudit.analysis.foreign import domain_orgs, foreign_principals, resolve_foreign
 from accessaudit.config.settings import (
     Settings,
 )
@@ -43,6 +44,8 @@ class Analysis:
     paths: pl.DataFrame
     rules: list[Rule] = field(default_factory=list)
     exceptions: Register | None = None  # the exceptions register the findings were marked with
+    #: further tables a run stores: the trusts collected, the unresolved foreign SIDs described
+    extra: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     def tables(self) -> dict[str, pl.DataFrame]:
         return {
@@ -55,6 +58,7 @@ class Analysis:
             "findings": self.findings,
             "actions": self.actions,
             "finding_paths": self.paths,
+            **self.extra,
         }
 
 
@@ -86,7 +90,10 @@ def analyse(
     progress("attributing accounts and groups")
     accounts = attribute_accounts(tables["accounts"], settings, tables["grants"])
     groups = attribute_groups(tables["groups"], accounts, settings)
-    memberships = tables["memberships"]
+    # foreign principals and sIDHistory resolved across the sources, before the expansion
+    memberships = resolve_foreign(tables["memberships"], accounts, groups)
+    foreign = foreign_principals(memberships, settings.organisations)
+    trusts = tables.get("trusts")
     progress("expanding nested memberships")
     closure = group_closure(memberships)
     effective = effective_memberships(memberships, closure)
@@ -100,6 +107,9 @@ def analyse(
         effective=effective,
         as_of=as_of,
         hosts=declared_hosts(settings),
+        foreign_sids=foreign,
+        trusts=trusts,
+        domains=domain_orgs(settings.organisations),
     )
     findings = evaluate(rules, views, rule_overrides(settings, rules)).with_columns(
         status=pl.lit("open")
@@ -129,6 +139,7 @@ def analyse(
         paths,
         rules,
         exceptions,
+        {"foreign_principals": foreign, **({} if trusts is None else {"trusts": trusts})},
     )
 
 

@@ -17,6 +17,8 @@ from typing import Any
 import polars as pl
 
 from accessaudit.analysis.expand import effective_memberships, group_closure
+from accessaudit.analysis.foreign import domain_orgs, foreign_principals, resolve_foreign
+from accessaudit.config.organisations import Matchers, Organisation
 from accessaudit.engine.evaluate import evaluate, rule_plan
 from accessaudit.engine.rulefile import Example, Rule
 from accessaudit.engine.views import HOSTS_SCHEMA, build_views
@@ -25,6 +27,7 @@ from accessaudit.model import (
     GRANTS_SCHEMA,
     GROUPS_SCHEMA,
     MEMBERSHIPS_SCHEMA,
+    TRUSTS_SCHEMA,
     MemberKind,
     Via,
 )
@@ -84,7 +87,11 @@ def example_tables(ex: Example, as_of: datetime) -> dict[str, pl.DataFrame]:
             "source": "example",
             "group_id": g,
             "member_id": m,
-            "member_kind": MemberKind.ACCOUNT.value if m in account_ids else MemberKind.GROUP.value,
+            "member_kind": MemberKind.ACCOUNT.value
+            if m in account_ids
+            else MemberKind.FOREIGN.value
+            if m.startswith("S-1-")
+            else MemberKind.GROUP.value,
             "via": Via.CSV_DISABLED.value if state == ["disabled"] else "member",
         }
         for g, m, *state in ex.memberships
@@ -112,7 +119,16 @@ def example_tables(ex: Example, as_of: datetime) -> dict[str, pl.DataFrame]:
     grants = pl.DataFrame(
         [{"source": "example", **g} for g in grant_rows], schema=GRANTS_SCHEMA, strict=False
     )
-    return {"accounts": accounts, "groups": groups, "memberships": memberships, "grants": grants}
+    trusts = pl.DataFrame(
+        [{"source": "example", **t} for t in ex.trusts], schema=TRUSTS_SCHEMA, strict=False
+    ).with_columns(pl.col("attribute_names").fill_null(pl.lit([], pl.List(pl.String))))
+    return {
+        "accounts": accounts,
+        "groups": groups,
+        "memberships": memberships,
+        "grants": grants,
+        "trusts": trusts,
+    }
 
 
 def _ago(as_of: datetime, days: Any) -> datetime | None:
@@ -130,21 +146,41 @@ class ExampleResult:
 
 
 def views_of(
-    tables: Mapping[str, pl.DataFrame], as_of: datetime, hosts: pl.DataFrame | None = None
+    tables: Mapping[str, pl.DataFrame],
+    as_of: datetime,
+    hosts: pl.DataFrame | None = None,
+    domains: Mapping[str, str] | None = None,
 ) -> dict[str, pl.LazyFrame]:
     """Expand and build the views of small attributed tables (examples, schema checks, tests);
-    ``hosts``: the declared hosts (source, host_org), none by default."""
-    closure = group_closure(tables["memberships"])
+    ``hosts``: the declared hosts (source, host_org), none by default. Foreign members are
+    resolved by SID first, as a run does; ``domains`` (domain SID -> organisation) are the
+    organisations' ``domain_sid`` matchers."""
+    orgs = [
+        Organisation(id=org, name=org, match=Matchers(domain_sid=sids))
+        for org, sids in _by_org(domains or {}).items()
+    ]
+    memberships = resolve_foreign(tables["memberships"], tables["accounts"], tables["groups"])
+    closure = group_closure(memberships)
     return build_views(
         tables["accounts"],
         tables["groups"],
-        tables["memberships"],
+        memberships,
         tables["grants"],
         closure=closure,
-        effective=effective_memberships(tables["memberships"], closure),
+        effective=effective_memberships(memberships, closure),
         as_of=as_of,
         hosts=hosts,
+        foreign_sids=foreign_principals(memberships, orgs),
+        trusts=tables.get("trusts"),
+        domains=domain_orgs(orgs),
     )
+
+
+def _by_org(domains: Mapping[str, str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for sid, org in domains.items():
+        out.setdefault(org, []).append(sid)
+    return out
 
 
 def run_examples(rules: Iterable[Rule], as_of: datetime | None = None) -> list[ExampleResult]:
@@ -154,7 +190,7 @@ def run_examples(rules: Iterable[Rule], as_of: datetime | None = None) -> list[E
     for rule in rules:
         for ex in rule.examples:
             t = example_tables(ex, as_of)
-            views = views_of(t, as_of, example_hosts(ex))
+            views = views_of(t, as_of, example_hosts(ex), ex.domains)
             findings = evaluate([rule], views, {rule.id: ex.settings})
             got = frozenset(
                 tuple("" if v is None else str(v) for v in row)

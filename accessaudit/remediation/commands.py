@@ -33,6 +33,7 @@ import polars as pl
 from accessaudit.model import ActionKind, Via
 from accessaudit.remediation import commands_membership as membership
 from accessaudit.remediation import commands_rights as rights
+from accessaudit.remediation import commands_trust as trust
 from accessaudit.remediation.commands_split import split_group
 from accessaudit.remediation.quoting import Rendered, comment_text, id_text, ps_quote
 
@@ -57,6 +58,8 @@ RENDERERS: dict[ActionKind, Callable[[], Rendered]] = {
     A.RESOLVE_DUAL_IDENTITY: rights.resolve_dual_identity,
     A.REVIEW_EXCEPTION: rights.review_exception,
     A.DELETE_GROUP: rights.delete_group,
+    A.QUARANTINE_TRUST: trust.quarantine_trust,
+    A.REMOVE_TRUST: trust.remove_trust,
 }
 _COLUMNS = Rendered._fields
 

@@ -58,6 +58,8 @@ _EMPTY_ROUTED = [
     A.REMOVE_APP_ROLE_ASSIGNMENT.value,
 ]
 _NULL = pl.lit(None, pl.String)
+#: Actions on a trust: the finding's resource is the trustedDomain object, its right the trust.
+TRUST_ACTIONS = [A.QUARANTINE_TRUST.value, A.REMOVE_TRUST.value]
 
 
 def _rank_expr(col: str) -> pl.Expr:
@@ -128,13 +130,16 @@ def _rule_targets(f: pl.DataFrame) -> pl.DataFrame:
                     A.REMOVE_SID_HISTORY.value,
                     A.RESOLVE_DUAL_IDENTITY.value,
                     A.REVIEW_EXCEPTION.value,
+                    *TRUST_ACTIONS,
                 ]
             )
         )
         .then(pl.col("resource_id"))
         .otherwise(_NULL),
         # an app role assignment is removed per (principal, application): all of its roles there
-        t_right=pl.when(action.is_in([A.REMOVE_ROLE_ASSIGNMENT.value, A.REMOVE_SID_HISTORY.value]))
+        t_right=pl.when(
+            action.is_in([A.REMOVE_ROLE_ASSIGNMENT.value, A.REMOVE_SID_HISTORY.value, *TRUST_ACTIONS])
+        )
         .then(pl.col("right"))
         .otherwise(_NULL),
     )

@@ -14,8 +14,9 @@ legitimate rows (:mod:`accessaudit.sample.legit`) no finding may touch:
   forces: ``shared-account-both-forces`` (a split, re-home or retire decision), their
   memberships legitimate (``service-account``);
 * :func:`plant_foreign_principals`: users of a retired pre-alliance domain still members of a
-  resource group of each force, as foreign security principals: legitimate
-  (``foreign-principal``): no force can be read from a bare SID, but collectors must keep them.
+  resource group of each force, as foreign security principals: no collected directory resolves
+  them and no organisation lists their domain, so each is ``foreign-principal-unresolved`` in
+  its group and every group that group is nested in.
 """
 
 from __future__ import annotations
@@ -102,10 +103,11 @@ def plant_foreign_principals(b: Builder, res_groups: dict[str, list[str]]) -> No
     sids = [f"{RETIRED_DOMAIN_SID}-{rid}" for rid in fsp.values()]
     for group, sid in zip(fsp, sids, strict=True):
         b.foreign_member(group, sid)
-    b.allow_rows(
-        "foreign-principal",
-        "a user of a retired pre-alliance domain: no force can be read from a bare SID",
-        pl.DataFrame({"account_id": sids, "group_name": list(fsp)}).with_columns(
-            depth=pl.lit(0, pl.Int32)
-        ),
-    )
+        # no collected domain holds the SID and no organisation lists its domain: reported with
+        # every group it reaches, for someone to say whose it is
+        b.plant(
+            "foreign-principal-unresolved",
+            "retired-domain-fsp",
+            pl.Series([sid]),
+            [(group, 0), *b.ancestors(group)],
+        )

@@ -14,8 +14,9 @@ from datetime import datetime
 
 import polars as pl
 
-from accessaudit.engine.views import assignments, directory, identity, membership, reach
+from accessaudit.engine.views import assignments, directory, foreign, identity, membership, reach
 from accessaudit.engine.views.assignments import HOSTS_SCHEMA
+from accessaudit.model import TRUSTS_SCHEMA
 
 __all__ = ["HOSTS_SCHEMA", "build_views"]
 
@@ -30,12 +31,18 @@ def build_views(
     effective: pl.DataFrame,
     as_of: datetime,
     hosts: pl.DataFrame | None = None,
+    foreign_sids: pl.DataFrame | None = None,
+    trusts: pl.DataFrame | None = None,
+    domains: pl.DataFrame | None = None,
 ) -> dict[str, pl.LazyFrame]:
     """The lazy views every rule query sees, by name (see :mod:`.catalog`).
 
     ``hosts``: which organisation hosts each source's directory (columns ``source``,
     ``host_org``: :data:`~.assignments.HOSTS_SCHEMA`), as the configuration declares it; a
-    source left out has no known host (every tenant-wide role in it is then reported)."""
+    source left out has no known host (every tenant-wide role in it is then reported).
+    ``foreign_sids``: the unresolved foreign SIDs described (``foreign.FOREIGN_SCHEMA``; none:
+    unattributed, no well-known names); ``trusts``: the collected trusts (TRUSTS_SCHEMA);
+    ``domains``: domain SIDs attributed by the ``domain_sid`` matcher (domain_sid, org)."""
     mem = memberships.lazy()
     gr = grants.lazy()
     # The views every access rule joins stay as lean as the collected tables (a per-rule join
@@ -72,4 +79,14 @@ def build_views(
         "sid_history": identity.sid_history(people, grp),
         "identity_pairs": identity.identity_pairs(people),
         "group_links": reach.group_links(nestings, owners, role_grants, app_grants),
+        "foreign_access": foreign.foreign_access(
+            mem, closure.lazy(), grp, _lazy(foreign_sids, foreign.FOREIGN_SCHEMA)
+        ),
+        "trusts": foreign.trusts(
+            _lazy(trusts, TRUSTS_SCHEMA), declared, acc, _lazy(domains, foreign.DOMAINS_SCHEMA)
+        ),
     }
+
+
+def _lazy(df: pl.DataFrame | None, schema: pl.Schema) -> pl.LazyFrame:
+    return (pl.DataFrame(schema=schema) if df is None else df).lazy()

@@ -316,4 +316,60 @@ VIEWS: tuple[ViewDoc, ...] = (
             "other_id": "the parent group, owner, role definition or application",
         },
     ),
+    ViewDoc(
+        "foreign_access",
+        "Foreign principals no collected directory resolves, and the groups they reach.",
+        "One row per (SID, group reached): a `foreign` member (a foreign security principal, a "
+        "well-known SID) whose SID is no collected account's or group's objectSid and in no "
+        "account's sIDHistory, at its direct group (depth 0) and every group that group is "
+        "nested in. Resolved ones are ordinary memberships (`via` `foreign-principal` or "
+        "`sIDHistory`) in `access`.",
+        {
+            "sid": "the foreign principal's SID",
+            "via_group_id": "the group it is a direct member of",
+            "depth": "0 = direct member",
+            "domain_sid": "its domain (the SID without the RID); null for a well-known SID",
+            "well_known": "the well-known principal's name (Everyone, Authenticated Users ...); "
+            "null for a domain SID",
+            "everyone": "a well-known principal every account of both forces is (Everyone, "
+            "Authenticated Users, Interactive, Network, Users ...)",
+            "principal_org": "the organisation the `domain_sid` matcher gives its domain, else "
+            "`unattributed`",
+            "principal_evidence": '"domain_sid:org" for every organisation listing the domain',
+            "principal_real": "`principal_org` is a real organisation",
+            "group_scope": "the group's scope (`builtin` groups hold well-known SIDs by design)",
+            "group_source": "the directory holding the group",
+            "cross": "the principal's and the group's real organisations differ",
+        },
+    ),
+    ViewDoc(
+        "trusts",
+        "The trusts of each collected AD domain (its trustedDomain objects) and who is on "
+        "each side.",
+        "One row per trustedDomain object of a collected domain.",
+        {
+            "source": "the domain holding the trust",
+            "trust_id": "the trustedDomain object's objectGUID",
+            "partner": "trustPartner: the other domain's DNS name",
+            "partner_sid": "the other domain's SID (securityIdentifier)",
+            "direction": "trustDirection: `inbound` (the partner trusts this domain), "
+            "`outbound` (this domain trusts the partner), `bidirectional` or `disabled`",
+            "trust_type": "`downlevel` (NT4 / external by NetBIOS), `uplevel` (AD), `mit`, `dce`",
+            "attributes": "trustAttributes as stored",
+            "attribute_names": "its flags by name: NON_TRANSITIVE, QUARANTINED_DOMAIN (SID "
+            "filtering), FOREST_TRANSITIVE, WITHIN_FOREST, TREAT_AS_EXTERNAL ...",
+            "transitive": "NON_TRANSITIVE is not set",
+            "sid_filtering": "the partner's SIDs are filtered to its own domains: "
+            "QUARANTINED_DOMAIN, or a forest trust not TREAT_AS_EXTERNAL",
+            "domain_org": "the declared host of the domain holding the trust (else the "
+            "organisation of most of its accounts)",
+            "partner_org": "the partner's declared host when it is collected, else the "
+            "`domain_sid` matcher's organisation, else the organisation of most accounts of "
+            "that domain SID (sIDHistory included), else `unattributed`",
+            "partner_collected": "the partner domain is collected in this run",
+            "lets_in": "the partner's principals can be given access here (outbound or "
+            "bidirectional)",
+            "cross": "the two sides belong to different real organisations",
+        },
+    ),
 )

@@ -1,0 +1,227 @@
+"""Foreign principals and SID history resolved across the collected directories, by SID.
+
+A group of one domain names a member of another domain by SID: AD keeps it as a foreign security
+principal (``CN=S-1-5-21-...,CN=ForeignSecurityPrincipals``), collected as a ``memberships`` row
+of ``member_kind = foreign`` whose ``member_id`` is that SID. When several directories are
+collected in one run, :func:`resolve_foreign` turns each such row into an edge to the object the
+SID names in the other source, before the expansion, so everything downstream (closure,
+effective memberships, every access rule) sees it like any other edge:
+
+- an FSP whose SID is a collected **account** or **group** becomes a member edge to it
+  (``via = foreign-principal``): a new-domain account reaches what the old group grants; a
+  new-domain group nested through its FSP brings its members;
+- an account whose ``sIDHistory`` holds a SID carries that SID in its logon token, so it reaches
+  whatever that SID was granted (``via = sIDHistory``): the groups that list the SID as a foreign
+  principal, the group the SID is (a group's SID in the history), and the direct groups of the
+  account the SID is (an alliance account migrated to a new domain).
+
+What stays ``foreign`` is a SID no collected object holds. :func:`foreign_principals` describes
+each: its domain SID, its well-known name (Everyone, Authenticated Users ... never
+"unattributed"), and its organisation by the ``domain_sid`` matcher (a domain attributed without
+being collected). All of it is joins over the SIDs, before the closure; no per-row Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+import polars as pl
+
+from accessaudit.config.organisations import Organisation
+from accessaudit.model import MemberKind, Org, Via
+
+#: Well-known SIDs by name ([MS-DTYP] 2.4.2.4, learn.microsoft.com/windows-server/identity/
+#: ad-ds/manage/understand-security-identifiers). A principal named here is never unattributed.
+WELL_KNOWN_SIDS: Final = {
+    "S-1-0-0": "Nobody",
+    "S-1-1-0": "Everyone",
+    "S-1-2-0": "Local",
+    "S-1-2-1": "Console Logon",
+    "S-1-3-0": "Creator Owner",
+    "S-1-3-1": "Creator Group",
+    "S-1-3-4": "Owner Rights",
+    "S-1-5-1": "Dialup",
+    "S-1-5-2": "Network",
+    "S-1-5-3": "Batch",
+    "S-1-5-4": "Interactive",
+    "S-1-5-6": "Service",
+    "S-1-5-7": "Anonymous Logon",
+    "S-1-5-9": "Enterprise Domain Controllers",
+    "S-1-5-10": "Principal Self",
+    "S-1-5-11": "Authenticated Users",
+    "S-1-5-12": "Restricted Code",
+    "S-1-5-13": "Terminal Server Users",
+    "S-1-5-14": "Remote Interactive Logon",
+    "S-1-5-15": "This Organization",
+    "S-1-5-17": "IUSR",
+    "S-1-5-18": "Local System",
+    "S-1-5-19": "Local Service",
+    "S-1-5-20": "Network Service",
+    "S-1-5-1000": "Other Organization",
+    "S-1-5-32-545": "Users",
+    "S-1-5-32-546": "Guests",
+}
+
+#: Well-known principals every account of both forces (or anyone) is: a group listing one of
+#: them is open to the other force as a whole.
+EVERYONE_SIDS: Final = frozenset(
+    {"S-1-1-0", "S-1-5-2", "S-1-5-4", "S-1-5-7", "S-1-5-11", "S-1-5-15", "S-1-5-32-545"}
+)
+
+FOREIGN_SCHEMA: Final = pl.Schema(
+    {
+        "sid": pl.String(),
+        "domain_sid": pl.String(),  # S-1-5-21-a-b-c of a domain SID; null for a well-known one
+        "well_known": pl.String(),  # the well-known principal's name; null for a domain SID
+        "everyone": pl.Boolean(),  # a well-known principal that every account of both forces is
+        "org": pl.String(),  # by the domain_sid matcher; "unattributed" when none fires
+        "org_evidence": pl.List(pl.String()),
+    }
+)
+
+_FOREIGN = MemberKind.FOREIGN.value
+
+
+def domain_of(column: str = "sid") -> pl.Expr:
+    """The domain SID of a domain account's or group's SID (``S-1-5-21-a-b-c``); null for any
+    other SID (well-known, builtin)."""
+    sid = pl.col(column)
+    return pl.when(sid.str.starts_with("S-1-5-21-")).then(sid.str.replace(r"-\d+$", ""))
+
+
+def _directory(df: pl.DataFrame) -> pl.Expr:
+    """Rows of a directory that issues SIDs (an Entra user synced from AD carries its AD
+    account's SID: the AD row is the principal)."""
+    return pl.col("sid").is_not_null() & ~pl.col("source").str.starts_with("entra:")
+
+
+def resolve_foreign(
+    memberships: pl.DataFrame, accounts: pl.DataFrame, groups: pl.DataFrame
+) -> pl.DataFrame:
+    """``memberships`` with every foreign member that a collected object's SID or sIDHistory
+    names replaced by edges to those objects (MEMBERSHIPS_SCHEMA, the same rows otherwise).
+
+    A SID held by an object *and* in accounts' histories gives an edge to each. Edges already
+    present (the same group and member) are kept once, the collected one first."""
+    mem = memberships
+    foreign = mem.filter(pl.col("member_kind") == _FOREIGN)
+    holders = (
+        accounts.filter(~pl.col("source").str.starts_with("entra:"))
+        .select(holder="account_id", sid="sid_history")
+        .explode("sid")
+        .drop_nulls()
+        .unique()
+    )
+    if foreign.is_empty() and holders.is_empty():
+        return memberships
+    objects = pl.concat(
+        [
+            accounts.filter(_directory(accounts)).select(
+                "sid", object_id="account_id", kind=pl.lit(MemberKind.ACCOUNT.value)
+            ),
+            groups.filter(_directory(groups)).select(
+                "sid", object_id="group_id", kind=pl.lit(MemberKind.GROUP.value)
+            ),
+        ]
+    ).unique("sid", keep="first", maintain_order=True)
+    kept = mem.filter(pl.col("member_kind") != _FOREIGN)
+    as_account = pl.lit(MemberKind.ACCOUNT.value)
+    by_object = foreign.join(objects, left_on="member_id", right_on="sid").select(
+        "source",
+        "group_id",
+        member_id="object_id",
+        member_kind="kind",
+        via=pl.lit(Via.FOREIGN_PRINCIPAL.value),
+    )
+    held = holders.join(objects, on="sid", how="left")
+    # the SID is listed in groups as a foreign principal
+    by_history = foreign.join(held, left_on="member_id", right_on="sid").select(
+        "source",
+        "group_id",
+        member_id="holder",
+        member_kind=as_account,
+        via=pl.lit(Via.SID_HISTORY.value),
+    )
+    # the SID is a collected group: its holder is in the group's token as a member
+    of_group = held.filter(pl.col("kind") == MemberKind.GROUP.value).join(
+        groups.select("group_id", "source"), left_on="object_id", right_on="group_id"
+    )
+    as_group = of_group.select(
+        "source",
+        group_id="object_id",
+        member_id="holder",
+        member_kind=as_account,
+        via=pl.lit(Via.SID_HISTORY.value),
+    )
+    # the SID is a collected account: its holder reaches that account's direct groups
+    of_account = held.filter(
+        (pl.col("kind") == MemberKind.ACCOUNT.value) & (pl.col("object_id") != pl.col("holder"))
+    )
+    direct = pl.concat([kept, by_object], how="diagonal_relaxed").filter(
+        (pl.col("member_kind") == MemberKind.ACCOUNT.value)
+        & (pl.col("via") != Via.PRIMARY_GROUP.value)
+    )
+    as_account_edges = direct.join(
+        of_account.select("holder", "object_id"), left_on="member_id", right_on="object_id"
+    ).select(
+        "source",
+        "group_id",
+        member_id="holder",
+        member_kind=as_account,
+        via=pl.lit(Via.SID_HISTORY.value),
+    )
+    unresolved = foreign.join(objects, left_on="member_id", right_on="sid", how="anti").join(
+        holders, left_on="member_id", right_on="sid", how="anti"
+    )
+    edges = [kept, by_object, by_history, as_group, as_account_edges, unresolved]
+    return (
+        pl.concat(edges, how="diagonal_relaxed")
+        .select(memberships.columns)
+        .unique(["group_id", "member_id"], keep="first", maintain_order=True)
+    )
+
+
+def foreign_principals(
+    memberships: pl.DataFrame, organisations: Sequence[Organisation]
+) -> pl.DataFrame:
+    """Each SID still ``foreign`` after :func:`resolve_foreign` (FOREIGN_SCHEMA): its domain,
+    its well-known name, and its organisation by the ``domain_sid`` matcher (every organisation
+    whose list holds the domain is evidence; the first one listed in the configuration is the
+    organisation, as with the other matchers)."""
+    sids = (
+        memberships.filter(pl.col("member_kind") == _FOREIGN)
+        .select(sid="member_id")
+        .unique()
+        .sort("sid")
+    )
+    known = pl.DataFrame(
+        {"sid": list(WELL_KNOWN_SIDS), "well_known": list(WELL_KNOWN_SIDS.values())}
+    )
+    out = sids.join(known, on="sid", how="left").with_columns(
+        domain_sid=domain_of("sid"), everyone=pl.col("sid").is_in(list(EVERYONE_SIDS))
+    )
+    fired = [
+        (org.id, pl.col("domain_sid").is_in(org.match.domain_sid))
+        for org in organisations
+        if org.match.domain_sid
+    ]
+    none = pl.lit(None, pl.String)
+    labels: list[pl.Expr] = [
+        pl.when(e).then(pl.lit(f"domain_sid:{o}")).otherwise(none) for o, e in fired
+    ]
+    orgs: list[pl.Expr] = [pl.when(e).then(pl.lit(o)).otherwise(none) for o, e in fired]
+    evidence = pl.concat_list(labels or [none]).list.drop_nulls()
+    first = pl.coalesce(orgs or [none])
+    return out.with_columns(
+        org=first.fill_null(Org.UNATTRIBUTED.value), org_evidence=evidence
+    ).select(FOREIGN_SCHEMA.names())
+
+
+def domain_orgs(organisations: Sequence[Organisation]) -> pl.DataFrame:
+    """The ``domain_sid`` matchers as a frame (domain_sid, org): the first organisation listing
+    a domain has it."""
+    rows = [(d, o.id) for o in organisations for d in o.match.domain_sid]
+    return pl.DataFrame(
+        rows, schema={"domain_sid": pl.String, "org": pl.String}, orient="row"
+    ).unique("domain_sid", keep="first", maintain_order=True)
