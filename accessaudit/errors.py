@@ -22,6 +22,7 @@ Exit codes are stable and documented in the README.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
 from typing import Any
 
@@ -35,17 +36,32 @@ class ExitCode(IntEnum):
 
 
 class AuditError(Exception):
-    """Base of every expected failure: a message and a hint saying what to do."""
+    """Base of every expected failure: a message and a hint saying what to do.
+
+    ``outside`` lists the parts of the message that are text from outside the tool (a cell of
+    an export, a server's error text): the terminal shows them, the logs never do
+    (:meth:`log_text`). Text that could be a secret (anything a server says about a bind, a
+    file's first line that names no column) is never put in a message at all.
+    """
 
     exit_code: ExitCode = ExitCode.ERROR
+    outside: tuple[str, ...] = ()
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", *, outside: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.outside = tuple(o for o in outside if o)
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
+
+    def log_text(self) -> str:
+        """The message and hint with every part from outside replaced by its length."""
+        text = str(self)
+        for part in sorted(self.outside, key=len, reverse=True):
+            text = text.replace(part, f"[{len(part)} characters from outside, not logged]")
+        return text
 
 
 class ConfigError(AuditError):
@@ -109,7 +125,11 @@ def error_fields(exc: Exception) -> dict[str, Any]:
     ``ACCESSAUDIT_DEBUG=1``.
     """
     if isinstance(exc, AuditError):
-        return {"exit_code": int(exc.exit_code), "error": type(exc).__name__, "message": str(exc)}
+        return {
+            "exit_code": int(exc.exit_code),
+            "error": type(exc).__name__,
+            "message": exc.log_text(),
+        }
     return {
         "exit_code": int(ExitCode.ERROR),
         "error": type(exc).__name__,

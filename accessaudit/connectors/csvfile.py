@@ -52,6 +52,7 @@ from typing import Final, TextIO
 import polars as pl
 
 from accessaudit.config.sources import CsvSource
+from accessaudit.connectors.csvguard import missing_columns, open_export
 from accessaudit.errors import ConfigError, InputFileError
 from accessaudit.model import (
     ACCOUNTS_SCHEMA,
@@ -185,7 +186,7 @@ def _read(
     fields = list(cfg.columns)
     bad = _BadRows()
     try:
-        with path.open(encoding=cfg.encoding, newline="") as fh:
+        with open_export(path, cfg.encoding) as fh:
             picked, lines = _records(fh, cfg, bad, progress)
     except FileNotFoundError:
         raise InputFileError(
@@ -268,11 +269,11 @@ def _header_positions(header: list[str], cfg: CsvSource) -> list[int]:
     if names:
         names[0] = names[0].removeprefix("\ufeff")  # a BOM read with encoding="utf-8"
     positions: list[int] = []
-    missing: list[str] = []
+    missing: list[tuple[str, str]] = []
     for canonical, wanted in cfg.columns.items():
         hits = [i for i, name in enumerate(names) if name == wanted.strip().casefold()]
         if not hits:
-            missing.append(f"{wanted!r} (for {canonical})")
+            missing.append((canonical, wanted))
         elif len(hits) > 1:
             raise InputFileError(
                 f"{cfg.path}:1: column {wanted!r} appears {len(hits)} times in the header",
@@ -281,12 +282,7 @@ def _header_positions(header: list[str], cfg: CsvSource) -> list[int]:
         else:
             positions.append(hits[0])
     if missing:
-        found = ", ".join(repr(h.strip()) for h in header[:20])
-        raise ConfigError(
-            f"source {cfg.name}: {cfg.path}:1: no column {', '.join(missing)}; "
-            f"the header has {found}",
-            f"fix [sources.columns] of source {cfg.name} to name the export's headers",
-        )
+        raise missing_columns(cfg.name, cfg.path, header, missing)
     return positions
 
 

@@ -82,14 +82,16 @@ def short(text: str) -> str:
 
 
 def _bind_error(url: str, who: str, result: dict[str, Any]) -> AuthError:
+    """The refused bind in one line. The server's own text is read for the codes in it, never
+    quoted: it answers a request that carried the password, and a server may echo it."""
     code = result.get("result")
-    desc = result.get("description")
+    desc = _word(result.get("description"))
     message = str(result.get("message") or "")
     if code == 8 and "sign or seal" in message.lower():
         # ldap3's GSSAPI has no SASL security layer: it relies on TLS, as AD accepts over LDAPS.
         return AuthError(
             f"{url}: Kerberos bind refused: the server wants SASL signing or sealing even over"
-            f" TLS (result 8 {desc}: {message.strip()[:120]})",
+            f" TLS (result 8 {desc})",
             "on Samba set 'ldap server require strong auth = allow_sasl_over_tls' (Active"
             " Directory accepts Kerberos over LDAPS); or use a simple bind over LDAPS",
         )
@@ -103,9 +105,16 @@ def _bind_error(url: str, who: str, result: dict[str, Any]) -> AuthError:
         what, hint = _AD_BIND_CODES[m.group(1)]
         return AuthError(f"{url}: bind as {who} refused: {what} (AD data {m.group(1)})", hint)
     return AuthError(
-        f"{url}: bind as {who} refused: result {code} {desc}: {message.strip()[:200]}",
-        "check bind_dn and the password source",
+        f"{url}: bind as {who} refused: result {code} {desc}",
+        "check bind_dn and the password source (the server's error text is not shown: it"
+        " answers a request that carried the password)",
     )
+
+
+def _word(value: object) -> str:
+    """ldap3's name of a result code (its own table), or '?' for anything else."""
+    text = str(value or "")
+    return text if re.fullmatch(r"[A-Za-z]{1,40}", text) else "?"
 
 
 def _kerberos_error(url: str, host: str, exc: Exception) -> AuthError:
@@ -319,9 +328,8 @@ def _open(conn: Connection, cfg: LdapSource, url: str, ldaps: bool, deadline: fl
         if conn.socket is not None:
             conn.socket.settimeout(_left(deadline, cfg.receive_timeout))
         if cfg.start_tls and not ldaps and not conn.start_tls():
-            raise ConnectError(
-                f"{url}: StartTLS refused: {conn.result.get('message')}", "use ldaps://"
-            )
+            said = str(conn.result.get("message") or "").strip()[:120]
+            raise ConnectError(f"{url}: StartTLS refused: {said}", "use ldaps://", outside=[said])
     except LDAPException as exc:  # LDAPSocketOpenError, LDAPStartTLSError, ...
         raise _describe_tls_failure(url, exc) from None
 

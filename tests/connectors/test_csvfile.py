@@ -431,7 +431,9 @@ def test_missing_header_is_a_config_error_naming_it(tmp_path: Path) -> None:
     message = error(ConfigError, source(path))
     assert "'Role' (for role)" in message
     assert f"{path}:1: no column" in message
-    assert "'User ID'" in message  # the headers the file has
+    # the header is counted, not quoted (a header-less file's first row is names)
+    assert "the header row has 3 column(s)" in message
+    assert "'User ID'" not in message
 
 
 def test_several_missing_headers_are_all_named(tmp_path: Path) -> None:

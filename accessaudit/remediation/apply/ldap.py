@@ -174,9 +174,11 @@ class LdapDirectory:
         self.writes += 1
         if not ok:
             r = self.conn.result
+            said = str(r.get("message") or "").strip()[:200]
             raise AuditError(
-                f"LDAP modify ({what}) of {dn} refused: {r.get('description')} {r.get('message')}",
+                f"LDAP modify ({what}) of {dn} refused: {r.get('description')} {said}",
                 "check the write account's rights on the object",
+                outside=[dn, said],
             )
 
     def _dns(self, change: Change) -> tuple[str, str]:
