@@ -23,6 +23,15 @@ def _non_empty(column: str) -> pl.Expr:
     return pl.when(pl.col(column) != "").then(pl.col(column))
 
 
+def _application(groups: pl.DataFrame) -> pl.Expr:
+    """An application export's role is named as the application writes it; its application
+    (the group's ``description``) is shown beside it. Null for every other group."""
+    if not {"source", "description"} <= set(groups.columns):
+        return pl.lit(None, pl.String).alias("_application")
+    role = pl.col("source").str.starts_with("csv:").fill_null(False)
+    return pl.when(role).then(pl.col("description")).alias("_application")
+
+
 class Objects:
     """Accounts and groups the report refers to, as rows of :data:`OBJECT_COLUMNS`."""
 
@@ -33,8 +42,10 @@ class Objects:
         wanted = sorted(ids)
         if "group_id" in groups.columns:
             g = groups.filter(pl.col("group_id").is_in(wanted))
-            g = g.with_columns(pl.coalesce(_non_empty("name"), "group_id").alias("_name"))
-            self._add(g, "group", "group_id", None)
+            g = g.with_columns(
+                pl.coalesce(_non_empty("name"), "group_id").alias("_name"), _application(g)
+            )
+            self._add(g, "group", "group_id", "_application")
         if "account_id" in accounts.columns:
             a = accounts.filter(pl.col("account_id").is_in(wanted))
             cols = [c for c in ("display_name", "username") if c in a.columns]
