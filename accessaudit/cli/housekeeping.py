@@ -11,29 +11,57 @@ from accessaudit.cli.handling import handle_errors
 from accessaudit.cli.options import config_option
 from accessaudit.cli.output import safe
 from accessaudit.errors import ExitCode
-from accessaudit.pipeline.admin import list_runs, prune_runs_now, verify_runs
+from accessaudit.pipeline.admin import ListedRun, prune_runs_now, run_listing, verify_runs
+from accessaudit.store.timeline import Presence
 
 
 @click.command()
 @config_option
 @handle_errors
 def runs(config_path: Path) -> None:
-    """List stored runs with their counts and completeness.
+    """List every run: stored ones with their counts and completeness, the ones retention
+    pruned (pruned-runs.jsonl), and gaps: a run deleted without a ledger entry (MISSING) or a
+    run folder without a readable manifest (DAMAGED). Open counts include the unknown findings
+    (absent but not proven gone). Exit 2 when there is a gap, else 0.
 
     Example:  accessaudit runs --config config.toml
     """
-    for r in list_runs(config_path):
-        s = r.manifest.get("summary", {})
-        state = "complete" if r.complete else "INCOMPLETE"
-        sev = s.get("open_by_severity") or {}
-        ch = s.get("changes") or {}
-        counts = "  ".join(f"{k} {sev.get(k, '?'):>5}" for k in ("critical", "high"))
-        changes = "  ".join(
-            f"{k} {ch.get(k, '?'):>5}" for k in ("new", "resolved", "regressed", "unknown")
+    listing = run_listing(config_path)
+    for r in listing:
+        click.echo(safe(_run_line(r)))
+    gaps = [r.entry for r in listing if r.gap]
+    if gaps:
+        named = ", ".join(f"{g.run_id} ({g.state.value})" for g in gaps[:3]) + (
+            f" and {len(gaps) - 3} more" if len(gaps) > 3 else ""
         )
         click.echo(
-            f"{r.run_id}  {state:10}  {s.get('open', '?'):>7} open  {counts}  {changes}  {r.path}"
+            f"accessaudit: runs: {len(gaps)} gap(s) in the stored record: {safe(named)};"
+            " run `accessaudit verify`",
+            err=True,
         )
+        sys.exit(int(ExitCode.ERROR))
+
+
+def _run_line(r: ListedRun) -> str:
+    e = r.entry
+    if e.state == Presence.MISSING:
+        return (
+            f"{e.run_id}  MISSING     deleted without a pruned-runs.jsonl entry"
+            f" (run {e.named_by} names it as its previous run)"
+        )
+    if e.state == Presence.DAMAGED:
+        return f"{e.run_id}  DAMAGED     no readable manifest.json  {e.path}"
+    counts = "  ".join(f"{k} {r.open_by_severity.get(k, '?'):>5}" for k in ("critical", "high"))
+    changes = "  ".join(
+        f"{k} {r.changes.get(k, '?'):>5}" for k in ("new", "resolved", "regressed", "unknown")
+    )
+    shown = "?" if r.open is None else r.open
+    opened = f"{shown:>7} open ({'?' if r.open_unknown is None else r.open_unknown} unknown)"
+    if e.state == Presence.PRUNED:
+        when = str(e.record.get("pruned_at") or "?")[:10]
+        return f"{e.run_id}  pruned      {opened}  {counts}  {changes}  deleted by retention {when}"
+    state = "complete" if e.complete else "INCOMPLETE"
+    return f"{e.run_id}  {state:10}  {opened}  {counts}  {changes}  {e.path}"
 
 
 @click.command()

@@ -140,10 +140,15 @@ def print_summary(result: RunResult, out: Console) -> None:
                 f"    last sign-in not recorded ({safe(last_logon.get('detail'))}): "
                 "dormancy unknown, no dormancy findings or disable actions"
             )
+    unknown = int(s.get("open_unknown", 0))
+    out.print(
+        f"  {s['open']} open findings ({unknown} of them unknown: absent but not proven gone),"
+        f" {s['accepted']} accepted under an exception"
+    )
     table = Table(title=None, show_edge=False, pad_edge=False, box=None)
     table.add_column("severity")
     table.add_column("open findings", justify="right")
-    for sev, n in s["by_severity"].items():
+    for sev, n in s["open_by_severity"].items():
         table.add_row(sev, str(n))
     out.print(table)
     out.print(f"  {s['actions']} remediation actions; top by impact:")

@@ -379,22 +379,54 @@ def apply_exceptions(
         .drop("_expired", "_order")
     )
     counts = dict(matched.group_by("exception_id").len().iter_rows())
-    extra = _register_findings(register, today, counts, out.schema)
+    extra = _register_findings(register, today, counts, out.schema, _forces(matched, base))
     return pl.concat([out, extra]).sort("rule_id", "finding_key")
 
 
+def _forces(matched: pl.DataFrame, findings: pl.DataFrame) -> dict[str, list[tuple[str, str]]]:
+    """Exception id -> the (principal force, resource force) pairs of the findings it covers."""
+    orgs = [c for c in ("principal_org", "resource_org") if c in findings.columns]
+    if len(orgs) < 2:
+        return {}
+    pairs = (
+        matched.select("finding_key", "exception_id")
+        .join(findings.select("finding_key", *orgs), on="finding_key")
+        .with_columns(pl.col(c).fill_null("unattributed") for c in orgs)
+        .unique(["exception_id", *orgs])
+        .sort("exception_id", *orgs)
+    )
+    out: dict[str, list[tuple[str, str]]] = {}
+    for ex, p, r in pairs.select("exception_id", *orgs).iter_rows():
+        out.setdefault(str(ex), []).append((str(p), str(r)))
+    return out
+
+
+def _forces_text(pairs: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{p} → {r}" for p, r in pairs) if pairs else "none left"
+
+
 def _register_findings(
-    register: Register, today: date, counts: dict[str, int], schema: pl.Schema
+    register: Register,
+    today: date,
+    counts: dict[str, int],
+    schema: pl.Schema,
+    forces: dict[str, list[tuple[str, str]]] | None = None,
 ) -> pl.DataFrame:
+    """The register's own findings: each names the exception (``resource_id``), its rule
+    (``right``) and the forces of the findings it covers (``principal_org`` / ``resource_org``
+    when they are one pair, and in ``detail``)."""
     rows = []
     for e in register.entries:
         n = counts.get(e.id, 0)
+        pairs = (forces or {}).get(e.id, [])
+        principal_orgs = {p for p, _ in pairs}
+        resource_orgs = {r for _, r in pairs}
         if not e.in_force(today):
             rule = EXPIRED_RULE
             why = "the agreement clause ended" if e.ends != e.expires else "expired"
             detail = (
-                f"{why} on {e.ends.isoformat()}: {n} finding(s) of {e.rule} open again"
-                f" ({e.agreement})"
+                f"{why} on {e.ends.isoformat()}: {n} finding(s) of {e.rule} open again;"
+                f" exception {e.id}, forces {_forces_text(pairs)} ({e.agreement})"
             )
         elif n == 0:
             rule = STALE_RULE
@@ -411,6 +443,8 @@ def _register_findings(
                 "action": ActionKind.REVIEW_EXCEPTION.value,
                 "resource_id": e.id,
                 "right": e.rule,
+                "principal_org": next(iter(principal_orgs)) if len(principal_orgs) == 1 else None,
+                "resource_org": next(iter(resource_orgs)) if len(resource_orgs) == 1 else None,
                 "detail": detail,
                 "status": "open",
                 "exception_id": e.id,

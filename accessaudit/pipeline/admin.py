@@ -14,8 +14,10 @@ from accessaudit.pipeline.auditlog import AuditTrail
 from accessaudit.pipeline.hosts import load_config
 from accessaudit.pipeline.rulecheck import check_queries
 from accessaudit.store.retention import prune_runs
+from accessaudit.report.trend import open_count
 from accessaudit.store.runs import RunInfo, RunStore
 from accessaudit.store.verify import Problem, run_folders, verify
+from accessaudit.store.timeline import Presence, TimelineEntry, timeline
 
 
 def list_runs(config_path: Path) -> list[RunInfo]:
@@ -24,6 +26,52 @@ def list_runs(config_path: Path) -> list[RunInfo]:
 
 
 @dataclass(frozen=True)
+@dataclass(frozen=True)
+class ListedRun:
+    """One line of ``accessaudit runs``: a stored, pruned, missing or damaged run."""
+
+    entry: TimelineEntry
+    open: int | None  # by the one definition (unknown findings included); None: no summary
+    open_unknown: int | None
+    open_by_severity: dict[str, int]
+    changes: dict[str, int]
+
+    @property
+    def gap(self) -> bool:
+        return self.entry.gap
+
+
+def run_listing(config_path: Path) -> list[ListedRun]:
+    """Every run of the configured data directory, oldest first: the stored ones, the ones
+    retention deleted (from pruned-runs.jsonl) and the gaps (a run deleted without a ledger
+    entry, a run folder without a readable manifest)."""
+    out = []
+    for e in timeline(load_config(config_path).audit.data_dir):
+        s = e.record.get("summary") if e.state in (Presence.STORED, Presence.PRUNED) else None
+        summary = s if isinstance(s, dict) else {}
+        has = "open" in summary
+        out.append(
+            ListedRun(
+                entry=e,
+                open=open_count(summary) if has else None,
+                open_unknown=(
+                    int(
+                        summary.get(
+                            "open_unknown", (summary.get("changes") or {}).get("unknown", 0)
+                        )
+                    )
+                    if has
+                    else None
+                ),
+                open_by_severity={
+                    k: int(v) for k, v in (summary.get("open_by_severity") or {}).items()
+                },
+                changes={k: int(v) for k, v in (summary.get("changes") or {}).items()},
+            )
+        )
+    return out
+
+
 class Verification:
     """What ``verify`` found: one line per problem, and how many runs were checked."""
 

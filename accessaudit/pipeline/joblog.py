@@ -5,7 +5,8 @@ since the command started); then per event:
 
 * ``start``: ``config`` (the config file), ``data_dir``;
 * ``stage``: ``stage`` (what the run is doing now, e.g. "collecting alliance (ldap)");
-* ``finished``: ``exit_code``, ``run_id``, ``complete``, ``open``, ``open_by_severity``,
+* ``finished``: ``exit_code``, ``run_id``, ``complete``, ``open`` (the run's findings not
+  accepted plus the unknown ones, ``open_unknown`` of them), ``open_by_severity``,
   ``changes`` (new / resolved / regressed / unknown ...), ``manifest_sha256`` (anchor it: the
   newest manifest has no later run vouching for it yet), ``report``, ``pruned``;
 * ``error``: ``exit_code``, ``error`` (the exception class), ``message`` (with the hint); for an
@@ -84,6 +85,7 @@ def finished_fields(result: RunResult, exit_code: int) -> dict[str, Any]:
         "run_id": m.get("run_id"),
         "complete": m.get("complete"),
         "open": s.get("open"),
+        "open_unknown": s.get("open_unknown", 0),
         "open_by_severity": s.get("open_by_severity"),
         "changes": s.get("changes"),
         "manifest_sha256": sha256_file(result.run.path / MANIFEST),

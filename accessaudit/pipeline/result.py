@@ -27,9 +27,14 @@ class RunResult:
         return self.run.complete
 
     def open_at_or_above(self, severity: Severity) -> int:
-        f = self.analysis.findings.filter(pl.col("status") == "open")
+        """Open findings at or above ``severity``, by the one definition of open (the run's
+        findings not accepted, plus the unknown ones: the summary's ``open_by_severity``)."""
         worse = [s.value for s, r in SEVERITY_RANK.items() if r >= SEVERITY_RANK[severity]]
-        return int(f.filter(pl.col("severity").is_in(worse)).height)
+        counts = (self.run.manifest.get("summary") or {}).get("open_by_severity")
+        if counts is None:  # a result without a summary: the findings alone
+            f = self.analysis.findings.filter(pl.col("status") == "open")
+            return int(f.filter(pl.col("severity").is_in(worse)).height)
+        return sum(int(counts.get(s, 0)) for s in worse)
 
     def exit_code(self, fail_on: str) -> ExitCode:
         """3 when a source was incomplete, else 1 when open findings at or above ``fail_on``

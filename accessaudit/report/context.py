@@ -22,6 +22,7 @@ import polars as pl
 from accessaudit.hidden import visible
 from accessaudit.report.display import SEVERITIES, org_classes, severity_class, severity_rank
 from accessaudit.report.evidence import RunRule, run_rules
+from accessaudit.report.history import OPEN_DEFINITION, unknown_rows
 from accessaudit.report.objects import OBJECT_COLUMNS, ORG, Objects
 from accessaudit.report.provenance import dormancy_unknown, files, run_info, sources
 from accessaudit.report.rows import (
@@ -144,18 +145,28 @@ def _rule_docs(rules: Sequence[RuleLike], findings: pl.DataFrame) -> dict[str, d
     return docs
 
 
+#: The documentation of a rule seen only in the history's unknown findings.
+_NO_DOC: Final[dict[str, Any]] = {"severity": "", "sev_class": severity_class(None)}
+
+
 def _summary(
     finding_rows: Sequence[Sequence[Any]],
     action_rows: Sequence[Sequence[Any]],
     docs: Mapping[str, Mapping[str, Any]],
+    unknown: pl.DataFrame,
 ) -> dict[str, Any]:
+    """Counts of the summary; open ones by the one definition: this run's findings not
+    accepted, plus ``unknown`` (the history's keys absent but not proven gone)."""
     open_rows = [f for f in finding_rows if f[F["status"]] == "open"]
     accepted_rows = [f for f in finding_rows if f[F["status"]] != "open"]
-    open_sev = Counter(f[F["severity"]] for f in open_rows)
+    unknown_sev = [visible(v) for v in unknown.get_column("severity").to_list()]
+    unknown_rule = [visible(v) for v in unknown.get_column("rule_id").to_list()]
+    open_sev = Counter(f[F["severity"]] for f in open_rows) + Counter(unknown_sev)
     acc_sev = Counter(f[F["severity"]] for f in accepted_rows)
     extra = sorted((set(open_sev) | set(acc_sev)) - set(SEVERITIES))
-    open_rule = Counter(f[F["rule_id"]] for f in open_rows)
+    open_rule = Counter(f[F["rule_id"]] for f in open_rows) + Counter(unknown_rule)
     acc_rule = Counter(f[F["rule_id"]] for f in accepted_rows)
+    docs = {**{r: _NO_DOC | {"title": r} for r in unknown_rule}, **docs}
     by_rule = [
         {
             "rule_id": rid,
@@ -176,7 +187,9 @@ def _summary(
         org_resolves[a[A["owning_org"]]] += a[A["resolves"]]
     return {
         "findings_total": len(finding_rows),
-        "open_total": len(open_rows),
+        "open_total": len(open_rows) + unknown.height,
+        "open_unknown": unknown.height,
+        "open_definition": OPEN_DEFINITION,
         "accepted_total": len(accepted_rows),
         "by_severity": [
             {
@@ -311,7 +324,7 @@ def build_context(inp: ReportInput) -> dict[str, Any]:
         "severities": list(SEVERITIES),
         **_orgs(inp.org_names, objs, f_rows, a_rows),
         "summary": {
-            **_summary(f_rows, a_rows, docs),
+            **_summary(f_rows, a_rows, docs, unknown_rows(inp.history)),
             # rows are sorted open first, worst first
             "top": [finding_view(f, objs, docs) for f in f_rows[: min(TOP_ITEMS, open_count)]],
         },

@@ -11,8 +11,8 @@ Statuses of a key in run N, given its row in run N-1's history:
 ``persisting``  in run N's findings and open (new / persisting / regressed / unknown) in N-1
 ``regressed``   in run N's findings, but resolved earlier ("resolved" or "closed" in N-1)
 ``resolved``    open in N-1, absent from run N, and the absence is *proven*: see below
-``unknown``     open in N-1, absent from run N, but the absence is not proven (a collection
-                was incomplete): "unknown (collection incomplete)"; carried until proven
+``unknown``     open in N-1, absent from run N, but the absence is not proven; carried until
+                proven, with what it waits for in ``unknown_reason`` (:data:`REASONS`)
 ``closed``      resolved in an earlier run and still absent (kept to recognise a regression)
 ==============  ==============================================================================
 
@@ -24,6 +24,17 @@ configuration never "resolves" its findings either. A key that is ``unknown`` in
 becomes ``persisting`` if it is seen again, and ``resolved`` once two consecutive complete runs
 no longer see it. So an item closes only when a later collection confirms it gone, and a
 closed item that reappears is "regressed", not "new".
+
+Why a key is ``unknown`` (``unknown_reason``), so the report says what it waits for:
+
+* ``incomplete``: run N did not collect every source completely;
+* ``confirm``: run N is complete and collected its sources, but run N-1 did not (so the first
+  complete run after an incomplete one shows it unknown, and the next complete run resolves it);
+* ``not-collected``: run N is complete but does not collect a source its objects came from.
+
+**Open** has one definition everywhere (the summary, ``accessaudit runs``, the trend, the exit
+code, the JSON log, the report): the findings of the run that are not accepted under an
+exception, plus the ``unknown`` keys (absent but not proven gone: :func:`open_frame`).
 
 Everything here except :func:`previous_history` is pure polars.
 """
@@ -69,9 +80,46 @@ LABELS: Final[Mapping[str, str]] = {
     "persisting": "persisting",
     "regressed": "regressed",
     "resolved": "resolved",
-    "unknown": "unknown (collection incomplete)",
+    "unknown": "unknown (not proven gone)",
     "closed": "closed earlier",
 }
+
+
+class Reason(StrEnum):
+    """Why a key is ``unknown``: what its absence waits for."""
+
+    INCOMPLETE = "incomplete"
+    CONFIRM = "confirm"
+    NOT_COLLECTED = "not-collected"
+
+
+#: ``unknown_reason`` -> what the report shows for an unknown finding (what it waits for).
+REASONS: Final[Mapping[str, str]] = {
+    "incomplete": "absent from an incomplete collection; resolved after two consecutive "
+    "complete runs without it",
+    "confirm": "absent in this complete run; resolved when the next complete run confirms",
+    "not-collected": "its source was not collected in this run; resolved after two consecutive "
+    "complete runs that collect it without it",
+}
+#: One sentence per status, for the report's history section (a reviewer can quote each).
+EXPLANATIONS: Final[Mapping[str, str]] = {
+    "new": "New: the finding is in this run and was never seen before.",
+    "persisting": "Persisting: the finding is in this run and was still open in the previous run.",
+    "regressed": "Regressed: the finding is in this run although an earlier run had proven it "
+    "gone.",
+    "resolved": "Resolved: the finding is not in this run, and its absence is proven because "
+    "this run and the previous one both collected every source of its objects completely.",
+    "unknown": "Unknown: the finding is not in this run but its absence is not proven yet "
+    "(this run or the previous one was incomplete for its sources), so it still counts as open "
+    "until two consecutive complete runs no longer see it.",
+    "closed": "Closed earlier: an earlier run proved the finding gone and it has not been seen "
+    "since; if it comes back it is regressed, not new.",
+}
+#: How "open" is counted (the report, ``accessaudit runs`` and the terminal summary say it).
+OPEN_DEFINITION: Final = (
+    "Open findings are the findings of this run not accepted under an exception, plus the "
+    "unknown ones (absent but not proven gone)."
+)
 _ORDER: Final = {c.value: i for i, c in enumerate(Change)}
 
 HISTORY_SCHEMA: Final = _schema(
@@ -90,6 +138,7 @@ HISTORY_SCHEMA: Final = _schema(
         "account_id": pl.String,  # the objects it names (last seen), for the report
         "group_id": pl.String,
         "member_group_id": pl.String,
+        "unknown_reason": pl.String,  # Reason, for status "unknown" (null otherwise)
     }
 )
 
@@ -213,6 +262,18 @@ def _proven(previous_run: RunState | None, current: RunState) -> pl.Expr:
     return pl.lit(both_complete)
 
 
+def _reason(current: RunState) -> pl.Expr:
+    """What an ``unknown`` key waits for (:class:`Reason`), given that its absence in run N is
+    not proven: run N's own incompleteness, a source run N did not collect, or else run N-1."""
+    if not current.complete:
+        return pl.lit(Reason.INCOMPLETE.value)
+    return (
+        pl.when(_all_in("p_sources", sorted(current.sources)))
+        .then(pl.lit(Reason.CONFIRM.value))
+        .otherwise(pl.lit(Reason.NOT_COLLECTED.value))
+    )
+
+
 def _change(proven: pl.Expr) -> pl.Expr:
     """A key's status in run N (:class:`Change`), from whether run N and N-1 saw it."""
     seen, known = pl.col("_cur"), pl.col("_prev")
@@ -275,6 +336,10 @@ def update_history(
                 ("member_group_id", "p_member_group"),
             )
         ],
+        pl.when(pl.col("status") == Change.UNKNOWN.value)
+        .then(_reason(current))
+        .otherwise(pl.lit(None, pl.String))
+        .alias("unknown_reason"),
     )
     return (
         out.with_columns(_o=pl.col("status").replace_strict(_ORDER, return_dtype=pl.Int8))
@@ -338,3 +403,27 @@ def with_history(findings: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
         on="finding_key",
         how="left",
     )
+
+
+def unknown_rows(history: pl.DataFrame | None) -> pl.DataFrame:
+    """The keys of ``history`` that are absent but not proven gone (``unknown``): they count as
+    open (``rule_id``, ``severity``, ``finding_key``)."""
+    if history is None or "status" not in history.columns:
+        return pl.DataFrame(schema=dict.fromkeys(("finding_key", "rule_id", "severity"), pl.String))
+    return history.filter(pl.col("status") == Change.UNKNOWN.value).select(
+        "finding_key", "rule_id", "severity"
+    )
+
+
+def open_frame(findings: pl.DataFrame, history: pl.DataFrame | None) -> pl.DataFrame:
+    """Every open finding of a run by the one definition of "open": the run's findings not
+    accepted under an exception, plus the unknown keys of its history (``finding_key``,
+    ``rule_id``, ``severity``, ``unknown``)."""
+    status = pl.col("status") if "status" in findings.columns else pl.lit("open")
+    seen = findings.filter(status == "open").select(
+        pl.col("finding_key").cast(pl.String),
+        pl.col("rule_id").cast(pl.String),
+        pl.col("severity").cast(pl.String),
+        unknown=pl.lit(False),
+    )
+    return pl.concat([seen, unknown_rows(history).with_columns(unknown=pl.lit(True))])

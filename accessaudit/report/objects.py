@@ -95,5 +95,16 @@ class Objects:
             self.hidden.append(shown != obj_id)
         return found
 
+    def labelled(self, key: str, name: str, kind: str, org: str) -> int:
+        """Index of an object that is not a directory object (an exception of the register, a
+        rule), shown as ``name`` (under its own ``key``, which no directory id can equal)."""
+        found = self.index.get(key)
+        if found is None:
+            found = self.index[key] = len(self.rows)
+            shown = visible(name)
+            self.rows.append([shown, shown, "", kind, org, [], False])
+            self.hidden.append(shown != name)
+        return found
+
     def name(self, ref: int | None) -> str:
         return NONE if ref is None else str(self.rows[ref][NAME])

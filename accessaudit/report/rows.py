@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from accessaudit.model import Org
+from accessaudit.model import ActionKind, Org
 from accessaudit.report.display import (
     NO_ORG,
     NONE,
@@ -86,6 +86,11 @@ def finding_rows(
     member_group, via = raw(findings, "member_group_id"), raw(findings, "via_group_id")
     depth = raw(findings, "depth")
     principal_org, resource_org = raw(findings, "principal_org"), raw(findings, "resource_org")
+    action, resource, right = (
+        raw(findings, "action"),
+        raw(findings, "resource_id"),
+        raw(findings, "right"),
+    )
     rows: list[list[Any]] = []
     for i in range(findings.height):
         principal_id = account[i] or member_group[i]
@@ -104,6 +109,8 @@ def finding_rows(
             else:
                 hops = []
         p, r = objs.ref(principal_id), objs.ref(group[i])
+        if action[i] == ActionKind.REVIEW_EXCEPTION.value and p is None and r is None:
+            p, r = _register_refs(objs, resource[i], right[i], principal_org[i], resource_org[i])
         path = [objs.ref(h) for h in hops]
         refs = [x for x in (p, r, *path) if x is not None]
         rows.append(
@@ -135,6 +142,24 @@ def finding_rows(
         )
     )
     return rows
+
+
+def _register_refs(
+    objs: Objects,
+    exception_id: str | None,
+    rule_id: str | None,
+    principal_org: str | None,
+    resource_org: str | None,
+) -> tuple[int, int]:
+    """A finding of the exceptions register itself (expired or stale exception): its principal
+    is the exception, what it reaches is the exception's rule, each with the force of the
+    findings it covers (one pair; the finding's detail names every pair)."""
+    ex = exception_id or "?"
+    rule = rule_id or "?"
+    return (
+        objs.labelled(f"exception\0{ex}", f"exception {ex}", "exception", principal_org or NO_ORG),
+        objs.labelled(f"rule\0{rule}", f"rule {rule}", "rule", resource_org or NO_ORG),
+    )
 
 
 def action_rows(actions: pl.DataFrame, objs: Objects) -> list[list[Any]]:

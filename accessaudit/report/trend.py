@@ -1,7 +1,8 @@
 """The trend over all runs, built only from stored run summaries, and the burn-down chart.
 
 Every run's ``manifest.json`` carries a ``summary`` (open and accepted findings by severity and
-by rule, and the history's change counts); runs deleted by retention keep theirs in
+by rule, and the history's change counts; open counts the unknown findings too, see
+:data:`~accessaudit.report.history.OPEN_DEFINITION`); runs deleted by retention keep theirs in
 ``pruned-runs.jsonl``. The trend is read from those and nothing else, so it is reproducible
 from the stored runs alone (even after retention deletes some) and cheap: no run's tables are
 opened.
@@ -87,12 +88,13 @@ def point(manifest: Mapping[str, Any], *, pruned: bool = False) -> TrendPoint | 
     if not isinstance(s, Mapping) or "open" not in s:
         return None
     total = int(s.get("findings", s["open"]))
+    seen_open = int(s["open"]) - int(s.get("open_unknown", 0))
     return TrendPoint(
         run_id=str(manifest.get("run_id")),
         started=run_started(manifest),
         complete=manifest.get("complete") is True,
-        open=int(s["open"]),
-        accepted=int(s.get("accepted", total - int(s["open"]))),
+        open=open_count(s),
+        accepted=int(s.get("accepted", total - seen_open)),
         open_by_severity=_ints(s.get("open_by_severity", s.get("by_severity"))),
         accepted_by_severity=_ints(s.get("accepted_by_severity")),
         open_by_rule=_ints(s.get("open_by_rule", s.get("by_rule"))),
@@ -100,6 +102,19 @@ def point(manifest: Mapping[str, Any], *, pruned: bool = False) -> TrendPoint | 
         pruned=pruned,
         accepted_by_rule=_ints(s["accepted_by_rule"]) if "accepted_by_rule" in s else None,
     )
+
+
+def open_count(summary: Mapping[str, Any]) -> int:
+    """A stored summary's open findings by the one definition (unknown ones included).
+
+    Summaries written before that definition (no ``open_unknown``) counted only the run's own
+    findings: their history's unknown keys are added (their severity and rule breakdowns cannot
+    be, and stay as stored).
+    """
+    n = int(summary.get("open", 0))
+    if "open_unknown" not in summary:
+        n += int((summary.get("changes") or {}).get("unknown", 0))
+    return n
 
 
 def stored_points(data_dir: Path, current: Mapping[str, Any]) -> list[TrendPoint]:

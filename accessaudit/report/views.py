@@ -22,7 +22,7 @@ import polars as pl
 
 from accessaudit.model import SEVERITY_RANK, Severity
 from accessaudit.report.evidence import RunRule, exceptions_context, rules_context
-from accessaudit.report.history import LABELS, Change
+from accessaudit.report.history import EXPLANATIONS, LABELS, OPEN_DEFINITION, REASONS, Change
 from accessaudit.store.runs import EXCEPTIONS_FILE, RULES_FILE
 
 #: Items listed per change kind in the officers' view.
@@ -88,6 +88,26 @@ def gone_ids(gone: pl.DataFrame) -> set[str]:
     return ids
 
 
+#: What an unknown finding of a history stored before ``unknown_reason`` waits for.
+_LEGACY_REASON: Final = "absent from an incomplete collection (or after one)"
+
+
+def _waits_for(row: Mapping[str, Any]) -> str:
+    """What a resolved / unknown row of the history waits for ("" once resolved)."""
+    if row["status"] != Change.UNKNOWN.value:
+        return ""
+    return REASONS.get(str(row.get("unknown_reason")), _LEGACY_REASON)
+
+
+def _reason_counts(history: pl.DataFrame) -> list[tuple[str, int]]:
+    """(unknown_reason, keys) of the unknown keys, in :data:`REASONS` order."""
+    if "unknown_reason" not in history.columns:
+        return []
+    unknown = history.filter(pl.col("status") == Change.UNKNOWN.value)
+    counts = dict(unknown.group_by("unknown_reason").len().iter_rows())
+    return [(k, int(counts[k])) for k in REASONS if counts.get(k)]
+
+
 def _changes(
     history: pl.DataFrame | None,
     gone: pl.DataFrame,
@@ -115,6 +135,7 @@ def _changes(
         {
             "status": r["status"],
             "label": LABELS[r["status"]],
+            "waits_for": _waits_for(r),
             "rule_id": r["rule_id"] or "",
             "severity": r["severity"] or "",
             "sev_class": sev_class(r["severity"]),
@@ -130,6 +151,14 @@ def _changes(
         "available": True,
         "previous_run": str(manifest.get("previous_run") or ""),
         "counts": [{"status": s, "label": LABELS[s], "count": counts[s]} for s in _SHOWN_CHANGES],
+        "explanations": [
+            {"status": c.value, "label": LABELS[c.value], "text": EXPLANATIONS[c.value]}
+            for c in Change
+        ],
+        "reasons": [
+            {"reason": k, "count": n, "text": REASONS[k]} for k, n in _reason_counts(history)
+        ],
+        "open_definition": OPEN_DEFINITION,
         "by_status": counts,
         "fresh_total": len(fresh),
         "fresh": [view(f) for f in fresh[:CHANGE_ITEMS]],
