@@ -7,17 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from accessaudit.config.preflight import check_sources
 from accessaudit.engine.exceptions import Register, load_configured
 from accessaudit.engine.rulefile import Rule, load_rules
 from accessaudit.errors import AuditError
 from accessaudit.pipeline.auditlog import AuditTrail
 from accessaudit.pipeline.hosts import load_config
 from accessaudit.pipeline.rulecheck import check_queries
-from accessaudit.store.retention import prune_runs
 from accessaudit.report.trend import open_count
+from accessaudit.store.retention import prune_runs
 from accessaudit.store.runs import RunInfo, RunStore
-from accessaudit.store.verify import Problem, run_folders, verify
 from accessaudit.store.timeline import Presence, TimelineEntry, timeline
+from accessaudit.store.verify import Problem, run_folders, verify
 
 
 def list_runs(config_path: Path) -> list[RunInfo]:
@@ -25,7 +26,6 @@ def list_runs(config_path: Path) -> list[RunInfo]:
     return RunStore(load_config(config_path).audit.data_dir).runs()
 
 
-@dataclass(frozen=True)
 @dataclass(frozen=True)
 class ListedRun:
     """One line of ``accessaudit runs``: a stored, pruned, missing or damaged run."""
@@ -72,6 +72,7 @@ def run_listing(config_path: Path) -> list[ListedRun]:
     return out
 
 
+@dataclass(frozen=True)
 class Verification:
     """What ``verify`` found: one line per problem, and how many runs were checked."""
 
@@ -116,8 +117,10 @@ def prune_runs_now(config_path: Path, *, dry_run: bool) -> list[str]:
 
 def rule_catalogue(config_path: Path | None) -> list[Rule]:
     """The built-in rules and, with a config, its site rule folders; every query checked."""
-    dirs = load_config(config_path).audit.rules_dirs if config_path else []
-    rules = load_rules(dirs)
+    settings = load_config(config_path) if config_path else None
+    if settings is not None:  # every file the sources name is there (secrets: at run time)
+        check_sources(settings, config_path, secrets=False)
+    rules = load_rules(settings.audit.rules_dirs if settings else [])
     check_queries(rules)
     return rules
 

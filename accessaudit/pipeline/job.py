@@ -69,7 +69,7 @@ def run_job(
                 if log:
                     log.stage(name)
 
-            result = run_audit(settings, progress=stage, counts=counts)
+            result = run_audit(settings, progress=stage, counts=counts, config_path=config_path)
             code = result.exit_code(fail_on or settings.audit.fail_on.value)
             trail.event("finished", **run_fields(result, int(code)))
             if settings.report.pseudonymise:

@@ -8,7 +8,9 @@ the collected tables (:func:`~accessaudit.pipeline.analyse.analyse`).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
+from accessaudit.config.preflight import check_sources
 from accessaudit.config.settings import (
     Settings,
 )
@@ -33,6 +35,7 @@ def run_audit(
     now: datetime | None = None,
     progress: Progress = noop,
     counts: Counts = no_counts,
+    config_path: Path | None = None,
 ) -> RunResult:
     """The whole job: lock, collect, analyse, write. Raises AuditError subclasses.
 
@@ -42,6 +45,7 @@ def run_audit(
     rules = load_rules(settings.audit.rules_dirs)
     check_queries(rules, rule_overrides(settings, rules))  # fail before touching a server
     declared_hosts(settings)  # ... and so do two sources of one directory declaring two hosts
+    check_sources(settings, config_path)  # ... a missing export, CA file or password variable
     register = load_configured(settings, [r.id for r in rules])  # ... and so does the register
     store = RunStore(settings.audit.data_dir)
     with store.lock():

@@ -1,0 +1,104 @@
+"""Checks of a loaded configuration against the machine, before anything is collected.
+
+A configuration can be valid and still fail half-way through a run: a CSV export that is not
+there, a CA file or secret file that cannot be read, a password variable the scheduler forgot to
+set. Each of these would stop the run after other sources were already collected. They are all
+checked here first, each problem named by the configuration file, the line of the key and the
+source (``config.toml:42: source 'niche': path /srv/exports/niche.csv does not exist``).
+
+Secret *values* are never read here except through the keyring (the only way to know an entry
+exists); for an environment variable only its presence is checked, for a file only that it is
+a readable regular file.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from accessaudit.config.secrets import SecretRef
+from accessaudit.config.settings import Settings
+from accessaudit.config.tomlpos import line_of
+from accessaudit.errors import ConfigError
+
+#: Properties of a source that are secrets by reference.
+SECRET_PROPERTIES = ("password", "client_secret", "certificate_passphrase")
+
+
+def _problems_of_path(value: Path) -> str | None:
+    try:
+        st = value.stat()
+    except FileNotFoundError:
+        return f"{value} does not exist"
+    except OSError as exc:
+        return f"{value} cannot be read ({exc.strerror})"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{value} is not a regular file"
+    if not os.access(value, os.R_OK):
+        return f"{value} is not readable by this account"
+    return None
+
+
+def _secret_problem(ref: SecretRef) -> str | None:
+    if ref.env:
+        return None if os.environ.get(ref.env) else f"environment variable {ref.env} is not set"
+    if ref.keyring:
+        try:
+            ref.resolve()
+        except ConfigError as exc:
+            return exc.message
+    return None  # a file: checked as a path
+
+
+def source_problems(
+    settings: Settings, *, secrets: bool
+) -> list[tuple[tuple[int | str, ...], str]]:
+    """Every problem of the sources on this machine: ``(loc, message)``, ``loc`` the key's
+    place in the configuration (``("sources", 2, "path")``)."""
+    out: list[tuple[tuple[int | str, ...], str]] = []
+    for i, source in enumerate(settings.sources):
+        prefix = f"source '{source.name}': "
+        for name, value in source:
+            if isinstance(value, Path):
+                problem = _problems_of_path(value)
+                if problem:
+                    out.append((("sources", i, name), f"{prefix}{name} {problem}"))
+        if not secrets:
+            continue
+        for prop in SECRET_PROPERTIES:
+            ref: Any = getattr(source, prop, None)
+            if isinstance(ref, SecretRef):
+                problem = _secret_problem(ref)
+                if problem:
+                    key = f"{prop}_env" if ref.env else f"{prop}_keyring"
+                    out.append((("sources", i, key), f"{prefix}{problem}"))
+    return out
+
+
+def check_sources(settings: Settings, config_path: Path | None, *, secrets: bool = True) -> None:
+    """Raise one ConfigError naming the first problem (and how many more there are) of the
+    sources on this machine; nothing when every path and secret is there."""
+    problems = source_problems(settings, secrets=secrets)
+    if not problems:
+        return
+    loc, message = problems[0]
+    where = _where(config_path, loc)
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    raise ConfigError(
+        f"{where}{message}{more}",
+        "fix the path or set the secret; nothing was collected",
+    )
+
+
+def _where(config_path: Path | None, loc: Sequence[int | str]) -> str:
+    if config_path is None:
+        return ""
+    try:
+        text = config_path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return f"{config_path}: "
+    line = line_of(text, list(loc))
+    return f"{config_path}:{line}: " if line else f"{config_path}: "

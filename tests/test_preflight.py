@@ -1,0 +1,111 @@
+"""Everything a run needs from the machine is checked before any source is collected."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from accessaudit.config.preflight import source_problems
+from accessaudit.config.settings import load_settings
+
+ORGS = (
+    '[[organisations]]\nid = "wmp"\nname = "West Mercia"\n'
+    '[[organisations]]\nid = "warks"\nname = "Warwickshire"\n'
+)
+# collected first: a server that refuses connections; reaching it would fail differently
+LDAP = (
+    '[[sources]]\nkind = "ldap"\nname = "dc"\nservers = ["ldaps://127.0.0.1:1"]\n'
+    'base_dn = "DC=alliance,DC=local"\nconnect_timeout = 2\nhost = "wmp"\n'
+    'bind_dn = "CN=audit,DC=alliance,DC=local"\npassword_env = "AA_TEST_PREFLIGHT_PW"\n'
+)
+
+
+def _csv(name: str, path: str) -> str:
+    return (
+        f'[[sources]]\nkind = "csv"\nname = "{name}"\npath = "{path}"\n'
+        'columns = {username = "Login", role = "Role"}\n'
+    )
+
+
+def _cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "accessaudit", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def env() -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if k != "AA_TEST_PREFLIGHT_PW"}
+    out["AA_TEST_PREFLIGHT_OTHER"] = "x"
+    return out
+
+
+def test_a_missing_export_stops_the_run_before_any_server_is_asked(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    (tmp_path / "niche.csv").write_text("Login,Role\nada,User\n")
+    config = tmp_path / "config.toml"
+    config.write_text(ORGS + LDAP + _csv("niche", "niche.csv") + _csv("athena", "gone/athena.csv"))
+    env["AA_TEST_PREFLIGHT_PW"] = "set"
+    started = time.monotonic()
+    p = _cli("run", "--config", "config.toml", cwd=tmp_path, env=env)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    line = config.read_text().splitlines().index('path = "gone/athena.csv"') + 1
+    assert p.stderr.splitlines() == [
+        f"accessaudit: error: config.toml:{line}: source 'athena': path gone/athena.csv does "
+        "not exist (fix the path or set the secret; nothing was collected)"
+    ]
+    assert time.monotonic() - started < 60  # no connect_timeout spent on 127.0.0.1:1
+    assert not (tmp_path / "accessaudit-data" / "runs").exists()
+    # rules list checks the files too (not the secrets: a scheduler may set those)
+    p = _cli("rules", "list", "--config", "config.toml", cwd=tmp_path, env=env)
+    assert p.returncode == 2 and f"config.toml:{line}: source 'athena'" in p.stderr
+
+
+def test_a_missing_password_variable_is_found_before_collecting(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    (tmp_path / "niche.csv").write_text("Login,Role\nada,User\n")
+    config = tmp_path / "config.toml"
+    config.write_text(ORGS + _csv("niche", "niche.csv") + LDAP)
+    p = _cli("run", "--config", "config.toml", cwd=tmp_path, env=env)
+    line = config.read_text().splitlines().index('password_env = "AA_TEST_PREFLIGHT_PW"') + 1
+    assert p.returncode == 2
+    assert p.stderr.splitlines() == [
+        f"accessaudit: error: config.toml:{line}: source 'dc': environment variable "
+        "AA_TEST_PREFLIGHT_PW is not set (fix the path or set the secret; nothing was collected)"
+    ]
+    p = _cli("rules", "list", "--config", "config.toml", cwd=tmp_path, env=env)
+    assert p.returncode == 0, p.stderr
+
+
+def test_every_problem_is_counted_and_folders_are_not_files(tmp_path: Path) -> None:
+    (tmp_path / "folder.csv").mkdir()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        ORGS + _csv("a", "folder.csv") + _csv("b", "missing.csv")
+        + LDAP.replace('password_env = "AA_TEST_PREFLIGHT_PW"', 'password_file = "pw.txt"')
+    )  # fmt: skip
+    settings = load_settings(config)
+    problems = source_problems(settings, secrets=True)
+    assert [(loc, msg.split(": ", 1)[1]) for loc, msg in problems] == [
+        (("sources", 0, "path"), f"path {tmp_path / 'folder.csv'} is not a regular file"),
+        (("sources", 1, "path"), f"path {tmp_path / 'missing.csv'} does not exist"),
+        (("sources", 2, "password_file"), f"password_file {tmp_path / 'pw.txt'} does not exist"),
+    ]
+    (tmp_path / "pw.txt").write_text("secret")
+    (tmp_path / "missing.csv").write_text("Login,Role\n")
+    (tmp_path / "folder.csv").rmdir()
+    (tmp_path / "folder.csv").write_text("Login,Role\n")
+    assert source_problems(settings, secrets=True) == []
