@@ -69,6 +69,7 @@ from accessaudit.config.sources import LdapSource
 from accessaudit.connectors.ldap import acl, ad
 from accessaudit.connectors.ldap import decode as dec
 from accessaudit.connectors.ldap import generic as gen
+from accessaudit.connectors.ldap import trusts as trust
 from accessaudit.connectors.ldap.columns import raw_frame
 from accessaudit.connectors.ldap.search import Progress, Session, follow_range, range_members
 from accessaudit.errors import ConfigError, ConnectError, IncompleteCollection
@@ -261,6 +262,7 @@ def _collect_ad(s: Session, source: str, now: datetime) -> dict[str, pl.DataFram
         )
     )
     resources, aces = acl.collect_acl(s, source)  # owners and DACLs: connectors/ldap/acl.py
+    trusts = trust.collect_trusts(s, source)  # trustedDomain objects: connectors/ldap/trusts.py
     return {
         "accounts": dec.finish_accounts(accounts),
         "groups": dec.finish_groups(groups),
@@ -268,6 +270,7 @@ def _collect_ad(s: Session, source: str, now: datetime) -> dict[str, pl.DataFram
         "grants": empty(GRANTS_SCHEMA),
         "resources": resources,
         "aces": aces,
+        "trusts": trusts,
     }
 
 

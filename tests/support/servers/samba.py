@@ -215,8 +215,17 @@ class SambaDC:
         return done.stdout
 
 
-def provision(folder: Path, pki: Pki, address: str, *, domain_sid: str | None = None) -> SambaDC:
-    """Provision a throwaway domain into ``folder`` (nothing is written to /etc)."""
+def provision(
+    folder: Path,
+    pki: Pki,
+    address: str,
+    *,
+    domain_sid: str | None = None,
+    realm: str = REALM,
+    domain: str = DOMAIN,
+) -> SambaDC:
+    """Provision a throwaway domain into ``folder`` (nothing is written to /etc); ``realm`` and
+    ``domain`` (NetBIOS) name another domain than the alliance's."""
     require_tools()
     started = time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
@@ -241,8 +250,8 @@ def provision(folder: Path, pki: Pki, address: str, *, domain_sid: str | None = 
         "domain",
         "provision",
         f"--targetdir={folder}",
-        f"--realm={REALM}",
-        f"--domain={DOMAIN}",
+        f"--realm={realm}",
+        f"--domain={domain}",
         "--server-role=dc",
         "--dns-backend=NONE",
         f"--adminpass={ADMIN_PASSWORD}",
