@@ -125,6 +125,8 @@ class ActionKind(StrEnum):
     DELETE_GROUP = "delete-group"  # an empty group that only links the forces
     CLEAR_MANAGER = "clear-manager"  # manager in the other force
     REVIEW_EXCEPTION = "review-exception"  # renew or remove an exceptions-register entry
+    REMOVE_ACE = "remove-ace"  # a trustee's access control entries on an AD object
+    CHANGE_OWNER = "change-owner"  # an AD object owned by the other force -> Domain Admins
     QUARANTINE_TRUST = "quarantine-trust"  # turn SID filtering on for a trust (netdom)
     REMOVE_TRUST = "remove-trust"  # remove a trust once the hosted services have moved
 
@@ -237,9 +239,7 @@ RESOURCES_SCHEMA: Final = _schema(
         "owner_sid": pl.String,  # the security descriptor's owner, where there is one
         # false when the descriptor could not be read (no READ_CONTROL): never "no entries"
         "readable": pl.Boolean,
-        # resources this one is linked to, not contained in: a group policy object's OUs and
-        # domains (their gPLink names it)
-        "linked_to": pl.List(pl.String),
+        "linked_to": pl.List(pl.String),  # a GPO's OUs and domains (their gPLink names it)
     }
 )
 
@@ -261,21 +261,12 @@ TRUSTS_SCHEMA: Final = _schema(
     }
 )
 
-#: The access control entries of a ``resources`` row's DACL as stored, in stored order (``seq``):
-#: raw facts, resolved into ``grants`` by the analysis (AD objects: ``analysis.control``). Masks
-#: as stored (generic bits unmapped), GUIDs lower-case, trustees as SIDs.
+#: A ``resources`` row's DACL entries in stored order (``seq``), raw facts the analysis resolves
+#: into ``grants`` (``analysis.control``): type, flags and mask as stored ([MS-DTYP] 2.4.4).
 ACES_SCHEMA: Final = _schema(
-    {
-        "source": pl.String,
-        "resource_id": pl.String,
-        "seq": pl.Int32,  # position in the stored DACL
-        "ace_type": pl.Int32,  # AceType: 0 allow, 1 deny, 5 allow object, 6 deny object, ...
-        "flags": pl.Int32,  # AceFlags: OI 0x1, CI 0x2, NP 0x4, IO 0x8, ID 0x10
-        "mask": pl.Int64,
-        "object_type": pl.String,  # object ACEs: right / attribute / property set / class GUID
-        "inherited_object_type": pl.String,  # object ACEs: the child class it applies to
-        "trustee_sid": pl.String,
-    }
+    {"source": pl.String, "resource_id": pl.String, "seq": pl.Int32, "ace_type": pl.Int32}
+    | {"flags": pl.Int32, "mask": pl.Int64, "object_type": pl.String}
+    | {"inherited_object_type": pl.String, "trustee_sid": pl.String}
 )
 
 COLLECTED_SCHEMAS: Final[Mapping[str, pl.Schema]] = {

@@ -62,6 +62,7 @@ EXAMPLE_KEYS = {
     *("name", "accounts", "groups", "memberships", "grants", "expect", "settings", "hosts"),
     "trusts",
     "domains",
+    "resources",
 }
 #: Columns a rule query may return (the engine adds finding_key, rule_id, severity, title, action).
 OUTPUT_COLUMNS = tuple(
@@ -87,6 +88,8 @@ class Example:
     hosts: dict[str, str] = field(default_factory=dict)
     #: trustedDomain rows (TRUSTS_SCHEMA columns: partner, partner_sid, direction ...)
     trusts: list[dict[str, Any]] = field(default_factory=list)
+    #: attributed resources (AD objects ...): id, org, class, name, path, subject, linked_to
+    resources: list[dict[str, Any]] = field(default_factory=list)
     #: domain SID -> organisation, as organisations' ``domain_sid`` matchers list them
     domains: dict[str, str] = field(default_factory=dict)
 
@@ -282,7 +285,7 @@ def _check_example_shape(raw: Any, index: int, where: str) -> None:
         )
     if "name" not in raw or "expect" not in raw:
         raise RuleError(f"{where}: examples[{index}] needs 'name' and 'expect'")
-    for table in ("accounts", "groups", "memberships", "grants", "expect", "trusts"):
+    for table in ("accounts", "groups", "memberships", "grants", "expect", "trusts", "resources"):
         if not isinstance(raw.get(table, []), list):
             raise RuleError(
                 f"{where}: examples[{index}] ({raw['name']}): '{table}' must be an array",
@@ -328,6 +331,7 @@ def _example(raw: Any, index: int, where: str, key_len: int) -> Example:
         settings=dict(raw.get("settings", {})),
         hosts={str(k): str(v) for k, v in raw.get("hosts", {}).items()},
         trusts=list(raw.get("trusts", [])),
+        resources=list(raw.get("resources", [])),
         domains={str(k): str(v) for k, v in raw.get("domains", {}).items()},
     )
 

@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from accessaudit.analysis.attribution import attribute_accounts, attribute_groups
+from accessaudit.analysis.control import derive_control
 from accessaudit.analysis.expand import effective_memberships, finding_paths, group_closure
 from accessaudit.analysis.foreign import domain_orgs, foreign_principals, resolve_foreign
 from accessaudit.config.settings import (
@@ -97,16 +98,22 @@ def analyse(
     progress("expanding nested memberships")
     closure = group_closure(memberships)
     effective = effective_memberships(memberships, closure)
+    progress("resolving access control entries")
+    resources, grants = derive_control(
+        tables, accounts, groups, effective=effective, closure=closure,
+        organisations=settings.organisations, precedence=settings.attribution.precedence,
+    )  # fmt: skip
     progress(f"evaluating {len(rules)} rules")
     views = build_views(
         accounts,
         groups,
         memberships,
-        tables["grants"],
+        grants,
         closure=closure,
         effective=effective,
         as_of=as_of,
         hosts=declared_hosts(settings),
+        resources=resources,
         foreign_sids=foreign,
         trusts=trusts,
         domains=domain_orgs(settings.organisations),
@@ -131,7 +138,7 @@ def analyse(
         accounts,
         groups,
         memberships,
-        tables["grants"],
+        grants,
         closure,
         effective,
         findings,
@@ -139,7 +146,12 @@ def analyse(
         paths,
         rules,
         exceptions,
-        {"foreign_principals": foreign, **({} if trusts is None else {"trusts": trusts})},
+        {
+            "foreign_principals": foreign,
+            **({} if trusts is None else {"trusts": trusts}),
+            "resources": resources,
+            **({"aces": tables["aces"]} if "aces" in tables else {}),
+        },
     )
 
 

@@ -25,7 +25,8 @@ def plan_run(run: RunInfo, settings: Settings, rules: list[Rule]) -> dict[str, A
     (the plan applied to the run's snapshot, expanded and evaluated again with the same rules
     and the same attribution)."""
     names = ("accounts", "groups", "memberships", "grants", "group_closure",
-             "effective_memberships", "findings", "actions", "finding_paths")  # fmt: skip
+             "effective_memberships", "findings", "actions", "finding_paths",
+             "resources")  # fmt: skip
     t = {name: read_table(run, name) for name in names}
     as_of = datetime.fromisoformat(str(run.manifest["started"]))
     overrides = rule_overrides(settings, rules)
@@ -48,6 +49,7 @@ def plan_run(run: RunInfo, settings: Settings, rules: list[Rule]) -> dict[str, A
             effective=effective,
             as_of=as_of,
             hosts=hosts,
+            resources=t["resources"],
         )
         return evaluate(rules, views, overrides), effective
 

@@ -22,6 +22,7 @@ from accessaudit.config.organisations import Matchers, Organisation
 from accessaudit.engine.evaluate import evaluate, rule_plan
 from accessaudit.engine.rulefile import Example, Rule
 from accessaudit.engine.views import HOSTS_SCHEMA, build_views
+from accessaudit.engine.views.control import ATTRIBUTED_RESOURCES
 from accessaudit.model import (
     ACCOUNTS_SCHEMA,
     GRANTS_SCHEMA,
@@ -128,6 +129,7 @@ def example_tables(ex: Example, as_of: datetime) -> dict[str, pl.DataFrame]:
         "memberships": memberships,
         "grants": grants,
         "trusts": trusts,
+        "resources": example_resources(ex),
     }
 
 
@@ -172,6 +174,7 @@ def views_of(
         hosts=hosts,
         foreign_sids=foreign_principals(memberships, orgs),
         trusts=tables.get("trusts"),
+        resources=tables.get("resources"),
         domains=domain_orgs(orgs),
     )
 
@@ -210,6 +213,21 @@ def check_queries(
     ctx: pl.SQLContext[Any] = pl.SQLContext(frames=dict(views_of(t, as_of)))
     for rule in rules:
         rule_plan(rule, ctx, (overrides or {}).get(rule.id))
+
+
+def example_resources(ex: Example) -> pl.DataFrame:
+    """The example's attributed ``resources``: ``id``, ``org``, ``class``, ``name``, ``path``,
+    ``subject`` and ``linked_to`` by their short names, AD objects unless ``family`` says."""
+    names = {"id": "resource_id", "class": "object_class", "subject": "subject_id"}
+    rows = [
+        {"source": "example", "family": "ad-object", "readable": True, "org_conflict": False}
+        | {names.get(k, k): v for k, v in r.items()}
+        for r in ex.resources
+    ]
+    return pl.DataFrame(rows, schema=ATTRIBUTED_RESOURCES, strict=False).with_columns(
+        pl.col("linked_to").fill_null(pl.lit([], pl.List(pl.String))),
+        org_evidence=pl.lit([], pl.List(pl.String)),
+    )
 
 
 def example_hosts(ex: Example) -> pl.DataFrame:

@@ -31,6 +31,7 @@ from collections.abc import Callable
 import polars as pl
 
 from accessaudit.model import ActionKind, Via
+from accessaudit.remediation import commands_control as control
 from accessaudit.remediation import commands_membership as membership
 from accessaudit.remediation import commands_rights as rights
 from accessaudit.remediation import commands_trust as trust
@@ -60,6 +61,8 @@ RENDERERS: dict[ActionKind, Callable[[], Rendered]] = {
     A.DELETE_GROUP: rights.delete_group,
     A.QUARANTINE_TRUST: trust.quarantine_trust,
     A.REMOVE_TRUST: trust.remove_trust,
+    A.REMOVE_ACE: control.remove_ace,
+    A.CHANGE_OWNER: control.change_owner,
 }
 _COLUMNS = Rendered._fields
 

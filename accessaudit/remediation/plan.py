@@ -60,6 +60,8 @@ _EMPTY_ROUTED = [
 _NULL = pl.lit(None, pl.String)
 #: Actions on a trust: the finding's resource is the trustedDomain object, its right the trust.
 TRUST_ACTIONS = [A.QUARANTINE_TRUST.value, A.REMOVE_TRUST.value]
+#: Actions on an AD object's security descriptor: the finding's resource is the object.
+CONTROL_ACTIONS = [A.REMOVE_ACE.value, A.CHANGE_OWNER.value]
 
 
 def _rank_expr(col: str) -> pl.Expr:
@@ -131,6 +133,7 @@ def _rule_targets(f: pl.DataFrame) -> pl.DataFrame:
                     A.RESOLVE_DUAL_IDENTITY.value,
                     A.REVIEW_EXCEPTION.value,
                     *TRUST_ACTIONS,
+                    *CONTROL_ACTIONS,
                 ]
             )
         )
@@ -138,7 +141,14 @@ def _rule_targets(f: pl.DataFrame) -> pl.DataFrame:
         .otherwise(_NULL),
         # an app role assignment is removed per (principal, application): all of its roles there
         t_right=pl.when(
-            action.is_in([A.REMOVE_ROLE_ASSIGNMENT.value, A.REMOVE_SID_HISTORY.value, *TRUST_ACTIONS])
+            action.is_in(
+                [
+                    A.REMOVE_ROLE_ASSIGNMENT.value,
+                    A.REMOVE_SID_HISTORY.value,
+                    *TRUST_ACTIONS,
+                    A.REMOVE_ACE.value,
+                ]
+            )
         )
         .then(pl.col("right"))
         .otherwise(_NULL),

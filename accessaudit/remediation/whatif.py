@@ -51,6 +51,8 @@ SIMULATED = frozenset(
         A.REMOVE_GUEST.value,
         A.DELETE_GROUP.value,
         A.CLEAR_MANAGER.value,
+        A.REMOVE_ACE.value,
+        A.CHANGE_OWNER.value,
     }
 )
 _EDGE_KINDS = (A.REMOVE_MEMBER.value, A.UNNEST_GROUP.value)
@@ -230,7 +232,19 @@ def _drop_grants(grants: pl.DataFrame, actions: pl.DataFrame) -> pl.DataFrame:
     app_keys = _of(actions, A.REMOVE_APP_ROLE_ASSIGNMENT.value).select(
         principal_id="member_id", resource_id="resource_id"
     )
-    return grants.join(app_keys, on=["principal_id", "resource_id"], how="anti")
+    grants = grants.join(app_keys, on=["principal_id", "resource_id"], how="anti")
+    # an AD object's entries of one trustee (delegation, DCSync), or its owner
+    for kind, kinds in (
+        (A.REMOVE_ACE, ("delegation", "replication")),
+        (A.CHANGE_OWNER, ("object-owner",)),
+    ):
+        keys = (
+            _of(actions, kind.value)
+            .select(principal_id="member_id", resource_id="resource_id")
+            .join(pl.DataFrame({"resource_kind": list(kinds)}), how="cross")
+        )
+        grants = grants.join(keys, on=["principal_id", "resource_id", "resource_kind"], how="anti")
+    return grants
 
 
 def _clear_owners(

@@ -16,6 +16,7 @@ import polars as pl
 
 from accessaudit.engine.views import assignments, directory, foreign, identity, membership, reach
 from accessaudit.engine.views.assignments import HOSTS_SCHEMA
+from accessaudit.engine.views.control import control_views
 from accessaudit.model import TRUSTS_SCHEMA
 
 __all__ = ["HOSTS_SCHEMA", "build_views"]
@@ -31,6 +32,7 @@ def build_views(
     effective: pl.DataFrame,
     as_of: datetime,
     hosts: pl.DataFrame | None = None,
+    resources: pl.DataFrame | None = None,
     foreign_sids: pl.DataFrame | None = None,
     trusts: pl.DataFrame | None = None,
     domains: pl.DataFrame | None = None,
@@ -85,6 +87,7 @@ def build_views(
         "trusts": foreign.trusts(
             _lazy(trusts, TRUSTS_SCHEMA), declared, acc, _lazy(domains, foreign.DOMAINS_SCHEMA)
         ),
+        **control_views(gr, resources, declared, principals, eff),
     }
 
 

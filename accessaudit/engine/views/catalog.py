@@ -372,4 +372,68 @@ VIEWS: tuple[ViewDoc, ...] = (
             "cross": "the two sides belong to different real organisations",
         },
     ),
+    ViewDoc(
+        "resources",
+        "Securable objects that are neither accounts nor groups' memberships: AD objects with "
+        "their security descriptor (and, from other sources, folders, shares, mailboxes, Azure "
+        "scopes), with their organisation.",
+        "One row per collected resource. An AD object no organisation claims that is part of "
+        "the domain itself (the domain head, CN=System with AdminSDHolder, CN=Builtin) takes the "
+        "declared host of its directory.",
+        {
+            "resource_id": "the AD object's objectGUID (a folder's, mailbox's, scope's own id)",
+            "family": "`ad-object`, `folder`, `share`, `mailbox` or `azure-scope`",
+            "object_class": "the AD object's structural class (user, group, "
+            "organizationalUnit, groupPolicyContainer, domainDNS ...)",
+            "path": "the DN (a UNC path, an address, an ARM scope)",
+            "parent_id": "the resource it sits in (its OU or container)",
+            "subject_id": "the account or group the resource is (an AD user or group object)",
+            "owner_sid": "the security descriptor's owner",
+            "readable": "false when the descriptor could not be read: never 'no entries'",
+            "linked_to": "a group policy object's OUs and domains (their gPLink names it)",
+            "org": "the subject's organisation, else the `ou` / `path_prefix` matchers', else "
+            "the declared host for the domain's own objects",
+            "org_evidence": '"subject:org" or "matcher:org" for every matcher that fired',
+            "org_conflict": _ORG_CONFLICT,
+        },
+    ),
+    ViewDoc(
+        "control",
+        "Who controls which AD object: delegated rights (ACEs), owners and DCSync rights.",
+        "One row per (holder, object, resource_kind), deny entries applied (in stored order), "
+        "inherited entries reported on the container where they are set. Default trustees "
+        "(SELF, CREATOR OWNER, SYSTEM, Enterprise DCs, the domain's protected groups) are left "
+        "out.",
+        {
+            "principal_id": "the ACE's trustee or the owner: an account or group id, or a SID "
+            "no collected object holds",
+            "principal_type": "`account`, `group` or `sid` (not collected)",
+            "members": "a group holder's effective member accounts (null for others)",
+            "resource_kind": "`delegation` (an ACE), `object-owner` or `replication` (DCSync)",
+            "rights": "the rights, comma-separated: GenericAll, GenericWrite, WriteDacl, "
+            "WriteOwner, AllExtendedRights, ResetPassword, AddMember, AddSelf, "
+            "WriteKeyCredentialLink, WriteRBCD, WriteSPN, WriteGPLink, CreateUser, CreateGroup, "
+            "CreateComputer, WriteAllProperties, AllValidatedWrites; Owner; DCSync",
+            "container": "the object is an OU, container, domain head or builtin domain",
+            "subject_id": "the account or group the object is",
+            "subject_type": "`account` or `group` (null for other objects)",
+            "subject_grants": "grants the subject holds itself (what a group would give a "
+            "holder who adds itself)",
+            "inherited": "every entry behind the row is inherited (set on a parent)",
+            "reach": "the objects the rights reach: 1 for an entry on the object, the objects "
+            "below for an inherited entry folded onto its container",
+            "linked_to": "a group policy object's OUs and domains",
+            "cross": "the holder and the object belong to different real organisations",
+        },
+    ),
+    ViewDoc(
+        "control_gpo",
+        "Control over group policy objects, with the OUs and domains each is linked to.",
+        "One row per (holder, GPO, linked OU or domain).",
+        {
+            "linked_id": "the OU or domain whose gPLink names the GPO",
+            "linked_org": "that OU's (domain's) organisation",
+            "cross": "the holder and the linked OU belong to different real organisations",
+        },
+    ),
 )
