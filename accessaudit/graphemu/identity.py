@@ -30,6 +30,9 @@ from accessaudit.graphemu.tenant import Tenant
 
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+#: The ``aud`` of a token asked for ``<resource>/.default``, for resources other than Graph
+#: (an ARM token's audience is ``https://management.azure.com/``, as Azure issues it).
+RESOURCE_AUDIENCES = {"https://management.azure.com": "https://management.azure.com/"}
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 _SIGNING_KEY: rsa.RSAPrivateKey | None = None
@@ -188,7 +191,8 @@ class IdentityPlatform:
         failure = self._scope_error(form.get("scope", ""))
         if failure is not None:
             return failure
-        return self._client_token(app, tenant, key, form, client_id, basic_secret)
+        audience = RESOURCE_AUDIENCES.get(form.get("scope", "")[:-9], GRAPH_AUDIENCE)
+        return self._client_token(app, tenant, key, form, client_id, basic_secret, audience)
 
     def _scope_error(self, scope: str) -> Reply | None:
         """The error for any ``scope`` but one ``<resource>/.default`` this service serves."""
@@ -217,6 +221,7 @@ class IdentityPlatform:
         form: Mapping[str, str],
         client_id: str,
         basic_secret: str | None,
+        audience: str = GRAPH_AUDIENCE,
     ) -> Reply:
         """Check the client's secret or signed assertion; the token, or the error Entra gives."""
         secret = form.get("client_secret") or basic_secret
@@ -255,7 +260,7 @@ class IdentityPlatform:
                 "The request body must contain the following parameter: 'client_assertion' or "
                 "'client_secret'.",
             )
-        return Reply(200, self._issue(app, tenant, method))
+        return Reply(200, self._issue(app, tenant, method, audience))
 
     def _check_assertion(
         self, app: AppRegistration, tenant: Tenant, key: str, assertion: str
@@ -320,13 +325,15 @@ class IdentityPlatform:
             )
         return None
 
-    def _issue(self, app: AppRegistration, tenant: Tenant, method: str) -> dict[str, Any]:
+    def _issue(
+        self, app: AppRegistration, tenant: Tenant, method: str, audience: str = GRAPH_AUDIENCE
+    ) -> dict[str, Any]:
         with self._lock:
             self._serial += 1
             serial = self._serial
         now = int(time.time())
         claims: dict[str, Any] = {
-            "aud": GRAPH_AUDIENCE,
+            "aud": audience,
             "iss": f"https://sts.windows.net/{tenant.tenant_id}/",
             "iat": now,
             "nbf": now,

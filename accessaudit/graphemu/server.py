@@ -29,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from accessaudit.graphemu.arm import ARM_RESOURCE, MG_PREFIX, ArmTenant, handle_arm
 from accessaudit.graphemu.faults import DEFAULT_ERRORS, Fault, Faults
 from accessaudit.graphemu.graph import GraphApi
 from accessaudit.graphemu.identity import (
@@ -114,6 +115,8 @@ class GraphEmulator(IdentityPlatform):
         self.token_lifetime = 3599
         #: extra resource URIs the token endpoint accepts in ``<resource>/.default`` scopes
         self.resources: set[str] = set()
+        #: Azure Resource Manager data per tenant id (:mod:`.arm`), served when added
+        self.arm: dict[str, ArmTenant] = {}
         self._key = _signing_key()
         self._serial = 0
         self._min_serial = 0
@@ -163,6 +166,12 @@ class GraphEmulator(IdentityPlatform):
         return f"{self.base_url}/{tenant}"
 
     # --- setup --------------------------------------------------------------------------------
+
+    def add_arm(self, arm: ArmTenant) -> ArmTenant:
+        """Serve ARM role assignments for ``arm.tenant_id`` (tokens for ARM's audience)."""
+        self.arm[arm.tenant_id] = arm
+        self.resources.add(ARM_RESOURCE)
+        return arm
 
     def add_tenant(self, tenant: Tenant) -> Tenant:
         self.tenants[tenant.tenant_id] = tenant
@@ -239,6 +248,9 @@ class GraphEmulator(IdentityPlatform):
             elif path.startswith("/v1.0/"):
                 kind = "graph"
                 reply = self._graph(method, target, headers, in_batch=False, body=body)
+            elif path.lower().startswith(("/subscriptions/", MG_PREFIX)):
+                kind = "arm"
+                reply = self._arm(method, target, headers)
             else:
                 reply = self._error(404, "NotFound", f"No route for {path}")
         except Exception:
@@ -332,6 +344,16 @@ class GraphEmulator(IdentityPlatform):
         code, message = DEFAULT_ERRORS.get(fault.status, ("UnknownError", "Error."))
         headers = {} if fault.retry_after is None else {"Retry-After": fault.retry_after}
         return self._error(fault.status, fault.code or code, fault.message or message, headers)
+
+    def _arm(self, method: str, target: str, headers: Mapping[str, str]) -> Reply:
+        fault = self.faults.pick(method, target, False)
+        faulted = self._fault(fault, target) if fault else None
+        if faulted is not None and not faulted.drop:
+            return faulted
+        key, floor = self._key, self._min_serial
+        reply = handle_arm(self.arm, self.base_url, key, floor, method, target, headers)
+        reply.drop = faulted is not None
+        return reply
 
     def _graph(
         self,

@@ -69,14 +69,14 @@ def directory() -> tuple[pl.DataFrame, pl.DataFrame]:
                     "S-1-5-21-1-2-3-1102",
                     "S-1-5-21-1-2-3-1103",
                     "S-1-5-21-1-2-3-1104",
-                ],  # fmt: skip
+                ],
                 "username": ["alice", "kward", "inteldesk", "bob"],
                 "upn": [
                     "alice@westmercia.police.uk",
                     "kim.ward@warwickshire.police.uk",
                     "intel.desk@westmercia.police.uk",
                     "bob@westmercia.police.uk",
-                ],  # fmt: skip
+                ],
                 "display_name": ["Alice Price", "Kim Ward", "WMP Intel Desk", "Bob Stone"],
                 "mail": [None, "kim.ward@warwickshire.pnn.police.uk", None, None],
             }
@@ -90,7 +90,7 @@ def directory() -> tuple[pl.DataFrame, pl.DataFrame]:
                 "group_id": ["g-ops"],
                 "sid": ["S-1-5-21-1-2-3-2001"],
                 "name": ["WK Ops"],
-            }  # fmt: skip
+            }
         ),
         GROUPS_SCHEMA,
     )
@@ -251,12 +251,12 @@ def test_ascii_and_utf16_exports_and_a_bad_byte(exports: ExchangeSource) -> None
 
 def test_a_mailbox_name_two_mailboxes_share_is_refused(exports: ExchangeSource) -> None:
     _rewrite(exports.mailboxes, '"Alice Price"', '"WMP Intel Desk"')
-    with pytest.raises(InputFileError, match="perm.csv:5: mailbox 'wmp intel desk' names two"):
-        ps51(
-            exports.mailbox_permissions or Path(),
-            "x",
-            ["Identity", "User", "AccessRights", "IsInherited", "Deny"],
-            [["Intel Desk", "bob", "FullAccess", "False", "False"]] * 2
-            + [["WMP Intel Desk", "bob", "FullAccess", "False", "False"]],
-        )
+    ps51(
+        exports.mailbox_permissions or Path(),
+        "x",
+        ["Identity", "User", "AccessRights", "IsInherited", "Deny"],
+        [["Intel Desk", "bob", "FullAccess", "False", "False"]] * 2
+        + [["WMP Intel Desk", "bob", "FullAccess", "False", "False"]],
+    )
+    with pytest.raises(InputFileError, match=r"perm\.csv:5: mailbox 'wmp intel desk' names two"):
         collect(exports, now=NOW)
