@@ -7,7 +7,9 @@ directory account *is* that account: its role memberships are rewritten to the d
 group the person is in) and the CSV account row is dropped. A CSV user matching no directory
 account keeps its own CSV account (an application-only login, itself worth reviewing); one
 matching several is kept too and reported as ambiguous, because guessing would put a person's
-access on someone else.
+access on someone else. Two logins of one person holding one role are one edge: the enabled one
+when one of them is (a login the application has disabled, ``via`` ``csv-disabled``, gives no
+access).
 
 The CSV side's key is the CSV account's ``on`` column when it has a value (e.g. a mapped ``upn``
 column), otherwise its username (an export whose user column holds UPNs or payroll numbers).
@@ -34,7 +36,7 @@ from accessaudit.analysis.identifiers import (
     login_keys,
     text_key,
 )
-from accessaudit.model import CollectionUnit, MemberKind, SourceCollection
+from accessaudit.model import CollectionUnit, MemberKind, SourceCollection, Via
 
 #: The identities a CSV user can be correlated on (``CsvSource.correlate_on``).
 CORRELATE_ON: Final = ("username", "upn", "employee_id", "mail")
@@ -114,7 +116,10 @@ def correlate(
             .alias("member_id")
         )
         .drop("directory_account_id")
-        .unique(keep="first", maintain_order=True)  # two CSV users, one person, one role
+        # two CSV users, one person, one role: one edge; a disabled login's edge only when the
+        # person holds the role through no enabled one
+        .filter(_not_superseded())
+        .unique(keep="first", maintain_order=True)
     )
     new_accounts = accounts.join(
         matched, left_on="account_id", right_on="csv_account_id", how="anti", maintain_order="left"
@@ -130,6 +135,13 @@ def correlate(
         signals=dict(collection.signals),
     )
     return result, evidence
+
+
+def _not_superseded() -> pl.Expr:
+    """False for a disabled login's edge (``via`` ``csv-disabled``) to a role the same member
+    also holds through an enabled login."""
+    disabled = pl.col("via") == Via.CSV_DISABLED.value
+    return ~disabled | disabled.all().over("group_id", "member_id")
 
 
 def _csv_keys(accounts: pl.DataFrame, on: str, domains: Sequence[str]) -> pl.DataFrame:
