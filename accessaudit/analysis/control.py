@@ -281,7 +281,8 @@ def _ancestors(resources: pl.DataFrame, of: pl.DataFrame, max_depth: int = 64) -
 
 def _fold(kept: pl.DataFrame, aces: pl.DataFrame, resources: pl.DataFrame) -> pl.DataFrame:
     """Inherited rights onto the container where their entry is set, with ``reach``."""
-    key = ["trustee_sid", "m", "object_type"]
+    key = ["trustee_sid", "m", "_ot"]  # the object type with "" for none: nulls never join
+    kept = kept.with_columns(_ot=pl.col("object_type").fill_null(""))
     inherited = kept.filter(pl.col("inherited"))
     direct = kept.filter(~pl.col("inherited")).select(
         "resource_id", "trustee_sid", "right", inherited=pl.lit(False), reach=pl.lit(None, pl.Int64)
@@ -295,7 +296,7 @@ def _fold(kept: pl.DataFrame, aces: pl.DataFrame, resources: pl.DataFrame) -> pl
             & ((pl.col("flags") & sd.CONTAINER_INHERIT) != 0)
             & pl.col("ace_type").is_in(list(sd.ALLOW_TYPES))
         )
-        .with_columns(m=sd.DS_MAPPING.expr(pl.col("mask")))
+        .with_columns(m=sd.DS_MAPPING.expr(pl.col("mask")), _ot=pl.col("object_type").fill_null(""))
         .select(*key, ancestor_id="resource_id")
         .unique()
         .collect()
@@ -384,8 +385,10 @@ def control_grants(
             kind=pl.lit(ResourceKind.REPLICATION.value),
         )
     )
-    delegation = _widest(
-        _fold(kept.filter(~pl.col("right").is_in(list(DCSYNC_PARTS))), aces, ad)
+    # the widest right per object first, then folded: on an OU, GenericAll over its users does
+    # not hide AddMember over its groups
+    delegation = _fold(
+        _widest(kept.filter(~pl.col("right").is_in(list(DCSYNC_PARTS)))), aces, ad
     ).with_columns(kind=pl.lit(ResourceKind.DELEGATION.value))
     owners = ad.filter(
         pl.col("owner_sid").is_not_null() & ~is_default_trustee(pl.col("owner_sid"))
