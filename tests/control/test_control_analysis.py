@@ -97,15 +97,15 @@ def test_explicit_rights_named_at_their_widest() -> None:
 def test_deny_before_allow_cancels_for_the_trustees_token_and_after_it_does_not() -> None:
     resources = [_res("bob", "user"), _res("carol", "user"), _res("dave", "user")]
     effective = pl.DataFrame({"account_id": ["t"], "group_id": ["grp"]})
-    reset = {"ace_type": 5, "ot": g.USER_FORCE_CHANGE}
+    reset = g.USER_FORCE_CHANGE
     aces = [
         # bob: a deny to a group t is in, stored before t's allow: cancelled
-        _ace("bob", 0, G, CR, **{**reset, "ace_type": 6}),
-        _ace("bob", 1, T, CR, **reset),
+        _ace("bob", 0, G, CR, ace_type=6, ot=reset),
+        _ace("bob", 1, T, CR, ace_type=5, ot=reset),
         # carol: the allow is stored first (Samba keeps that order): the allow wins
-        _ace("carol", 0, T, CR, **reset),
-        _ace("carol", 1, T, CR, **{**reset, "ace_type": 6}),
-        # dave: a deny of WP member only takes GenericAll's name, not its other parts
+        _ace("carol", 0, T, CR, ace_type=5, ot=reset),
+        _ace("carol", 1, T, CR, ace_type=6, ot=reset),
+        # dave: a deny of WP on one attribute takes GenericAll's name, not its other parts
         _ace("dave", 0, "S-1-1-0", WP, ace_type=6, ot=g.KEY_CREDENTIAL_LINK),
         _ace("dave", 1, U, GA),
     ]
