@@ -289,7 +289,9 @@ def test_the_demo_as_shipped_finds_exactly_the_planted_truth(tmp_path: Path) -> 
     planted = generate(
         seed=7, accounts=6000, now=datetime.fromisoformat(m["started"]), apps=True, entra=True
     )
-    assert planted.truth.filter(pl.col("plant").str.starts_with("app-")).height == 12
+    # 2 x (4 strays + 2 ghosts), but one stray is exported "No" (a disabled login: no direct
+    # access; inactive-cross-org-access reports it)
+    assert planted.truth.filter(pl.col("plant").str.starts_with("app-")).height == 11
     assert planted.truth.filter(pl.col("plant").str.starts_with("entra-")).height > 20
     findings = read_table(run, "findings")
     assert_matches_truth(findings, planted.truth)

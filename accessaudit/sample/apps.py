@@ -4,7 +4,9 @@ Each force hosts an application whose user list is exported as CSV, one row per 
 West Mercia's records system "niche" and Warwickshire's case system "athena". :func:`plant_apps`
 builds the exports, recording as it plants: the owning force's users (legitimate:
 ``app-own-force`` rows of :attr:`~accessaudit.sample.builder.Sample.legitimate`), four of the
-other force's users, drawn like the directory's plants (``cross-org-direct-member`` on the role),
+other force's users, drawn like the directory's plants (``cross-org-direct-member`` on the role;
+one whose account is disabled is exported ``No``, a disabled login: no access, reported by
+``inactive-cross-org-access``),
 and two users the directory does not know (``unattributed-with-access``); plus a username in the
 wrong case and hostile text. :func:`write_app_exports` writes them and :func:`app_sources`
 describes them as ``[[sources]]``.
@@ -86,7 +88,10 @@ def plant_apps(
         strays = people.filter(pl.col("account_id").is_in(strays_ids.to_list())).with_columns(
             role=pl.Series([roles[i % len(roles)] for i in range(4)])
         )
-        for acct, role in strays.select("account_id", "role").iter_rows():
+        for acct, role, enabled in strays.select("account_id", "role", "enabled").iter_rows():
+            if not enabled:  # exported "No": a disabled login holds the role, gives no access
+                b.reach.append(pl.Series([acct]))  # the inactive-access rule reports it
+                continue
             b.plant(
                 "cross-org-direct-member",
                 f"app-{app.name}",
