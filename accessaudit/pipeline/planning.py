@@ -12,9 +12,12 @@ from accessaudit.analysis.expand import effective_memberships, group_closure
 from accessaudit.config.settings import Settings
 from accessaudit.engine.evaluate import build_views, evaluate
 from accessaudit.engine.rulefile import Rule, load_rules
+from accessaudit.model import ActionKind
 from accessaudit.pipeline.analyse import rule_overrides
 from accessaudit.pipeline.hosts import declared_hosts
 from accessaudit.pipeline.rerender import settings_for_run
+from accessaudit.remediation import split
+from accessaudit.remediation.crossing import split_unnests
 from accessaudit.remediation.planfile import build_plan, save_plan
 from accessaudit.remediation.whatif import what_if
 from accessaudit.store.runs import MANIFEST, RunInfo, open_run, read_table, sha256_file
@@ -54,6 +57,16 @@ def plan_run(run: RunInfo, settings: Settings, rules: list[Rule]) -> dict[str, A
         return evaluate(rules, views, overrides), effective
 
     result = what_if(t, t["actions"], reevaluate)
+    splits = split.describe(
+        t["actions"].filter(pl.col("kind") == ActionKind.SPLIT_GROUP.value),
+        accounts=t["accounts"],
+        groups=t["groups"],
+        memberships=t["memberships"],
+        unnests=split_unnests(
+            t["actions"], t["findings"], t["finding_paths"], t["groups"], t["memberships"]
+        ),
+        places=split.places(settings.organisations),
+    )
     return build_plan(
         run.run_id,
         sha256_file(run.path / MANIFEST),
@@ -64,6 +77,7 @@ def plan_run(run: RunInfo, settings: Settings, rules: list[Rule]) -> dict[str, A
         whatif=result,
         as_of=as_of,
         findings=t["findings"],
+        splits=splits,
     )
 
 

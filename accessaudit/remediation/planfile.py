@@ -12,7 +12,9 @@ Shape (``format`` = ``accessaudit-plan/1``)::
                   target: {group_sid, group_dn, group_mastered, group_source, member_sid,
                            member_dn, member_source, via, manager_id, membership_rule,
                            exchange, service_principal,
-                           strip: [{group_id, group_sid, group_dn, via}]}}],
+                           strip: [{group_id, group_sid, group_dn, via}],
+                           split: {name, sam, ou, scope, description, members, parents,
+                                   unnest}}}],
      "sha256"}
 
 ``target.manager_id`` is the manager a ``clear-manager`` removes (another one found by ``apply``
@@ -21,7 +23,11 @@ Graph cannot remove (a dynamic group's rule; an Exchange group), left to a perso
 ``target.service_principal`` marks a ``remove-owner`` of an enterprise application (an owner of
 its service principal: ``/servicePrincipals/{id}/owners``, not ``/groups/{id}/owners``);
 ``target.strip`` lists the edges a ``remove-memberships`` removes (the same edges as
-its command and the what-if: :func:`commands.strip_edges`), which ``apply`` removes one by one.
+its command and the what-if: :func:`commands.strip_edges`), which ``apply`` removes one by one;
+``target.split`` is a ``split-group``'s new group (name, sAMAccountName, OU, scope and
+description as its command makes it), the movers, the same-force parents it joins and the
+other force's parents the split group leaves (:func:`accessaudit.remediation.split.describe`),
+which ``apply`` executes step by step.
 
 ``sha256`` is the SHA-256 of the canonical JSON (sorted keys, no spaces) of everything else;
 :func:`load_plan` recomputes it, so any edit of the file is refused. ``apply`` also wants the
@@ -139,6 +145,26 @@ def _strips(
     return out
 
 
+def _split_targets(splits: pl.DataFrame, groups: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """group -> its split's new group and edges, as its command renders them (the new group
+    takes the split group's scope; its description names the group it was split from)."""
+    g = groups.select("group_id", _g_name="name", _g_scope="scope").unique("group_id")
+    rows = splits.join(g, on="group_id", how="left").filter(pl.col("_split_members").is_not_null())
+    return {
+        r["group_id"]: {
+            "name": r["_new_name"],
+            "sam": r["_new_sam"],
+            "ou": r["_new_ou"],
+            "scope": r["_g_scope"] or "global",
+            "description": f"Split from {r['_g_name'] or '?'} by accessaudit",
+            "members": list(r["_split_members"]),
+            "parents": list(r["_split_parents"]),
+            "unnest": list(r["_split_unnest"]),
+        }
+        for r in rows.to_dicts()
+    }
+
+
 def with_batches(actions: pl.DataFrame) -> pl.DataFrame:
     """``actions`` + ``batch_id``: ``<system>-<kind>-NNN``, :data:`BATCH_SIZE` actions of one
     system and kind per batch, numbered in the actions' order."""
@@ -170,9 +196,11 @@ def build_plan(
     whatif: WhatIf,
     as_of: datetime,
     findings: pl.DataFrame | None = None,
+    splits: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The plan document (with its ``sha256``) for a run's ``actions`` (``findings``: the
-    run's, for the edges of ``remove-memberships``)."""
+    run's, for the edges of ``remove-memberships``; ``splits``: ``split.describe`` of its
+    split actions)."""
     targets = {
         r["action_id"]: r for r in _targets(actions, accounts, groups, memberships).to_dicts()
     }
@@ -187,6 +215,7 @@ def build_plan(
         if "manager_id" in accounts.columns
         else {}
     )
+    split_of = _split_targets(splits, groups) if splits is not None else {}
     rows = with_batches(actions)
     out = []
     for r in rows.to_dicts():
@@ -205,6 +234,8 @@ def build_plan(
             r["target"]["service_principal"] = True
         if r["kind"] == "remove-memberships":
             r["target"]["strip"] = strips.get(r["member_id"], [])
+        if r["kind"] == "split-group" and r["group_id"] in split_of:
+            r["target"]["split"] = split_of[r["group_id"]]
         r["collateral"] = whatif.per_action.get(r["action_id"], 0)
         out.append(r)
     doc: dict[str, Any] = {

@@ -31,6 +31,18 @@ def _action(action_id: str, kind: str, system: str = "ad", **target: Any) -> dic
     }
 
 
+SPLIT = {
+    "name": "WARKS-PRJ-X",
+    "sam": "WARKS-PRJ-X",
+    "ou": "OU=Groups,OU=WARKS,DC=alliance,DC=local",
+    "scope": "global",
+    "description": "Split from WMP-PRJ-X by accessaudit",
+    "members": ["u1", "u2", "u3"],
+    "parents": ["p1"],
+    "unnest": ["q1", "q2"],
+}
+
+
 def _plan() -> dict[str, Any]:
     doc: dict[str, Any] = {
         "format": FORMAT,
@@ -46,6 +58,7 @@ def _plan() -> dict[str, Any]:
             _action("a4-split", "split-group"),
             _action("a5-sidh", "remove-sid-history", resource_id=f"{DOMAIN}-1105"),
             _action("a6-cloud", "remove-member", system="cloud", group_sid=None),
+            _action("a7-split", "split-group", split=SPLIT),
         ],
     }
     doc["sha256"] = plan_hash(doc)
@@ -57,9 +70,10 @@ def test_preview_lists_every_change_with_its_guards() -> None:
     got = [(ln.action_id, ln.state) for ln in preview.lines]
     assert got == [
         ("a1-plain", "write"),
+        ("a2-primary", "write"),
         ("a5-sidh", "write"),
         ("a6-cloud", "write"),
-        ("a2-primary", "refused"),
+        ("a7-split", "write"),
         ("a3-admins", "refused"),
         ("a4-split", "manual"),
     ]
@@ -72,7 +86,22 @@ def test_preview_lists_every_change_with_its_guards() -> None:
         LIVE_CHECKS,
         "counts toward apply.max_group_fraction of its group",
     )
-    assert lines["a2-primary"].write == "the member's primary group (change primaryGroupID first)"
+    assert lines["a2-primary"].write == (
+        "AD: add CN=M a2-primary,OU=WARKS,DC=alliance,DC=local to Domain Users "
+        "(<domain SID>-513), set its primaryGroupID to it, read it again, then delete member "
+        "CN=M a2-primary,OU=WARKS,DC=alliance,DC=local from "
+        "CN=G a2-primary,OU=WMP,DC=alliance,DC=local"
+    )
+    assert "primary group: refused where AD would refuse the target group" in (
+        lines["a2-primary"].guards
+    )
+    # 1 group + 3 members in + 1 parent + 3 members out + 2 parents left
+    assert lines["a7-split"].write == (
+        "AD: create group WARKS-PRJ-X in OU=Groups,OU=WARKS,DC=alliance,DC=local, add 3 "
+        "member(s), nest it into 1 group(s), read it again, then delete those members from "
+        "CN=G a7-split,OU=WMP,DC=alliance,DC=local and CN=G a7-split,OU=WMP,DC=alliance,"
+        "DC=local from 2 group(s) of the other force; each step journalled (10 writes)"
+    )
     assert (
         lines["a3-admins"].write == f"protected group {DOMAIN}-512 (name it with --allow-protected)"
     )
@@ -80,9 +109,12 @@ def test_preview_lists_every_change_with_its_guards() -> None:
         lines["a5-sidh"].guards
     )
     assert lines["a6-cloud"].write == "Graph: DELETE /groups/g-a6-cloud/members/m-a6-cloud/$ref"
-    assert lines["a4-split"].write.startswith("split-group creates groups")
-    assert (preview.writes, preview.over_cap) == (3, False)
-    assert preview_plan(_plan(), max_changes=2).over_cap is True
+    assert lines["a4-split"].write == (
+        "split-group without a recorded new group (a plan older than this apply): by hand"
+    )
+    # writes: 1 + 3 (primary move) + 1 + 1 + 10 (split)
+    assert (preview.writes, preview.over_cap) == (16, True)
+    assert preview_plan(_plan(), max_changes=16).over_cap is False
     # naming the protected group lets its change through, as apply would
     allowed = preview_plan(_plan(), allow_protected=[f"{DOMAIN}-512"])
     assert {ln.action_id: ln.state for ln in allowed.lines}["a3-admins"] == "write"
@@ -112,9 +144,9 @@ def test_preview_runs_offline_without_a_config(tmp_path: Path) -> None:
     assert out[2].startswith("write    a1-plain  ad    AD: delete member CN=M a1-plain")
     assert out[2].endswith("| counts toward apply.max_group_fraction of its group")
     assert [line.split()[0] for line in out[2:-1]] == [
-        *("write", "write", "write", "refused", "refused", "manual"),
+        *("write", "write", "write", "write", "write", "refused", "manual"),
     ]
-    assert out[-1] == "preview: 3 write(s), 2 refused, 1 left to a person; within the cap of 50"
+    assert out[-1] == "preview: 16 write(s), 1 refused, 1 left to a person; within the cap of 50"
 
 
 def test_preview_cannot_be_combined_with_execute(tmp_path: Path) -> None:

@@ -60,6 +60,15 @@ def action(kind: str, system: str = "ad", **extra: Any) -> dict[str, Any]:
             action("remove-memberships", "ad", target={"strip": []}),
             "remove-memberships: no direct membership of the account's own directory to strip",
         ),
+        (action("split-group", "ad", target={"split": {"members": ["u"]}}), None),
+        (
+            action("split-group", "cloud", target={"split": {"members": ["u"]}}),
+            "split of a cloud group: by hand, from the plan's member lists (apply splits AD)",
+        ),
+        (
+            action("split-group", "ad", target={"split": {"members": []}}),
+            "split-group: no member of the other force to move",
+        ),
     ],
 )
 def test_manual_reason(act: dict[str, Any], reason: str | None) -> None:

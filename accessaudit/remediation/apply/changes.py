@@ -19,15 +19,23 @@ Executed (one write, or a fixed set of writes, on one object, each read again be
 - ``clear-manager``: AD ``manager`` (that value only: the manager the plan saw); Graph
   ``DELETE /users/{id}/manager/$ref`` when the plan records the manager (another one now is
   drift);
+- ``remove-member`` of an AD account's *primary group*: the account joins the target primary
+  group (Domain Users, or ``target.primary_sid`` when the plan names one), ``primaryGroupID``
+  is set to it, read again, then the old group's edge is removed
+  (:mod:`~accessaudit.remediation.apply.ldap_primary`);
+- ``split-group`` of an AD group (``target.split``: the new group's name, OU, scope, movers,
+  parents and the other force's parents to leave): create the movers' group, add them, nest it
+  into its same-force parents, verify by reading it again, then take the movers out of the
+  mixed group and the mixed group out of the other force's parents, each step journalled
+  before it is written (:mod:`~accessaudit.remediation.apply.ldap_split`);
 
 Left to a person (``manual``, with the reason):
 
 - ``remove-role-assignment`` of a PIM *eligibility*: removal is an ``adminRemove``
   roleEligibilityScheduleRequest, asynchronous and subject to the tenant's PIM policy (approval,
   justification); the emulator has no writable eligibility endpoint to prove it against;
-- ``split-group``: it creates two groups and moves members; a half-done split (group created,
-  members not moved) is worse than none, and the new groups' names, owners and where they are
-  used are decisions for the owning force;
+- ``split-group`` of a cloud group (apply splits AD groups), or of a plan that records no
+  ``target.split`` (one older than this apply) or no mover;
 - ``remove-guest``: it deletes a person's account; apply never deletes people;
 - ``delete-group``: it deletes an object (and its SID) that cannot be restored by a write;
 - ``remove-member`` / ``unnest-group`` of a cloud group the plan saw as dynamic (its
@@ -44,9 +52,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from accessaudit.model import ActionKind
+from accessaudit.model import ActionKind, Via
 
 A = ActionKind
 MEMBERSHIP = frozenset({A.REMOVE_MEMBER.value, A.UNNEST_GROUP.value})
@@ -59,6 +67,7 @@ EXECUTABLE = frozenset(
         A.REMOVE_APP_ROLE_ASSIGNMENT.value,
         A.REMOVE_SID_HISTORY.value,
         A.CLEAR_MANAGER.value,
+        A.SPLIT_GROUP.value,
     }
 )
 #: Kinds whose write cannot be undone by the same protocol.
@@ -69,8 +78,6 @@ IRREVERSIBLE_NOTE = (
 )
 #: Why an action is left to a person (the CLI prints it).
 MANUAL = {
-    A.SPLIT_GROUP.value: "split-group creates groups and moves members: by hand, from the plan's "
-    "member lists (a half-done split is worse than none)",
     A.REMOVE_GUEST.value: "remove-guest deletes a person's account: apply never deletes people",
     A.DELETE_GROUP.value: "delete-group deletes an object a write cannot restore: by hand",
     A.REVIEW_ATTRIBUTION.value: "a decision: which force owns the object",
@@ -102,6 +109,27 @@ class Change:
     right: str | None = None  # "Role @ scope"
     manager_id: str | None = None  # clear-manager: the manager the plan saw
     service_principal: bool = False  # remove-owner: group_id is an enterprise application
+    primary_sid: str | None = None  # a primary-group move: the plan's target (None: Domain Users)
+    split: dict[str, Any] | None = None  # split-group: the plan's target.split
+
+    @property
+    def writes(self) -> int:
+        """The directory writes the change makes, as the blast-radius cap counts them: a
+        split's every edge (and its new group), a primary-group move's three."""
+        if self.split is not None:
+            s = self.split
+            return 1 + 2 * len(s["members"]) + len(s["parents"]) + len(s["unnest"])
+        return 3 if self.via == Via.PRIMARY_GROUP.value else 1
+
+    def removals(self) -> list[tuple[str, int]]:
+        """(group, members it loses) for the per-group cap: a split takes its movers out of
+        the mixed group and the mixed group out of each of the other force's parents."""
+        if self.split is not None and self.group_id:
+            return [(self.group_id, len(self.split["members"])),
+                    *((p, 1) for p in self.split["unnest"])]  # fmt: skip
+        if self.kind in MEMBERSHIP and self.group_id:
+            return [(self.group_id, 1)]
+        return []
 
     @classmethod
     def of(cls, action: dict[str, Any]) -> Change:
@@ -120,6 +148,8 @@ class Change:
             action.get("right"),
             t.get("manager_id"),
             bool(t.get("service_principal")),
+            t.get("primary_sid"),
+            t.get("split") if action["kind"] == A.SPLIT_GROUP.value else None,
         )
 
     @property
@@ -150,9 +180,30 @@ class Live:
     mail_enabled: bool = False  # Graph: a distribution / mail-enabled security group (Exchange)
     role_assignable: bool = False  # Graph: isAssignableToRole (needs a directory-role write)
     size: int | None = None  # direct members of the group now (membership changes)
+    sizes: dict[str, int] = field(default_factory=dict)  # a split: each group it removes from
+    primary_move: bool = False  # the directory moves the primary group first (AD)
     prior: dict[str, Any] = field(default_factory=dict)
     drift: str = ""
     refusal: str = ""
+
+
+class StepLog(Protocol):
+    """Where a change of several writes reports its steps: ``before`` each write (journalled
+    with what it is about to do), ``after`` it."""
+
+    def before(self, name: str, detail: dict[str, Any] | None = None) -> None: ...
+
+    def after(self) -> None: ...
+
+
+class NoSteps:
+    """Steps reported nowhere (a directory used outside an apply run)."""
+
+    def before(self, name: str, detail: dict[str, Any] | None = None) -> None:
+        return None
+
+    def after(self) -> None:
+        return None
 
 
 def manual_reason(action: dict[str, Any]) -> str | None:
@@ -207,6 +258,17 @@ def _manager(action: dict[str, Any], target: dict[str, Any]) -> str | None:
     )
 
 
+def _split(action: dict[str, Any], target: dict[str, Any]) -> str | None:
+    if action["system"] != "ad":
+        return "split of a cloud group: by hand, from the plan's member lists (apply splits AD)"
+    split = target.get("split")
+    if split is None:
+        return "split-group without a recorded new group (a plan older than this apply): by hand"
+    if not split.get("members"):
+        return "split-group: no member of the other force to move"
+    return None
+
+
 def _memberships(action: dict[str, Any], target: dict[str, Any]) -> str | None:
     strip = target.get("strip")
     if strip is None:
@@ -226,6 +288,7 @@ _MANUAL_WHEN: dict[str, Callable[[dict[str, Any], dict[str, Any]], str | None]] 
     A.UNNEST_GROUP.value: _membership,
     A.CLEAR_MANAGER.value: _manager,
     A.REMOVE_MEMBERSHIPS.value: _memberships,
+    A.SPLIT_GROUP.value: _split,
 }
 
 

@@ -5,9 +5,11 @@ What is executed and what stays manual (and why) is in
 :mod:`accessaudit.remediation.apply.guards`. The guards, in order:
 
 1. the plan's content matches its SHA-256 (and the approved one) - :func:`planfile.load_plan`;
-2. the blast-radius cap: more changes than ``max_changes`` refuses the whole apply;
+2. the blast-radius cap: more writes than ``max_changes`` refuses the whole apply (a split
+   counts each edge it changes and its new group; a primary-group move its three writes);
 3. per change, refused without a write: a protected group by SID/RID (unless named in
-   ``allow_protected``), a removal from the member's primary group, a Graph change to an
+   ``allow_protected``), a removal from the member's primary group where the directory
+   cannot move it first (Graph has none; AD moves it: :mod:`.ldap_primary`), a Graph change to an
    on-premises-synced, dynamic, mail-enabled (Exchange) or role-assignable group, an
    irreversible change (sIDHistory) without ``allow_irreversible``;
 4. per change, the object is read again just before the write: an object that is gone, or no
@@ -19,12 +21,15 @@ What is executed and what stays manual (and why) is in
    each change is journalled (append-only JSON lines, fsynced) as ``intent`` (with what it
    removes) then ``done`` / ``noop`` / ``failed``. A second run resumes from the journal: a
    change already ``done`` is never repeated; an ``intent`` without outcome is re-read (absent:
-   it was done);
+   it was done). A change of several writes (a split, a primary-group move) journals each
+   ``step`` before it is written; resumed, it is read again and completed from where it
+   stopped (every step is idempotent), its first ``intent``'s ``prior`` kept for the undo;
 7. AD writes carry the permissive-modify control, so repeating one is a no-op; writes are
    spaced by ``rate`` per second; ``max_failures`` consecutive failures stop the run.
 
 A crash can be injected for tests: ``ACCESSAUDIT_APPLY_KILL_AFTER=k`` SIGKILLs the process
-right after the k-th write, before its ``done`` is journalled (the hardest point to resume).
+right after the k-th write, before its ``done`` is journalled (the hardest point to resume);
+``ACCESSAUDIT_APPLY_KILL_AT_STEP=k`` right after the k-th step of a multi-write change.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from accessaudit.errors import AuditError
 from accessaudit.model import ActionKind
@@ -47,9 +52,9 @@ from accessaudit.remediation.apply.changes import (
     EXECUTABLE,
     IRREVERSIBLE,
     IRREVERSIBLE_NOTE,
-    MEMBERSHIP,
     Change,
     Live,
+    StepLog,
     expand,
     manual_reason,
 )
@@ -58,6 +63,7 @@ from accessaudit.remediation.apply.journal import ApplyError, Journal, paths_for
 __all__ = [
     "EXECUTABLE",
     "KILL_ENV",
+    "KILL_STEP_ENV",
     "ApplyError",
     "ApplyReport",
     "Change",
@@ -73,6 +79,7 @@ __all__ = [
 
 A = ActionKind
 KILL_ENV = "ACCESSAUDIT_APPLY_KILL_AFTER"
+KILL_STEP_ENV = "ACCESSAUDIT_APPLY_KILL_AT_STEP"
 FINAL = frozenset({"done", "noop"})
 
 
@@ -83,9 +90,16 @@ class Directory(Protocol):
 
     def remove(self, change: Change, live: Live) -> None: ...
 
-    def add(self, change: Change, prior: dict[str, Any]) -> None: ...
+    def add(self, change: Change, prior: dict[str, Any]) -> str | None: ...
 
     def undo_text(self, change: Change, prior: dict[str, Any]) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Stepped(Protocol):
+    """A directory whose changes of several writes report each step (:class:`_Steps`)."""
+
+    steps: StepLog
 
 
 @dataclass
@@ -163,9 +177,11 @@ def apply_plan(
             f"the plan changes {', '.join(missing)} but no write connection is configured for it",
             "configure [apply] in the config (write credentials), or use --only-ids",
         )
-    if len(changes) > max_changes:
+    writes = sum(c.writes for c in changes)
+    if writes > max_changes:
         raise ApplyError(
-            f"the plan makes {len(changes)} changes, above the blast-radius cap of {max_changes}",
+            f"the plan makes {_counted(writes, len(changes))}, above the blast-radius cap of "
+            f"{max_changes}",
             "apply a batch with --only-ids, or raise the cap explicitly with --max-changes",
         )
     journal_path, ldif_path, graph_path = paths_for(plan_path)
@@ -179,7 +195,7 @@ def apply_plan(
         to_write = _prepare(run, changes, every, max_group_fraction, allow_large)
         if to_write:
             undo = _Undo(run.priors, dirs, ldif_path, graph_path)
-            _write_all(run, to_write, undo.begin(to_write, every, run.seen))
+            _write_all(run, to_write, undo.begin(to_write, every, run.seen, run.prior_of))
         return report
 
 
@@ -216,6 +232,17 @@ class _Run:
     seen: dict[str, list[str]] = field(default_factory=dict)  # the journal's states at start
     priors: dict[str, dict[str, Any]] = field(default_factory=dict)  # and its intents' priors
     kill_after: int = field(default_factory=lambda: int(os.environ.get(KILL_ENV, "0") or 0))
+    kill_at_step: int = field(default_factory=lambda: int(os.environ.get(KILL_STEP_ENV, "0") or 0))
+    steps: int = 0  # steps of multi-write changes written by this run
+
+    def prior_of(self, c: Change, live: Live) -> dict[str, Any]:
+        """What the change's write removes, for the undo: as read now, but a change a crash
+        left half made keeps what its first ``intent`` recorded (the directory no longer
+        holds it all)."""
+        marks = [s for s in self.seen.get(c.action_id, []) if s in ("intent", *FINAL, "undone")]
+        if marks and marks[-1] == "intent":
+            return {**live.prior, **self.priors.get(c.action_id, {})}
+        return live.prior
 
     def preflight(self, c: Change, live: Live) -> Outcome | None:
         """None when the change is to be written; else its drift / refusal / no-op outcome."""
@@ -237,12 +264,11 @@ def _prepare(
     run.report.journal = run.journal.path
     to_write = _read_all(run, changes)
     pending = {c.action_id for c, _ in to_write}
-    removed = Counter(
-        (c.system, c.group_id)
-        for c in every
-        if c.kind in MEMBERSHIP and c.group_id and c.action_id not in pending
-        and _removed(run.seen.get(c.action_id, []))
-    )  # fmt: skip
+    removed: Counter[tuple[str, str]] = Counter()
+    for c in every:
+        if c.action_id not in pending and _removed(run.seen.get(c.action_id, [])):
+            for group, n in c.removals():
+                removed[(c.system, group)] += n
     guards.group_cap(to_write, removed, max_group_fraction, allow_large)
     if not run.execute:
         run.report.outcomes += [
@@ -286,13 +312,17 @@ class _Undo:
     changes: list[Change] = field(default_factory=list)
 
     def begin(
-        self, to_write: list[tuple[Change, Live]], every: list[Change], seen: dict[str, list[str]]
+        self,
+        to_write: list[tuple[Change, Live]],
+        every: list[Change],
+        seen: dict[str, list[str]],
+        prior_of: Callable[[Change, Live], dict[str, Any]],
     ) -> _Undo:
         """Write the undo file before the first write. It covers every change of this plan
         written (and not undone since), by this run (even with --only-ids) or an earlier one,
         and every change about to be written."""
         earlier = [c for c in every if _written(seen.get(c.action_id, []))]
-        self.priors |= {c.action_id: live.prior for c, live in to_write}
+        self.priors |= {c.action_id: prior_of(c, live) for c, live in to_write}
         about = (c for c, _ in to_write)
         self.changes = list({c.action_id: c for c in [*earlier, *about]}.values())
         self.write()
@@ -320,7 +350,7 @@ def _write_all(run: _Run, to_write: list[tuple[Change, Live]], undo: _Undo) -> N
         live = run.dirs[c.system].read(c)
         if not _still_to_write(run, c, live):
             continue
-        undo.follow(c, live.prior)
+        undo.follow(c, run.prior_of(c, live))
         wait = last_write + interval - time.monotonic()
         if wait > 0:
             run.sleep(wait)
@@ -349,9 +379,12 @@ def _still_to_write(run: _Run, c: Change, live: Live) -> bool:
 def _write(run: _Run, c: Change, live: Live) -> float | None:
     """Journal the intent, write, journal the outcome: when the write was made (None: it
     failed)."""
-    run.journal.write(c.action_id, "intent", prior=live.prior)
+    run.journal.write(c.action_id, "intent", prior=run.prior_of(c, live))
+    d = run.dirs[c.system]
+    if isinstance(d, Stepped):
+        d.steps = _Steps(run, c.action_id)
     try:
-        run.dirs[c.system].remove(c, live)
+        d.remove(c, live)
     except AuditError as exc:
         run.journal.write(c.action_id, "failed", str(exc))
         run.report.outcomes.append(Outcome(c.action_id, "failed", str(exc)))
@@ -364,6 +397,27 @@ def _write(run: _Run, c: Change, live: Live) -> float | None:
     note = IRREVERSIBLE_NOTE if c.kind in IRREVERSIBLE else ""
     run.report.outcomes.append(Outcome(c.action_id, "done", note))
     return written
+
+
+class _Steps:
+    """The steps of one change of several writes: each journalled before it is written,
+    counted after (a crash can be injected after the k-th: :data:`KILL_STEP_ENV`)."""
+
+    def __init__(self, run: _Run, action_id: str) -> None:
+        self.run = run
+        self.action_id = action_id
+
+    def before(self, name: str, detail: dict[str, Any] | None = None) -> None:
+        self.run.journal.write(self.action_id, "step", name, prior=detail)
+
+    def after(self) -> None:
+        self.run.steps += 1
+        if self.run.kill_at_step and self.run.steps >= self.run.kill_at_step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _counted(writes: int, changes: int) -> str:
+    return f"{changes} changes" if writes == changes else f"{writes} writes ({changes} changes)"
 
 
 def _removed(states: list[str]) -> bool:
@@ -405,10 +459,10 @@ def undo_plan(doc: dict[str, Any], plan_path: Path, dirs: dict[str, Directory]) 
             if c.kind in IRREVERSIBLE:
                 report.outcomes.append(Outcome(c.action_id, "irreversible", IRREVERSIBLE_NOTE))
                 continue
-            dirs[c.system].add(c, priors.get(c.action_id) or {})
+            note = dirs[c.system].add(c, priors.get(c.action_id) or {})
             report.writes += 1
-            journal.write(c.action_id, "undone")
-            report.outcomes.append(Outcome(c.action_id, "undone"))
+            journal.write(c.action_id, "undone", note or "")
+            report.outcomes.append(Outcome(c.action_id, "undone", note or ""))
     return report
 
 

@@ -2,10 +2,12 @@
 apply, from what the directory holds now (the change's :class:`~.changes.Live` read).
 
 Per change: a protected group by SID/RID (unless named in ``allow_protected``), a removal from
-the member's primary group, a Graph change to an on-premises-synced, dynamic, mail-enabled
-(Exchange) or role-assignable group, an irreversible change without ``allow_irreversible``; an
-object gone or no longer as planned is drift, a value already absent a no-op. Per apply: the
-per-group cap on the share of a group's members one plan removes.
+the member's primary group (unless the directory moves the primary group first: AD), a Graph
+change to an on-premises-synced, dynamic, mail-enabled (Exchange) or role-assignable group,
+an irreversible change without ``allow_irreversible``; an object gone or no longer as planned
+is drift, a value already absent a no-op. Per apply: the per-group cap on the share of a
+group's members one plan removes (a split counts its movers out of the mixed group and the
+mixed group out of each parent it leaves).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ def refusal(change: Change, live: Live, allow_protected: Iterable[str]) -> str |
     named = {change.group_id, sid} & allowed
     if is_privileged_sid(sid) and not named:
         return f"protected group {sid} (name it with --allow-protected to change it)"
-    if change.kind in MEMBERSHIP and (live.primary or change.via == Via.PRIMARY_GROUP.value):
+    primary = live.primary or change.via == Via.PRIMARY_GROUP.value
+    if change.kind in MEMBERSHIP and primary and not live.primary_move:
         return "the member's primary group (change primaryGroupID first)"
     if change.system == "cloud" and live.synced:
         what = "account" if change.kind == A.CLEAR_MANAGER.value else "group"
@@ -86,10 +89,12 @@ def group_cap(
     removing: Counter[tuple[str, str]] = Counter()
     size: dict[tuple[str, str], int] = {}
     for c, live in to_write:
-        if c.kind in MEMBERSHIP and c.group_id and live.size:
-            key = (c.system, c.group_id)
-            removing[key] += 1
-            size[key] = live.size
+        for group, n in c.removals():
+            now = live.sizes.get(group, live.size if group == c.group_id else None)
+            if now:
+                key = (c.system, group)
+                removing[key] += n
+                size[key] = now
     over = sorted(
         (k, n + earlier[k], size[k] + earlier[k], earlier[k])
         for k, n in removing.items()

@@ -13,7 +13,9 @@ Per kind, what is read and what the undo puts back:
 
 - ``remove-member``: the group's SID, the member's ``primaryGroupID``, whether the member DN is
   in ``member`` (a base search with an equality filter, so the DC compares DNs), and the
-  group's direct member count (ranged ``member`` retrieval); undo: ``add: member``;
+  group's direct member count (ranged ``member`` retrieval); undo: ``add: member``. The
+  member's primary group is moved first (:mod:`.ldap_primary`);
+- ``split-group``: the steps of :mod:`.ldap_split`;
 - ``remove-owner``: whether ``managedBy`` is the owner's DN; undo: ``replace: managedBy``;
 - ``clear-manager``: the account's ``manager`` and that manager's objectGUID: another manager
   than the planned one is drift; undo: ``replace: manager``;
@@ -26,32 +28,27 @@ Per kind, what is read and what the undo puts back:
 
 from __future__ import annotations
 
-import re
-import uuid
 from typing import Any
 
-from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, Connection
-from ldap3.utils.conv import escape_filter_chars
+from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE
 
 from accessaudit.config.sources import LdapSource
-from accessaudit.errors import AuditError, SourceError
-from accessaudit.model import ActionKind
+from accessaudit.errors import AuditError
+from accessaudit.model import ActionKind, Via
 from accessaudit.remediation.apply.changes import Change, Live
+from accessaudit.remediation.apply.ldap_ops import PERMISSIVE_MODIFY
+from accessaudit.remediation.apply.ldap_primary import PrimaryMoves, primary_undo_ldif
+from accessaudit.remediation.apply.ldap_split import SplitWrites, split_undo_ldif
 from accessaudit.transport.ldap import connect
 from accessaudit.transport.sid import sid_to_bytes, sid_to_str
 
 A = ActionKind
-PERMISSIVE_MODIFY = ("1.2.840.113556.1.4.1413", False, None)
-_RANGE = re.compile(r"^member;range=(\d+)-(\d+|\*)$", re.I)
+__all__ = ["PERMISSIVE_MODIFY", "LdapDirectory"]
 
 
-class LdapDirectory:
-    """Read-before-write and single-value writes on one AD domain."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.writes = 0
-        self.range_step = 1500  # AD's default MaxValRange
+class LdapDirectory(PrimaryMoves, SplitWrites):
+    """Read-before-write and single-value writes on one AD domain; an account's primary group
+    moved (:mod:`.ldap_primary`) and a mixed group split (:mod:`.ldap_split`) step by step."""
 
     @classmethod
     def open(cls, cfg: LdapSource, password: str | None) -> LdapDirectory:
@@ -59,51 +56,9 @@ class LdapDirectory:
         conn.read_only = False  # the connector opens read-only; this is the write credential
         return cls(conn)
 
-    # --- reads -------------------------------------------------------------------------------
-
-    def _base(self, object_id: str | None, attrs: list[str]) -> dict[str, Any] | None:
-        if not object_id:
-            return None
-        ok = self.conn.search(f"<GUID={object_id}>", "(objectClass=*)", BASE, attributes=attrs)
-        if not ok:
-            if self.conn.result.get("result") == 32:  # noSuchObject
-                return None
-            raise SourceError(f"LDAP read of <GUID={object_id}> failed: {self.conn.result}")
-        for entry in self.conn.response or []:
-            if entry.get("type") == "searchResEntry":
-                return {"dn": entry["dn"], **dict(entry.get("raw_attributes") or {})}
-        return None
-
-    def _has(self, dn: str, attr: str, value: str) -> bool:
-        """Whether ``dn``'s ``attr`` holds ``value`` (compared by the DC, not by us)."""
-        ok = self.conn.search(
-            dn, f"({attr}={escape_filter_chars(value)})", BASE, attributes=["1.1"]
-        )
-        return bool(ok) and any(e.get("type") == "searchResEntry" for e in self.conn.response or [])
-
-    def _count_members(self, dn: str) -> int:
-        """Direct ``member`` values, read in ranges of ``range_step`` (MS-ADTS 3.1.1.3.1.3.3:
-        the DC answers ``member;range=low-high``, the last range with ``high`` = ``*``)."""
-        total, low = 0, 0
-        while True:
-            want = f"member;range={low}-{low + self.range_step - 1}"
-            ok = self.conn.search(dn, "(objectClass=*)", BASE, attributes=[want])
-            if not ok:
-                raise SourceError(f"LDAP read of the members of {dn} failed: {self.conn.result}")
-            raw: dict[str, Any] = {}
-            for e in self.conn.response or []:
-                if e.get("type") == "searchResEntry":
-                    raw = dict(e.get("raw_attributes") or {})
-            hit = next(((k, m) for k in raw if (m := _RANGE.match(k))), None)
-            if hit is None:  # no ranged answer: every value (or none) came at once
-                return total + len(raw.get("member") or [])
-            key, m = hit
-            total += len(raw[key])
-            if m.group(2) == "*":
-                return total
-            low = int(m.group(2)) + 1
-
     def read(self, change: Change) -> Live:
+        if change.kind == A.SPLIT_GROUP.value:
+            return self._read_split(change)
         if change.kind == A.REMOVE_OWNER.value:
             return self._read_value(change, "managedBy")
         if change.kind == A.CLEAR_MANAGER.value:
@@ -114,15 +69,16 @@ class LdapDirectory:
 
     def _read_member(self, change: Change) -> Live:
         g = self._base(change.group_id, ["objectSid"])
-        m = self._base(change.member_id, ["primaryGroupID"])
+        m = self._base(change.member_id, ["primaryGroupID", "objectSid"])
         if g is None or m is None:
             return Live(g is not None, m is not None, False)
-        sid_raw = (g.get("objectSid") or [b""])[0]
-        sid = sid_to_str(sid_raw) if sid_raw else None
+        sid = self._sid(g)
         pg = (m.get("primaryGroupID") or [b""])[0]
         primary = bool(pg and sid and sid.rsplit("-", 1)[1] == pg.decode())
-        present = self._has(g["dn"], "member", m["dn"])
         size = self._count_members(g["dn"])
+        if primary or change.via == Via.PRIMARY_GROUP.value:
+            return self._read_primary(change, g, m, size)
+        present = self._has(g["dn"], "member", m["dn"])
         return Live(True, True, present, group_sid=sid, primary=primary, size=size)
 
     def _read_value(self, change: Change, attr: str) -> Live:
@@ -152,14 +108,6 @@ class LdapDirectory:
             return Live(True, True, True, drift=f"the manager is now {mgr}, not the planned one")
         return Live(True, True, True, prior={"manager": f"<GUID={mgr}>", "manager_dn": dn})
 
-    def _search_guid(self, dn: str) -> str | None:
-        ok = self.conn.search(dn, "(objectClass=*)", BASE, attributes=["objectGUID"])
-        for e in (self.conn.response or []) if ok else []:
-            raw = (dict(e.get("raw_attributes") or {}).get("objectGUID") or [b""])[0]
-            if e.get("type") == "searchResEntry" and len(raw) == 16:
-                return str(uuid.UUID(bytes_le=raw))
-        return None
-
     def _read_sid_history(self, change: Change) -> Live:
         acc = self._base(change.member_id, ["sIDHistory"])
         if acc is None:
@@ -169,18 +117,6 @@ class LdapDirectory:
 
     # --- writes ------------------------------------------------------------------------------
 
-    def _modify(self, dn: str, changes: dict[str, Any], what: str) -> None:
-        ok = self.conn.modify(dn, changes, controls=[PERMISSIVE_MODIFY])
-        self.writes += 1
-        if not ok:
-            r = self.conn.result
-            said = str(r.get("message") or "").strip()[:200]
-            raise AuditError(
-                f"LDAP modify ({what}) of {dn} refused: {r.get('description')} {said}",
-                "check the write account's rights on the object",
-                outside=[dn, said],
-            )
-
     def _dns(self, change: Change) -> tuple[str, str]:
         g = self._base(change.group_id, ["1.1"])
         m = self._base(change.member_id, ["1.1"])
@@ -189,6 +125,12 @@ class LdapDirectory:
         return str(g["dn"]), str(m["dn"])
 
     def remove(self, change: Change, live: Live | None = None) -> None:
+        if change.kind == A.SPLIT_GROUP.value:
+            self._execute_split(change)
+            return
+        if live is not None and live.primary_move:
+            self._move_primary(change, live)
+            return
         if change.kind == A.CLEAR_MANAGER.value:
             acc = self._base(change.member_id, ["1.1"])
             dn = (live.prior if live else {}).get("manager_dn")
@@ -208,7 +150,13 @@ class LdapDirectory:
         attr = "managedBy" if change.kind == A.REMOVE_OWNER.value else "member"
         self._modify(group_dn, {attr: [(MODIFY_DELETE, [member_dn])]}, attr)
 
-    def add(self, change: Change, prior: dict[str, Any] | None = None) -> None:
+    def add(self, change: Change, prior: dict[str, Any] | None = None) -> str | None:
+        """Put back what the change removed (a note when part of it is left as it is)."""
+        if change.kind == A.SPLIT_GROUP.value:
+            return self._undo_split(change, prior or {})
+        if (prior or {}).get("primary_rid"):
+            self._restore_primary(change, prior or {})
+            return None
         if change.kind == A.CLEAR_MANAGER.value:
             acc = self._base(change.member_id, ["1.1"])
             mgr = (prior or {}).get("manager", f"<GUID={change.manager_id}>")
@@ -216,7 +164,7 @@ class LdapDirectory:
             if acc is None or target is None:
                 raise AuditError(f"{change.action_id}: account or manager gone; cannot undo")
             self._modify(str(acc["dn"]), {"manager": [(MODIFY_REPLACE, [target["dn"]])]}, "manager")
-            return
+            return None
         if change.kind == A.REMOVE_SID_HISTORY.value:
             raise AuditError(f"{change.action_id}: sIDHistory cannot be added back over LDAP")
         group_dn, member_dn = self._dns(change)
@@ -224,8 +172,13 @@ class LdapDirectory:
             self._modify(group_dn, {"managedBy": [(MODIFY_REPLACE, [member_dn])]}, "managedBy")
         else:
             self._modify(group_dn, {"member": [(MODIFY_ADD, [member_dn])]}, "member")
+        return None
 
     def undo_text(self, change: Change, prior: dict[str, Any] | None = None) -> dict[str, Any]:
+        if change.kind == A.SPLIT_GROUP.value:
+            return {"ldif": split_undo_ldif(change, prior or {})}
+        if (prior or {}).get("primary_rid"):
+            return {"ldif": primary_undo_ldif(change, prior or {})}
         if change.kind == A.CLEAR_MANAGER.value:
             mgr = (prior or {}).get("manager", f"<GUID={change.manager_id}>")
             ldif = (

@@ -2,7 +2,8 @@
 
 No configuration, no credentials and no directory: every change the plan's actions expand to,
 the write it would make, and the guards that stand before it, as far as the plan can tell (a
-protected group by SID, a primary-group edge, an irreversible kind, the blast-radius cap). The
+protected group by SID, an irreversible kind, the blast-radius cap; an AD primary-group edge is
+written as its move to the target primary group, a split as its steps). The
 guards that need the directory as it is now (drift, a value already absent, a synced or dynamic
 group, the share of a group's members) are named as checks apply will make when it runs.
 """
@@ -56,6 +57,14 @@ def _write(c: Change) -> str:
     """The write a change makes, in the directory's own terms."""
     group = _object(c.group_dn, c.group_id)
     member = _object(c.member_dn, c.member_id)
+    if c.split is not None:
+        return _split_write(c, group)
+    if c.system == "ad" and c.kind in MEMBERSHIP and c.via == Via.PRIMARY_GROUP.value:
+        target = c.primary_sid or "Domain Users (<domain SID>-513)"
+        return (
+            f"AD: add {member} to {target}, set its primaryGroupID to it, read it again, "
+            f"then delete member {member} from {group}"
+        )
     if c.system == "ad":
         writes = {
             A.REMOVE_MEMBER.value: f"AD: delete member {member} from {group}",
@@ -84,6 +93,17 @@ def _write(c: Change) -> str:
     return writes.get(c.kind, f"{c.kind} on {group}")
 
 
+def _split_write(c: Change, group: str) -> str:
+    s = c.split or {}
+    where = s.get("ou") or "CN=Users of the domain"
+    return (
+        f"AD: create group {s.get('name')} in {where}, add {len(s.get('members', []))} "
+        f"member(s), nest it into {len(s.get('parents', []))} group(s), read it again, then "
+        f"delete those members from {group} and {group} from {len(s.get('unnest', []))} "
+        f"group(s) of the other force; each step journalled ({c.writes} writes)"
+    )
+
+
 def _guards(c: Change, allow_protected: set[str]) -> tuple[str | None, tuple[str, ...]]:
     """Why apply would refuse the change whatever the directory holds (None: it would not),
     and the guards that apply to it."""
@@ -95,11 +115,16 @@ def _guards(c: Change, allow_protected: set[str]) -> tuple[str | None, tuple[str
         else:
             refused = f"protected group {c.group_sid} (name it with --allow-protected)"
     if c.kind in MEMBERSHIP and c.via == Via.PRIMARY_GROUP.value:
-        refused = refused or "the member's primary group (change primaryGroupID first)"
+        if c.system == "ad":
+            guards.append("primary group: refused where AD would refuse the target group")
+        else:
+            refused = refused or "the member's primary group (change primaryGroupID first)"
     if c.kind in IRREVERSIBLE:
         guards.append("irreversible: runs only with --allow-irreversible; no undo by LDAP")
-    if c.kind in MEMBERSHIP:
+    if c.removals():
         guards.append("counts toward apply.max_group_fraction of its group")
+    if c.split is not None:
+        guards.append("drift if another group holds the new name; refused if its OU is missing")
     if c.system == "cloud":
         guards.append("refused if the group is synced, dynamic, mail-enabled or role-assignable")
     return refused, tuple(guards)
@@ -126,7 +151,7 @@ def preview_plan(
         if refused:
             lines.append(PreviewLine(c.action_id, "refused", c.system, refused, guards))
         else:
-            writes += 1
+            writes += c.writes
             lines.append(PreviewLine(c.action_id, "write", c.system, _write(c), guards))
     order = {"write": 0, "refused": 1, "manual": 2}
     lines.sort(key=lambda ln: (order[ln.state], ln.action_id))
