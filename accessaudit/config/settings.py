@@ -18,17 +18,20 @@ import re
 import tomllib
 from collections.abc import Sequence
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from accessaudit.config.base import STRICT
+from accessaudit.config.checks import document_problems, settings_problems
 from accessaudit.config.organisations import Attribution, Organisation
 from accessaudit.config.sources import SOURCE_KINDS, DirectorySource, Source
+from accessaudit.config.survey import AddedMatchers, SurveySettings, added_problems, merge_matchers
 from accessaudit.config.tomlpos import line_of
 from accessaudit.errors import ConfigError
-from accessaudit.model import SPECIAL_ORGS, Severity
+from accessaudit.model import SPECIAL_ORGS
 
 
 class _Model(BaseModel):
@@ -55,12 +58,24 @@ def _check_dormant(value: Any) -> None:
         )
 
 
+class FailOn(StrEnum):
+    """``audit.fail_on``: the severities, and ``none`` (never fail on findings), as on the
+    command line."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+    NONE = "none"
+
+
 class AuditSettings(_Model):
     data_dir: Path = Path("accessaudit-data")
     rules_dirs: list[Path] = []  # site rule folders, added to the built-in catalogue
     exceptions_file: Path | None = None
     dormant_days: Annotated[int, Field(le=3650)] = 90  # at least MIN_DORMANT_DAYS
-    fail_on: Severity = Severity.HIGH
+    fail_on: FailOn = FailOn.HIGH
     #: per-rule setting overrides: {"mixed-group" = {"min_share" = 0.2}}
     rule_settings: dict[str, dict[str, Any]] = {}
     #: retention (runs kept if either keeps them; the newest complete run is never deleted)
@@ -122,6 +137,10 @@ class Settings(_Model):
     organisations: Annotated[list[Organisation], Field(min_length=2)]
     sources: Annotated[list[Source], Field(min_length=1)]
     report: ReportSettings = ReportSettings()
+    survey: SurveySettings = SurveySettings()
+    #: matchers added to organisations (``accessaudit survey --write`` appends them), merged
+    #: into ``organisations`` when the file is loaded (:mod:`.survey`)
+    matchers: list[AddedMatchers] = []
 
     @model_validator(mode="after")
     def _unique(self) -> Settings:
@@ -246,6 +265,7 @@ def parse_settings(data: dict[str, Any], text: str, origin: str) -> Settings:
             f"{origin}:{lineno}: '{key}' holds a secret inline",
             f'reference it instead: {key}_env = "VAR", {key}_file = "path" or {key}_keyring',
         )
+    _raise_first(document_problems(data), text, origin)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
@@ -262,9 +282,26 @@ def parse_settings(data: dict[str, Any], text: str, origin: str) -> Settings:
             f"{where}: {_format_loc(loc)}: {msg}",
             "see config.example.toml for every key",
         ) from None
-    _check_regexes(settings)
+    _raise_first(added_problems(settings.organisations, settings.matchers), text, origin)
+    merged = merge_matchers(settings.organisations, settings.matchers)
+    settings = settings.model_copy(update={"organisations": merged})
+    _raise_first(settings_problems(settings), text, origin)
     _check_hosts(settings, text, origin)
     return settings
+
+
+def _raise_first(
+    problems: Sequence[tuple[Sequence[int | str], str]], text: str, origin: str
+) -> None:
+    """A :class:`ConfigError` for the first of ``problems`` (:mod:`.checks`), naming its line."""
+    if not problems:
+        return
+    loc, message = problems[0]
+    more = f" ({len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    raise ConfigError(
+        f"{_where(origin, text, loc)}: {_format_loc(loc)}: {message}{more}",
+        "see config.example.toml for every key",
+    )
 
 
 def _inline_secrets(text: str) -> list[tuple[str, int]]:
@@ -274,12 +311,6 @@ def _inline_secrets(text: str) -> list[tuple[str, int]]:
         if m and m.group(1) in _INLINE_SECRET_KEYS:
             found.append((m.group(1), number))
     return found
-
-
-def _check_regexes(settings: Settings) -> None:
-    for org in settings.organisations:
-        if org.match.employee_id:
-            re.compile(org.match.employee_id)
 
 
 def load_settings(path: Path) -> Settings:
@@ -294,17 +325,21 @@ def load_settings(path: Path) -> Settings:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte order mark (Windows editors) is not content
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"{path}: not UTF-8 (byte {exc.start})", "save the file as UTF-8"
         ) from None
     try:
         data = tomllib.loads(text)
+        settings = parse_settings(data, text, str(path))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}", "fix the TOML syntax") from None
-    try:
-        settings = parse_settings(data, text, str(path))
+    except RecursionError:
+        raise ConfigError(
+            f"{path}: values nested too deeply (arrays or tables inside each other)",
+            "a configuration nests a few levels at most; see config.example.toml",
+        ) from None
     except HostUndeclared as exc:
         exc.settings = _resolve_paths(exc.settings, path.parent)  # its data_dir, for evidence
         raise

@@ -44,11 +44,18 @@ class _Directory(_Source):
 class SampleSource(_Directory):
     """The embedded synthetic two-force directory (``accessaudit.sample.directory``)."""
 
+    #: with each force's new domain beside the shared one, in the directory part: foreign
+    #: principals, SID history, trusts (:mod:`accessaudit.sample.plants_foreign`)
+    domains: bool = False
+
     kind: Literal["sample"]
-    seed: int = 7
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 7  # the random generator takes 32 bits
     accounts: Annotated[int, Field(ge=200, le=5_000_000)] = 6000
     #: "directory": the Active Directory domain; "entra": its shared Entra ID tenant
     part: Literal["directory", "entra"] = "directory"
+    #: the directory as years of sharing leave it (accounts in CN=Users, a renamed OU, old
+    #: staff numbers ...): what ``accessaudit survey`` is for (:mod:`accessaudit.sample.legacy`)
+    legacy: bool = False
 
 
 class LdapSource(_Directory):

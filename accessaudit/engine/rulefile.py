@@ -12,6 +12,7 @@ A rule file holds data only::
     key = ["account_id", "group_id"]        # columns that identify a finding (stable ids)
     query = "SELECT ... FROM access ..."    # polars SQL over the views (docs/rule-views.md)
     [settings]                              # parameters, ${name} in the query; config overrides
+                                            # (name = default, or {default, min, max})
     [[examples]]                            # tiny inputs and the exact key tuples expected
     name = "..."
     accounts = [{id = "a1", org = "wmp"}]
@@ -47,6 +48,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+from accessaudit.engine.rulesettings import SettingSpec, declared
 from accessaudit.errors import RuleError
 from accessaudit.hidden import HIDDEN_KEEP_LINES
 from accessaudit.model import FINDINGS_SCHEMA, ActionKind, Severity
@@ -106,6 +108,8 @@ class Rule:
     query: str
     path: Path
     settings: dict[str, Any] = field(default_factory=dict)
+    #: each setting's type and range (:mod:`accessaudit.engine.rulesettings`)
+    setting_specs: dict[str, SettingSpec] = field(default_factory=dict)
     examples: tuple[Example, ...] = ()
     version: str = "1.0"
     sha256: str = ""
@@ -229,9 +233,7 @@ def load_rule(path: Path) -> Rule:
     severity = _choice(Severity, "severity", data["severity"], line_of)
     action = _choice(ActionKind, "action", data["action"], line_of)
     key = _key(data["key"], line_of)
-    settings = data.get("settings", {})
-    if not isinstance(settings, dict):
-        raise RuleError(f"{line_of('settings')}: [settings] must be a table")
+    settings, specs = declared(data.get("settings", {}), line_of)
     examples = _examples(data.get("examples", []), where, line_of("examples"), len(key))
     rule = Rule(
         id=data["id"],
@@ -244,6 +246,7 @@ def load_rule(path: Path) -> Rule:
         query=data["query"],
         path=path,
         settings=settings,
+        setting_specs=specs,
         examples=examples,
         version=data["version"],
         sha256=hashlib.sha256(text.encode()).hexdigest(),

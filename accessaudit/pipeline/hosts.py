@@ -21,6 +21,7 @@ from accessaudit.config.settings import HostUndeclared, Settings, load_settings
 from accessaudit.config.sources import DirectorySource, EntraSource, LdapSource
 from accessaudit.engine.views import HOSTS_SCHEMA
 from accessaudit.errors import AuditError, ConfigError
+from accessaudit.pipeline.ruleconfig import check_rule_settings
 from accessaudit.store.runs import RunInfo, RunStore, read_table
 
 
@@ -67,14 +68,16 @@ def declared_hosts(settings: Settings) -> pl.DataFrame:
 def load_config(path: Path) -> Settings:
     """:func:`~accessaudit.config.settings.load_settings`; a directory source without a
     declared host fails with what the data directory's latest run saw of it, when there is
-    one."""
+    one; rule settings are checked against the rules (:mod:`.ruleconfig`)."""
     try:
-        return load_settings(path)
+        settings = load_settings(path)
     except HostUndeclared as exc:
         evidence = host_evidence(exc.settings, [name for _, name in exc.missing])
         if not evidence:
             raise
         raise ConfigError(f"{exc.message}; {evidence}", exc.hint) from None
+    check_rule_settings(settings, path)  # overrides against the rules' declared settings
+    return settings
 
 
 def host_evidence(settings: Settings, names: Iterable[str]) -> str:
