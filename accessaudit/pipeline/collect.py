@@ -22,6 +22,7 @@ from accessaudit.model import (
     Signal,
     SourceCollection,
 )
+from accessaudit.pipeline.collect_data import DataSource, collect_data, resolve_data
 from accessaudit.pipeline.progress import Counts, Progress, UnitCounts, no_counts, noop
 from accessaudit.store.runs import (
     RunInfo,
@@ -75,7 +76,7 @@ def _previous_tables(previous: RunInfo | None, source: str) -> dict[str, pl.Data
 
 
 def collect_one(
-    src: SampleSource | LdapSource | EntraSource | CsvSource,
+    src: SampleSource | LdapSource | EntraSource | CsvSource | DataSource,
     *,
     now: datetime,
     previous: RunInfo | None = None,
@@ -98,6 +99,8 @@ def collect_one(
             state = _previous_state(previous, src.name)
             prev_tables = _previous_tables(previous, f"entra:{src.tenant_id}") if state else None
             return entra.collect(src, state=state, previous=prev_tables, now=now, progress=counts)
+        if not isinstance(src, CsvSource):
+            return collect_data(src, now=now, counts=counts)
         from accessaudit.connectors import csvfile
 
         return csvfile.collect(src, now=now, progress=counts)
@@ -136,7 +139,7 @@ def collect_sources(
                 progress(f"correlating {name} on {src.correlate_on}")
                 correlated = correlate(c, dir_accounts, src.correlate_on, src.domains)
                 collected[i] = (name, correlated[0])
-    return collected
+    return resolve_data(collected)
 
 
 def combine(collections: list[tuple[str, SourceCollection]]) -> dict[str, pl.DataFrame]:
