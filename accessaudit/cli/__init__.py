@@ -47,6 +47,7 @@ for _command in (
     audit.demo,
     audit.run,
     audit.report,
+    audit.survey,
     housekeeping.runs,
     housekeeping.verify,
     housekeeping.prune,

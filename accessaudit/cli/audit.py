@@ -1,4 +1,4 @@
-"""The audit commands: ``init``, ``demo``, ``run`` and ``report``."""
+"""The audit commands: ``init``, ``demo``, ``run``, ``report`` and ``survey``."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from accessaudit.cli.options import (
     run_dir_argument,
 )
 from accessaudit.cli.output import StageProgress, console, finish, stdout
+from accessaudit.cli.survey_output import print_survey
 from accessaudit.pipeline.demo import run_demo
 from accessaudit.pipeline.init import write_starters
 from accessaudit.pipeline.job import run_job
 from accessaudit.pipeline.rerender import rerender
+from accessaudit.pipeline.survey import run_survey
 
 
 @click.command()
@@ -139,3 +141,69 @@ def init(config_path: Path, force: bool) -> None:
     for path in write_starters(config_path, force=force):
         click.echo(f"wrote {path}")
     click.echo(f"next: edit {config_path}, then: accessaudit rules list --config {config_path}")
+
+
+_FILE = click.Path(path_type=Path, dir_okay=False)
+
+
+@click.command()
+@config_option
+@click.option(
+    "--run",
+    "run_dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="Survey this stored run's tables instead of collecting the sources now.",
+)
+@click.option("--json", "json_out", type=_FILE, default=None, help="Write the survey as JSON.")
+@click.option(
+    "--proposals", "proposals_out", type=_FILE, default=None, help="Write the proposals as TOML."
+)
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Append the proposals to the configuration file as [[matchers]] entries (the rest of "
+    "the file is left as it is).",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 1 when more unattributed or conflicting objects hold access than [survey] allows.",
+)
+@quiet_option
+@handle_errors
+def survey(
+    config_path: Path,
+    run_dir: Path | None,
+    json_out: Path | None,
+    proposals_out: Path | None,
+    write: bool,
+    check: bool,
+    quiet: bool,
+) -> None:
+    """How the directory splits by every attribution signal, and what to match next.
+
+    For accounts and groups: OU subtrees, UPN suffixes, mail domains, company values,
+    employee-id shapes, name prefixes and sources, each with how the configuration attributes
+    it and the access held in it, largest access at risk first; and matchers proposed from the
+    data for what is unattributed, each with the objects it moves and the conflicts it makes.
+    Files are written owner-only; the configuration changes only with --write.
+
+    Example:  accessaudit survey -c config.toml --json survey.json --proposals proposals.toml
+    """
+    messages = console(quiet)
+    with StageProgress(messages) as progress:
+        outcome = run_survey(
+            config_path,
+            run_dir=run_dir,
+            json_out=json_out,
+            proposals_out=proposals_out,
+            write=write,
+            progress=progress,
+            counts=progress.count,
+        )
+    print_survey(stdout(quiet), outcome.document, outcome.breaches if check else [])
+    for path in outcome.written:
+        messages.print(f"wrote {path}")
+    if check and outcome.breaches:
+        raise SystemExit(1)

@@ -37,7 +37,7 @@ def _sample_collection(
 
     started = datetime.now(UTC)
     entra = src.part == "entra"
-    sample = generate(seed=src.seed, accounts=src.accounts, now=now, entra=entra)
+    sample = generate(seed=src.seed, accounts=src.accounts, now=now, entra=entra, legacy=src.legacy)
     tables = sample.entra if entra else sample.tables
     units = [
         CollectionUnit(name, True, f"generated from seed {src.seed}", df.height)

@@ -123,6 +123,11 @@ class Sample:
     #: What the generator planted as legitimate (:mod:`accessaudit.sample.legit`): no finding
     #: may touch it.
     legitimate: pl.DataFrame = field(default_factory=lambda: empty(LEGIT_SCHEMA))
+    #: Every directory account's organisation as generated (account_id, org, alt_org: a
+    #: mover's HR force), and with ``legacy=True`` the accounts each legacy case rewrote
+    #: (case, account_id): :mod:`accessaudit.sample.legacy`.
+    attribution: pl.DataFrame | None = None
+    legacy: pl.DataFrame | None = None
 
     @property
     def source(self) -> str:

@@ -62,6 +62,7 @@ from accessaudit.sample.apps import plant_apps
 from accessaudit.sample.builder import FORCES, SHARED_OU, SOURCE, Builder, Draw, Sample, guids
 from accessaudit.sample.entra_tenant import plant_entra
 from accessaudit.sample.groups import add_memberships, add_primary_groups, build_groups
+from accessaudit.sample.legacy import attribution_truth, make_legacy
 from accessaudit.sample.legit import legit_frame
 from accessaudit.sample.people import make_people
 from accessaudit.sample.plants_access import (
@@ -133,13 +134,16 @@ def generate(
     *,
     apps: bool = False,
     entra: bool = False,
+    legacy: bool = False,
 ) -> Sample:
     """Build the sample directory of about ``accounts`` accounts, deterministic for ``seed``.
 
     With ``apps``, also the hosted applications' CSV user lists (:mod:`accessaudit.sample.apps`)
     and their planted findings; with ``entra``, the shared Entra tenant
     (:mod:`accessaudit.sample.entra_tenant`, in :attr:`Sample.entra`) and its planted findings.
-    The directory tables are the same either way.
+    The directory tables are the same either way. With ``legacy``, the directory's accounts
+    as years of sharing leave them (:mod:`accessaudit.sample.legacy`; its own random generator,
+    after every other draw).
     """
     if accounts < 200:
         raise ValueError("the sample needs at least 200 accounts")
@@ -193,6 +197,14 @@ def generate(
         else {}
     )
     every_account = pl.concat([ad_accounts, tenant["accounts"]]) if tenant else ad_accounts
+    orgs = attribution_truth(people, admins, unattr, services, computers)
+    cases = None
+    if legacy:
+        gen = np.random.default_rng([seed, 3])
+        old = make_legacy(ad_accounts, tables["groups"], people, orgs, gen, domain_sid)
+        tables["accounts"] = old.accounts
+        tables["memberships"] = pl.concat([tables["memberships"], old.memberships])
+        orgs, cases = old.truth, old.cases
     return Sample(
         tables,
         truth_frame(b, name_map, every_account, now),
@@ -203,6 +215,8 @@ def generate(
         exports,
         tenant,
         legitimate=legit_frame(b.legit, b.legit_groups, b.legit_ids, name_map),
+        attribution=orgs,
+        legacy=cases,
     )
 
 
