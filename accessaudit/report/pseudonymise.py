@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Final
 import polars as pl
 
 from accessaudit.errors import ConfigError
+from accessaudit.store.runs import new_dirs_private
 
 if TYPE_CHECKING:
     from accessaudit.config.settings import Settings
@@ -422,7 +423,7 @@ def load_key(path: Path, runs_dir: Path) -> bytes:
             "set report.pseudonym_key_file to a path outside <data_dir>/runs",
         )
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        new_dirs_private(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         pass

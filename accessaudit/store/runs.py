@@ -52,10 +52,23 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def new_dirs_private(path: Path) -> Path:
+    """Create ``path`` and its missing parents, each owner-only whatever the umask (``mkdir``'s
+    ``parents=True`` makes the parents 0777 less the umask); folders that exist are left."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # made meanwhile by someone else: not ours to change
+        folder.chmod(0o700)
+    return path
+
+
 def private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) owner-only; tighten it if it already exists."""
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        new_dirs_private(path)
         path.chmod(0o700)
     except OSError as exc:
         raise StoreError(
