@@ -80,6 +80,7 @@ from accessaudit.sample.plants_attribution import (
     plant_service_accounts,
     plant_unattributed,
 )
+from accessaudit.sample.plants_control import plant_control, taken_accounts
 from accessaudit.sample.plants_hostile import plant_hostile_text
 from accessaudit.sample.separation import plant_separation
 from accessaudit.sample.truth import truth_frame
@@ -190,6 +191,7 @@ def generate(
     tables, name_map = _ad_tables(b, rng, ad_accounts)
 
     # Applications and the tenant last, so the directory is identical with or without them.
+    taken = taken_accounts(b, draw.used)  # before the apps and the tenant: the same either way
     exports = plant_apps(b, people, draw, rng) if apps else {}
     tenant = (
         plant_entra(b, people, admins, ad_accounts, gen=np.random.default_rng([seed, 2]), now=now)
@@ -205,6 +207,10 @@ def generate(
         tables["accounts"] = old.accounts
         tables["memberships"] = pl.concat([tables["memberships"], old.memberships])
         orgs, cases = old.truth, old.cases
+    # control paths last, from their own generator: every draw above is unchanged
+    tables |= plant_control(b, tables, people, taken, np.random.default_rng([seed, 15]), domain_sid)
+    if tenant:  # the tenant has no security descriptors: the same tables, empty
+        tenant |= {n: tables[n].clear() for n in ("resources", "aces")}
     return Sample(
         tables,
         truth_frame(b, name_map, every_account, now),
