@@ -9,6 +9,7 @@ from support.htmltree import Node, parse
 from support.report_history_sample import history_context
 from support.report_sample import XSS_IMG, XSS_SCRIPT, make_context
 
+from accessaudit.report.history import EXPLANATIONS, OPEN_DEFINITION, REASONS
 from accessaudit.report.html import render_string
 
 
@@ -76,7 +77,7 @@ def test_burndown_svg_from_summaries(doc: Node) -> None:
 def test_header_and_evidence(doc: Node) -> None:
     since = doc.by_id("since-last").text()
     assert "1 new" not in since and "2 new" in since and "1 resolved" in since
-    assert "1 regressed" in since and "1 unknown (collection incomplete)" in since
+    assert "1 regressed" in since and "1 unknown (not proven gone, still open)" in since
     assert doc.by_id("previous-run").text() == "20261112T050000Z"
     assert doc.by_id("previous-manifest").text() == "e" * 64
     assert doc.by_id("exceptions-none").text().startswith("No exceptions register")
@@ -101,3 +102,33 @@ def test_hostile_names_in_history_stay_text(ctx: dict[str, Any], doc: Node) -> N
     fresh = doc.by_id("fresh-items")
     assert XSS_SCRIPT in fresh.text()
     assert not [n for n in doc.iter() if n.tag in ("img", "iframe") or "onerror" in n.attrs]
+
+
+def test_statuses_explained_and_unknown_counted_as_open(ctx: dict[str, Any], doc: Node) -> None:
+    """Each status in one quotable sentence; the unknown finding says what it waits for and
+    counts as open on the first screen."""
+    rules = {
+        d.attrs["data-status"]: (d.find_all("dt")[0].text(), d.find_all("dd")[0].text())
+        for d in doc.by_id("status-rules").find_all("div")
+    }
+    assert {k: v[1] for k, v in rules.items()} == dict(EXPLANATIONS)
+    assert rules["unknown"][0] == "unknown (not proven gone)"
+    assert doc.by_id("open-definition").text() == OPEN_DEFINITION
+    waits = [td.text() for td in doc.by_id("unknown-items").find_all("td", "waits-for")]
+    assert waits == [REASONS["confirm"]]
+    reasons = [li.text() for li in doc.by_id("unknown-reasons").find_all("li")]
+    assert reasons == [f"1: {REASONS['confirm']}"]
+    col = ctx["findings"]["data"]["columns"]
+    seen_open = sum(1 for r in ctx["findings"]["data"]["rows"] if r[col.index("status")] == "open")
+    assert ctx["summary"]["open_total"] == seen_open + 1
+    assert ctx["summary"]["open_unknown"] == 1
+    card = doc.by_id("card-open")
+    assert card.find_all("span", "value")[0].text() == str(seen_open + 1)
+    assert doc.by_id("open-unknown").text() == "1"
+    high = next(s for s in ctx["summary"]["by_severity"] if s["severity"] == "high")
+    high_seen = sum(
+        1
+        for r in ctx["findings"]["data"]["rows"]
+        if r[col.index("status")] == "open" and r[col.index("severity")] == "high"
+    )
+    assert high["open"] == high_seen + 1  # the unknown finding is high

@@ -48,6 +48,7 @@ def history() -> pl.DataFrame:
                 "account_id": account,
                 "group_id": group,
                 "member_group_id": None,
+                "unknown_reason": "confirm" if status == "unknown" else None,
             }
         )
     return pl.DataFrame(rows, schema=HISTORY_SCHEMA, orient="row")
