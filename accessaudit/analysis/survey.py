@@ -248,7 +248,7 @@ def _signal_exprs(kind: str) -> dict[str, tuple[pl.Expr, pl.Expr]]:
     if kind == "accounts":
         upn = pl.concat_str([pl.lit("@"), _after_at("upn")])
         mail = _after_at("mail")
-        company = pl.col("company").str.strip_chars()
+        company = pl.col("company")  # as the matcher compares: a stray space is a variant
         out |= {
             "upn_suffix": (upn, upn.str.to_lowercase()),
             "mail_domain": (mail, mail.str.to_lowercase()),

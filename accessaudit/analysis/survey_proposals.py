@@ -7,7 +7,9 @@ shape, a name prefix) is proposed for an organisation when the data says so: at 
 object the configuration leaves unattributed today. Proposals are learned in rounds: the second
 round attributes with the first round's proposals, so an OU no matcher reaches today (a renamed
 OU) is proposed once its accounts' UPN suffixes, mail domains and ``company`` values say whose it
-is. An OU is proposed at the highest container that qualifies, never at the domain's head.
+is; then ``min_share`` is of *all* its objects (a container the earlier proposals only partly
+attribute, like ``CN=Users``, is not proposed: its other objects have no evidence). An OU is
+proposed at the highest container that qualifies, never at the domain's head.
 
 Never proposed: values for ``shared`` (sharing is a decision people take with a date, not a
 pattern in the data), and anything for conflicting objects (adding a matcher cannot settle a
@@ -81,8 +83,12 @@ def _candidates(
     kind: str,
     min_share: float,
     min_support: int,
+    later: bool,
 ) -> pl.DataFrame:
-    """Buckets that qualify (see the module docstring), with the round's figures."""
+    """Buckets that qualify (see the module docstring), with the round's figures. In a
+    ``later`` round the share is of every holder, not only of the attributed ones: what the
+    earlier proposals attribute grounds it, and a container where they leave some objects
+    unattributed (``CN=Users``) would hand those objects to a force on no evidence of their own."""
     long = sig.filter(pl.col("signal").is_in(PROPOSABLE[kind]) & pl.col("key").is_not_null()).join(
         now, on="_row"
     )
@@ -113,6 +119,7 @@ def _candidates(
             (pl.col("share") >= min_share)
             & (pl.col("support") >= min_support)
             & (pl.col("support") * 2 >= pl.col("holders"))
+            & (~pl.lit(later) | (pl.col("n") >= min_share * pl.col("holders")))
         )
         .sort(keys)
     )
@@ -151,7 +158,7 @@ def propose(
     seen = pl.DataFrame(schema={"signal": pl.String, "key": pl.String})
     now = base
     for rnd in range(1, MAX_ROUNDS + 1):
-        found = _candidates(sig, now, base, kind, min_share, min_support)
+        found = _candidates(sig, now, base, kind, min_share, min_support, later=rnd > 1)
         found = _highest_ous(
             found.join(seen, on=["signal", "key"], how="anti").filter(pl.col("org").is_in(real)),
             seen,
