@@ -1,9 +1,7 @@
 """Canonical tables, enums and well-known identifiers.
 
-Every connector produces the same four collected tables (``accounts``, ``groups``,
-``memberships``, ``grants``); every later stage derives from them. Schemas are explicit: nothing
-is ever left for Parquet or polars to infer. IDs are strings (objectGUID / Entra object id as a
-lower-case GUID string, SIDs in ``S-1-5-...`` form), times are UTC.
+Connectors produce the collected tables (:data:`COLLECTED_SCHEMAS`), later stages derive from
+them. Schemas explicit; IDs strings (lower-case GUIDs, ``S-1-5-...`` SIDs); times in UTC.
 """
 
 from __future__ import annotations
@@ -127,6 +125,9 @@ class ActionKind(StrEnum):
     REVIEW_EXCEPTION = "review-exception"  # renew or remove an exceptions-register entry
     REMOVE_ACE = "remove-ace"  # a trustee's access control entries on an AD object
     CHANGE_OWNER = "change-owner"  # an AD object owned by the other force -> Domain Admins
+    REMOVE_FOLDER_ACE = "remove-folder-ace"  # a trustee's entries on a folder or share
+    REMOVE_MAILBOX_PERMISSION = "remove-mailbox-permission"  # FullAccess, SendAs, delegation
+    REMOVE_AZURE_ROLE_ASSIGNMENT = "remove-azure-role-assignment"  # an Azure RBAC assignment
     QUARANTINE_TRUST = "quarantine-trust"  # turn SID filtering on for a trust (netdom)
     REMOVE_TRUST = "remove-trust"  # remove a trust once the hosted services have moved
 
@@ -355,9 +356,8 @@ ACTIONS_SCHEMA: Final = _schema(
 
 # --- Well-known identifiers -------------------------------------------------------------------
 
-#: Relative IDs of domain groups that Microsoft documents as privileged / protected by
-#: AdminSDHolder ("Appendix B: Privileged Accounts and Groups in Active Directory",
-#: learn.microsoft.com/windows-server/identity/ad-ds/plan/security-best-practices).
+#: RIDs of domain groups Microsoft documents as privileged / protected by AdminSDHolder ("Appendix
+#: B", learn.microsoft.com/windows-server/identity/ad-ds/plan/security-best-practices).
 PRIVILEGED_DOMAIN_RIDS: Final[Mapping[int, str]] = {
     512: "Domain Admins",
     516: "Domain Controllers",

@@ -32,6 +32,7 @@ import polars as pl
 
 from accessaudit.model import ActionKind, Via
 from accessaudit.remediation import commands_control as control
+from accessaudit.remediation import commands_data as data
 from accessaudit.remediation import commands_membership as membership
 from accessaudit.remediation import commands_rights as rights
 from accessaudit.remediation import commands_trust as trust
@@ -63,6 +64,9 @@ RENDERERS: dict[ActionKind, Callable[[], Rendered]] = {
     A.REMOVE_TRUST: trust.remove_trust,
     A.REMOVE_ACE: control.remove_ace,
     A.CHANGE_OWNER: control.change_owner,
+    A.REMOVE_FOLDER_ACE: data.remove_folder_ace,
+    A.REMOVE_MAILBOX_PERMISSION: data.remove_mailbox_permission,
+    A.REMOVE_AZURE_ROLE_ASSIGNMENT: data.remove_azure_role_assignment,
 }
 _COLUMNS = Rendered._fields
 
@@ -173,6 +177,7 @@ def _member_context(
             accounts.select(
                 member_id="account_id",
                 _m_name="username",
+                _m_upn="upn",
                 _m_sid="sid",
                 _m_enabled="enabled",
                 # no sign-ins recorded (or a run stored before the column): never disabled
@@ -183,6 +188,7 @@ def _member_context(
             groups.select(
                 member_id="group_id",
                 _m_name="name",
+                _m_upn=pl.lit(None, pl.String),
                 _m_sid="sid",
                 _m_enabled=pl.lit(None, pl.Boolean),
                 _m_untracked=pl.lit(False),

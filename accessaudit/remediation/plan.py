@@ -62,6 +62,13 @@ _NULL = pl.lit(None, pl.String)
 TRUST_ACTIONS = [A.QUARANTINE_TRUST.value, A.REMOVE_TRUST.value]
 #: Actions on an AD object's security descriptor: the finding's resource is the object.
 CONTROL_ACTIONS = [A.REMOVE_ACE.value, A.CHANGE_OWNER.value]
+#: Actions on a data path (a folder or share, a mailbox, an Azure scope): the finding's
+#: resource, and the right removed there.
+DATA_ACTIONS = [
+    A.REMOVE_FOLDER_ACE.value,
+    A.REMOVE_MAILBOX_PERMISSION.value,
+    A.REMOVE_AZURE_ROLE_ASSIGNMENT.value,
+]
 
 
 def _rank_expr(col: str) -> pl.Expr:
@@ -134,6 +141,7 @@ def _rule_targets(f: pl.DataFrame) -> pl.DataFrame:
                     A.REVIEW_EXCEPTION.value,
                     *TRUST_ACTIONS,
                     *CONTROL_ACTIONS,
+                    *DATA_ACTIONS,
                 ]
             )
         )
@@ -147,6 +155,7 @@ def _rule_targets(f: pl.DataFrame) -> pl.DataFrame:
                     A.REMOVE_SID_HISTORY.value,
                     *TRUST_ACTIONS,
                     A.REMOVE_ACE.value,
+                    *DATA_ACTIONS,
                 ]
             )
         )

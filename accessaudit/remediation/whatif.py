@@ -53,6 +53,9 @@ SIMULATED = frozenset(
         A.CLEAR_MANAGER.value,
         A.REMOVE_ACE.value,
         A.CHANGE_OWNER.value,
+        A.REMOVE_FOLDER_ACE.value,
+        A.REMOVE_MAILBOX_PERMISSION.value,
+        A.REMOVE_AZURE_ROLE_ASSIGNMENT.value,
     }
 )
 _EDGE_KINDS = (A.REMOVE_MEMBER.value, A.UNNEST_GROUP.value)
@@ -237,6 +240,9 @@ def _drop_grants(grants: pl.DataFrame, actions: pl.DataFrame) -> pl.DataFrame:
     for kind, kinds in (
         (A.REMOVE_ACE, ("delegation", "replication")),
         (A.CHANGE_OWNER, ("object-owner",)),
+        (A.REMOVE_FOLDER_ACE, ("folder", "share")),
+        (A.REMOVE_MAILBOX_PERMISSION, ("mailbox",)),
+        (A.REMOVE_AZURE_ROLE_ASSIGNMENT, ("azure-scope",)),
     ):
         keys = (
             _of(actions, kind.value)

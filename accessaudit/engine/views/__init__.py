@@ -17,6 +17,7 @@ import polars as pl
 from accessaudit.engine.views import assignments, directory, foreign, identity, membership, reach
 from accessaudit.engine.views.assignments import HOSTS_SCHEMA
 from accessaudit.engine.views.control import control_views
+from accessaudit.engine.views.data import data_access
 from accessaudit.model import TRUSTS_SCHEMA
 
 __all__ = ["HOSTS_SCHEMA", "build_views"]
@@ -63,6 +64,7 @@ def build_views(
     role_grants = assignments.role_grants(gr, principals, grp, mem, acc, declared)
     app_grants = assignments.app_grants(gr, principals, grp)
     owners = assignments.owners(grp, gr, principals)
+    ctl = control_views(gr, resources, declared, principals, eff)
     return {
         "accounts": people,
         "groups": directory.with_member_counts(grp, mem),
@@ -87,7 +89,8 @@ def build_views(
         "trusts": foreign.trusts(
             _lazy(trusts, TRUSTS_SCHEMA), declared, acc, _lazy(domains, foreign.DOMAINS_SCHEMA)
         ),
-        **control_views(gr, resources, declared, principals, eff),
+        **ctl,
+        "data_access": data_access(gr, ctl["resources"], principals, eff),
     }
 
 

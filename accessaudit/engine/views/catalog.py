@@ -436,4 +436,34 @@ VIEWS: tuple[ViewDoc, ...] = (
             "cross": "the holder and the linked OU belong to different real organisations",
         },
     ),
+    ViewDoc(
+        "data_access",
+        "Who reaches which data of the hosted services: NTFS entries on folders, share "
+        "permissions, mailbox permissions, Azure role assignments.",
+        "One row per (holder, resource, right, allow or deny). Folder entries are reported on "
+        "the folder where they are set, with the folders they reach; trustees are resolved to "
+        "directory objects by SID, UPN, address or Entra object id (others stay as written).",
+        {
+            "principal_id": "the trustee: an account or group id, or the SID / name as the "
+            "service wrote it when no collected object holds it",
+            "principal_type": "`account`, `group` or `unresolved`",
+            "members": "a group holder's effective member accounts (null for others)",
+            "resource_kind": "`folder`, `share`, `mailbox` or `azure-scope`",
+            "family": "the resource's family (`folder`, `share`, `mailbox`, `azure-scope`)",
+            "object_class": "folder, file, share; SharedMailbox, UserMailbox ...; "
+            "managementGroup, subscription, resourceGroup, resource, root",
+            "resource_path": "the UNC path, the primary SMTP address or the ARM scope",
+            "right": "folders and shares: `full control`, `modify`, `read`, `other`; "
+            "mailboxes: FullAccess, ReadPermission, ChangePermission, ChangeOwner, DeleteItem, "
+            "SendAs, SendOnBehalf, `Folder <name>: <right>`; Azure: the role's name",
+            "deny": "a deny entry (folders, shares, mailboxes)",
+            "denied": "an allow the same holder is also denied on the same resource",
+            "strong": "a right above read: full control, modify; FullAccess, SendAs, "
+            "SendOnBehalf, ChangePermission, ChangeOwner; Owner, Contributor, User Access "
+            "Administrator, Role Based Access Control Administrator",
+            "inherited": "every entry behind the row is inherited from above what was read",
+            "reach": "the folders an entry applies to (1 for a mailbox or a scope)",
+            "cross": "the holder and the resource belong to different real organisations",
+        },
+    ),
 )
