@@ -201,8 +201,12 @@ def test_json_log_on_stderr_retention_and_runs(tmp_path: Path, export: str) -> N
         text=True,
         check=True,
     ).stdout.splitlines()
-    assert [line.split()[0] for line in listing] == [r.run_id for r in runs]
-    assert all("complete" in line and "resolved" in line for line in listing)
+    # the run retention deleted is listed too, marked pruned, with its kept counts
+    assert [line.split()[:2] for line in listing] == [
+        [lines[-1]["pruned"][0], "pruned"],
+        *([r.run_id, "complete"] for r in runs),
+    ]
+    assert all("resolved" in line for line in listing)
     p = subprocess.run(
         [sys.executable, "-m", "accessaudit", "verify", "--config", str(config)],
         capture_output=True,
