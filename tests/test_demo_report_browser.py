@@ -21,7 +21,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 def test_demo_report_in_chromium(tmp_path: Path) -> None:
     now = datetime(2026, 11, 1, tzinfo=UTC)
     result = run_audit(demo_settings(tmp_path, accounts=2000, seed=5), now=now)
-    truth = generate(seed=5, accounts=2000, now=now).truth
+    truth = generate(seed=5, accounts=2000, now=now, domains=True).truth
     expected = {
         sev: int(
             truth.join(

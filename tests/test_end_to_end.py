@@ -235,7 +235,7 @@ def test_run_writes_a_complete_run_that_reads_back(tmp_path: Path) -> None:
     settings = prepare_demo(tmp_path / "demo", accounts=1200, seed=9)
     result = run_audit(settings, now=NOW)
     assert result.complete
-    planted = generate(seed=9, accounts=1200, now=NOW, apps=True, entra=True)
+    planted = generate(seed=9, accounts=1200, now=NOW, apps=True, entra=True, domains=True)
     truth = planted.truth
     assert truth.filter(pl.col("plant").str.starts_with("app-")).height == 12
     assert truth.filter(pl.col("plant").str.starts_with("entra-")).height == 32
@@ -283,11 +283,17 @@ def test_the_demo_as_shipped_finds_exactly_the_planted_truth(tmp_path: Path) -> 
         ("niche", "csv"),
         ("athena", "csv"),
     ]
-    assert m["sources"][0]["counts"]["accounts"] == 6000
+    # 6,000 in the shared domain, 4 in each force's new domain, 2 alliance accounts they add
+    assert m["sources"][0]["counts"]["accounts"] == 6010
     assert {u["detail"] for u in m["sources"][0]["units"]} == {"generated from seed 7"}
     # the same estate, generated as of the run's own clock (dormancy is relative to it)
     planted = generate(
-        seed=7, accounts=6000, now=datetime.fromisoformat(m["started"]), apps=True, entra=True
+        seed=7,
+        accounts=6000,
+        now=datetime.fromisoformat(m["started"]),
+        apps=True,
+        entra=True,
+        domains=True,
     )
     # 2 x (4 strays + 2 ghosts), but one stray is exported "No" (a disabled login: no direct
     # access; inactive-cross-org-access reports it)

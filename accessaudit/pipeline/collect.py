@@ -37,8 +37,15 @@ def _sample_collection(
 
     started = datetime.now(UTC)
     entra = src.part == "entra"
-    sample = generate(seed=src.seed, accounts=src.accounts, now=now, entra=entra, legacy=src.legacy)
-    tables = sample.entra if entra else sample.tables
+    sample = generate(
+        seed=src.seed,
+        accounts=src.accounts,
+        now=now,
+        entra=entra,
+        legacy=src.legacy,
+        domains=src.domains and not entra,
+    )
+    tables = sample.entra if entra else sample.directory()
     units = [
         CollectionUnit(name, True, f"generated from seed {src.seed}", df.height)
         for name, df in tables.items()

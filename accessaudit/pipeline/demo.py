@@ -35,7 +35,8 @@ def demo_settings(
             **sample_settings_dict(),
             "audit": {"data_dir": str(out)},
             "sources": [
-                {**sample, "name": "alliance"},
+                # the shared domain with each force's new domain beside it (plants_foreign)
+                {**sample, "name": "alliance", "domains": True},
                 *tenant,
                 *app_sources(apps or {}),
             ],

@@ -120,6 +120,8 @@ class Sample:
     config: dict[str, Any] = field(default_factory=dict)
     exports: dict[str, pl.DataFrame] = field(default_factory=dict)  # application CSV rows
     entra: dict[str, pl.DataFrame] = field(default_factory=dict)  # the Entra tenant's tables
+    #: each force's new domain and the shared domain's rows they add (plants_foreign)
+    domains: dict[str, pl.DataFrame] = field(default_factory=dict)
     #: What the generator planted as legitimate (:mod:`accessaudit.sample.legit`): no finding
     #: may touch it.
     legitimate: pl.DataFrame = field(default_factory=lambda: empty(LEGIT_SCHEMA))
@@ -134,10 +136,20 @@ class Sample:
         return SOURCE
 
     def combined(self) -> dict[str, pl.DataFrame]:
-        """The directory's tables with the Entra tenant's rows (when generated) appended."""
+        """The directory's tables with the new domains' and the Entra tenant's rows (when
+        generated) appended."""
+        out = self.directory()
         if not self.entra:
-            return dict(self.tables)
-        return {name: pl.concat([df, self.entra[name]]) for name, df in self.tables.items()}
+            return out
+        return {name: pl.concat([df, self.entra[name]]) if name in self.entra else df
+                for name, df in out.items()}  # fmt: skip
+
+    def directory(self) -> dict[str, pl.DataFrame]:
+        """The directory's tables with the new domains' rows (when generated) appended."""
+        out = dict(self.tables)
+        for name, df in self.domains.items():
+            out[name] = pl.concat([out[name], df], how="diagonal_relaxed") if name in out else df
+        return out
 
 
 def guids(rng: np.random.Generator, n: int) -> pl.Series:

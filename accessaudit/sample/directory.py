@@ -81,6 +81,7 @@ from accessaudit.sample.plants_attribution import (
     plant_unattributed,
 )
 from accessaudit.sample.plants_control import plant_control, taken_accounts
+from accessaudit.sample.plants_foreign import domain_sid_matchers, plant_foreign_domains
 from accessaudit.sample.plants_hostile import plant_hostile_text
 from accessaudit.sample.separation import plant_separation
 from accessaudit.sample.truth import truth_frame
@@ -111,6 +112,7 @@ def sample_settings_dict() -> dict[str, Any]:
                     "name_prefix": [f.prefix],
                     "privileged_groups": f.id == SAMPLE_HOST,  # the host's protected groups
                     "sources": ["csv:niche"] if f.id == "wmp" else ["csv:athena"],
+                    "domain_sid": domain_sid_matchers()[f.id],  # its new domain (and forest)
                 },
             }
         )
@@ -136,6 +138,7 @@ def generate(
     apps: bool = False,
     entra: bool = False,
     legacy: bool = False,
+    domains: bool = False,
 ) -> Sample:
     """Build the sample directory of about ``accounts`` accounts, deterministic for ``seed``.
 
@@ -144,7 +147,9 @@ def generate(
     (:mod:`accessaudit.sample.entra_tenant`, in :attr:`Sample.entra`) and its planted findings.
     The directory tables are the same either way. With ``legacy``, the directory's accounts
     as years of sharing leave them (:mod:`accessaudit.sample.legacy`; its own random generator,
-    after every other draw).
+    after every other draw). With ``domains``, each force's new domain beside the shared one
+    (:mod:`accessaudit.sample.plants_foreign`, in :attr:`Sample.domains`; its own random
+    generator).
     """
     if accounts < 200:
         raise ValueError("the sample needs at least 200 accounts")
@@ -198,6 +203,18 @@ def generate(
         if entra
         else {}
     )
+    new_domains = (
+        plant_foreign_domains(
+            b,
+            res_groups,
+            dict(zip(name_map["group_name"], name_map["group_id"], strict=True)),
+            domain_sid,
+            np.random.default_rng([seed, 4]),
+            now,
+        )
+        if domains
+        else {}
+    )
     every_account = pl.concat([ad_accounts, tenant["accounts"]]) if tenant else ad_accounts
     orgs = attribution_truth(people, admins, unattr, services, computers)
     cases = None
@@ -220,6 +237,7 @@ def generate(
         sample_settings_dict(),
         exports,
         tenant,
+        domains=new_domains,
         legitimate=legit_frame(b.legit, b.legit_groups, b.legit_ids, name_map),
         attribution=orgs,
         legacy=cases,

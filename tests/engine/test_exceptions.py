@@ -162,7 +162,9 @@ def test_run_records_register_and_fails_only_on_open_findings(tmp_path: Path) ->
     from accessaudit.model import Severity
 
     settings = prepare_demo(tmp_path / "demo", accounts=600, seed=2)
-    sample = generate(seed=2, accounts=600, now=NOW, apps=True, entra=True)
+    sample = generate(seed=2, accounts=600, now=NOW, apps=True, entra=True, domains=True)
+    trusts = sample.domains["trusts"]
+    unfiltered = trusts.filter(~pl.col("sid_filtering"))["trust_id"].item()
     critical = sample.truth.filter(
         pl.col("rule_id").is_in(["cross-org-privileged-access", "cross-org-directory-role"])
     )
@@ -178,6 +180,8 @@ def test_run_records_register_and_fails_only_on_open_findings(tmp_path: Path) ->
             '["*Administrator @ *", "Security Reader*"]',
             "2027-01-31",
         )
+        # the shared domain's unfiltered trust of Warwickshire's new domain (plants_foreign)
+        + entry("EX-T", "cross-org-trust-sid-filtering-off", f'["{unfiltered}"]', "2027-01-31")
     )
     configured = settings.model_copy(
         update={"audit": settings.audit.model_copy(update={"exceptions_file": register})}
