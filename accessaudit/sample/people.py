@@ -126,6 +126,11 @@ LAST_NAMES: Final = (
 #: Directory text is attacker-controlled: these land in display names and descriptions.
 
 
+#: The fewest Warwickshire staff a sample has: its plants draw about 50 of them (each plant
+#: its own people), and movers and reserved departments are never drawn.
+MIN_WARKS_STAFF = 80
+
+
 def make_people(rng: np.random.Generator, n: int, domain_sid: str, now: datetime) -> pl.DataFrame:
     """``n`` members of staff with every account column (and the columns the plants pick by:
     ``org``, ``hr_org``, ``department``, ``mover``, ``seq``, ``inactive_u``)."""
@@ -144,6 +149,12 @@ def make_people(rng: np.random.Generator, n: int, domain_sid: str, now: datetime
 def _staff(rng: np.random.Generator, n: int) -> pl.DataFrame:
     """Each person's force, name and department."""
     is_wmp = rng.random(n) < 2 / 3
+    # A small sample (the documented minimum of 200 accounts) still needs enough Warwickshire
+    # staff for every plant to draw from: the last West Mercia people become Warwickshire's.
+    # No random draw is used, so every larger sample is the same as without it.
+    short = MIN_WARKS_STAFF - int(n - is_wmp.sum())
+    if short > 0:
+        is_wmp[np.flatnonzero(is_wmp)[-short:]] = False
     org_idx = np.where(is_wmp, 0, 1)
     seq = np.arange(n)
     people = pl.DataFrame(
