@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
+from accessaudit.analysis.control import CONTROL_KINDS
 from accessaudit.model import Org, Via
 
 ACCOUNT_SIGNALS: tuple[str, ...] = (
@@ -393,3 +395,32 @@ def coverage(attributed: pl.DataFrame, holds_access: pl.Series | None = None) ->
         decides_with_access=(pl.col("decides") & pl.col("holds")).sum(),
     )
     return out.sort(["fires", "signal"], descending=[True, False])
+
+
+def without_control(grants: pl.DataFrame) -> pl.DataFrame:
+    """The grants the survey counts: AD control entries (derived in a run from the expansion,
+    absent from a fresh collection) left out, so a stored run and a collection agree."""
+    return grants.filter(~pl.col("resource_kind").is_in([k.value for k in CONTROL_KINDS]))
+
+
+def attribution_coverage(
+    accounts: pl.DataFrame,
+    groups: pl.DataFrame,
+    memberships: pl.DataFrame,
+    grants: pl.DataFrame,
+    closure: pl.DataFrame,
+) -> dict[str, dict[str, Any]]:
+    """Per kind (accounts, groups) of attributed tables: ``totals`` (:func:`totals`) and
+    ``signals`` (:func:`coverage`), as the survey counts them: the report's coverage section."""
+    grants = without_control(grants)
+    privileged = privileged_groups(groups, closure)
+    acc = access(accounts["account_id"], "account", memberships, grants, privileged)
+    gacc = group_access(groups["group_id"], memberships, grants, privileged)
+    out = {}
+    for kind, table, a in (("accounts", accounts, acc), ("groups", groups, gacc)):
+        objects = _objects(table, "account_id" if kind == "accounts" else "group_id", a)
+        out[kind] = {
+            "totals": totals(objects),
+            "signals": coverage(table, objects["holds_access"]).to_dicts(),
+        }
+    return out

@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from accessaudit.analysis.survey import attribution_coverage
 from accessaudit.config.settings import (
     Settings,
     settings_hash,
@@ -161,6 +162,13 @@ def render_report(
             register=register,
             exports_href=href,
             exports_dir="" if href is not None or not link_exports else str(run_dir.resolve()),
+            coverage=attribution_coverage(
+                analysis.accounts,
+                analysis.groups,
+                analysis.memberships,
+                analysis.grants,
+                analysis.closure,
+            ),
         )
     )
     return render_html(ctx, out)

@@ -142,7 +142,7 @@ def survey_document(
     accounts = attribute_accounts(tables["accounts"], settings, tables["grants"])
     groups = attribute_groups(tables["groups"], accounts, settings)
     privileged = sv.privileged_groups(groups, group_closure(tables["memberships"]))
-    memberships, grants = tables["memberships"], tables["grants"]
+    memberships, grants = tables["memberships"], sv.without_control(tables["grants"])
     progress("surveying accounts")
     account_doc, account_props = _kind(
         "accounts",

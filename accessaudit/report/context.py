@@ -109,6 +109,8 @@ class ReportInput:
     register: Mapping[str, Any] | None = None
     exports_href: str | None = ""
     exports_dir: str = ""
+    #: attribution coverage by signal, per kind (:mod:`accessaudit.analysis.survey`)
+    coverage: Mapping[str, Any] | None = None
 
 
 # --- Rules and summary ----------------------------------------------------------------------------
@@ -345,4 +347,5 @@ def build_context(inp: ReportInput) -> dict[str, Any]:
         **_rules(docs, f_rows),
         "systems": sorted({a[A["system"]] for a in a_rows if a[A["system"]]}),
         **_views(inp, f_rows, objs, docs, gone, as_run),
+        "coverage": dict(inp.coverage or {}),
     }
