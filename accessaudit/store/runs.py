@@ -3,7 +3,7 @@
 Layout::
 
     <data_dir>/
-      .lock                      flock()ed by the run writing (an OS lock: a killed run frees it)
+      (the folder itself is flock()ed by the run writing: an OS lock, a killed run frees it)
       runs/
         20261126T050000Z/        one immutable run
           accounts.parquet ...   every table, zstd
@@ -224,9 +224,14 @@ class RunStore:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Exclusive, non-blocking OS lock on the data directory for one writing run."""
+        """Exclusive, non-blocking OS lock on the data directory for one writing run.
+
+        The folder itself is locked (``flock`` on its descriptor), not a file in it: a lock
+        file can be deleted under a run, and the next run would then lock a new file and go
+        ahead (removing the first run's temporary folder). A folder holding runs cannot be
+        swapped while a run writes into it."""
         private_dir(self.data_dir)
-        fd = os.open(self.data_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.data_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
