@@ -20,6 +20,7 @@ from typing import Any, Final, Protocol
 import polars as pl
 
 from accessaudit.hidden import visible
+from accessaudit.report.control import control_section
 from accessaudit.report.display import SEVERITIES, org_classes, severity_class, severity_rank
 from accessaudit.report.evidence import RunRule, run_rules
 from accessaudit.report.history import OPEN_DEFINITION, unknown_rows
@@ -348,4 +349,5 @@ def build_context(inp: ReportInput) -> dict[str, Any]:
         "systems": sorted({a[A["system"]] for a in a_rows if a[A["system"]]}),
         **_views(inp, f_rows, objs, docs, gone, as_run),
         "coverage": dict(inp.coverage or {}),
+        "control": control_section(f_rows, a_rows, objs, docs),
     }
