@@ -77,7 +77,8 @@ def _collect(seeded: SeededDC, monkeypatch: pytest.MonkeyPatch) -> SourceCollect
     try:
         return collect(seeded.source(monkeypatch), now=NOW)
     except IncompleteLdapCollection as exc:
-        return exc.collection
+        collection: SourceCollection = exc.collection
+        return collection
 
 
 @pytest.fixture(scope="module")
