@@ -208,11 +208,13 @@ def _other_account(accounts: pl.DataFrame, act_resources: pl.DataFrame) -> pl.Da
 
 
 def _primary_via(memberships: pl.DataFrame, act_groups: pl.DataFrame) -> pl.DataFrame:
-    """``_via``: set where the action's group is its member's primary group."""
+    """``_via``: set where the action's group is its member's primary group, or where the member
+    is in it as a foreign principal or through its sIDHistory (analysis.foreign)."""
+    special = [Via.PRIMARY_GROUP.value, Via.FOREIGN_PRINCIPAL.value, Via.SID_HISTORY.value]
     return (
         memberships.join(act_groups, on="group_id", how="semi")
         .select("group_id", member_id="member_id", _via="via")
-        .filter(pl.col("_via") == Via.PRIMARY_GROUP.value)
+        .filter(pl.col("_via").is_in(special))
         .unique(["group_id", "member_id"])
     )
 

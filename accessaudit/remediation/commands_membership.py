@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from accessaudit.model import Via
 from accessaudit.remediation.apply.changes import DYNAMIC_REASON, EXCHANGE_REASON
+from accessaudit.remediation.commands_trust import remove_foreign, through_sid_history
 from accessaudit.remediation.quoting import (
     Rendered,
     cat,
@@ -70,8 +72,12 @@ def _removal() -> tuple[pl.Expr, pl.Expr]:
         .then(remove_app)
         .when(cloud)
         .then(remove_cloud)
-        .when(pl.col("_via").is_not_null())
+        .when(pl.col("_via") == Via.PRIMARY_GROUP.value)
         .then(pl.concat_str([primary_to_domain_users(mq), remove_ad]))
+        .when(pl.col("_via") == Via.FOREIGN_PRINCIPAL.value)
+        .then(remove_foreign(gq))
+        .when(pl.col("_via") == Via.SID_HISTORY.value)
+        .then(through_sid_history(gq, mq))
         .otherwise(remove_ad)
     )
     return remove, pl.when(cloud).then(remove_graph)

@@ -1,5 +1,7 @@
-"""Commands of trust actions: turn SID filtering (quarantine) on for a trust that lets the other
-force's domain in, or remove the trust once the services it carries have moved.
+"""Commands across domains: turn SID filtering (quarantine) on for a trust that lets the other
+force's domain in, or remove the trust once the services it carries have moved; and take a
+member of another domain out of a group (the group holds its foreign principal, by SID) or say
+what to change when it is in the group through its sIDHistory.
 
 A trust finding's ``right`` is ``<domain> -> <partner>`` (the DNS names of the domain holding
 the trustedDomain object and of the domain it trusts) and its resource the trustedDomain
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from accessaudit.remediation.quoting import Rendered, cat
+from accessaudit.remediation.quoting import Rendered, cat, ps_quote
 
 _NULL = pl.lit(None, pl.String)
 
@@ -45,3 +47,24 @@ def remove_trust() -> Rendered:
     )
     summary = cat("Remove the trust of ", domain, " in ", partner)
     return Rendered(pl.lit("ad"), summary, powershell, _NULL)
+
+
+def remove_foreign(gq: pl.Expr) -> pl.Expr:
+    """The group holds the member of another domain as a foreign security principal named by
+    the member's SID: ``Remove-ADGroupMember`` finds it by that SID in the group's domain (its
+    objectGUID is the other domain's and means nothing there)."""
+    sid = pl.col("_m_sid").cast(pl.String).str.replace_all(r"[^S0-9\-]", "")
+    return cat(
+        "Remove-ADGroupMember -Identity ", gq, " -Members ", ps_quote(sid), " -Confirm:$false"
+    )
+
+
+def through_sid_history(gq: pl.Expr, mq: pl.Expr) -> pl.Expr:
+    """The account is in the group through a SID in its sIDHistory (a former account's, or a
+    foreign principal's): the change is on the account, once the group's resources have been
+    re-permissioned, or on the group, removing the SID's own principal."""
+    return cat(
+        "# ", mq, " is in ", gq, " through a SID in its sIDHistory: remove that SID from it ",
+        "(Set-ADUser -Identity ", mq, " -Remove @{sIDHistory='<SID>'}), or remove the SID's ",
+        "principal from the group (Remove-ADGroupMember -Identity ", gq, " -Members '<SID>')",
+    )  # fmt: skip

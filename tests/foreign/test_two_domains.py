@@ -136,6 +136,23 @@ def test_two_domains_in_one_run_equal_truth(
         f"/domain:{ALLIANCE.realm} /remove /force",
         f"netdom trust {ALLIANCE.realm} /domain:{NEW_WARKS.realm} /quarantine:yes",
     ]
+    # the cuts: the foreign principals leave the group by SID (their GUIDs mean nothing in the
+    # shared domain), the migrated account's access is its sIDHistory
+    sid = forest.new.sids
+    cut = a.actions.filter(pl.col("group_id") == files)
+    commands = dict(zip(cut["member_id"], cut["powershell"], strict=True))
+    assert commands[n["nw.bob"]] == (
+        f"Remove-ADGroupMember -Identity '{files}' -Members '{sid['nw.bob']}' -Confirm:$false"
+    )
+    assert commands[n["NW-Team"]] == (
+        f"Remove-ADGroupMember -Identity '{files}' -Members '{sid['NW-Team']}' -Confirm:$false"
+    )
+    assert commands[n["nw.erin"]].startswith(
+        f"# '{n['nw.erin']}' is in '{files}' through a SID in its sIDHistory"
+    )
+    assert commands[s["warks.old"]] == (
+        f"Remove-ADGroupMember -Identity '{files}' -Members '{s['warks.old']}' -Confirm:$false"
+    )
     stored = a.extra["trusts"].sort("source")
     assert stored.select("source", "partner", "direction", "sid_filtering").rows() == [
         (f"ad:{ALLIANCE.realm}", NEW_WARKS.realm, "bidirectional", False),
