@@ -379,7 +379,11 @@ def apply_exceptions(
         .drop("_expired", "_order")
     )
     counts = dict(matched.group_by("exception_id").len().iter_rows())
-    extra = _register_findings(register, today, counts, out.schema, _forces(matched, base))
+    forces = _forces(matched, base)
+    for e in register.entries:  # an exception that covers nothing now: its objects' forces
+        if e.id not in forces:
+            forces[e.id] = _object_forces(e, accounts, groups)
+    extra = _register_findings(register, today, counts, out.schema, forces)
     return pl.concat([out, extra]).sort("rule_id", "finding_key")
 
 
@@ -401,8 +405,28 @@ def _forces(matched: pl.DataFrame, findings: pl.DataFrame) -> dict[str, list[tup
     return out
 
 
+def _object_forces(e: Entry, accounts: pl.DataFrame, groups: pl.DataFrame) -> list[tuple[str, str]]:
+    """The forces of the accounts and groups an exception's patterns name (when it covers no
+    finding): (force of the accounts, force of the groups), "" where it names none."""
+
+    def orgs(df: pl.DataFrame, columns: tuple[str, ...]) -> list[str]:
+        present = [c for c in columns if c in df.columns]
+        if "org" not in df.columns or not present:
+            return []
+        hit = pl.any_horizontal(
+            pl.col(c).cast(pl.String).str.contains(e.pattern()).fill_null(False) for c in present
+        )
+        return sorted(set(df.filter(hit)["org"].drop_nulls().to_list()))
+
+    principals = orgs(accounts, ("account_id", "username", "upn", "display_name"))
+    resources = orgs(groups, ("group_id", "name"))
+    if not principals and not resources:
+        return []
+    return [(p, r) for p in principals or [""] for r in resources or [""]]
+
+
 def _forces_text(pairs: list[tuple[str, str]]) -> str:
-    return ", ".join(f"{p} → {r}" for p, r in pairs) if pairs else "none left"
+    return ", ".join(f"{p or '?'} → {r or '?'}" for p, r in pairs) if pairs else "unknown"
 
 
 def _register_findings(
@@ -419,8 +443,8 @@ def _register_findings(
     for e in register.entries:
         n = counts.get(e.id, 0)
         pairs = (forces or {}).get(e.id, [])
-        principal_orgs = {p for p, _ in pairs}
-        resource_orgs = {r for _, r in pairs}
+        principal_orgs = {p for p, _ in pairs if p}
+        resource_orgs = {r for _, r in pairs if r}
         if not e.in_force(today):
             rule = EXPIRED_RULE
             why = "the agreement clause ended" if e.ends != e.expires else "expired"

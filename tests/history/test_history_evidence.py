@@ -171,7 +171,7 @@ def test_the_exit_code_counts_unknown_findings() -> None:
 
 def write_manifest(folder: Path, run_id: str, previous: str | None, **extra: Any) -> None:
     folder.mkdir(parents=True)
-    body = {"run_id": run_id, "previous_run": previous, "complete": True, **extra}
+    body = {"run_id": run_id, "previous_run": previous, "complete": True, "files": {}, **extra}
     (folder / MANIFEST).write_text(json.dumps(body))
 
 
@@ -211,7 +211,7 @@ def test_timeline_marks_pruned_missing_and_damaged_runs(tmp_path: Path) -> None:
 REGISTER = """[[exception]]
 id = "EX-9"
 rule = "cross-org-direct-member"
-objects = ["u-*"]
+objects = ["u-*", "g-cid"]
 justification = "kept during the transition"
 agreement = "TSA schedule 2"
 expires = 2026-01-31
@@ -281,3 +281,29 @@ def test_the_expired_exception_names_its_exception_rule_and_forces(tmp_path: Pat
     assert objs.name(row[F["principal"]]) == "exception EX-9"
     assert objs.name(row[F["resource"]]) == "rule cross-org-direct-member"
     assert (row[F["principal_org"]], row[F["resource_org"]]) == ("warks", "wmp")
+
+
+def test_an_expired_exception_that_covers_nothing_names_its_objects_forces(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "exceptions.toml"
+    path.write_text(REGISTER)
+    reg = load_register(path, orgs=["wmp", "warks"])
+    empty = pl.DataFrame(schema={**FINDINGS_SCHEMA, "status": pl.String})
+    accounts = pl.DataFrame(
+        {"account_id": ["u-7", "x-1"], "username": ["u-7", "x-1"], "org": ["warks", "wmp"]}
+    ).with_columns(upn=pl.lit(None, pl.String), display_name="username")
+    groups = pl.DataFrame({"group_id": ["g1", "g2"], "name": ["G-CID", "G-other"],
+                           "org": ["wmp", "warks"]})  # fmt: skip
+    as_of = datetime(2026, 12, 7, tzinfo=UTC)
+    out = apply_exceptions(empty, reg, as_of=as_of, accounts=accounts, groups=groups)
+    row = out.row(0, named=True)
+    assert (row["rule_id"], row["principal_org"], row["resource_org"]) == (
+        "expired-exception",
+        "warks",
+        "wmp",
+    )
+    assert row["detail"] == (
+        "expired on 2026-01-31: 0 finding(s) of cross-org-direct-member open again;"
+        " exception EX-9, forces warks → wmp (TSA schedule 2)"
+    )

@@ -117,7 +117,7 @@ def test_statuses_explained_and_unknown_counted_as_open(ctx: dict[str, Any], doc
     waits = [td.text() for td in doc.by_id("unknown-items").find_all("td", "waits-for")]
     assert waits == [REASONS["confirm"]]
     reasons = [li.text() for li in doc.by_id("unknown-reasons").find_all("li")]
-    assert reasons == [f"1: {REASONS['confirm']}"]
+    assert reasons == [f"1 finding(s): {REASONS['confirm']}"]
     col = ctx["findings"]["data"]["columns"]
     seen_open = sum(1 for r in ctx["findings"]["data"]["rows"] if r[col.index("status")] == "open")
     assert ctx["summary"]["open_total"] == seen_open + 1
