@@ -181,6 +181,14 @@ def test_expected_counts_of_default_sample(analysis: Analysis) -> None:
         "cross-org-direct-member": 125,
         "cross-org-group-nesting": 4,
         "cross-org-group-owner": 2,
+        # data paths (plants_data): a deep folder, a read, a shared mailbox's FullAccess, a
+        # calendar, an Owner and a Reader in Azure
+        "cross-org-share-access": 1,
+        "cross-org-share-read": 1,
+        "cross-org-mailbox-access": 1,
+        "cross-org-mailbox-read": 1,
+        "cross-org-azure-role": 1,
+        "cross-org-azure-reader": 1,
         "cross-org-nested-access": 1377,
         "cross-org-privileged-access": 246,
         "cross-org-sid-history": 3,
@@ -212,6 +220,8 @@ def test_expected_counts_with_the_entra_tenant(settings: Settings, rules: list[R
         # Mercia's enterprise application (a service principal's owner)
         "cross-org-group-owner": 4,
         "cross-org-guest": 8,  # 2 of them attributed only by their home domain
+        **{f"cross-org-{k}": 1 for k in ("share-access", "share-read", "mailbox-access")},
+        **{f"cross-org-{k}": 1 for k in ("mailbox-read", "azure-role", "azure-reader")},
         "cross-org-nested-access": 1377,
         "cross-org-privileged-access": 247,  # + West Mercia's role-assignable admin group
         "cross-org-sid-history": 3,

@@ -7,7 +7,8 @@ A ``resources`` row takes, in this order:
    an AD user object, a shared mailbox's account), evidence ``subject:<org>``; an unattributed
    subject gives no signal and the next rule decides;
 2. else the organisations' matchers on its ``path``, in ``attribution.precedence`` order:
-   ``ids`` (the resource id), ``ou`` (DN suffixes: an AD object's DN) and ``path_prefix``
+   ``ids`` (the resource id), ``ou`` (DN suffixes: an AD object's DN), ``mail_domain`` (a
+   mailbox's address) and ``path_prefix``
    (case-insensitive prefixes: ``\\\\fs1\\wmp$``, ``smtp:`` addresses, ARM scopes
    ``/subscriptions/<id>``), with conflicts flagged as for accounts;
 3. else ``unattributed``.
@@ -30,6 +31,8 @@ from accessaudit.model import Org
 RESOURCE_MATCHERS: dict[str, MatcherFn] = {
     "ids": _ids("resource_id"),
     "ou": lambda m, _: _ends_with_any("path", m.ou, sep=","),
+    # a mailbox's path is its SMTP address: the organisation's mail domains claim it
+    "mail_domain": lambda m, _: _ends_with_any("path", m.mail_domain, sep="@"),
     "path_prefix": lambda m, _: (
         pl.any_horizontal(
             [pl.col("path").str.to_lowercase().str.starts_with(p.lower()) for p in m.path_prefix]

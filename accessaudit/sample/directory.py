@@ -81,6 +81,7 @@ from accessaudit.sample.plants_attribution import (
     plant_unattributed,
 )
 from accessaudit.sample.plants_control import plant_control, taken_accounts
+from accessaudit.sample.plants_data import data_path_prefixes, plant_data
 from accessaudit.sample.plants_foreign import domain_sid_matchers, plant_foreign_domains
 from accessaudit.sample.plants_hostile import plant_hostile_text
 from accessaudit.sample.separation import plant_separation
@@ -111,6 +112,7 @@ def sample_settings_dict() -> dict[str, Any]:
                     "mail_domain": [f.mail_domain],
                     "name_prefix": [f.prefix],
                     "privileged_groups": f.id == SAMPLE_HOST,  # the host's protected groups
+                    "path_prefix": data_path_prefixes(f.id),  # its share and subscription
                     "sources": ["csv:niche"] if f.id == "wmp" else ["csv:athena"],
                     "domain_sid": domain_sid_matchers()[f.id],  # its new domain (and forest)
                 },
@@ -226,6 +228,8 @@ def generate(
         orgs, cases = old.truth, old.cases
     # control paths last, from their own generator: every draw above is unchanged
     tables |= plant_control(b, tables, people, taken, np.random.default_rng([seed, 15]), domain_sid)
+    # data paths (shares, mailboxes, Azure) after them, from their own generator
+    tables |= plant_data(b, tables, people, taken, np.random.default_rng([seed, 16]))
     if tenant:  # the tenant has no security descriptors: the same tables, empty
         tenant |= {n: tables[n].clear() for n in ("resources", "aces")}
     return Sample(
