@@ -21,6 +21,7 @@ import polars as pl
 
 from accessaudit.hidden import visible
 from accessaudit.report.control import control_section
+from accessaudit.report.datapaths import data_section
 from accessaudit.report.display import SEVERITIES, org_classes, severity_class, severity_rank
 from accessaudit.report.evidence import RunRule, run_rules
 from accessaudit.report.history import OPEN_DEFINITION, unknown_rows
@@ -350,4 +351,5 @@ def build_context(inp: ReportInput) -> dict[str, Any]:
         **_views(inp, f_rows, objs, docs, gone, as_run),
         "coverage": dict(inp.coverage or {}),
         "control": control_section(f_rows, a_rows, objs, docs),
+        "data_paths": data_section(f_rows, a_rows, objs, docs),
     }
