@@ -1,6 +1,6 @@
 """Run ``apply_plan --execute`` in its own process (the crash tests SIGKILL it mid-way).
 
-Usage: python apply_child.py PLAN SOURCE_JSON PASSWORD_ENV      (AD over LDAP)
+Usage: python apply_child.py PLAN SOURCE_JSON PASSWORD_ENV [ID ...] (AD; only these, if any)
        python apply_child.py PLAN ENTRA_JSON --cloud ID [ID ...] (Graph; only these actions)
 """
 
@@ -29,7 +29,15 @@ if __name__ == "__main__":
 
         cfg = LdapSource.model_validate(json.loads(source))
         dirs = {"ad": LdapDirectory.open(cfg, os.environ[sys.argv[3]])}
+        only = sys.argv[4:]
     report = apply_plan(
-        load_plan(plan), plan, dirs, execute=True, max_changes=100, rate=0, only_ids=only
+        load_plan(plan),
+        plan,
+        dirs,
+        execute=True,
+        max_changes=1000,
+        rate=0,
+        only_ids=only,
+        allow_large=True,
     )
     print(json.dumps({"writes": report.writes}))

@@ -56,17 +56,21 @@ class PrimaryMoves(LdapOps):
         pg = (m.get("primaryGroupID") or [b""])[0].decode()
         present = self._has(g["dn"], "member", m["dn"])
         moved = pg != old_rid
-        live = Live(
-            True, True, present or not moved, group_sid=old_sid, primary=not moved, size=size
-        )
         if moved:  # an ordinary member now (another primary group since the plan, or resumed)
-            return live
+            return Live(True, True, present, group_sid=old_sid, primary_move=True, size=size)
         tsid = target_sid(change, self._sid(m))
         t = self._by_sid(tsid, ["groupType", "objectSid"]) if tsid else None
         refusal = _refusal(tsid, t, old_sid, self._sid(m))
         if refusal or t is None:
             return Live(
-                True, True, True, group_sid=old_sid, primary=True, size=size, refusal=refusal
+                True,
+                True,
+                True,
+                group_sid=old_sid,
+                primary=True,
+                primary_move=True,
+                size=size,
+                refusal=refusal,
             )
         prior = {
             "primary_rid": old_rid,
@@ -90,15 +94,17 @@ class PrimaryMoves(LdapOps):
         m = self._base(change.member_id, ["primaryGroupID", "objectSid"])
         if g is None or m is None:
             raise AuditError(f"{change.action_id}: object gone before the write")
-        tsid = str(live.prior.get("target_sid") or target_sid(change, self._sid(m)))
-        t = self._by_sid(tsid, ["objectSid"])
-        if t is None:
-            raise AuditError(f"{change.action_id}: the target primary group {tsid} is gone")
-        rid = tsid.rsplit("-", 1)[1]
-        if (m.get("primaryGroupID") or [b""])[0].decode() != rid:
-            self.steps.before("join-primary", {"group": tsid})
-            self._modify(t["dn"], {"member": [(MODIFY_ADD, [m["dn"]])]}, "member")
-            self.steps.after()
+        old_rid = (self._sid(g) or "").rsplit("-", 1)[-1]
+        if (m.get("primaryGroupID") or [b""])[0].decode() == old_rid:
+            tsid = str(live.prior.get("target_sid") or target_sid(change, self._sid(m)))
+            t = self._by_sid(tsid, ["objectSid"])
+            if t is None:
+                raise AuditError(f"{change.action_id}: the target primary group {tsid} is gone")
+            rid = tsid.rsplit("-", 1)[1]
+            if not self._has(t["dn"], "member", m["dn"]):  # Samba refuses a second link
+                self.steps.before("join-primary", {"group": tsid})
+                self._modify(t["dn"], {"member": [(MODIFY_ADD, [m["dn"]])]}, "member")
+                self.steps.after()
             self.steps.before("set-primary", {"primaryGroupID": rid})
             self._modify(m["dn"], {"primaryGroupID": [(MODIFY_REPLACE, [rid])]}, "primaryGroupID")
             self.steps.after()
@@ -120,7 +126,8 @@ class PrimaryMoves(LdapOps):
         t = self._by_sid(tsid, ["1.1"]) if tsid else None
         if g is None or m is None or t is None:
             raise AuditError(f"{change.action_id}: account or group gone; cannot undo")
-        self._modify(g["dn"], {"member": [(MODIFY_ADD, [m["dn"]])]}, "member")
+        if not self._has(g["dn"], "member", m["dn"]):
+            self._modify(g["dn"], {"member": [(MODIFY_ADD, [m["dn"]])]}, "member")
         rid = str(prior["primary_rid"])
         self._modify(m["dn"], {"primaryGroupID": [(MODIFY_REPLACE, [rid])]}, "primaryGroupID")
         if not prior.get("target_member"):

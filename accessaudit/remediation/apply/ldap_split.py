@@ -35,7 +35,7 @@ from ldap3.utils.dn import escape_rdn
 
 from accessaudit.errors import AuditError
 from accessaudit.remediation.apply.changes import Change, Live
-from accessaudit.remediation.apply.ldap_ops import LdapOps
+from accessaudit.remediation.apply.ldap_ops import CHUNK, LdapOps
 
 #: groupType of a security group by scope (learn.microsoft.com/windows/win32/adschema/
 #: a-grouptype: 0x80000000 security, 0x2 global, 0x4 domain local, 0x8 universal)
@@ -185,11 +185,18 @@ class SplitWrites(LdapOps):
         g = self._base(change.group_id, ["1.1"])
         if g is None:
             raise AuditError(f"{change.action_id}: the split group is gone; cannot undo")
-        moved = list(self._dn_map(list(prior.get("moved", s["members"]))).values())
-        for i in range(0, len(moved), 500):
-            self._modify(g["dn"], {"member": [(MODIFY_ADD, moved[i : i + 500])]}, "member")
+        # only the values missing: Samba refuses a link that exists, permissive modify or not
+        in_g = _low(self._members(g["dn"]))
+        moved = [
+            dn
+            for dn in self._dn_map(list(prior.get("moved", s["members"]))).values()
+            if dn.lower() not in in_g
+        ]
+        for i in range(0, len(moved), CHUNK):
+            self._modify(g["dn"], {"member": [(MODIFY_ADD, moved[i : i + CHUNK])]}, "member")
         for q in self._dn_map(list(prior.get("left", s["unnest"]))).values():
-            self._modify(q, {"member": [(MODIFY_ADD, [g["dn"]])]}, "member")
+            if not self._has(q, "member", g["dn"]):
+                self._modify(q, {"member": [(MODIFY_ADD, [g["dn"]])]}, "member")
         new = self._find_new(s)
         if new is None:
             return None
