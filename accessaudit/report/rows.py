@@ -111,6 +111,8 @@ def finding_rows(
         p, r = objs.ref(principal_id), objs.ref(group[i])
         if action[i] == ActionKind.REVIEW_EXCEPTION.value and p is None and r is None:
             p, r = _register_refs(objs, resource[i], right[i], principal_org[i], resource_org[i])
+        if action[i] in _TRUST_ACTIONS and p is None and r is None:
+            p, r = _trust_refs(objs, right[i], principal_org[i], resource_org[i])
         path = [objs.ref(h) for h in hops]
         refs = [x for x in (p, r, *path) if x is not None]
         rows.append(
@@ -159,6 +161,21 @@ def _register_refs(
     return (
         objs.labelled(f"exception\0{ex}", f"exception {ex}", "exception", principal_org or NO_ORG),
         objs.labelled(f"rule\0{rule}", f"rule {rule}", "rule", resource_org or NO_ORG),
+    )
+
+
+_TRUST_ACTIONS = (ActionKind.QUARANTINE_TRUST.value, ActionKind.REMOVE_TRUST.value)
+
+
+def _trust_refs(
+    objs: Objects, trust: str | None, principal_org: str | None, resource_org: str | None
+) -> tuple[int, int]:
+    """A trust finding (``right``: "<domain> -> <partner>"): its principal is the partner
+    domain let in, what it reaches is the domain trusting it."""
+    domain, _, partner = (trust or "? -> ?").partition(" -> ")
+    return (
+        objs.labelled(f"domain\0{partner}", partner, "domain", principal_org or NO_ORG),
+        objs.labelled(f"domain\0{domain}", domain, "domain", resource_org or NO_ORG),
     )
 
 
