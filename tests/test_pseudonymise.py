@@ -41,25 +41,76 @@ def test_frames_and_free_text() -> None:
             "account_id": ["csv:niche:user:abevan", "g-1"],
             "username": ["ABevan", "jsmith"],
             "display_name": ["Amelia Bevan", "Jo Smith"],
+            "upn": ["ABevan@westmercia.police.uk", None],
             "dn": ["CN=Amelia Bevan,OU=West Mercia,DC=alliance,DC=local", None],
             "sid_history": [["S-1-5-21-1-2-3-1104"], []],
         }
     )
     p.learn_tables(accounts, pl.DataFrame({"name": ["WMP-Finance"]}))
-    out = p.frame(accounts, {"username": "user", "display_name": "name", "dn": "dn",
+    out = p.frame(accounts, {"username": "user", "display_name": "name", "upn": "upn",
                              "sid_history": "sid"})  # fmt: skip
-    assert out["username"][0] == p.token("user", "ABevan")
-    assert out["account_id"][0] == "csv:niche:user:" + p.token("user", "ABevan")
+    # one person, one token: username, display name and UPN of an account are the same token
+    person = p.token("person", "csv:niche:user:abevan")
+    assert out.row(0, named=True) | {"dn": None, "sid_history": None} == {
+        "account_id": "csv:niche:user:" + person,
+        "username": person,
+        "display_name": person,
+        "upn": person + "@westmercia.police.uk",
+        "dn": None,
+        "sid_history": None,
+    }
     assert out["sid_history"][0].to_list() == [p.token("sid", "S-1-5-21-1-2-3-1104")]
+    assert out["username"][1] == out["display_name"][1] == p.token("person", "g-1")
     text = (
         "Remove CN=Amelia Bevan,OU=West Mercia,DC=alliance,DC=local (Amelia Bevan) from WMP-Finance"
     )
-    # a DN in text keeps its structure, never its names (DNs are tokens in their own column)
+    # a DN in text keeps its structure, never its names
     assert p.text(text) == (
-        f"Remove CN={p.token('name', 'Amelia Bevan')},OU=West Mercia,DC=alliance,DC=local "
-        f"({p.token('name', 'Amelia Bevan')}) from {p.token('group', 'WMP-Finance')}"
+        f"Remove CN={person},OU=West Mercia,DC=alliance,DC=local ({person}) from "
+        f"{p.token('group', 'WMP-Finance')}"
     )
-    assert out["dn"][0] == p.token("dn", "CN=Amelia Bevan,OU=West Mercia,DC=alliance,DC=local")
+
+
+def test_shown_accounts_one_token_per_person_and_readable_well_known_groups() -> None:
+    """A row never shows one person as two tokens, and Server Operators stays Server
+    Operators: Microsoft's group names are nobody's personal data."""
+    p = Pseudonymiser(KEY)
+    accounts = pl.DataFrame(
+        {
+            "account_id": ["a-1", "a-2"],
+            "username": ["sjones", "pk"],
+            "display_name": ["Sam Jones", "P K"],
+            "dn": ["CN=Jones\\, Sam,OU=WARKS,DC=alliance,DC=local", None],
+        }
+    )
+    groups = pl.DataFrame(
+        {
+            "group_id": ["g-1", "g-2", "g-3", "g-4"],
+            "name": ["Server Operators", "Domain Admins", "WMP-Firearms", "WMP-TEAM-Custody"],
+            "sid": ["S-1-5-32-549", "S-1-5-21-1-2-3-512", "S-1-5-21-1-2-3-1201",
+                    "S-1-12-1-1-2-3-4"],
+            "dn": ["CN=Server Operators,CN=Builtin,DC=alliance,DC=local", None, None, None],
+        }
+    )  # fmt: skip
+    empty = pl.DataFrame({"finding_key": ["k"], "detail": ["Server Operators holds sjones"]})
+    shown = p.shown_tables(
+        accounts=accounts, groups=groups, findings=empty, actions=empty, paths=empty
+    )
+    acc = shown["accounts"]
+    sam = p.token("person", "a-1")
+    # an id that is not a GUID may hold a name: it is the person token too
+    assert acc.row(0) == (sam, sam, sam, f"CN={sam},OU=WARKS,DC=alliance,DC=local")
+    assert acc["username"][1] == acc["display_name"][1] == p.token("person", "a-2")
+    grp = shown["groups"]
+    assert grp["name"].to_list() == [
+        "Server Operators",
+        "Domain Admins",
+        p.token("group", "WMP-Firearms"),
+        p.token("group", "WMP-TEAM-Custody"),  # an Entra group's S-1-12-1 SID is its own
+    ]
+    assert grp["sid"].to_list()[:2] == ["S-1-5-32-549", "S-1-5-21-1-2-3-512"]
+    assert grp["dn"][0] == "CN=Server Operators,CN=Builtin,DC=alliance,DC=local"
+    assert shown["findings"]["detail"][0] == f"Server Operators holds {sam}"
 
 
 def test_key_file_is_created_private_outside_the_runs(tmp_path: Path) -> None:
@@ -90,13 +141,17 @@ def pseudo_runs(tmp_path_factory: pytest.TempPathFactory) -> list[RunResult]:
 def identifying_values(run: RunResult) -> set[str]:
     """Names, usernames, UPNs, mails, SIDs, DNs and employee ids of the run's directory.
 
-    Microsoft's built-in groups (RID below 1000: "Domain Admins", "Administrators" ...) are
-    left out: they name no person, and the rule catalogue's own text mentions them.
+    Microsoft's built-in groups (RID below 1000: "Domain Admins", "Administrators" ...) and
+    applications' roles ("Reviewer") are left out: they name no person, stay readable in a
+    pseudonymised report, and the rule catalogue's own text mentions such words.
     """
     accounts = read_table(run.run, "accounts")
     groups = read_table(run.run, "groups").filter(
-        pl.col("sid").str.extract(r"-(\d+)$", 1).cast(pl.Int64, strict=False).fill_null(9999)
-        >= 1000
+        (pl.col("kind").fill_null("") != "app-role")
+        & (
+            pl.col("sid").str.extract(r"-(\d+)$", 1).cast(pl.Int64, strict=False).fill_null(9999)
+            >= 1000
+        )
     )
     values: set[str] = set()
     for df, cols in (

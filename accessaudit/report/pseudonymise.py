@@ -5,8 +5,12 @@ keyed tokens, for reviewers who need numbers, not names (``--pseudonymise``,
 A token is ``<kind>-`` + the first 16 hex digits of HMAC-SHA256(key, kind NUL casefolded value):
 the same person gets the same token in every run made with the same key, so reports can be
 compared over time, and nobody without the key can confirm a guess (a plain hash of a UPN could
-be reversed by hashing the staff list). UPNs and mails keep their domain
-(``upn-3f2a…@westmercia.police.uk``): the force is evidence, the person is not.
+be reversed by hashing the staff list). An account is **one** person: its username, display
+name, UPN, mail and employee id all become its one ``person-`` token (of its account id), so a
+row never shows one person as two tokens; UPNs and mails keep their domain
+(``person-3f2a…@westmercia.police.uk``): the force is evidence, the person is not; a DN keeps
+its OUs (``CN=person-3f2a…,OU=WARKS,...``). Names that are nobody's stay readable: groups with
+a SID Microsoft defines (Server Operators, Domain Admins) and applications' roles.
 
 The key is 32 random bytes (hex) in ``report.pseudonym_key_file`` (default
 ``<data_dir>/pseudonym.key``), created 0600 on first use, refused when it lies inside the runs
@@ -125,6 +129,35 @@ _PURE_ID: Final = rf"^(?:[a-z][a-z0-9-]*\|)?(?:{_GUID})?(?:\|(?:{_GUID})?)*$"
 _TEXT_KINDS: Final = frozenset({"user", "name", "upn", "mail", "sid", "emp", "group"})
 
 
+#: Account columns that name the person (all get the account's one ``person-`` token).
+PERSON_FIELDS: Final = ("username", "display_name", "upn", "mail", "employee_id")
+#: An RDN's value up to the first unescaped comma (``CN=Smith\, Jo,OU=...``).
+_FIRST_RDN: Final = r"^([A-Za-z]+=)(?:\\.|[^,\\])*"
+
+
+def well_known_sid(column: str = "sid") -> pl.Expr:
+    """SIDs Microsoft defines, whose groups' names are Microsoft's, nobody's personal data:
+    builtin aliases (``S-1-5-32-544`` Administrators), a domain's own RIDs below 1000 (512
+    Domain Admins, 549 Server Operators, 513 Domain Users) and the fixed SIDs outside any domain
+    (``S-1-1-0`` Everyone, ``S-1-5-11`` Authenticated Users). Not Entra's ``S-1-12-1-...``:
+    those are a tenant's own objects."""
+    sid = pl.col(column)
+    rid = sid.str.extract(r"-(\d+)$", 1).cast(pl.Int64, strict=False)
+    domain = sid.str.starts_with("S-1-5-21-")
+    fixed = sid.str.contains(r"^S-1-[0-35]-\d+$")  # one sub-authority: S-1-5-18, S-1-1-0
+    return (sid.str.starts_with("S-1-5-32-") | (domain & (rid < 1000)) | fixed).fill_null(False)
+
+
+def _readable_groups(groups: pl.DataFrame) -> pl.Series:
+    """Groups whose names are nobody's: a SID Microsoft defines, or an application's role."""
+    readable = [pl.lit(False)]
+    if "sid" in groups.columns:
+        readable.append(well_known_sid("sid"))
+    if "kind" in groups.columns:
+        readable.append((pl.col("kind") == "app-role").fill_null(False))
+    return groups.select(pl.any_horizontal(readable).alias("keep")).to_series()
+
+
 def _is_text(dtype: pl.DataType) -> bool:
     return dtype == pl.String or (isinstance(dtype, pl.List) and dtype.inner == pl.String)
 
@@ -188,6 +221,97 @@ class Pseudonymiser:
             self._patterns.append(value)
             self._tokens.append(token)
 
+    def _person_tokens(self, accounts: pl.DataFrame) -> pl.DataFrame:
+        """``account_id`` -> ``_person``: one token per account, the same for its username,
+        display name, UPN, mail and employee id, so a row never shows one person as two."""
+        ids = accounts.get_column("account_id").drop_nulls().unique().sort()
+        return pl.DataFrame(
+            {
+                "account_id": ids,
+                "_person": [self.token("person", str(i)) for i in ids.to_list()],
+            },
+            schema={"account_id": accounts.schema["account_id"], "_person": pl.String},
+        )
+
+    def _learn_people(self, accounts: pl.DataFrame, persons: pl.DataFrame) -> None:
+        """Remember each account's identifying values as its person token (the first account
+        holding a value, by id, wins), for the columns and for the text search."""
+        known = accounts.join(persons, on="account_id", how="left")
+        for col in (c for c in PERSON_FIELDS if c in accounts.columns):
+            pairs = (
+                known.select(pl.col(col).alias("v"), "_person", "account_id")
+                .filter(pl.col("v").is_not_null() & (pl.col("v") != ""))
+                .sort("account_id")
+                .unique("v", keep="first", maintain_order=True)
+            )
+            kind = ACCOUNT_FIELDS[col]
+            table = self._known.setdefault(kind, {})
+            for value, person in pairs.select("v", "_person").iter_rows():
+                token = self._domained(kind, value, person)
+                table.setdefault(value, token)
+                if len(value) >= MIN_TEXT_LENGTH:
+                    for variant in dict.fromkeys((value, value.lower(), value.casefold())):
+                        self._pattern(variant, table[value])
+
+    @staticmethod
+    def _domained(kind: str, value: str, token: str) -> str:
+        if kind in ("upn", "mail") and "@" in value:
+            return token + "@" + value.rpartition("@")[2].lower()
+        return token
+
+    def _tokenise_accounts(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Accounts with every person field as the account's person token (UPNs and mails
+        keep their domain), the DN's first RDN replaced by it, SIDs as ``sid-`` tokens."""
+        if "account_id" not in df.columns:
+            return self._tokenise(df, {**ACCOUNT_FIELDS, "sid_history": "sid"})
+        persons = self._person_tokens(df)
+        self._learn_people(df, persons)
+        out = df.join(persons, on="account_id", how="left", maintain_order="left")
+        exprs = []
+        for col in (c for c in PERSON_FIELDS if c in df.columns):
+            kind = ACCOUNT_FIELDS[col]
+            value = pl.col(col)
+            token = pl.col("_person")
+            if kind in ("upn", "mail"):
+                domain = value.str.extract(r"@([^@]*)$", 1).str.to_lowercase()
+                token = pl.when(domain.is_not_null()).then(token + "@" + domain).otherwise(token)
+            exprs.append(
+                pl.when(value.is_null() | (value == "")).then(value).otherwise(token).alias(col)
+            )
+        if "dn" in df.columns:
+            # the first RDN's value is the person's name: CN=<token>,OU=... (the OUs stay)
+            dn = pl.col("dn")
+            attr = dn.str.extract(r"^([A-Za-z]+)=", 1)
+            exprs.append(
+                pl.when(dn.is_null())
+                .then(dn)
+                .when(attr.is_null())
+                .then(pl.col("_person"))
+                .otherwise(attr + "=" + pl.col("_person") + dn.str.replace(_FIRST_RDN, ""))
+                .alias("dn")
+            )
+        out = out.with_columns(exprs).drop("_person")
+        rest = {k: v for k, v in (("sid", "sid"), ("sid_history", "sid")) if k in out.columns}
+        return self._tokenise(out, rest)
+
+    def _tokenise_groups(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Groups tokenised, except those whose names are not anybody's: a SID Microsoft
+        defines (Server Operators) and an application's roles (``Reviewer``, an enterprise
+        application's name). Their names, SIDs and DNs stay readable and are never searched
+        for in text."""
+        keep = _readable_groups(df)
+        if not keep.any():
+            return self._tokenise(df, GROUP_FIELDS)
+        self._tokenise(df.filter(~keep), GROUP_FIELDS)  # learns the tokens of the others
+        return df.with_columns(
+            pl.when(pl.lit(keep))
+            .then(pl.col(c))
+            .otherwise(pl.col(c).replace(self._known.get(k, {})))
+            .alias(c)
+            for c, k in GROUP_FIELDS.items()
+            if c in df.columns
+        )
+
     def _learn_ids(self, series: pl.Series, kind: str) -> None:
         """Token ids for the ids in ``series`` that are more than a GUID: the prefix up to the
         last ``:`` kept, the rest a ``kind`` token (``csv:niche:user:`` + the username's)."""
@@ -197,7 +321,9 @@ class Pseudonymiser:
             if value in self._ids:
                 continue
             prefix, _, tail = value.rpartition(":")
-            token = f"{prefix}:{self.token(kind, tail)}" if prefix else self.token(kind, value)
+            # an account's id carries the account's one person token (of the whole id)
+            named = self.token(kind, value if kind == "person" else tail)
+            token = f"{prefix}:{named}" if prefix else named
             self._ids[value] = token
             self._pattern(value, token)
 
@@ -224,19 +350,16 @@ class Pseudonymiser:
 
     def learn_tables(self, accounts: pl.DataFrame, groups: pl.DataFrame) -> None:
         """Remember every identifying value of these accounts and groups."""
-        for df, fields in ((accounts, ACCOUNT_FIELDS), (groups, GROUP_FIELDS)):
-            for col, kind in fields.items():
-                if col in df.columns:
-                    self._learn(df.get_column(col), kind)
-        if "sid_history" in accounts.columns:
-            self._learn(accounts.get_column("sid_history").explode(), "sid")
         self._learn_table_ids(accounts, groups)
+        self._tokenise_accounts(accounts)
+        self._tokenise_groups(groups)
 
     def _learn_table_ids(self, accounts: pl.DataFrame, groups: pl.DataFrame) -> None:
         if "account_id" in accounts.columns:
-            self._learn_ids(accounts.get_column("account_id"), "user")
+            self._learn_ids(accounts.get_column("account_id"), "person")
         if "group_id" in groups.columns:
-            self._learn_ids(groups.get_column("group_id"), "group")
+            shown = groups.filter(~_readable_groups(groups))
+            self._learn_ids(shown.get_column("group_id"), "group")
 
     # --- applying ---------------------------------------------------------------------------
 
@@ -288,11 +411,17 @@ class Pseudonymiser:
         skipped = set(skip) | _KEEP
         return [n for n, t in df.schema.items() if n not in skipped and _is_text(t)]
 
-    def frames(self, items: Sequence[tuple[pl.DataFrame, Mapping[str, str]]]) -> list[pl.DataFrame]:
-        """Each frame with its ``fields`` (column -> kind) tokenised and every other text
-        column (except fixed vocabularies) scrubbed of known values."""
-        tokenised = [(self.ids(self._tokenise(df, fields)), fields) for df, fields in items]
-        todo = [(df, self._scrub_columns(df, fields)) for df, fields in tokenised]
+    def frames(
+        self, items: Sequence[tuple[pl.DataFrame, Mapping[str, str]]], tokenised: int = 0
+    ) -> list[pl.DataFrame]:
+        """Each frame with its ``fields`` (column -> kind) tokenised (the first ``tokenised``
+        frames already are) and every other text column (except fixed vocabularies) scrubbed
+        of known values."""
+        done = [
+            (self.ids(df if i < tokenised else self._tokenise(df, fields)), fields)
+            for i, (df, fields) in enumerate(items)
+        ]
+        todo = [(df, self._scrub_columns(df, fields)) for df, fields in done]
         values: set[str] = set()
         for df, cols in todo:
             for c in cols:
@@ -340,12 +469,13 @@ class Pseudonymiser:
         self._learn_table_ids(accounts, groups)
         out = self.frames(
             [
-                (accounts, {**ACCOUNT_FIELDS, "sid_history": "sid"}),
-                (groups, GROUP_FIELDS),
+                (self._tokenise_accounts(accounts), {**ACCOUNT_FIELDS, "sid_history": "sid"}),
+                (self._tokenise_groups(groups), GROUP_FIELDS),
                 (findings, {}),
                 (actions, {}),
                 (paths, {}),
-            ]
+            ],
+            tokenised=2,
         )
         return dict(zip(("accounts", "groups", "findings", "actions", "paths"), out, strict=True))
 
