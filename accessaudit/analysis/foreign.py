@@ -225,3 +225,69 @@ def domain_orgs(organisations: Sequence[Organisation]) -> pl.DataFrame:
     return pl.DataFrame(
         rows, schema={"domain_sid": pl.String, "org": pl.String}, orient="row"
     ).unique("domain_sid", keep="first", maintain_order=True)
+
+
+def guests_at_home(accounts: pl.DataFrame) -> pl.DataFrame:
+    """B2B guests resolved to their account in another collected tenant: the attributed
+    ``accounts`` with each such guest's organisation taken from its home account.
+
+    Graph gives a guest no reference to its home object; what it documents is that a guest's
+    ``mail`` is its home address (learn.microsoft.com/graph/api/resources/user, ``mail``).
+    So a guest (an account with a ``home_domain``) of tenant A whose mail is the mail or the
+    UPN of a member of another configured tenant B (one account only) is that person: the
+    guest takes that account's organisation when it has none of its own (unattributed), and
+    gets the evidence ``home_account:<org> (entra:<B>)`` either way; a guest whose own signals
+    name another organisation is flagged conflicting, as with any two disagreeing signals."""
+    entra = pl.col("source").str.starts_with("entra:")
+    tenants = accounts.select(pl.col("source").filter(entra).n_unique()).item()
+    if tenants < 2:  # one tenant: no guest's home is collected
+        return accounts
+    guests = accounts.filter(
+        entra & pl.col("home_domain").is_not_null() & pl.col("mail").is_not_null()
+    )
+    if guests.is_empty():
+        return accounts
+    homes = accounts.filter(entra & pl.col("home_domain").is_null())
+    keys = (
+        pl.concat(
+            [
+                homes.select("source", "org", "account_id", key=pl.col("mail").str.to_lowercase()),
+                homes.select("source", "org", "account_id", key=pl.col("upn").str.to_lowercase()),
+            ]
+        )
+        .drop_nulls("key")
+        .unique(["key", "account_id"])
+    )
+    keys = keys.filter(pl.col("account_id").n_unique().over("key") == 1).unique("key")
+    found = (
+        guests.select("account_id", "source", key=pl.col("mail").str.to_lowercase())
+        .join(keys.rename({"source": "_home_source", "org": "_home_org"}), on="key")
+        .filter(pl.col("_home_source") != pl.col("source"))
+        .select(
+            "account_id",
+            "_home_org",
+            _label=pl.lit("home_account:")
+            + pl.col("_home_org")
+            + pl.lit(" (")
+            + pl.col("_home_source")
+            + pl.lit(")"),
+        )
+    )
+    if found.is_empty():
+        return accounts
+    own = pl.col("org")
+    unattributed = own == Org.UNATTRIBUTED.value
+    return (
+        accounts.join(found, on="account_id", how="left", maintain_order="left")
+        .with_columns(
+            org=pl.when(pl.col("_home_org").is_not_null() & unattributed)
+            .then(pl.col("_home_org"))
+            .otherwise(own),
+            org_evidence=pl.when(pl.col("_label").is_not_null())
+            .then(pl.col("org_evidence").list.concat(pl.concat_list(pl.col("_label"))))
+            .otherwise(pl.col("org_evidence")),
+            org_conflict=pl.col("org_conflict")
+            | (pl.col("_home_org").is_not_null() & ~unattributed & (pl.col("_home_org") != own)),
+        )
+        .drop("_home_org", "_label")
+    )

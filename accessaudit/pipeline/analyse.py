@@ -13,7 +13,12 @@ import polars as pl
 from accessaudit.analysis.attribution import attribute_accounts, attribute_groups
 from accessaudit.analysis.control import derive_control
 from accessaudit.analysis.expand import effective_memberships, finding_paths, group_closure
-from accessaudit.analysis.foreign import domain_orgs, foreign_principals, resolve_foreign
+from accessaudit.analysis.foreign import (
+    domain_orgs,
+    foreign_principals,
+    guests_at_home,
+    resolve_foreign,
+)
 from accessaudit.config.settings import (
     Settings,
 )
@@ -90,6 +95,7 @@ def analyse(
     """
     progress("attributing accounts and groups")
     accounts = attribute_accounts(tables["accounts"], settings, tables["grants"])
+    accounts = guests_at_home(accounts)  # B2B guests whose home tenant is collected too
     groups = attribute_groups(tables["groups"], accounts, settings)
     # foreign principals and sIDHistory resolved across the sources, before the expansion
     memberships = resolve_foreign(tables["memberships"], accounts, groups)
