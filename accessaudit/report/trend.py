@@ -8,9 +8,10 @@ from the stored runs alone (even after retention deletes some) and cheap: no run
 opened.
 
 The projection is deliberately simple and explainable: over the last :data:`PROJECTION_RUNS`
-*complete* runs, the rate is (open findings at the first of them - open findings at the last)
-/ days between them; if that rate is positive, the open findings reach zero after
-``open_now / rate`` more days. Incomplete runs are drawn (hollow points) but never used for the
+*complete* runs (reaching back to the latest complete run a day or more before the last, when
+those span less than a day), the rate is (open findings at the first of them - open findings at
+the last) / days between them; if that rate is positive, the open findings reach zero after
+``open_now / rate`` more days. Complete runs less than a day apart give no projection. Incomplete runs are drawn (hollow points) but never used for the
 rate: their counts may be low only because something was not collected.
 
 :func:`chart` returns plain numbers (integer pixel coordinates) for the template's inline SVG.
@@ -33,6 +34,10 @@ from accessaudit.store.runs import RunStore
 
 #: Complete runs the burn-down rate is computed over.
 PROJECTION_RUNS: Final = 6
+#: A rate needs complete runs at least this many days apart (runs minutes apart give nonsense).
+MIN_PROJECTION_DAYS: Final = 1.0
+#: Date labels on the chart's x axis at most.
+MAX_X_TICKS: Final = 8
 #: Rows of the per-run table in the report (newest first).
 TABLE_RUNS: Final = 20
 #: Runs (columns) of the by-rule table in the report: the most recent ones.
@@ -144,11 +149,24 @@ def _days(a: datetime, b: datetime) -> float:
 
 
 def projection(points: Sequence[TrendPoint], *, runs: int = PROJECTION_RUNS) -> Projection | None:
-    """The recent burn-down rate and when it reaches zero; None with < 2 complete runs."""
-    basis = [p for p in points if p.complete][-runs:]
-    if len(basis) < 2 or _days(basis[0].started, basis[-1].started) <= 0:
+    """The recent burn-down rate and when it reaches zero; None unless two complete runs lie
+    at least :data:`MIN_PROJECTION_DAYS` apart.
+
+    The basis is the last ``runs`` complete runs; when they span less than a day (several runs
+    in one day) it reaches back to the latest complete run a day or more before the last. Runs
+    seconds apart would otherwise give a rate of thousands per day and a projected zero today.
+    """
+    complete = [p for p in points if p.complete]
+    if len(complete) < 2:
         return None
-    first, last = basis[0], basis[-1]
+    basis = complete[-runs:]
+    last = basis[-1]
+    if _days(basis[0].started, last.started) < MIN_PROJECTION_DAYS:
+        older = [p for p in complete if _days(p.started, last.started) >= MIN_PROJECTION_DAYS]
+        if not older:
+            return None
+        basis = [older[-1], *(p for p in complete if p.started > older[-1].started)]
+    first = basis[0]
     rate = (first.open - last.open) / _days(first.started, last.started)
     zero: datetime | None = None
     if last.open == 0:
@@ -220,9 +238,6 @@ def chart(
             "clipped": proj_end != proj.reaches_zero,
         }
     ticks = sorted({0, ymax // 2, ymax}) if ymax >= 2 else [0, 1]
-    x_ticks = [{"x": x(t0), "label": t0.date().isoformat(), "anchor": "start"}]
-    if t1 != t0:
-        x_ticks.append({"x": x(t1), "label": t1.date().isoformat(), "anchor": "end"})
     return {
         "width": WIDTH,
         "height": HEIGHT,
@@ -233,7 +248,7 @@ def chart(
         "open": series("open", "open"),
         "accepted": series("accepted", "accepted"),
         "y_ticks": [{"y": y(v), "label": str(v)} for v in ticks],
-        "x_ticks": x_ticks,
+        "x_ticks": _date_ticks(t0, t1, x),
         "target": None
         if target is None
         else {"x": x(_midnight(target)), "label": f"target {target.isoformat()}"},
@@ -241,11 +256,30 @@ def chart(
     }
 
 
+def _date_ticks(t0: datetime, t1: datetime, x: Any) -> list[dict[str, Any]]:
+    """Dates along the x axis: each midnight from the first run's day to the last day shown,
+    every 1, 2, 7, 14, 30 ... days so that at most :data:`MAX_X_TICKS` labels fit."""
+    first = _midnight(t0.date())
+    days = max(1, math.ceil(_days(first, t1)))
+    step = next((s for s in (1, 2, 7, 14, 30, 61, 91, 182) if days / s <= MAX_X_TICKS), 365)
+    out = []
+    for n in range(0, days + 1, step):
+        t = first + timedelta(days=n)
+        if t < t0 - timedelta(hours=12) or t > t1:
+            continue
+        out.append({"x": x(max(t, t0)), "label": t.date().isoformat(), "anchor": "middle"})
+    if out:
+        out[0]["anchor"] = "start"
+        if len(out) > 1:
+            out[-1]["anchor"] = "end" if out[-1]["x"] >= x(t1) - 40 else "middle"
+    return out
+
+
 def _verdict(proj: Projection | None, target: date | None) -> dict[str, Any]:
     if proj is None:
         return {
             "state": "none",
-            "text": "No projection yet: it needs at least two complete runs on different days.",
+            "text": "No projection yet: it needs two complete runs at least a day apart.",
             "rate": "",
             "reaches_zero": "",
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
+import pytest
 
 from accessaudit.report.history import (
     HISTORY_SCHEMA,
@@ -13,7 +14,7 @@ from accessaudit.report.history import (
     finding_sources,
     update_history,
 )
-from accessaudit.report.trend import point, projection, trend_context, trend_frame
+from accessaudit.report.trend import TrendPoint, point, projection, trend_context, trend_frame
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 AD, APP = "ad:x", "csv:app"
@@ -183,6 +184,49 @@ def test_projection_uses_complete_runs_only() -> None:
     assert proj.reaches_zero == T0 + timedelta(days=50)
     assert projection(points[:1]) is None
     assert projection(points, runs=2) == projection(points[1:3], runs=2)
+
+
+def _points(spec: list[tuple[timedelta, int]]) -> list[TrendPoint]:
+    return [TrendPoint(f"r{i}", T0 + at, True, n, 0) for i, (at, n) in enumerate(spec)]
+
+
+def test_no_projection_from_runs_seconds_apart() -> None:
+    """Three complete runs 17 s apart once gave "10452.3 fewer open findings per day ... reach
+    zero today" and a chart collapsed to a vertical line."""
+    runs = _points([(timedelta(seconds=17 * i), 2000 - 100 * i) for i in range(3)])
+    assert projection(runs) is None
+    ctx = trend_context(runs, None)
+    assert ctx["verdict"]["state"] == "none"
+    assert ctx["verdict"]["text"] == (
+        "No projection yet: it needs two complete runs at least a day apart."
+    )
+    assert ctx["chart"]["projection"] is None
+    ticks = ctx["chart"]["x_ticks"]  # the axis shows a day, not one instant
+    assert [t["label"] for t in ticks] == ["2026-11-01", "2026-11-02"]
+    assert ticks[0]["x"] < ticks[1]["x"]
+
+
+def test_projection_reaches_back_a_day_when_the_last_runs_share_one() -> None:
+    """Eight runs on the last day and one the day before: the rate is over the day, not over
+    the last minutes."""
+    spec = [(timedelta(0), 300)] + [(timedelta(days=1, minutes=m), 200) for m in range(8)]
+    proj = projection(_points(spec))
+    assert proj is not None
+    assert (proj.since, proj.runs, proj.open_now) == (T0, 9, 200)
+    assert proj.rate_per_day == pytest.approx(100 / (1 + 7 / 1440))
+
+
+def test_date_ticks_are_days_then_weeks() -> None:
+    """Two runs 13 days apart, falling 4 open findings: zero projected on day 29.25, so the
+    axis spans 30 days and is labelled weekly from the first run's day."""
+    ctx = trend_context(_points([(timedelta(0), 9), (timedelta(days=13), 5)]), None)
+    ticks = ctx["chart"]["x_ticks"]
+    assert [t["label"] for t in ticks] == [
+        "2026-11-01", "2026-11-08", "2026-11-15", "2026-11-22", "2026-11-29",
+    ]  # fmt: skip
+    xs = [t["x"] for t in ticks]
+    assert xs == sorted(xs) and len(set(xs)) == len(xs)
+    assert (ticks[0]["anchor"], ticks[1]["anchor"]) == ("start", "middle")
 
 
 def test_trend_context_chart_and_verdict() -> None:
