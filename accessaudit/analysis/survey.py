@@ -25,6 +25,7 @@ chains are built once per distinct parent container, not per object).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,8 +81,8 @@ class Survey:
     (:data:`BUCKET_SCHEMA`), largest access at risk first."""
 
     kind: str
-    objects: pl.DataFrame
-    signals: pl.DataFrame  # _row, signal, key, value, depth: every bucket of every object
+    objects: pl.DataFrame  # and each object's buckets (:func:`signal_columns`)
+    chains: pl.DataFrame  # the containers above each parent (:func:`chains`)
     buckets: pl.DataFrame
 
 
@@ -194,22 +195,25 @@ def _containers(parent: str) -> list[tuple[str, int]]:
     return out
 
 
-def _ou_signals(df: pl.DataFrame) -> pl.DataFrame:
-    """Every container above each object (``_row``, ``key``, ``value``, ``depth``)."""
-    parent = pl.col("dn").str.extract(r"^(?:[^,\\]|\\.)*,(.+)$", 1)
-    rows = df.select("_row", parent=parent).filter(pl.col("parent").is_not_null())
-    distinct = rows["parent"].unique().to_list()
-    chains = [(p, c, d) for p in distinct for c, d in _containers(p)]
-    table = pl.DataFrame(
-        {
-            "parent": [p for p, _, _ in chains],
-            "value": [c for _, c, _ in chains],
-            "depth": [d for _, _, d in chains],
-        },
-        schema={"parent": pl.String, "value": pl.String, "depth": pl.Int32},
+def chains(objects: pl.DataFrame) -> pl.DataFrame:
+    """Every container above each distinct parent (``_parent``): ``key`` (lower-cased, as the
+    ``ou`` matcher compares), ``value`` (as written) and ``depth``. Built once per parent, not
+    per object."""
+    parents = (
+        objects.filter(pl.col("_parent").is_not_null())
+        .group_by("_parent")
+        .agg(pl.col("_parent_value").first())
+        .sort("_parent")
     )
-    return rows.join(table, on="parent").select(
-        "_row", key=pl.col("value").str.to_lowercase(), value="value", depth="depth"
+    rows = [(p, c.lower(), c, d) for p, value in parents.iter_rows() for c, d in _containers(value)]
+    return pl.DataFrame(
+        {
+            "_parent": [r[0] for r in rows],
+            "key": [r[1] for r in rows],
+            "value": [r[2] for r in rows],
+            "depth": [r[3] for r in rows],
+        },
+        schema={"_parent": pl.String, "key": pl.String, "value": pl.String, "depth": pl.Int32},
     )
 
 
@@ -217,21 +221,19 @@ def _employee_shape(col: pl.Expr) -> pl.Expr:
     """A pattern learned from an employee id: digits keep their first digit (``^1\\d{6}$``),
     letters then digits keep the letters (``^WM\\d{5}$``); any other shape is null."""
     text = col.str.strip_chars()
-    digits = text.str.extract(r"^([0-9])([0-9]*)$", 1)
-    rest = text.str.extract(r"^[0-9]([0-9]*)$", 1).str.len_chars()
-    letters = text.str.extract(r"^([A-Za-z]{1,8})[0-9]+$", 1)
-    tail = text.str.extract(r"^[A-Za-z]{1,8}([0-9]+)$", 1).str.len_chars()
-    quant = pl.concat_str([pl.lit("\\d{"), rest.cast(pl.String), pl.lit("}$")])
-    return (
-        pl.when(digits.is_not_null())
-        .then(pl.concat_str([pl.lit("^"), digits, quant]))
-        .when(letters.is_not_null())
-        .then(
-            pl.concat_str(
-                [pl.lit("^"), letters, pl.lit("\\d{"), tail.cast(pl.String), pl.lit("}$")]
-            )
-        )
-        .otherwise(None)
+    parts = text.str.extract_groups(r"^([A-Za-z]{1,8})?([0-9])([0-9]*)$")
+    letters, first, rest = (parts.struct.field(n) for n in ("1", "2", "3"))
+    digits = pl.when(letters.is_null()).then(first).otherwise(pl.lit(""))
+    count = rest.str.len_chars() + pl.when(letters.is_null()).then(0).otherwise(1)
+    return pl.concat_str(
+        [
+            pl.lit("^"),
+            letters.fill_null(""),
+            digits,
+            pl.lit("\\d{"),
+            count.cast(pl.String),
+            pl.lit("}$"),
+        ]
     )
 
 
@@ -239,85 +241,121 @@ def _after_at(col: str) -> pl.Expr:
     return pl.col(col).str.extract(r"@([^@]+)$", 1)
 
 
-#: How each signal reads a row: (value as written, key as compared).
-def _signal_exprs(kind: str) -> dict[str, tuple[pl.Expr, pl.Expr]]:
+def _signal_exprs(kind: str) -> dict[str, tuple[pl.Expr, bool]]:
+    """How each signal but ``ou`` reads a row: its value as written, and whether the matcher
+    compares it lower-cased (its key) or as it is."""
     name = "username" if kind == "accounts" else "name"
-    prefix = pl.col(name).str.extract(r"^([A-Za-z0-9]+[-_.])", 1)
     out = {
-        "name_prefix": (prefix, prefix.str.to_lowercase()),
-        "source": (pl.col("source"), pl.col("source")),
+        "name_prefix": (pl.col(name).str.extract(r"^([A-Za-z0-9]+[-_.])", 1), True),
+        "source": (pl.col("source"), False),
     }
     if kind == "accounts":
-        upn = pl.concat_str([pl.lit("@"), _after_at("upn")])
-        mail = _after_at("mail")
-        company = pl.col("company")  # as the matcher compares: a stray space is a variant
         out |= {
-            "upn_suffix": (upn, upn.str.to_lowercase()),
-            "mail_domain": (mail, mail.str.to_lowercase()),
-            "company": (company, company.str.to_lowercase()),
-            "employee_id": (_employee_shape(pl.col("employee_id")),) * 2,
+            "upn_suffix": (pl.concat_str([pl.lit("@"), _after_at("upn")]), True),
+            "mail_domain": (_after_at("mail"), True),
+            "company": (pl.col("company"), True),  # as compared: a stray space is a variant
+            "employee_id": (_employee_shape(pl.col("employee_id")), False),
         }
     return out
 
 
-def signals(df: pl.DataFrame, kind: str) -> pl.DataFrame:
-    """Every bucket of every object (``_row`` the row's position in ``df``): ``signal``,
-    ``key`` (as the matchers compare; null when the object lacks the attribute), ``value`` (as
-    written) and ``depth`` (OU buckets; null otherwise)."""
-    names = ACCOUNT_SIGNALS if kind == "accounts" else GROUP_SIGNALS
-    df = df.with_row_index("_row")
+def signal_columns(df: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """Each row's bucket per signal: ``_parent`` / ``_parent_value`` (the container holding it,
+    lower-cased and as written; the OU buckets are its :func:`chains`) and ``k:<signal>`` /
+    ``v:<signal>`` for the others (null when the object lacks the attribute)."""
+    parent = pl.col("dn").str.extract(r"^(?:[^,\\]|\\.)*,(.+)$", 1)
     exprs = _signal_exprs(kind)
-    parts = [
-        _ou_signals(df).with_columns(signal=pl.lit("ou")),
-        *(
-            df.select("_row", key=exprs[s][1], value=exprs[s][0]).with_columns(
-                signal=pl.lit(s), depth=pl.lit(None, pl.Int32)
-            )
+    names = [s for s in (ACCOUNT_SIGNALS if kind == "accounts" else GROUP_SIGNALS) if s != "ou"]
+    values = df.select(_parent_value=parent, **{f"v:{s}": exprs[s][0] for s in names})
+    return values.select(
+        _parent=pl.col("_parent_value").str.to_lowercase(),
+        _parent_value="_parent_value",
+        **{
+            f"k:{s}": pl.col(f"v:{s}").str.to_lowercase() if exprs[s][1] else pl.col(f"v:{s}")
             for s in names
-            if s != "ou"
-        ),
-    ]
-    cols = ["_row", "signal", "key", "value", "depth"]
-    return pl.concat([p.select(cols) for p in parts])
+        },
+        **{f"v:{s}": f"v:{s}" for s in names},
+    )
 
 
 # --- buckets -------------------------------------------------------------------------------------
 
 
-def buckets(objects: pl.DataFrame, sig: pl.DataFrame) -> pl.DataFrame:
+def bucket_sums(
+    frame: pl.DataFrame, chain: pl.DataFrame, names: Sequence[str], sums: Mapping[str, pl.Expr]
+) -> pl.DataFrame:
+    """Per bucket of the signals ``names`` (``signal``, ``key``, ``value``, ``depth``), the sum
+    of each of ``sums`` over its objects. An OU's objects are summed per parent container first
+    and then up its chain: the work is per object once, then per container."""
+    cols = list(sums)
+    rows = frame.select("_parent", *(c for c in frame.columns if c.startswith(("k:", "v:"))),
+                        **{c: e.cast(pl.Int64) for c, e in sums.items()})  # fmt: skip
+    parts = []
+    for s in names:
+        if s == "ou":
+            per = rows.group_by("_parent").agg(pl.col(cols).sum())
+            part = (
+                per.join(chain, on="_parent")
+                .group_by("key")
+                .agg(pl.col(cols).sum(), value=pl.col("value").min(), depth=pl.col("depth").first())
+            )
+        else:
+            spelling = (  # the spelling most of a bucket's objects carry
+                rows.group_by(key=f"k:{s}", value=f"v:{s}")
+                .len()
+                .sort("len", "value", descending=[True, False])
+                .unique("key", keep="first")
+                .drop("len")
+            )
+            part = (
+                rows.group_by(key=f"k:{s}")
+                .agg(pl.col(cols).sum())
+                .join(spelling, on="key", how="left", nulls_equal=True)
+                .with_columns(depth=pl.lit(None, pl.Int32))
+            )
+        parts.append(part.select(pl.lit(s).alias("signal"), "key", "value", "depth", *cols))
+    return pl.concat(parts)
+
+
+def buckets(objects: pl.DataFrame, chain: pl.DataFrame, kind: str) -> pl.DataFrame:
     """Per (signal, key): the counts of :data:`BUCKET_SCHEMA`, largest access at risk first."""
-    long = sig.join(objects, on="_row")
     st = pl.col("status")
     is_open = st.is_in(OPEN)
-    access_sum = pl.col("memberships") + pl.col("grants")
-    keys = ["signal", "key"]
-    counted = long.group_by(keys).agg(
-        value=pl.col("value").drop_nulls().mode().sort().first(),
-        depth=pl.col("depth").first(),
-        objects=pl.len(),
-        **{s: (st == s).sum() for s in STATUSES},
-        holding_access=pl.col("holds_access").sum(),
-        open_with_access=(is_open & pl.col("holds_access")).sum(),
-        memberships=pl.col("memberships").sum(),
-        privileged=pl.col("privileged").sum(),
-        grants=pl.col("grants").sum(),
-        access_at_risk=pl.when(is_open).then(access_sum).otherwise(0).sum(),
-    )
-    orgs = (
-        long.filter(st.is_in(["attributed", "shared"]))
-        .group_by([*keys, "org"])
-        .agg(objects=pl.len())
+    orgs = sorted(objects["org"].unique().drop_nulls().to_list())
+    placed = st.is_in(["attributed", "shared"])
+    sums = {
+        "objects": pl.lit(1),
+        **{s: st == s for s in STATUSES},
+        "holding_access": pl.col("holds_access"),
+        "open_with_access": is_open & pl.col("holds_access"),
+        "memberships": pl.col("memberships"),
+        "privileged": pl.col("privileged"),
+        "grants": pl.col("grants"),
+        "access_at_risk": pl.when(is_open)
+        .then(pl.col("memberships") + pl.col("grants"))
+        .otherwise(0),
+        **{f"org:{o}": placed & (pl.col("org") == o) for o in orgs},
+    }
+    names = ACCOUNT_SIGNALS if kind == "accounts" else GROUP_SIGNALS
+    out = bucket_sums(objects, chain, names, sums)
+    org_list = (
+        out.select("signal", "key", *(f"org:{o}" for o in orgs))
+        .unpivot(index=["signal", "key"], variable_name="org", value_name="objects")
+        .filter(pl.col("objects") > 0)
+        .with_columns(pl.col("org").str.strip_prefix("org:"))
         .sort("objects", "org", descending=[True, False])
-        .group_by(keys, maintain_order=True)
+        .group_by("signal", "key", maintain_order=True)
         .agg(orgs=pl.struct("org", "objects"))
     )
-    out = counted.join(orgs, on=keys, how="left").with_columns(
-        pl.col("orgs").fill_null(pl.lit([], BUCKET_SCHEMA["orgs"]))
+    out = out.join(org_list, on=["signal", "key"], how="left", nulls_equal=True).with_columns(
+        pl.col("orgs").fill_null(
+            pl.lit([], pl.List(pl.Struct({"org": pl.String, "objects": pl.Int64})))
+        )
     )
-    out = _collapse(out)
     total = pl.col("memberships") + pl.col("grants")
     return (
-        out.sort(
+        _collapse(out)
+        .sort(
             ["access_at_risk", "open_with_access", total, "objects", "signal", "key"],
             descending=[True, True, True, True, False, False],
             nulls_last=True,
@@ -330,11 +368,12 @@ def buckets(objects: pl.DataFrame, sig: pl.DataFrame) -> pl.DataFrame:
 def _collapse(out: pl.DataFrame) -> pl.DataFrame:
     """``collapsed``: an OU bucket below an OU whose objects all go to one organisation."""
     ou = out.filter(pl.col("signal") == "ou")
-    whole = ou.filter(
-        (pl.col("attributed") + pl.col("shared") == pl.col("objects"))
-        & (pl.col("orgs").list.len() == 1)
-    )["key"].to_list()
-    owned = set(whole)
+    owned = set(
+        ou.filter(
+            (pl.col("attributed") + pl.col("shared") == pl.col("objects"))
+            & (pl.col("orgs").list.len() == 1)
+        )["key"].to_list()
+    )
     hidden = {k for k in ou["key"].to_list() if any(c in owned for c, _ in _containers(k)[1:])}
     return out.with_columns(
         collapsed=(pl.col("signal") == "ou") & pl.col("key").is_in(sorted(hidden))
@@ -345,9 +384,11 @@ def survey(attributed: pl.DataFrame, kind: str, acc: pl.DataFrame) -> Survey:
     """The survey of attributed accounts or groups (``kind``); ``acc`` is :func:`access` of
     their ids, in their order."""
     id_col = "account_id" if kind == "accounts" else "group_id"
-    objects = _objects(attributed, id_col, acc)
-    sig = signals(attributed, kind)
-    return Survey(kind, objects, sig, buckets(objects, sig))
+    objects = pl.concat(
+        [_objects(attributed, id_col, acc), signal_columns(attributed, kind)], how="horizontal"
+    )
+    chain = chains(objects)
+    return Survey(kind, objects, chain, buckets(objects, chain, kind))
 
 
 # --- coverage ------------------------------------------------------------------------------------

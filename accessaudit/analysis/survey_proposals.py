@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
 
-from accessaudit.analysis.survey import _containers, status
+from accessaudit.analysis.survey import Survey, _containers, bucket_sums
 from accessaudit.config.organisations import Organisation
 from accessaudit.config.survey import AddedMatchers, merge_matchers
 from accessaudit.model import SPECIAL_ORGS
@@ -40,9 +40,6 @@ PROPOSABLE: dict[str, tuple[str, ...]] = {
     "groups": ("ou", "name_prefix"),
 }
 MAX_ROUNDS = 3
-
-#: Attribute the survey's table with these organisations (rows in the table's order).
-Attribute = Callable[[Sequence[Organisation]], pl.DataFrame]
 
 
 @dataclass
@@ -61,6 +58,7 @@ class Proposal:
     moved: list[str] = field(default_factory=list)  # ids of the objects it moves
     conflicting: list[str] = field(default_factory=list)  # ids of the objects it conflicts
     note: str = ""
+    key: str = ""  # its bucket's key (as the matcher compares)
 
     def added(self) -> AddedMatchers:
         key = self.signal
@@ -76,11 +74,40 @@ class Proposal:
         )
 
 
+def _has(attributed: pl.DataFrame, orgs: Sequence[str]) -> pl.DataFrame:
+    """Per object, whether a matcher of each organisation fires on it (``has:<org>``), from
+    the evidence the attribution recorded."""
+    joined = attributed.select(ev=pl.col("org_evidence").list.join("|"))
+    return joined.select(
+        **{
+            f"has:{o}": pl.col("ev").str.contains(rf"(?:^|\|)[a-z_]+:{re.escape(o)}(?: |\||$)")
+            for o in orgs
+        }
+    )
+
+
+def _fires(objects: pl.DataFrame, chain: pl.DataFrame, signal: str, key: str) -> pl.Expr:
+    """The objects a proposed matcher fires on: those in its bucket."""
+    if signal == "ou":
+        under = chain.filter(pl.col("key") == key)["_parent"]
+        return pl.col("_parent").is_in(under.implode())
+    return (pl.col(f"k:{signal}") == key).fill_null(False)
+
+
+def _round_state(frame: pl.DataFrame, orgs: Sequence[str]) -> list[pl.Expr]:
+    """``n`` (organisations firing) and ``att:<org>`` (attributed to that organisation alone)
+    from the ``has:<org>`` columns: what the attribution decides, but for the precedence,
+    which only orders conflicts."""
+    n = pl.sum_horizontal([pl.col(f"has:{o}").cast(pl.Int32) for o in orgs])
+    return [(n == 1) & pl.col(f"has:{o}") for o in orgs]
+
+
 def _candidates(
-    sig: pl.DataFrame,
-    now: pl.DataFrame,
-    base: pl.DataFrame,
+    frame: pl.DataFrame,
+    chain: pl.DataFrame,
     kind: str,
+    orgs: Sequence[str],
+    real: Sequence[str],
     min_share: float,
     min_support: int,
     later: bool,
@@ -89,130 +116,105 @@ def _candidates(
     ``later`` round the share is of every holder, not only of the attributed ones: what the
     earlier proposals attribute grounds it, and a container where they leave some objects
     unattributed (``CN=Users``) would hand those objects to a force on no evidence of their own."""
-    long = sig.filter(pl.col("signal").is_in(PROPOSABLE[kind]) & pl.col("key").is_not_null()).join(
-        now, on="_row"
+    alone = _round_state(frame, orgs)
+    sums = {
+        "holders": pl.lit(1),
+        "open": pl.col("_status") == "unattributed",
+        **{f"att:{o}": e for o, e in zip(orgs, alone, strict=True) if o in real},
+    }
+    per = bucket_sums(frame, chain, PROPOSABLE[kind], sums).filter(
+        pl.col("key").is_not_null() & ((pl.col("signal") != "ou") | (pl.col("depth") > 0))
     )
-    long = long.filter((pl.col("signal") != "ou") | (pl.col("depth") > 0))
-    keys = ["signal", "key"]
-    holders = long.group_by(keys).agg(
-        holders=pl.len(), value=pl.col("value").drop_nulls().mode().sort().first()
-    )
-    per_org = (
-        long.filter(pl.col("status") == "attributed")
-        .group_by([*keys, "org"])
-        .agg(n=pl.len())
-        .with_columns(support=pl.col("n").sum().over(keys))
+    att = [f"att:{o}" for o in real]
+    best = (
+        per.select("signal", "key", *att)
+        .unpivot(index=["signal", "key"], variable_name="org", value_name="n")
+        .with_columns(pl.col("org").str.strip_prefix("att:"))
         .sort("n", "org", descending=[True, False])
-        .group_by(keys, maintain_order=True)
+        .group_by("signal", "key", maintain_order=True)
         .first()
     )
-    unattributed = (
-        sig.join(base.filter(pl.col("status") == "unattributed"), on="_row", how="semi")
-        .group_by(keys)
-        .agg(open=pl.len())
-    )
     return (
-        holders.join(per_org, on=keys)
-        .join(unattributed, on=keys)
+        per.with_columns(support=pl.sum_horizontal(att))
+        .join(best, on=["signal", "key"])
+        .filter(pl.col("open") > 0)
         .with_columns(share=pl.col("n") / pl.col("support"))
         .filter(
-            (pl.col("share") >= min_share)
-            & (pl.col("support") >= min_support)
+            (pl.col("support") >= min_support)
+            & (pl.col("share") >= min_share)
             & (pl.col("support") * 2 >= pl.col("holders"))
             & (~pl.lit(later) | (pl.col("n") >= min_share * pl.col("holders")))
         )
-        .sort(keys)
+        .sort("signal", "key")
     )
 
 
-def _highest_ous(found: pl.DataFrame, proposed: pl.DataFrame) -> pl.DataFrame:
+def _highest_ous(found: pl.DataFrame, proposed: set[tuple[str, str]]) -> pl.DataFrame:
     """OU candidates with no candidate or earlier proposal above them (the highest container
     that qualifies)."""
     ous = set(found.filter(pl.col("signal") == "ou")["key"].to_list())
-    ous |= set(proposed.filter(pl.col("signal") == "ou")["key"].to_list())
-    below = [k for k in ous if any(c in ous for c, _ in _containers(k)[1:])]
+    ous |= {k for s, k in proposed if s == "ou"}
+    below = [k for k in ous if any(c.lower() in ous for c, _ in _containers(k)[1:])]
     return found.filter(~((pl.col("signal") == "ou") & pl.col("key").is_in(below)))
 
 
-def _state(attributed: pl.DataFrame) -> pl.DataFrame:
-    return attributed.select("org", status=status()).with_row_index("_row")
-
-
 def propose(
-    kind: str,
-    sig: pl.DataFrame,
-    attribute: Attribute,
+    survey: Survey,
+    current: pl.DataFrame,
     organisations: Sequence[Organisation],
-    objects: pl.DataFrame,
     *,
     min_share: float,
     min_support: int,
 ) -> tuple[list[Proposal], list[Organisation]]:
-    """The proposals for ``kind`` (``sig`` and ``objects``: the
-    :class:`~accessaudit.analysis.survey.Survey` of the table attributed by
-    ``organisations``), and the organisations with all of them added."""
-    base = objects.select("_row", "org", "status")
-    orgs = list(organisations)
-    real = sorted(o.id for o in orgs if o.id not in SPECIAL_ORGS)
+    """The proposals for the ``survey``'s objects (``current``: its table attributed by
+    ``organisations``), and the organisations with all of them added. Rounds after the first
+    decide with the evidence plus the bucket each proposal names (no attribution is rerun)."""
+    kind, objects, chain = survey.kind, survey.objects, survey.chains
+    orgs = [o.id for o in organisations]
+    real = [o for o in orgs if o not in SPECIAL_ORGS]
+    frame = pl.concat(
+        [objects.select("_parent", pl.col("status").alias("_status"),
+                        *(c for c in objects.columns if c.startswith(("k:", "v:")))),
+         _has(current, orgs)],
+        how="horizontal",
+    )  # fmt: skip
     out: list[Proposal] = []
-    seen = pl.DataFrame(schema={"signal": pl.String, "key": pl.String})
-    now = base
+    seen: set[tuple[str, str]] = set()
     for rnd in range(1, MAX_ROUNDS + 1):
-        found = _candidates(sig, now, base, kind, min_share, min_support, later=rnd > 1)
-        found = _highest_ous(
-            found.join(seen, on=["signal", "key"], how="anti").filter(pl.col("org").is_in(real)),
-            seen,
+        found = _candidates(frame, chain, kind, orgs, real, min_share, min_support, rnd > 1)
+        done = pl.DataFrame(
+            sorted(seen), schema={"signal": pl.String, "key": pl.String}, orient="row"
         )
+        found = found.join(done, on=["signal", "key"], how="anti")
+        found = _highest_ous(found, seen)
         if found.is_empty():
             break
-        new = [
-            Proposal(
-                kind, r["signal"], r["value"], r["org"], r["share"], r["support"], r["holders"], rnd
-            )
-            for r in found.iter_rows(named=True)
-        ]
-        seen = pl.concat([seen, found.select("signal", "key")])
-        out += new
-        orgs = merge_matchers(orgs, [p.added() for p in new])
-        now = _state(attribute(orgs))
-    _measure({(p.signal, _key(p)): p for p in out}, sig, objects)
+        for r in found.iter_rows(named=True):
+            p = Proposal(kind, r["signal"], r["value"], r["org"], r["share"], r["support"],
+                         r["holders"], rnd)  # fmt: skip
+            p.key = r["key"]
+            out.append(p)
+            seen.add((r["signal"], r["key"]))
+            hit = _fires(objects, chain, r["signal"], r["key"])
+            frame = frame.with_columns(pl.col(f"has:{p.org}") | hit)
+    _measure(out, objects, chain)
     _spelling(out, organisations)
     out.sort(key=lambda p: (-p.moves_with_access, -p.moves, p.signal, p.value))
-    return out, orgs
+    return out, merge_matchers(organisations, [p.added() for p in out])
 
 
-def _key(p: Proposal) -> str:
-    return p.value if p.signal == "employee_id" else p.value.lower()
-
-
-def _measure(
-    keyed: dict[tuple[str, str], Proposal], sig: pl.DataFrame, objects: pl.DataFrame
-) -> None:
+def _measure(out: list[Proposal], objects: pl.DataFrame, chain: pl.DataFrame) -> None:
     """Each proposal's moves and conflicts, alone, against the current configuration."""
-    if not keyed:
-        return
-    wanted = pl.DataFrame(
-        {
-            "signal": [s for s, _ in keyed],
-            "key": [k for _, k in keyed],
-            "to": [p.org for p in keyed.values()],
-        }
-    )
-    rows = sig.join(wanted, on=["signal", "key"]).join(objects, on="_row")
-    moved = rows.filter(pl.col("status") == "unattributed")
-    clash = rows.filter(
-        pl.col("status").is_in(["attributed", "shared"]) & (pl.col("org") != pl.col("to"))
-    )
-    for s, k, ids, access in (
-        moved.group_by("signal", "key")
-        .agg(pl.col("id").sort(), pl.col("holds_access").sum())
-        .iter_rows()
-    ):
-        p = keyed[(s, k)]
-        p.moved, p.moves, p.moves_with_access = ids, len(ids), int(access)
-    for s, k, ids in clash.group_by("signal", "key").agg(pl.col("id").sort()).iter_rows():
-        p = keyed[(s, k)]
-        p.conflicting, p.conflicts = ids, len(ids)
+    st = pl.col("status")
+    for p in out:
+        hit = objects.filter(_fires(objects, chain, p.signal, p.key))
+        moved = hit.filter(st == "unattributed")
+        clash = hit.filter(st.is_in(["attributed", "shared"]) & (pl.col("org") != p.org))
+        p.moved = moved["id"].sort().to_list()
+        p.moves = moved.height
+        p.moves_with_access = int(moved["holds_access"].sum())
+        p.conflicting = clash["id"].sort().to_list()
+        p.conflicts = clash.height
 
 
 def _squash(text: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +27,7 @@ import polars as pl
 from accessaudit.analysis import survey as sv
 from accessaudit.analysis.attribution import attribute_accounts, attribute_groups
 from accessaudit.analysis.expand import group_closure
-from accessaudit.analysis.survey_proposals import Attribute, Proposal, propose
+from accessaudit.analysis.survey_proposals import Proposal, propose
 from accessaudit.config.organisations import Organisation
 from accessaudit.config.preflight import check_sources
 from accessaudit.config.settings import Settings, parse_settings
@@ -103,16 +103,16 @@ def _kind(
     kind: str,
     attributed: pl.DataFrame,
     acc: pl.DataFrame,
-    attribute: Attribute,
+    attribute: Callable[[Sequence[Organisation]], pl.DataFrame],
     settings: Settings,
 ) -> tuple[dict[str, Any], list[Proposal]]:
     survey = sv.survey(attributed, kind, acc)
     proposals, orgs = propose(
-        kind, survey.signals, attribute, settings.organisations, survey.objects,
+        survey, attributed, settings.organisations,
         min_share=settings.survey.min_share, min_support=settings.survey.min_support,
     )  # fmt: skip
     after = survey.objects
-    if proposals:
+    if proposals:  # the figures once applied: attributed again, with every matcher
         again = attribute(orgs)
         after = after.with_columns(org=again["org"], status=again.select(sv.status()).to_series())
     name_col = "username" if kind == "accounts" else "name"

@@ -64,11 +64,7 @@ def proposals(s: Settings) -> tuple[list[Proposal], list[Organisation]]:
     acc = pl.DataFrame({"id": t["account_id"], "memberships": [1] * t.height,
                         "privileged": [0] * t.height, "grants": [0] * t.height})  # fmt: skip
     survey = sv.survey(current, "accounts", acc)
-
-    def again(orgs: Any) -> pl.DataFrame:
-        return attribute_accounts(t, s.model_copy(update={"organisations": list(orgs)}))
-
-    return propose("accounts", survey.signals, again, s.organisations, survey.objects,
+    return propose(survey, current, s.organisations,
                    min_share=s.survey.min_share, min_support=s.survey.min_support)  # fmt: skip
 
 
