@@ -181,14 +181,27 @@ def _effective(aces: pl.DataFrame, resources: pl.DataFrame) -> pl.LazyFrame:
     classes = resources.lazy().select("resource_id", cls=pl.col("object_class").str.to_lowercase())
     allow = pl.col("ace_type").is_in(list(sd.ALLOW_TYPES))
     deny = pl.col("ace_type").is_in(list(sd.DENY_TYPES))
-    return (
+    # CONTROL_BITS holds the generic bits that map to control (GA, GW), so the raw mask is
+    # filtered before anything is mapped: most stored entries only read
+    entries = (
         aces.lazy()
-        .filter((pl.col("flags") & sd.INHERIT_ONLY) == 0)
+        .filter(((pl.col("flags") & sd.INHERIT_ONLY) == 0) & ((pl.col("mask") & CONTROL_BITS) != 0))
         .filter(allow | deny)
-        .with_columns(m=sd.DS_MAPPING.expr(pl.col("mask")), deny=deny)
-        .filter((pl.col("m") & CONTROL_BITS) != 0)
-        # a default trustee's allow is left out; every deny is kept (Everyone's applies to all)
-        .filter(pl.col("deny") | ~is_default_trustee(pl.col("trustee_sid")))
+    )
+    # a default trustee's allow is left out; every deny is kept (Everyone's applies to all).
+    # Decided once per distinct trustee: a domain has few, on millions of entries
+    defaults = (
+        entries.select("trustee_sid")
+        .unique()
+        .filter(is_default_trustee(pl.col("trustee_sid")))
+        .with_columns(_default=pl.lit(True))
+    )
+    return (
+        entries.with_columns(deny=deny)
+        .join(defaults, on="trustee_sid", how="left")
+        .filter(pl.col("deny") | pl.col("_default").is_null())
+        .drop("_default")
+        .with_columns(m=sd.DS_MAPPING.expr(pl.col("mask")))
         .join(classes, on="resource_id")
         .with_columns(inherited=(pl.col("flags") & sd.INHERITED) != 0)
     )
@@ -390,9 +403,9 @@ def control_grants(
     delegation = _fold(
         _widest(kept.filter(~pl.col("right").is_in(list(DCSYNC_PARTS)))), aces, ad
     ).with_columns(kind=pl.lit(ResourceKind.DELEGATION.value))
-    owners = ad.filter(
-        pl.col("owner_sid").is_not_null() & ~is_default_trustee(pl.col("owner_sid"))
-    ).select(
+    owner_sids = ad.select("owner_sid").drop_nulls().unique()
+    others = owner_sids.filter(~is_default_trustee(pl.col("owner_sid")))
+    owners = ad.join(others, on="owner_sid", how="semi").select(
         "resource_id",
         trustee_sid="owner_sid",
         right=pl.lit("Owner"),

@@ -20,6 +20,8 @@ order ACEs were written in, not the canonical one, and access checks walk the st
 
 from __future__ import annotations
 
+import struct
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -260,44 +262,121 @@ ACE_ROWS_SCHEMA: Final = pl.Schema(
 )
 
 
+class _Walker:
+    """The DACL entries of many descriptors, read with ``struct`` (the same layout winacl
+    reads, [MS-DTYP] 2.4.4-2.4.6): about ten times faster than building winacl's objects, with
+    each distinct SID and GUID decoded once (a domain's descriptors repeat a few dozen)."""
+
+    def __init__(self) -> None:
+        self.sids: dict[bytes, str] = {}
+        self.guids: dict[bytes, str] = {}
+
+    def sid(self, raw: bytes, at: int) -> tuple[str, int]:
+        """The SID at ``at`` and its length."""
+        if at + 8 > len(raw):
+            raise DescriptorError("SID beyond the end of the descriptor")
+        size = 8 + 4 * raw[at + 1]
+        key = raw[at : at + size]
+        if len(key) != size:
+            raise DescriptorError("SID beyond the end of the descriptor")
+        text = self.sids.get(key)
+        if text is None:
+            subs = struct.unpack_from(f"<{raw[at + 1]}I", raw, at + 8)
+            authority = int.from_bytes(raw[at + 2 : at + 8], "big")
+            text = "-".join(["S", str(raw[at]), str(authority), *map(str, subs)])
+            self.sids[key] = text
+        return text, size
+
+    def guid(self, raw: bytes, at: int) -> str:
+        key = raw[at : at + 16]
+        if len(key) != 16:
+            raise DescriptorError("object type beyond the end of the descriptor")
+        text = self.guids.get(key)
+        if text is None:
+            text = self.guids[key] = str(uuid.UUID(bytes_le=key))
+        return text
+
+    def header(self, raw: bytes) -> tuple[int, str | None, str | None, int]:
+        """(control, owner, group, DACL offset: 0 for none)."""
+        if len(raw) < 20 or raw[0] != 1:
+            raise DescriptorError(f"not a self-relative security descriptor ({len(raw)} bytes)")
+        _, _, control, o_owner, o_group, _, o_dacl = struct.unpack_from("<BBHIIII", raw, 0)
+        owner = self.sid(raw, o_owner)[0] if o_owner else None
+        group = self.sid(raw, o_group)[0] if o_group else None
+        return control, owner, group, o_dacl if control & SE_DACL_PRESENT else 0
+
+    def entries(self, raw: bytes, at: int, i: int, rows: dict[str, list[Any]]) -> None:
+        """Append the DACL at ``at`` to ``rows`` (ACE_ROWS_SCHEMA columns) as descriptor ``i``."""
+        if at + 8 > len(raw):
+            raise DescriptorError("DACL beyond the end of the descriptor")
+        count = struct.unpack_from("<H", raw, at + 4)[0]
+        pos = at + 8
+        for seq in range(count):
+            if pos + 8 > len(raw):
+                raise DescriptorError(f"ACE {seq} beyond the end of the descriptor")
+            ace_type, flags, size = struct.unpack_from("<BBH", raw, pos)
+            mask = struct.unpack_from("<I", raw, pos + 4)[0]
+            ot = iot = None
+            body = pos + 8
+            if ace_type in OBJECT_TYPES:
+                present = struct.unpack_from("<I", raw, body)[0]
+                body += 4
+                if present & 1:
+                    ot, body = self.guid(raw, body), body + 16
+                if present & 2:
+                    iot, body = self.guid(raw, body), body + 16
+            trustee, _ = self.sid(raw, body)
+            if size < 8:
+                raise DescriptorError(f"ACE {seq} of {size} bytes")
+            pos += size
+            rows["i"].append(i)
+            rows["seq"].append(seq)
+            rows["ace_type"].append(ace_type)
+            rows["allow"].append(ace_type in ALLOW_TYPES)
+            rows["deny"].append(ace_type in DENY_TYPES)
+            rows["object_ace"].append(ace_type in OBJECT_TYPES)
+            rows["flags"].append(flags)
+            rows["mask"].append(mask)
+            rows["object_type"].append(ot)
+            rows["inherited_object_type"].append(iot)
+            rows["trustee"].append(trustee)
+
+
 def parse_many(raws: Sequence[bytes | None]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Descriptors of a whole search: (headers, entries), see :data:`HEADERS_SCHEMA` and
     :data:`ACE_ROWS_SCHEMA`. ``None`` (the server sent no descriptor) and bytes that cannot be
-    parsed are rows with ``readable`` false and the reason, never an empty DACL."""
+    parsed are rows with ``readable`` false and the reason, never an empty DACL.
+
+    Read by :class:`_Walker`; the tests hold it equal to :func:`parse` (winacl's reading) and
+    to Samba's own decoding."""
     head: dict[str, list[Any]] = {name: [] for name in HEADERS_SCHEMA.names()}
     rows: dict[str, list[Any]] = {name: [] for name in ACE_ROWS_SCHEMA.names()}
+    walker = _Walker()
     for i, raw in enumerate(raws):
-        sd: Descriptor | None = None
         error = None
+        control: int | None = None
+        owner = group = None
+        at = 0
         if raw is None:
             error = "no descriptor returned (no READ_CONTROL for the reader)"
         else:
+            mark = len(rows["i"])
             try:
-                sd = parse(raw)
-            except DescriptorError as exc:
-                error = str(exc)
+                control, owner, group, at = walker.header(raw)
+                if at:
+                    walker.entries(raw, at, i, rows)
+            except (DescriptorError, struct.error) as exc:
+                for column in rows.values():  # the entries of a descriptor read part-way
+                    del column[mark:]
+                control, error = None, str(exc)
         head["i"].append(i)
-        head["readable"].append(sd is not None)
+        head["readable"].append(error is None)
         head["error"].append(error)
-        head["owner_sid"].append(sd.owner if sd else None)
-        head["group_sid"].append(sd.group if sd else None)
-        head["control"].append(sd.control if sd else None)
-        head["dacl_present"].append(sd.dacl is not None if sd else None)
-        head["protected"].append(bool(sd.control & SE_DACL_PROTECTED) if sd else None)
-        if sd is None or sd.dacl is None:
-            continue
-        for seq, ace in enumerate(sd.dacl):
-            rows["i"].append(i)
-            rows["seq"].append(seq)
-            rows["ace_type"].append(ace.ace_type)
-            rows["allow"].append(ace.allow)
-            rows["deny"].append(ace.deny)
-            rows["object_ace"].append(ace.is_object)
-            rows["flags"].append(ace.flags)
-            rows["mask"].append(ace.mask)
-            rows["object_type"].append(ace.object_type)
-            rows["inherited_object_type"].append(ace.inherited_object_type)
-            rows["trustee"].append(ace.trustee)
+        head["owner_sid"].append(owner)
+        head["group_sid"].append(group)
+        head["control"].append(control)
+        head["dacl_present"].append(None if control is None else at != 0)
+        head["protected"].append(None if control is None else bool(control & SE_DACL_PROTECTED))
     return (
         pl.DataFrame(head, schema=HEADERS_SCHEMA),
         pl.DataFrame(rows, schema=ACE_ROWS_SCHEMA),

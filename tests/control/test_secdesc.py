@@ -60,7 +60,9 @@ def _pack_sd(
 @settings(max_examples=150, deadline=None)
 @given(owner=st.one_of(st.none(), SIDS), aces=st.lists(ACES, max_size=12))
 def test_parse_matches_what_was_packed(owner, aces) -> None:
-    got = sd.parse(_pack_sd(owner, aces))
+    raw = _pack_sd(owner, aces)
+    got = sd.parse(raw)
+    _same_as_parse_many(raw, got)
     assert got.owner == owner
     assert got.dacl is not None
     assert len(got.dacl) == len(aces)
@@ -75,6 +77,20 @@ def test_parse_matches_what_was_packed(owner, aces) -> None:
         assert ace.inherit_only == bool(flags & 0x08)
 
 
+def _same_as_parse_many(raw: bytes, got: sd.Descriptor) -> None:
+    """The fast reading of parse_many equals winacl's (parse)."""
+    heads, rows = sd.parse_many([raw])
+    assert heads.row(0, named=True)["owner_sid"] == got.owner
+    assert heads.row(0, named=True)["control"] == got.control
+    assert heads.row(0, named=True)["dacl_present"] == (got.dacl is not None)
+    want = [
+        (a.ace_type, a.flags, a.mask, a.object_type, a.inherited_object_type, a.trustee)
+        for a in got.dacl or ()
+    ]
+    assert rows.select("ace_type", "flags", "mask", "object_type", "inherited_object_type",
+                       "trustee").rows() == want  # fmt: skip
+
+
 def test_revision_3_file_acl_and_no_dacl() -> None:
     """smbcacls writes ACL revision 3; a descriptor without DACL_PRESENT has no DACL (None),
     which is not the same as an empty DACL (grants nothing)."""
@@ -84,6 +100,10 @@ def test_revision_3_file_acl_and_no_dacl() -> None:
     assert got.dacl == (sd.Ace(0, 3, 0x1F01FF, None, None, "S-1-5-21-1-2-3-1105"),)
     assert sd.parse(_pack_sd("S-1-5-18", [], control=0x8000)).dacl is None
     assert sd.parse(_pack_sd("S-1-5-18", [])).dacl == ()
+    heads, rows = sd.parse_many(
+        [_pack_sd("S-1-5-18", [], control=0x8000), _pack_sd("S-1-5-18", aces, revision=3)]
+    )
+    assert heads["dacl_present"].to_list() == [False, True] and rows.height == 1
 
 
 def test_parse_many_keeps_unreadable_apart() -> None:
@@ -183,9 +203,26 @@ def test_samba_encoder_as_oracle() -> None:
         pytest.fail(f"python3-samba needed as the oracle (apt install python3-samba): {exc}")
     for blob, owner, aces in json.loads(proc.stdout):
         got = sd.parse(bytes.fromhex(blob))
+        _same_as_parse_many(bytes.fromhex(blob), got)
         assert got.owner == owner
         assert got.dacl is not None
         assert [
             [a.ace_type, a.flags, a.mask, a.object_type, a.inherited_object_type, a.trustee]
             for a in got.dacl
         ] == aces
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    owner=st.one_of(st.none(), SIDS),
+    aces=st.lists(ACES, min_size=1, max_size=5),
+    cut=st.integers(1, 400),
+    noise=st.binary(max_size=8),
+)
+def test_cut_or_damaged_descriptors_are_unreadable_never_an_error(owner, aces, cut, noise) -> None:
+    raw = _pack_sd(owner, aces)
+    damaged = raw[: max(0, len(raw) - cut)] + noise
+    heads, rows = sd.parse_many([damaged])
+    row = heads.row(0, named=True)
+    if not row["readable"]:
+        assert row["error"] and rows.is_empty()
