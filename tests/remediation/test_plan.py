@@ -442,6 +442,9 @@ def test_application_commands(tmp_path) -> None:
     ]
     role = acts.filter(pl.col("group_id").str.starts_with("csv:athena:role:"))
     assert role.height == 4
+    # the role as the application writes it (its application is the source named before it)
     assert all(
-        c.startswith("# In application csv:athena: remove role Athena") for c in role["powershell"]
+        c.startswith("# In application csv:athena: remove role ") for c in role["powershell"]
     )
+    named = {c.split(": remove role ")[1].split(" from user ")[0] for c in role["powershell"]}
+    assert named <= {"Case Officer", "Reviewer", "Admin"}
