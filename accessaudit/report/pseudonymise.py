@@ -113,6 +113,7 @@ _KEEP: Final = frozenset(
         "last_seen_run",
         "resolved_run",
         "history_status",
+        "unknown_reason",
     }
 )
 
