@@ -103,11 +103,15 @@ def resolve_foreign(
     names replaced by edges to those objects (MEMBERSHIPS_SCHEMA, the same rows otherwise).
 
     A SID held by an object *and* in accounts' histories gives an edge to each. Edges already
-    present (the same group and member) are kept once, the collected one first."""
-    mem = memberships
-    foreign = mem.filter(pl.col("member_kind") == _FOREIGN)
+    present (the same group and member) are kept once, the collected one first. Only the few
+    rows concerned are joined (foreign members, sIDHistory values and the objects they name):
+    the collected edges are filtered, never rebuilt."""
+    is_foreign = pl.col("member_kind") == _FOREIGN
+    foreign = memberships.filter(is_foreign)
     holders = (
-        accounts.filter(~pl.col("source").str.starts_with("entra:"))
+        accounts.filter(
+            (pl.col("sid_history").list.len() > 0) & ~pl.col("source").str.starts_with("entra:")
+        )
         .select(holder="account_id", sid="sid_history")
         .explode("sid")
         .drop_nulls()
@@ -115,18 +119,19 @@ def resolve_foreign(
     )
     if foreign.is_empty() and holders.is_empty():
         return memberships
+    wanted = pl.concat([foreign.get_column("member_id"), holders.get_column("sid")]).implode()
     objects = pl.concat(
         [
-            accounts.filter(_directory(accounts)).select(
+            accounts.filter(_directory(accounts) & pl.col("sid").is_in(wanted)).select(
                 "sid", object_id="account_id", kind=pl.lit(MemberKind.ACCOUNT.value)
             ),
-            groups.filter(_directory(groups)).select(
+            groups.filter(_directory(groups) & pl.col("sid").is_in(wanted)).select(
                 "sid", object_id="group_id", kind=pl.lit(MemberKind.GROUP.value)
             ),
         ]
     ).unique("sid", keep="first", maintain_order=True)
-    kept = mem.filter(pl.col("member_kind") != _FOREIGN)
     as_account = pl.lit(MemberKind.ACCOUNT.value)
+    history = pl.lit(Via.SID_HISTORY.value)
     by_object = foreign.join(objects, left_on="member_id", right_on="sid").select(
         "source",
         "group_id",
@@ -137,49 +142,47 @@ def resolve_foreign(
     held = holders.join(objects, on="sid", how="left")
     # the SID is listed in groups as a foreign principal
     by_history = foreign.join(held, left_on="member_id", right_on="sid").select(
-        "source",
-        "group_id",
-        member_id="holder",
-        member_kind=as_account,
-        via=pl.lit(Via.SID_HISTORY.value),
+        "source", "group_id", member_id="holder", member_kind=as_account, via=history
     )
     # the SID is a collected group: its holder is in the group's token as a member
     of_group = held.filter(pl.col("kind") == MemberKind.GROUP.value).join(
         groups.select("group_id", "source"), left_on="object_id", right_on="group_id"
     )
     as_group = of_group.select(
-        "source",
-        group_id="object_id",
-        member_id="holder",
-        member_kind=as_account,
-        via=pl.lit(Via.SID_HISTORY.value),
+        "source", group_id="object_id", member_id="holder", member_kind=as_account, via=history
     )
-    # the SID is a collected account: its holder reaches that account's direct groups
+    # the SID is a collected account: its holder reaches that account's direct groups (not its
+    # primary group: the holder's token has its own)
     of_account = held.filter(
         (pl.col("kind") == MemberKind.ACCOUNT.value) & (pl.col("object_id") != pl.col("holder"))
-    )
-    direct = pl.concat([kept, by_object], how="diagonal_relaxed").filter(
+    ).select("holder", "object_id")
+    former = of_account.get_column("object_id").implode()
+    direct = pl.concat(
+        [
+            memberships.filter(~is_foreign & pl.col("member_id").is_in(former)),
+            by_object.filter(pl.col("member_id").is_in(former)),
+        ],
+        how="diagonal_relaxed",
+    ).filter(
         (pl.col("member_kind") == MemberKind.ACCOUNT.value)
         & (pl.col("via") != Via.PRIMARY_GROUP.value)
     )
-    as_account_edges = direct.join(
-        of_account.select("holder", "object_id"), left_on="member_id", right_on="object_id"
-    ).select(
-        "source",
-        "group_id",
-        member_id="holder",
-        member_kind=as_account,
-        via=pl.lit(Via.SID_HISTORY.value),
+    as_account_edges = direct.join(of_account, left_on="member_id", right_on="object_id").select(
+        "source", "group_id", member_id="holder", member_kind=as_account, via=history
     )
     unresolved = foreign.join(objects, left_on="member_id", right_on="sid", how="anti").join(
         holders, left_on="member_id", right_on="sid", how="anti"
     )
-    edges = [kept, by_object, by_history, as_group, as_account_edges, unresolved]
-    return (
-        pl.concat(edges, how="diagonal_relaxed")
-        .select(memberships.columns)
-        .unique(["group_id", "member_id"], keep="first", maintain_order=True)
-    )
+    new = pl.concat([by_object, by_history, as_group, as_account_edges], how="diagonal_relaxed")
+    new = new.unique(["group_id", "member_id"], keep="first", maintain_order=True)
+    # an edge the directory already holds (the same group and member) stays as collected
+    present = memberships.filter(
+        ~is_foreign & pl.col("group_id").is_in(new.get_column("group_id").implode())
+    ).select("group_id", "member_id")
+    new = new.join(present, on=["group_id", "member_id"], how="anti")
+    return pl.concat(
+        [memberships.filter(~is_foreign), new, unresolved], how="diagonal_relaxed"
+    ).select(memberships.columns)
 
 
 def foreign_principals(

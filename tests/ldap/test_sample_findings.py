@@ -125,7 +125,9 @@ def test_samba_findings_equal_planted_truth(
     analysis = _analyse(tables, sample, tmp_path)
     names = _names(analysis)
     findings = analysis.findings
-    known = list(seeded.idmap.ids.values())
+    # our objects, and the SIDs of the sample's foreign principals (findings name them)
+    foreign = sample.tables["memberships"].filter(pl.col("member_kind") == "foreign")
+    known = [*seeded.idmap.ids.values(), *foreign["member_id"]]
     ours = pl.all_horizontal([pl.col(c).is_null() | pl.col(c).is_in(known) for c in TRUTH_KEYS[1:]])
     assert_same_keys(findings.filter(ours), _truth(sample, seeded.idmap), names)
 
@@ -167,7 +169,8 @@ def test_slapd_findings_equal_truth_where_expressible(
       account is dormant and no ``inactive-cross-org-access`` finding is possible.
     - **sIDHistory** (SIDs again): no ``cross-org-sid-history`` finding is possible.
     - **Primary groups**: loaded as plain ``member`` values; the findings are the same.
-    - Foreign security principals: the sample has none.
+    - **Foreign security principals** (SIDs again) are not loaded: the retired domain's two are
+      no ``foreign-principal-unresolved`` finding.
 
     Everything else must equal the planted truth exactly.
     """
@@ -179,7 +182,12 @@ def test_slapd_findings_equal_truth_where_expressible(
 
     truth = sample.truth
     sid_dependent = pl.col("rule_id").is_in(
-        ["cross-org-privileged-access", "cross-org-sid-history", "inactive-cross-org-access"]
+        [
+            "cross-org-privileged-access",
+            "cross-org-sid-history",
+            "inactive-cross-org-access",
+            "foreign-principal-unresolved",  # foreign members are not loaded (no SIDs)
+        ]
     ) | (
         (pl.col("rule_id") == "cross-org-group-nesting")
         & (pl.col("plant") == "ict-server-operators")
@@ -189,6 +197,7 @@ def test_slapd_findings_equal_truth_where_expressible(
         "cross-org-group-nesting": 1,  # WARKS-DEPT-ICT in Server Operators
         "cross-org-privileged-access": 108,
         "cross-org-sid-history": 3,
+        "foreign-principal-unresolved": 4,  # the retired domain's two FSPs and their parents
         "inactive-cross-org-access": 23,
     }
     groups, mem = sample.tables["groups"], sample.tables["memberships"]
