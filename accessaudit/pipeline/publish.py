@@ -69,7 +69,17 @@ def _source_entry(name: str, c: SourceCollection) -> dict[str, Any]:
         "started": c.started.isoformat(),
         "finished": c.finished.isoformat(),
         "complete": c.complete,
-        "counts": {t: c.table(t).height for t in COLLECTED_SCHEMAS},
+        "counts": {
+            **{t: c.table(t).height for t in COLLECTED_SCHEMAS},
+            # who holds something in the source: an application export's users (matched to a
+            # directory account or not), a share's or a mailbox's trustees
+            "principals": pl.concat(
+                [
+                    c.table("memberships").get_column("member_id"),
+                    c.table("grants").get_column("principal_id"),
+                ]
+            ).n_unique(),
+        },
         "units": [
             {"name": u.name, "complete": u.complete, "detail": u.detail, "count": u.count}
             for u in c.units
@@ -247,6 +257,11 @@ def _manifest(
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
         "config_hash": settings_hash(settings),
+        # what retention may delete after this run: `verify` checks pruned-runs.jsonl against it
+        "retention": {
+            "keep_runs": settings.audit.keep_runs,
+            "keep_days": settings.audit.keep_days,
+        },
         "rules_hash": catalogue_hash(analysis.rules),
         "rules": {r.id: {"version": r.version, "sha256": r.sha256} for r in analysis.rules},
         "exceptions": register_manifest(register),

@@ -16,19 +16,17 @@ including the gaps the newest-complete-run rule leaves. The run folder is rename
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from accessaudit.errors import StoreError
+from accessaudit.store.ledger import CHAIN_KEY, LEDGER, next_chain, read_ledger
 from accessaudit.store.runs import MANIFEST, RunInfo, RunStore, sha256_file
-
-LEDGER: Final = "pruned-runs.jsonl"
 
 
 def run_started(manifest: Mapping[str, Any]) -> datetime:
@@ -72,7 +70,13 @@ def select_for_deletion(
 
 
 def _append_ledger(store: RunStore, entry: dict[str, Any]) -> None:
+    """Append ``entry``, chained to the line before (see :mod:`.ledger`)."""
     path = store.data_dir / LEDGER
+    try:
+        lines = [ln for ln in read_ledger(store.data_dir) if not ln.torn]
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+    entry = {**entry, CHAIN_KEY: next_chain(lines)}
     line = (json.dumps(entry, sort_keys=True, default=str) + "\n").encode()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -86,20 +90,21 @@ def _append_ledger(store: RunStore, entry: dict[str, Any]) -> None:
 
 
 def pruned_entries(data_dir: Path) -> list[dict[str, Any]]:
-    """The ledger of deleted runs (oldest first); a damaged line is skipped."""
+    """The ledger of deleted runs (oldest first). A last line cut short by a crash is left out;
+    any other damaged line is a :class:`StoreError` naming the file and line."""
     path = data_dir / LEDGER
-    out: list[dict[str, Any]] = []
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return out
+        lines = read_ledger(data_dir)
     except OSError as exc:
         raise StoreError(f"cannot read {path}: {exc.strerror}") from None
-    for line in text.splitlines():
-        with contextlib.suppress(ValueError):
-            entry = json.loads(line)
-            if isinstance(entry, dict) and "run_id" in entry:
-                out.append(entry)
+    out: list[dict[str, Any]] = []
+    for line in lines:
+        if line.entry is not None:
+            out.append(line.entry)
+        elif not line.torn:
+            raise StoreError(
+                f"{path}:{line.number}: damaged ({line.problem})", "run `accessaudit verify`"
+            )
     return out
 
 
@@ -131,6 +136,8 @@ def prune_runs(
                 "previous_manifest_sha256": m.get("previous_manifest_sha256"),
                 "summary": m.get("summary"),
                 "pruned_at": (now or datetime.now(UTC)).isoformat(),
+                # the policy that deleted it: verify checks the deletion against it
+                "policy": {"keep_runs": keep_runs, "keep_days": keep_days},
             },
         )
         trash = store.runs_dir / f".tmp-pruned-{run.run_id}-{os.getpid()}"

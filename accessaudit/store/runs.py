@@ -36,6 +36,8 @@ import polars as pl
 
 from accessaudit.errors import LockHeld, StoreError
 from accessaudit.model import COLLECTED_SCHEMAS
+from accessaudit.store.ledger import head as ledger_head
+from accessaudit.store.ledger import read_ledger
 
 MANIFEST = "manifest.json"
 #: The rules and the exceptions register a run was evaluated with (see engine.snapshot).
@@ -191,6 +193,7 @@ class RunWriter:
             **manifest,
             "previous_run": previous.run_id if previous else None,
             "previous_manifest_sha256": sha256_file(previous.path / MANIFEST) if previous else None,
+            "pruned_ledger": self._ledger(),
             "files": dict(sorted(self.files.items())),
         }
         data = json.dumps(manifest, indent=2, sort_keys=False, default=str).encode()
@@ -204,6 +207,13 @@ class RunWriter:
         except OSError as exc:
             raise StoreError(f"cannot finish run {final}: {exc.strerror}") from None
         return RunInfo(self.run_id, final, manifest)
+
+    def _ledger(self) -> dict[str, Any]:
+        """The ledger of deleted runs as this run sees it (vouched for by this manifest)."""
+        try:
+            return ledger_head(read_ledger(self.store.data_dir))
+        except OSError as exc:
+            raise StoreError(f"cannot read the ledger of deleted runs: {exc.strerror}") from None
 
     def abort(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -269,18 +279,82 @@ class RunStore:
         return runs[-1] if runs else None
 
 
+def _time_problem(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "is not a time"
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return "is not an ISO 8601 time"
+    return None
+
+
+#: key -> (required, check of its value: None when it is right, else what is wrong)
+_MANIFEST_FIELDS: dict[str, tuple[bool, Callable[[Any], str | None]]] = {
+    "run_id": (True, lambda v: None if isinstance(v, str) and v else "is not a run id"),
+    "started": (False, _time_problem),
+    "finished": (False, _time_problem),
+    "complete": (False, lambda v: None if isinstance(v, bool) else "is not true or false"),
+    "previous_run": (
+        False,
+        lambda v: None if v is None or isinstance(v, str) else "is not a run id",
+    ),
+    "previous_manifest_sha256": (
+        False,
+        lambda v: None if v is None or isinstance(v, str) else "is not a SHA-256",
+    ),
+    "files": (True, lambda v: None if isinstance(v, dict) else "is not a table"),
+    "sources": (False, lambda v: None if isinstance(v, list) else "is not a list"),
+    "summary": (False, lambda v: None if isinstance(v, dict) else "is not a table"),
+}
+
+
+def manifest_problems(manifest: Any) -> list[str]:
+    """What is wrong with the shape of a parsed manifest (each key the tool reads), or []."""
+    if not isinstance(manifest, dict):
+        return ["is not a JSON object"]
+    out = []
+    for key, (required, check) in _MANIFEST_FIELDS.items():
+        if key not in manifest:
+            if required:
+                out.append(f"has no '{key}'")
+            continue
+        problem = check(manifest[key])
+        if problem:
+            out.append(f"'{key}' {problem}")
+    return out
+
+
+def parse_manifest(data: bytes) -> Any:
+    """A manifest's JSON; ValueError for anything that is not (nested too deep included)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply to be a manifest") from None
+
+
 def open_run(path: Path) -> RunInfo:
-    """Read a run's manifest; a clear StoreError if it is not a complete run."""
+    """Read a run's manifest; a clear StoreError if it is not a complete, well-formed run."""
     manifest_path = path / MANIFEST
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = parse_manifest(manifest_path.read_bytes())
     except FileNotFoundError:
         raise StoreError(
             f"{path} is not a run (no {MANIFEST})", "give a folder under <data_dir>/runs/"
         ) from None
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"cannot read {manifest_path}: {exc}") from None
-    return RunInfo(str(manifest.get("run_id", path.name)), path, manifest)
+    except OSError as exc:
+        raise StoreError(f"cannot read {manifest_path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise StoreError(
+            f"{manifest_path}: damaged: {str(exc)[:120]}", "run `accessaudit verify`"
+        ) from None
+    problems = manifest_problems(manifest)
+    if problems:
+        more = f" ({len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise StoreError(
+            f"{manifest_path}: damaged: {problems[0]}{more}", "run `accessaudit verify`"
+        )
+    return RunInfo(str(manifest["run_id"]), path, manifest)
 
 
 def read_table(run: RunInfo, name: str) -> pl.DataFrame:

@@ -23,16 +23,29 @@ of each run carries it, for a SIEM) to anchor the chain's head.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from accessaudit.store.retention import pruned_entries
-from accessaudit.store.runs import MANIFEST, RunStore, sha256_file
+from accessaudit.store.ledger import (
+    LEDGER,
+    LedgerLine,
+    chain_problems,
+    read_ledger,
+    tail_problem,
+    vouched_problems,
+)
+from accessaudit.store.runs import (
+    MANIFEST,
+    RunStore,
+    manifest_problems,
+    parse_manifest,
+    sha256_file,
+)
 
-KINDS: Final = ("changed", "missing", "extra", "manifest", "replayed", "chain")
+KINDS: Final = ("changed", "missing", "extra", "manifest", "replayed", "chain", "ledger")
 
 
 @dataclass(frozen=True)
@@ -64,14 +77,15 @@ def _load(path: Path) -> tuple[_Run, list[Problem]]:
         ]
     digest = hashlib.sha256(data).hexdigest()
     try:
-        manifest = json.loads(data)
+        manifest = parse_manifest(data)
         if not isinstance(manifest, dict):
             raise ValueError("not a JSON object")
     except ValueError as exc:
         return _Run(path.name, path, None, digest), [
-            Problem(path.name, "manifest", MANIFEST, f"unreadable: {exc}")
+            Problem(path.name, "manifest", MANIFEST, f"unreadable: {str(exc)[:120]}")
         ]
-    return _Run(path.name, path, manifest, digest), []
+    shape = [Problem(path.name, "manifest", MANIFEST, p) for p in manifest_problems(manifest)]
+    return _Run(path.name, path, manifest, digest), shape
 
 
 def _files(run: _Run) -> list[Problem]:
@@ -223,7 +237,11 @@ def verify(data_dir: Path, run_ids: Iterable[str] | None = None) -> list[Problem
     loaded = [_load(p) for p in folders]
     runs = [r for r, _ in loaded]
     wanted = set(run_ids) if run_ids is not None else {r.folder for r in runs}
-    ledger = {str(e["run_id"]): e for e in pruned_entries(store.data_dir)}
+    try:
+        lines = read_ledger(store.data_dir)
+    except OSError as exc:
+        return [Problem(LEDGER, "ledger", LEDGER, f"cannot be read: {exc.strerror}")]
+    ledger = {str(ln.entry["run_id"]): ln.entry for ln in lines if ln.entry is not None}
     links = [
         _walk(r, runs[i - 1] if i else None, ledger) if r.manifest is not None else None
         for i, r in enumerate(runs)
@@ -275,4 +293,38 @@ def verify(data_dir: Path, run_ids: Iterable[str] | None = None) -> list[Problem
             )
     missing = sorted(wanted - {r.folder for r in runs})
     problems.extend(Problem(m, "missing", m, "no such run") for m in missing)
+    problems.extend(_ledger_problems(runs, lines))
     return problems
+
+
+def _ledger_problems(runs: list[_Run], lines: list[LedgerLine]) -> list[Problem]:
+    """The ledger's own chain, each run's record of it, and the lines no run vouches for
+    (see :mod:`accessaudit.store.ledger`)."""
+    out = [Problem(LEDGER, "ledger", f"line {n}", detail) for n, detail in chain_problems(lines)]
+    newest: _Run | None = None
+    for run in runs:
+        recorded = run.manifest.get("pruned_ledger") if run.manifest is not None else None
+        if not isinstance(recorded, Mapping):
+            continue  # written before the ledger was recorded
+        problem = vouched_problems(lines, recorded)
+        if problem:
+            out.append(Problem(run.folder, "ledger", LEDGER, problem))
+        newest = run
+    if newest is None or newest.manifest is None or "retention" not in newest.manifest:
+        return out
+    seen = newest.manifest["pruned_ledger"].get("entries")
+    seen = seen if isinstance(seen, int) else len(lines)
+    every = [r.folder for r in runs] + [
+        str(ln.entry["run_id"]) for ln in lines if ln.entry is not None
+    ]
+    now = datetime.now(UTC)
+    stored = {r.folder: bool(r.manifest.get("complete")) for r in runs if r.manifest is not None}
+    for line in lines[seen:]:
+        if line.entry is None:
+            continue  # named above
+        problem = tail_problem(
+            line.entry, newest.folder, newest.manifest.get("retention"), stored, every, now
+        )
+        if problem:
+            out.append(Problem(LEDGER, "ledger", f"line {line.number}", problem))
+    return out
