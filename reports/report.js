@@ -589,7 +589,7 @@
           });
           return [f.finding_key, f.rule_id, doc.title, f.severity, f.status, f.principal_name,
             f.principal_secondary, f.principal_id, f.principal_org, f.resource_name,
-            f.resource_id, f.resource_org, f.detail].concat(hops).join("\n");
+            f.resource_secondary, f.resource_id, f.resource_org, f.detail].concat(hops).join("\n");
         },
         renderRow: function (f) {
           var doc = HAS.call(docs, f.rule_id) ? docs[f.rule_id] : { title: f.rule_id, rationale: "" };
@@ -621,7 +621,8 @@
             td(el("span", "rule-title", doc.title), " ", el("code", "id", f.rule_id)),
             principal,
             td(el("span", "name resource", f.resource_name), f.resource_org ? " " : null,
-              f.resource_org ? orgChip(f.resource_org) : null),
+              f.resource_org ? orgChip(f.resource_org) : null,
+              f.resource_secondary ? el("div", "muted", f.resource_secondary) : null),
             td(pathList(f.path, f.path_partial, orgChip)),
             td(details));
         }
