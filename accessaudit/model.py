@@ -351,6 +351,8 @@ ACTIONS_SCHEMA: Final = _schema(
         "summary": pl.String,
         "powershell": pl.String,
         "graph": pl.String,  # Microsoft Graph request(s) for Entra changes, else null
+        # null: ``apply`` executes it; else why it is left to a person (apply's manual_reason)
+        "apply": pl.String,
     }
 )
 

@@ -504,9 +504,11 @@
           a.member_id = member.id;
           a.member_name = member.name;
           a.member_org = member.org;
+          a.apply_state = a.apply ? "by hand" : "apply";
         },
         selects: [
           { id: "worklist-severity", key: "severity" },
+          { id: "worklist-apply", key: "apply_state" },
           { id: "worklist-org", key: "owning_org" },
           { id: "worklist-system", key: "system" }
         ],
@@ -515,7 +517,7 @@
         },
         searchText: function (a) {
           return [a.action_id, a.kind, a.severity, a.owning_org, a.group_name, a.group_id,
-            a.member_name, a.member_id, a.member_org, a.summary, a.powershell].join("\n");
+            a.member_name, a.member_id, a.member_org, a.summary, a.powershell, a.apply].join("\n");
         },
         groupKey: function (a) {
           return (bySystem() ? a.system + "\n" : "") + a.owning_org + "\n" + a.group_id;
@@ -543,9 +545,16 @@
           resolves.className = "num";
           var cmd = td(commandBlock(a.powershell));
           cmd.className = "cmd-cell";
+          var kind = td(el("span", "kind", a.kind), " ");
+          if (a.apply) {
+            add(kind, el("span", "chip apply-manual", "by hand"), el("div", "apply-reason muted", a.apply));
+          } else {
+            add(kind, el("span", "chip apply-auto", "apply"));
+          }
+          add(kind, el("div", "summary", a.summary));
           return add(el("tr", "action-row"),
             td(sevChip(a.severity)),
-            td(el("span", "kind", a.kind), el("div", "summary", a.summary)),
+            kind,
             member,
             td(el("span", "name", a.group_name), a.system ? " " : null, a.system ? sysChip(a.system) : null),
             td(orgChip(a.owning_org)),

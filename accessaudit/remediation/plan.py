@@ -38,6 +38,7 @@ from accessaudit.model import (
 from accessaudit.remediation import split
 from accessaudit.remediation.commands import render_commands, strip_edges
 from accessaudit.remediation.crossing import ACCESS_ACTIONS, crossing_edges, split_unnests
+from accessaudit.remediation.executable import with_apply
 
 A = ActionKind
 #: Actions on one of an account's rights, which deleting the account (a guest) also resolves. A
@@ -354,6 +355,7 @@ def plan_actions(
         findings=planned,
         splits=splits,
     )
+    actions = with_apply(actions, accounts)
     return (
         actions.sort(["_rank", "resolves", "action_id"], descending=[True, True, False])
         .select(ACTIONS_SCHEMA.names())

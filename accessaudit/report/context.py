@@ -334,6 +334,8 @@ def build_context(inp: ReportInput) -> dict[str, Any]:
         },
         "worklist": {
             "total": len(a_rows),
+            # left to a person: apply cannot execute them (why: each row's ``apply``)
+            "manual": sum(1 for a in a_rows if a[A["apply"]]),
             "page_size": page,
             "first_page": first_actions(a_rows, objs, page),
             "data": {"columns": list(ACTION_COLUMNS), "rows": a_rows},

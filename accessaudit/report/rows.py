@@ -29,7 +29,8 @@ from accessaudit.report.objects import CONFLICT, EVIDENCE, ID, KIND, NAME, ORG, 
 #: ``member``, ``principal``, ``resource`` and ``path`` hold indexes into ``objects``.
 ACTION_COLUMNS: Final = (
     *("action_id", "kind", "severity", "owning_org", "group", "member", "member_kind"),
-    *("resolves", "summary", "powershell", "hidden", "system", "group_actions", "group_resolves"),
+    *("resolves", "summary", "powershell", "hidden", "system", "apply"),
+    *("group_actions", "group_resolves"),
 )
 FINDING_COLUMNS: Final = (
     *("finding_key", "rule_id", "severity", "status", "principal", "principal_org"),
@@ -189,13 +190,18 @@ def action_rows(actions: pl.DataFrame, objs: Objects) -> list[list[Any]]:
     powershell, powershell_h = visible_column(actions, "powershell", keep_lines=True)
     owning = raw(actions, "owning_org")
     system = raw(actions, "system")  # the changed group's system of record (ad / cloud / app)
+    # why apply leaves it to a person ("" where apply executes it, or a run stored before)
+    apply, apply_h = visible_column(actions, "apply")
     group, member = raw(actions, "group_id"), raw(actions, "member_id")
     resolves = raw(actions, "resolves")
     rows: list[list[Any]] = []
     for i in range(actions.height):
         g, m = objs.ref(group[i]), objs.ref(member[i])
         hidden = (
-            summary_h[i] or powershell_h[i] or any(objs.hidden[x] for x in (g, m) if x is not None)
+            summary_h[i]
+            or powershell_h[i]
+            or apply_h[i]
+            or any(objs.hidden[x] for x in (g, m) if x is not None)
         )
         rows.append(
             [
@@ -211,6 +217,7 @@ def action_rows(actions: pl.DataFrame, objs: Objects) -> list[list[Any]]:
                 powershell[i],
                 hidden,
                 system[i] or "",
+                apply[i],
             ]
         )
     return _by_group(rows, objs)

@@ -42,7 +42,7 @@ ACTION_NAMES: Final = {
 #: The columns a person reads first in an actions sheet, in this order; the rest follow.
 ACTION_LEAD: Final = (
     *("severity", "kind", "owning_org", "summary", "group_name", "member_name"),
-    *("resource_name", "right", "resolves", *TRACKING_COLUMNS, "action_id", "batch_id"),
+    *("resource_name", "right", "resolves", "apply", *TRACKING_COLUMNS, "action_id", "batch_id"),
 )
 
 

@@ -78,3 +78,49 @@ def test_manual_reason(act: dict[str, Any], reason: str | None) -> None:
 @pytest.mark.parametrize("kind", sorted(MANUAL))
 def test_kinds_left_to_a_person_whatever_their_system(kind: str) -> None:
     assert manual_reason(action(kind, "cloud")) == MANUAL[kind]
+
+
+def test_with_apply_gives_each_planned_action_the_reason_apply_will_print() -> None:
+    """The report's and exports' ``apply`` column: manual_reason over the target the plan file
+    records (a dynamic or Exchange cloud group, the manager, the strip edges, the movers)."""
+    import polars as pl
+
+    from accessaudit.remediation.executable import with_apply
+
+    rows = [
+        # action_id, member_id, kind, system, _g_rule, _g_mail, _g_kind, _strip, _split_members
+        ("ad-member", "u1", "remove-member", "ad", None, None, "security", [], None),
+        ("dyn", "u1", "remove-member", "cloud", "user.x -eq 1", False, "security", [], None),
+        ("exo", "u1", "unnest-group", "cloud", None, True, "security", [], None),
+        ("m365", "u1", "remove-member", "cloud", None, True, "m365", [], None),
+        ("mgr", "u1", "clear-manager", "ad", None, None, None, [], None),
+        ("no-mgr", "u2", "clear-manager", "cloud", None, None, None, [], None),
+        ("strip", "u1", "remove-memberships", "ad", None, None, None, ["g1"], None),
+        ("no-strip", "u1", "remove-memberships", "ad", None, None, None, [], None),
+        ("split", None, "split-group", "ad", None, None, "security", [], ["u1", "u2"]),
+        ("split-cloud", None, "split-group", "cloud", None, None, "security", [], ["u1"]),
+        ("review", "u1", "review-attribution", "ad", None, None, None, [], None),
+    ]
+    cols = ["action_id", "member_id", "kind", "system", "_g_rule", "_g_mail", "_g_kind",
+            "_strip", "_split_members"]  # fmt: skip
+    rendered = pl.DataFrame(rows, schema=cols, orient="row").with_columns(
+        right=pl.lit(None, pl.String)
+    )
+    accounts = pl.DataFrame({"account_id": ["u1", "u2"], "manager_id": ["boss", None]})
+    got = dict(with_apply(rendered, accounts).select("action_id", "apply").iter_rows())
+    assert got == {
+        "ad-member": None,
+        "dyn": f"{DYNAMIC_REASON}: user.x -eq 1",
+        "exo": EXCHANGE_REASON,
+        "m365": None,
+        "mgr": None,
+        "no-mgr": "clear-manager: the plan records no manager to remove (Entra managers are not "
+        "collected): by hand",
+        "strip": None,
+        "no-strip": "remove-memberships: no direct membership of the account's own directory "
+        "to strip",
+        "split": None,
+        "split-cloud": "split of a cloud group: by hand, from the plan's member lists (apply "
+        "splits AD)",
+        "review": MANUAL["review-attribution"],
+    }
