@@ -244,8 +244,7 @@ RESOURCES_SCHEMA: Final = _schema(
     }
 )
 
-#: A collected AD domain's ``trustedDomain`` objects (CN=System); docs/rule-views.md, "trusts".
-TRUSTS_SCHEMA: Final = _schema(
+TRUSTS_SCHEMA: Final = _schema(  # an AD domain's trustedDomain objects: docs/rule-views.md
     {
         "source": pl.String,  # the domain holding the trustedDomain object
         "trust_id": pl.String,  # its objectGUID
@@ -258,7 +257,6 @@ TRUSTS_SCHEMA: Final = _schema(
         "attribute_names": pl.List(pl.String),  # its flags by name (QUARANTINED_DOMAIN ...)
         "transitive": pl.Boolean,  # not NON_TRANSITIVE
         "sid_filtering": pl.Boolean,  # QUARANTINED_DOMAIN, or a forest trust not TREAT_AS_EXTERNAL
-        "dn": pl.String,
     }
 )
 

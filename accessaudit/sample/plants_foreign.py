@@ -113,7 +113,6 @@ def _trust(source: str, partner: str, sid: str, *, quarantined: bool) -> dict[st
         "attribute_names": ["QUARANTINED_DOMAIN"] if quarantined else [],
         "transitive": True,
         "sid_filtering": quarantined,
-        "dn": f"CN={partner},CN=System,DC=" + source.removeprefix("ad:").replace(".", ",DC="),
     }
 
 

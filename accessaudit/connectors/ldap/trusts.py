@@ -67,7 +67,7 @@ def collect_trusts(s: Session, source: str) -> pl.DataFrame:
 def trust_rows(raw: pl.DataFrame, source: str) -> pl.DataFrame:
     """TRUSTS_SCHEMA rows from the decoded attributes (``_ext``: the extended DN; ``_dir``,
     ``_type``, ``_attr``: the integers as text)."""
-    guid, _, dn = extended_dn(pl.col("_ext"))
+    guid, _, _ = extended_dn(pl.col("_ext"))
     attr = pl.col("_attr").cast(pl.Int64, strict=False).fill_null(0)
     # a 32-bit value AD may return as a negative number
     attr = pl.when(attr < 0).then(attr + 2**32).otherwise(attr)
@@ -82,7 +82,6 @@ def trust_rows(raw: pl.DataFrame, source: str) -> pl.DataFrame:
         raw.with_columns(
             source=pl.lit(source),
             trust_id=guid,
-            dn=dn,
             attributes=attr,
             direction=pl.col("_dir")
             .cast(pl.Int64, strict=False)
