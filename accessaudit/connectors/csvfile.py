@@ -381,24 +381,30 @@ def _group_id(cfg: CsvSource) -> pl.Expr:
     return pl.concat_str(pl.lit(f"csv:{cfg.name}:role:"), pl.col("role"))
 
 
-def _any_enabled(by: list[str]) -> pl.Expr:
-    """Over a login's rows: enabled when one is, unknown when none is and one is unknown,
-    disabled only when every row says so."""
+def _any_enabled(rows: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """One row per ``by`` (in first-seen order) with ``enabled`` over its rows: enabled when one
+    is, unknown when none is and one is unknown, disabled only when every row says so."""
+    if "enabled" not in rows.columns:
+        return rows.select(by).unique(keep="first", maintain_order=True)
     enabled = pl.col("enabled")
-    return (
-        pl.when(enabled.any().over(by))
+    state = rows.group_by(by, maintain_order=True).agg(
+        _on=enabled.any(), _unknown=enabled.is_null().any()
+    )
+    return state.select(
+        *by,
+        enabled=pl.when("_on")
         .then(pl.lit(True))
-        .when(enabled.is_null().any().over(by))
+        .when("_unknown")
         .then(pl.lit(None, pl.Boolean))
-        .otherwise(pl.lit(False))
-        .alias("enabled")
+        .otherwise(pl.lit(False)),
     )
 
 
 def _accounts(rows: pl.DataFrame, cfg: CsvSource, source: str) -> pl.DataFrame:
-    if "enabled" in cfg.columns:
-        rows = rows.with_columns(_any_enabled([_KEY]))
     first = rows.unique(_KEY, keep="first", maintain_order=True)
+    if "enabled" in cfg.columns:
+        state = _any_enabled(rows, [_KEY])
+        first = first.drop("enabled").join(state, on=_KEY, how="left", maintain_order="left")
     mapped = [pl.col(f) for f in (*_ACCOUNT_TEXT_FIELDS, "enabled") if f in cfg.columns]
     accounts = first.select(
         pl.lit(source).alias("source"),
@@ -439,24 +445,17 @@ def _groups(rows: pl.DataFrame, cfg: CsvSource, source: str) -> pl.DataFrame:
 def _memberships(rows: pl.DataFrame, cfg: CsvSource, source: str) -> pl.DataFrame:
     """One edge per (role, login); ``via`` ``csv-disabled`` when every row of it says the
     login is disabled (no access, still held)."""
-    pairs = rows.select(_group_id(cfg).alias("group_id"), _account_id(cfg).alias("member_id"))
-    if "enabled" in cfg.columns:
-        pairs = pairs.with_columns(rows["enabled"]).with_columns(
-            _any_enabled(["group_id", "member_id"])
-        )
-    else:
+    pairs = _any_enabled(rows, ["role", _KEY])  # deduplicated first: fewer ids to build
+    if "enabled" not in pairs.columns:
         pairs = pairs.with_columns(enabled=pl.lit(None, pl.Boolean))
-    disabled = pl.col("enabled").not_().fill_null(False)
-    edges = (
-        pairs.unique(["group_id", "member_id"], keep="first", maintain_order=True)
-        .with_columns(
-            pl.lit(source).alias("source"),
-            pl.lit(MemberKind.ACCOUNT.value).alias("member_kind"),
-            pl.when(disabled)
-            .then(pl.lit(Via.CSV_DISABLED.value))
-            .otherwise(pl.lit(Via.CSV.value))
-            .alias("via"),
-        )
-        .drop("enabled")
+    edges = pairs.select(
+        pl.lit(source).alias("source"),
+        _group_id(cfg).alias("group_id"),
+        _account_id(cfg).alias("member_id"),
+        pl.lit(MemberKind.ACCOUNT.value).alias("member_kind"),
+        pl.when(pl.col("enabled").not_().fill_null(False))
+        .then(pl.lit(Via.CSV_DISABLED.value))
+        .otherwise(pl.lit(Via.CSV.value))
+        .alias("via"),
     )
     return conform(edges, MEMBERSHIPS_SCHEMA)
