@@ -189,6 +189,14 @@ def test_expected_counts_of_default_sample(analysis: Analysis) -> None:
         "cross-org-mailbox-read": 1,
         "cross-org-azure-role": 1,
         "cross-org-azure-reader": 1,
+        # control paths (plants_control): an OU delegation and AdminSDHolder, an account, a
+        # group, a GPO, an owner, DCSync
+        "cross-org-control-container": 2,
+        "cross-org-control-account": 1,
+        "cross-org-control-group": 1,
+        "cross-org-control-gpo": 1,
+        "cross-org-object-owner": 1,
+        "dcsync-outside-admins": 1,
         "cross-org-nested-access": 1377,
         "cross-org-privileged-access": 246,
         "cross-org-sid-history": 3,
@@ -222,6 +230,9 @@ def test_expected_counts_with_the_entra_tenant(settings: Settings, rules: list[R
         "cross-org-guest": 8,  # 2 of them attributed only by their home domain
         **{f"cross-org-{k}": 1 for k in ("share-access", "share-read", "mailbox-access")},
         **{f"cross-org-{k}": 1 for k in ("mailbox-read", "azure-role", "azure-reader")},
+        **{f"cross-org-{k}": 1 for k in ("control-account", "control-group", "control-gpo")},
+        "cross-org-control-container": 2,
+        "cross-org-object-owner": 1,
         "cross-org-nested-access": 1377,
         "cross-org-privileged-access": 247,  # + West Mercia's role-assignable admin group
         "cross-org-sid-history": 3,

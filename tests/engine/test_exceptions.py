@@ -166,7 +166,14 @@ def test_run_records_register_and_fails_only_on_open_findings(tmp_path: Path) ->
     trusts = sample.domains["trusts"]
     unfiltered = trusts.filter(~pl.col("sid_filtering"))["trust_id"].item()
     critical = sample.truth.filter(
-        pl.col("rule_id").is_in(["cross-org-privileged-access", "cross-org-directory-role"])
+        pl.col("rule_id").is_in(
+            [
+                "cross-org-privileged-access",
+                "cross-org-directory-role",
+                "cross-org-trust-sid-filtering-off",
+                "dcsync-outside-admins",
+            ]
+        )
     )
     assert critical.height > 0
     register = tmp_path / "exceptions.toml"
@@ -182,6 +189,8 @@ def test_run_records_register_and_fails_only_on_open_findings(tmp_path: Path) ->
         )
         # the shared domain's unfiltered trust of Warwickshire's new domain (plants_foreign)
         + entry("EX-T", "cross-org-trust-sid-filtering-off", f'["{unfiltered}"]', "2027-01-31")
+        # the alliance backup account's replication rights (plants_control)
+        + entry("EX-D", "dcsync-outside-admins", '["svc-backup*"]', "2027-01-31")
     )
     configured = settings.model_copy(
         update={"audit": settings.audit.model_copy(update={"exceptions_file": register})}
@@ -196,8 +205,8 @@ def test_run_records_register_and_fails_only_on_open_findings(tmp_path: Path) ->
     assert m["exceptions"] == {
         "path": str(register),
         "sha256": sha,
-        "entries": 3,
-        "in_force": 3,
+        "entries": 5,
+        "in_force": 5,
         "expired": 0,
         "stale": 0,
         "file": "exceptions.json",

@@ -49,9 +49,9 @@ def test_views_wrap_the_sections(doc: Node) -> None:
     assert set(views) == {"officer", "worklist", "evidence"}
     ids = {k: [s.attrs.get("id") for s in v.find_all("section")] for k, v in views.items()}
     assert ids == {
-        "officer": ["summary", "changes", "trend"],
-        "worklist": ["worklist"],
-        "evidence": ["findings", "run", "exceptions", "rules"],
+        "officer": ["summary", "changes", "trend", "control-officer", "data-officer"],
+        "worklist": ["worklist", "control-worklist", "data-worklist"],
+        "evidence": ["findings", "run", "exceptions", "rules", "control-evidence", "data-evidence"],
     }
     nav = [a.attrs.get("href") for a in doc.find_all("nav", "toc")[0].find_all("a")]
     assert nav == ["#view-officer", "#view-worklist", "#view-evidence", "#all"]
