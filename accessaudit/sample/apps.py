@@ -5,8 +5,8 @@ West Mercia's records system "niche" and Warwickshire's case system "athena". :f
 builds the exports, recording as it plants: the owning force's users (legitimate:
 ``app-own-force`` rows of :attr:`~accessaudit.sample.builder.Sample.legitimate`), four of the
 other force's users, drawn like the directory's plants (``cross-org-direct-member`` on the role;
-one whose account is disabled is exported ``No``, a disabled login: no access, reported by
-``inactive-cross-org-access``),
+a stray whose account is disabled is exported ``No``: a disabled login gives no access and is
+reported by ``inactive-cross-org-access``),
 and two users the directory does not know (``unattributed-with-access``); plus a username in the
 wrong case and hostile text. :func:`write_app_exports` writes them and :func:`app_sources`
 describes them as ``[[sources]]``.
