@@ -265,7 +265,7 @@ def test_run_writes_a_complete_run_that_reads_back(tmp_path: Path) -> None:
     assert result.report is not None and result.report.is_file()
     m = result.run.manifest
     assert m["summary"]["findings"] == truth.height
-    assert m["sources"][0]["counts"]["accounts"] == 1200
+    assert m["sources"][0]["counts"]["accounts"] == 1210  # + the new domains' 8 and 2 alliance
     assert [(s["name"], s["kind"], s["complete"], s["source"][:6]) for s in m["sources"]] == [
         ("alliance", "sample", True, "ad:all"),
         ("alliance-entra", "sample", True, "entra:"),
