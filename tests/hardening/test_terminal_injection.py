@@ -13,7 +13,7 @@ import pytest
 from support.hardening_cli import (
     cli,
     incomplete_warning,
-    one_line_error,
+    incomplete_warning,
     run,
     sample_source_toml,
     toml_table,
