@@ -1,21 +1,26 @@
 """`accessaudit run` unattended, as cron or a systemd timer starts it: real processes.
 
-The lock tests make a run hold the lock for as long as the test wants, with no timing: its CSV
-source is a named pipe, and the run blocks reading it until the test writes the export into it.
+The lock tests make a run hold the lock for as long as the test wants, with no timing: its Entra
+source is a Graph emulator on loopback whose Graph reads wait until the test releases them
+(:mod:`support.held_graph`). (A named pipe as a CSV export did the same before; exports must be
+regular files now, and a pipe fails at once.)
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.held_graph import HeldGraph
+from support.loopback import without_proxies
 
+from accessaudit.graphemu import TestPKI, make_pki
 from accessaudit.sample.apps import write_app_exports
 from accessaudit.sample.directory import generate
 from accessaudit.store.runs import MANIFEST, RunStore, sha256_file
@@ -34,8 +39,32 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> str:
     return paths["niche"].read_text(encoding="utf-8-sig")
 
 
-def write_config(folder: Path, csv_path: Path, *, audit: str = "", report: str = "") -> Path:
-    """config.example.toml with the sample source (300 accounts) and the niche CSV source."""
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def graph(pki: TestPKI, monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldGraph]:
+    without_proxies(monkeypatch)  # the runs started below inherit this environment
+    emulator = HeldGraph(pki)
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+def write_config(
+    folder: Path,
+    csv_path: Path,
+    *,
+    audit: str = "",
+    report: str = "",
+    graph: HeldGraph | None = None,
+) -> Path:
+    """config.example.toml with the sample source (300 accounts), the niche CSV source and,
+    with ``graph``, its held Entra tenant."""
     example = (ROOT / "config.example.toml").read_text()
     head = example[: example.index("# --- Sources")]
     head = head.replace('fail_on = "high"', f'fail_on = "high"\n{audit}')
@@ -46,6 +75,8 @@ def write_config(folder: Path, csv_path: Path, *, audit: str = "", report: str =
     csv = example[example.index("# An application's user list") : example.index("[report]")]
     csv, n = re.subn(r"(?m)^path = .*$", f"path = {json.dumps(str(csv_path))}", csv)
     assert n == 1
+    if graph is not None:
+        csv += graph.source(folder, host="wmp")
     tail = example[example.index("[report]") :] + report
     path = folder / "config.toml"
     path.write_text(head + sample + csv + tail)
@@ -95,10 +126,12 @@ def wait_for_event(path: Path, stage: str) -> None:
     raise AssertionError(f"stage {stage!r} never logged")
 
 
-def test_two_runs_started_together_exactly_one_writes(tmp_path: Path, export: str) -> None:
-    fifo = tmp_path / "niche.pipe"
-    os.mkfifo(fifo)
-    config = write_config(tmp_path, fifo)
+def test_two_runs_started_together_exactly_one_writes(
+    tmp_path: Path, export: str, graph: HeldGraph
+) -> None:
+    csv = tmp_path / "niche-users.csv"
+    csv.write_text(export, encoding="utf-8")
+    config = write_config(tmp_path, csv, graph=graph)
     logs = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
     procs = [start(config, "-q", "--json-log", str(log)) for log in logs]
     try:
@@ -107,9 +140,8 @@ def test_two_runs_started_together_exactly_one_writes(tmp_path: Path, export: st
         _, err = loser.communicate(timeout=DEADLINE)
         assert loser.returncode == 4, err
         assert err.startswith("accessaudit: error: another run is writing to ")
-        assert winner.poll() is None  # it holds the lock, waiting for its CSV export
-        with fifo.open("w", encoding="utf-8") as fh:
-            fh.write(export)
+        assert winner.poll() is None  # it holds the lock (or is about to read the tenant)
+        graph.release.set()
         out, err = winner.communicate(timeout=DEADLINE)
         assert winner.returncode == 0, err
         assert (out, err) == ("", "")  # --quiet
@@ -124,7 +156,11 @@ def test_two_runs_started_together_exactly_one_writes(tmp_path: Path, export: st
     won = events(logs[procs.index(winner)])
     assert won[0]["event"] == "start" and won[-1]["event"] == "finished"
     stages = [e["stage"] for e in won if e["event"] == "stage"]
-    assert stages[:2] == ["collecting alliance-sample (sample)", "collecting niche (csv)"]
+    assert stages[:3] == [
+        "collecting alliance-sample (sample)",
+        "collecting niche (csv)",
+        "collecting tenant (entra)",
+    ]
     assert f"writing run {written.run_id}" in stages
     finished = won[-1]
     assert finished["exit_code"] == 0 and finished["run_id"] == written.run_id
@@ -139,17 +175,18 @@ def session_and_terminal(pid: int) -> tuple[int, int]:
     return int(fields[3]), int(fields[4])
 
 
-def test_a_scheduled_run_has_no_terminal_to_prompt_on(tmp_path: Path, export: str) -> None:
-    fifo = tmp_path / "niche.pipe"
-    os.mkfifo(fifo)
+def test_a_scheduled_run_has_no_terminal_to_prompt_on(
+    tmp_path: Path, export: str, graph: HeldGraph
+) -> None:
+    csv = tmp_path / "niche-users.csv"
+    csv.write_text(export, encoding="utf-8")
     log = tmp_path / "run.jsonl"
-    p = start(write_config(tmp_path, fifo), "-q", "--json-log", str(log))
+    p = start(write_config(tmp_path, csv, graph=graph), "-q", "--json-log", str(log))
     try:
-        wait_for_event(log, "collecting niche (csv)")  # running, waiting for its CSV export
+        wait_for_event(log, "collecting tenant (entra)")  # running, its Graph reads held
         # a session of its own with no controlling terminal: nothing can open /dev/tty
         assert session_and_terminal(p.pid) == (p.pid, 0)
-        with fifo.open("w", encoding="utf-8") as fh:
-            fh.write(export)
+        graph.release.set()
         out, err = p.communicate(timeout=DEADLINE)  # finishes: nothing waited for input
     finally:
         p.kill()
@@ -159,20 +196,19 @@ def test_a_scheduled_run_has_no_terminal_to_prompt_on(tmp_path: Path, export: st
     assert events(log)[-1]["event"] == "finished"
 
 
-def test_killing_the_holder_frees_the_lock(tmp_path: Path, export: str) -> None:
-    fifo = tmp_path / "niche.pipe"
-    os.mkfifo(fifo)
+def test_killing_the_holder_frees_the_lock(tmp_path: Path, export: str, graph: HeldGraph) -> None:
+    csv = tmp_path / "niche-users.csv"
+    csv.write_text(export, encoding="utf-8")
     log = tmp_path / "held.jsonl"
-    holder = start(write_config(tmp_path, fifo), "--json-log", str(log))
+    holder = start(write_config(tmp_path, csv, graph=graph), "--json-log", str(log))
     try:
-        wait_for_event(log, "collecting niche (csv)")  # it holds the lock now
-        blocked = run(write_config(tmp_path, fifo))
+        wait_for_event(log, "collecting tenant (entra)")  # it holds the lock now
+        assert graph.reached.wait(DEADLINE)  # and waits on the tenant
+        blocked = run(write_config(tmp_path, csv))
         assert blocked.returncode == 4, blocked.stderr
     finally:
         holder.kill()
         holder.wait()
-    csv = tmp_path / "niche-users.csv"
-    csv.write_text(export, encoding="utf-8")
     p = run(write_config(tmp_path, csv))
     assert p.returncode == 0, p.stderr
     assert len(RunStore(tmp_path / "accessaudit-data").runs()) == 1

@@ -7,7 +7,6 @@ from typing import NoReturn
 
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
     Progress,
     SpinnerColumn,
     TaskID,
@@ -18,6 +17,7 @@ from rich.table import Column, Table
 
 from accessaudit.errors import ExitCode
 from accessaudit.hidden import HIDDEN_KEEP_LINES
+from accessaudit.model import Severity
 from accessaudit.pipeline.result import RunResult
 
 _CONTROL = HIDDEN_KEEP_LINES  # ANSI escapes, CR, backspace, bidi and zero-width characters
@@ -62,16 +62,24 @@ class StageProgress:
 
     def __enter__(self) -> StageProgress:
         if self.live and self.console.is_terminal and not self.console.quiet:
+            # fixed widths, so rich never drops the time column on a narrow terminal: "done
+            # 0:00:01 " (13), the stage (up to 40), its count (the rest, at least 12)
+            stage_width = max(20, min(40, self.console.width - 13 - 12 - 2))
+            detail_width = max(12, self.console.width - 13 - stage_width - 2)
             self.progress = Progress(
+                # no bar (a stage's total is not known): on an 80-column terminal the stage,
+                # its count and its time fit on one line; the count is cut first
                 SpinnerColumn(finished_text="done"),
-                TextColumn("{task.description}"),
-                BarColumn(bar_width=20),
+                TimeElapsedColumn(),
+                TextColumn(
+                    "{task.description}",
+                    table_column=Column(no_wrap=True, overflow="ellipsis", width=stage_width),
+                ),
                 TextColumn(
                     "{task.fields[detail]}",
                     markup=False,
-                    table_column=Column(no_wrap=True, overflow="ellipsis", max_width=72),
+                    table_column=Column(no_wrap=True, overflow="ellipsis", width=detail_width),
                 ),
-                TimeElapsedColumn(),
                 console=self.console,
             )
             self.progress.start()
@@ -112,12 +120,53 @@ def finish(result: RunResult, fail_on: str, messages: Console, out: Console) -> 
     """Print the summary (and the incomplete units' warning) and exit with the run's code."""
     print_summary(result, out)
     code = result.exit_code(fail_on)
+    out.print(exit_reason(result, fail_on, code))
     if code == ExitCode.INCOMPLETE:
         messages.print(
             f"accessaudit: WARNING: collection incomplete: {safe(result.incomplete_units())};"
             " see the report's banner"
         )
     sys.exit(int(code))
+
+
+#: What a source's counts are, in its own words: an application export lists users and roles.
+_COUNT_WORDS = {
+    "exchange": ("mailboxes", "permissions"),
+    "smb": ("folders and shares", "entries"),
+    "azure": ("scopes", "role assignments"),
+}
+
+
+def _counts_text(kind: str, counts: dict[str, int]) -> str:
+    """``12 accounts, 3 groups, 40 memberships``, or the source kind's own nouns: an
+    application export's users (``accounts`` there are only the users matching no directory
+    account), roles and role assignments; a data source's objects and entries."""
+    n = {k: int(v) for k, v in counts.items()}
+    if kind == "csv":
+        users = n.get("principals", n.get("accounts", 0))
+        return (
+            f"{users:,} users ({n.get('accounts', 0):,} matching no directory account), "
+            f"{n.get('groups', 0):,} roles, {n.get('memberships', 0):,} role assignments"
+        )
+    if kind in _COUNT_WORDS:
+        objects, entries = _COUNT_WORDS[kind]
+        return f"{n.get('resources', 0):,} {objects}, {n.get('grants', 0):,} {entries}"
+    return (
+        f"{n.get('accounts', 0):,} accounts, {n.get('groups', 0):,} groups, "
+        f"{n.get('memberships', 0):,} memberships"
+    )
+
+
+def exit_reason(result: RunResult, fail_on: str, code: int) -> str:
+    """One line saying which exit code the run ends with, and why."""
+    if code == ExitCode.INCOMPLETE:
+        return "exit 3: a source was not collected completely (nothing it lacks is resolved)"
+    if fail_on == "none":
+        return "exit 0: --fail-on none"
+    n = result.open_at_or_above(Severity(fail_on))
+    if code == ExitCode.FINDINGS:
+        return f"exit 1: {n:,} open finding(s) at or above {fail_on} (--fail-on {fail_on})"
+    return f"exit 0: no open finding at or above {fail_on} (--fail-on {fail_on})"
 
 
 def print_summary(result: RunResult, out: Console) -> None:
@@ -128,11 +177,10 @@ def print_summary(result: RunResult, out: Console) -> None:
     if result.report:
         out.print(f"  report:     {result.report}")
     for src in m["sources"]:
-        c = src["counts"]
         state = "complete" if src["complete"] else "INCOMPLETE"
         out.print(
-            f"  source {safe(src['name'])} ({src['kind']}, {state}): {c['accounts']} accounts, "
-            f"{c['groups']} groups, {c['memberships']} memberships"
+            f"  source {safe(src['name'])} ({src['kind']}, {state}): "
+            + _counts_text(src["kind"], src["counts"])
         )
         last_logon = (src.get("signals") or {}).get("last_logon") or {}
         if last_logon.get("recorded") is False and src["kind"] != "csv":  # as the report's banner
@@ -151,6 +199,6 @@ def print_summary(result: RunResult, out: Console) -> None:
     for sev, n in s["open_by_severity"].items():
         table.add_row(sev, str(n))
     out.print(table)
-    out.print(f"  {s['actions']} remediation actions; top by impact:")
+    out.print(f"  {s['actions']} remediation actions; the first (worst, then most resolved):")
     for row in result.analysis.actions.head(5).iter_rows(named=True):
         out.print(f"    [{row['severity']}] {safe(row['summary'])}  (resolves {row['resolves']})")
