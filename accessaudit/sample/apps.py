@@ -45,6 +45,8 @@ APPS: Final = (
     ),
     App("athena", "warks", "Athena case management", ("Case Officer", "Reviewer", "Admin"), ";"),
 )
+#: The sample domain's down-level (NetBIOS) name, as an application writes ``ALLIANCE\user``.
+DOWN_LEVEL: Final = "ALLIANCE\\"
 COLUMNS: Final = {
     "username": "User ID",
     "display_name": "Full Name",
@@ -108,6 +110,13 @@ def plant_apps(
         rows = rows.with_columns(
             username=pl.when(pl.int_range(pl.len()) == 0)
             .then(pl.col("username").str.to_uppercase())
+            .otherwise(pl.col("username"))
+        )
+        # every third login in the down-level form Windows applications export (DOMAIN\user:
+        # matched by its user part, the domain being the directory's)
+        rows = rows.with_columns(
+            username=pl.when(pl.int_range(pl.len()) % 3 == 1)
+            .then(pl.lit(DOWN_LEVEL) + pl.col("username"))
             .otherwise(pl.col("username"))
         )
         ghosts = pl.DataFrame(
