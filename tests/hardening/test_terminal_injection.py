@@ -13,7 +13,6 @@ import pytest
 from support.hardening_cli import (
     cli,
     incomplete_warning,
-    incomplete_warning,
     run,
     sample_source_toml,
     toml_table,
