@@ -84,6 +84,9 @@ MANUAL = {
     A.DECIDE_SHARED_ACCOUNT.value: "a decision: split, re-home or retire the account",
     A.RESOLVE_DUAL_IDENTITY.value: "a decision: which of the two accounts stays",
     A.REVIEW_EXCEPTION.value: "a decision: renew or remove the exception",
+    A.REMOVE_ACE.value: "remove-ace: apply does not rewrite security descriptors: run its command",
+    A.CHANGE_OWNER.value: "change-owner: apply does not rewrite security descriptors: run its "
+    "command",
 }
 ELIGIBLE_SUFFIX = " (eligible)"
 #: Why a cloud group's member is not removed through Graph: the plan's command and apply's
