@@ -34,22 +34,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
-import stat
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 
-from accessaudit.errors import ConfigError
-from accessaudit.store.runs import new_dirs_private
+from accessaudit.report.pseudonym_ids import ID_COLUMNS as ID_COLUMNS
+from accessaudit.report.pseudonym_ids import KEY_COLUMNS as KEY_COLUMNS
+from accessaudit.report.pseudonym_ids import map_ids
+from accessaudit.report.pseudonym_key import KEY_FILE as KEY_FILE
+from accessaudit.report.pseudonym_key import key_path
+from accessaudit.report.pseudonym_key import load_key as load_key
 
 if TYPE_CHECKING:
     from accessaudit.config.settings import Settings
 
-KEY_FILE: Final = "pseudonym.key"
 #: Values shorter than this are tokenised in their own columns but not searched for in text
 #: (a two-letter username would otherwise be replaced inside every word).
 MIN_TEXT_LENGTH: Final = 3
@@ -66,25 +65,6 @@ ACCOUNT_FIELDS: Final = {
     "employee_id": "emp",
 }
 GROUP_FIELDS: Final = {"name": "group", "sid": "sid", "dn": "dn"}
-#: Columns holding one object id each (an account, group, SID or resource).
-ID_COLUMNS: Final = frozenset(
-    {
-        "account_id",
-        "group_id",
-        "member_group_id",
-        "via_group_id",
-        "resource_id",
-        "member_id",
-        "manager_id",
-        "principal_id",
-        "ancestor_id",
-        "subject_id",
-        "parent_id",
-        "target_id",
-    }
-)
-#: Columns holding keys made of ids joined by "|" (a rule or action kind first).
-KEY_COLUMNS: Final = frozenset({"finding_key", "action_id", "finding_keys"})
 #: Columns never searched for names: fixed vocabularies and configuration values.
 _KEEP: Final = frozenset(
     {
@@ -330,24 +310,7 @@ class Pseudonymiser:
 
     def ids(self, df: pl.DataFrame) -> pl.DataFrame:
         """``df`` with its id columns and the ids inside its key columns replaced exactly."""
-        if not self._ids:
-            return df
-        mapping = self._ids
-
-        def part(e: pl.Expr) -> pl.Expr:
-            return e.str.split("|").list.eval(pl.element().replace(mapping)).list.join("|")
-
-        exprs = []
-        for name, dtype in df.schema.items():
-            if not _is_text(dtype) or (name not in ID_COLUMNS and name not in KEY_COLUMNS):
-                continue
-            listed = isinstance(dtype, pl.List)
-            if name in ID_COLUMNS:
-                e = pl.element().replace(mapping) if listed else pl.col(name).replace(mapping)
-            else:
-                e = part(pl.element()) if listed else part(pl.col(name))
-            exprs.append(pl.col(name).list.eval(e) if listed else e.alias(name))
-        return df.with_columns(exprs) if exprs else df
+        return map_ids(df, self._ids)
 
     def learn_tables(self, accounts: pl.DataFrame, groups: pl.DataFrame) -> None:
         """Remember every identifying value of these accounts and groups."""
@@ -530,61 +493,6 @@ class Pseudonymiser:
                 }
             )
         return {**snapshot, "entries": entries, "text": ""}
-
-
-# --- the key --------------------------------------------------------------------------------
-
-
-def key_path(settings: Settings) -> Path:
-    """Where the key lives: ``report.pseudonym_key_file`` or ``<data_dir>/pseudonym.key``."""
-    return settings.report.pseudonym_key_file or settings.audit.data_dir / KEY_FILE
-
-
-def load_key(path: Path, runs_dir: Path) -> bytes:
-    """Read the key, creating it (0600, 32 random bytes as hex) if missing.
-
-    Refused inside ``runs_dir`` (a run folder is shared, the key never is) and when the file
-    can be read by group or others.
-    """
-    resolved = path.resolve()
-    runs = runs_dir.resolve()
-    if resolved == runs or runs in resolved.parents:
-        raise ConfigError(
-            f"pseudonym key file {path} is inside the runs folder {runs_dir}",
-            "set report.pseudonym_key_file to a path outside <data_dir>/runs",
-        )
-    try:
-        new_dirs_private(path.parent)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise ConfigError(f"cannot create pseudonym key file {path}: {exc.strerror}") from None
-    else:
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(secrets.token_hex(32) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        text = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read pseudonym key file {path}: {exc}") from None
-    if mode & 0o077:
-        raise ConfigError(
-            f"pseudonym key file {path} is readable by others (mode {mode:04o})",
-            f"chmod 600 {path}",
-        )
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        key = b""
-    if len(key) < 16:
-        raise ConfigError(
-            f"pseudonym key file {path} does not hold a hex key of at least 16 bytes",
-            "delete it to have a new key created (tokens will change), or restore the old one",
-        )
-    return key
 
 
 def from_settings(settings: Settings) -> Pseudonymiser:
