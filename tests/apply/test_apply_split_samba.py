@@ -65,6 +65,41 @@ def _nest_mixed(seeded: ApplyDC, monkeypatch: pytest.MonkeyPatch) -> tuple[str, 
     return str(mixed), str(parent)
 
 
+def _collateral(seeded: ApplyDC, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, str]:
+    """A same-force access only through the other force: a Warwickshire account in a West
+    Mercia group (one member of the other force: not mixed) nested into a Warwickshire group.
+    The plan removes the member and un-nests the group, so the account loses its own force's
+    group: the what-if's collateral. (account, West Mercia group, Warwickshire group)."""
+    t = snapshot(seeded, monkeypatch)
+    g, m = t["groups"], t["memberships"]
+    res = g.filter(pl.col("name").str.contains("-RES-")).sort("name")
+    a = t["accounts"]
+    warks_accounts = a.filter(pl.col("org") == "warks")["account_id"].to_list()
+    # in no finding, and no Warwickshire member yet
+    f = t["findings"]
+    busy = set(m.filter(pl.col("member_id").is_in(warks_accounts))["group_id"])
+    for col in ("group_id", "member_group_id", "via_group_id"):
+        busy |= set(f[col].drop_nulls().cast(pl.String)) if col in f.columns else set()
+    free = res.filter((pl.col("org") == "wmp") & ~pl.col("group_id").is_in(list(busy)))
+    assert free.height, res.select("name", "org")
+    wmp = free["group_id"][0]
+    warks = res.filter(pl.col("org") == "warks")["group_id"].to_list()[1]
+    reach = set(
+        t["effective"]
+        .filter(pl.col("group_id").cast(pl.String) == warks)["account_id"]
+        .cast(pl.String)
+    )
+    acc = a.filter(
+        (pl.col("org") == "warks") & (pl.col("kind") == "user")
+        & ~pl.col("account_id").is_in(list(reach))
+    ).sort("username")["account_id"][0]  # fmt: skip
+    d = writer(seeded, monkeypatch)
+    for group, member in ((warks, wmp), (wmp, acc)):
+        change = {"member": [(MODIFY_ADD, [d._dn_of(member)])]}
+        assert d.conn.modify(f"<GUID={group}>", change), d.conn.result
+    return str(acc), str(wmp), str(warks)
+
+
 def _complete(t: dict[str, pl.DataFrame], a: dict[str, Any]) -> None:
     """The split of action ``a`` is complete in the directory as collected."""
     s = a["target"]["split"]
@@ -84,8 +119,11 @@ def test_loop_executes_splits_and_primary_moves_and_undoes(
     values Samba will not remove over LDAP); same-force losses equal the what-if's list; undo
     restores every edge, primaryGroupIDs included, and deletes the new groups."""
     mixed, parent = _nest_mixed(apply_dc, monkeypatch)
+    account, _, warks = _collateral(apply_dc, monkeypatch)
     doc, path = make_plan(apply_dc, monkeypatch, tmp_path)
     assert doc["what_if"]["valid"] and doc["what_if"]["remaining"] == 0
+    predicted = {(p["account_id"], p["group_id"]) for p in doc["what_if"]["collateral_pairs"]}
+    assert (account, warks) in predicted
     splits = {a["group_id"]: a for a in doc["actions"] if a["kind"] == "split-group"}
     assert len(splits) == 2 and manual_reason(splits[mixed]) is None
     s = splits[mixed]["target"]["split"]
@@ -138,8 +176,7 @@ def test_loop_executes_splits_and_primary_moves_and_undoes(
     assert set(cross["finding_key"]) <= manual | (left - manual)
     # same-force losses: exactly the what-if's list
     lost = same_force(before) - same_force(after)
-    predicted = {(p["account_id"], p["group_id"]) for p in doc["what_if"]["collateral_pairs"]}
-    assert lost == predicted
+    assert lost == predicted and len(lost) == 2  # the account's group and that group's parent
     # gained: only the movers' access to their new groups (the same-force groups they reach
     # through it they reached through the mixed group before)
     new_groups = {
