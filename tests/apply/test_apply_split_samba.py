@@ -176,7 +176,7 @@ def test_loop_executes_splits_and_primary_moves_and_undoes(
     assert set(cross["finding_key"]) <= manual | (left - manual)
     # same-force losses: exactly the what-if's list
     lost = same_force(before) - same_force(after)
-    assert lost == predicted and len(lost) == 2  # the account's group and that group's parent
+    assert lost == predicted and len(lost) == 2  # the planted account's, in its own force
     # gained: only the movers' access to their new groups (the same-force groups they reach
     # through it they reached through the mixed group before)
     new_groups = {
