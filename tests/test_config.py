@@ -40,7 +40,15 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_example_config_is_valid_and_complete() -> None:
     s = load_settings(ROOT / "config.example.toml")
     assert [o.id for o in s.organisations] == ["wmp", "warks", "shared"]
-    assert {src.kind for src in s.sources} == {"sample", "ldap", "entra", "csv"}
+    assert {src.kind for src in s.sources} == {
+        "sample",
+        "ldap",
+        "entra",
+        "csv",
+        "smb",
+        "exchange",
+        "azure",
+    }
 
 
 def test_minimal_config_and_relative_paths(tmp_path: Path) -> None:
@@ -218,7 +226,7 @@ def test_every_config_key_is_shown_and_commented_in_the_example() -> None:
     or commented out), and every key line there carries a comment (on it or just above)."""
     from pydantic import BaseModel
 
-    from accessaudit.config import organisations, settings, sources
+    from accessaudit.config import datasources, organisations, settings, sources
 
     blocks = _example_blocks()
     uncommented = [
@@ -237,6 +245,9 @@ def test_every_config_key_is_shown_and_commented_in_the_example() -> None:
         (sources.LdapSource, "sources", "ldap"),
         (sources.EntraSource, "sources", "entra"),
         (sources.CsvSource, "sources", "csv"),
+        (datasources.SmbSource, "sources", "smb"),
+        (datasources.ExchangeSource, "sources", "exchange"),
+        (datasources.AzureSource, "sources", "azure"),
         (settings.ReportSettings, "report", None),
         (settings.ApplySettings, "apply", None),
     ]
