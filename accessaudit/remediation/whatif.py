@@ -240,9 +240,7 @@ def _drop_grants(grants: pl.DataFrame, actions: pl.DataFrame) -> pl.DataFrame:
     for kind, kinds in (
         (A.REMOVE_ACE, ("delegation", "replication")),
         (A.CHANGE_OWNER, ("object-owner",)),
-        (A.REMOVE_FOLDER_ACE, ("folder", "share")),
-        (A.REMOVE_MAILBOX_PERMISSION, ("mailbox",)),
-        (A.REMOVE_AZURE_ROLE_ASSIGNMENT, ("azure-scope",)),
+        (A.REMOVE_FOLDER_ACE, ("folder", "share")),  # icacls /remove:g: every allow entry
     ):
         keys = (
             _of(actions, kind.value)
@@ -250,6 +248,18 @@ def _drop_grants(grants: pl.DataFrame, actions: pl.DataFrame) -> pl.DataFrame:
             .join(pl.DataFrame({"resource_kind": list(kinds)}), how="cross")
         )
         grants = grants.join(keys, on=["principal_id", "resource_id", "resource_kind"], how="anti")
+    # a mailbox permission or an Azure role assignment: that right only
+    for kind, data in (
+        (A.REMOVE_MAILBOX_PERMISSION, "mailbox"),
+        (A.REMOVE_AZURE_ROLE_ASSIGNMENT, "azure-scope"),
+    ):
+        keys = _of(actions, kind.value).select(
+            principal_id="member_id", resource_id="resource_id", right="right"
+        )
+        on = ["principal_id", "resource_id", "right"]
+        grants = grants.join(
+            keys.with_columns(resource_kind=pl.lit(data)), on=[*on, "resource_kind"], how="anti"
+        )
     return grants
 
 
