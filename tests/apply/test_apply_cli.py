@@ -118,13 +118,13 @@ def test_plan_and_apply_cli(apply_dc: ApplyDC, tmp_path: Path) -> None:
     # 26 changes written: the 23 single ones, 2 splits and 2 primary-group moves (84 directory
     # writes in all, over the default cap of 50); two edges planned twice are no-ops the second
     # time (a primary edge and a mover's strip)
-    run = ("apply", "plan.json", "-c", str(config), "--execute", "--sha256", digest,
+    execute = ("apply", "plan.json", "-c", str(config), "--execute", "--sha256", digest,
            "--max-changes", "100", "--allow-large")  # fmt: skip
-    p = cli(tmp_path, *run)
+    p = cli(tmp_path, *execute)
     assert p.returncode == 1, p.stderr  # done, but the refused ones remain
     assert re.search(r"executed: 26 write\(s\); 26 done, (\d+) manual, 2 noop, 6 refused", p.stdout)
     assert "undo file: plan.undo.ldif" in p.stdout
-    p = cli(tmp_path, *run)
+    p = cli(tmp_path, *execute)
     assert "executed: 0 write(s); 28 already" in p.stdout
 
     # the tool's audit log: every apply's start and end (or error), with its counts
