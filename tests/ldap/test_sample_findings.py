@@ -44,6 +44,17 @@ SAMBA_OWN_GROUPS = {
 }
 
 
+#: Rules of the sample's security descriptors (plants_control), which the servers do not hold.
+CONTROL_RULES = (
+    "cross-org-control-account",
+    "cross-org-control-group",
+    "cross-org-control-container",
+    "cross-org-control-gpo",
+    "cross-org-object-owner",
+    "dcsync-outside-admins",
+)
+
+
 def _truth(sample: Sample, idmap: IdMap, truth: pl.DataFrame | None = None) -> pl.DataFrame:
     """The planted findings with the sample's ids replaced by the server's.
 
@@ -53,7 +64,7 @@ def _truth(sample: Sample, idmap: IdMap, truth: pl.DataFrame | None = None) -> p
     truth = sample.truth if truth is None else truth
     # the sample's security descriptors are not loaded into the servers (tests/control plants
     # its own on Samba): its control findings are expected in memory only
-    truth = truth.filter(~pl.col("plant").str.starts_with("control:"))
+    truth = truth.filter(~pl.col("rule_id").is_in(CONTROL_RULES))
     mapped = truth.with_columns(
         [pl.col(c).replace(idmap.ids) for c in (*TRUTH_KEYS[1:], "resource_id")]
     )
