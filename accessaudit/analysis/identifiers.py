@@ -5,9 +5,10 @@ directory's. Two normalisations make them comparable; both are polars expression
 alike to the export's value and to the directory's, so a value is never rewritten in the
 tables, only compared through its key.
 
-**Staff numbers** (:func:`employee_id_key`): every whitespace character is removed (spaces,
-tabs, non-breaking spaces: ``" 2000 146\\u00a0"``), the result is lower-cased, and an id made of
-ASCII digits only loses its leading zeros (``02000146`` and ``0002000146`` are ``2000146``; an
+**Staff numbers** (:func:`~accessaudit.model.employee_id_key`, in ``model`` so that the views
+read them alike): every whitespace character is removed (spaces, tabs, non-breaking spaces:
+``" 2000 146\\u00a0"``), the result is lower-cased, and an id made of ASCII digits only loses
+its leading zeros (``02000146`` and ``0002000146`` are ``2000146``; an
 all-zero id is ``0``). Ids with letters keep their zeros (``WM00146`` stays ``wm00146``): a
 prefix makes the digits a code, not a number. Empty -> null (a null key never matches).
 
@@ -26,6 +27,16 @@ from typing import Final
 
 import polars as pl
 
+from accessaudit.model import employee_id_key
+
+__all__ = [
+    "directory_domains",
+    "employee_id_key",
+    "login_domain",
+    "login_keys",
+    "login_user",
+    "text_key",
+]
 #: ``DOMAIN\user``: the domain is everything before the first backslash.
 _DOWN_LEVEL: Final = r"^([^\\]+)\\(.+)$"
 #: ``user@domain``: the domain is everything after the last ``@``.
@@ -36,16 +47,6 @@ def text_key(expr: pl.Expr) -> pl.Expr:
     """Trimmed, lower-cased; empty -> null (a null key never joins)."""
     norm = expr.str.strip_chars().str.to_lowercase()
     return pl.when(norm != "").then(norm).otherwise(None)
-
-
-def employee_id_key(expr: pl.Expr) -> pl.Expr:
-    """A staff number as compared: no whitespace at all, lower-cased, an all-digit id without
-    its leading zeros (``" 02000146"`` -> ``"2000146"``); empty -> null."""
-    compact = expr.str.replace_all(r"\s", "").str.to_lowercase()
-    unpadded = compact.str.strip_chars_start("0")
-    number = pl.when(unpadded == "").then(pl.lit("0")).otherwise(unpadded)
-    norm = pl.when(compact.str.contains(r"^[0-9]+$")).then(number).otherwise(compact)
-    return pl.when(compact != "").then(norm).otherwise(None)
 
 
 def login_domain(expr: pl.Expr) -> pl.Expr:

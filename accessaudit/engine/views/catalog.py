@@ -293,7 +293,8 @@ VIEWS: tuple[ViewDoc, ...] = (
     ViewDoc(
         "identity_pairs",
         "Two identities that are one person.",
-        "One row per pair of identities sharing an employee id, a mail address, or one's "
+        "One row per pair of identities sharing an employee id (compared without spaces and, "
+        "when all digits, without leading zeros), a mail address, or one's "
         "sIDHistory holding the other's SID. An Entra synced copy is the same identity as its AD "
         "account, not a pair.",
         {

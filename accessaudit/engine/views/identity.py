@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from accessaudit.engine.views.directory import unique_top
-from accessaudit.model import privileged_sid_expr
+from accessaudit.model import employee_id_key, privileged_sid_expr
 
 
 def sid_history(acc: pl.LazyFrame, grp: pl.LazyFrame) -> pl.LazyFrame:
@@ -76,7 +76,7 @@ def identity_pairs(acc: pl.LazyFrame) -> pl.LazyFrame:
             ids.select(
                 "identity_id",
                 link=pl.lit("employee id"),
-                value=pl.col("employee_id").str.strip_chars().str.to_lowercase(),
+                value=employee_id_key(pl.col("employee_id")),  # padded ids are one person
             ),
             ids.select(
                 "identity_id",
