@@ -361,13 +361,14 @@
     return { refresh: refresh, setPrinting: setPrinting, table: table };
   }
 
-  /* Views: #view-officer, #view-worklist, #view-evidence show one; anything else all. */
+  /* Views: #view-officer, #view-worklist, #view-evidence show one; no hash opens the officer's
+     view (the verdict and the summary first); #all or any other anchor shows all. */
   function setupViews() {
     var views = Array.prototype.slice.call(document.querySelectorAll("div.view[data-view]"));
     var links = Array.prototype.slice.call(document.querySelectorAll("nav.toc a[data-view]"));
     function show() {
       var hash = window.location.hash || "";
-      var name = hash.indexOf("#view-") === 0 ? hash.slice(6) : "";
+      var name = hash.indexOf("#view-") === 0 ? hash.slice(6) : hash === "" ? "officer" : "";
       if (name && !views.some(function (v) { return v.getAttribute("data-view") === name; })) {
         name = "";
       }

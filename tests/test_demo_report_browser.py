@@ -35,7 +35,7 @@ def test_demo_report_in_chromium(tmp_path: Path) -> None:
     assert result.report is not None
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(result.report.as_uri())
+        page.goto(result.report.as_uri() + "#all")  # every section
         page.wait_for_load_state("load")
         assert page.evaluate("() => window.__xss") is None
         shown = {

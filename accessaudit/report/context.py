@@ -39,6 +39,7 @@ from accessaudit.report.rows import (
     path_map,
     with_system,
 )
+from accessaudit.report.verdict import human_span, human_time, verdict
 from accessaudit.report.views import change_map, gone_ids, gone_rows, views_context
 
 __all__ = [
@@ -316,11 +317,18 @@ def build_context(inp: ReportInput) -> dict[str, Any]:
     page = max(1, int(inp.page_size))
     open_count = sum(1 for f in f_rows if f[F["status"]] == "open")
     srcs = sources(inp.manifest)
+    complete = inp.manifest.get("complete") is True and all(s["complete"] for s in srcs)
+    run = run_info(inp.manifest, inp.generated)
     return {
         "title": visible(inp.title),
         "marking": visible(inp.marking),
-        "run": run_info(inp.manifest, inp.generated),
-        "complete": inp.manifest.get("complete") is True and all(s["complete"] for s in srcs),
+        "run": {
+            **run,
+            "generated_human": human_time(run["generated"]),
+            "window_human": human_span(run["started"], run["finished"]),
+        },
+        "verdict": verdict(f_rows, objs, inp.org_names, complete=complete),
+        "complete": complete,
         "incomplete_sources": [s for s in srcs if not s["complete"]],
         "dormancy_unknown": dormancy_unknown(srcs),
         "sources": srcs,

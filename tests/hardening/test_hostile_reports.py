@@ -202,7 +202,7 @@ def test_every_view_of_every_report_is_inert(
         page.on("pageerror", lambda e, p=problems: p.append(f"pageerror: {e}"))
         page.on("dialog", lambda d, p=problems: (p.append(f"dialog: {d.message}"), d.dismiss()))
         page.on("request", lambda r, p=problems: r.url.startswith("file:") or p.append(r.url))
-        page.goto(result.report.as_uri())
+        page.goto(result.report.as_uri() + "#all")  # every section, every payload on show
         page.wait_for_load_state("load")
         _exercise(page)
         state = page.evaluate(TRIPWIRE_STATE)

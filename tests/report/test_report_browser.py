@@ -114,7 +114,7 @@ def open_report(browser: Any, tmp_path: Path) -> Iterator[Any]:
         page.on("console", lambda m: page.problems.append(f"{m.type}: {m.text}"))
         page.on("pageerror", lambda e: page.problems.append(f"pageerror: {e}"))
         page.on("request", lambda r: r.url.startswith("file:") or page.problems.append(r.url))
-        page.goto(out.as_uri())
+        page.goto(out.as_uri() + "#all")  # every section (no hash opens the officer's view)
         page.wait_for_load_state("load")
         pages.append(ctx)
         return page

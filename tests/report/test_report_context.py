@@ -240,6 +240,9 @@ def test_run_metadata_and_files(context: dict[str, Any]) -> None:
         "generated": "2026-11-26T05:03:00+00:00",
         "config_hash": "c0ffee" * 4,
         "rules_hash": "beef" * 6,
+        # what a person reads; the ISO times stay in <time datetime=...>
+        "generated_human": "26 Nov 2026, 05:03 UTC",
+        "window_human": "26 Nov 2026, 05:00:00 to 05:03:00 UTC (3 min 0 s)",
     }
     assert [f["name"] for f in context["files"]] == ["accounts.parquet", "groups.parquet"]
     assert context["sources"][0]["counts"] == [

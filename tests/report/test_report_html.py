@@ -45,7 +45,22 @@ def doc(html: str) -> Node:
 def test_header_and_completeness(doc: Node) -> None:
     assert doc.by_id("report-title").text() == "Separation audit <b>West Mercia / Warwickshire</b>"
     assert doc.by_id("run-id").text() == "20261126T050000Z"
-    assert doc.by_id("generated").text() == "2026-11-26T05:03:00+00:00"
+    assert doc.by_id("generated").text() == "26 Nov 2026, 05:03 UTC"
+    [when] = doc.by_id("generated").find_all("time")
+    assert when.attrs["datetime"] == "2026-11-26T05:03:00+00:00"
+    assert doc.by_id("collection-window").text() == (
+        "26 Nov 2026, 05:00:00 to 05:03:00 UTC (3 min 0 s)"
+    )
+    verdict = doc.by_id("verdict")
+    assert verdict.classes() == {"verdict", "verdict-red"}
+    assert verdict.find_all("span", "verdict-state")[0].text() == "Red"
+    assert verdict.find_all("p", "verdict-headline")[0].text() == (
+        "Separation not achieved: 1 critical finding and 2 high findings open."  # a2: accepted
+    )
+    # the sample gives no organisation names: the ids stand in
+    assert verdict.find_all("p", "verdict-detail")[0].text() == (
+        "Worst: 1 wmp account reaches WARKS-Domain Admins (warks)."
+    )
     banner = doc.by_id("completeness")
     assert "banner-complete" in banner.classes()
     assert doc.by_id("marking-top").text() == "OFFICIAL-SENSITIVE"

@@ -92,10 +92,17 @@ def visible_views(page: Any) -> list[str]:
     return [v for v in VIEWS if page.is_visible(f"#view-{v}")]
 
 
-def test_all_views_without_a_choice_then_one_at_a_time(
+def test_the_officer_view_first_then_one_at_a_time_or_all(
     page: Any, runs: list[RunResult], artifacts_dir: Path
 ) -> None:
-    assert visible_views(page) == list(VIEWS)
+    # opened without a choice: the officer's view, the verdict above it
+    assert visible_views(page) == ["officer"]
+    assert page.get_attribute('nav.toc a[data-view="officer"]', "aria-current") == "page"
+    assert page.is_visible("#verdict")
+    page.screenshot(path=str(artifacts_dir / "first-screen-1440.png"))
+    page.set_viewport_size({"width": 1024, "height": 900})
+    page.screenshot(path=str(artifacts_dir / "first-screen-1024.png"))
+    page.set_viewport_size({"width": 1400, "height": 1000})
     for view in VIEWS:
         show(page, view)
         assert visible_views(page) == [view]
