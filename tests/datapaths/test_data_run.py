@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 from support.fixtures import NOW
+from support.htmltree import parse
 from support.servers.smbd import ADMIN, PASSWORD, Smbd
 
 from accessaudit.config.datasources import AzureSource, ExchangeSource, SmbSource
@@ -130,3 +131,13 @@ def test_a_run_finds_every_data_path_planted_in_the_real_sources(
     assert share.select("principal_id", "right", "reach").rows() == [(k["account_id"], "modify", 2)]
     units = {s["name"]: s["complete"] for s in result.run.manifest["sources"]}
     assert units["fs"] and units["exo"] and units["az"]
+    # the report's data-paths section shows each with its owner force, escaped as text
+    assert result.report is not None
+    tree = parse(result.report.read_text(encoding="utf-8"))
+    section = next(n for n in tree.iter() if n.attrs.get("id") == "data-evidence")
+    rows = [n for n in section.iter() if "data-row" in n.classes()]
+    assert len(rows) == len(own) + 3
+    ops = next(r for r in rows if f"\\\\{smbd.address}\\empty\\Ops" in r.text())
+    data_cell = ops.find_all("td")[3].text().strip()
+    assert data_cell.startswith("modify on the other force's folder")
+    assert data_cell.endswith("wmp")
