@@ -410,20 +410,6 @@ def privileged_sid_expr(column: str = "sid") -> pl.Expr:
 DOMAIN_PATTERN: Final = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+"
 
 
-def employee_id_key(expr: pl.Expr) -> pl.Expr:
-    """A staff number as every comparison reads it (CSV correlation, the ``employee_id``
-    matcher, one person's identities): no whitespace at all (spaces, non-breaking spaces,
-    inner spaces), lower-cased, and an ASCII all-digit id without its leading zeros
-    (``" 02000146"`` and ``"0002000146"`` are ``"2000146"``; an all-zero id is ``"0"``). Ids
-    with letters keep their zeros (``WM00146``: a prefix makes the digits a code). Empty ->
-    null, which never matches. The stored value is never rewritten."""
-    compact = expr.str.replace_all(r"\s", "").str.to_lowercase()
-    unpadded = compact.str.strip_chars_start("0")
-    number = pl.when(unpadded == "").then(pl.lit("0")).otherwise(unpadded)
-    norm = pl.when(compact.str.contains(r"^[0-9]+$")).then(number).otherwise(compact)
-    return pl.when(compact != "").then(norm).otherwise(None)
-
-
 def ext_home_domain(column: str = "upn") -> pl.Expr:
     """The home domain an Entra B2B user principal name carries, lower-cased; null without one.
 

@@ -5,7 +5,7 @@ directory's. Two normalisations make them comparable; both are polars expression
 alike to the export's value and to the directory's, so a value is never rewritten in the
 tables, only compared through its key.
 
-**Staff numbers** (:func:`~accessaudit.model.employee_id_key`, in ``model`` so that the views
+**Staff numbers** (:func:`~accessaudit.idkeys.employee_id_key`, shared with the views so that they
 read them alike): every whitespace character is removed (spaces, tabs, non-breaking spaces:
 ``" 2000 146\\u00a0"``), the result is lower-cased, and an id made of ASCII digits only loses
 its leading zeros (``02000146`` and ``0002000146`` are ``2000146``; an
@@ -27,7 +27,7 @@ from typing import Final
 
 import polars as pl
 
-from accessaudit.model import employee_id_key
+from accessaudit.idkeys import employee_id_key
 
 __all__ = [
     "directory_domains",

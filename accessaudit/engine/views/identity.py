@@ -6,7 +6,8 @@ from __future__ import annotations
 import polars as pl
 
 from accessaudit.engine.views.directory import unique_top
-from accessaudit.model import employee_id_key, privileged_sid_expr
+from accessaudit.idkeys import employee_id_key
+from accessaudit.model import privileged_sid_expr
 
 
 def sid_history(acc: pl.LazyFrame, grp: pl.LazyFrame) -> pl.LazyFrame:
