@@ -149,7 +149,9 @@ def test_graph_loop_on_the_sample_tenant(
     cloud = [a for a in doc["actions"] if a["system"] == "cloud"]
     assert Counter(a["kind"] for a in cloud) == {
         "remove-guest": 8,
-        "remove-role-assignment": 6,  # + a Groups Administrator of a unit holding a WARKS team
+        # + a Groups Administrator of a unit holding a WARKS team, + a guest's own directory
+        # role (removed on its own, not left to the guest's deletion)
+        "remove-role-assignment": 7,
         "remove-app-role-assignment": 4,
         "remove-owner": 2,  # a team's and an application's (its service principal's) owner
         "remove-member": 3,  # + Warwickshire's service principal from a West Mercia team
@@ -185,18 +187,18 @@ def test_graph_loop_on_the_sample_tenant(
     assert refused.startswith("remove-member|") and reason.startswith("role-assignable group")
     todo = [a for a, (st, _) in states.items() if st == "dry-run"]
     assert Counter(a.split("|")[0] for a in todo) == {
-        "remove-role-assignment": 5,
+        "remove-role-assignment": 6,
         "remove-app-role-assignment": 4,
         "remove-owner": 2,
         "remove-member": 1,  # the service principal: DELETE .../members/{id}/$ref as for a user
     }
 
     done = apply(execute=True)
-    assert done.counts() == {"done": 12, "manual": 11, "refused": 1}
-    assert done.writes == 12 and Counter(m for m, _ in graph_emu.writes.log) == {"DELETE": 12}
+    assert done.counts() == {"done": 13, "manual": 11, "refused": 1}
+    assert done.writes == 13 and Counter(m for m, _ in graph_emu.writes.log) == {"DELETE": 13}
     undo = json.loads((tmp_path / "plan.undo.graph.json").read_text())["requests"]
     assert Counter(r["url"].split("/")[1] for r in undo) == {
-        "roleManagement": 5,
+        "roleManagement": 6,
         "servicePrincipals": 5,  # 4 app-role assignments and the application's owner
         "groups": 2,  # a team's owner, the service principal's membership
     }
@@ -229,10 +231,10 @@ def test_graph_loop_on_the_sample_tenant(
     n = len(graph_emu.writes.log)
     again = apply(execute=True)
     assert again.writes == 0 and len(graph_emu.writes.log) == n
-    assert again.count("already") == 12
+    assert again.count("already") == 13
 
     undone = undo_plan(doc, path, {"cloud": d})
-    assert undone.count("undone") == 12 and undone.writes == done.writes
+    assert undone.count("undone") == 13 and undone.writes == done.writes
     assert _state(tenant) == before
     third = _audit(tmp_path / "data", read, now)
     assert set(third.analysis.findings["finding_key"]) == set(
@@ -258,7 +260,7 @@ def test_graph_crash_after_k_then_resume_exactly_once(
     dry = apply_plan(doc, path, {"cloud": d}, only_ids=ids, rate=0)
     order = [o.action_id for o in dry.outcomes if o.state == "dry-run"]
     k = next(i for i, a in enumerate(order, 1) if a.startswith("remove-app-role-assignment"))
-    assert 1 < k < len(order) == 12
+    assert 1 < k < len(order) == 13
     child = subprocess.run(
         [sys.executable, str(HERE / "apply_child.py"), str(path), json.dumps(entra), "--cloud",
          *ids],
@@ -282,10 +284,10 @@ def test_graph_crash_after_k_then_resume_exactly_once(
     lines = paths_for(path)[0].read_text().splitlines()
     done = Counter(r["action_id"] for r in map(json.loads, lines) if r["state"] == "done")
     assert set(done) == set(order) and set(done.values()) == {1}
-    assert len(graph_emu.writes.log) == landed + resumed.writes  # each DELETE once: 12 in all
-    assert len(graph_emu.writes.log) == 12
+    assert len(graph_emu.writes.log) == landed + resumed.writes  # each DELETE once: 13 in all
+    assert len(graph_emu.writes.log) == 13
     after = _state(tenant)
-    assert len(before["roles"] - after["roles"]) == 5
+    assert len(before["roles"] - after["roles"]) == 6  # with the guest's own role
     assert len(before["owners"] - after["owners"]) == 2  # a team's and an application's
     assert {(p, r) for p, r, _ in before["app_roles"] - after["app_roles"]} == {
         (a["member_id"], a["resource_id"]) for a in doc["actions"]
