@@ -114,6 +114,13 @@ def finding_rows(
             p, r = _register_refs(objs, resource[i], right[i], principal_org[i], resource_org[i])
         if action[i] in _TRUST_ACTIONS and p is None and r is None:
             p, r = _trust_refs(objs, right[i], principal_org[i], resource_org[i])
+        if r is None and right[i]:
+            # a right that is not a group (a directory role and its scope, an app role, an ACE
+            # on an object, a folder, a mailbox): named in the resource column, not "—"
+            r = objs.labelled(
+                f"right\0{resource[i]}\0{right[i]}", str(right[i]), "right",
+                org_label(resource_org[i]) if resource_org[i] else NO_ORG,
+            )  # fmt: skip
         path = [objs.ref(h) for h in hops]
         refs = [x for x in (p, r, *path) if x is not None]
         rows.append(
