@@ -11,8 +11,9 @@ The projection is deliberately simple and explainable: over the last :data:`PROJ
 *complete* runs (reaching back to the latest complete run a day or more before the last, when
 those span less than a day), the rate is (open findings at the first of them - open findings at
 the last) / days between them; if that rate is positive, the open findings reach zero after
-``open_now / rate`` more days. Complete runs less than a day apart give no projection. Incomplete runs are drawn (hollow points) but never used for the
-rate: their counts may be low only because something was not collected.
+``open_now / rate`` more days. Complete runs less than a day apart give no projection.
+Incomplete runs are drawn (hollow points) but never used for the rate: their counts may be low
+only because something was not collected.
 
 :func:`chart` returns plain numbers (integer pixel coordinates) for the template's inline SVG.
 """
