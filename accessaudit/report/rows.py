@@ -109,18 +109,10 @@ def finding_rows(
                 partial = len(hops) < (depth[i] or 0) + (2 if account[i] else 1)
             else:
                 hops = []
-        p, r = objs.ref(principal_id), objs.ref(group[i])
-        if action[i] == ActionKind.REVIEW_EXCEPTION.value and p is None and r is None:
-            p, r = _register_refs(objs, resource[i], right[i], principal_org[i], resource_org[i])
-        if action[i] in _TRUST_ACTIONS and p is None and r is None:
-            p, r = _trust_refs(objs, right[i], principal_org[i], resource_org[i])
-        if r is None and right[i]:
-            # a right that is not a group (a directory role and its scope, an app role, an ACE
-            # on an object, a folder, a mailbox): named in the resource column, not "—"
-            r = objs.labelled(
-                f"right\0{resource[i]}\0{right[i]}", str(right[i]), "right",
-                org_label(resource_org[i]) if resource_org[i] else NO_ORG,
-            )  # fmt: skip
+        p, r = _refs(
+            objs, action[i], principal_id, group[i], resource[i], right[i],
+            principal_org[i], resource_org[i],
+        )  # fmt: skip
         path = [objs.ref(h) for h in hops]
         refs = [x for x in (p, r, *path) if x is not None]
         rows.append(
@@ -152,6 +144,34 @@ def finding_rows(
         )
     )
     return rows
+
+
+def _refs(
+    objs: Objects,
+    action: str | None,
+    principal_id: str | None,
+    group_id: str | None,
+    resource_id: str | None,
+    right: str | None,
+    principal_org: str | None,
+    resource_org: str | None,
+) -> tuple[int | None, int | None]:
+    """The principal and the resource a finding row shows (indexes into ``objs``)."""
+    p, r = objs.ref(principal_id), objs.ref(group_id)
+    if action == ActionKind.REVIEW_EXCEPTION.value and p is None and r is None:
+        return _register_refs(objs, resource_id, right, principal_org, resource_org)
+    if action in _TRUST_ACTIONS and p is None and r is None:
+        return _trust_refs(objs, right, principal_org, resource_org)
+    if r is None and right:
+        # a right that is not a group (a directory role and its scope, an app role, an ACE on
+        # an object, a folder, a mailbox): named in the resource column, not "—"
+        r = objs.labelled(
+            f"right\0{resource_id}\0{right}",
+            str(right),
+            "right",
+            org_label(resource_org) if resource_org else NO_ORG,
+        )
+    return p, r
 
 
 def _register_refs(
