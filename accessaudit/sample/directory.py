@@ -205,18 +205,7 @@ def generate(
         if entra
         else {}
     )
-    new_domains = (
-        plant_foreign_domains(
-            b,
-            res_groups,
-            dict(zip(name_map["group_name"], name_map["group_id"], strict=True)),
-            domain_sid,
-            np.random.default_rng([seed, 4]),
-            now,
-        )
-        if domains
-        else {}
-    )
+    new_domains = _new_domains(b, res_groups, name_map, domain_sid, seed, now) if domains else {}
     every_account = pl.concat([ad_accounts, tenant["accounts"]]) if tenant else ad_accounts
     orgs = attribution_truth(people, admins, unattr, services, computers)
     cases = None
@@ -226,10 +215,7 @@ def generate(
         tables["accounts"] = old.accounts
         tables["memberships"] = pl.concat([tables["memberships"], old.memberships])
         orgs, cases = old.truth, old.cases
-    # control paths last, from their own generator: every draw above is unchanged
-    tables |= plant_control(b, tables, people, taken, np.random.default_rng([seed, 15]), domain_sid)
-    # data paths (shares, mailboxes, Azure) after them, from their own generator
-    tables |= plant_data(b, tables, people, taken, np.random.default_rng([seed, 16]))
+    tables |= _control_and_data(b, tables, people, taken, seed, domain_sid)
     if tenant:  # the tenant has no security descriptors: the same tables, empty
         tenant |= {n: tables[n].clear() for n in ("resources", "aces")}
     return Sample(
@@ -246,6 +232,39 @@ def generate(
         attribution=orgs,
         legacy=cases,
     )
+
+
+def _new_domains(
+    b: Builder,
+    res_groups: dict[str, list[str]],
+    name_map: pl.DataFrame,
+    domain_sid: str,
+    seed: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """Each force's new domain beside the shared one, from its own random generator."""
+    return plant_foreign_domains(
+        b,
+        res_groups,
+        dict(zip(name_map["group_name"], name_map["group_id"], strict=True)),
+        domain_sid,
+        np.random.default_rng([seed, 4]),
+        now,
+    )
+
+
+def _control_and_data(
+    b: Builder,
+    tables: dict[str, pl.DataFrame],
+    people: pl.DataFrame,
+    taken: set[str],
+    seed: int,
+    domain_sid: str,
+) -> dict[str, pl.DataFrame]:
+    """The control paths (security descriptors), then the data paths (shares, mailboxes,
+    Azure): last, each from its own generator, so every draw before them is unchanged."""
+    out = plant_control(b, tables, people, taken, np.random.default_rng([seed, 15]), domain_sid)
+    return out | plant_data(b, tables | out, people, taken, np.random.default_rng([seed, 16]))
 
 
 def _accounts_table(people: pl.DataFrame, others: tuple[pl.DataFrame, ...]) -> pl.DataFrame:
