@@ -160,39 +160,11 @@ def generate(
     sub = rng.integers(1_000_000_000, 4_000_000_000, size=3)
     domain_sid = f"S-1-5-21-{sub[0]}-{sub[1]}-{sub[2]}"
     b = Builder(rng, domain_sid)
-    n_service = max(8, accounts // 400)
-    n_unattr = max(6, accounts // 500)
-    n_computers = max(10, accounts // 100)
-    n_people = accounts - n_service - n_unattr - n_computers - sum(ADMINS.values())
 
     # the directory, then its plants, in the order of their draws
-    people = make_people(rng, n_people, domain_sid, now)
-    res_groups = build_groups(b, people)
-    draw = Draw(rng, people, add_memberships(b, rng, people, res_groups, seed).to_list())
-    plant_strays(b, people, res_groups, draw)
-    plant_dept_nesting(b, people, res_groups)
-    admins = admin_accounts(rng, ADMINS, domain_sid, now)
-    plant_privileged(b, people, admins)
-    primary = plant_primary_group(b, res_groups, draw)
-    plant_mixed_groups(b, draw)
-    plant_ou_prefix_conflict(b, draw)
-    unattr = unattributed_accounts(rng, n_unattr, domain_sid, now)
-    plant_unattributed(b, unattr, draw)
-    plant_movers(b, people)
-    services = service_accounts(rng, n_service, domain_sid, now)
-    plant_service_accounts(b, services, res_groups)
-    computers = computer_accounts(rng, n_computers, domain_sid, now)
-    add_primary_groups(b, people, primary, (admins, unattr, services), computers)
-    # from its own random generator, so the plants above pick the same accounts without it
-    people = plant_separation(
-        b,
-        people,
-        res_groups=res_groups,
-        cross_nested_depts=cross_nested_departments(),
-        gen=np.random.default_rng([seed, 1]),
+    people, res_groups, draw, (admins, unattr, services, computers) = _plant_directory(
+        b, rng, seed, accounts, domain_sid, now
     )
-    draw.people = people
-    plant_foreign_principals(b, res_groups)
     every = _accounts_table(people, (admins, unattr, services, computers))
     ad_accounts = conform(plant_hostile_text(rng, people, every), ACCOUNTS_SCHEMA)
     tables, name_map = _ad_tables(b, rng, ad_accounts)
@@ -232,6 +204,51 @@ def generate(
         attribution=orgs,
         legacy=cases,
     )
+
+
+def _plant_directory(
+    b: Builder,
+    rng: np.random.Generator,
+    seed: int,
+    accounts: int,
+    domain_sid: str,
+    now: datetime,
+) -> tuple[pl.DataFrame, dict[str, list[str]], Draw, tuple[pl.DataFrame, ...]]:
+    """The shared directory's people and groups, then its plants in the order of their draws:
+    the people (after separation), the resource groups, the draw, and the admin, unattributed,
+    service and computer accounts."""
+    n_service = max(8, accounts // 400)
+    n_unattr = max(6, accounts // 500)
+    n_computers = max(10, accounts // 100)
+    n_people = accounts - n_service - n_unattr - n_computers - sum(ADMINS.values())
+    people = make_people(rng, n_people, domain_sid, now)
+    res_groups = build_groups(b, people)
+    draw = Draw(rng, people, add_memberships(b, rng, people, res_groups, seed).to_list())
+    plant_strays(b, people, res_groups, draw)
+    plant_dept_nesting(b, people, res_groups)
+    admins = admin_accounts(rng, ADMINS, domain_sid, now)
+    plant_privileged(b, people, admins)
+    primary = plant_primary_group(b, res_groups, draw)
+    plant_mixed_groups(b, draw)
+    plant_ou_prefix_conflict(b, draw)
+    unattr = unattributed_accounts(rng, n_unattr, domain_sid, now)
+    plant_unattributed(b, unattr, draw)
+    plant_movers(b, people)
+    services = service_accounts(rng, n_service, domain_sid, now)
+    plant_service_accounts(b, services, res_groups)
+    computers = computer_accounts(rng, n_computers, domain_sid, now)
+    add_primary_groups(b, people, primary, (admins, unattr, services), computers)
+    # from its own random generator, so the plants above pick the same accounts without it
+    people = plant_separation(
+        b,
+        people,
+        res_groups=res_groups,
+        cross_nested_depts=cross_nested_departments(),
+        gen=np.random.default_rng([seed, 1]),
+    )
+    draw.people = people
+    plant_foreign_principals(b, res_groups)
+    return people, res_groups, draw, (admins, unattr, services, computers)
 
 
 def _new_domains(
