@@ -96,6 +96,52 @@ def _directory(df: pl.DataFrame) -> pl.Expr:
     return pl.col("sid").is_not_null() & ~pl.col("source").str.starts_with("entra:")
 
 
+def _sid_history_edges(
+    memberships: pl.DataFrame,
+    foreign: pl.DataFrame,
+    held: pl.DataFrame,
+    by_object: pl.DataFrame,
+    groups: pl.DataFrame,
+) -> pl.DataFrame:
+    """The edges an sIDHistory value gives its holder (``held``: holder, sid, object_id, kind
+    of the object the SID is, if collected): the groups listing the SID as a foreign member,
+    the group the SID is, and the direct groups of the account the SID is."""
+    is_foreign = pl.col("member_kind") == _FOREIGN
+    as_account = pl.lit(MemberKind.ACCOUNT.value)
+    history = pl.lit(Via.SID_HISTORY.value)
+    # the SID is listed in groups as a foreign principal
+    by_history = foreign.join(held, left_on="member_id", right_on="sid").select(
+        "source", "group_id", member_id="holder", member_kind=as_account, via=history
+    )
+    # the SID is a collected group: its holder is in the group's token as a member
+    of_group = held.filter(pl.col("kind") == MemberKind.GROUP.value).join(
+        groups.select("group_id", "source"), left_on="object_id", right_on="group_id"
+    )
+    as_group = of_group.select(
+        "source", group_id="object_id", member_id="holder", member_kind=as_account, via=history
+    )
+    # the SID is a collected account: its holder reaches that account's direct groups (not its
+    # primary group: the holder's token has its own)
+    of_account = held.filter(
+        (pl.col("kind") == MemberKind.ACCOUNT.value) & (pl.col("object_id") != pl.col("holder"))
+    ).select("holder", "object_id")
+    former = of_account.get_column("object_id").implode()
+    direct = pl.concat(
+        [
+            memberships.filter(~is_foreign & pl.col("member_id").is_in(former)),
+            by_object.filter(pl.col("member_id").is_in(former)),
+        ],
+        how="diagonal_relaxed",
+    ).filter(
+        (pl.col("member_kind") == MemberKind.ACCOUNT.value)
+        & (pl.col("via") != Via.PRIMARY_GROUP.value)
+    )
+    as_account_edges = direct.join(of_account, left_on="member_id", right_on="object_id").select(
+        "source", "group_id", member_id="holder", member_kind=as_account, via=history
+    )
+    return pl.concat([by_history, as_group, as_account_edges], how="diagonal_relaxed")
+
+
 def resolve_foreign(
     memberships: pl.DataFrame, accounts: pl.DataFrame, groups: pl.DataFrame
 ) -> pl.DataFrame:
@@ -130,8 +176,6 @@ def resolve_foreign(
             ),
         ]
     ).unique("sid", keep="first", maintain_order=True)
-    as_account = pl.lit(MemberKind.ACCOUNT.value)
-    history = pl.lit(Via.SID_HISTORY.value)
     by_object = foreign.join(objects, left_on="member_id", right_on="sid").select(
         "source",
         "group_id",
@@ -140,40 +184,11 @@ def resolve_foreign(
         via=pl.lit(Via.FOREIGN_PRINCIPAL.value),
     )
     held = holders.join(objects, on="sid", how="left")
-    # the SID is listed in groups as a foreign principal
-    by_history = foreign.join(held, left_on="member_id", right_on="sid").select(
-        "source", "group_id", member_id="holder", member_kind=as_account, via=history
-    )
-    # the SID is a collected group: its holder is in the group's token as a member
-    of_group = held.filter(pl.col("kind") == MemberKind.GROUP.value).join(
-        groups.select("group_id", "source"), left_on="object_id", right_on="group_id"
-    )
-    as_group = of_group.select(
-        "source", group_id="object_id", member_id="holder", member_kind=as_account, via=history
-    )
-    # the SID is a collected account: its holder reaches that account's direct groups (not its
-    # primary group: the holder's token has its own)
-    of_account = held.filter(
-        (pl.col("kind") == MemberKind.ACCOUNT.value) & (pl.col("object_id") != pl.col("holder"))
-    ).select("holder", "object_id")
-    former = of_account.get_column("object_id").implode()
-    direct = pl.concat(
-        [
-            memberships.filter(~is_foreign & pl.col("member_id").is_in(former)),
-            by_object.filter(pl.col("member_id").is_in(former)),
-        ],
-        how="diagonal_relaxed",
-    ).filter(
-        (pl.col("member_kind") == MemberKind.ACCOUNT.value)
-        & (pl.col("via") != Via.PRIMARY_GROUP.value)
-    )
-    as_account_edges = direct.join(of_account, left_on="member_id", right_on="object_id").select(
-        "source", "group_id", member_id="holder", member_kind=as_account, via=history
-    )
+    by_history = _sid_history_edges(memberships, foreign, held, by_object, groups)
     unresolved = foreign.join(objects, left_on="member_id", right_on="sid", how="anti").join(
         holders, left_on="member_id", right_on="sid", how="anti"
     )
-    new = pl.concat([by_object, by_history, as_group, as_account_edges], how="diagonal_relaxed")
+    new = pl.concat([by_object, by_history], how="diagonal_relaxed")
     new = new.unique(["group_id", "member_id"], keep="first", maintain_order=True)
     # an edge the directory already holds (the same group and member) stays as collected
     present = memberships.filter(
