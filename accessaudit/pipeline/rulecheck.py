@@ -82,21 +82,6 @@ def example_tables(ex: Example, as_of: datetime) -> dict[str, pl.DataFrame]:
         }
         for g in ex.groups
     ]
-    account_ids = {r["account_id"] for r in acc_rows}
-    mem_rows = [
-        {
-            "source": "example",
-            "group_id": g,
-            "member_id": m,
-            "member_kind": MemberKind.ACCOUNT.value
-            if m in account_ids
-            else MemberKind.FOREIGN.value
-            if m.startswith("S-1-")
-            else MemberKind.GROUP.value,
-            "via": Via.CSV_DISABLED.value if state == ["disabled"] else "member",
-        }
-        for g, m, *state in ex.memberships
-    ]
     extra = {"org": pl.String, "org_conflict": pl.Boolean}
     accounts = pl.DataFrame(acc_rows, schema={**ACCOUNTS_SCHEMA, **extra}, strict=False)
     groups = pl.DataFrame(grp_rows, schema={**GROUPS_SCHEMA, **extra}, strict=False)
@@ -108,7 +93,7 @@ def example_tables(ex: Example, as_of: datetime) -> dict[str, pl.DataFrame]:
         org_evidence=pl.lit([], pl.List(pl.String)),
         owners=pl.col("owners").fill_null(pl.lit([], pl.List(pl.String))),
     )
-    memberships = pl.DataFrame(mem_rows, schema=MEMBERSHIPS_SCHEMA)
+    memberships = _example_memberships(ex, {r["account_id"] for r in acc_rows})
     grant_rows = [
         dict(
             zip(("principal_id", "resource_id", "resource_kind", "right"), map(str, g), strict=True)
@@ -131,6 +116,27 @@ def example_tables(ex: Example, as_of: datetime) -> dict[str, pl.DataFrame]:
         "trusts": trusts,
         "resources": example_resources(ex),
     }
+
+
+def _example_memberships(ex: Example, account_ids: set[str]) -> pl.DataFrame:
+    """``[group, member]`` rows (``[group, member, "disabled"]``: a login its application has
+    disabled); a member is an account when an account has its id, a foreign principal when it
+    is a SID, else a group."""
+    mem_rows = [
+        {
+            "source": "example",
+            "group_id": g,
+            "member_id": m,
+            "member_kind": MemberKind.ACCOUNT.value
+            if m in account_ids
+            else MemberKind.FOREIGN.value
+            if m.startswith("S-1-")
+            else MemberKind.GROUP.value,
+            "via": Via.CSV_DISABLED.value if state == ["disabled"] else "member",
+        }
+        for g, m, *state in ex.memberships
+    ]
+    return pl.DataFrame(mem_rows, schema=MEMBERSHIPS_SCHEMA)
 
 
 def _ago(as_of: datetime, days: Any) -> datetime | None:
