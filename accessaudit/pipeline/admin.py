@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from accessaudit.config.preflight import check_sources
 from accessaudit.engine.exceptions import Register, load_configured
 from accessaudit.engine.rulefile import Rule, load_rules
 from accessaudit.errors import AuditError
@@ -116,8 +117,10 @@ def prune_runs_now(config_path: Path, *, dry_run: bool) -> list[str]:
 
 def rule_catalogue(config_path: Path | None) -> list[Rule]:
     """The built-in rules and, with a config, its site rule folders; every query checked."""
-    dirs = load_config(config_path).audit.rules_dirs if config_path else []
-    rules = load_rules(dirs)
+    settings = load_config(config_path) if config_path else None
+    if settings is not None:  # every file the sources name is there (secrets: at run time)
+        check_sources(settings, config_path, secrets=False)
+    rules = load_rules(settings.audit.rules_dirs if settings else [])
     check_queries(rules)
     return rules
 
