@@ -103,6 +103,6 @@ def test_server_wanting_sign_or_seal_is_one_line(
         collect(kerberos_dc.source(monkeypatch, "tickets"))
     assert err.value.message == (
         f"{dc.ldaps_url}: Kerberos bind refused: the server wants SASL signing or sealing even"
-        " over TLS (result 8 strongerAuthRequired: SASL:[GSSAPI]: Sign or Seal are required.)"
+        " over TLS (result 8 strongerAuthRequired)"  # the server's own text is never quoted
     )
     assert "allow_sasl_over_tls" in err.value.hint
