@@ -100,7 +100,7 @@ def test_every_problem_is_counted_and_folders_are_not_files(tmp_path: Path) -> N
     settings = load_settings(config)
     problems = source_problems(settings, secrets=True)
     assert [(loc, msg.split(": ", 1)[1]) for loc, msg in problems] == [
-        (("sources", 0, "path"), f"path {tmp_path / 'folder.csv'} is not a regular file"),
+        (("sources", 0, "path"), f"path {tmp_path / 'folder.csv'} is a folder, not a regular file"),
         (("sources", 1, "path"), f"path {tmp_path / 'missing.csv'} does not exist"),
         (("sources", 2, "password_file"), f"password_file {tmp_path / 'pw.txt'} does not exist"),
     ]

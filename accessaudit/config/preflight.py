@@ -24,6 +24,15 @@ from accessaudit.config.settings import Settings
 from accessaudit.config.tomlpos import line_of
 from accessaudit.errors import ConfigError
 
+#: What a path is when it is not a regular file (a FIFO or a device would never end).
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a folder"),
+)
+
 #: Properties of a source that are secrets by reference.
 SECRET_PROPERTIES = ("password", "client_secret", "certificate_passphrase")
 
@@ -36,7 +45,8 @@ def _problems_of_path(value: Path) -> str | None:
     except OSError as exc:
         return f"{value} cannot be read ({exc.strerror})"
     if not stat.S_ISREG(st.st_mode):
-        return f"{value} is not a regular file"
+        what = next((name for test, name in _KINDS if test(st.st_mode)), "not a file")
+        return f"{value} is {what}, not a regular file"
     if not os.access(value, os.R_OK):
         return f"{value} is not readable by this account"
     return None

@@ -56,9 +56,11 @@ def test_path_that_is_not_a_regular_file_fails_at_once(
     assert time.monotonic() - started < 30
     assert p.returncode == 2, p.stderr
     line = one_line_error(p)
-    assert line == (
-        f"accessaudit: error: CSV export {target} is {what}, not a regular file (point `path` at"
-        " the exported file itself (exports are read whole, once))"
+    # found by the checks before anything is collected, naming the config's line
+    assert line.startswith(f"accessaudit: error: {config}:")
+    assert line.endswith(
+        f": source 'niche': path {target} is {what}, not a regular file (fix the path or set"
+        " the secret; nothing was collected)"
     )
     assert not (tmp_path / "data" / "runs").exists() or not any(
         (tmp_path / "data" / "runs").iterdir()

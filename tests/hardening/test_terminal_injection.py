@@ -79,7 +79,7 @@ def test_hostile_names_in_a_full_run(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     _clean(p.stdout)
     _clean(p.stderr)
-    assert "actions; top by impact" in p.stdout
+    assert "remediation actions; the first (worst, then most resolved):" in p.stdout
     for line in log.read_text(encoding="utf-8").splitlines():
         assert not RAW.search(line)
         json.loads(line)
