@@ -205,8 +205,10 @@ def _connect_one(
             _open(conn, cfg, url, ldaps, deadline)
             _bind(conn, cfg, url, host, who)
         except ConnectError:
-            if watchdog.fired:
-                raise _total_limit(cfg, url, []) from None
+            if watchdog.fired:  # connect() names the total time limit
+                raise ConnectError(
+                    f"{url}: the server's answer was still incomplete", "check the server"
+                ) from None
             raise
     if conn.socket is not None:
         conn.socket.settimeout(max(1, math.ceil(cfg.receive_timeout)))
