@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from accessaudit.model import ActionKind, Via
+from accessaudit.model import SPECIAL_ORGS, ActionKind, Via
 from accessaudit.remediation import commands_control as control
 from accessaudit.remediation import commands_data as data
 from accessaudit.remediation import commands_membership as membership
@@ -184,6 +184,7 @@ def _member_context(
                 _m_untracked=~_column(accounts, "activity_tracked", pl.Boolean()).fill_null(False),
                 _m_source="source",
                 _m_org="org",
+                _m_sid_history=_column(accounts, "sid_history", pl.List(pl.String())),
             ),
             groups.select(
                 member_id="group_id",
@@ -194,6 +195,7 @@ def _member_context(
                 _m_untracked=pl.lit(False),
                 _m_source="source",
                 _m_org="org",
+                _m_sid_history=pl.lit(None, pl.List(pl.String)),
             ),
         ]
     )
@@ -241,7 +243,36 @@ def _strip_context(
         .unique("member_id")
     )
     strip = strip.group_by("member_id").agg(_strip=pl.col("group_id").unique().sort())
-    return strip, primary
+    logins = (
+        disabled_logins(memberships.join(act_members, on="member_id", how="semi"), accounts, groups)
+        .join(groups.select("group_id", _role="name", _app="source"), on="group_id", how="left")
+        .sort("member_id", "_app", "_role")
+        .group_by("member_id", maintain_order=True)
+        .agg(_logins=pl.struct(app="_app", role="_role"))
+    )
+    return strip.join(logins, on="member_id", how="full", coalesce=True), primary
+
+
+def disabled_logins(
+    memberships: pl.DataFrame, accounts: pl.DataFrame, groups: pl.DataFrame
+) -> pl.DataFrame:
+    """``member_id, group_id``: an account's application roles of the other force held through
+    a login the application has disabled. No access today, so no finding of its own; but a
+    re-enabled login gives the role back, so an inactive account's remove-memberships takes
+    them out too (in the application: its command says which role, in which application)."""
+    return (
+        memberships.filter(pl.col("via") == Via.CSV_DISABLED.value)
+        .select("group_id", "member_id")
+        .join(groups.select("group_id", _g_org="org"), on="group_id")
+        .join(accounts.select(member_id="account_id", _a_org="org"), on="member_id")
+        .filter(
+            (pl.col("_g_org") != pl.col("_a_org"))
+            & ~pl.col("_g_org").is_in(list(SPECIAL_ORGS))
+            & ~pl.col("_a_org").is_in(list(SPECIAL_ORGS))
+        )
+        .select("member_id", "group_id")
+        .unique()
+    )
 
 
 def strip_edges(

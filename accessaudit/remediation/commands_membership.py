@@ -193,8 +193,35 @@ def remove_memberships() -> Rendered:
         comment_text(_member_name()),
         ": its cross-force access is accepted in the exceptions register; review it",
     )
-    powershell = pl.when(pl.col("_strip").list.len() == 0).then(nothing).otherwise(strip)
+    n_strip, n_logins = pl.col("_strip").list.len(), _n_logins()
+    directory = pl.when(n_strip > 0).then(cat(strip, pl.lit("\n"))).otherwise(_EMPTY)
+    powershell = (
+        pl.when((n_strip == 0) & (n_logins == 0))
+        .then(nothing)
+        .otherwise(cat(directory, _disabled_logins()).str.strip_suffix("\n"))
+    )
     return Rendered(system, _strip_summary(system), powershell, _strip_graph(system))
+
+
+def _n_logins() -> pl.Expr:
+    """How many of the other force's application roles the account holds through a login its
+    application has disabled (``_logins``: commands._strip_context)."""
+    return pl.col("_logins").list.len().fill_null(0)
+
+
+def _disabled_logins() -> pl.Expr:
+    """One line per disabled application login of the other force (``\x01``: the user)."""
+    lines = pl.col("_logins").list.eval(
+        cat(
+            "# In application ",
+            comment_text(pl.element().struct.field("app")),
+            ": remove role ",
+            comment_text(pl.element().struct.field("role")),
+            " from user \x01 (its login is disabled; a re-enabled login would get it back)\n",
+        )
+    )
+    name = comment_text(_member_name()).fill_null("")
+    return lines.list.join("").fill_null("").str.replace_all("\x01", name, literal=True)
 
 
 def _disable() -> pl.Expr:
@@ -257,7 +284,7 @@ def _strip_graph(system: pl.Expr) -> pl.Expr:
 
 
 def _strip_summary(system: pl.Expr) -> pl.Expr:
-    n_strip = pl.col("_strip").list.len()
+    n_strip = pl.col("_strip").list.len() + _n_logins()
     enabled = pl.col("_m_enabled").fill_null(False)
     disable = _disable()
     accepted = cat(
@@ -274,7 +301,9 @@ def _strip_summary(system: pl.Expr) -> pl.Expr:
         _member_name(),
         " from ",
         n_strip.cast(pl.String),
-        " group(s) of the other force",
+        pl.when(_n_logins() > 0)
+        .then(pl.lit(" group(s) and application role(s) of the other force"))
+        .otherwise(pl.lit(" group(s) of the other force")),
         pl.when(disable & (system != "app")).then(pl.lit(" and disable it")).otherwise(_EMPTY),
     )
     return pl.when(n_strip == 0).then(accepted).otherwise(strip)

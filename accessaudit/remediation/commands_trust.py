@@ -39,7 +39,7 @@ def quarantine_trust() -> Rendered:
 def remove_trust() -> Rendered:
     domain, partner = _sides()
     powershell = cat(
-        "# once the services hosted across it have moved: netdom trust ",
+        "# only once the services hosted across it have moved:\nnetdom trust ",
         domain,
         " /domain:",
         partner,
@@ -63,8 +63,17 @@ def through_sid_history(gq: pl.Expr, mq: pl.Expr) -> pl.Expr:
     """The account is in the group through a SID in its sIDHistory (a former account's, or a
     foreign principal's): the change is on the account, once the group's resources have been
     re-permissioned, or on the group, removing the SID's own principal."""
+    sids = pl.col("_m_sid_history").list.eval(
+        pl.element().str.replace_all(r"[^S0-9\-]", "").filter(pl.element() != "")
+    )
+    remove = sids.list.eval(
+        cat("\nRemove-ADGroupMember -Identity \x01 -Members ", ps_quote(pl.element()),
+            " -Confirm:$false")
+    ).list.join("").str.replace_all("\x01", gq, literal=True)  # fmt: skip
     return cat(
-        "# ", mq, " is in ", gq, " through a SID in its sIDHistory: remove that SID from it ",
-        "(Set-ADUser -Identity ", mq, " -Remove @{sIDHistory='<SID>'}), or remove the SID's ",
-        "principal from the group (Remove-ADGroupMember -Identity ", gq, " -Members '<SID>')",
+        "# ", mq, " is in ", gq, " through a SID in its sIDHistory (a former account's, or a ",
+        "foreign principal's): the group loses that SID's principal, nothing else; later, once ",
+        "nothing relies on it, remove the SID from the account (Set-ADUser -Identity ", mq,
+        " -Remove @{sIDHistory=...})",
+        remove.fill_null(""),
     )  # fmt: skip

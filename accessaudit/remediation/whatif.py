@@ -114,10 +114,18 @@ def removed_edges(actions: pl.DataFrame, tables: Mapping[str, pl.DataFrame]) -> 
     direct = _of(actions, *_EDGE_KINDS).select("action_id", "group_id", "member_id")
     # remove-memberships: exactly the edges the rendered command strips
     strip = _of(actions, A.REMOVE_MEMBERSHIPS.value).select("action_id", "member_id")
-    strip_edges = strip.join(
-        commands.strip_edges(tables["findings"], tables["accounts"], tables["groups"]),
-        on="member_id",
-    ).select("action_id", "group_id", "member_id")
+    stripped = pl.concat(
+        [
+            commands.strip_edges(tables["findings"], tables["accounts"], tables["groups"]),
+            # and the other force's roles held through disabled application logins
+            commands.disabled_logins(
+                tables["memberships"].join(strip, on="member_id", how="semi"),
+                tables["accounts"],
+                tables["groups"],
+            ),
+        ]
+    )
+    strip_edges = strip.join(stripped, on="member_id").select("action_id", "group_id", "member_id")
     # a guest or a deleted group loses every edge it is on
     gone = _of(actions, A.REMOVE_GUEST.value, A.DELETE_GROUP.value).select(
         "action_id", obj=pl.coalesce("member_id", "group_id")

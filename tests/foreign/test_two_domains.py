@@ -132,8 +132,8 @@ def test_two_domains_in_one_run_equal_truth(
     ]  # fmt: skip
     acts = a.actions.filter(pl.col("kind").is_in(["quarantine-trust", "remove-trust"]))
     assert sorted(acts["powershell"]) == [
-        f"# once the services hosted across it have moved: netdom trust {NEW_WARKS.realm} "
-        f"/domain:{ALLIANCE.realm} /remove /force",
+        f"# only once the services hosted across it have moved:\nnetdom trust {NEW_WARKS.realm}"
+        f" /domain:{ALLIANCE.realm} /remove /force",
         f"netdom trust {ALLIANCE.realm} /domain:{NEW_WARKS.realm} /quarantine:yes",
     ]
     # the cuts: the foreign principals leave the group by SID (their GUIDs mean nothing in the

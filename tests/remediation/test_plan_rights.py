@@ -312,3 +312,28 @@ def test_an_owner_of_the_other_forces_application(rules: list[Rule]) -> None:
     assert "service_principal" not in by_group["team"]["target"]
     assert Change.of(by_group["app"]).service_principal
     assert not Change.of(by_group["team"]).service_principal
+
+
+def test_an_inactive_accounts_disabled_application_login_is_removed_in_the_application(
+    rules: list[Rule],
+) -> None:
+    """A login the application has disabled gives no access today, so no finding of its own;
+    the inactive-access finding's action says to remove the role in the application (a
+    re-enabled login would get it back), and it is counted among what the account leaves."""
+    findings, actions = plan(
+        rules,
+        [{"id": "k1", "org": "warks", "enabled": False}],
+        [{"id": "role", "org": "wmp", "name": "Custody Officer", "source": "csv:niche",
+          "mastered": "app"}],
+        [["role", "k1", "disabled"]],
+    )  # fmt: skip
+    assert sorted(findings["rule_id"]) == ["inactive-cross-org-access"]
+    row = one(actions, "remove-memberships")
+    assert row["summary"] == (
+        "Remove disabled account k1 from 1 group(s) and application role(s) of the other force"
+    )
+    assert row["powershell"] == (
+        "# In application csv:niche: remove role Custody Officer from user k1 (its login is "
+        "disabled; a re-enabled login would get it back)"
+    )
+    assert_one_action_per_finding(findings, actions)
