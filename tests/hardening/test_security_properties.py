@@ -346,11 +346,14 @@ def _identifying(run_dir: Path) -> list[str]:
     from accessaudit.store.runs import open_run
 
     info = open_run(run_dir)
-    # built-in objects (RID below 1000: Administrator, Guest, Domain Admins ...) name nobody,
-    # and the rule catalogue's own text uses their names
+    # built-in objects (RID below 1000: Administrator, Guest, Domain Admins ...) and
+    # applications' roles and enterprise applications name nobody: they stay readable in a
+    # pseudonymised report, and the rule catalogue's own text uses such names
     rid = pl.col("sid").str.extract(r"-(\d+)$", 1).cast(pl.Int64, strict=False).fill_null(9999)
     accounts = read_table(info, "accounts").filter(rid >= 1000)
-    groups = read_table(info, "groups").filter(rid >= 1000)
+    groups = read_table(info, "groups").filter(
+        (rid >= 1000) & (pl.col("kind").fill_null("") != "app-role")
+    )
     values: set[str] = set()
     for df, cols in (
         (accounts, ("username", "display_name", "upn", "mail", "sid", "dn", "employee_id")),

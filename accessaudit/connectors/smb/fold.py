@@ -56,6 +56,38 @@ def right_of(mask: pl.Expr) -> pl.Expr:
 _KEY: Final = ["trustee", "deny", "mapped"]
 
 
+def _inherit_origin(level: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFrame:
+    """``level`` (one depth's entries) with ``origin``: the node where an entry is set. An entry
+    that repeats a container-inheritable entry of its parent (the same trustee, deny and rights,
+    flagged inherited or with the same flags) comes from where the parent's does; a protected
+    node's entries, and new ones, are set here."""
+    carriers = (
+        previous.filter(pl.col("ci"))
+        .select(
+            "trustee",
+            "deny",
+            "mapped",
+            parent="i",
+            _origin="origin",
+            _pflags=pl.col("flags") & ~INHERITED,
+        )
+        .unique(["parent", *_KEY], keep="first")
+    )
+    return (
+        level.join(carriers, on=["parent", *_KEY], how="left")
+        .with_columns(
+            origin=pl.when(
+                pl.col("_origin").is_not_null()
+                & ~pl.col("protected").fill_null(False)
+                & (pl.col("flagged") | ((pl.col("flags") & ~INHERITED) == pl.col("_pflags")))
+            )
+            .then(pl.col("_origin"))
+            .otherwise(pl.col("i"))
+        )
+        .drop("_origin", "_pflags")
+    )
+
+
 def fold(nodes: pl.DataFrame, aces: pl.DataFrame) -> pl.DataFrame:
     """One row per entry where it is set: ``i`` (the node), trustee, deny, right, inherited
     (flagged INHERITED there: set above what was walked or readable), reach.
@@ -80,34 +112,7 @@ def fold(nodes: pl.DataFrame, aces: pl.DataFrame) -> pl.DataFrame:
     for depth in levels:
         level = rows.filter(pl.col("depth") == depth)
         if previous is not None and level.height:
-            carriers = (
-                previous.filter(pl.col("ci"))
-                .select(
-                    "trustee",
-                    "deny",
-                    "mapped",
-                    parent="i",
-                    _origin="origin",
-                    _pflags=pl.col("flags") & ~INHERITED,
-                )
-                .unique(["parent", *_KEY], keep="first")
-            )
-            level = (
-                level.join(carriers, on=["parent", *_KEY], how="left")
-                .with_columns(
-                    origin=pl.when(
-                        pl.col("_origin").is_not_null()
-                        & ~pl.col("protected").fill_null(False)
-                        & (
-                            pl.col("flagged")
-                            | ((pl.col("flags") & ~INHERITED) == pl.col("_pflags"))
-                        )
-                    )
-                    .then(pl.col("_origin"))
-                    .otherwise(pl.col("i"))
-                )
-                .drop("_origin", "_pflags")
-            )
+            level = _inherit_origin(level, previous)
         else:
             level = level.with_columns(origin=pl.col("i"))
         done.append(level)
