@@ -81,13 +81,17 @@ def test_arm_assignments_at_above_and_below_a_subscription(
     collection = collect(source(emu, pki, tmp_path), now=None)
     grants = collection.table("grants")
     sp = next(iter(emu.apps.values())).service_principal_id
-    assert grants.select("principal_id", "resource_id", "right").sort("resource_id").rows() == [
-        (USER_W, MG_SCOPE.lower(), "Reader"),
-        (sp, f"/subscriptions/{WMP}", "Reader"),
-        (USER_K, f"/subscriptions/{WMP}", "Owner"),
-        (GROUP_K, RG.lower(), "Contributor"),
-        (USER_W, VM.lower(), "Reader"),
-    ]
+    got = grants.select("principal_id", "resource_id", "right").rows()
+    assert sorted(got, key=lambda r: (r[1], r[2], r[0])) == sorted(
+        [
+            (USER_W, MG_SCOPE.lower(), "Reader"),
+            (sp, f"/subscriptions/{WMP}", "Reader"),
+            (USER_K, f"/subscriptions/{WMP}", "Owner"),
+            (GROUP_K, RG.lower(), "Contributor"),
+            (USER_W, VM.lower(), "Reader"),
+        ],
+        key=lambda r: (r[1], r[2], r[0]),
+    )  # one subscription holds two assignments: compared in a total order, not by scope alone
     resources = collection.table("resources").sort("resource_id")
     assert resources.select("resource_id", "object_class", "name", "parent_id").rows() == [
         (MG_SCOPE.lower(), "managementGroup", MG, None),
