@@ -179,6 +179,15 @@ def fork_run(
     return pid
 
 
+def _data_dir(config: Path) -> Path:
+    """The configuration's ``audit.data_dir``, relative to its folder (as load_settings does)."""
+    import tomllib
+
+    audit = tomllib.loads(config.read_text(encoding="utf-8-sig")).get("audit", {})
+    value = Path(audit.get("data_dir", "accessaudit-data"))
+    return value if value.is_absolute() else config.parent / value
+
+
 def main() -> None:
     config, kills_wanted, seed, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     # everything a run imports, once, before forking
@@ -187,9 +196,11 @@ def main() -> None:
     import accessaudit.report.exports
     import accessaudit.store.retention
     import accessaudit.store.verify  # noqa: F401
-    from accessaudit.config.settings import load_settings
 
-    data = load_settings(Path(config)).audit.data_dir
+    # Not load_settings: validating a config compiles its regexes with polars, which starts
+    # polars' thread pool in this process, and a child forked while those threads hold a lock
+    # waits on it for ever. This process must stay single-threaded: it only reads data_dir.
+    data = _data_dir(Path(config))
     log = data.parent / "run.jsonl"
     checker = Checker(data, log)
     rng = random.Random(seed)
