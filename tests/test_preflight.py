@@ -64,7 +64,7 @@ def test_a_missing_export_stops_the_run_before_any_server_is_asked(
     line = config.read_text().splitlines().index('path = "gone/athena.csv"') + 1
     assert p.stderr.splitlines() == [
         f"accessaudit: error: config.toml:{line}: source 'athena': path gone/athena.csv does "
-        "not exist (fix the path or set the secret; nothing was collected)"
+        "not exist (fix the path; nothing was collected)"
     ]
     assert time.monotonic() - started < 60  # no connect_timeout spent on 127.0.0.1:1
     assert not (tmp_path / "accessaudit-data" / "runs").exists()
@@ -83,8 +83,9 @@ def test_a_missing_password_variable_is_found_before_collecting(
     line = config.read_text().splitlines().index('password_env = "AA_TEST_PREFLIGHT_PW"') + 1
     assert p.returncode == 2
     assert p.stderr.splitlines() == [
-        f"accessaudit: error: config.toml:{line}: source 'dc': environment variable "
-        "AA_TEST_PREFLIGHT_PW is not set (fix the path or set the secret; nothing was collected)"
+        f"accessaudit: error: config.toml:{line}: source 'dc': secret environment variable "
+        "AA_TEST_PREFLIGHT_PW is not set (export AA_TEST_PREFLIGHT_PW before running, or use a "
+        "secret file; nothing was collected)"
     ]
     p = _cli("rules", "list", "--config", "config.toml", cwd=tmp_path, env=env)
     assert p.returncode == 0, p.stderr
@@ -99,10 +100,13 @@ def test_every_problem_is_counted_and_folders_are_not_files(tmp_path: Path) -> N
     )  # fmt: skip
     settings = load_settings(config)
     problems = source_problems(settings, secrets=True)
-    assert [(loc, msg.split(": ", 1)[1]) for loc, msg in problems] == [
+    assert [(loc, msg.split(": ", 1)[1]) for loc, msg, _ in problems] == [
         (("sources", 0, "path"), f"path {tmp_path / 'folder.csv'} is a folder, not a regular file"),
         (("sources", 1, "path"), f"path {tmp_path / 'missing.csv'} does not exist"),
-        (("sources", 2, "password_file"), f"password_file {tmp_path / 'pw.txt'} does not exist"),
+        (
+            ("sources", 2, "password_file"),
+            f"cannot read secret file {tmp_path / 'pw.txt'}: does not exist",
+        ),
     ]
     (tmp_path / "pw.txt").write_text("secret")
     (tmp_path / "missing.csv").write_text("Login,Role\n")

@@ -52,39 +52,59 @@ def _problems_of_path(value: Path) -> str | None:
     return None
 
 
-def _secret_problem(ref: SecretRef) -> str | None:
+#: A problem: where its key is in the configuration, what is wrong, what to do.
+Problem = tuple[tuple[int | str, ...], str, str]
+_PATH_HINT = "fix the path"
+_FILE_HINT = "check the path and that only this account can read it (chmod 600)"
+
+
+def _secret_problem(ref: SecretRef) -> tuple[str, str] | None:
+    """What is wrong with a secret given by environment variable or keyring, in the words
+    :meth:`SecretRef.resolve` uses, and what to do; None when it is there."""
     if ref.env:
-        return None if os.environ.get(ref.env) else f"environment variable {ref.env} is not set"
+        if os.environ.get(ref.env):
+            return None
+        return (
+            f"secret {ref.describe()} is not set",
+            f"export {ref.env} before running, or use a secret file",
+        )
     if ref.keyring:
         try:
             ref.resolve()
         except ConfigError as exc:
-            return exc.message
+            return exc.message, exc.hint
     return None  # a file: checked as a path
 
 
-def source_problems(
-    settings: Settings, *, secrets: bool
-) -> list[tuple[tuple[int | str, ...], str]]:
-    """Every problem of the sources on this machine: ``(loc, message)``, ``loc`` the key's
-    place in the configuration (``("sources", 2, "path")``)."""
-    out: list[tuple[tuple[int | str, ...], str]] = []
+def _path_problem(name: str, value: Path) -> tuple[str, str] | None:
+    problem = _problems_of_path(value)
+    if problem is None:
+        return None
+    if name.removesuffix("_file") in SECRET_PROPERTIES:
+        return f"cannot read secret file {value}: {problem.removeprefix(str(value)).strip()}", (
+            _FILE_HINT
+        )
+    return f"{name} {problem}", _PATH_HINT
+
+
+def source_problems(settings: Settings, *, secrets: bool) -> list[Problem]:
+    """Every problem of the sources on this machine: ``(loc, message, hint)``, ``loc`` the
+    key's place in the configuration (``("sources", 2, "path")``)."""
+    out: list[Problem] = []
     for i, source in enumerate(settings.sources):
         prefix = f"source '{source.name}': "
         for name, value in source:
-            if isinstance(value, Path):
-                problem = _problems_of_path(value)
-                if problem:
-                    out.append((("sources", i, name), f"{prefix}{name} {problem}"))
+            found = _path_problem(name, value) if isinstance(value, Path) else None
+            if found:
+                out.append((("sources", i, name), prefix + found[0], found[1]))
         if not secrets:
             continue
         for prop in SECRET_PROPERTIES:
             ref: Any = getattr(source, prop, None)
-            if isinstance(ref, SecretRef):
-                problem = _secret_problem(ref)
-                if problem:
-                    key = f"{prop}_env" if ref.env else f"{prop}_keyring"
-                    out.append((("sources", i, key), f"{prefix}{problem}"))
+            secret = _secret_problem(ref) if isinstance(ref, SecretRef) else None
+            if secret:
+                key = f"{prop}_env" if ref.env else f"{prop}_keyring"
+                out.append((("sources", i, key), prefix + secret[0], secret[1]))
     return out
 
 
@@ -94,13 +114,10 @@ def check_sources(settings: Settings, config_path: Path | None, *, secrets: bool
     problems = source_problems(settings, secrets=secrets)
     if not problems:
         return
-    loc, message = problems[0]
+    loc, message, hint = problems[0]
     where = _where(config_path, loc)
     more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-    raise ConfigError(
-        f"{where}{message}{more}",
-        "fix the path or set the secret; nothing was collected",
-    )
+    raise ConfigError(f"{where}{message}{more}", f"{hint}; nothing was collected")
 
 
 def _where(config_path: Path | None, loc: Sequence[int | str]) -> str:

@@ -59,8 +59,8 @@ def test_path_that_is_not_a_regular_file_fails_at_once(
     # found by the checks before anything is collected, naming the config's line
     assert line.startswith(f"accessaudit: error: {config}:")
     assert line.endswith(
-        f": source 'niche': path {target} is {what}, not a regular file (fix the path or set"
-        " the secret; nothing was collected)"
+        f": source 'niche': path {target} is {what}, not a regular file (fix the path; nothing"
+        " was collected)"
     )
     assert not (tmp_path / "data" / "runs").exists() or not any(
         (tmp_path / "data" / "runs").iterdir()
