@@ -23,6 +23,7 @@ from accessaudit.pipeline.progress import Counts, Progress, no_counts, noop
 from accessaudit.pipeline.publish import write_run
 from accessaudit.pipeline.result import RunResult
 from accessaudit.pipeline.rulecheck import check_queries
+from accessaudit.report import tracking
 from accessaudit.store.retention import prune_runs
 from accessaudit.store.runs import (
     RunStore,
@@ -46,6 +47,7 @@ def run_audit(
     check_queries(rules, rule_overrides(settings, rules))  # fail before touching a server
     declared_hosts(settings)  # ... and so do two sources of one directory declaring two hosts
     check_sources(settings, config_path)  # ... a missing export, CA file or password variable
+    tracking.load(settings.audit.data_dir)  # ... and a damaged worklist tracking file
     register = load_configured(settings, [r.id for r in rules])  # ... and so does the register
     store = RunStore(settings.audit.data_dir)
     with store.lock():

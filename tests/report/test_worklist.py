@@ -261,3 +261,17 @@ def test_edited_status_survives_the_next_runs_export(tmp_path: Path) -> None:
     assert got["status"].to_list() == ["in progress", "in progress"]
     # text typed by someone, neutralised on the way out
     assert got["notes"].to_list() == ["'@SUM(1+1)*cmd|' /C calc'!A0"] * 2
+
+
+def test_a_damaged_tracking_file_stops_the_run_before_anything_is_collected(
+    tmp_path: Path,
+) -> None:
+    from accessaudit.pipeline.demo import prepare_demo
+    from accessaudit.pipeline.run import run_audit
+
+    settings = prepare_demo(tmp_path / "demo", accounts=600, seed=7)
+    settings.audit.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.audit.data_dir / tracking.TRACKING_FILE).write_text("{damaged")
+    with pytest.raises(InputFileError, match="damaged tracking file"):
+        run_audit(settings)
+    assert not (settings.audit.data_dir / "runs").exists()
