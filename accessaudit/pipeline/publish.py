@@ -218,7 +218,9 @@ def write_run(
         manifest = _manifest(analysis, settings, sources, history, register, started)
         trend = stored_points(store.data_dir, {"run_id": writer.run_id, **manifest})
         shown = _shown(analysis, history, manifest, register, settings, progress)
-        _write_exports(writer, shown, trend, settings.report.formats, tracking.load(store.data_dir))
+        # the team's tracking columns name people (owners, notes): not in pseudonymised outputs
+        tracked = None if settings.report.pseudonymise else tracking.load(store.data_dir)
+        _write_exports(writer, shown, trend, settings.report.formats, tracked)
         if "html" in settings.report.formats:
             progress("rendering the HTML report")
             _write_report(writer, shown, settings, previous, trend)

@@ -261,6 +261,12 @@ def test_edited_status_survives_the_next_runs_export(tmp_path: Path) -> None:
     assert got["status"].to_list() == ["in progress", "in progress"]
     # text typed by someone, neutralised on the way out
     assert got["notes"].to_list() == ["'@SUM(1+1)*cmd|' /C calc'!A0"] * 2
+    # the tracking columns name people (owners, notes): a pseudonymised run leaves them empty
+    report = settings.report.model_copy(update={"pseudonymise": True})
+    third = run_audit(settings.model_copy(update={"report": report}))
+    shared = pl.read_csv(third.run.path / "actions.csv", encoding="utf8-lossy")
+    assert shared["status"].null_count() == shared.height
+    assert shared["notes"].null_count() == shared.height
 
 
 def test_a_damaged_tracking_file_stops_the_run_before_anything_is_collected(
