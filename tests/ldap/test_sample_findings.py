@@ -55,6 +55,18 @@ CONTROL_RULES = (
 )
 
 
+#: Rules of the sample's data paths (plants_data: a file share, mailboxes, Azure scopes), which
+#: are not directory objects: the servers hold none of them either.
+DATA_RULES = (
+    "cross-org-share-access",
+    "cross-org-share-read",
+    "cross-org-mailbox-access",
+    "cross-org-mailbox-read",
+    "cross-org-azure-role",
+    "cross-org-azure-reader",
+)
+
+
 def _truth(sample: Sample, idmap: IdMap, truth: pl.DataFrame | None = None) -> pl.DataFrame:
     """The planted findings with the sample's ids replaced by the server's.
 
@@ -63,8 +75,8 @@ def _truth(sample: Sample, idmap: IdMap, truth: pl.DataFrame | None = None) -> p
     """
     truth = sample.truth if truth is None else truth
     # the sample's security descriptors are not loaded into the servers (tests/control plants
-    # its own on Samba): its control findings are expected in memory only
-    truth = truth.filter(~pl.col("rule_id").is_in(CONTROL_RULES))
+    # its own on Samba), nor its data paths (tests/datapaths serves its own): expected in memory
+    truth = truth.filter(~pl.col("rule_id").is_in([*CONTROL_RULES, *DATA_RULES]))
     mapped = truth.with_columns(
         [pl.col(c).replace(idmap.ids) for c in (*TRUTH_KEYS[1:], "resource_id")]
     )
