@@ -34,16 +34,30 @@ def control_section(
 ) -> dict[str, Any]:
     """Counts per control rule, the open control findings worst first (they are sorted so),
     and the remove-ace / change-owner actions with their commands."""
-    findings = [f for f in f_rows if f[F["rule_id"]] in CONTROL_RULES]
+    return rule_section(f_rows, a_rows, objs, docs, CONTROL_RULES, CONTROL_ACTIONS)
+
+
+def rule_section(
+    f_rows: Sequence[Sequence[Any]],
+    a_rows: Sequence[Sequence[Any]],
+    objs: Objects,
+    docs: Mapping[str, Mapping[str, Any]],
+    rules: Sequence[str],
+    kinds: Sequence[str],
+) -> dict[str, Any]:
+    """A report section of a family of rules (control, data paths): counts per rule, its open
+    findings worst first (they are sorted so), and its actions of ``kinds`` with their
+    commands, each list cut at :data:`SHOWN` (every row is in the exports)."""
+    findings = [f for f in f_rows if f[F["rule_id"]] in rules]
     open_rows = [f for f in findings if f[F["status"]] == "open"]
     counts = Counter(f[F["rule_id"]] for f in open_rows)
-    actions = [a for a in a_rows if a[A["kind"]] in CONTROL_ACTIONS]
+    actions = [a for a in a_rows if a[A["kind"]] in kinds]
     return {
         "total": len(findings),
         "open": len(open_rows),
         "by_rule": [
             {"rule_id": r, "title": docs[r]["title"] if r in docs else r, "open": counts[r]}
-            for r in CONTROL_RULES
+            for r in rules
             if r in docs
         ],
         "rows": [finding_view(f, objs, docs) for f in open_rows[:SHOWN]],
