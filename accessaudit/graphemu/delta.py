@@ -1,13 +1,40 @@
-"""Delta queries: ``/users/delta`` and ``/groups/delta`` (graph/delta-query-overview)."""
+"""Delta queries: ``/users/delta`` and ``/groups/delta``, as untidy as Graph's.
+
+Facts (learn.microsoft.com unless said otherwise):
+
+* "The same resource may be returned more than once ... replays" and entities are not returned
+  in any guaranteed order (delta-query-overview, "Replays"; the optional client-side dedup in
+  its call pattern). Here both are ON by default: :attr:`DeltaQueries.delta_replay` repeats every
+  third entry of a round later in the round, :attr:`DeltaQueries.delta_out_of_order` shuffles the
+  round's entries (seeded by the round, so a test run is repeatable). Tests that count pages or
+  entries turn them off with :meth:`DeltaQueries.tidy_delta`.
+* "``$select`` ... limits which changes are tracked": an object whose only changes are to
+  properties outside ``$select`` is not returned (delta-query-overview, "Use $select to track
+  changes"); its links count for groups selecting ``members`` / ``owners``.
+* ``$filter=id eq '...'`` (up to 50 ids joined with ``or``) tracks only those objects (user-delta,
+  group-delta "Optional query parameters"); the filter is kept in the tokens like ``$select``.
+* Page size: ``Prefer: odata.maxpagesize=N`` is honoured and echoed in ``Preference-Applied``
+  (OData 4.0 part 1, 8.2.8.3); Graph caps directory objects at 200 per delta page and uses that
+  size when no preference is given (learn.microsoft.com/answers 2052165, a Microsoft moderator;
+  [secondary]). The default here is 100 [assumed] so that the sample's rounds span pages.
+* Never-set properties are omitted from delta entries rather than sent as ``null``
+  (delta-query-overview: "properties ... that have not been set are not included" for created
+  resources [paraphrase]); a property set to null is returned as null.
+* ``$top`` is ignored on delta (learn.microsoft.com/answers 1090464); ``$orderby``, ``$expand``
+  (but ``members``), ``$search`` and ``$count`` are refused (:mod:`.odata`).
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from accessaudit.graphemu.odata import delta_ids
 from accessaudit.graphemu.protocol import Caller, GraphError, Reply, Request, _Cursor
 from accessaudit.graphemu.schema import ODATA_TYPE
 from accessaudit.graphemu.tenant import Tenant
@@ -21,6 +48,15 @@ class DeltaQueries:
     delta_page_size: int
     delta_members_per_entry: int
     delta_replay: bool
+    #: the round's entries shuffled across its pages (Graph guarantees no order)
+    delta_out_of_order: bool = True
+    #: the largest ``Prefer: odata.maxpagesize`` honoured (directory objects, [secondary])
+    delta_max_page_size: int = 200
+
+    def tidy_delta(self) -> None:
+        """No replays, entries in change order: for tests that count pages or entries."""
+        self.delta_replay = False
+        self.delta_out_of_order = False
 
     if TYPE_CHECKING:
         # Provided by GraphApi.
@@ -38,8 +74,15 @@ class DeltaQueries:
 
         def _store(self, cursor: _Cursor) -> str: ...
 
-    def _delta_link(self, req: Request, kind: str, version: int, select: list[str] | None) -> str:
-        state = {"k": kind, "v": version, "s": select, "t": int(time.time())}
+    def _delta_link(
+        self,
+        req: Request,
+        kind: str,
+        version: int,
+        select: list[str] | None,
+        ids: list[str] | None = None,
+    ) -> str:
+        state = {"k": kind, "v": version, "s": select, "f": ids, "t": int(time.time())}
         token = base64.urlsafe_b64encode(json.dumps(state).encode()).decode().rstrip("=")
         return f"{self._base_url()}{req.path}?$deltatoken={token}"
 
@@ -49,6 +92,7 @@ class DeltaQueries:
         if cursor is None:
             since: int | None = None
             select = self._select(req, kind)
+            ids = delta_ids(req.query["$filter"]) if "$filter" in req.query else None
             token = req.query.get("$deltatoken")
             if token == "latest":  # noqa: S105 - a delta-token keyword, not a secret
                 return Reply(
@@ -56,7 +100,7 @@ class DeltaQueries:
                     {
                         "@odata.context": self._context(head),
                         "@odata.deltaLink": self._delta_link(
-                            req, kind, caller.tenant.version, select
+                            req, kind, caller.tenant.version, select, ids
                         ),
                         "value": [],
                     },
@@ -64,7 +108,7 @@ class DeltaQueries:
             if token:
                 try:
                     state = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-                    since, select = int(state["v"]), state["s"]
+                    since, select, ids = int(state["v"]), state["s"], state.get("f")
                     assert state["k"] == kind
                 except Exception:
                     raise GraphError(
@@ -81,9 +125,15 @@ class DeltaQueries:
             with caller.tenant.lock:
                 entries = self._delta_entries(req, caller, kind, since, select)
                 version = caller.tenant.version
+            if ids is not None:
+                wanted = set(ids)
+                entries = [e for e in entries if e["id"] in wanted]
+            entries = self._untidy(entries, version)
             cursor = _Cursor(req.path, 0, time.time(), entries, version, select)
+            cursor.delta_ids = ids
         assert cursor.entries is not None
-        end = cursor.offset + self.delta_page_size
+        size, applied = self._delta_size(req)
+        end = cursor.offset + size
         body: dict[str, Any] = {"@odata.context": self._context(head)}
         if end < len(cursor.entries):
             nxt = _Cursor(
@@ -94,13 +144,35 @@ class DeltaQueries:
                 cursor.delta_version,
                 cursor.delta_select,
             )
+            nxt.delta_ids = cursor.delta_ids
             body["@odata.nextLink"] = f"{self._base_url()}{req.path}?$skiptoken={self._store(nxt)}"
         else:
             body["@odata.deltaLink"] = self._delta_link(
-                req, kind, cursor.delta_version, cursor.delta_select
+                req, kind, cursor.delta_version, cursor.delta_select, cursor.delta_ids
             )
         body["value"] = cursor.entries[cursor.offset : end]
-        return Reply(200, body)
+        headers = {"Preference-Applied": f"odata.maxpagesize={applied}"} if applied else {}
+        return Reply(200, body, headers)
+
+    def _delta_size(self, req: Request) -> tuple[int, int | None]:
+        """Entries on this page, and the ``odata.maxpagesize`` applied (None: no preference)."""
+        m = re.search(r"odata\.maxpagesize\s*=\s*(\d+)", req.headers.get("prefer", ""))
+        if not m:
+            return self.delta_page_size, None
+        size = max(1, min(int(m.group(1)), self.delta_max_page_size))
+        return size, size
+
+    def _untidy(self, entries: list[dict[str, Any]], version: int) -> list[dict[str, Any]]:
+        """Graph's order and replays: shuffled (seeded by the round), every third entry again."""
+        rng = random.Random(version * 7919 + len(entries))
+        out = list(entries)
+        if self.delta_out_of_order:
+            rng.shuffle(out)
+        if self.delta_replay:
+            out += [dict(e) for e in out[::3]]
+            if self.delta_out_of_order:
+                rng.shuffle(out)
+        return out
 
     def _delta_entries(
         self,
@@ -115,14 +187,16 @@ class DeltaQueries:
             r for r in ("members", "owners") if kind == "group" and r in (select or [])
         ]
         minimal = "return=minimal" in req.headers.get("prefer", "")
-        changed, link_changes = _changes(tenant, kind, relations, since)
+        changed, link_changes = _changes(tenant, kind, relations, since, select)
         entries: list[dict[str, Any]] = []
         ids = list(dict.fromkeys([*changed, *[g for g in link_changes if g in tenant.objects]]))
         for object_id in ids:
             props_changed = since is None or tenant.changed.get(object_id, 0) > since
             first: dict[str, Any]
             if props_changed or not minimal:
-                first = self._project(tenant.objects[object_id], kind, select)
+                obj = tenant.objects[object_id]
+                # never-set properties are omitted, not null (delta-query-overview)
+                first = {k: v for k, v in self._project(obj, kind, select).items() if k in obj}
             else:
                 first = {"id": object_id}
             entries.extend(self._with_links(object_id, first, link_changes.get(object_id, {})))
@@ -130,8 +204,6 @@ class DeltaQueries:
             for object_id, (version, reason, removed_kind) in tenant.removed.items():
                 if version > since and removed_kind == kind:
                     entries.append({"id": object_id, "@removed": {"reason": reason}})
-        if self.delta_replay:
-            entries = entries + [dict(e) for e in entries]
         return entries
 
     def _with_links(
@@ -159,11 +231,21 @@ class DeltaQueries:
         return entries
 
 
+def _tracked(tenant: Tenant, object_id: str, since: int, select: list[str] | None) -> bool:
+    """Whether a change after ``since`` touched the object's tracked properties: any when
+    there is no ``$select``, else created since or a selected property changed since."""
+    marks = tenant.changed_props.get(object_id)
+    if select is None or marks is None:
+        return True
+    return any(v > since and (p == "*" or p in select) for p, v in marks.items())
+
+
 def _changes(
-    tenant: Tenant, kind: str, relations: list[str], since: int | None
+    tenant: Tenant, kind: str, relations: list[str], since: int | None, select: list[str] | None
 ) -> tuple[list[str], dict[str, dict[tuple[str, str], dict[str, Any]]]]:
-    """The ids of the objects of ``kind`` changed after version ``since`` (every one when None)
-    and, per group, its changed links of ``relations`` keyed by (relation, target)."""
+    """The ids of the objects of ``kind`` whose tracked properties changed after version
+    ``since`` (every one when None) and, per group, its changed links of ``relations`` keyed by
+    (relation, target)."""
     link_changes: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
     if since is None:
         changed = [o["id"] for o in tenant.of_type(kind)]
@@ -175,7 +257,11 @@ def _changes(
                         "id": target,
                     }
         return changed, link_changes
-    changed = [i for i, v in tenant.changed.items() if v > since and tenant.types.get(i) == kind]
+    changed = [
+        i
+        for i, v in tenant.changed.items()
+        if v > since and tenant.types.get(i) == kind and _tracked(tenant, i, since, select)
+    ]
     for link in tenant.links:
         if link.version <= since or link.relation not in relations:
             continue

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from accessaudit.graphemu.delta import DeltaQueries
+from accessaudit.graphemu.odata import DELTA_SEGMENTS, check_options, order_keys
 from accessaudit.graphemu.protocol import (
     ADVANCED_MESSAGE,
     Caller,
@@ -52,6 +53,48 @@ def _equality_test(prop: str, value: object, *, equal: bool) -> Callable[[dict[s
     return test
 
 
+def _membership_test(prop: str, values: frozenset[str]) -> Callable[[dict[str, Any]], bool]:
+    """``prop in ('a', 'b')``."""
+
+    def test(obj: dict[str, Any]) -> bool:
+        return obj.get(prop) in values
+
+    return test
+
+
+def _split_count(req: Request, cast: list[str]) -> tuple[list[str], bool]:
+    """A relationship's trailing segments without a final ``$count``, and whether it had one
+    (which needs ``ConsistencyLevel: eventual``: aad-advanced-queries)."""
+    if not cast or cast[-1] != "$count":
+        return cast, False
+    if not req.advanced:
+        raise GraphError(400, "Request_BadRequest", "$count is not currently supported.")
+    return cast[:-1], True
+
+
+def _cast_type(cast: list[str], allowed: tuple[str, ...]) -> str:
+    """The type of an OData cast segment (``microsoft.graph.user``: fully qualified only)."""
+    type_name = cast[0].removeprefix("microsoft.graph.")
+    if len(cast) > 1 or not cast[0].startswith("microsoft.graph.") or type_name not in allowed:
+        raise GraphError(
+            400,
+            "Request_UnsupportedQuery",
+            f"The type cast '{cast[0]}' is not supported for this relationship.",
+        )
+    return type_name
+
+
+def _sort_key(prop: str) -> Callable[[dict[str, Any]], tuple[bool, str]]:
+    def key(obj: dict[str, Any]) -> tuple[bool, str]:
+        return obj.get(prop) is None, str(obj.get(prop) or "").lower()
+
+    return key
+
+
+def _count_reply(count: int) -> Reply:
+    return Reply(200, str(count), {"Content-Type": "text/plain"})
+
+
 class GraphApi(DeltaQueries, AppsAndRoles):
     """The read side of Graph v1.0 for the emulator's tenants."""
 
@@ -61,9 +104,9 @@ class GraphApi(DeltaQueries, AppsAndRoles):
         self._lock = threading.Lock()
         self.page_token_ttl: float | None = None  # seconds; None = page tokens never expire
         self.signin_page_cap = 500  # 120 in older docs, 500 in the 2025 docs
-        self.delta_page_size = 50  # entries per delta page [assumed]
+        self.delta_page_size = 100  # delta entries per page without a Prefer [assumed]
         self.delta_members_per_entry = 100  # members@delta slice per group entry [assumed]
-        self.delta_replay = False  # repeat every changed entry once (documented "replays")
+        self.delta_replay = True  # documented "replays": on by default (see .delta)
         #: documented v1.0 known issue: service principals are not listed as members / owners
         self.omit_service_principals = False
 
@@ -79,6 +122,7 @@ class GraphApi(DeltaQueries, AppsAndRoles):
         segs = [unquote(s) for s in req.path.split("/")[2:] if s != ""]
         if not segs:
             raise GraphError(400, "BadRequest", "Invalid request.")
+        check_options(req, segs)
         head, rest = segs[0], segs[1:]
         if head in ("users", "groups"):
             return self._directory(req, caller, head, rest)
@@ -237,6 +281,17 @@ class GraphApi(DeltaQueries, AppsAndRoles):
                     )
                 tests.append(_text_test(prop, text.lower(), ends=op == "endswith"))
                 continue
+            m = re.fullmatch(r"(\w+)\s+in\s+\((.*)\)", clause.strip(), re.I)
+            if m:
+                # "$filter (eq, in) on id" (user-list, group-list); at most 15 values [assumed]
+                values = [v.strip() for v in m.group(2).split(",") if v.strip()]
+                if not values or not all(v.startswith("'") and v.endswith("'") for v in values):
+                    raise GraphError(
+                        400, "Request_BadRequest", f"Invalid filter clause '{clause}'."
+                    )
+                wanted = frozenset(v[1:-1].replace("''", "'") for v in values)
+                tests.append(_membership_test(m.group(1), wanted))
+                continue
             m = re.fullmatch(r"(\w+)\s+(eq|ne)\s+(.+)", clause.strip())
             if not m:
                 raise GraphError(
@@ -284,7 +339,7 @@ class GraphApi(DeltaQueries, AppsAndRoles):
                 raise GraphError(400, "Request_BadRequest", "$count is not currently supported.")
             items = self._filter(req, tenant.of_type(kind))
             return Reply(200, str(len(items)), {"Content-Type": "text/plain"})
-        if rest[0] in ("delta", "microsoft.graph.delta") and len(rest) == 1:
+        if rest[0] in DELTA_SEGMENTS and len(rest) == 1:
             return self._delta(req, caller, kind)
         obj = tenant.by_id_or_upn(kind, rest[0])
         if obj is None:
@@ -299,8 +354,10 @@ class GraphApi(DeltaQueries, AppsAndRoles):
             return self._links(req, caller, obj["id"], rest[1], rest[2:])
         if kind == "user" and rest[1:] == ["manager"]:
             return self._manager(req, caller, obj["id"])
-        if rest[1] in ("memberOf", "transitiveMemberOf") and len(rest) == 2:
-            return self._member_of(req, caller, obj["id"], transitive=rest[1] != "memberOf")
+        if rest[1] in ("memberOf", "transitiveMemberOf"):
+            return self._member_of(
+                req, caller, obj["id"], rest[2:], transitive=rest[1] != "memberOf"
+            )
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[1]}'.")
 
     def _manager(self, req: Request, caller: Caller, user_id: str) -> Reply:
@@ -321,7 +378,7 @@ class GraphApi(DeltaQueries, AppsAndRoles):
         return Reply(200, body | self._directory_object(caller, manager, select))
 
     def _member_of(
-        self, req: Request, caller: Caller, object_id: str, *, transitive: bool
+        self, req: Request, caller: Caller, object_id: str, cast: list[str], *, transitive: bool
     ) -> Reply:
         """Groups (direct or nested, cycle-safe), activated directory roles held directly and
         administrative units the object is a direct member of (a group in a unit brings the
@@ -357,7 +414,15 @@ class GraphApi(DeltaQueries, AppsAndRoles):
                     {"@odata.type": ODATA_TYPE["administrativeUnit"]}
                     | self._project(tenant.objects[au_id], "administrativeUnit", None)
                 )
-        return self._page(req, entries, dict, self._context("directoryObjects"))
+        cast, counted = _split_count(req, cast)
+        context = "directoryObjects"
+        if cast:
+            type_name = _cast_type(cast, ("group", "directoryRole", "administrativeUnit"))
+            entries = [e for e in entries if e["@odata.type"] == f"#microsoft.graph.{type_name}"]
+            context = f"{type_name}s"
+        if counted:
+            return _count_reply(len(entries))
+        return self._page(req, entries, dict, self._context(context))
 
     def _check_sign_in(self, req: Request, caller: Caller, select: list[str] | None) -> None:
         uses = "signInActivity" in (select or []) or "signInActivity" in req.query.get(
@@ -378,6 +443,10 @@ class GraphApi(DeltaQueries, AppsAndRoles):
         select = self._select(req, kind)
         self._check_sign_in(req, caller, select)
         items = self._search(req, self._filter(req, caller.tenant.of_type(kind)))
+        if "$orderby" in req.query:
+            for prop, descending in reversed(order_keys(req.query["$orderby"])):
+                # case-insensitive, nulls last when ascending [assumed]
+                items = sorted(items, key=_sort_key(prop), reverse=descending)
         cap = 999
         if "signInActivity" in (select or []):
             cap = self.signin_page_cap  # "pages with up to 500 users"
@@ -423,16 +492,13 @@ class GraphApi(DeltaQueries, AppsAndRoles):
         default 100) with ``$select`` applied per type, and an optional OData type cast."""
         tenant = caller.tenant
         context = "directoryObjects"
+        cast, counted = _split_count(req, cast)
         if cast:
-            type_name = cast[0].removeprefix("microsoft.graph.")
-            if len(cast) > 1 or type_name not in ODATA_TYPE:
-                raise GraphError(
-                    400,
-                    "Request_UnsupportedQuery",
-                    f"The type cast '{cast[0]}' is not supported for this relationship.",
-                )
+            type_name = _cast_type(cast, tuple(ODATA_TYPE))
             ids = [i for i in ids if tenant.type_of(i) == type_name]
             context = f"{type_name}s"
+        if counted:
+            return _count_reply(len(ids))
         select = None
         if "$select" in req.query:
             select = [s.strip() for s in req.query["$select"].split(",") if s.strip()]

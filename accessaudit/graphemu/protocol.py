@@ -129,6 +129,7 @@ class _Cursor:
     entries: list[dict[str, Any]] | None = None  # delta: the snapshot being paged
     delta_version: int = 0
     delta_select: list[str] | None = None
+    delta_ids: list[str] | None = None  # delta: the $filter=id eq ids, kept in the tokens
 
 
 def parse_request(method: str, target: str, headers: Mapping[str, str]) -> Request:

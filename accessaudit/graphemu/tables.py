@@ -206,6 +206,7 @@ def tenant_from_tables(
     # Loading is the baseline: start change tracking from here.
     tenant.links.clear()
     tenant.changed.clear()
+    tenant.changed_props.clear()
     return tenant
 
 

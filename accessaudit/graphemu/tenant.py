@@ -65,6 +65,9 @@ class Tenant:
     managers: dict[str, str] = field(default_factory=dict)  # user id -> manager's id
     version: int = 0
     changed: dict[str, int] = field(default_factory=dict)  # id -> version of last change
+    #: id -> property -> version of its last change ("*": the object's creation), so that delta
+    #: returns an object only when a property it tracks ($select) changed (delta-query-overview)
+    changed_props: dict[str, dict[str, int]] = field(default_factory=dict)
     removed: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # id -> (v, reason, t)
     links: list[Link] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -134,8 +137,10 @@ class Tenant:
                 self.owners.setdefault(object_id, [])
             elif kind == "servicePrincipal":
                 self.sp_owners.setdefault(object_id, [])
+            self.changed_props.pop(object_id, None)
             if track:
                 self.changed[object_id] = self._bump()
+                self.changed_props[object_id] = {"*": self.version}
             return object_id
 
     def add_user(self, track: bool = True, **props: Any) -> str:
@@ -207,6 +212,8 @@ class Tenant:
         with self.lock:
             self.objects[object_id].update(props)
             self.changed[object_id] = self._bump()
+            marks = self.changed_props.setdefault(object_id, {})
+            marks.update(dict.fromkeys(props, self.version))
 
     def delete(self, object_id: str, reason: str = "changed") -> None:
         """Delete an object ("changed" = soft-deleted and restorable, "deleted" = gone)."""
@@ -241,6 +248,7 @@ class Tenant:
             for key in [k for k, m in self.managers.items() if m == object_id]:
                 del self.managers[key]
             self.changed.pop(object_id, None)
+            self.changed_props.pop(object_id, None)
             self.removed[object_id] = (self._bump(), reason, kind)
 
     def _link(self, relation: str, group_id: str, target: str, kind: str, *, added: bool) -> None:
