@@ -113,3 +113,47 @@ def test_every_problem_is_counted_and_folders_are_not_files(tmp_path: Path) -> N
     (tmp_path / "folder.csv").rmdir()
     (tmp_path / "folder.csv").write_text("Login,Role\n")
     assert source_problems(settings, secrets=True) == []
+
+
+def _with_sources(values: str) -> str:
+    """Two organisations; Warwickshire's ``sources`` matcher lists ``values``."""
+    return ORGS + f"[organisations.match]\nsources = [{values}]\n" + LDAP + _csv("niche", "n.csv")
+
+
+@pytest.mark.parametrize(
+    ("values", "bad"),
+    [
+        ('"csv:nich"', "csv:nich"),  # a typo of the configured csv:niche
+        ('"csv:niche", "ad:alliance.locl"', "ad:alliance.locl"),
+        ('"entra:not-a-tenant"', "entra:not-a-tenant"),
+    ],
+)
+def test_an_unknown_source_in_a_sources_matcher_is_refused_naming_its_line(
+    tmp_path: Path, env: dict[str, str], values: str, bad: str
+) -> None:
+    (tmp_path / "n.csv").write_text("Login,Role\nada,User\n")
+    config = tmp_path / "config.toml"
+    config.write_text(_with_sources(values))
+    line = config.read_text().splitlines().index(f"sources = [{values}]") + 1
+    for args in (["run", "--config", "config.toml"], ["rules", "list", "--config", "config.toml"]):
+        p = _cli(*args, cwd=tmp_path, env=env)
+        assert p.returncode == 2 and "Traceback" not in p.stderr
+        first = p.stderr.splitlines()[0]
+        assert first.startswith(
+            f"accessaudit: error: config.toml:{line}: organisations[1].match.sources: "
+            f"'{bad}' names no configured source (use the source value its rows carry: "
+            "ad:alliance.local, csv:niche, or entra:<tenant id>"
+        ), first
+
+
+def test_configured_sources_and_application_tenants_are_accepted_in_a_sources_matcher(
+    tmp_path: Path,
+) -> None:
+    from accessaudit.pipeline.hosts import check_match_sources
+
+    config = tmp_path / "config.toml"
+    tenant = "entra:0f2a56c1-98d4-4b43-9e0e-6c3a1b2f7d10"  # an application's home tenant
+    config.write_text(_with_sources(f'"csv:niche", "ad:alliance.local", "{tenant}"'))
+    settings = load_settings(config)
+    check_match_sources(settings, config)  # no error
+    assert settings.organisations[1].match.sources == ["csv:niche", "ad:alliance.local", tenant]

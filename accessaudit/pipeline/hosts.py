@@ -11,14 +11,23 @@ turns the declarations into the views' ``hosts`` frame (source -> host_org), key
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from accessaudit.config.datasources import AzureSource, ExchangeSource, SmbSource
 from accessaudit.config.settings import HostUndeclared, Settings, load_settings
-from accessaudit.config.sources import DirectorySource, EntraSource, LdapSource
+from accessaudit.config.sources import (
+    CsvSource,
+    DirectorySource,
+    EntraSource,
+    LdapSource,
+    SampleSource,
+)
+from accessaudit.config.tomlpos import line_of
 from accessaudit.engine.views import HOSTS_SCHEMA
 from accessaudit.errors import AuditError, ConfigError
 from accessaudit.pipeline.ruleconfig import check_rule_settings
@@ -77,7 +86,64 @@ def load_config(path: Path) -> Settings:
             raise
         raise ConfigError(f"{exc.message}; {evidence}", exc.hint) from None
     check_rule_settings(settings, path)  # overrides against the rules' declared settings
+    check_match_sources(settings, path)
     return settings
+
+
+#: An application's home tenant (``entra:<tenant id>``): a ``sources`` matcher may name one that
+#: is not collected (a multi-tenant application's own tenant, matched on service principals).
+_TENANT = re.compile(r"^entra:[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
+
+
+def collected_sources(settings: Settings) -> dict[str, str]:
+    """The ``source`` value each configured source's rows carry -> the source's name."""
+    out: dict[str, str] = {}
+    for src in settings.sources:
+        if isinstance(src, SampleSource):
+            from accessaudit.sample.sources import sample_sources
+
+            for key in sorted(sample_sources(src.part)):
+                out.setdefault(key, src.name)
+            continue
+        if isinstance(src, DirectorySource):
+            key = source_id(src)
+        elif isinstance(src, CsvSource):
+            key = f"csv:{src.name}"
+        elif isinstance(src, SmbSource):
+            key = f"smb:{src.server.lower()}"
+        elif isinstance(src, ExchangeSource):
+            key = f"exchange:{src.name}"
+        elif isinstance(src, AzureSource):
+            key = f"azure:{src.tenant_id}"
+        else:  # pragma: no cover - every kind is named above
+            continue
+        out.setdefault(key, src.name)
+    return out
+
+
+def check_match_sources(settings: Settings, path: Path | None = None) -> None:
+    """Every value of an organisation's ``sources`` matcher names a configured source (as its
+    rows carry it: ``csv:<name>``, ``ad:<dns domain>``, ``entra:<tenant id>`` ...) or an
+    application's home tenant (``entra:<tenant id>``): a typo would attribute nothing, silently.
+    """
+    known = collected_sources(settings)
+    for j, org in enumerate(settings.organisations):
+        for k, value in enumerate(org.match.sources):
+            if value in known or _TENANT.match(value):
+                continue
+            loc: list[int | str] = ["organisations", j, "match", "sources", k]
+            where = str(path) if path else "configuration"
+            try:
+                line = line_of(path.read_text(encoding="utf-8-sig"), loc) if path else None
+            except (OSError, UnicodeDecodeError):
+                line = None
+            raise ConfigError(
+                f"{where}{f':{line}' if line else ''}: organisations[{j}].match.sources: "
+                f"'{value}' names no configured source",
+                "use the source value its rows carry: "
+                + (", ".join(sorted(known)) or "no source is configured")
+                + ", or entra:<tenant id> for an application's home tenant",
+            )
 
 
 def host_evidence(settings: Settings, names: Iterable[str]) -> str:
