@@ -39,18 +39,203 @@
     return parent;
   }
 
-  function toObject(columns, row) {
+  /* Embedded tables. A block holds either a JSON string, base64 of the gzip-compressed
+   * columnar payload (accessaudit/report/embed.py), decoded here with the browser's own
+   * DecompressionStream (no network, nothing the CSP must allow), or that payload as JSON, or
+   * (a site template's |tojson) row-wise {columns, rows}. A table is {n, names, cols}: each
+   * column either {dict, codes} (dictionary-coded), {values}, or a list column {lengths, items,
+   * offsets}. Rows are never built up front: cell(column, i) reads one value. */
+  var FORMAT = "columnar-1";
+
+  function base64Bytes(text) {
+    if (typeof Uint8Array.fromBase64 === "function") {
+      return Uint8Array.fromBase64(text);
+    }
+    var bin = window.atob(text);
+    var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i += 1) {
+      out[i] = bin.charCodeAt(i);
+    }
+    return out;
+  }
+
+  function prepareColumn(c) {
+    if (c.lengths) {
+      var offsets = new Int32Array(c.lengths.length + 1);
+      for (var i = 0; i < c.lengths.length; i += 1) {
+        offsets[i + 1] = offsets[i] + c.lengths[i];
+      }
+      c.offsets = offsets;
+      prepareColumn(c.items);
+    }
+    return c;
+  }
+
+  function makeTable(payload) {
+    var cols = {};
+    var names = [];
+    if (payload.format === undefined && payload.rows) {
+      payload.columns.forEach(function (name, k) {
+        names.push(name);
+        cols[name] = { values: payload.rows.map(function (r) { return r[k]; }) };
+      });
+      return { n: payload.rows.length, names: names, cols: cols };
+    }
+    if (payload.format !== FORMAT) {
+      throw new Error("embedded data of an unknown format");
+    }
+    payload.columns.forEach(function (c) {
+      names.push(c.name);
+      cols[c.name] = prepareColumn(c);
+    });
+    return { n: payload.n, names: names, cols: cols };
+  }
+
+  function loadTable(id) {
+    var node = document.getElementById(id);
+    if (!node) {
+      return Promise.resolve(null);
+    }
+    var value = JSON.parse(node.textContent);
+    if (typeof value !== "string") {
+      return Promise.resolve(makeTable(value));
+    }
+    if (typeof DecompressionStream !== "function") {
+      return Promise.reject(new Error("this browser has no DecompressionStream"));
+    }
+    var stream = new Blob([base64Bytes(value)]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).text().then(function (text) {
+      return makeTable(JSON.parse(text));
+    });
+  }
+
+  function cell(c, i) {
+    if (c.codes) {
+      return c.dict[c.codes[i]];
+    }
+    if (c.values) {
+      return c.values[i];
+    }
+    var out = [];
+    for (var k = c.offsets[i]; k < c.offsets[i + 1]; k += 1) {
+      out.push(cell(c.items, k));
+    }
+    return out;
+  }
+
+  function rowObject(table, i) {
     var obj = {};
-    for (var i = 0; i < columns.length; i += 1) {
-      obj[columns[i]] = row[i];
+    for (var k = 0; k < table.names.length; k += 1) {
+      obj[table.names[k]] = cell(table.cols[table.names[k]], i);
     }
     return obj;
   }
 
-  function toObjects(data) {
-    return data.rows.map(function (row) {
-      return toObject(data.columns, row);
+  /* Per row of column c, does test(value) hold? A dictionary-coded column is tested once per
+   * distinct value. Returns a function of the row index. */
+  function columnTest(c, test) {
+    if (c.codes) {
+      var hit = c.dict.map(function (v) { return Boolean(test(v)); });
+      var codes = c.codes;
+      return function (i) {
+        return hit[codes[i]];
+      };
+    }
+    var values = c.values;
+    return function (i) {
+      return Boolean(test(values[i]));
+    };
+  }
+
+  function lower(v) {
+    return v === null || v === undefined ? "" : String(v).toLowerCase();
+  }
+
+  /* The lower-cased text of a plain column (of transform(value) under `tag`), built once. */
+  function lowered(c, tag, transform) {
+    var key = "lower" + tag;
+    if (!c[key]) {
+      c[key] = c.values.map(function (v) {
+        return lower(transform ? transform(v) : v);
+      });
+    }
+    return c[key];
+  }
+
+  /* Does the query occur in the column's text? */
+  function textTest(c, query, tag, transform) {
+    if (c.codes || !c.values) {
+      return columnTest(c, function (v) {
+        return lower(transform ? transform(v) : v).indexOf(query) !== -1;
+      });
+    }
+    var low = lowered(c, tag || "", transform);
+    return function (i) {
+      return low[i].indexOf(query) !== -1;
+    };
+  }
+
+  /* Ranks of the values of column c (ties share a rank) under cmp: a function of the row. */
+  function rankTest(c, cmp, tag, transform) {
+    var key = "rank" + tag;
+    var values = c.codes ? c.dict : c.values;
+    if (!c[key]) {
+      var keys = transform ? values.map(transform) : values;
+      c[key] = ranks(keys, cmp);
+    }
+    var r = c[key];
+    if (c.codes) {
+      var codes = c.codes;
+      return function (i) {
+        return r[codes[i]];
+      };
+    }
+    return function (i) {
+      return r[i];
+    };
+  }
+
+  function ranks(keys, cmp) {
+    var order = new Array(keys.length);
+    for (var i = 0; i < keys.length; i += 1) {
+      order[i] = i;
+    }
+    order.sort(function (a, b) {
+      return cmp(keys[a], keys[b]) || a - b;
     });
+    var out = new Int32Array(keys.length);
+    var at = 0;
+    for (var k = 0; k < order.length; k += 1) {
+      if (k > 0 && cmp(keys[order[k - 1]], keys[order[k]]) !== 0) {
+        at += 1;
+      }
+      out[order[k]] = at;
+    }
+    return out;
+  }
+
+  /* `indexes` ordered by rankOf(i) (descending when dir is -1), ties in index order: one
+   * numeric sort of rank * total + index, no comparator. */
+  function sortedBy(indexes, rankOf, dir, total) {
+    var m = indexes.length;
+    var rk = new Int32Array(m);
+    var top = 0;
+    for (var j = 0; j < m; j += 1) {
+      rk[j] = rankOf(indexes[j]);
+      if (rk[j] > top) {
+        top = rk[j];
+      }
+    }
+    var keys = new Float64Array(m);
+    for (j = 0; j < m; j += 1) {
+      keys[j] = (dir === -1 ? top - rk[j] : rk[j]) * total + indexes[j];
+    }
+    keys.sort();
+    var out = new Array(m);
+    for (j = 0; j < m; j += 1) {
+      out[j] = keys[j] % total;
+    }
+    return out;
   }
 
   function rank(severity) {
@@ -83,25 +268,29 @@
     return cell;
   }
 
-  /* A filterable, sortable, paged table over `data` ({columns, rows} as embedded).
-   * Each row becomes an object through cfg.prepare(object) only when it is first needed:
-   * the first page on load, the rest (and their search text) in idle time after the first
-   * paint, or all at once if a filter, select or sort needs them before. At 100,000
-   * findings building them all up front was most of the first render's script time and
-   * garbage collection.
+  /* A filterable, sortable, paged table over `data` (a table from loadTable). Only the rows
+   * of the current page are ever built (cfg.prepare(rowObject)) and put in the DOM; filters,
+   * selects and sorts work on the columns themselves: a dictionary-coded column (severity,
+   * rule, status, force, ...) is tested or ranked once per distinct value, a text column is
+   * lower-cased once (in idle time after the first paint) and searched with indexOf, and a
+   * sort is one numeric sort of a Float64Array. The table carries aria-rowcount (every
+   * filtered row + the header) and each rendered row its aria-rowindex, so a screen reader
+   * announces "row 5,001 of 338,519" on the page that holds it.
    * cfg: prefix, data, pageSize, prepare(row) (optional), renderRow(row) -> <tr>,
-   *      searchText(row) -> string,
-   *      selects: [{id, key}], groupKey(row) (optional), renderGroup(row) -> <tr>,
-   *      orderKey() (optional) -> null or row -> string: the grouped order when not sorted.
-   * Returns {refresh, setPrinting, table} (or null when the table is not in the page);
+   *      search: [{col, tag?, transform?} | {ref, fields} | {path, fields}],
+   *      refs: {hits(fields, query) -> fn(object index), rank(column) -> fn(i)},
+   *      selects: [{id, col, value(v)?}], sorts: {data-key: {col} | {ref}} (else col = key),
+   *      groupKey(row) (optional), renderGroup(row, first) -> <tr>,
+   *      orderKey() (optional) -> null or {col, tag, transform}: the grouped order when not
+   *      sorted.
+   * Returns {refresh, setPrinting, table, warm} (or null when the table is not in the page);
    * setPrinting(true) renders every filtered row (a printout has no pager), false pages again. */
   function setupTable(cfg) {
     var prefix = cfg.prefix;
-    var raw = cfg.data.rows;
-    var columns = cfg.data.columns;
-    var total = raw.length;
-    var rows = new Array(total);
-    var ready = 0;  // how many of rows[] are built; total once all are
+    var data = cfg.data;
+    var cols = data.cols;
+    var total = data.n;
+    var built = {};
     var body = document.getElementById(prefix + "-body");
     var table = document.getElementById(prefix + "-table");
     var controls = document.getElementById(prefix + "-controls");
@@ -114,101 +303,125 @@
     var prev = document.getElementById(prefix + "-prev");
     var next = document.getElementById(prefix + "-next");
     var selects = cfg.selects.map(function (s) {
-      return { node: document.getElementById(s.id), key: s.key };
+      return { node: document.getElementById(s.id), col: cols[s.col], value: s.value };
     });
-    var search = new Array(total);
-
-    function searchOf(i) {
-      var text = search[i];
-      if (text === undefined) {
-        text = search[i] = cfg.searchText(row(i)).toLowerCase();
-      }
-      return text;
+    var identity = new Array(total);
+    for (var n = 0; n < total; n += 1) {
+      identity[n] = n;
     }
 
     function row(i) {
-      var r = rows[i];
+      var r = built[i];
       if (r === undefined) {
-        r = toObject(columns, raw[i]);
+        r = rowObject(data, i);
         if (cfg.prepare) {
           cfg.prepare(r);
         }
-        rows[i] = r;
-        ready += 1;
+        built[i] = r;
       }
       return r;
     }
 
-    function all() {
-      if (ready < total) {
-        for (var i = 0; i < total; i += 1) {
-          row(i);
+    function searchTest(query) {
+      var tests = cfg.search.map(function (term) {
+        if (term.ref) {
+          return columnTest(cols[term.ref], cfg.refs.hits(term.fields, query));
         }
-      }
-      return rows;
-    }
-    var state = { query: "", sortKey: null, sortType: "", sortDir: 1, page: 0 };
-    var view = [];
-    var printing = false;
-    var headers = Array.prototype.slice.call(table.querySelectorAll("thead th[data-key]"));
-
-    function compute() {
-      var query = state.query;
-      var wanted = selects.map(function (s) {
-        return s.node ? s.node.value : "";
+        if (term.path) {
+          var path = cols[term.path];
+          var hit = cfg.refs.hits(term.fields, query);
+          if (!path.offsets) {
+            return function (i) {
+              return (path.values[i] || []).some(hit);
+            };
+          }
+          var hop = columnTest(path.items, hit);
+          var offsets = path.offsets;
+          return function (i) {
+            for (var k = offsets[i]; k < offsets[i + 1]; k += 1) {
+              if (hop(k)) {
+                return true;
+              }
+            }
+            return false;
+          };
+        }
+        return textTest(cols[term.col], query, term.tag, term.transform);
       });
-      var keyOf = !state.sortKey && cfg.orderKey ? cfg.orderKey() : null;
-      var out = [];
-      if (!query && !state.sortKey && !keyOf && !wanted.some(Boolean)) {
-        // the report's own order, nothing filtered: no row needs building
-        for (var n = 0; n < total; n += 1) {
-          out.push(n);
-        }
-        view = out;
-        return;
-      }
-      all();
-      for (var i = 0; i < total; i += 1) {
-        if (query && searchOf(i).indexOf(query) === -1) {
-          continue;
-        }
-        var keep = true;
-        for (var j = 0; j < selects.length; j += 1) {
-          if (wanted[j] && String(rows[i][selects[j].key]) !== wanted[j]) {
-            keep = false;
-            break;
+      return function (i) {
+        for (var t = 0; t < tests.length; t += 1) {
+          if (tests[t](i)) {
+            return true;
           }
         }
-        if (keep) {
-          out.push(i);
+        return false;
+      };
+    }
+
+    function rankOf(key, type) {
+      var spec = (cfg.sorts && cfg.sorts[key]) || { col: key };
+      if (spec.ref) {
+        return cfg.refs.rank(cols[spec.ref]);
+      }
+      var cmp;
+      if (type === "severity") {
+        cmp = function (x, y) {
+          return rank(x) - rank(y);
+        };
+      } else if (type === "number") {
+        cmp = function (x, y) {
+          return Number(x) - Number(y);
+        };
+      } else {
+        cmp = function (x, y) {
+          return collator.compare(String(x), String(y));
+        };
+      }
+      return rankTest(cols[spec.col], cmp, type);
+    }
+
+    var state = { query: "", sortKey: null, sortType: "", sortDir: 1, page: 0 };
+    var view = identity;
+    var printing = false;
+    var headers = Array.prototype.slice.call(table.querySelectorAll("thead th[data-key]"));
+    var headRow = table.querySelector("thead tr");
+    if (headRow) {
+      headRow.setAttribute("aria-rowindex", "1");
+    }
+
+    function compute() {
+      var tests = [];
+      if (state.query) {
+        tests.push(searchTest(state.query));
+      }
+      selects.forEach(function (s) {
+        var wanted = s.node ? s.node.value : "";
+        if (wanted && s.col) {
+          tests.push(columnTest(s.col, function (v) {
+            return String(s.value ? s.value(v) : v) === wanted;
+          }));
+        }
+      });
+      var out = identity;
+      if (tests.length) {
+        out = [];
+        for (var i = 0; i < total; i += 1) {
+          var keep = true;
+          for (var t = 0; t < tests.length && keep; t += 1) {
+            keep = tests[t](i);
+          }
+          if (keep) {
+            out.push(i);
+          }
         }
       }
       if (state.sortKey) {
-        var key = state.sortKey;
-        var type = state.sortType;
-        var dir = state.sortDir;
-        out.sort(function (a, b) {
-          var x = rows[a][key];
-          var y = rows[b][key];
-          var c;
-          if (type === "severity") {
-            c = rank(x) - rank(y);
-          } else if (type === "number") {
-            c = Number(x) - Number(y);
-          } else {
-            c = collator.compare(String(x), String(y));
-          }
-          return c !== 0 ? c * dir : a - b;
-        });
-      } else if (keyOf) {
-        var keys = {};
-        out.forEach(function (i) {
-          keys[i] = keyOf(rows[i]);
-        });
-        out.sort(function (a, b) {
-          var c = collator.compare(keys[a], keys[b]);
-          return c !== 0 ? c : a - b;
-        });
+        out = sortedBy(out, rankOf(state.sortKey, state.sortType), state.sortDir, total);
+      } else {
+        var order = cfg.orderKey ? cfg.orderKey() : null;
+        if (order) {
+          out = sortedBy(out, rankTest(cols[order.col], collator.compare, order.tag, order.transform), 1, total);
+        }
       }
       view = out;
     }
@@ -233,12 +446,15 @@
             lastGroup = group;
           }
         }
-        fragment.appendChild(cfg.renderRow(current));
+        var tr = cfg.renderRow(current);
+        tr.setAttribute("aria-rowindex", String(k + 2));
+        fragment.appendChild(tr);
       }
       while (body.firstChild) {
         body.removeChild(body.firstChild);
       }
       body.appendChild(fragment);
+      table.setAttribute("aria-rowcount", String(view.length + 1));
       var filtered = view.length !== total;
       if (statusText) {
         statusText.textContent =
@@ -336,21 +552,17 @@
       more.hidden = true;
     }
     refresh();
-    // Build the rows and their search text while the page is idle, so that the first
-    // filter or sort does not wait for them.
-    var warmed = 0;
-    function warm(deadline) {
-      while (warmed < total && deadline.timeRemaining() > 2) {
-        for (var end = Math.min(total, warmed + 500); warmed < end; warmed += 1) {
-          searchOf(warmed);
-        }
-      }
-      if (warmed < total) {
-        window.requestIdleCallback(warm);
-      }
-    }
-    if (window.requestIdleCallback) {
-      window.requestIdleCallback(warm);
+    // What the first filter would otherwise build: the lower-cased text columns.
+    function warm() {
+      return cfg.search
+        .filter(function (term) {
+          return term.col && cols[term.col] && cols[term.col].values;
+        })
+        .map(function (term) {
+          return function () {
+            lowered(cols[term.col], term.tag || "", term.transform);
+          };
+        });
     }
     function setPrinting(on) {
       if (printing !== on) {
@@ -358,7 +570,7 @@
         render();
       }
     }
-    return { refresh: refresh, setPrinting: setPrinting, table: table };
+    return { refresh: refresh, setPrinting: setPrinting, table: table, warm: warm };
   }
 
   /* Views: #view-officer, #view-worklist, #view-evidence show one; no hash opens the officer's
@@ -477,17 +689,83 @@
     var orgChip = makeOrgChip(meta.org_class || {});
     var docs = meta.rule_docs || {};
     var pageSize = Math.max(1, Number(meta.page_size) || 100);
+    setupViews();
+    // Until the tables are decoded the server-rendered first pages (and the no-script notes)
+    // stay as they are; <html> gets the class "js" once the tables are live.
+    Promise.all(["objects-data", "worklist-data", "findings-data"].map(loadTable)).then(
+      function (loaded) {
+        setupTables(loaded[0], loaded[1], loaded[2], docs, orgChip, pageSize);
+        document.documentElement.className += " js";
+      },
+      function (error) {
+        window.console.error("accessaudit report: the tables could not be decoded: " + error.message);
+      }
+    );
+  }
 
+  function setupTables(objectsData, actionsData, findingsData, docs, orgChip, pageSize) {
     // Rows name accounts and groups by index into one shared objects table.
-    var objectsData = readJSON("objects-data");
-    var objects = objectsData ? toObjects(objectsData) : [];
+    var objects = objectsData || { n: 0, names: [], cols: {} };
     var NO_OBJECT = { id: "", name: "—", secondary: "", kind: "", org: "", evidence: [], conflict: false };
+    var built = [];
     function obj(index) {
-      return index === null || index === undefined || !objects[index] ? NO_OBJECT : objects[index];
+      if (index === null || index === undefined || !(index >= 0 && index < objects.n)) {
+        return NO_OBJECT;
+      }
+      return built[index] || (built[index] = rowObject(objects, index));
+    }
+    // Which objects' fields hold the query (one pass over the objects per query and field),
+    // and the objects' order by name (one collation, the first time a table sorts by a name).
+    var fieldHits = { query: null };
+    var nameRank = null;
+    var refs = {
+      hits: function (fields, query) {
+        if (fieldHits.query !== query) {
+          fieldHits = { query: query };
+        }
+        var any = new Uint8Array(objects.n);
+        var none = false;
+        fields.forEach(function (f) {
+          none = none || lower(NO_OBJECT[f]).indexOf(query) !== -1;
+          if (!HAS.call(fieldHits, "f-" + f)) {
+            var hits = new Uint8Array(objects.n);
+            if (objects.cols[f]) {
+              var test = textTest(objects.cols[f], query, "");
+              for (var i = 0; i < objects.n; i += 1) {
+                hits[i] = test(i) ? 1 : 0;
+              }
+            }
+            fieldHits["f-" + f] = hits;
+          }
+          var h = fieldHits["f-" + f];
+          for (var j = 0; j < objects.n; j += 1) {
+            any[j] |= h[j];
+          }
+        });
+        return function (ref) {
+          return ref === null || ref === undefined || !(ref >= 0 && ref < objects.n) ? none : any[ref] === 1;
+        };
+      },
+      rank: function (column) {
+        if (nameRank === null) {
+          var names = new Array(objects.n + 1);
+          for (var i = 0; i < objects.n; i += 1) {
+            names[i] = String(obj(i).name);
+          }
+          names[objects.n] = NO_OBJECT.name;
+          nameRank = ranks(names, collator.compare);
+        }
+        return function (i) {
+          var ref = cell(column, i);
+          return nameRank[ref === null || ref === undefined || !(ref >= 0 && ref < objects.n) ? objects.n : ref];
+        };
+      }
+    };
+    function titleOf(ruleId) {
+      return HAS.call(docs, ruleId) ? docs[ruleId].title : "";
     }
 
     var tables = [];  // what setupTable returned: all rows are rendered for printing
-    var actionsData = readJSON("worklist-data");
     if (actionsData) {
       var groupBy = document.getElementById("worklist-groupby");
       function bySystem() {
@@ -497,6 +775,7 @@
         prefix: "worklist",
         data: actionsData,
         pageSize: pageSize,
+        refs: refs,
         prepare: function (a) {
           var group = obj(a.group);
           var member = obj(a.member);
@@ -508,18 +787,21 @@
           a.apply_state = a.apply ? "by hand" : "apply";
         },
         selects: [
-          { id: "worklist-severity", key: "severity" },
-          { id: "worklist-apply", key: "apply_state" },
-          { id: "worklist-org", key: "owning_org" },
-          { id: "worklist-system", key: "system" }
+          { id: "worklist-severity", col: "severity" },
+          { id: "worklist-apply", col: "apply", value: function (v) { return v ? "by hand" : "apply"; } },
+          { id: "worklist-org", col: "owning_org" },
+          { id: "worklist-system", col: "system" }
         ],
+        sorts: { member_name: { ref: "member" }, group_name: { ref: "group" } },
         orderKey: function () {
-          return bySystem() ? function (a) { return a.system || "~"; } : null;
+          return bySystem() ? { col: "system", tag: "system", transform: function (s) { return s || "~"; } } : null;
         },
-        searchText: function (a) {
-          return [a.action_id, a.kind, a.severity, a.owning_org, a.group_name, a.group_id,
-            a.member_name, a.member_id, a.member_org, a.summary, a.powershell, a.apply].join("\n");
-        },
+        // the fields a filter searches (the text of any one of them holds the query)
+        search: [
+          { col: "action_id" }, { col: "kind" }, { col: "severity" }, { col: "owning_org" },
+          { ref: "group", fields: ["name", "id"] }, { ref: "member", fields: ["name", "id", "org"] },
+          { col: "summary" }, { col: "powershell" }, { col: "apply" }
+        ],
         groupKey: function (a) {
           return (bySystem() ? a.system + "\n" : "") + a.owning_org + "\n" + a.group_id;
         },
@@ -569,12 +851,12 @@
       tables.push(worklist);
     }
 
-    var findingsData = readJSON("findings-data");
     if (findingsData) {
       tables.push(setupTable({
         prefix: "findings",
         data: findingsData,
         pageSize: pageSize,
+        refs: refs,
         prepare: function (f) {
           ["principal", "resource"].forEach(function (role) {
             var o = obj(f[role]);
@@ -588,19 +870,18 @@
           f.path = (f.path || []).map(obj);
         },
         selects: [
-          { id: "findings-severity", key: "severity" },
-          { id: "findings-state", key: "status" },
-          { id: "findings-change", key: "change" }
+          { id: "findings-severity", col: "severity" },
+          { id: "findings-state", col: "status" },
+          { id: "findings-change", col: "change" }
         ],
-        searchText: function (f) {
-          var doc = HAS.call(docs, f.rule_id) ? docs[f.rule_id] : { title: "" };
-          var hops = (f.path || []).map(function (h) {
-            return h.name;
-          });
-          return [f.finding_key, f.rule_id, doc.title, f.severity, f.status, f.principal_name,
-            f.principal_secondary, f.principal_id, f.principal_org, f.resource_name,
-            f.resource_secondary, f.resource_id, f.resource_org, f.detail].concat(hops).join("\n");
-        },
+        sorts: { principal_name: { ref: "principal" }, resource_name: { ref: "resource" } },
+        search: [
+          { col: "finding_key" }, { col: "rule_id" }, { col: "rule_id", tag: "title", transform: titleOf },
+          { col: "severity" }, { col: "status" },
+          { ref: "principal", fields: ["name", "secondary", "id"] }, { col: "principal_org" },
+          { ref: "resource", fields: ["name", "secondary", "id"] }, { col: "resource_org" },
+          { col: "detail" }, { path: "path", fields: ["name"] }
+        ],
         renderRow: function (f) {
           var doc = HAS.call(docs, f.rule_id) ? docs[f.rule_id] : { title: f.rule_id, rationale: "" };
           var statusChip = el("span", "chip " + (f.status === "open" ? "status-open" : "status-accepted"), f.status);
@@ -659,8 +940,32 @@
         }
       });
     });
-    setupViews();
-    document.documentElement.className += " js";
+    // Lower-case the text the first filter would search while the page is idle.
+    var tasks = ["id", "name", "secondary", "org"]
+      .filter(function (f) {
+        return objects.cols[f] && objects.cols[f].values;
+      })
+      .map(function (f) {
+        return function () {
+          lowered(objects.cols[f], "");
+        };
+      });
+    tables.forEach(function (t) {
+      if (t) {
+        tasks = tasks.concat(t.warm());
+      }
+    });
+    function warm(deadline) {
+      while (tasks.length && deadline.timeRemaining() > 2) {
+        tasks.shift()();
+      }
+      if (tasks.length) {
+        window.requestIdleCallback(warm);
+      }
+    }
+    if (window.requestIdleCallback) {
+      window.requestIdleCallback(warm);
+    }
   }
 
   if (document.readyState === "loading") {

@@ -17,6 +17,7 @@ from accessaudit.errors import ConfigError
 from accessaudit.pipeline.demo import prepare_demo
 from accessaudit.pipeline.result import RunResult
 from accessaudit.pipeline.run import run_audit
+from accessaudit.report import embed
 from accessaudit.report.pseudonymise import KEY_FILE, Pseudonymiser, load_key
 from accessaudit.store.runs import read_table
 
@@ -187,6 +188,8 @@ def output_texts(run: RunResult) -> dict[str, str]:
                 raw = "\n".join(z.read(n).decode("utf-8") for n in z.namelist())
         else:
             raw = path.read_text(encoding="utf-8-sig")
+        if path.suffix == ".html":  # the page script's tables are compressed: read them too
+            raw += "\n" + json.dumps(embed.blocks(raw), ensure_ascii=False)
         texts[path.name] = raw + "\n" + html.unescape(raw) + "\n" + raw.replace('""', '"')
     return texts
 
@@ -249,6 +252,7 @@ def test_report_command_re_renders_a_stored_run_pseudonymised(
     out = tmp_path / f"report-{run.run.run_id}.html"
     assert p.stdout.strip() == str(out)
     text = out.read_text(encoding="utf-8")
+    text += "\n" + json.dumps(embed.blocks(text), ensure_ascii=False)
     assert leaks(text + html.unescape(text), sorted(identifying_values(run))) == []
     # the run folder is untouched (runs are immutable) and the same key was used
     assert {q.name: q.read_bytes() for q in run.run.path.iterdir()} == before

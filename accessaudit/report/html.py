@@ -5,7 +5,9 @@ meta tag allows exactly those two inline blocks (by SHA-256 hash) and nothing el
 script, style, connection, frame, form target or remote image can run or load even if a
 template bug ever let markup through. Directory data reaches the page only through jinja2
 autoescaping, and the page script only through ``<script type="application/json">`` blocks
-(``|tojson`` escapes ``< > & '``; non-ASCII, including U+2028/2029, is ``\\u``-escaped).
+(``|tojson`` escapes ``< > & '``; non-ASCII, including U+2028/2029, is ``\\u``-escaped). The
+three large tables go through ``|embed`` (:mod:`accessaudit.report.embed`): columnar, gzip,
+base64 in one JSON string, which holds nothing but ``[A-Za-z0-9+/=]``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from accessaudit.errors import AuditError
+from accessaudit.report import embed
 from accessaudit.store.runs import atomic_write_bytes
 
 TEMPLATE: Final = "report.html.j2"
@@ -47,14 +50,18 @@ def templates_dir() -> Path:
     )
 
 
-def environment(template_dirs: Sequence[Path] | None = None) -> Environment:
+def environment(
+    template_dirs: Sequence[Path] | None = None, *, compress: bool = True
+) -> Environment:
     """The report's jinja2 environment: site template folders first, then the built-in ones.
 
     ``autoescape=True`` (not ``select_autoescape``: the templates end in ``.j2``) and
-    ``StrictUndefined``, so a typo in a template is an error rather than an empty cell.
+    ``StrictUndefined``, so a typo in a template is an error rather than an empty cell. The
+    ``embed`` filter writes a table for the page script (``compress=False``: columnar JSON
+    without gzip, for the benchmark's comparison).
     """
     search = [Path(d) for d in template_dirs or []] + [templates_dir()]
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader([str(d) for d in search]),
         autoescape=True,
         undefined=StrictUndefined,
@@ -62,6 +69,9 @@ def environment(template_dirs: Sequence[Path] | None = None) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    # base64 or htmlsafe JSON only: nothing in it can close the block or start markup
+    env.filters["embed"] = lambda table: Markup(embed.encode(table, compress=compress))  # noqa: S704
+    return env
 
 
 def _csp_hash(text: str) -> str:
@@ -111,9 +121,14 @@ def exports_href(run_dir: Path, report: Path) -> str | None:
     return "" if rel == "." else quote(rel) + "/"
 
 
-def render_string(context: Mapping[str, Any], template_dirs: Sequence[Path] | None = None) -> str:
+def render_string(
+    context: Mapping[str, Any],
+    template_dirs: Sequence[Path] | None = None,
+    *,
+    compress: bool = True,
+) -> str:
     """The report as a string (what :func:`render_html` writes)."""
-    env = environment(template_dirs)
+    env = environment(template_dirs, compress=compress)
     css = _asset(env, STYLESHEET, "</style")
     js = _asset(env, SCRIPT, "</script")
     return env.get_template(TEMPLATE).render(
@@ -126,12 +141,16 @@ def render_string(context: Mapping[str, Any], template_dirs: Sequence[Path] | No
 
 
 def render_html(
-    context: Mapping[str, Any], out_path: Path, template_dirs: list[Path] | None = None
+    context: Mapping[str, Any],
+    out_path: Path,
+    template_dirs: list[Path] | None = None,
+    *,
+    compress: bool = True,
 ) -> Path:
     """Render the report for ``context`` (from ``build_context``) to ``out_path`` (mode 0600).
 
     ``template_dirs`` are searched before the built-in templates, so a site can override
     ``report.html.j2``, a partial, ``report.css`` or ``report.js``.
     """
-    text = render_string(context, template_dirs)
+    text = render_string(context, template_dirs, compress=compress)
     return atomic_write_bytes(Path(out_path), text.encode("utf-8"))
