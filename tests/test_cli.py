@@ -74,6 +74,14 @@ def test_run_with_config(tmp_path: Path) -> None:
     assert p.returncode == 1, p.stderr
     p = cli("runs", "--config", "config.toml", cwd=tmp_path)
     assert p.returncode == 0 and p.stdout.count("complete") == 2
+    header, first, second = p.stdout.splitlines()
+    assert header.split()[:9] == [
+        "run", "state", "open", "unknown", "critical", "high", "new", "resolved", "regressed"
+    ]  # fmt: skip
+    # each count sits right-aligned under its header; the second run found nothing new
+    new_end = header.index("new") + len("new")
+    assert first[new_end - 3 : new_end].strip() == first.split()[2]  # all new in run 1
+    assert second[new_end - 3 : new_end].strip() == "0"
 
 
 @pytest.mark.parametrize(

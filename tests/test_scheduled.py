@@ -239,13 +239,14 @@ def test_json_log_on_stderr_retention_and_runs(tmp_path: Path, export: str) -> N
         capture_output=True,
         text=True,
         check=True,
-    ).stdout.splitlines()
+    ).stdout.splitlines()[1:]  # below the header
     # the run retention deleted is listed too, marked pruned, with its kept counts
     assert [line.split()[:2] for line in listing] == [
         [lines[-1]["pruned"][0], "pruned"],
         *([r.run_id, "complete"] for r in runs),
     ]
-    assert all("resolved" in line for line in listing)
+    # every count, then the folder (or "deleted by retention <date>" for the pruned run)
+    assert [len(line.split()) for line in listing] == [13, 10, 10]
     p = subprocess.run(
         [sys.executable, "-m", "accessaudit", "verify", "--config", str(config)],
         capture_output=True,

@@ -27,6 +27,7 @@ def runs(config_path: Path) -> None:
     Example:  accessaudit runs --config config.toml
     """
     listing = run_listing(config_path)
+    click.echo(runs_header())
     for r in listing:
         click.echo(safe(_run_line(r)))
     gaps = [r.entry for r in listing if r.gap]
@@ -42,26 +43,50 @@ def runs(config_path: Path) -> None:
         sys.exit(int(ExitCode.ERROR))
 
 
+#: The columns of ``runs``: (header, width); the counts right-aligned under their headers.
+_COUNTS: tuple[tuple[str, int], ...] = (
+    ("open", 7),
+    ("unknown", 8),
+    ("critical", 9),
+    ("high", 6),
+    ("new", 6),
+    ("resolved", 9),
+    ("regressed", 10),
+)
+_RUN, _STATE = 16, 10
+
+
+def runs_header() -> str:
+    """The header line of ``runs``: the open count includes the unknown findings."""
+    counts = "".join(f"{h:>{w}}" for h, w in _COUNTS)
+    return f"{'run':{_RUN}}  {'state':{_STATE}}{counts}  folder, or what happened"
+
+
 def _run_line(r: ListedRun) -> str:
     e = r.entry
+    blank = " " * sum(w for _, w in _COUNTS)
     if e.state == Presence.MISSING:
         return (
-            f"{e.run_id}  MISSING     deleted without a pruned-runs.jsonl entry"
-            f" (run {e.named_by} names it as its previous run)"
+            f"{e.run_id:{_RUN}}  {'MISSING':{_STATE}}{blank}  deleted without a pruned-runs.jsonl"
+            f" entry (run {e.named_by} names it as its previous run)"
         )
     if e.state == Presence.DAMAGED:
-        return f"{e.run_id}  DAMAGED     no readable manifest.json  {e.path}"
-    counts = "  ".join(f"{k} {r.open_by_severity.get(k, '?'):>5}" for k in ("critical", "high"))
-    changes = "  ".join(
-        f"{k} {r.changes.get(k, '?'):>5}" for k in ("new", "resolved", "regressed", "unknown")
-    )
-    shown = "?" if r.open is None else r.open
-    opened = f"{shown:>7} open ({'?' if r.open_unknown is None else r.open_unknown} unknown)"
+        return (
+            f"{e.run_id:{_RUN}}  {'DAMAGED':{_STATE}}{blank}  no readable manifest.json: {e.path}"
+        )
+    values = {
+        "open": r.open,
+        "unknown": r.open_unknown,
+        "critical": r.open_by_severity.get("critical"),
+        "high": r.open_by_severity.get("high"),
+        **{k: r.changes.get(k) for k in ("new", "resolved", "regressed")},
+    }
+    counts = "".join(f"{'?' if values[h] is None else values[h]:>{w}}" for h, w in _COUNTS)
     if e.state == Presence.PRUNED:
         when = str(e.record.get("pruned_at") or "?")[:10]
-        return f"{e.run_id}  pruned      {opened}  {counts}  {changes}  deleted by retention {when}"
+        return f"{e.run_id:{_RUN}}  {'pruned':{_STATE}}{counts}  deleted by retention {when}"
     state = "complete" if e.complete else "INCOMPLETE"
-    return f"{e.run_id}  {state:10}  {opened}  {counts}  {changes}  {e.path}"
+    return f"{e.run_id:{_RUN}}  {state:{_STATE}}{counts}  {e.path}"
 
 
 @click.command()

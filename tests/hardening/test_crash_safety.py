@@ -70,7 +70,7 @@ def test_sigkill_at_random_points_while_a_run_writes(tmp_path: Path) -> None:
                 pl.read_parquet(newest.path / name)  # every table of the last run reads whole
         listing = cli("runs", "--config", str(config))
         assert listing.returncode == 0
-        stored = [ln.split() for ln in listing.stdout.splitlines()]
+        stored = [ln.split() for ln in listing.stdout.splitlines()[1:]]  # below the header
         # runs retention deleted are listed as pruned; no run is missing
         assert [w[0] for w in stored if w[1] != "pruned"] == [r.run_id for r in runs]
         assert not [w for w in stored if w[1] in ("MISSING", "DAMAGED")]
