@@ -22,6 +22,7 @@ import itertools
 import logging
 import math
 import random
+import threading
 import time
 import uuid
 from collections import deque
@@ -36,6 +37,7 @@ import requests
 
 from accessaudit.config.sources import EntraSource
 from accessaudit.transport.graph_auth import TokenSource, transport_error
+from accessaudit.transport.graph_pool import Aimd, BatchPool
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +133,12 @@ class _Task:
 
 
 class GraphClient:
-    """A small Graph client: one session, one token source, one time budget."""
+    """A small Graph client: one token source, one time budget, one session per thread.
+
+    ``sessions`` makes the session of each further thread (``list_many``'s workers, a listing
+    run aside): ``requests.Session`` is not documented as thread-safe. Without it every thread
+    shares ``session``.
+    """
 
     def __init__(
         self,
@@ -142,9 +149,14 @@ class GraphClient:
         *,
         deadline: float,
         sleep: Callable[[float], None] = time.sleep,
+        sessions: Callable[[], requests.Session] | None = None,
     ) -> None:
         self._cfg = cfg
-        self._session = session
+        self._main = session
+        self._sessions = sessions
+        self._local = threading.local()
+        self._owner = threading.current_thread()  # uses ``session``; other threads their own
+        self._lock = threading.Lock()  # round_trips, token refresh
         self._tokens = tokens
         self._source = source
         self._deadline = deadline
@@ -155,16 +167,61 @@ class GraphClient:
         self._prefix = parts.path.rstrip("/")
         self.host = parts.netloc
         self.round_trips = 0
+        self.throttled = 0  # 429 answers (envelopes and $batch items)
         self._ever_ok = False
+
+    # --- threads ------------------------------------------------------------------------------
+
+    @property
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            own = self._sessions is not None and threading.current_thread() is not self._owner
+            session = self._sessions() if own and self._sessions else self._main
+            self._local.session = session
+            self._local.own = own
+        return session
+
+    def release_session(self) -> None:
+        """Close this thread's own session (made by ``sessions``), if it has one."""
+        session = getattr(self._local, "session", None)
+        if session is not None and getattr(self._local, "own", False):
+            session.close()
+        self._local.session = None
+
+    @property
+    def batch_size(self) -> int:
+        return self._cfg.batch_size
+
+    @property
+    def max_concurrency(self) -> int:
+        return int(getattr(self._cfg, "max_concurrency", 1))
+
+    def _count_trip(self) -> None:
+        with self._lock:
+            self.round_trips += 1
+
+    def _note_throttle(self, wait: float | None) -> None:
+        """A 429 (to be retried after ``wait`` s): counted, and told to this thread's pace (if
+        it runs in a pool)."""
+        with self._lock:
+            self.throttled += 1
+        pace: Aimd | None = getattr(self._local, "pace", None)
+        if pace is not None:
+            self._local.was_throttled = True
+            pace.throttled(self._local.sent_at, wait or 0.0)
 
     # --- budget and waiting -------------------------------------------------------------------
 
     def remaining(self) -> float:
         return self._deadline - time.monotonic()
 
+    def exhausted(self) -> BudgetExhausted:
+        return BudgetExhausted(f"time budget of {self._cfg.time_budget:g} s exhausted")
+
     def check_budget(self) -> None:
         if self.remaining() <= 0:
-            raise BudgetExhausted(f"time budget of {self._cfg.time_budget:g} s exhausted")
+            raise self.exhausted()
 
     def _backoff(self, attempt: int) -> float:
         base = self._cfg.retry_backoff * 2.0 ** (attempt - 1)
@@ -202,9 +259,10 @@ class GraphClient:
     # --- one request --------------------------------------------------------------------------
 
     def _refresh(self, used: str) -> None:
-        if self._tokens.token == used:  # nobody refreshed since this request was sent
-            log.info("%s: Graph answered 401, acquiring a new token", self._source)
-            self._tokens.refresh()
+        with self._lock:
+            if self._tokens.token == used:  # nobody refreshed since this request was sent
+                log.info("%s: Graph answered 401, acquiring a new token", self._source)
+                self._tokens.refresh()
 
     def send(
         self,
@@ -239,11 +297,11 @@ class GraphClient:
             except requests.exceptions.SSLError as exc:
                 raise transport_error(exc, self.host, self._source) from None
             except requests.RequestException as exc:
-                self.round_trips += 1
+                self._count_trip()
                 attempt += 1
                 self._retry_connection(exc, attempt)
                 continue
-            self.round_trips += 1
+            self._count_trip()
             status = resp.status_code
             try:
                 parsed: Any = resp.json() if content else {}
@@ -259,12 +317,14 @@ class GraphClient:
                 refreshed = True
                 continue
             if status in RETRYABLE:
+                delay = parse_retry_after(resp.headers.get("Retry-After"))
+                if status == 429:
+                    self._note_throttle(delay)
                 attempt += 1
                 if attempt > self._cfg.max_retries:
                     raise GraphFailure(
                         status, code, f"{message} (gave up after {self._cfg.max_retries} retries)"
                     )
-                delay = parse_retry_after(resp.headers.get("Retry-After"))
                 self._wait(delay, attempt, f"HTTP {status} {code}".strip())
                 continue
             if status >= 400:
@@ -334,8 +394,19 @@ class GraphClient:
         Up to ``batch_size`` (at most 20) requests per round trip; a listing's next page joins
         the queue behind the others. Items throttled inside a batch (429 with its own
         Retry-After, envelope 200) are retried after their delay; the SDKs do not do this
-        (learn.microsoft.com/graph/throttling).
+        (learn.microsoft.com/graph/throttling). With ``max_concurrency`` above 1 up to that many
+        envelopes are in flight at once (:mod:`.graph_pool`, paced by 429s). The results come
+        in the order of ``jobs`` whatever order the listings finished in.
         """
+        if self._cfg.batch_size > 1 and self.max_concurrency > 1 and len(jobs) > 1:
+            tasks = [_Task(key, target, target) for key, target in jobs]
+            pool = BatchPool(self, tasks, self.max_concurrency, self._late)
+            done = pool.run()
+            log.info(
+                "%s: %d listings, up to %d $batch requests in flight (lowest %d, %d cuts)",
+                self._source, len(jobs), self.max_concurrency, pool.pace.lowest, pool.pace.cuts,
+            )  # fmt: skip
+            return {key: done.get(key, self.exhausted()) for key, _ in jobs}
         if self._cfg.batch_size == 1:
             out: dict[str, Listing | UnitFailed] = {}
             for key, target in jobs:
@@ -369,14 +440,33 @@ class GraphClient:
                 continue
             wait = waiting[0][0] - now
             if wait > self.remaining():
-                late = BudgetExhausted(
-                    f"item Retry-After {wait:.2f} s exceeds the remaining time budget "
-                    f"({max(self.remaining(), 0):.1f} s of {self._cfg.time_budget:g} s)"
-                )
+                late = self._late(wait)
                 results.update((t.key, late) for t in [*queue, *(w[2] for w in waiting)])
                 break
             self._sleep(wait)
         return results
+
+    def _late(self, wait: float) -> BudgetExhausted:
+        return BudgetExhausted(
+            f"item Retry-After {wait:.2f} s exceeds the remaining time budget "
+            f"({max(self.remaining(), 0):.1f} s of {self._cfg.time_budget:g} s)"
+        )
+
+    def paced_round(
+        self,
+        ready: list[_Task],
+        queue: deque[_Task],
+        results: dict[str, Listing | UnitFailed],
+        pace: Aimd,
+    ) -> bool:
+        """:meth:`_batch_round` in a pool's worker; True when a 429 answered it."""
+        self._local.pace, self._local.sent_at = pace, time.monotonic()
+        self._local.was_throttled = False
+        try:
+            self._batch_round(ready, queue, results)
+        finally:
+            self._local.pace = None
+        return bool(self._local.was_throttled)
 
     def _batch_round(
         self, ready: list[_Task], queue: deque[_Task], results: dict[str, Listing | UnitFailed]
@@ -402,6 +492,9 @@ class GraphClient:
             str(r.get("id")): r for r in envelope.get("responses") or [] if isinstance(r, dict)
         }
         unauthorized = False
+        # a 429 in an envelope whose other items were answered is the service pacing us, not a
+        # failure: it does not use up the item's retries (an envelope with no answered item does)
+        progress = any(200 <= int(r.get("status") or 0) < 300 for r in by_id.values())
         for n, task in enumerate(ready, 1):
             answer = by_id.get(str(n))
             if answer is None:
@@ -413,7 +506,7 @@ class GraphClient:
             if 200 <= status < 300:
                 outcome = self._item_page(task, body)
             else:
-                outcome = self._item_error(task, status, body, answer)
+                outcome = self._item_error(task, status, body, answer, progress)
                 unauthorized = unauthorized or (status == 401 and outcome is None)
             if outcome is None:
                 queue.append(task)
@@ -441,7 +534,12 @@ class GraphClient:
         return None
 
     def _item_error(
-        self, task: _Task, status: int, body: dict[str, Any], answer: dict[str, Any]
+        self,
+        task: _Task,
+        status: int,
+        body: dict[str, Any],
+        answer: dict[str, Any],
+        progress: bool = False,
     ) -> UnitFailed | None:
         """A ``$batch`` item that failed: the listing's failure, or None when ``task`` goes
         round again (after a token refresh, after its Retry-After or backoff, or from page 1
@@ -453,7 +551,7 @@ class GraphClient:
             task.refreshed = True
             return None
         if status in RETRYABLE:
-            return self._item_retry(task, status, code, message, answer)
+            return self._item_retry(task, status, code, message, answer, progress)
         if code == "Directory_ExpiredPageToken" and task.restarts < MAX_RESTARTS:
             task.restarts += 1
             task.items, task.pages, task.url = [], 0, task.first
@@ -462,18 +560,28 @@ class GraphClient:
         return GraphFailure(status, code, message)
 
     def _item_retry(
-        self, task: _Task, status: int, code: str, message: str, answer: dict[str, Any]
+        self,
+        task: _Task,
+        status: int,
+        code: str,
+        message: str,
+        answer: dict[str, Any],
+        progress: bool = False,
     ) -> UnitFailed | None:
         """A throttled or failing (5xx) item: when it may go again (``task.not_before``), or its
-        failure once retries or the time budget run out."""
-        task.attempts += 1
+        failure once retries or the time budget run out. A 429 with a Retry-After in an
+        envelope that made ``progress`` keeps the item's retries."""
+        headers = answer.get("headers") if isinstance(answer.get("headers"), dict) else {}
+        assert isinstance(headers, dict)
+        delay = parse_retry_after(_header(headers, "Retry-After"))
+        if status == 429:
+            self._note_throttle(delay)
+        if not (status == 429 and progress and delay is not None):
+            task.attempts += 1
         if task.attempts > self._cfg.max_retries:
             return GraphFailure(
                 status, code, f"{message} (gave up after {self._cfg.max_retries} retries)"
             )
-        headers = answer.get("headers") if isinstance(answer.get("headers"), dict) else {}
-        assert isinstance(headers, dict)
-        delay = parse_retry_after(_header(headers, "Retry-After"))
         wait = delay if delay is not None else self._backoff(task.attempts)
         if wait > self.remaining():
             return BudgetExhausted(

@@ -78,9 +78,11 @@ theirs.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 import polars as pl
 
@@ -117,6 +119,8 @@ from accessaudit.transport.graph_http import GraphClient
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 def collect(
     cfg: EntraSource,
@@ -148,7 +152,14 @@ def collect(
         tokens = TokenSource(cfg, session, source)
         roles = token_roles(tokens.token)
         _check_permissions(cfg, roles, source, tokens.host)
-        client = GraphClient(cfg, session, tokens, source, deadline=clock + cfg.time_budget)
+        client = GraphClient(
+            cfg,
+            session,
+            tokens,
+            source,
+            deadline=clock + cfg.time_budget,
+            sessions=lambda: PinnedSession(cfg.ca_file),
+        )
         ctx = Context(cfg, client, roles, source, started, state or {}, previous or {})
         ctx.progress = progress
         tables = _collect(ctx)
@@ -220,15 +231,31 @@ def _collect(ctx: Context) -> dict[str, pl.DataFrame]:
             ctx.full_because("users", why)
         groups_link, why = delta.usable_link(ctx.old_state, "groups", ctx.started, ctx.previous)
         ctx.full_because("groups", why)
-    accounts, gone_users, new_users_link = directory.users(ctx, users_link)
-    groups, memberships, owners, new_groups_link, jobs = directory.groups(
-        ctx, groups_link, gone_users
-    )
-    role_rows, templates = grants.directory_roles(ctx)
-    service_principals, app_jobs = grants.service_principals(ctx)
-    units, unit_jobs = admin_units.administrative_units(ctx)
-    queue = jobs + app_jobs + unit_jobs
-    results = ctx.client.list_many(queue) if queue else {}
+    # With requests in flight at once, the listings nothing waits for run aside: a full users
+    # listing (one nextLink chain: ~100 sequential pages at 100k users), roles, service
+    # principals and administrative units. A users delta round goes first and in line: the
+    # groups' delta round needs its removals.
+    aside = ctx.cfg.max_concurrency > 1
+    client = ctx.client
+    users = _Part(client, aside and not users_link, directory.users, ctx, users_link)
+    roles = _Part(client, aside, grants.directory_roles, ctx)
+    principals = _Part(client, aside, grants.service_principals, ctx)
+    admin = _Part(client, aside, admin_units.administrative_units, ctx)
+    parts: list[_Part[Any]] = [users, roles, principals, admin]
+    try:
+        gone_users = set() if users.aside else users.result()[1]
+        groups, memberships, owners, new_groups_link, jobs = directory.groups(
+            ctx, groups_link, gone_users
+        )
+        role_rows, templates = roles.result()
+        service_principals, app_jobs = principals.result()
+        units, unit_jobs = admin.result()
+        queue = jobs + app_jobs + unit_jobs
+        results = ctx.client.list_many(queue) if queue else {}
+        accounts, _, new_users_link = users.result()
+    finally:
+        for part in parts:
+            part.join()
     if jobs:
         groups, memberships, owners = directory.links(ctx, groups, jobs, results)
     app_rows = grants.app_role_assignments(ctx, service_principals, results) if app_jobs else []
@@ -254,6 +281,43 @@ def _collect(ctx: Context) -> dict[str, pl.DataFrame]:
         {"users": ("users",), "groups": ("groups", "members", "owners")},
     )
     return {"accounts": accounts, "groups": groups, "memberships": memberships, "grants": table}
+
+
+class _Part(Generic[T]):
+    """One part of the collection: run in a thread of its own from the start (``aside``), or
+    in line when its result is first asked for (the sequential order of requests)."""
+
+    def __init__(self, client: GraphClient, aside: bool, fn: Callable[..., T], *args: Any) -> None:
+        self.aside = aside
+        self._client = client
+        self._fn, self._args = fn, args
+        self._out: tuple[T] | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if aside:
+            self._thread = threading.Thread(target=self._run, name="graph-part", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._out = (self._fn(*self._args),)
+        except BaseException as exc:  # raised in the collecting thread by result()
+            self._error = exc
+        finally:
+            self._client.release_session()  # this thread's own session
+
+    def result(self) -> T:
+        if self._thread is None and self._out is None:
+            self._out = (self._fn(*self._args),)
+        self.join()
+        if self._error is not None:
+            raise self._error
+        assert self._out is not None
+        return self._out[0]
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
 
 
 def _with_containers(
