@@ -303,14 +303,20 @@ def ldapsearch(
     run = run_measured(cmd, env, out)
     if run.code != 0:
         raise SystemExit(f"ldapsearch failed ({run.code}): {' '.join(cmd[:12])} ...")
-    data = out.read_bytes()
-    entries = data.count(b"\ndn:") + data.startswith(b"dn:")
-    out.unlink()
+    entries = 0
+    if out != Path(os.devnull):  # the entries written (the counting run only)
+        data = out.read_bytes()
+        entries = data.count(b"\ndn:") + data.startswith(b"dn:")
+        out.unlink()
     return {"seconds": run.seconds, "peak": run.peak, "entries": entries}
 
 
-def collect_in_child(target: Target, page: int, profile: int, work: Path) -> dict[str, Any]:
+def collect_in_child(
+    target: Target, page: int, profile: int, work: Path, mode: str = "collect"
+) -> dict[str, Any]:
     spec = {
+        "mode": mode,
+        "searches": [[flt, list(attrs), bool(ctl)] for _u, flt, attrs, ctl in target.searches],
         "url": target.url,
         "ca_file": str(target.ca_file),
         "bind_dn": target.bind_dn,
@@ -379,6 +385,7 @@ def main(
     work = Path(tempfile.mkdtemp(prefix="ldap-bench-", dir=work))
     pki = make_pki(work / "pki", ips=ADDRESSES, dns=("dc1.alliance.local",))
     rows: list[list[str]] = []
+    load_before = os.getloadavg()
     targets = [lambda: slapd_target(work, pki, users, groups, members)]
     if samba_accounts:
         targets.append(lambda: samba_target(work, cache, samba_accounts))
@@ -393,52 +400,137 @@ def main(
         shutil.rmtree(work, ignore_errors=True)
         SPAWNER.close()
     print(f"\n{machine()} · medians of {repeat} run(s), page size {page}, LDAPS\n")
-    head = ("server", "stage", "size", "seconds", "peak RSS MB", "objects/s", "ratio")
-    print(markdown_table(head, rows, right=range(3, 7)))
+    head = ("server", "stage", "size", "seconds", "peak RSS MB", "objects/s", "ratio", "vs raw")
+    print(f"load average before/after: {load_before} / {os.getloadavg()}")
+    print(markdown_table(head, rows, right=range(3, 8)))
 
 
 def _row(
-    server: str, stage: str, size: str, seconds: float, peak: int | None, entries: int, ratio: str
+    server: str,
+    stage: str,
+    size: str,
+    seconds: float,
+    peak: int | None,
+    entries: int,
+    ratio: str,
+    vs_raw: str,
 ) -> list[str]:
     mb = f"{peak / MB:.0f}" if peak is not None else ""
-    return [server, stage, size, f"{seconds:.2f}", mb, f"{entries / seconds:,.0f}", ratio]
+    return [server, stage, size, f"{seconds:.2f}", mb, f"{entries / seconds:,.0f}", ratio, vs_raw]
 
 
 def measure_target(
     target: Target, repeat: int, page: int, profile: int, work: Path
 ) -> list[list[str]]:
-    """Each run: every ldapsearch, then the collector (interleaved: a busy machine slows both)."""
+    """Each run: every ldapsearch (to /dev/null), the raw paged read, then the collector
+    (interleaved: a busy machine slows all three). One ldapsearch per search writes its LDIF to
+    a file first, untimed: the entries every run must see."""
+    counted = [ldapsearch(target, search, page, work / "out.ldif") for search in target.searches]
+    entries_total = sum(c["entries"] for c in counted)
     searches: list[list[dict[str, Any]]] = [[] for _ in target.searches]
+    raws: list[dict[str, Any]] = []
     results: list[dict[str, Any]] = []
     for _ in range(repeat):
         for k, search in enumerate(target.searches):
-            searches[k].append(ldapsearch(target, search, page, work / "out.ldif"))
+            searches[k].append(ldapsearch(target, search, page, Path(os.devnull)))
+        raws.append(collect_in_child(target, page, 0, work, mode="raw"))
         results.append(collect_in_child(target, page, 0, work))
     rows: list[list[str]] = []
     ref_total = 0.0
-    entries_total = 0
-    for search, runs in zip(target.searches, searches, strict=True):
+    for search, runs, count in zip(target.searches, searches, counted, strict=True):
         med = combine(runs, median=["seconds"], largest=["peak"])
         ref_total += med["seconds"]
-        entries_total += med["entries"]
-        size = f"{med['entries']:,} entries"
-        stage = f"ldapsearch {search[0]}"
-        rows.append(_row(target.name, stage, size, med["seconds"], med["peak"], med["entries"], ""))
-    for r in results:
+        size = f"{count['entries']:,} entries"
+        stage = f"ldapsearch {search[0]} > /dev/null"
+        rows.append(
+            _row(target.name, stage, size, med["seconds"], med["peak"], count["entries"], "", "")
+        )
+    for r in [*raws, *results]:
         if r["entries"] != entries_total or not r["complete"]:
-            raise SystemExit(f"collect saw {r['entries']} entries, ldapsearch {entries_total}")
+            raise SystemExit(f"a run saw {r['entries']} entries, ldapsearch {entries_total}")
+    raw = combine(raws, median=["seconds"], largest=["peak"])
     med = combine(results, median=["seconds"], largest=["peak"])
     size = f"{entries_total:,} entries"
-    rows.append(_row(target.name, "ldapsearch total", size, ref_total, None, entries_total, "1.00"))
-    ratio = f"{med['seconds'] / ref_total:.2f}"
+    ratios = (f"{raw['seconds'] / ref_total:.2f}", "1.00")
+    stage = "ldapsearch total"
+    rows.append(_row(target.name, stage, size, ref_total, None, entries_total, "1.00", ""))
+    size = f"{entries_total:,} entries, {raw['bytes'] / 1e6:,.0f} MB of BER"
     rows.append(
-        _row(target.name, "collect", target.size, med["seconds"], med["peak"], entries_total, ratio)
+        _row(target.name, "raw paged read", size, raw["seconds"], raw["peak"], entries_total,
+             *ratios)
+    )  # fmt: skip
+    ratios = (f"{med['seconds'] / ref_total:.2f}", f"{med['seconds'] / raw['seconds']:.2f}")
+    rows.append(
+        _row(target.name, "collect", target.size, med["seconds"], med["peak"], entries_total,
+             *ratios)
+    )  # fmt: skip
+    each = ", ".join(
+        f"{r['seconds']:.2f}/{x['seconds']:.2f}/{sum(s[k]['seconds'] for s in searches):.2f}"
+        for k, (r, x) in enumerate(zip(results, raws, strict=True))
     )
+    print(f"{target.name}: each run collect/raw/ldapsearch seconds: {each}", file=sys.stderr)
     print(f"{target.name}: counts {results[0]['counts']}", file=sys.stderr)
     if profile:
         collect_in_child(target, page, profile, work)
         print((work / f"profile-{target.name}.txt").read_text(), file=sys.stderr)
     return rows
+
+
+def raw_read(conn: Any, base: str, searches: list[Any], page: int) -> dict[str, int]:
+    """The same paged searches over ``conn``, the answers read and framed but not decoded.
+
+    ldap3 encodes and sends each request (as the collector's reader does); the response bytes
+    are read off the socket with blocking reads and only cut into LDAPMessages (their outer
+    length) to count entries and find each page's searchResDone, the one message ldap3 decodes
+    (its result code and cookie). What the server and TLS allow, with no decoding at all.
+    """
+    from ldap3 import SUBTREE
+    from ldap3.protocol.microsoft import extended_dn_control
+    from ldap3.protocol.rfc2696 import paged_search_control
+    from ldap3.utils.asn1 import decode_message_fast
+
+    from accessaudit.connectors.ldap import wire
+
+    entries = nbytes = 0
+    sock = conn.socket
+    for flt, attrs, ext in searches:
+        cookie = None
+        while True:
+            controls = [*([extended_dn_control()] if ext else []),
+                        paged_search_control(False, page, cookie)]  # fmt: skip
+            wire._send(conn, base, flt, SUBTREE, attrs, controls, 0)
+            buf = bytearray()
+            done: dict[str, Any] | None = None
+            while done is None:
+                chunk = sock.recv(1 << 18)
+                if not chunk:
+                    raise SystemExit("connection closed during the raw read")
+                nbytes += len(chunk)
+                buf += chunk
+                p = 0
+                while len(buf) - p >= 2:
+                    ln, q = buf[p + 1], p + 2
+                    if ln & 0x80:
+                        q += ln & 0x7F
+                        ln = int.from_bytes(buf[p + 2 : q], "big")
+                    end = q + ln
+                    if end > len(buf):
+                        break
+                    op = buf[q + 2 + buf[q + 1]]  # after the messageID
+                    if op == 0x64:
+                        entries += 1
+                    elif op == 0x65:
+                        message = decode_message_fast(bytes(buf[p:end]))
+                        done = conn.strategy.decode_response_fast(message)
+                    p = end
+                del buf[:p]
+            if done.get("result") != 0:
+                raise SystemExit(f"raw read: result {done.get('result')}")
+            control = (done.get("controls") or {}).get("1.2.840.113556.1.4.319") or {}
+            cookie = (control.get("value") or {}).get("cookie") or None
+            if not cookie:
+                break
+    return {"entries": entries, "bytes": nbytes}
 
 
 @main.command(hidden=True)
@@ -463,6 +555,16 @@ def child(spec_json: str, out: Path) -> None:
             **spec["source"],
         }
     )
+    if spec.get("mode") == "raw":
+        from accessaudit.transport.ldap import connect
+
+        started = time.perf_counter()
+        conn, _url = connect(cfg, os.environ[PASSWORD_ENV])
+        read = raw_read(conn, spec["base_dn"], spec["searches"], spec["page"])
+        seconds = time.perf_counter() - started
+        conn.unbind()
+        out.write_text(json.dumps({"seconds": seconds, "complete": True, **read}))
+        return
     if spec["profile"]:
         import cProfile
         import io

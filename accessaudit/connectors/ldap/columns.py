@@ -8,16 +8,29 @@ one column per attribute) for the table builders, never going entry by entry.
 
 from __future__ import annotations
 
-import bisect
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
+from accessaudit.connectors.ldap import arrowc, ber
 from accessaudit.connectors.ldap.decode import utf8
 
 #: :meth:`Columns.slot_for` of an attribute that was not requested, or answered with a partial
 #: range (more values to fetch)
-UNREQUESTED, RANGED = -1, -2
+UNREQUESTED, RANGED = -1, ber.RANGED_SLOT
+
+
+@dataclass
+class Block:
+    """Entries ``first`` on, located in ``buf`` by :func:`.ber.walk` (rows as it writes them)."""
+
+    buf: bytes
+    first: int
+    vals: np.ndarray
+    dns: np.ndarray
 
 
 class Columns:
@@ -33,14 +46,30 @@ class Columns:
         self.names = list(dict.fromkeys(attrs))  # as requested, e.g. member;range=0-999
         self._slot = {_base(a): k for k, a in enumerate(self.names)}
         self.slots: dict[bytes, int] = {}
+        self._types: list[bytes] = []
+        self._table: tuple[np.ndarray, np.ndarray, np.ndarray] = ber.type_table({})
         self.n = 0
-        self.dns: list[bytes] = []
-        self.idx: list[list[int]] = [[] for _ in self.names]
-        self.vals: list[list[bytes]] = [[] for _ in self.names]
+        self._blocks: list[Block] = []  # this page's batches, not flushed yet
         self.ranged: list[tuple[int, str, list[bytes]]] = []
         self.references = 0
+        #: digest of the DNs of the page flushed last (a page the server already sent: a loop)
+        self.page_digest = b""
         self._dn_parts: list[pl.Series] = []
         self._parts: list[list[pl.DataFrame]] = [[] for _ in self.names]
+
+    def type_table(self) -> tuple[list[bytes], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The attribute spellings seen so far, in the arrays :func:`.ber.walk` matches against."""
+        if len(self._types) != len(self.slots):
+            self._types = list(self.slots)
+            self._table = ber.type_table(self.slots)
+        return self._types, self._table
+
+    def add_block(self, buf: bytes, vals: np.ndarray, dns: np.ndarray) -> None:
+        """Entries ``self.n`` on, as :func:`.ber.walk` located them in ``buf``: ``dns`` rows
+        (offset, length), ``vals`` rows (slot, entry, offset, length)."""
+        if len(dns):
+            self._blocks.append(Block(buf, self.n, vals, dns))
+            self.n += len(dns)
 
     def slot_for(self, wire_type: bytes) -> int:
         """Where values of this attribute type go (cached per spelling the server uses)."""
@@ -58,34 +87,46 @@ class Columns:
 
     def rollback(self, n: int) -> None:
         """Forget entries from number ``n`` on (a page that failed part-way; never flushed)."""
-        keep = n - (self.n - len(self.dns))
-        if keep < 0:
+        pending = sum(len(b.dns) for b in self._blocks)
+        if n < self.n - pending:
             raise ValueError("cannot roll back past a flushed page")
-        del self.dns[keep:]
-        for k in range(len(self.names)):
-            cut = bisect.bisect_left(self.idx[k], n)
-            del self.idx[k][cut:]
-            del self.vals[k][cut:]
+        kept: list[Block] = []
+        for b in self._blocks:
+            if b.first + len(b.dns) <= n:
+                kept.append(b)
+            elif b.first < n:
+                vals = b.vals[b.vals[:, 1] < n]
+                kept.append(Block(b.buf, b.first, vals, b.dns[: n - b.first]))
+        self._blocks = kept
         self.ranged = [r for r in self.ranged if r[0] < n]
-        self.n = n
+        self.n = min(self.n, n)
 
     def flush(self) -> None:
-        """Move the values read so far into polars columns (once per page)."""
-        if self.dns:
-            self._dn_parts.append(pl.Series("dn", self.dns, dtype=pl.Binary))
-            self.dns = []
+        """Cut the values read so far out of their batches into polars columns (once per page):
+        one compiled copy of the spans the walk found per attribute, handed to polars as an
+        Arrow buffer; no value passes through Python."""
+        if not self._blocks:
+            return
+        blocks, self._blocks = self._blocks, []
+        starts = np.cumsum([0] + [len(b.buf) for b in blocks[:-1]], dtype=np.int64)
+        buf = b"".join(b.buf for b in blocks) if len(blocks) > 1 else blocks[0].buf
+        shift = [np.array([s, 0, 0, 0]) for s in starts.tolist()]
+        dns = np.concatenate([b.dns + d[:2] for b, d in zip(blocks, shift, strict=True)])
+        vals = np.concatenate([b.vals + np.roll(d, 2) for b, d in zip(blocks, shift, strict=True)])
+        page = np.frombuffer(buf, np.uint8)
+        dn = _cut(page, dns, "dn")
+        self._dn_parts.append(dn)
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(dn.hash(seed=0).to_numpy().tobytes())
+        self.page_digest = digest.digest()
+        vals = vals[np.argsort(vals[:, 0], kind="stable")]  # by slot, in order within one
+        bounds = np.searchsorted(vals[:, 0], np.arange(len(self.names) + 1)).tolist()
         for k in range(len(self.names)):
-            if self.vals[k]:
-                self._parts[k].append(
-                    pl.DataFrame(
-                        {
-                            "i": pl.Series("i", self.idx[k], dtype=pl.UInt32),
-                            "v": pl.Series("v", self.vals[k], dtype=pl.Binary),
-                        }
-                    )
-                )
-                self.idx[k] = []
-                self.vals[k] = []
+            a, b = bounds[k], bounds[k + 1]
+            if b > a:
+                v = _cut(page, vals[a:b, 2:], "v")
+                i = pl.Series("i", vals[a:b, 1], dtype=pl.UInt32)
+                self._parts[k].append(pl.DataFrame([i, v]))
 
     @property
     def dn(self) -> pl.Series:
@@ -100,7 +141,9 @@ class Columns:
         parts = self._parts[self._slot[_base(attr)]]
         if not parts:
             return pl.DataFrame(schema={"i": pl.UInt32, "v": pl.Binary})
-        return pl.concat(parts, rechunk=True)
+        if len(parts) > 1:  # the pages' parts give way to their concatenation: held once
+            parts[:] = [pl.concat(parts, rechunk=True)]
+        return parts[0]
 
     def first(self, attr: str) -> pl.Series:
         """The first value of ``attr`` per entry (Binary; null where absent)."""
@@ -115,6 +158,16 @@ class Columns:
         grouped = self.exploded(attr).group_by("i", maintain_order=True).agg(pl.col("v"))
         out = _spread(grouped, self.n).get_column("v")
         return out.fill_null(pl.lit([], pl.List(pl.Binary))).alias(attr)
+
+
+def _cut(page: np.ndarray, spans: np.ndarray, name: str) -> pl.Series:
+    """The ``spans`` (offset, length rows) of ``page`` as a Binary column: copied out by one
+    compiled loop, handed to polars as an Arrow buffer (:mod:`.arrowc`)."""
+    spans = np.ascontiguousarray(spans)
+    offsets = np.empty(len(spans) + 1, np.int64)
+    out = np.empty(int(spans[:, 1].sum()), np.uint8)
+    ber.gather(page, spans, offsets, out)
+    return arrowc.binary(name, offsets, out)
 
 
 def _base(attr: str) -> str:

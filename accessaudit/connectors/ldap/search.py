@@ -20,7 +20,6 @@ server".
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -94,8 +93,8 @@ class Session:
                 pages += 1
                 # Samba sends the same cookie on every page, so a loop shows as a page of
                 # entries the server already sent, not as a repeated cookie.
-                page = hashlib.blake2b(b"\0".join(cols.dns), digest_size=16).digest()
                 cols.flush()
+                page = cols.page_digest
                 if result.get("result") != 0:
                     raise _Unfinished(
                         f"page {pages}: result {result.get('result')} {result.get('description')}"

@@ -27,12 +27,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from ldap3 import DEREF_NEVER, Connection
 from ldap3.core.exceptions import LDAPException, LDAPSocketReceiveError
 from ldap3.operation.search import search_operation
 from ldap3.utils.asn1 import decode_message_fast
 
-from accessaudit.connectors.ldap.columns import RANGED, Columns
+from accessaudit.connectors.ldap import ber
+from accessaudit.connectors.ldap.columns import Columns
 from accessaudit.transport.ldap import short
 
 _ENTRY, _REFERENCE = 0x64, 0x73
@@ -54,130 +56,38 @@ def _decode(b: bytes, msgid: int, cols: Columns) -> tuple[int, list[bytes]]:
     """Decode the complete messages at the start of ``b``; entries go into ``cols``.
 
     Returns how many bytes were consumed and the other messages (searchResDone, references,
-    notices) still encoded, for ldap3 to decode. Inline length reads and local names on purpose:
-    this loop runs once per value collected.
+    notices) still encoded, for ldap3 to decode. The walk itself is compiled (:func:`.ber.walk`);
+    it stops only at an attribute spelling it does not know yet (given its slot here, then
+    walked on) and at a malformed message.
     """
+    arr = np.frombuffer(b, np.uint8)
     n = len(b)
+    vals = np.empty((n // 2 + 1, 4), np.int64)
+    dns = np.empty((n // 8 + 1, 2), np.int64)
+    ranged = np.empty((n // 6 + 1, 4), np.int64)
+    others = np.empty((n // 7 + 1, 2), np.int64)
+    state = np.zeros(8, np.int64)
+    found: list[bytes] = []
     p = 0
-    others: list[bytes] = []
-    i = cols.n
-    try:
-        while p + 2 <= n:
-            if b[p] != 0x30:
-                raise MalformedResponse(f"LDAPMessage expected, found tag 0x{b[p]:02x}")
-            q = p + 2
-            ln = b[p + 1]
-            if ln & 0x80:
-                k = ln & 0x7F
-                if q + k > n:
-                    break
-                ln = int.from_bytes(b[q : q + k], "big")
-                q += k
-            end = q + ln
-            if end > n:
-                break  # the rest of this message has not arrived yet
-            if b[q] != 0x02:
-                raise MalformedResponse("messageID expected")
-            k = b[q + 1]
-            mid = int.from_bytes(b[q + 2 : q + 2 + k], "big")
-            q += 2 + k
-            if mid != msgid or b[q] != _ENTRY:
-                others.append(b[p:end])
-            elif _entry(b, q, i, cols) > end:
-                raise MalformedResponse("entry overruns its message")
-            else:
-                i += 1
-            p = end
-    except IndexError:
-        raise MalformedResponse("truncated searchResEntry") from None
-    finally:
-        cols.n = i
-    return p, others
-
-
-def _entry(b: bytes, q: int, i: int, cols: Columns) -> int:
-    """The searchResEntry whose tag is at ``b[q]``, added to ``cols`` as entry number ``i``.
-
-    Returns where its attribute list ends (the message's end, unless it is malformed).
-    """
-    ln = b[q + 1]  # searchResEntry (64): its end is the message's
-    q += 2 + (ln & 0x7F if ln & 0x80 else 0)
-    ln = b[q + 1]  # objectName (04)
-    q += 2
-    if ln & 0x80:
-        k = ln & 0x7F
-        ln = int.from_bytes(b[q : q + k], "big")
-        q += k
-    cols.dns.append(b[q : q + ln])
-    q += ln
-    ln = b[q + 1]  # attributes (30)
-    q += 2
-    if ln & 0x80:
-        k = ln & 0x7F
-        ln = int.from_bytes(b[q : q + k], "big")
-        q += k
-    attrs_end = q + ln
-    idx, vals, slots = cols.idx, cols.vals, cols.slots
-    while q < attrs_end:
-        ln = b[q + 1]  # PartialAttribute (30): it ends where its value set ends
-        q += 2 + (ln & 0x7F if ln & 0x80 else 0)
-        ln = b[q + 1]  # type (04)
-        q += 2
-        if ln & 0x80:
-            k = ln & 0x7F
-            ln = int.from_bytes(b[q : q + k], "big")
-            q += k
-        t = b[q : q + ln]
-        q += ln
-        ln = b[q + 1]  # vals (31)
-        q += 2
-        if ln & 0x80:
-            k = ln & 0x7F
-            ln = int.from_bytes(b[q : q + k], "big")
-            q += k
-        set_end = q + ln
-        slot = slots.get(t)
-        if slot is None:
-            slot = cols.slot_for(t)
-        if slot < 0 or ln == 0:
-            if slot == RANGED:
-                cols.keep_ranged(i, t, _values(b, q, set_end))
-            q = set_end
-            continue
-        ln = b[q + 1]  # first value (04)
-        q += 2
-        if ln & 0x80:
-            k = ln & 0x7F
-            ln = int.from_bytes(b[q : q + k], "big")
-            q += k
-        q += ln
-        vals[slot].append(b[q - ln : q])
-        idx[slot].append(i)
-        if q != set_end:  # more than one value: the less common case
-            q = _more_values(b, q, set_end, i, idx[slot], vals[slot])
-    return q
-
-
-def _more_values(b: bytes, q: int, set_end: int, i: int, idx: list[int], vals: list[bytes]) -> int:
-    """The values after the first of one attribute of entry ``i``, up to ``set_end``."""
-    add_i = idx.append
-    add_v = vals.append
-    while q < set_end:
-        ln = b[q + 1]  # value (04)
-        q += 2
-        if ln & 0x80:
-            k = ln & 0x7F
-            ln = int.from_bytes(b[q : q + k], "big")
-            q += k
-        add_v(b[q : q + ln])
-        add_i(i)
-        q += ln
-    if q != set_end:
-        raise MalformedResponse("attribute values overrun their set")
-    return q
+    while True:
+        types, (blob, off, slots) = cols.type_table()
+        first = cols.n
+        ber.walk(arr, p, msgid, first, blob, off, slots, vals, dns, ranged, others, state)
+        status, p, nv, nd, nr, no, aux, aux2 = (int(x) for x in state)
+        cols.add_block(b, vals[:nv].copy(), dns[:nd].copy())
+        for i, t, q, end in ranged[:nr].tolist():
+            cols.keep_ranged(i, types[t], _values(b, q, end))
+        found += [b[s:e] for s, e in others[:no].tolist()]
+        if status == ber.UNKNOWN:
+            cols.slot_for(b[aux : aux + aux2])
+        elif status != ber.DONE:
+            raise MalformedResponse(ber.MESSAGES[status].format(aux=aux))
+        else:
+            return p, found
 
 
 def _values(b: bytes, q: int, end: int) -> list[bytes]:
+    """The values of one value set, ``b[q:end]`` (checked by the walk): a partial range."""
     out: list[bytes] = []
     while q < end:
         q += 1
