@@ -37,6 +37,8 @@ def test_demo_report_in_chromium(tmp_path: Path) -> None:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(result.report.as_uri() + "#all")  # every section
         page.wait_for_load_state("load")
+        # the page script decodes its tables asynchronously (DecompressionStream): wait for it
+        page.wait_for_function("document.documentElement.classList.contains('js')")
         assert page.evaluate("() => window.__xss") is None
         shown = {
             sev: int(page.text_content(f'#severity-counts tr[data-severity="{sev}"] td.open') or -1)

@@ -204,6 +204,8 @@ def test_every_view_of_every_report_is_inert(
         page.on("request", lambda r, p=problems: r.url.startswith("file:") or p.append(r.url))
         page.goto(result.report.as_uri() + "#all")  # every section, every payload on show
         page.wait_for_load_state("load")
+        # the page script decodes its tables asynchronously (DecompressionStream): wait for it
+        page.wait_for_function("document.documentElement.classList.contains('js')")
         _exercise(page)
         state = page.evaluate(TRIPWIRE_STATE)
         assert state == {

@@ -116,6 +116,8 @@ def open_report(browser: Any, tmp_path: Path) -> Iterator[Any]:
         page.on("request", lambda r: r.url.startswith("file:") or page.problems.append(r.url))
         page.goto(out.as_uri() + "#all")  # every section (no hash opens the officer's view)
         page.wait_for_load_state("load")
+        if javascript:  # the page script decodes its tables asynchronously: wait for them
+            page.wait_for_function("document.documentElement.classList.contains('js')")
         pages.append(ctx)
         return page
 

@@ -68,6 +68,8 @@ def page(runs: list[RunResult]) -> Iterator[Any]:
         assert runs[2].report is not None
         page.goto(runs[2].report.as_uri())
         page.wait_for_load_state("load")
+        # the page script decodes its tables asynchronously (DecompressionStream): wait for it
+        page.wait_for_function("document.documentElement.classList.contains('js')")
         yield page
 
 
