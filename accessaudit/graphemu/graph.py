@@ -17,7 +17,16 @@ from typing import Any
 from urllib.parse import unquote
 
 from accessaudit.graphemu.delta import DeltaQueries
-from accessaudit.graphemu.odata import DELTA_SEGMENTS, check_options, order_keys
+from accessaudit.graphemu.odata import (
+    DELTA_SEGMENTS,
+    cast_type,
+    check_options,
+    count_reply,
+    membership_test,
+    order_keys,
+    sort_key,
+    split_count,
+)
 from accessaudit.graphemu.protocol import (
     ADVANCED_MESSAGE,
     Caller,
@@ -51,48 +60,6 @@ def _equality_test(prop: str, value: object, *, equal: bool) -> Callable[[dict[s
         return (obj.get(prop) == value) if equal else (obj.get(prop) != value)
 
     return test
-
-
-def _membership_test(prop: str, values: frozenset[str]) -> Callable[[dict[str, Any]], bool]:
-    """``prop in ('a', 'b')``."""
-
-    def test(obj: dict[str, Any]) -> bool:
-        return obj.get(prop) in values
-
-    return test
-
-
-def _split_count(req: Request, cast: list[str]) -> tuple[list[str], bool]:
-    """A relationship's trailing segments without a final ``$count``, and whether it had one
-    (which needs ``ConsistencyLevel: eventual``: aad-advanced-queries)."""
-    if not cast or cast[-1] != "$count":
-        return cast, False
-    if not req.advanced:
-        raise GraphError(400, "Request_BadRequest", "$count is not currently supported.")
-    return cast[:-1], True
-
-
-def _cast_type(cast: list[str], allowed: tuple[str, ...]) -> str:
-    """The type of an OData cast segment (``microsoft.graph.user``: fully qualified only)."""
-    type_name = cast[0].removeprefix("microsoft.graph.")
-    if len(cast) > 1 or not cast[0].startswith("microsoft.graph.") or type_name not in allowed:
-        raise GraphError(
-            400,
-            "Request_UnsupportedQuery",
-            f"The type cast '{cast[0]}' is not supported for this relationship.",
-        )
-    return type_name
-
-
-def _sort_key(prop: str) -> Callable[[dict[str, Any]], tuple[bool, str]]:
-    def key(obj: dict[str, Any]) -> tuple[bool, str]:
-        return obj.get(prop) is None, str(obj.get(prop) or "").lower()
-
-    return key
-
-
-def _count_reply(count: int) -> Reply:
-    return Reply(200, str(count), {"Content-Type": "text/plain"})
 
 
 class GraphApi(DeltaQueries, AppsAndRoles):
@@ -290,7 +257,7 @@ class GraphApi(DeltaQueries, AppsAndRoles):
                         400, "Request_BadRequest", f"Invalid filter clause '{clause}'."
                     )
                 wanted = frozenset(v[1:-1].replace("''", "'") for v in values)
-                tests.append(_membership_test(m.group(1), wanted))
+                tests.append(membership_test(m.group(1), wanted))
                 continue
             m = re.fullmatch(r"(\w+)\s+(eq|ne)\s+(.+)", clause.strip())
             if not m:
@@ -414,14 +381,14 @@ class GraphApi(DeltaQueries, AppsAndRoles):
                     {"@odata.type": ODATA_TYPE["administrativeUnit"]}
                     | self._project(tenant.objects[au_id], "administrativeUnit", None)
                 )
-        cast, counted = _split_count(req, cast)
+        cast, counted = split_count(req, cast)
         context = "directoryObjects"
         if cast:
-            type_name = _cast_type(cast, ("group", "directoryRole", "administrativeUnit"))
+            type_name = cast_type(cast, ("group", "directoryRole", "administrativeUnit"))
             entries = [e for e in entries if e["@odata.type"] == f"#microsoft.graph.{type_name}"]
             context = f"{type_name}s"
         if counted:
-            return _count_reply(len(entries))
+            return count_reply(len(entries))
         return self._page(req, entries, dict, self._context(context))
 
     def _check_sign_in(self, req: Request, caller: Caller, select: list[str] | None) -> None:
@@ -446,7 +413,7 @@ class GraphApi(DeltaQueries, AppsAndRoles):
         if "$orderby" in req.query:
             for prop, descending in reversed(order_keys(req.query["$orderby"])):
                 # case-insensitive, nulls last when ascending [assumed]
-                items = sorted(items, key=_sort_key(prop), reverse=descending)
+                items = sorted(items, key=sort_key(prop), reverse=descending)
         cap = 999
         if "signInActivity" in (select or []):
             cap = self.signin_page_cap  # "pages with up to 500 users"
@@ -492,13 +459,13 @@ class GraphApi(DeltaQueries, AppsAndRoles):
         default 100) with ``$select`` applied per type, and an optional OData type cast."""
         tenant = caller.tenant
         context = "directoryObjects"
-        cast, counted = _split_count(req, cast)
+        cast, counted = split_count(req, cast)
         if cast:
-            type_name = _cast_type(cast, tuple(ODATA_TYPE))
+            type_name = cast_type(cast, tuple(ODATA_TYPE))
             ids = [i for i in ids if tenant.type_of(i) == type_name]
             context = f"{type_name}s"
         if counted:
-            return _count_reply(len(ids))
+            return count_reply(len(ids))
         select = None
         if "$select" in req.query:
             select = [s.strip() for s in req.query["$select"].split(",") if s.strip()]

@@ -47,9 +47,10 @@ Facts, with their sources (learn.microsoft.com unless said otherwise):
 from __future__ import annotations
 
 import re
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
-from accessaudit.graphemu.protocol import GraphError, Request
+from accessaudit.graphemu.protocol import GraphError, Reply, Request
 
 #: OData system query options (OData v4.01 part 2, section 5) Graph knows by name.
 SYSTEM_OPTIONS: Final = frozenset(
@@ -181,3 +182,54 @@ def delta_ids(expr: str) -> list[str]:
             400, "Request_UnsupportedQuery", "Delta queries support at most 50 ids in $filter."
         )
     return ids
+
+
+def membership_test(prop: str, values: frozenset[str]) -> Callable[[dict[str, Any]], bool]:
+    """``prop in ('a', 'b')``."""
+
+    def test(obj: dict[str, Any]) -> bool:
+        return obj.get(prop) in values
+
+    return test
+
+
+def split_count(req: Request, cast: list[str]) -> tuple[list[str], bool]:
+    """A relationship's trailing segments without a final ``$count``, and whether it had one
+    (which needs ``ConsistencyLevel: eventual``: aad-advanced-queries)."""
+    if not cast or cast[-1] != "$count":
+        return cast, False
+    if not req.advanced:
+        raise GraphError(400, "Request_BadRequest", "$count is not currently supported.")
+    return cast[:-1], True
+
+
+def cast_type(cast: list[str], allowed: tuple[str, ...]) -> str:
+    """The type of an OData cast segment (``microsoft.graph.user``: fully qualified only)."""
+    type_name = cast[0].removeprefix("microsoft.graph.")
+    if len(cast) > 1 or not cast[0].startswith("microsoft.graph.") or type_name not in allowed:
+        raise GraphError(
+            400,
+            "Request_UnsupportedQuery",
+            f"The type cast '{cast[0]}' is not supported for this relationship.",
+        )
+    return type_name
+
+
+def sort_key(prop: str) -> Callable[[dict[str, Any]], tuple[bool, str]]:
+    def key(obj: dict[str, Any]) -> tuple[bool, str]:
+        return obj.get(prop) is None, str(obj.get(prop) or "").lower()
+
+    return key
+
+
+def count_reply(count: int) -> Reply:
+    return Reply(200, str(count), {"Content-Type": "text/plain"})
+
+
+def check_depends_on(items: list[dict[str, Any]], ids: list[str]) -> None:
+    """``dependsOn`` names requests of the same batch (json-batching; ``ids`` lower-cased): an
+    unknown id fails the whole batch with 400 [message assumed]."""
+    for item in items:
+        deps = item.get("dependsOn") or []
+        if not isinstance(deps, list) or any(str(d).lower() not in ids for d in deps):
+            raise GraphError(400, "BadRequest", "Invalid dependsOn: unknown request id.")
