@@ -49,11 +49,10 @@ class Columns:
         self._types: list[bytes] = []
         self._table: tuple[np.ndarray, np.ndarray, np.ndarray] = ber.type_table({})
         self.n = 0
-        self._blocks: list[Block] = []  # this page's batches, not flushed yet
+        self._blocks: list[Block] = []  # batches read, not flushed yet
         self.ranged: list[tuple[int, str, list[bytes]]] = []
         self.references = 0
-        #: digest of the DNs of the page flushed last (a page the server already sent: a loop)
-        self.page_digest = b""
+        self._page = hashlib.blake2b(digest_size=16)
         self._dn_parts: list[pl.Series] = []
         self._parts: list[list[pl.DataFrame]] = [[] for _ in self.names]
 
@@ -70,6 +69,23 @@ class Columns:
         if len(dns):
             self._blocks.append(Block(buf, self.n, vals, dns))
             self.n += len(dns)
+            offsets = np.empty(len(dns) + 1, np.int64)
+            names = np.empty(int(dns[:, 1].sum()), np.uint8)
+            ber.gather(np.frombuffer(buf, np.uint8), dns, offsets, names)
+            self._page.update(offsets.tobytes())
+            self._page.update(names.tobytes())
+
+    def page_digest(self) -> bytes:
+        """Digest of the DNs added since the last call (one page: a page the server already
+        sent is a cookie loop)."""
+        digest = self._page.digest()
+        self._page = hashlib.blake2b(digest_size=16)
+        return digest
+
+    @property
+    def pending(self) -> bool:
+        """Whether values read are waiting for :meth:`flush`."""
+        return bool(self._blocks)
 
     def slot_for(self, wire_type: bytes) -> int:
         """Where values of this attribute type go (cached per spelling the server uses)."""
@@ -86,10 +102,13 @@ class Columns:
         self.ranged.append((entry, wire_type.decode("utf-8", "replace"), values))
 
     def rollback(self, n: int) -> None:
-        """Forget entries from number ``n`` on (a page that failed part-way; never flushed)."""
-        pending = sum(len(b.dns) for b in self._blocks)
-        if n < self.n - pending:
-            raise ValueError("cannot roll back past a flushed page")
+        """Forget entries from number ``n`` on (a page that failed part-way)."""
+        flushed = self.n - sum(len(b.dns) for b in self._blocks)
+        if n < flushed:  # cut out of the columns too (a page flushed while waiting for more)
+            dn = pl.concat(self._dn_parts).head(n)
+            self._dn_parts = [dn] if len(dn) else []
+            for parts in self._parts:
+                parts[:] = [p.filter(pl.col("i") < n) for p in parts]
         kept: list[Block] = []
         for b in self._blocks:
             if b.first + len(b.dns) <= n:
@@ -102,9 +121,10 @@ class Columns:
         self.n = min(self.n, n)
 
     def flush(self) -> None:
-        """Cut the values read so far out of their batches into polars columns (once per page):
-        one compiled copy of the spans the walk found per attribute, handed to polars as an
-        Arrow buffer; no value passes through Python."""
+        """Cut the values read so far out of their batches into polars columns: one compiled
+        copy of the spans the walk found per attribute, handed to polars as an Arrow buffer; no
+        value passes through Python. :mod:`.wire` calls it while the server has nothing more
+        to send yet (the time otherwise spent waiting), and any reader of the columns first."""
         if not self._blocks:
             return
         blocks, self._blocks = self._blocks, []
@@ -114,11 +134,7 @@ class Columns:
         dns = np.concatenate([b.dns + d[:2] for b, d in zip(blocks, shift, strict=True)])
         vals = np.concatenate([b.vals + np.roll(d, 2) for b, d in zip(blocks, shift, strict=True)])
         page = np.frombuffer(buf, np.uint8)
-        dn = _cut(page, dns, "dn")
-        self._dn_parts.append(dn)
-        digest = hashlib.blake2b(digest_size=16)
-        digest.update(dn.hash(seed=0).to_numpy().tobytes())
-        self.page_digest = digest.digest()
+        self._dn_parts.append(_cut(page, dns, "dn"))
         vals = vals[np.argsort(vals[:, 0], kind="stable")]  # by slot, in order within one
         bounds = np.searchsorted(vals[:, 0], np.arange(len(self.names) + 1)).tolist()
         for k in range(len(self.names)):

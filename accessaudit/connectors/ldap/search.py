@@ -89,12 +89,12 @@ class Session:
         try:
             while True:
                 before = cols.n
+                cols.page_digest()  # the DNs of this page only
                 result = self._page(search_filter, cols, controls, cookie, pages)
                 pages += 1
                 # Samba sends the same cookie on every page, so a loop shows as a page of
                 # entries the server already sent, not as a repeated cookie.
-                cols.flush()
-                page = cols.page_digest
+                page = cols.page_digest()
                 if result.get("result") != 0:
                     raise _Unfinished(
                         f"page {pages}: result {result.get('result')} {result.get('description')}"

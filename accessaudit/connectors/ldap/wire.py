@@ -202,6 +202,9 @@ def _receive(
         if chunk == b"":  # what had arrived is decoded above: the rest never will
             raise LDAPSocketReceiveError("connection closed by the server")
         if chunk is None:
+            if cols.pending:  # nothing to read yet: cut the values out meanwhile, then look again
+                cols.flush()
+                continue
             _wait(sock, wait, deadline)
 
 
