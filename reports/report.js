@@ -40,7 +40,8 @@
   }
 
   /* Embedded tables. A block holds either a JSON string, base64 of the gzip-compressed
-   * columnar payload (accessaudit/report/embed.py), decoded here with the browser's own
+   * packed columnar payload (accessaudit/report/embed.py: a JSON header, its integer arrays
+   * in a binary section read here as typed arrays), decoded with the browser's own
    * DecompressionStream (no network, nothing the CSP must allow), or that payload as JSON, or
    * (a site template's |tojson) row-wise {columns, rows}. A table is {n, names, cols}: each
    * column either {dict, codes} (dictionary-coded), {values}, or a list column {lengths, items,
@@ -57,6 +58,31 @@
       out[i] = bin.charCodeAt(i);
     }
     return out;
+  }
+
+  var TYPED = { u8: Uint8Array, u16: Uint16Array, u32: Uint32Array, i32: Int32Array };
+
+  /* embed.pack's bytes: u32 header length, the header JSON, padding to 4, the arrays. */
+  function unpack(buffer) {
+    var size = new DataView(buffer).getUint32(0, true);
+    var head = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, size)));
+    var base = 4 + size + ((4 - ((4 + size) % 4)) % 4);
+    function resolve(c) {
+      ["codes", "lengths", "values"].forEach(function (key) {
+        var ref = c[key];
+        if (ref && ref.bin) {
+          if (!HAS.call(TYPED, ref.bin[0])) {
+            throw new Error("embedded data of an unknown array type");
+          }
+          c[key] = new TYPED[ref.bin[0]](buffer, base + ref.bin[1], ref.bin[2]);
+        }
+      });
+      if (c.items) {
+        resolve(c.items);
+      }
+    }
+    head.columns.forEach(resolve);
+    return head;
   }
 
   function prepareColumn(c) {
@@ -104,8 +130,8 @@
       return Promise.reject(new Error("this browser has no DecompressionStream"));
     }
     var stream = new Blob([base64Bytes(value)]).stream().pipeThrough(new DecompressionStream("gzip"));
-    return new Response(stream).text().then(function (text) {
-      return makeTable(JSON.parse(text));
+    return new Response(stream).arrayBuffer().then(function (buffer) {
+      return makeTable(unpack(buffer));
     });
   }
 
@@ -155,7 +181,7 @@
   function lowered(c, tag, transform) {
     var key = "lower" + tag;
     if (!c[key]) {
-      c[key] = c.values.map(function (v) {
+      c[key] = Array.prototype.map.call(c.values, function (v) {
         return lower(transform ? transform(v) : v);
       });
     }
@@ -180,7 +206,7 @@
     var key = "rank" + tag;
     var values = c.codes ? c.dict : c.values;
     if (!c[key]) {
-      var keys = transform ? values.map(transform) : values;
+      var keys = transform ? Array.prototype.map.call(values, transform) : values;
       c[key] = ranks(keys, cmp);
     }
     var r = c[key];

@@ -9,11 +9,14 @@ A table (``{"columns": [...], "rows": [[...], ...]}``, as :mod:`accessaudit.repo
 * a column of lists (a finding's path, an object's evidence) as ``{"name", "lengths": [one
   length per row], "items": <the concatenated items, encoded as a column>}``.
 
-That JSON (``{"format": FORMAT, "n": rows, "columns": [...]}``) is gzip-compressed (mtime 0,
-so the same data gives the same bytes) and base64-encoded, and the block holds it as one JSON
-string: only ``[A-Za-z0-9+/=]`` between the quotes, which no HTML parser can read as markup.
-The page decodes it with the browser's own ``DecompressionStream("gzip")`` over a
-``Blob(...).stream()`` (no network, nothing the CSP has to allow) and ``JSON.parse``.
+That payload (``{"format": FORMAT, "n": rows, "columns": [...]}``) is packed (:func:`pack`:
+every list of integers, the codes, lengths, object indexes, moves out of the JSON into a binary
+section of little-endian u8/u16/u32/i32 arrays, ``{"bin": [type, offset, count]}`` in its
+place, so the page parses no JSON for them and reads them as typed arrays), gzip-compressed
+(mtime 0, so the same data gives the same bytes) and base64-encoded, and the block holds it
+as one JSON string: only ``[A-Za-z0-9+/=]`` between the quotes, which no HTML parser can read
+as markup. The page decodes it with the browser's own ``DecompressionStream("gzip")`` over a
+``Blob(...).stream()`` (no network, nothing the CSP has to allow).
 
 At the 1M-account run this is what keeps the report one file: 121.5 MB of row-wise JSON
 before, see ``benchmarks/README.md`` (report_views) for the figures of each encoding.
@@ -25,6 +28,8 @@ import base64
 import gzip
 import json
 import re
+import sys
+from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -64,14 +69,87 @@ def columnar(table: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+#: Typed-array kinds of the binary section: (name, array typecode, largest value).
+_UNSIGNED: Final = (("u8", "B", 0xFF), ("u16", "H", 0xFFFF), ("u32", "I", 0xFFFFFFFF))
+_CODES: Final = {"u8": "B", "u16": "H", "u32": "I", "i32": "i"}
+_ARRAY_KEYS: Final = ("codes", "lengths", "values")
+
+
+def _int_array(values: Sequence[Any]) -> tuple[str, bytes] | None:
+    """``values`` as the smallest typed array that holds them, or None (not all ints)."""
+    if not values or set(map(type, values)) != {int}:
+        return None
+    lo, hi = min(values), max(values)
+    kind = next((k for k, _, top in _UNSIGNED if lo >= 0 and hi <= top), None)
+    if kind is None and lo >= -(2**31) and hi < 2**31:
+        kind = "i32"
+    if kind is None:
+        return None
+    packed = array(_CODES[kind], values)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return kind, packed.tobytes()
+
+
+def _pack_column(col: Mapping[str, Any], blobs: list[bytes], at: list[int]) -> dict[str, Any]:
+    out = dict(col)
+    for key in _ARRAY_KEYS:
+        got = _int_array(out[key]) if key in out else None
+        if got is not None:
+            kind, data = got
+            out[key] = {"bin": [kind, at[0], len(out[key])]}
+            data += bytes(-len(data) % 4)  # every array starts 4-aligned
+            blobs.append(data)
+            at[0] += len(data)
+    if "items" in out:
+        out["items"] = _pack_column(out["items"], blobs, at)
+    return out
+
+
+def pack(payload: Mapping[str, Any]) -> bytes:
+    """The columnar payload as bytes: u32 little-endian length of the header JSON, the header
+    (the payload with each integer list replaced by ``{"bin": [type, offset, count]}``), zero
+    padding to 4 bytes, then the binary section the offsets point into."""
+    blobs: list[bytes] = []
+    at = [0]
+    head = dict(payload, columns=[_pack_column(c, blobs, at) for c in payload["columns"]])
+    text = json.dumps(head, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    start = len(text).to_bytes(4, "little") + text
+    return start + bytes(-len(start) % 4) + b"".join(blobs)
+
+
+def _unpack_column(col: Mapping[str, Any], section: bytes) -> dict[str, Any]:
+    out = dict(col)
+    for key in _ARRAY_KEYS:
+        ref = out.get(key)
+        if isinstance(ref, dict):
+            kind, offset, count = ref["bin"]
+            values = array(_CODES[kind])
+            values.frombytes(section[offset : offset + count * values.itemsize])
+            if sys.byteorder == "big":
+                values.byteswap()
+            out[key] = values.tolist()
+    if "items" in out:
+        out["items"] = _unpack_column(out["items"], section)
+    return out
+
+
+def unpack(data: bytes) -> dict[str, Any]:
+    """:func:`pack`'s bytes back to the columnar payload (lists of ints again)."""
+    size = int.from_bytes(data[:4], "little")
+    head = json.loads(data[4 : 4 + size])
+    start = 4 + size
+    section = data[start + (-start % 4) :]
+    return dict(head, columns=[_unpack_column(c, section) for c in head["columns"]])
+
+
 def encode(table: Mapping[str, Any], *, compress: bool = True) -> str:
-    """The block's text: a JSON string holding base64(gzip(columnar JSON)); with ``compress``
+    """The block's text: a JSON string holding base64(gzip(packed columnar)); with ``compress``
     false the columnar JSON itself (``<``, ``>``, ``&``, ``'`` and non-ASCII ``\\u``-escaped,
     as ``|tojson`` does: the benchmark's comparison)."""
     if not compress:
         return str(htmlsafe_json_dumps(columnar(table), dumps=_compact))
-    text = json.dumps(columnar(table), ensure_ascii=False, separators=(",", ":"))
-    packed = gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
+    packed = gzip.compress(pack(columnar(table)), compresslevel=6, mtime=0)
     return '"' + base64.b64encode(packed).decode("ascii") + '"'
 
 
@@ -98,7 +176,7 @@ def decode(text: str) -> dict[str, Any]:
     returned as it is."""
     value = json.loads(text)
     if isinstance(value, str):
-        payload = json.loads(gzip.decompress(base64.b64decode(value, validate=True)))
+        payload = unpack(gzip.decompress(base64.b64decode(value, validate=True)))
     elif "format" in value:
         payload = value
     else:

@@ -80,28 +80,59 @@ TABLE: dict[str, Any] = {
 }
 
 
-def test_payload_is_gzip_of_columnar_json_in_a_base64_string() -> None:
+def test_payload_is_gzip_of_packed_columnar_in_a_base64_string() -> None:
     text = embed.encode(TABLE)
     assert re.fullmatch(r'"[A-Za-z0-9+/]*={0,2}"', text)
-    payload = json.loads(gzip.decompress(base64.b64decode(json.loads(text))))
-    assert payload == {
+    data = gzip.decompress(base64.b64decode(json.loads(text)))
+    size = int.from_bytes(data[:4], "little")
+    # the integer lists (codes, lengths) are typed arrays in the binary section, 4-aligned
+    assert json.loads(data[4 : 4 + size]) == {
         "format": "columnar-1",
         "n": 4,
         "columns": [
             {"name": "key", "values": ["k1", "k2", "k3", "k4"]},
-            {"name": "severity", "dict": ["high", "low"], "codes": [0, 0, 1, 0]},
-            {"name": "who", "values": [0, 1, None, 0]},  # 3 distinct of 4
+            {"name": "severity", "dict": ["high", "low"], "codes": {"bin": ["u8", 0, 4]}},
+            {"name": "who", "values": [0, 1, None, 0]},  # 3 distinct of 4, with a null: JSON
             {
                 "name": "path",
-                "lengths": [2, 0, 1, 3],
-                "items": {"dict": [0, 2, 1], "codes": [0, 1, 1, 2, 2, 1]},
+                "lengths": {"bin": ["u8", 4, 4]},
+                "items": {"dict": [0, 2, 1], "codes": {"bin": ["u8", 8, 6]}},
             },
-            {"name": "hidden", "dict": [False, True], "codes": [0, 1, 0, 0]},
+            {"name": "hidden", "dict": [False, True], "codes": {"bin": ["u8", 16, 4]}},
             {"name": "detail", "values": [r[5] for r in TABLE["rows"]]},
         ],
     }
+    start = 4 + size + (-(4 + size) % 4)
+    assert data[4 + size : start] == bytes(start - 4 - size)
+    assert data[start:] == bytes([0, 0, 1, 0, 2, 0, 1, 3, 0, 1, 1, 2, 2, 1, 0, 0, 0, 1, 0, 0])
+    assert embed.unpack(data) == embed.columnar(TABLE)
     # the same data gives the same bytes (gzip mtime 0)
     assert embed.encode(TABLE) == text
+
+
+def test_integer_arrays_take_the_smallest_type() -> None:
+    payload = {
+        "format": "columnar-1",
+        "n": 3,
+        "columns": [
+            {"name": "u16", "values": [0, 256, 65535]},
+            {"name": "u32", "values": [0, 65536, 2**32 - 1]},
+            {"name": "i32", "values": [-1, 0, 2**31 - 1]},
+            {"name": "big", "values": [-1, 0, 2**31]},  # fits no typed array: stays JSON
+            {"name": "bools", "values": [True, False, True]},  # not ints: stays JSON
+        ],
+    }
+    data = embed.pack(payload)
+    size = int.from_bytes(data[:4], "little")
+    refs = [c["values"] for c in json.loads(data[4 : 4 + size])["columns"]]
+    assert refs == [
+        {"bin": ["u16", 0, 3]},
+        {"bin": ["u32", 8, 3]},  # 6 bytes of u16, padded to 8
+        {"bin": ["i32", 20, 3]},
+        [-1, 0, 2**31],
+        [True, False, True],
+    ]
+    assert embed.unpack(data) == payload
 
 
 @pytest.mark.parametrize("compress", [True, False])
