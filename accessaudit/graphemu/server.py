@@ -38,6 +38,8 @@ from accessaudit.graphemu.identity import (
     IdentityPlatform,
     _signing_key,
 )
+from accessaudit.graphemu.latency import Pace
+from accessaudit.graphemu.odata import check_depends_on
 from accessaudit.graphemu.pki import AppCertificate, TestPKI
 from accessaudit.graphemu.protocol import GraphError, Reply, expired_page_token, parse_request
 from accessaudit.graphemu.tenant import Tenant
@@ -103,8 +105,9 @@ class _Server(ThreadingHTTPServer):
 class GraphEmulator(IdentityPlatform):
     """A local Microsoft identity platform + Graph v1.0, for tests, benchmarks and the demo."""
 
-    def __init__(self, pki: TestPKI) -> None:
+    def __init__(self, pki: TestPKI, *, pace: Pace | None = None) -> None:
         self.pki = pki
+        self.pace = pace or Pace()  # latency and throttling (:mod:`.latency`), off by default
         self.tenants: dict[str, Tenant] = {}
         self.apps: dict[tuple[str, str], AppRegistration] = {}
         self.faults = Faults()
@@ -257,6 +260,7 @@ class GraphEmulator(IdentityPlatform):
             self.errors.append(traceback.format_exc())
             reply = self._error(500, "generalException", "emulator failure")
         self._record(kind, method, target, reply.status)
+        self.pace.wait(kind, reply.body)  # a round trip's latency, no lock held
         self._send(h, reply, crid, json_kind="aad" if kind in ("token", "discovery") else "graph")
 
     def _send(self, h: _Handler, reply: Reply, crid: str, *, json_kind: str) -> None:
@@ -373,12 +377,16 @@ class GraphEmulator(IdentityPlatform):
             drop = reply is not None and reply.drop
         try:
             caller = self._authenticate(headers)
+            paid = self.pace.charge(caller.tenant, headers, method, target)
+            if paid.retry_after is not None:
+                return self._error(429, *DEFAULT_ERRORS[429], paid.headers)
             req = parse_request(method, target, headers)
             with caller.tenant.lock:
                 if method in ("DELETE", "POST", "PUT"):
                     reply = self.writes.handle(req, caller, body)
                 else:
                     reply = self.api.handle(req, caller)
+            reply.headers.update(paid.headers)
         except GraphError as err:
             reply = self._error(err.status, err.code, err.message, err.headers)
         reply.drop = drop
@@ -454,6 +462,7 @@ def _batch_items(body: bytes) -> list[dict[str, Any]]:
     ids = [str(i.get("id", "")).lower() for i in items]
     if any(not i for i in ids) or len(set(ids)) != len(ids):
         raise GraphError(400, "BadRequest", "Batch request contains duplicate or missing Ids.")
+    check_depends_on(items, ids)
     if any(str(i.get("url", "")).lower().startswith(("http://", "https://")) for i in items):
         raise GraphError(400, "BadRequest", "Invalid batch payload format.")
     return items

@@ -20,16 +20,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import math
 import random
-import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,102 +32,36 @@ import requests
 
 from accessaudit.config.sources import EntraSource
 from accessaudit.transport.graph_auth import TokenSource, transport_error
-from accessaudit.transport.graph_pool import Aimd, BatchPool
+from accessaudit.transport.graph_pool import BatchPool, ClientThreads
+from accessaudit.transport.graph_types import (
+    MAX_BACKOFF,
+    MAX_RESTARTS,
+    RETRYABLE,
+    BudgetExhausted,
+    GraphFailure,
+    Listing,
+    UnitFailed,
+    _error_of,
+    _header,
+    _Task,
+    next_link_loop,
+    parse_retry_after,
+)
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = frozenset({429, 500, 502, 503, 504})
-MAX_RESTARTS = 3  # listings restarted after Directory_ExpiredPageToken
-MAX_BACKOFF = 60.0
+__all__ = [
+    "BudgetExhausted",
+    "GraphClient",
+    "GraphFailure",
+    "Listing",
+    "UnitFailed",
+    "next_link_loop",
+    "parse_retry_after",
+]
 
 
-class UnitFailed(Exception):
-    """A collection unit could not be completed; ``str(self)`` is the reason."""
-
-
-class GraphFailure(UnitFailed):
-    """Graph answered with an error status (after any retries)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"HTTP {status} {code}: {message}".strip())
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def next_link_loop(pages: int) -> str:
-    return f"@odata.nextLink loop: page {pages} links back to a page already read"
-
-
-class BudgetExhausted(UnitFailed):
-    """Waiting any longer would exceed the source's time budget."""
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After value: ``"10"``, ``"2.128"`` or an HTTP-date."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def _error_of(body: Any) -> tuple[str, str]:
-    """(code, first line of message) of a Graph error envelope (``innerError`` is not used:
-    "message" is not to be branched on, code only; learn.microsoft.com/graph/errors)."""
-    if not isinstance(body, Mapping) or not isinstance(body.get("error"), Mapping):
-        return "", ""
-    error = body["error"]
-    message = str(error.get("message") or "")
-    return str(error.get("code") or ""), (message.splitlines()[0][:300] if message else "")
-
-
-def _header(headers: Mapping[str, Any], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return str(value)
-    return None
-
-
-@dataclass
-class Listing:
-    """Every item of a listing, with the proof it was read to the end."""
-
-    items: list[dict[str, Any]]
-    pages: int
-    restarts: int = 0
-    last: dict[str, Any] = field(default_factory=dict)  # the final page (holds a deltaLink)
-
-
-@dataclass
-class _Task:
-    key: str
-    first: str  # relative URL of page 1
-    url: str  # relative URL of the next page
-    items: list[dict[str, Any]] = field(default_factory=list)
-    pages: int = 0
-    restarts: int = 0
-    attempts: int = 0
-    not_before: float = 0.0
-    refreshed: bool = False
-    asked: set[str] = field(default_factory=set)  # pages asked for: a link back is a loop
-
-    def __post_init__(self) -> None:
-        self.asked.add(self.first)
-
-
-class GraphClient:
+class GraphClient(ClientThreads):
     """A small Graph client: one token source, one time budget, one session per thread.
 
     ``sessions`` makes the session of each further thread (``list_many``'s workers, a listing
@@ -152,11 +81,7 @@ class GraphClient:
         sessions: Callable[[], requests.Session] | None = None,
     ) -> None:
         self._cfg = cfg
-        self._main = session
-        self._sessions = sessions
-        self._local = threading.local()
-        self._owner = threading.current_thread()  # uses ``session``; other threads their own
-        self._lock = threading.Lock()  # round_trips, token refresh
+        self._threads(session, sessions)
         self._tokens = tokens
         self._source = source
         self._deadline = deadline
@@ -166,50 +91,7 @@ class GraphClient:
         self._origin = f"{parts.scheme}://{parts.netloc}".lower()
         self._prefix = parts.path.rstrip("/")
         self.host = parts.netloc
-        self.round_trips = 0
-        self.throttled = 0  # 429 answers (envelopes and $batch items)
         self._ever_ok = False
-
-    # --- threads ------------------------------------------------------------------------------
-
-    @property
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            own = self._sessions is not None and threading.current_thread() is not self._owner
-            session = self._sessions() if own and self._sessions else self._main
-            self._local.session = session
-            self._local.own = own
-        return session
-
-    def release_session(self) -> None:
-        """Close this thread's own session (made by ``sessions``), if it has one."""
-        session = getattr(self._local, "session", None)
-        if session is not None and getattr(self._local, "own", False):
-            session.close()
-        self._local.session = None
-
-    @property
-    def batch_size(self) -> int:
-        return self._cfg.batch_size
-
-    @property
-    def max_concurrency(self) -> int:
-        return int(getattr(self._cfg, "max_concurrency", 1))
-
-    def _count_trip(self) -> None:
-        with self._lock:
-            self.round_trips += 1
-
-    def _note_throttle(self, wait: float | None) -> None:
-        """A 429 (to be retried after ``wait`` s): counted, and told to this thread's pace (if
-        it runs in a pool)."""
-        with self._lock:
-            self.throttled += 1
-        pace: Aimd | None = getattr(self._local, "pace", None)
-        if pace is not None:
-            self._local.was_throttled = True
-            pace.throttled(self._local.sent_at, wait or 0.0)
 
     # --- budget and waiting -------------------------------------------------------------------
 
@@ -451,22 +333,6 @@ class GraphClient:
             f"item Retry-After {wait:.2f} s exceeds the remaining time budget "
             f"({max(self.remaining(), 0):.1f} s of {self._cfg.time_budget:g} s)"
         )
-
-    def paced_round(
-        self,
-        ready: list[_Task],
-        queue: deque[_Task],
-        results: dict[str, Listing | UnitFailed],
-        pace: Aimd,
-    ) -> bool:
-        """:meth:`_batch_round` in a pool's worker; True when a 429 answered it."""
-        self._local.pace, self._local.sent_at = pace, time.monotonic()
-        self._local.was_throttled = False
-        try:
-            self._batch_round(ready, queue, results)
-        finally:
-            self._local.pace = None
-        return bool(self._local.was_throttled)
 
     def _batch_round(
         self, ready: list[_Task], queue: deque[_Task], results: dict[str, Listing | UnitFailed]

@@ -11,12 +11,13 @@ then retry; at most :data:`MAX_PAUSE`: a longer wait is the throttled listing's 
 many envelopes may be in flight is set by :class:`Aimd`, additive increase / multiplicative
 decrease as in TCP congestion control: start at ``max_concurrency``, halve on a throttled
 answer (a 429 envelope or a 429 item inside one; at most once per round trip: answers to
-envelopes sent before the last cut do not cut again), add one after a run of envelopes without
-a 429, never above the configured maximum nor below one. Microsoft's directory throttling is a
-token bucket of resource units per app per tenant (learn.microsoft.com/graph/throttling-limits);
-a steady client stays just under its refill rate, which AIMD finds without knowing the tenant's
-size. A 429 inside an envelope whose other items were answered is the service pacing us, not a
-failure: it does not use up that item's ``max_retries`` (:meth:`GraphClient._item_retry`).
+envelopes sent before the last cut do not cut again), add one after a round's worth of
+envelopes without a 429, never above the configured maximum nor below one. Microsoft's
+directory throttling is a token bucket of resource units per app per tenant
+(learn.microsoft.com/graph/throttling-limits); a steady client stays just under its refill
+rate, which AIMD finds without knowing the tenant's size. A 429 inside an envelope whose other
+items were answered is the service pacing us, not a failure: it does not use up that item's
+``max_retries`` (:meth:`GraphClient._item_retry`).
 
 Every listing still ends in exactly one result (a :class:`~.graph_http.Listing` with its proof,
 or the :class:`~.graph_http.UnitFailed` that stopped it), and the run's deadline holds: a worker
@@ -34,13 +35,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-if TYPE_CHECKING:
-    from accessaudit.transport.graph_http import GraphClient, Listing, UnitFailed, _Task
+import requests
 
-#: Envelopes answered without a 429 before one more may be in flight.
-SUCCESS_RUN: Final = 8
+from accessaudit.config.sources import EntraSource
+from accessaudit.transport.graph_types import Listing, UnitFailed, _Task
+
+#: Envelopes answered without a 429 before one more may be in flight: a round's worth (the
+#: current limit, as TCP's one more per round trip), at least this many.
+SUCCESS_RUN: Final = 4
 #: The longest pause of the whole pool after a 429: a longer Retry-After (one resource's own
 #: limit, a fault) is that listing's wait alone.
 MAX_PAUSE: Final = 1.0
@@ -79,9 +83,95 @@ class Aimd:
         """An envelope came back without a 429: one more in flight after a run of them."""
         with self._lock:
             self._streak += 1
-            if self._streak >= self.run and self.limit < self.maximum:
+            if self._streak >= max(self.run, self.limit) and self.limit < self.maximum:
                 self.limit += 1
                 self._streak = 0
+
+
+class ClientThreads:
+    """The threaded side of :class:`~.graph_http.GraphClient`: a ``requests`` session per
+    thread (``requests.Session`` is not documented as thread-safe: ``sessions`` makes the
+    session of every thread but the client's own, which uses ``session``), counters shared
+    under a lock, and the pace of the pool a worker thread is in."""
+
+    _cfg: EntraSource
+
+    def _threads(
+        self, session: requests.Session, sessions: Callable[[], requests.Session] | None
+    ) -> None:
+        self._main = session
+        self._sessions = sessions
+        self._local = threading.local()
+        self._owner = threading.current_thread()
+        self._lock = threading.Lock()  # round_trips, throttled, token refresh
+        self.round_trips = 0
+        self.throttled = 0  # 429 answers (envelopes and $batch items)
+
+    @property
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            own = self._sessions is not None and threading.current_thread() is not self._owner
+            session = self._sessions() if own and self._sessions else self._main
+            self._local.session = session
+            self._local.own = own
+        return session
+
+    def release_session(self) -> None:
+        """Close this thread's own session (made by ``sessions``), if it has one."""
+        session = getattr(self._local, "session", None)
+        if session is not None and getattr(self._local, "own", False):
+            session.close()
+        self._local.session = None
+
+    @property
+    def batch_size(self) -> int:
+        return self._cfg.batch_size
+
+    @property
+    def max_concurrency(self) -> int:
+        return int(getattr(self._cfg, "max_concurrency", 1))
+
+    def _count_trip(self) -> None:
+        with self._lock:
+            self.round_trips += 1
+
+    def _note_throttle(self, wait: float | None) -> None:
+        """A 429 (to be retried after ``wait`` s): counted, and told to this thread's pace (if
+        it runs in a pool)."""
+        with self._lock:
+            self.throttled += 1
+        pace: Aimd | None = getattr(self._local, "pace", None)
+        if pace is not None:
+            self._local.was_throttled = True
+            pace.throttled(self._local.sent_at, wait or 0.0)
+
+    def paced_round(
+        self,
+        ready: list[_Task],
+        queue: deque[_Task],
+        results: dict[str, Listing | UnitFailed],
+        pace: Aimd,
+    ) -> bool:
+        """:meth:`_batch_round` in a pool's worker; True when a 429 answered it."""
+        self._local.pace, self._local.sent_at = pace, time.monotonic()
+        self._local.was_throttled = False
+        try:
+            self._batch_round(ready, queue, results)
+        finally:
+            self._local.pace = None
+        return bool(self._local.was_throttled)
+
+    def _batch_round(
+        self, ready: list[_Task], queue: deque[_Task], results: dict[str, Listing | UnitFailed]
+    ) -> None:
+        raise NotImplementedError
+
+    def remaining(self) -> float:
+        raise NotImplementedError
+
+    def exhausted(self) -> UnitFailed:
+        raise NotImplementedError
 
 
 class BatchPool:
@@ -89,7 +179,7 @@ class BatchPool:
 
     def __init__(
         self,
-        client: GraphClient,
+        client: ClientThreads,
         tasks: list[_Task],
         workers: int,
         late: Callable[[float], UnitFailed],
