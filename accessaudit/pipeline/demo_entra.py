@@ -78,7 +78,10 @@ def emulated_sample_tenant(*, accounts: int, seed: int) -> Iterator[EmulatedTena
         cert = make_app_certificate(work / "app", "accessaudit-demo")
         emulator = GraphEmulator(pki)
         emulator.add_tenant(tenant_from_sample(tables, tenant_id=TENANT_ID, domain=TENANT_DOMAIN))
-        emulator.register_app(TENANT_ID, DEMO_CLIENT_ID, certificate=cert, roles=READ_ROLES)
+        # the sample's operations group has an org contact as a member: OrgContact.Read.All,
+        # as the connector documents for such tenants
+        roles = (*READ_ROLES, "OrgContact.Read.All")
+        emulator.register_app(TENANT_ID, DEMO_CLIENT_ID, certificate=cert, roles=roles)
         with _loopback_without_proxy(), emulator:
             source = EntraSource(
                 name=DEMO_SOURCE,

@@ -59,9 +59,10 @@ ROLES: Final = {
     "User Administrator": "fe930be7-5e62-47db-91af-98c3a49a38b1",
     "Security Reader": "5d6b6bb7-de71-4623-b4af-96380a352509",
     "Groups Administrator": "fdd7a751-b60b-444a-984c-02652fe8fa1c",
+    "Directory Readers": "88d8e3e3-8f55-4a1e-953a-9b9898b8876b",
 }
 #: The roles of :data:`ROLES` Microsoft does not label privileged (permissions-reference).
-UNPRIVILEGED_ROLES: Final = frozenset({ROLES["Groups Administrator"]})
+UNPRIVILEGED_ROLES: Final = frozenset({ROLES["Groups Administrator"], ROLES["Directory Readers"]})
 #: Warwickshire people invited back after the split (first, last).
 GUESTS: Final = (
     ("Ffion", "Lloyd"),
@@ -263,7 +264,9 @@ def tenant_tables(t: Tenant, synced: pl.DataFrame, extra: pl.DataFrame) -> dict[
             source=pl.lit(ENTRA_SOURCE),
             member_kind=pl.when(pl.col("member_id").is_in(groups["group_id"].implode()))
             .then(pl.lit(MemberKind.GROUP.value))
-            .otherwise(pl.lit(MemberKind.ACCOUNT.value)),
+            .when(pl.col("member_id").is_in(accounts["account_id"].implode()))
+            .then(pl.lit(MemberKind.ACCOUNT.value))
+            .otherwise(pl.lit(MemberKind.FOREIGN.value)),  # an org contact
             via=pl.lit(Via.GRAPH.value),
         ),
         MEMBERSHIPS_SCHEMA,

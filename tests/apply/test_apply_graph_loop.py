@@ -130,7 +130,8 @@ def _setup(
     sample = generate(seed=7, accounts=300, entra=True)
     served = sample.entra
     tenant = emu.add_tenant(tenant_from_sample(served, tenant_id=TENANT_ID, domain=TENANT_DOMAIN))
-    emu.register_app(TENANT_ID, READ_APP, secret=SECRET, roles=READ_ROLES)
+    # the sample's operations group has an org contact as a member: + OrgContact.Read.All
+    emu.register_app(TENANT_ID, READ_APP, secret=SECRET, roles=(*READ_ROLES, "OrgContact.Read.All"))
     emu.register_app(TENANT_ID, WRITE_APP, secret=SECRET, roles=WRITE_ROLES)
     read = _entra(emu, pki, folder, READ_APP)
     first = _audit(folder / "data", read, sample.now)

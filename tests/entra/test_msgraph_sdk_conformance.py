@@ -29,13 +29,14 @@ from kiota_authentication_azure.azure_identity_authentication_provider import (
 )
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
-from support.entra_data import CLIENT_ID, SECRET
+from support.entra_data import CLIENT_ID, ROLES, SECRET
 from support.fixtures import NOW
 
 from accessaudit.connectors.entra.collect import collect
 from accessaudit.graphemu import tenant_from_sample
 from accessaudit.sample.directory import generate
 from accessaudit.sample.entra import TENANT_DOMAIN, TENANT_ID
+from accessaudit.sample.entra_messy import COMMAND, DUTY, OPERATIONS
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
@@ -214,9 +215,11 @@ def table_counts(tables: dict[str, pl.DataFrame]) -> dict[str, Any]:
 
 
 def test_msgraph_sdk_lists_the_sample_tenant_as_the_connector_collected_it(emu, pki, make_cfg):
+    """Also: the sample's nested groups, org contact member and Directory Readers role arrive
+    as planted (issue 19 item 12, the messier tenant)."""
     sample = generate(seed=7, accounts=900, now=NOW, entra=True)
     emu.add_tenant(tenant_from_sample(sample.entra, tenant_id=TENANT_ID, domain=TENANT_DOMAIN))
-    emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET)
+    emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET, roles=ROLES)  # contacts: +OrgContact
     result = collect(make_cfg(tenant_id=TENANT_ID))
     assert result.complete, [u for u in result.units if not u.complete]
 
@@ -227,6 +230,22 @@ def test_msgraph_sdk_lists_the_sample_tenant_as_the_connector_collected_it(emu, 
 
     got = asyncio.run(run())
 
+    # the sample's messy corners came through the connector as planted
+    assert (
+        messy_corners(result.tables)
+        == messy_corners(sample.entra)
+        == {
+            "nested": [
+                ("WMP-Operations", "WMP-Ops-Command", "group"),
+                ("WMP-Operations", "contact", "foreign"),
+                ("WMP-Ops-Command", "WMP-Ops-Duty", "group"),
+            ],
+            "duty members": 5,
+            "readers": 1,
+            "reader privileged": [False],
+        }
+    )
+
     assert got.pop("delta link").startswith(f"{emu.graph_url}/users/delta()?$deltatoken=")
     expected = table_counts(result.tables)
     assert got == expected
@@ -236,3 +255,25 @@ def test_msgraph_sdk_lists_the_sample_tenant_as_the_connector_collected_it(emu, 
     spelled = {r.target.split("?")[0].rsplit("/", 1)[-1] for r in emu.requests("graph")}
     assert {"delta()", "$count"} <= spelled
     assert sum(expected["members"].values()) == result.tables["memberships"].height
+
+
+def messy_corners(tables: dict[str, pl.DataFrame]) -> dict[str, Any]:
+    """The sample's untidy corners (accessaudit.sample.entra_messy) as the tables hold them."""
+    ids = dict(tables["groups"].select("name", "group_id").iter_rows())
+    names = {v: k for k, v in ids.items()}
+    edges = tables["memberships"].filter(
+        pl.col("group_id").is_in([ids[OPERATIONS], ids[COMMAND], ids[DUTY]])
+    )
+    nested = sorted(
+        (names[g], names.get(m, "contact" if k == "foreign" else "account"), k)
+        for g, m, k in edges.select("group_id", "member_id", "member_kind").iter_rows()
+        if k != "account"
+    )
+    readers = tables["grants"].filter(pl.col("right") == "Directory Readers @ /")
+    holder = tables["accounts"].filter(pl.col("account_id").is_in(readers["principal_id"]))
+    return {
+        "nested": nested,
+        "duty members": edges.filter(group_id=ids[DUTY], member_kind="account").height,
+        "readers": readers.height,
+        "reader privileged": holder["privileged"].to_list(),
+    }

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 from polars.testing import assert_frame_equal
-from support.entra_data import CLIENT_ID, SECRET, SORT_KEYS, canonical
+from support.entra_data import CLIENT_ID, ROLES, SECRET, SORT_KEYS, canonical
 from support.fixtures import NOW
 from support.truth import assert_matches_truth
 
@@ -34,7 +34,7 @@ def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(
     sample = generate(seed=7, accounts=1800, now=NOW, entra=True)
     served = sample.entra
     tenant = emu.add_tenant(tenant_from_sample(served, tenant_id=TENANT_ID, domain=TENANT_DOMAIN))
-    emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET)
+    emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET, roles=ROLES)  # contacts: +OrgContact
     kinds = dict(served["groups"].select("group_id", "kind").iter_rows())
     graph_type = {"app-role": "servicePrincipal", "administrative-unit": "administrativeUnit"}
     assert sorted(graph_type.get(k, "group") for k in kinds.values()) == sorted(
