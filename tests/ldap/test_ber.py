@@ -120,7 +120,8 @@ def test_page_digest_covers_the_dns_of_one_page() -> None:
 def test_arrow_binary_round_trip() -> None:
     data = np.frombuffer(b"abcdef", np.uint8)
     s = arrowc.binary("v", np.array([0, 1, 1, 6]), data)
-    assert (s.name, s.dtype, s.to_list()) == ("v", pl.Binary, [b"a", b"", b"bcdef"])
+    assert s.dtype == pl.Binary
+    assert (s.name, s.to_list()) == ("v", [b"a", b"", b"bcdef"])
     assert arrowc.binary("v", np.array([0]), np.zeros(0, np.uint8)).to_list() == []
     big = np.frombuffer(bytes(range(256)) * 1000, np.uint8)
     offsets = np.arange(0, len(big) + 1, 64)
