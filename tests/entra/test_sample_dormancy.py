@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 import pytest
-from support.entra_data import CLIENT_ID, SECRET
+from support.entra_data import CLIENT_ID, ROLES, SECRET
 from support.fixtures import NOW
 
 from accessaudit.connectors.entra.collect import collect
@@ -30,7 +30,7 @@ def test_sample_tenant_dormancy_only_with_sign_ins(emu, make_cfg, rules, tmp_pat
     sample = generate(seed=7, accounts=ACCOUNTS, now=NOW, entra=True)
     served = sample.entra
     emu.add_tenant(tenant_from_sample(served, tenant_id=TENANT_ID, domain=TENANT_DOMAIN))
-    emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET)
+    emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET, roles=ROLES)  # contacts: +OrgContact
 
     result = collect(make_cfg(tenant_id=TENANT_ID, sign_in_activity=sign_in))
     now = datetime.now(UTC)

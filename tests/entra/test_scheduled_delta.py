@@ -14,7 +14,7 @@ import json
 from datetime import timedelta
 
 import polars as pl
-from support.entra_data import CLIENT_ID, SECRET
+from support.entra_data import CLIENT_ID, ROLES, SECRET
 from support.fixtures import NOW
 
 from accessaudit.graphemu import tenant_from_sample
@@ -40,7 +40,7 @@ def test_second_run_by_delta_shows_exactly_the_changes(emu, make_cfg, tmp_path):
     tenant = emu.add_tenant(
         tenant_from_sample(sample.entra, tenant_id=TENANT_ID, domain=TENANT_DOMAIN)
     )
-    emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET)
+    emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET, roles=ROLES)  # contacts: +OrgContact
     # users go by delta only without signInActivity (not available through delta)
     source = make_cfg(name=DEMO_SOURCE, tenant_id=TENANT_ID, sign_in_activity=False, use_delta=True)
     settings = with_entra_source(
