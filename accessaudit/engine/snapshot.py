@@ -15,6 +15,11 @@ file (so ``accessaudit verify`` covers them):
     approvers (org, name, date), ticket, its state on that date (``in-force``, ``expired``,
     ``stale``: in force but covering nothing) and how many findings it matched and accepted.
 
+``attribution.json``
+    how objects were attributed: each organisation's matchers as configured and the precedence
+    between them (the report shows each evidence label with the value that matched and the
+    pattern it matched, :mod:`accessaudit.report.matched`).
+
 The report's compliance evidence view is rendered from these files, never from the current
 rule folder or register, so re-rendering an old run shows what that run was evaluated with.
 Runs written before these files existed have neither: readers get ``None``.
@@ -30,6 +35,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from accessaudit.config.organisations import Organisation
 from accessaudit.engine.exceptions import EXPIRED_RULE, STALE_RULE, Register
 from accessaudit.engine.rulefile import Rule, builtin_rules_dir, catalogue_hash
 from accessaudit.errors import StoreError
@@ -142,12 +148,48 @@ def register_manifest(snapshot: Mapping[str, Any] | None) -> dict[str, Any] | No
     }
 
 
+#: Matchers whose values name people or objects (usernames, object ids): a pseudonymised
+#: report shows how many there are, never the values.
+PERSONAL_MATCHERS: Final = ("ids", "names")
+
+
+def attribution_snapshot(
+    organisations: Sequence[Organisation], precedence: Sequence[str]
+) -> dict[str, Any]:
+    """How the run attributed objects (``attribution.json``): each organisation's matchers as
+    configured (the ones left empty left out) and the precedence between them."""
+    orgs = []
+    for o in organisations:
+        match = {
+            k: v
+            for k, v in o.match.model_dump(mode="json").items()
+            if v not in (None, [], "") and v is not False
+        }
+        orgs.append({"id": o.id, "name": o.name, "match": match})
+    return {"format": FORMAT, "precedence": list(precedence), "organisations": orgs}
+
+
+def without_personal(snapshot: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``attribution.json`` for a pseudonymised output: ``ids`` / ``names`` as counts."""
+    if snapshot is None:
+        return None
+    orgs = []
+    for o in snapshot.get("organisations") or []:
+        match = dict(o.get("match") or {})
+        for k in PERSONAL_MATCHERS:
+            if isinstance(match.get(k), list):
+                match[k] = [f"({len(match[k])} value(s), not shown: pseudonymised)"]
+        orgs.append({**o, "match": match})
+    return {**snapshot, "organisations": orgs}
+
+
 def to_bytes(doc: Mapping[str, Any]) -> bytes:
     return json.dumps(doc, indent=2, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
 
 
 def load_snapshot(run_dir: Path, name: str) -> dict[str, Any] | None:
-    """A run's ``rules.json`` or ``exceptions.json``; None when the run has none (older runs)."""
+    """A run's ``rules.json``, ``exceptions.json`` or ``attribution.json``; None when the run
+    has none (older runs)."""
     path = run_dir / name
     try:
         data = json.loads(path.read_bytes())

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import polars as pl
 
@@ -21,11 +22,13 @@ from accessaudit.config.settings import (
 )
 from accessaudit.engine.rulefile import catalogue_hash
 from accessaudit.engine.snapshot import (
+    attribution_snapshot,
     load_snapshot,
     register_manifest,
     register_snapshot,
     rules_snapshot,
     to_bytes,
+    without_personal,
 )
 from accessaudit.model import (
     COLLECTED_SCHEMAS,
@@ -47,9 +50,11 @@ from accessaudit.report.history import (
     with_history,
 )
 from accessaudit.report.html import exports_href, render_html
+from accessaudit.report.pack import PACK_NAME, pack_path, render_pack
 from accessaudit.report.pseudonymise import from_settings as pseudonymiser
 from accessaudit.report.trend import TrendPoint, stored_points, trend_context, trend_frame
 from accessaudit.store.runs import (
+    ATTRIBUTION_FILE,
     EXCEPTIONS_FILE,
     MANIFEST,
     RULES_FILE,
@@ -137,6 +142,7 @@ def render_report(
     trend: list[TrendPoint] | None = None,
     register: Mapping[str, Any] | None = None,
     link_exports: bool = True,
+    tracked: pl.DataFrame | None = None,
 ) -> Path:
     """Render the HTML report of a run from its tables (used by ``run``, ``report``, ``demo``).
 
@@ -153,6 +159,9 @@ def render_report(
         trend = stored_points(run_dir.parent.parent, manifest)
     if register is None:
         register = load_snapshot(run_dir, EXCEPTIONS_FILE)
+    attribution = load_snapshot(run_dir, ATTRIBUTION_FILE)
+    if settings.report.pseudonymise:
+        attribution = without_personal(attribution)
     out = out or run_dir / "report.html"
     href = exports_href(run_dir, out) if link_exports else None
     ctx = build_context(
@@ -169,6 +178,8 @@ def render_report(
             history=history,
             trend=trend_context(trend, settings.report.target_date),
             rule_snapshot=load_snapshot(run_dir, RULES_FILE),
+            attribution=attribution,
+            tracked=_statuses(tracked),
             register=register,
             exports_href=href,
             exports_dir="" if href is not None or not link_exports else str(run_dir.resolve()),
@@ -181,7 +192,19 @@ def render_report(
             ),
         )
     )
-    return render_html(ctx, out)
+    pack = pack_path(out)
+    ctx["pack_href"] = quote(pack.name)
+    render_html(ctx, out)
+    render_pack(ctx, pack)
+    return out
+
+
+def _statuses(tracked: pl.DataFrame | None) -> dict[str, str] | None:
+    """Action id -> the team's status (the ones with a status only); None without tracking."""
+    if tracked is None or tracked.is_empty():
+        return None
+    rows = tracked.filter(pl.col("status").str.strip_chars().fill_null("") != "")
+    return dict(rows.select("action_id", "status").iter_rows()) or None
 
 
 def write_run(
@@ -222,8 +245,8 @@ def write_run(
         tracked = None if settings.report.pseudonymise else tracking.load(store.data_dir)
         _write_exports(writer, shown, trend, settings.report.formats, tracked)
         if "html" in settings.report.formats:
-            progress("rendering the HTML report")
-            _write_report(writer, shown, settings, previous, trend)
+            progress("rendering the HTML report and the evidence pack")
+            _write_report(writer, shown, settings, previous, trend, tracked)
         run = writer.commit(manifest)
     except BaseException:
         writer.abort()
@@ -239,6 +262,8 @@ def _write_snapshots(
     register's snapshot (None without a register)."""
     overrides = rule_overrides(settings, analysis.rules)
     writer.write_bytes(RULES_FILE, to_bytes(rules_snapshot(analysis.rules, overrides)))
+    attribution = attribution_snapshot(settings.organisations, settings.attribution.precedence)
+    writer.write_bytes(ATTRIBUTION_FILE, to_bytes(attribution))
     if analysis.exceptions is None:
         return None
     register = register_snapshot(analysis.exceptions, analysis.findings, as_of=started)
@@ -350,6 +375,7 @@ def _write_report(
     settings: Settings,
     previous: RunInfo | None,
     trend: list[TrendPoint],
+    tracked: pl.DataFrame | None = None,
 ) -> None:
     draft = {
         "run_id": writer.run_id,
@@ -368,5 +394,7 @@ def _write_report(
         history=shown.history,
         trend=trend,
         register=shown.register,
+        tracked=tracked,
     )
     writer.add_file("report.html")
+    writer.add_file(PACK_NAME)

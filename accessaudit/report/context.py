@@ -20,12 +20,21 @@ from typing import Any, Final, Protocol
 import polars as pl
 
 from accessaudit.hidden import visible
+from accessaudit.model import Org
 from accessaudit.report.control import control_section
 from accessaudit.report.datapaths import data_section
-from accessaudit.report.display import SEVERITIES, org_classes, severity_class, severity_rank
+from accessaudit.report.display import (
+    NO_ORG,
+    SEVERITIES,
+    org_classes,
+    severity_class,
+    severity_rank,
+)
 from accessaudit.report.evidence import RunRule, run_rules
 from accessaudit.report.history import OPEN_DEFINITION, unknown_rows
 from accessaudit.report.objects import OBJECT_COLUMNS, ORG, Objects
+from accessaudit.report.pack import pack_section
+from accessaudit.report.pictures import actions_by_force, force_matrix, rule_results, sparklines
 from accessaudit.report.provenance import dormancy_unknown, files, run_info, sources
 from accessaudit.report.rows import (
     ACTION_COLUMNS,
@@ -114,6 +123,10 @@ class ReportInput:
     exports_dir: str = ""
     #: attribution coverage by signal, per kind (:mod:`accessaudit.analysis.survey`)
     coverage: Mapping[str, Any] | None = None
+    #: the run's ``attribution.json``: evidence is shown with the value and pattern matched
+    attribution: Mapping[str, Any] | None = None
+    #: the identity team's tracking status per action id (:mod:`accessaudit.report.tracking`)
+    tracked: Mapping[str, str] | None = None
 
 
 # --- Rules and summary ----------------------------------------------------------------------------
@@ -309,7 +322,7 @@ def build_context(inp: ReportInput) -> dict[str, Any]:
     """Everything the report shows, as plain data."""
     paths = path_map(inp.paths)
     gone = gone_rows(inp.history)
-    objs = Objects(inp.accounts, inp.groups, _referenced_ids(inp, paths, gone))
+    objs = Objects(inp.accounts, inp.groups, _referenced_ids(inp, paths, gone), inp.attribution)
     f_rows = finding_rows(inp.findings, paths, objs, change_map(inp.history))
     a_rows = action_rows(with_system(inp.actions, inp.groups), objs)
     as_run = run_rules(inp.rule_snapshot)
@@ -362,4 +375,24 @@ def build_context(inp: ReportInput) -> dict[str, Any]:
         "coverage": dict(inp.coverage or {}),
         "control": control_section(f_rows, a_rows, objs, docs),
         "data_paths": data_section(f_rows, a_rows, objs, docs),
+        **_pictures(inp, f_rows, a_rows, objs, docs),
+    }
+
+
+def _pictures(
+    inp: ReportInput,
+    f_rows: list[list[Any]],
+    a_rows: list[list[Any]],
+    objs: Objects,
+    docs: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The pictures (:mod:`.pictures`), every rule's result and the evidence pack's samples."""
+    orgs = [*(inp.org_names or {}), Org.SHARED.value, NO_ORG]
+    return {
+        "matrix": force_matrix(f_rows, orgs, [o for o in orgs if o not in (Org.SHARED, NO_ORG)]),
+        "actions_chart": actions_by_force(a_rows, inp.tracked),
+        "results": rule_results(docs, f_rows),
+        "pack": pack_section(f_rows, docs, lambda f: finding_view(f, objs, docs)),
+        "attribution": dict(inp.attribution or {}),
+        "sparks": sparklines((inp.trend or {}).get("by_rule") or {}),
     }

@@ -7,12 +7,14 @@ The findings' and actions' rows for the page script name objects by index into t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 import polars as pl
 
 from accessaudit.hidden import visible
 from accessaudit.report.display import NO_ORG, NONE, org_label, raw, visible_column
+from accessaudit.report.matched import explained
 
 #: Columns of the JSON the page script reads (one list per object, in this order).
 OBJECT_COLUMNS: Final = ("id", "name", "secondary", "kind", "org", "evidence", "conflict")
@@ -35,7 +37,16 @@ def _application(groups: pl.DataFrame) -> pl.Expr:
 class Objects:
     """Accounts and groups the report refers to, as rows of :data:`OBJECT_COLUMNS`."""
 
-    def __init__(self, accounts: pl.DataFrame, groups: pl.DataFrame, ids: set[str]) -> None:
+    def __init__(
+        self,
+        accounts: pl.DataFrame,
+        groups: pl.DataFrame,
+        ids: set[str],
+        attribution: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``attribution``: the run's ``attribution.json``, to show each piece of evidence
+        with the value that matched (:mod:`accessaudit.report.matched`)."""
+        self.attribution = attribution
         self.rows: list[list[Any]] = []
         self.hidden: list[bool] = []
         self.index: dict[str, int] = {}
@@ -64,7 +75,7 @@ class Objects:
             )
         secondary, secondary_h = visible_column(df, "_secondary")
         orgs = raw(df, "org")
-        evidence = raw(df, "org_evidence")
+        evidence = explained(df, kind, self.attribution).to_list()
         conflict = raw(df, "org_conflict")
         for i, obj_id in enumerate(ids):
             if obj_id in self.index:

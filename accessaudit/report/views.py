@@ -23,14 +23,14 @@ import polars as pl
 from accessaudit.model import SEVERITY_RANK, Severity
 from accessaudit.report.evidence import RunRule, exceptions_context, rules_context
 from accessaudit.report.history import EXPLANATIONS, LABELS, OPEN_DEFINITION, REASONS, Change
-from accessaudit.store.runs import EXCEPTIONS_FILE, RULES_FILE
+from accessaudit.store.runs import ATTRIBUTION_FILE, EXCEPTIONS_FILE, RULES_FILE
 
 #: Items listed per change kind in the officers' view.
 CHANGE_ITEMS: Final = 10
 #: Resolved / unknown findings listed (the full list is history.csv).
 GONE_ITEMS: Final = 20
 #: Run records in the run folder that are not downloads for the worklist.
-RECORD_FILES: Final = frozenset({"manifest.json", RULES_FILE, EXCEPTIONS_FILE})
+RECORD_FILES: Final = frozenset({"manifest.json", RULES_FILE, EXCEPTIONS_FILE, ATTRIBUTION_FILE})
 #: Chip classes of the systems of record (groups' ``mastered``): a fixed set, never from data.
 SYSTEM_CLASS: Final = {
     "ad": "sys-ad",

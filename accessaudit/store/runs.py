@@ -43,6 +43,7 @@ MANIFEST = "manifest.json"
 #: The rules and the exceptions register a run was evaluated with (see engine.snapshot).
 RULES_FILE = "rules.json"
 EXCEPTIONS_FILE = "exceptions.json"
+ATTRIBUTION_FILE = "attribution.json"
 FORMAT_VERSION = 1
 
 

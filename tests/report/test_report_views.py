@@ -92,7 +92,8 @@ def test_without_history_nothing_extra_is_rendered() -> None:
     doc = parse(render_string(make_context()))
     ids = {n.attrs.get("id") for n in doc.iter()}
     assert not ids & {"changes", "trend", "burndown", "since-last", "findings-change"}
-    assert doc.find_all("svg") == []
+    # the actions chart's bars (one per owning force) and legend swatches; no burn-down
+    assert {s.attrs["class"] for s in doc.find_all("svg")} == {"bar", "swatch"}
     assert "exceptions" in ids  # the register section is always there (placeholder)
 
 
