@@ -39,7 +39,6 @@ MESSAGES = {
     1: "LDAPMessage expected, found tag 0x{aux:02x}",
     2: "messageID expected",
     3: "truncated searchResEntry",
-    4: "entry overruns its message",
     5: "attribute values overrun their set",
     7: "BER length of {aux} bytes",
 }
@@ -79,7 +78,89 @@ def _length(b: np.ndarray, q: int, lim: int) -> tuple[int, int]:
 
 
 @_compile
-def walk(  # noqa: C901 (one compiled loop: split, numba would call per entry, not inline)
+def _type_index(b: np.ndarray, ts: int, tl: int, tblob: np.ndarray, toff: np.ndarray) -> int:
+    """Which known spelling ``b[ts:ts + tl]`` is (its index), or the number of known ones."""
+    ntypes: int = toff.shape[0] - 1
+    for t in range(ntypes):
+        if toff[t + 1] - toff[t] == tl:
+            o = toff[t]
+            j = 0
+            while j < tl and tblob[o + j] == b[ts + j]:
+                j += 1
+            if j == tl:
+                return t
+    return ntypes
+
+
+@_compile
+def _attributes(
+    b: np.ndarray,
+    q: int,
+    attrs_end: int,
+    i: int,
+    table: tuple[np.ndarray, np.ndarray, np.ndarray],
+    vals: np.ndarray,
+    nv: int,
+    ranged: np.ndarray,
+    nr: int,
+) -> tuple[int, int, int, int, int]:
+    """The PartialAttributes of entry ``i``, ``b[q:attrs_end]``, into ``vals`` and ``ranged``
+    (rows from ``nv`` / ``nr``): (status, values, ranged, aux, aux2) as :func:`walk` says."""
+    tblob, toff, tslot = table
+    while q < attrs_end:
+        q, ln = _length(b, q, attrs_end)  # PartialAttribute (30)
+        if q < 0:
+            return 3, nv, nr, 0, 0
+        q, ln = _length(b, q, attrs_end)  # type (04)
+        if q < 0:
+            return 3, nv, nr, 0, 0
+        t = _type_index(b, q, ln, tblob, toff)
+        if t == tslot.shape[0]:
+            return UNKNOWN, nv, nr, q, ln
+        q, ln = _length(b, q + ln, attrs_end)  # vals (31)
+        if q < 0:
+            return 5, nv, nr, 0, 0
+        set_end = q + ln
+        slot = tslot[t]
+        if slot == RANGED_SLOT:
+            ranged[nr, 0] = i
+            ranged[nr, 1] = t
+            ranged[nr, 2] = q
+            ranged[nr, 3] = set_end
+            nr += 1
+            q = set_end
+        elif slot < 0:
+            q = set_end
+        while q < set_end:
+            q, ln = _length(b, q, set_end)  # value (04)
+            if q < 0:
+                return 5, nv, nr, 0, 0
+            vals[nv, 0] = slot
+            vals[nv, 1] = i
+            vals[nv, 2] = q
+            vals[nv, 3] = ln
+            nv += 1
+            q += ln
+    return 0, nv, nr, 0, 0
+
+
+@_compile
+def _message_id(b: np.ndarray, q: int, end: int) -> tuple[int, int]:
+    """The messageID (02) at ``b[q]`` of a message ending at ``end``: (where the protocolOp
+    starts, the id); (-1, 0) when it is not one."""
+    if q + 2 > end or b[q] != 0x02:
+        return -1, 0
+    k = int(b[q + 1])
+    if k > 8 or q + 2 + k >= end:
+        return -1, 0
+    mid = 0
+    for j in range(k):
+        mid = (mid << 8) | int(b[q + 2 + j])
+    return q + 2 + k, mid
+
+
+@_compile
+def walk(
     b: np.ndarray,
     p: int,
     msgid: int,
@@ -105,14 +186,8 @@ def walk(  # noqa: C901 (one compiled loop: split, numba would call per entry, n
     ``tslot[t]`` its slot (-1 unrequested, -2 partial range).
     """
     n = b.shape[0]
-    nv = 0
-    nd = 0
-    nr = 0
-    no = 0
-    ntypes = tslot.shape[0]
-    status = 0
-    aux = 0
-    aux2 = 0
+    nv = nd = nr = no = 0
+    status = aux = aux2 = 0
     while p + 2 <= n:
         if b[p] != 0x30:
             status, aux = 1, int(b[p])
@@ -124,99 +199,31 @@ def walk(  # noqa: C901 (one compiled loop: split, numba would call per entry, n
         if q < 0:
             break  # the rest of this message has not arrived yet
         end = q + ln
-        if q + 2 > end or b[q] != 0x02:
+        q, mid = _message_id(b, q, end)
+        if q < 0:
             status = 2
             break
-        k = int(b[q + 1])
-        if k > 8 or q + 2 + k >= end:
-            status = 2
-            break
-        mid = 0
-        for j in range(k):
-            mid = (mid << 8) | int(b[q + 2 + j])
-        q += 2 + k
         if mid != msgid or b[q] != _ENTRY:
             others[no, 0] = p
             others[no, 1] = end
             no += 1
             p = end
             continue
-        # searchResEntry: its end is the message's
-        v0, r0 = nv, nr
-        i = entry0 + nd
+        # searchResEntry (its end is the message's), objectName (04), attributes (30)
         q, ln = _length(b, q, end)
+        dn, dn_len = _length(b, q, end) if q >= 0 else (-1, 0)
+        q, ln = _length(b, dn + dn_len, end) if dn >= 0 else (-1, 0)
         if q < 0:
             status = 3
             break
-        q, ln = _length(b, q, end)  # objectName (04)
-        if q < 0:
-            status = 3
-            break
-        dns[nd, 0] = q
-        dns[nd, 1] = ln
-        q += ln
-        q, ln = _length(b, q, end)  # attributes (30)
-        if q < 0:
-            status = 3
-            break
-        attrs_end = q + ln
-        while q < attrs_end and status == 0:
-            q, ln = _length(b, q, attrs_end)  # PartialAttribute (30)
-            if q < 0:
-                status = 3
-                break
-            q, ln = _length(b, q, attrs_end)  # type (04)
-            if q < 0:
-                status = 3
-                break
-            ts, tl = q, ln
-            q += ln
-            t = 0
-            while t < ntypes:
-                if toff[t + 1] - toff[t] == tl:
-                    o = toff[t]
-                    j = 0
-                    while j < tl and tblob[o + j] == b[ts + j]:
-                        j += 1
-                    if j == tl:
-                        break
-                t += 1
-            if t == ntypes:
-                status, aux, aux2 = UNKNOWN, ts, tl
-                break
-            q, ln = _length(b, q, attrs_end)  # vals (31)
-            if q < 0:
-                status = 5
-                break
-            set_end = q + ln
-            slot = tslot[t]
-            if slot == RANGED_SLOT:
-                ranged[nr, 0] = i
-                ranged[nr, 1] = t
-                ranged[nr, 2] = q
-                ranged[nr, 3] = set_end
-                nr += 1
-                q = set_end
-                continue
-            if slot < 0:
-                q = set_end
-                continue
-            while q < set_end:
-                q, ln = _length(b, q, set_end)  # value (04)
-                if q < 0:
-                    status = 5
-                    break
-                vals[nv, 0] = slot
-                vals[nv, 1] = i
-                vals[nv, 2] = q
-                vals[nv, 3] = ln
-                nv += 1
-                q += ln
-        if status == 0 and q > end:
-            status = 4
+        status, nv2, nr2, aux, aux2 = _attributes(
+            b, q, q + ln, entry0 + nd, (tblob, toff, tslot), vals, nv, ranged, nr
+        )
         if status != 0:
-            nv, nr = v0, r0  # nothing of a message that is not taken whole
-            break
+            break  # nothing of a message that is not taken whole: nv and nr stay
+        dns[nd, 0] = dn
+        dns[nd, 1] = dn_len
+        nv, nr = nv2, nr2
         nd += 1
         p = end
     state[0] = status
