@@ -42,10 +42,12 @@ from accessaudit.report.rows import (
     A,
     F,
     action_rows,
+    action_view,
     finding_rows,
     finding_view,
     first_actions,
     path_map,
+    top_actions,
     with_system,
 )
 from accessaudit.report.verdict import human_span, human_time, verdict
@@ -359,6 +361,8 @@ def build_context(inp: ReportInput) -> dict[str, Any]:
             "manual": sum(1 for a in a_rows if a[A["apply"]]),
             "page_size": page,
             "first_page": first_actions(a_rows, objs, page),
+            # the officer's top 10: the actions that matter most (worst, then most resolved)
+            "top": [action_view(a, objs, False) for a in top_actions(a_rows, TOP_ITEMS)],
             "data": {"columns": list(ACTION_COLUMNS), "rows": a_rows},
         },
         "findings": {

@@ -7,13 +7,14 @@ dict per row with every name resolved for the server-rendered first page.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import polars as pl
 
-from accessaudit.model import ActionKind, Org
+from accessaudit.model import ActionKind
 from accessaudit.report.display import (
     NO_ORG,
     NONE,
@@ -208,7 +209,7 @@ def _trust_refs(
 
 
 def action_rows(actions: pl.DataFrame, objs: Objects) -> list[list[Any]]:
-    """Compact rows (:data:`ACTION_COLUMNS`): by owning force, then group, worst first."""
+    """Compact rows (:data:`ACTION_COLUMNS`): by changed group, worst first (``_by_group``)."""
     action_id, _ = visible_column(actions, "action_id")
     kind, _ = visible_column(actions, "kind")
     severity, _ = visible_column(actions, "severity")
@@ -251,8 +252,11 @@ def action_rows(actions: pl.DataFrame, objs: Objects) -> list[list[Any]]:
 
 
 def _by_group(rows: list[list[Any]], objs: Objects) -> list[list[Any]]:
-    """``rows`` sorted by force, then group, each + the group's action count and findings
-    resolved."""
+    """``rows`` grouped by changed group, the groups whose actions matter most first (worst
+    severity, then most findings resolved), actions within a group likewise; each row + its
+    group's action count and findings resolved. The order of the exports (severity, then
+    findings resolved) at the level a team works: a force's name never puts its medium
+    actions above another force's critical one."""
     sizes: Counter[tuple[str, int | None]] = Counter()
     impact: Counter[tuple[str, int | None]] = Counter()
     worst: dict[tuple[str, int | None], int] = {}
@@ -261,15 +265,11 @@ def _by_group(rows: list[list[Any]], objs: Objects) -> list[list[Any]]:
         sizes[key] += 1
         impact[key] += a[A["resolves"]]
         worst[key] = max(worst.get(key, -1), severity_rank(a[A["severity"]]))
-    # Real forces first, objects nobody owns last; within a force the groups whose actions
-    # matter most (worst severity, then most findings resolved) come first.
-    last = {Org.UNATTRIBUTED.value, NO_ORG}
     rows.sort(
         key=lambda a: (
-            a[A["owning_org"]] in last,
-            a[A["owning_org"]],
             -worst[(a[A["owning_org"]], a[A["group"]])],
             -impact[(a[A["owning_org"]], a[A["group"]])],
+            a[A["owning_org"]],
             objs.name(a[A["group"]]).casefold(),
             -1 if a[A["group"]] is None else a[A["group"]],
             -severity_rank(a[A["severity"]]),
@@ -339,6 +339,15 @@ def action_view(a: Sequence[Any], objs: Objects, group_start: bool) -> dict[str,
         "member_org": "" if member is None else objs.rows[member][ORG],
         "group_start": group_start,
     }
+
+
+def top_actions(action_rows: Sequence[Sequence[Any]], n: int) -> list[Sequence[Any]]:
+    """The ``n`` actions that matter most: worst severity, then most findings resolved."""
+    return heapq.nsmallest(
+        n,
+        action_rows,
+        key=lambda a: (-severity_rank(a[A["severity"]]), -a[A["resolves"]], a[A["action_id"]]),
+    )
 
 
 def first_actions(

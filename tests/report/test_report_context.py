@@ -296,3 +296,30 @@ def test_empty_run() -> None:
     assert ctx["complete"] is False  # no proof of completeness
     assert ctx["summary"]["open_total"] == 0
     assert ctx["worklist"]["first_page"] == []
+
+
+def test_worklist_and_top_actions_are_worst_first_whatever_the_force_is_called() -> None:
+    """A force's name never puts its medium actions above another force's critical one: the
+    report's worklist (groups) and its top-10 box follow severity, then findings resolved."""
+    from accessaudit.report.objects import Objects
+    from accessaudit.report.rows import A, action_rows, top_actions
+
+    acts = pl.DataFrame(
+        {
+            "action_id": ["s1", "s2", "w1", "w2", "k1"],
+            "kind": ["decide-shared-account"] * 2 + ["unnest-group", "remove-member", "x"],
+            "severity": ["medium", "medium", "critical", "high", "high"],
+            "owning_org": ["shared", "shared", "wmp", "wmp", "warks"],
+            "group_id": ["gs", "gs", "gw", "gw2", "gk"],
+            "member_id": ["a1", "a2", "g9", "a3", "a4"],
+            "resolves": [1, 1, 261, 1, 5],
+            "summary": ["s"] * 5,
+            "powershell": ["p"] * 5,
+        }
+    )
+    objs = Objects(pl.DataFrame(), pl.DataFrame(), set())
+    rows = action_rows(acts, objs)
+    # groups: gw (critical) first, then gk (high, resolves 5), gw2 (high, 1), gs (medium)
+    assert [r[A["action_id"]] for r in rows] == ["w1", "k1", "w2", "s1", "s2"]
+    assert [r[A["group_actions"]] for r in rows] == [1, 1, 1, 2, 2]
+    assert [a[A["action_id"]] for a in top_actions(rows, 3)] == ["w1", "k1", "w2"]

@@ -249,3 +249,35 @@ def test_printing_renders_every_filtered_finding(page: Any, runs: list[RunResult
     assert count(page, FINDING_ROWS) == 100
     page.select_option("#findings-severity", "")
     show(page, "")
+
+
+def test_commands_are_never_wrapped_inside_a_token(page: Any, runs: list[RunResult]) -> None:
+    """A PowerShell line read off the screen keeps every token whole (a DN, a SID, a cmdlet):
+    a long line scrolls sideways in its block instead of wrapping mid-token."""
+    show(page, "worklist")
+    page.set_viewport_size({"width": 1024, "height": 900})
+    split = page.evaluate(
+        """() => {
+        const out = [];
+        for (const code of document.querySelectorAll('#worklist-body pre.cmd code')) {
+            const text = code.firstChild;
+            if (!text) continue;
+            const re = /\\S+/g;
+            for (let m = re.exec(text.textContent); m; m = re.exec(text.textContent)) {
+                const r = document.createRange();
+                r.setStart(text, m.index);
+                r.setEnd(text, m.index + m[0].length);
+                const lines = new Set([...r.getClientRects()].map(x => Math.round(x.top)));
+                if (lines.size > 1) out.push(m[0]);
+            }
+        }
+        return out;
+    }"""
+    )
+    longest = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('#worklist-body pre.cmd')]"
+        ".map(p => p.scrollWidth - p.clientWidth))"
+    )
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    assert split == []
+    assert longest > 0  # some commands are longer than their cell: they scroll, not wrap
