@@ -5,15 +5,20 @@ Usage (from the repository root, with the project's virtualenv active)::
     python benchmarks/report_views.py                       # 100,000 findings, 3 page loads
     python benchmarks/report_views.py --smoke               # 10,000 findings, 1 load: CI
     python benchmarks/report_views.py --pseudonymise-accounts 100000
+    python benchmarks/report_views.py --findings 1000000 --repeat 1  # the 1M run's scale
+    python benchmarks/report_views.py --encoding columnar     # the tables not compressed
 
 What is measured (nothing is asserted):
 
 * building the context (``build_context`` with history and a 30-run trend) and rendering the
   single HTML file: seconds, the memory each step adds to this process (``measure.Meter``:
-  peak RSS above the RSS it began with), the file's size;
+  peak RSS above the RSS it began with), the file's size and that of its three embedded
+  tables (``--encoding``: ``gzip``, the report's columnar JSON gzip'd and base64'd, or
+  ``columnar``, the same JSON uncompressed);
 * in Chromium (Debian's, driven by playwright; launch flags as in the browser tests): time to
   first render, from navigation start until the worklist and findings tables show their first
-  page (the page's own ``performance.now()``, polled every animation frame); the JS heap then;
+  page (the page's own ``performance.now()``, polled every animation frame: the tables are
+  live once decoded); the JS heap then, and how many rows the tables put in the DOM;
 * time for each interaction, from the event until the table's status line changes (measured in
   the page with a MutationObserver): the free-text filter (which waits 150 ms after the last
   keystroke above 5,000 rows, shown apart), a severity select, grouping the worklist by system
@@ -276,9 +281,21 @@ def page_load(page: Any, report: Path) -> dict[str, float]:
     )
     heap = page.evaluate("() => performance.memory ? performance.memory.usedJSHeapSize : 0")
     out["JS heap after load (MB)"] = heap / MB
+    out["table rows in the DOM"] = page.evaluate(
+        "() => document.querySelectorAll('#worklist-body tr, #findings-body tr').length"
+    )
     for prefix, action, label in INTERACTIONS:
         out[label] = page.evaluate(INTERACT, [prefix, action])["ms"]
     out["switch to the evidence view (ms)"] = page.evaluate(VIEW_SWITCH)
+    return out
+
+
+def _block_sizes(html: str) -> dict[str, int]:
+    """Characters of each embedded table block."""
+    out = {}
+    for name in ("objects-data", "worklist-data", "findings-data"):
+        start = html.find(f'id="{name}">')
+        out[name] = html.find("</script>", start) - start - len(f'id="{name}">')
     return out
 
 
@@ -323,7 +340,16 @@ def pseudonymise_figures(accounts: int) -> dict[str, float]:
 @click.option("--repeat", type=int, default=3, show_default=True)
 @click.option("--smoke", is_flag=True, help=f"{SMOKE_FINDINGS:,} findings, one page load (CI).")
 @click.option("--pseudonymise-accounts", type=int, default=0, help="Also time the pseudonymiser.")
-def main(n_findings: int, repeat: int, smoke: bool, pseudonymise_accounts: int) -> None:
+@click.option(
+    "--encoding",
+    type=click.Choice(["gzip", "columnar"]),
+    default="gzip",
+    show_default=True,
+    help="The embedded tables: columnar JSON gzip'd (the report's) or uncompressed.",
+)
+def main(
+    n_findings: int, repeat: int, smoke: bool, pseudonymise_accounts: int, encoding: str
+) -> None:
     """Render the report at ``--findings`` findings and time it in headless Chromium.
 
     Example: python benchmarks/report_views.py --findings 10000 --repeat 1
@@ -356,16 +382,19 @@ def main(n_findings: int, repeat: int, smoke: bool, pseudonymise_accounts: int) 
     rows.append(("build_context (s)", f"{m.seconds:.2f}", f"+{m.grew / MB:,.0f}"))
     with tempfile.TemporaryDirectory() as tmp:
         with measured(meter) as m:
-            report = render_html(ctx, Path(tmp) / "report.html")
+            report = render_html(ctx, Path(tmp) / "report.html", compress=encoding == "gzip")
         rows.append(("render_html (s)", f"{m.seconds:.2f}", f"+{m.grew / MB:,.0f}"))
         rows.append(("report.html (MB)", f"{report.stat().st_size / MB:.1f}", ""))
+        text = report.read_text(encoding="utf-8")
+        for name, size in _block_sizes(text).items():
+            rows.append((f"{name} block (MB)", f"{size / MB:.2f}", ""))
         figures = browser_figures(report, repeat)
     rows += [(name, f"{value:.1f}", "") for name, value in figures.items()]
     if pseudonymise_accounts:
         pseudo = pseudonymise_figures(pseudonymise_accounts)
         rows += [(name, f"{value:,.2f}", "") for name, value in pseudo.items()]
     print(f"{n_findings:,} findings, {f['actions'].height:,} actions; {machine()}")
-    print(f"Chromium figures: median of {repeat} page load(s)\n")
+    print(f"embedded tables: {encoding}; Chromium figures: median of {repeat} page load(s)\n")
     print(markdown_table(("figure", "value", "+MB (Python)"), rows, right=(1, 2)))
 
 
