@@ -930,8 +930,11 @@
           if (f.first_seen) {
             add(dl, el("dt", null, "First seen"), el("dd", null, f.first_seen));
           }
+          // the rule's rationale is written once, in the rule appendix: each row links to it
+          var why = el("a", null, "rule " + f.rule_id);
+          why.href = "#appendix-" + encodeURIComponent(f.rule_id);
           var details = add(el("details", "evidence"), el("summary", null, "Evidence"),
-            el("p", "rationale", doc.rationale), dl);
+            add(el("p", "rationale"), "Why it matters: ", why, " in the rule appendix"), dl);
           return add(el("tr", "finding-row"),
             td(sevChip(f.severity)),
             td(statusChip, f.change ? " " : null, changeChip(f.change)),

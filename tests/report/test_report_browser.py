@@ -368,6 +368,6 @@ def test_script_renders_the_same_rows_as_the_server(
     page = open_report(context)
     _wait_count(page, ACTION_ROWS, 4)
     assert page.evaluate(ROW_TEXTS) == static
-    # summary: severities 5, force matrix 1 (wmp's row), rules 4, top items 5; worklist 4 group
-    # rows + 4 actions; findings 6
-    assert len(static) == 5 + 1 + 4 + 5 + 8 + 6
+    # summary: top actions 4, severities 5, force matrix 1 (wmp's row), rules 4, top items 5;
+    # worklist 4 group rows + 4 actions; findings 6
+    assert len(static) == 4 + 5 + 1 + 4 + 5 + 8 + 6

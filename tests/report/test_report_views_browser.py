@@ -281,3 +281,29 @@ def test_commands_are_never_wrapped_inside_a_token(page: Any, runs: list[RunResu
     page.set_viewport_size({"width": 1400, "height": 1000})
     assert split == []
     assert longest > 0  # some commands are longer than their cell: they scroll, not wrap
+
+
+def test_each_rules_rationale_is_written_once_and_linked_from_its_findings(
+    page: Any, runs: list[RunResult]
+) -> None:
+    show(page, "evidence")
+    got = page.evaluate(
+        """() => [...document.querySelectorAll('#findings-body tr.finding-row')].map(tr => {
+            const a = tr.querySelector('p.rationale a');
+            const target = document.getElementById(a.getAttribute('href').slice(1));
+            return [tr.querySelector('td:nth-child(3) code.id').textContent,
+                    target ? target.id : null, tr.querySelector('p.rationale').textContent];
+        })"""
+    )
+    assert got, "no finding rows"
+    for rule_id, target, text in got:
+        assert target == f"appendix-{rule_id}"
+        assert text == f"Why it matters: rule {rule_id} in the rule appendix"
+    # the rationale itself: once per rule, in the appendix
+    rationale = next(r.rationale for r in runs[2].analysis.rules if r.id == got[0][0])
+    assert (
+        page.evaluate(
+            "t => document.body.innerText.split(t).length - 1", rationale.strip().split("\n")[0]
+        )
+        == 1
+    )
