@@ -64,13 +64,21 @@ _FORMAT = b"Z"  # large binary: int64 offsets
 _NULLABLE = 2
 
 
-def _release_schema(schema: Any) -> None:
-    schema.contents.release = _SchemaRelease()
+_NO_SCHEMA_RELEASE = _SchemaRelease()
+_NO_ARRAY_RELEASE = _ArrayRelease()
 
 
-def _release_array(array: Any) -> None:
-    _KEPT.pop(array.contents.private_data or 0, None)
-    array.contents.release = _ArrayRelease()
+def _release_schema(schema: Any, released: Any = _NO_SCHEMA_RELEASE) -> None:
+    schema.contents.release = released
+
+
+# what the callbacks use is bound as defaults: at interpreter exit polars may release a column
+# after this module's globals are cleared
+def _release_array(
+    array: Any, kept: dict[int, Any] = _KEPT, released: Any = _NO_ARRAY_RELEASE
+) -> None:
+    kept.pop(array.contents.private_data or 0, None)
+    array.contents.release = released
 
 
 _RELEASE_SCHEMA = _SchemaRelease(_release_schema)
