@@ -67,14 +67,31 @@
     var size = new DataView(buffer).getUint32(0, true);
     var head = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, size)));
     var base = 4 + size + ((4 - ((4 + size) % 4)) % 4);
+    function typed(ref) {
+      if (!HAS.call(TYPED, ref[0])) {
+        throw new Error("embedded data of an unknown array type");
+      }
+      return new TYPED[ref[0]](buffer, base + ref[1], ref[2]);
+    }
+    // a column of strings: one UTF-8 text (decoded once) and each string's UTF-16 length
+    function strings(ref) {
+      var text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(
+        new Uint8Array(buffer, base + ref[0], ref[1]));
+      var lengths = typed(ref[2]);
+      var out = new Array(lengths.length);
+      for (var i = 0, at = 0; i < lengths.length; i += 1) {
+        out[i] = text.substring(at, at + lengths[i]);
+        at += lengths[i];
+      }
+      return out;
+    }
     function resolve(c) {
       ["codes", "lengths", "values"].forEach(function (key) {
         var ref = c[key];
         if (ref && ref.bin) {
-          if (!HAS.call(TYPED, ref.bin[0])) {
-            throw new Error("embedded data of an unknown array type");
-          }
-          c[key] = new TYPED[ref.bin[0]](buffer, base + ref.bin[1], ref.bin[2]);
+          c[key] = typed(ref.bin);
+        } else if (ref && ref.text) {
+          c[key] = strings(ref.text);
         }
       });
       if (c.items) {

@@ -12,7 +12,9 @@ A table (``{"columns": [...], "rows": [[...], ...]}``, as :mod:`accessaudit.repo
 That payload (``{"format": FORMAT, "n": rows, "columns": [...]}``) is packed (:func:`pack`:
 every list of integers, the codes, lengths, object indexes, moves out of the JSON into a binary
 section of little-endian u8/u16/u32/i32 arrays, ``{"bin": [type, offset, count]}`` in its
-place, so the page parses no JSON for them and reads them as typed arrays), gzip-compressed
+place, so the page parses no JSON for them and reads them as typed arrays; a plain column of
+strings moves there as one UTF-8 text and the strings' lengths, ``{"text": [offset, bytes,
+lengths]}``, which the page decodes with one ``TextDecoder`` call), gzip-compressed
 (mtime 0, so the same data gives the same bytes) and base64-encoded, and the block holds it
 as one JSON string: only ``[A-Za-z0-9+/=]`` between the quotes, which no HTML parser can read
 as markup. The page decodes it with the browser's own ``DecompressionStream("gzip")`` over a
@@ -91,16 +93,47 @@ def _int_array(values: Sequence[Any]) -> tuple[str, bytes] | None:
     return kind, packed.tobytes()
 
 
+def _blob(data: bytes, blobs: list[bytes], at: list[int]) -> int:
+    """Append ``data`` to the binary section (4-aligned); its offset."""
+    offset = at[0]
+    data += bytes(-len(data) % 4)
+    blobs.append(data)
+    at[0] += len(data)
+    return offset
+
+
+def _text_column(values: Sequence[Any], blobs: list[bytes], at: list[int]) -> dict[str, Any] | None:
+    """A column of strings as one UTF-8 text + each string's length in UTF-16 code units (what
+    JavaScript's ``substring`` counts): ``{"text": [offset, bytes, lengths ref]}``; None when
+    not all are strings or one cannot be UTF-8 (a lone surrogate)."""
+    if not values or set(map(type, values)) != {str}:
+        return None
+    joined = "".join(values)
+    try:
+        data = joined.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    if joined.isascii():
+        lengths = list(map(len, values))
+    else:
+        lengths = [len(v.encode("utf-16-le")) // 2 for v in values]
+    got = _int_array(lengths)
+    assert got is not None
+    kind, packed = got
+    offset = _blob(data, blobs, at)
+    return {"text": [offset, len(data), [kind, _blob(packed, blobs, at), len(values)]]}
+
+
 def _pack_column(col: Mapping[str, Any], blobs: list[bytes], at: list[int]) -> dict[str, Any]:
     out = dict(col)
     for key in _ARRAY_KEYS:
         got = _int_array(out[key]) if key in out else None
         if got is not None:
             kind, data = got
-            out[key] = {"bin": [kind, at[0], len(out[key])]}
-            data += bytes(-len(data) % 4)  # every array starts 4-aligned
-            blobs.append(data)
-            at[0] += len(data)
+            out[key] = {"bin": [kind, _blob(data, blobs, at), len(out[key])]}
+        elif key == "values" and key in out:
+            text = _text_column(out[key], blobs, at)
+            out[key] = out[key] if text is None else text
     if "items" in out:
         out["items"] = _pack_column(out["items"], blobs, at)
     return out
@@ -113,7 +146,8 @@ def pack(payload: Mapping[str, Any]) -> bytes:
     blobs: list[bytes] = []
     at = [0]
     head = dict(payload, columns=[_pack_column(c, blobs, at) for c in payload["columns"]])
-    text = json.dumps(head, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # ASCII: a lone surrogate (not UTF-8) in a column left in the header stays \u-escaped
+    text = json.dumps(head, separators=(",", ":")).encode("ascii")
     start = len(text).to_bytes(4, "little") + text
     return start + bytes(-len(start) % 4) + b"".join(blobs)
 
@@ -122,16 +156,28 @@ def _unpack_column(col: Mapping[str, Any], section: bytes) -> dict[str, Any]:
     out = dict(col)
     for key in _ARRAY_KEYS:
         ref = out.get(key)
-        if isinstance(ref, dict):
-            kind, offset, count = ref["bin"]
-            values = array(_CODES[kind])
-            values.frombytes(section[offset : offset + count * values.itemsize])
-            if sys.byteorder == "big":
-                values.byteswap()
-            out[key] = values.tolist()
+        if isinstance(ref, dict) and "text" in ref:
+            offset, size, lengths = ref["text"]
+            text = section[offset : offset + size].decode("utf-8").encode("utf-16-le")
+            strings, at = [], 0
+            for n in _typed(section, lengths):
+                strings.append(text[2 * at : 2 * (at + n)].decode("utf-16-le"))
+                at += n
+            out[key] = strings
+        elif isinstance(ref, dict):
+            out[key] = _typed(section, ref["bin"])
     if "items" in out:
         out["items"] = _unpack_column(out["items"], section)
     return out
+
+
+def _typed(section: bytes, ref: Sequence[Any]) -> list[int]:
+    kind, offset, count = ref
+    values = array(_CODES[kind])
+    values.frombytes(section[offset : offset + count * values.itemsize])
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values.tolist()
 
 
 def unpack(data: bytes) -> dict[str, Any]:

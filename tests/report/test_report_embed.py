@@ -85,29 +85,61 @@ def test_payload_is_gzip_of_packed_columnar_in_a_base64_string() -> None:
     assert re.fullmatch(r'"[A-Za-z0-9+/]*={0,2}"', text)
     data = gzip.decompress(base64.b64decode(json.loads(text)))
     size = int.from_bytes(data[:4], "little")
-    # the integer lists (codes, lengths) are typed arrays in the binary section, 4-aligned
+    details = [r[5] for r in TABLE["rows"]]
+    detail_utf8 = "".join(details).encode("utf-8")
+    after_detail = 32 + len(detail_utf8) + (-len(detail_utf8) % 4)
+    # integer lists (codes, lengths) are typed arrays in the binary section, 4-aligned; a
+    # plain column of strings is one UTF-8 text there + the strings' UTF-16 lengths
     assert json.loads(data[4 : 4 + size]) == {
         "format": "columnar-1",
         "n": 4,
         "columns": [
-            {"name": "key", "values": ["k1", "k2", "k3", "k4"]},
-            {"name": "severity", "dict": ["high", "low"], "codes": {"bin": ["u8", 0, 4]}},
+            {"name": "key", "values": {"text": [0, 8, ["u8", 8, 4]]}},
+            {"name": "severity", "dict": ["high", "low"], "codes": {"bin": ["u8", 12, 4]}},
             {"name": "who", "values": [0, 1, None, 0]},  # 3 distinct of 4, with a null: JSON
             {
                 "name": "path",
-                "lengths": {"bin": ["u8", 4, 4]},
-                "items": {"dict": [0, 2, 1], "codes": {"bin": ["u8", 8, 6]}},
+                "lengths": {"bin": ["u8", 16, 4]},
+                "items": {"dict": [0, 2, 1], "codes": {"bin": ["u8", 20, 6]}},
             },
-            {"name": "hidden", "dict": [False, True], "codes": {"bin": ["u8", 16, 4]}},
-            {"name": "detail", "values": [r[5] for r in TABLE["rows"]]},
+            {"name": "hidden", "dict": [False, True], "codes": {"bin": ["u8", 28, 4]}},
+            {
+                "name": "detail",
+                "values": {"text": [32, len(detail_utf8), ["u8", after_detail, 4]]},
+            },
         ],
     }
     start = 4 + size + (-(4 + size) % 4)
     assert data[4 + size : start] == bytes(start - 4 - size)
-    assert data[start:] == bytes([0, 0, 1, 0, 2, 0, 1, 3, 0, 1, 1, 2, 2, 1, 0, 0, 0, 1, 0, 0])
+    assert data[start:] == (
+        b"k1k2k3k4" + bytes([2, 2, 2, 2])
+        + bytes([0, 0, 1, 0]) + bytes([2, 0, 1, 3]) + bytes([0, 1, 1, 2, 2, 1, 0, 0])
+        + bytes([0, 1, 0, 0])
+        + detail_utf8 + bytes(-len(detail_utf8) % 4)
+        + bytes([len(d) for d in details])  # all in the BMP: one UTF-16 unit per character
+    )  # fmt: skip
     assert embed.unpack(data) == embed.columnar(TABLE)
     # the same data gives the same bytes (gzip mtime 0)
     assert embed.encode(TABLE) == text
+
+
+def test_text_lengths_count_utf16_units() -> None:
+    # an astral character is two UTF-16 code units (what JavaScript's substring counts)
+    payload = {
+        "format": "columnar-1",
+        "n": 3,
+        "columns": [{"name": "t", "values": ["a😀", "", "\ufeffé"]}],
+    }
+    data = embed.pack(payload)
+    size = int.from_bytes(data[:4], "little")
+    [column] = json.loads(data[4 : 4 + size])["columns"]
+    assert column["values"] == {"text": [0, 10, ["u8", 12, 3]]}  # 1+4+0+3+2 UTF-8 bytes
+    start = 4 + size + (-(4 + size) % 4)
+    assert data[start + 12 : start + 15] == bytes([3, 0, 2])
+    assert embed.unpack(data) == payload
+    # a lone surrogate cannot be UTF-8: the column stays JSON
+    lone = {"format": "columnar-1", "n": 1, "columns": [{"name": "t", "values": ["\ud800"]}]}
+    assert embed.unpack(embed.pack(lone)) == lone
 
 
 def test_integer_arrays_take_the_smallest_type() -> None:
