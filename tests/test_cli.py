@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.example_config import without_source_matchers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,7 +105,7 @@ def test_unreachable_server_is_one_line(tmp_path: Path) -> None:
     cfg = (ROOT / "config.example.toml").read_text()
     head, _, _ = cfg.partition("# The embedded synthetic")
     (tmp_path / "config.toml").write_text(
-        head
+        without_source_matchers(head)
         + '[[sources]]\nkind = "ldap"\nname = "dc"\nservers = ["ldaps://127.0.0.1:1"]\n'
         + 'base_dn = "DC=alliance,DC=local"\nconnect_timeout = 2\nhost = "wmp"\n'
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from support.apply_servers import ApplyDC
+from support.example_config import without_source_matchers
 from support.servers.load_ad import BIND_PASSWORD
 from support.servers.samba import ADMIN_PASSWORD
 
@@ -24,7 +25,7 @@ WRITE = "ACCESSAUDIT_WRITE_PASSWORD"
 
 def write_config(folder: Path, seeded: ApplyDC) -> Path:
     example = (ROOT / "config.example.toml").read_text()
-    head = example[: example.index("# --- Sources")]
+    head = without_source_matchers(example[: example.index("# --- Sources")])
     ldap = example[example.index("# Active Directory (or OpenLDAP") : example.index("# Entra ID")]
     tail = example[example.index("[report]") :]
     for key, value in {

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.example_config import without_source_matchers
 from support.servers.load_ad import BIND_PASSWORD
 from support.servers.proxy import CuttingProxy
 from support.servers.seeded import SampleSeeded, SeededDC
@@ -34,7 +35,9 @@ SAMBA_OWN = {"accounts": 6, "groups": 25, "memberships": 27, "grants": 0}
 def write_config(folder: Path, server: str, ca_file: Path, **edits: str) -> Path:
     """config.example.toml with only its LDAP source, edited for this domain controller."""
     example = (ROOT / "config.example.toml").read_text()
-    head = example[: example.index("# --- Sources")]
+    # the organisations' sources matchers name the example's application exports, deleted
+    # here with their [[sources]] entries (a matcher naming no configured source is refused)
+    head = without_source_matchers(example[: example.index("# --- Sources")])
     ldap = example[example.index("# Active Directory (or OpenLDAP") : example.index("# Entra ID")]
     report = example[example.index("[report]") :]
     values = {
