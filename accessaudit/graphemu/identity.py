@@ -74,6 +74,9 @@ class IdentityPlatform:
     _serial: int
     _min_serial: int
     _lock: threading.Lock
+    #: a misbehaving identity endpoint: its "invalid client secret" error quotes the secret it
+    #: received (what a client must never pass on: tests of the client's error hygiene)
+    echo_rejected_secret: bool = False
 
     @property
     def base_url(self) -> str:
@@ -234,7 +237,8 @@ class IdentityPlatform:
                     7000215,
                     "Invalid client secret provided. Ensure the secret being sent in the request "
                     "is the client secret value, not the client secret ID, for a secret added to "
-                    f"app '{client_id}'.",
+                    f"app '{client_id}'."
+                    + (f" Received: '{secret}'." if self.echo_rejected_secret else ""),
                 )
             if app.secrets[secret]:
                 return self._aad_error(

@@ -282,6 +282,7 @@ class TokenSource:
                     f"{self._source}: {self.host} rejected tenant {self._cfg.tenant_id}: "
                     f"AADSTS{code} {text}",
                     _HINTS.get(code, "check tenant_id and authority_host"),
+                    outside=[text],
                 ) from None
             raise ConfigError(
                 f"{self._source}: invalid authority {self.authority}: {_short(exc)}",
@@ -306,12 +307,35 @@ class TokenSource:
         if isinstance(token, str) and token:
             return token
         code, text = _aadsts(result) or (0, str(result.get("error", "no access token")))
-        error = result.get("error", "error")
+        error = str(result.get("error", "error"))
+        if not _OAUTH_CODE.fullmatch(error):
+            error = "error"  # an OAuth error code is a short identifier; anything else is text
+        said = f"{text} {result.get('error_description') or ''}"  # before any cut
+        if isinstance(self._credential, str) and _quotes(said, self._credential):
+            # what the server says about the credential it was sent may hold the credential
+            text = "(the server's text quotes the credential sent: not shown)"
         raise AuthError(
             f"{self._source}: {self.host} refused client {self._cfg.client_id}: "
             f"{error} AADSTS{code} {text}".replace(" AADSTS0 ", " "),
             _HINTS.get(code, "check client_id, tenant_id and the credential"),
+            outside=[text],  # the server's words: on the terminal, never in a log
         )
+
+
+#: An OAuth 2.0 error code (``invalid_client``, ``unauthorized_client`` ...).
+_OAUTH_CODE = re.compile(r"[a-z_]{1,40}")
+#: The shortest piece of a credential whose appearance in a server's text withholds the text.
+_QUOTE_MIN = 8
+
+
+def _quotes(text: str, secret: str) -> bool:
+    """Whether ``text`` holds ``secret`` or a piece of it long enough to matter."""
+    if not secret:
+        return False
+    if secret in text:
+        return True
+    n = min(len(secret), max(_QUOTE_MIN, len(secret) // 2))
+    return any(secret[i : i + n] in text for i in range(len(secret) - n + 1))
 
 
 def _aadsts(body: Mapping[str, Any]) -> tuple[int, str] | None:

@@ -32,6 +32,41 @@ def test_bad_client_secret(make_cfg, tenant, tmp_path):
     assert "\n" not in str(err.value)
 
 
+def test_the_identity_servers_words_reach_the_terminal_not_the_logs(make_cfg, tenant, tmp_path):
+    """The token endpoint's description is the server's text: shown on the terminal, replaced by
+    its length in the logs (``log_text``); the codes stay in both."""
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-the-secret")
+    with pytest.raises(AuthError) as err:
+        collect(make_cfg(client_secret_file=wrong))
+    assert "Invalid client secret provided" in str(err.value)
+    logged = err.value.log_text()
+    assert "Invalid client secret provided" not in logged
+    assert "invalid_client AADSTS7000215 [" in logged and "characters from outside" in logged
+
+
+def test_an_error_quoting_the_secret_sent_shows_neither_the_secret_nor_the_text(
+    emu, make_cfg, tenant, tmp_path
+):
+    """A misbehaving identity endpoint that quotes the rejected secret back: the secret is in
+    no message, no hint and no log line (like an LDAP server echoing a bind)."""
+    canary = "Canary-Secret-7f3a9c1e-DO-NOT-SHOW"
+    wrong = tmp_path / "wrong"
+    wrong.write_text(canary)
+    emu.echo_rejected_secret = True
+    try:
+        with pytest.raises(AuthError) as err:
+            collect(make_cfg(client_secret_file=wrong))
+    finally:
+        emu.echo_rejected_secret = False
+    for text in (str(err.value), err.value.log_text(), repr(err.value.args)):
+        assert canary not in text and canary[:12] not in text
+    assert err.value.message.endswith(
+        "invalid_client AADSTS7000215 (the server's text quotes the credential sent: not shown)"
+    )
+    assert err.value.hint.startswith("use the secret's Value")
+
+
 def test_expired_client_secret(emu, make_cfg, tenant, tmp_path):
     emu.register_app(TENANT, CLIENT_ID, expired_secret="old-secret", roles=ROLES)
     old = tmp_path / "old"
