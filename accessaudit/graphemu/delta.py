@@ -188,6 +188,10 @@ class DeltaQueries:
         ]
         minimal = "return=minimal" in req.headers.get("prefer", "")
         changed, link_changes = _changes(tenant, kind, relations, since, select)
+        for group_id, links in link_changes.items():
+            if group_id in tenant.objects and not caller.sees_members(tenant.objects[group_id]):
+                # a hidden membership is left out of members@delta (Caller.sees_members)
+                link_changes[group_id] = {k: v for k, v in links.items() if k[0] != "members"}
         entries: list[dict[str, Any]] = []
         ids = list(dict.fromkeys([*changed, *[g for g in link_changes if g in tenant.objects]]))
         for object_id in ids:

@@ -3,7 +3,9 @@
 Pure request -> reply logic (no sockets): the server authenticates the caller, applies faults,
 and hands the request here, for top-level requests and ``$batch`` items alike. Behaviour follows
 learn.microsoft.com (paging, query options, permissions, error bodies); where Microsoft does not
-document a detail the choice is marked ``[assumed]``. Delta queries live in :mod:`.delta`,
+document a detail the choice is marked ``[assumed]``. A ``HiddenMembership`` group's members
+are silently left out for callers without Member.Read.Hidden (200, not 403: see
+:meth:`.protocol.Caller.sees_members`). Delta queries live in :mod:`.delta`,
 service principals and directory roles in :mod:`.roles`.
 """
 
@@ -352,10 +354,7 @@ class GraphApi(DeltaQueries, AppsAndRoles):
         group into the unit's scope, not its members: administrative-units overview; that
         transitiveMemberOf therefore lists direct units only is [assumed])."""
         tenant = caller.tenant
-        parents: dict[str, list[str]] = {}
-        for group_id, ids in tenant.members.items():
-            for member in ids:
-                parents.setdefault(member, []).append(group_id)
+        parents = self._parents(caller)
         seen: dict[str, None] = {}
         stack = list(reversed(parents.get(object_id, [])))
         while stack:
@@ -427,6 +426,7 @@ class GraphApi(DeltaQueries, AppsAndRoles):
             if expand and kind == "group" and expand.split("(")[0] == "members":
                 # "$expand returns a maximum of 20 objects" for directory objects, no nextLink
                 ids = caller.tenant.members.get(obj["id"], [])[:20]
+                ids = ids if caller.sees_members(obj) else []
                 out["members"] = [self._directory_object(caller, i, ["displayName"]) for i in ids]
             return out
 
@@ -436,15 +436,10 @@ class GraphApi(DeltaQueries, AppsAndRoles):
         self, req: Request, caller: Caller, group_id: str, relation: str, cast: list[str]
     ) -> Reply:
         tenant = caller.tenant
-        group = tenant.objects[group_id]
-        if (
-            relation != "owners"
-            and (group.get("visibility") or "").lower() == "hiddenmembership"
-            and not caller.can("hidden")
-        ):
-            raise denied()
-        if relation == "transitiveMembers":
-            ids = tenant.transitive_members(group_id)
+        if relation != "owners" and not caller.sees_members(tenant.objects[group_id]):
+            ids: list[str] = []  # silently empty, 200 (Caller.sees_members)
+        elif relation == "transitiveMembers":
+            ids = tenant.transitive_members(group_id, self._opaque(caller))
         elif relation == "members":
             ids = list(tenant.members.get(group_id, []))
         else:
@@ -452,6 +447,23 @@ class GraphApi(DeltaQueries, AppsAndRoles):
         if self.omit_service_principals:
             ids = [i for i in ids if tenant.type_of(i) != "servicePrincipal"]
         return self._object_links(req, caller, ids, cast)
+
+    def _parents(self, caller: Caller) -> dict[str, list[str]]:
+        """member -> the groups it is a direct member of, hidden memberships left out."""
+        parents: dict[str, list[str]] = {}
+        opaque = self._opaque(caller)
+        for group_id, ids in caller.tenant.members.items():
+            if group_id in opaque:
+                continue
+            for member in ids:
+                parents.setdefault(member, []).append(group_id)
+        return parents
+
+    @staticmethod
+    def _opaque(caller: Caller) -> frozenset[str]:
+        """The groups whose membership ``caller`` may not see (Caller.sees_members)."""
+        groups = caller.tenant.of_type("group")
+        return frozenset(g["id"] for g in groups if not caller.sees_members(g))
 
     def _object_links(self, req: Request, caller: Caller, ids: list[str], cast: list[str]) -> Reply:
         """A directoryObject collection (members, owners): each entry with its ``@odata.type``

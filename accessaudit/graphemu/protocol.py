@@ -107,6 +107,16 @@ class Caller:
     def can(self, kind: str) -> bool:
         return bool(self.roles & READ[kind])
 
+    def sees_members(self, group: Mapping[str, Any]) -> bool:
+        """Whether this caller may see the membership of ``group``: a group whose
+        ``visibility`` is ``HiddenMembership`` shows it only to callers holding
+        Member.Read.Hidden. Graph does not refuse the others: it answers 200 with the hidden
+        group's members left out of ``members`` / ``transitiveMembers`` / ``members@delta`` and
+        the group left out of its members' ``memberOf`` (group resource, ``visibility``;
+        microsoftgraph/microsoft-graph-docs issues #12552, #10109 and #12285)."""
+        hidden = str(group.get("visibility") or "").lower() == "hiddenmembership"
+        return not hidden or self.can("hidden")
+
 
 @dataclass
 class Request:

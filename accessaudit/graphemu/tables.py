@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import polars as pl
@@ -137,6 +137,11 @@ def parse_role_right(right: str) -> tuple[str, str, bool]:
     return (name, scope, eligible) if sep else (text, "/", eligible)
 
 
+def _hide_membership(tenant: Tenant, group_ids: Collection[str]) -> None:
+    for group_id in group_ids:
+        tenant.objects[group_id]["visibility"] = "HiddenMembership"
+
+
 def tenant_from_sample(tables: Mapping[str, pl.DataFrame], **options: Any) -> Tenant:
     """:func:`tenant_from_tables` of a dict of the canonical tables (a sample, a snapshot)."""
     return tenant_from_tables(
@@ -155,6 +160,7 @@ def tenant_from_tables(
     source: str | None = None,
     premium: bool = True,
     p2: bool = True,
+    hidden_membership: Collection[str] = (),
 ) -> Tenant:
     """A tenant serving a canonical dataset.
 
@@ -173,6 +179,8 @@ def tenant_from_tables(
     whose memberships are the unit's members; Graph has no members of a service principal (a
     right in an application is an app-role assignment) and no owners of an administrative unit,
     so such rows are refused. ``source`` selects the rows of one source; None serves every row.
+    The canonical tables carry no group ``visibility``: the groups whose ids are in
+    ``hidden_membership`` get ``HiddenMembership`` (members only for Member.Read.Hidden).
     """
     tenant = Tenant(tenant_id=tenant_id, domain=domain, premium=premium, p2=p2)
     for row in _rows(accounts, source):
@@ -188,6 +196,7 @@ def tenant_from_tables(
         else:
             tenant.add_user(track=False, **_user_props(row, domain))
     group_rows, app_rows = _add_groups(tenant, _rows(groups, source))
+    _hide_membership(tenant, hidden_membership)
     edges = memberships
     if source is not None and "source" in edges.columns:
         edges = edges.filter(pl.col("source") == source)

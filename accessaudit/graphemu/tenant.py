@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -107,8 +107,9 @@ class Tenant:
                     return o
         return None
 
-    def transitive_members(self, group_id: str) -> list[str]:
-        """Flat, de-duplicated, cycle-safe nested members (the group itself excluded)."""
+    def transitive_members(self, group_id: str, opaque: Set[str] = frozenset()) -> list[str]:
+        """Flat, de-duplicated, cycle-safe nested members (the group itself excluded); the
+        members of ``opaque`` groups (hidden from the caller) are not listed."""
         seen: dict[str, None] = {}
         stack = list(reversed(self.members.get(group_id, [])))
         while stack:
@@ -116,7 +117,7 @@ class Tenant:
             if m in seen or m == group_id:
                 continue
             seen[m] = None
-            if self.types.get(m) == "group":
+            if self.types.get(m) == "group" and m not in opaque:
                 stack.extend(reversed(self.members.get(m, [])))
         return list(seen)
 

@@ -19,7 +19,14 @@ from accessaudit.connectors.entra.tables import (
     member_kind,
     memberships_frame,
 )
-from accessaudit.connectors.entra.units import Context, is_limited, limited_reason, proof, select
+from accessaudit.connectors.entra.units import (
+    HIDDEN_REASON,
+    Context,
+    is_limited,
+    limited_reason,
+    proof,
+    select,
+)
 from accessaudit.model import UTC_TIME, CollectionUnit
 from accessaudit.transport.graph_http import GraphFailure, Listing, UnitFailed
 
@@ -188,9 +195,14 @@ def links(
     vanished: set[str] = set()
     counts = {"m": [0, 0, 0], "o": [0, 0, 0]}  # groups, pages, links
     failed: dict[str, list[tuple[str, str]]] = {"m": [], "o": []}
+    hidden = {g["id"] for g in ctx.raw_groups if ctx.hides_members(g)}
     for key, _ in jobs:
         kind, group_id = key.split(":", 1)
         result = results.get(key, UnitFailed("not collected"))
+        if kind == "m" and group_id in hidden and not isinstance(result, UnitFailed):
+            # Graph answers 200 with the members left out: never an empty "complete" group
+            failed["m"].append((group_id, HIDDEN_REASON))
+            continue
         if isinstance(result, GraphFailure) and result.code == "Request_ResourceNotFound":
             vanished.add(group_id)  # deleted since the listing (ROADtools issue #22)
             continue
@@ -274,7 +286,13 @@ def groups_delta(ctx: Context, listing: Listing, gone_users: set[str]) -> Groups
         f"{proof}; {len(folded.changed)} changed, {len(folded.removed)} removed",
         table.height,
     )
-    ctx.ok("members", f"{proof}; {added} link(s) added, {removed} removed", memberships.height)
+    # members@delta leaves a hidden membership out, as the members listing does
+    hidden = sorted(i for i, g in folded.changed.items() if ctx.hides_members(g))
+    if hidden:
+        ctx.bad("members", f"{len(hidden)} group(s) incomplete, see members:<group id>")
+        ctx.failed.extend(CollectionUnit(f"members:{g}", False, HIDDEN_REASON) for g in hidden)
+    else:
+        ctx.ok("members", f"{proof}; {added} link(s) added, {removed} removed", memberships.height)
     ctx.ok(
         "owners",
         f"{proof}; {sum(1 for a in folded.owners.values() if a)} added, "

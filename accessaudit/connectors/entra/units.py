@@ -34,6 +34,11 @@ UNIT_ORDER: Final = (
 )
 
 
+#: The permission that shows a HiddenMembership group's members, and why a unit lacks them.
+HIDDEN_PERMISSION: Final = "Member.Read.Hidden"
+HIDDEN_REASON: Final = f"hidden membership: grant {HIDDEN_PERMISSION} to read its members"
+
+
 def select(fields: tuple[str, ...]) -> str:
     return ",".join(fields)
 
@@ -124,6 +129,16 @@ class Context:
     def lacks(self, part: str) -> str | None:
         missing = missing_permission(part, self.roles)
         return f"the token lacks {missing} (grant it and admin consent)" if missing else None
+
+    def hides_members(self, group: Mapping[str, Any]) -> bool:
+        """Whether Graph hides ``group``'s members from this app: a ``HiddenMembership``
+        group's members are listed only to apps holding Member.Read.Hidden; others get a 200
+        with the hidden members silently left out (group resource, ``visibility``;
+        microsoftgraph/microsoft-graph-docs issues #12552, #10109, #12285). The roles are the
+        token's, as :func:`..collect._check_permissions` read them; an unreadable token counts
+        as lacking it (an empty listing cannot prove the group empty)."""
+        hidden = str(group.get("visibility") or "").lower() == "hiddenmembership"
+        return hidden and (self.roles is None or HIDDEN_PERMISSION not in self.roles)
 
     def unit_ok(self, name: str) -> bool:
         """True when ``name`` and every per-object ``name:<id>`` unit are complete."""
