@@ -70,6 +70,7 @@ def emulated_sample_tenant(*, accounts: int, seed: int) -> Iterator[EmulatedTena
     )
     from accessaudit.sample.directory import SAMPLE_HOST, generate
     from accessaudit.sample.entra import TENANT_DOMAIN, TENANT_ID
+    from accessaudit.sample.entra_messy import hidden_membership
 
     tables = generate(seed=seed, accounts=accounts, entra=True).entra
     with tempfile.TemporaryDirectory(prefix="accessaudit-graph-emulator-") as tmp:
@@ -77,10 +78,16 @@ def emulated_sample_tenant(*, accounts: int, seed: int) -> Iterator[EmulatedTena
         pki = make_pki(work / "pki")
         cert = make_app_certificate(work / "app", "accessaudit-demo")
         emulator = GraphEmulator(pki)
-        emulator.add_tenant(tenant_from_sample(tables, tenant_id=TENANT_ID, domain=TENANT_DOMAIN))
-        # the sample's operations group has an org contact as a member: OrgContact.Read.All,
-        # as the connector documents for such tenants
-        roles = (*READ_ROLES, "OrgContact.Read.All")
+        hidden = hidden_membership(tables)
+        emulator.add_tenant(
+            tenant_from_sample(
+                tables, tenant_id=TENANT_ID, domain=TENANT_DOMAIN, hidden_membership=hidden
+            )
+        )
+        # the sample's operations group has an org contact as a member: OrgContact.Read.All;
+        # its covert liaison group hides its membership: Member.Read.Hidden, as the connector
+        # documents for such tenants
+        roles = (*READ_ROLES, "OrgContact.Read.All", "Member.Read.Hidden")
         emulator.register_app(TENANT_ID, DEMO_CLIENT_ID, certificate=cert, roles=roles)
         with _loopback_without_proxy(), emulator:
             source = EntraSource(

@@ -14,14 +14,24 @@ and the connector must map each kind (``connectors/entra/tables.member_kind``):
 
 All of it stays inside West Mercia, so none of it is a finding: the nested groups and their
 members are West Mercia's own (legitimate rows ``entra-team-member`` / ``entra-team-owner``),
-the contact is no account, and Directory Readers is no privileged role. Devices as members and
-a group with hidden membership are not planted: the canonical tables have no column that would
-tell a device from a contact, or carry a group's visibility (see the closing note of issue 19).
+the contact is no account, and Directory Readers is no privileged role. Devices as members are
+not planted: the canonical tables have no column that would tell a device from a contact (see
+the closing note of issue 19).
+
+:func:`plant_hidden` (called after :func:`plant_messy`) adds a West Mercia group with hidden
+membership (``visibility`` HiddenMembership) holding a Warwickshire guest: a real
+``cross-org-direct-member`` finding that an app without Member.Read.Hidden is not shown (Graph
+answers 200 with the members left out). The canonical groups table has no ``visibility``: the
+emulator is told which groups hide their members (:func:`hidden_membership`, passed to
+``tenant_from_sample(..., hidden_membership=...)``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
+
+import polars as pl
 
 from accessaudit.model import GroupKind
 from accessaudit.sample.entra import Planter, uuids
@@ -29,6 +39,9 @@ from accessaudit.sample.entra import Planter, uuids
 OPERATIONS: Final = "WMP-Operations"
 COMMAND: Final = "WMP-Ops-Command"
 DUTY: Final = "WMP-Ops-Duty"
+
+#: West Mercia's group with hidden membership.
+HIDDEN: Final = "WMP-Covert-Liaison"
 
 #: The role definition no other plant uses (in ROLES and UNPRIVILEGED_ROLES).
 READERS: Final = "Directory Readers"
@@ -51,3 +64,26 @@ def plant_messy(p: Planter) -> None:
     why = "West Mercia staff in West Mercia's own nested operations groups"
     p.allow("entra-team-member", why, account_id=duty, group_id=t.ids[DUTY])
     p.allow("entra-team-owner", why, account_id=duty[0], group_id=t.ids[DUTY])
+
+
+def plant_hidden(p: Planter, guests: list[str]) -> None:
+    """West Mercia's hidden-membership group: three West Mercia officers (legitimate) and a
+    Warwickshire guest (``cross-org-direct-member``; the guest is already a ``cross-org-guest``
+    of :func:`accessaudit.sample.entra_cross.plant_guests`)."""
+    t = p.t
+    gid = t.group(HIDDEN, GroupKind.SECURITY.value, description="West Mercia covert liaison")
+    officers = p.copies(p.some("wmp", 3))
+    guest = guests[1]
+    t.members(HIDDEN, [*officers, guest])
+    t.owner(HIDDEN, officers[0])
+    why = "West Mercia staff in West Mercia's own hidden-membership group"
+    p.allow("entra-team-member", why, account_id=officers, group_id=gid)
+    p.allow("entra-team-owner", why, account_id=officers[0], group_id=gid)
+    p.truth("cross-org-direct-member", "entra-hidden", account_id=guest, group_id=gid, depth=0)
+
+
+def hidden_membership(tables: Mapping[str, pl.DataFrame]) -> list[str]:
+    """The ids of the sample tenant's groups with hidden membership (none in a tenant built
+    without :func:`plant_hidden`)."""
+    groups = tables["groups"]
+    return groups.filter(pl.col("name") == HIDDEN).get_column("group_id").to_list()

@@ -29,7 +29,7 @@ from accessaudit.sample.entra_cross import (
     plant_unit_group,
     plant_unit_scopes,
 )
-from accessaudit.sample.entra_messy import plant_messy
+from accessaudit.sample.entra_messy import plant_hidden, plant_messy
 from accessaudit.sample.entra_own import own_all_staff, own_app_owners, own_groups, own_rights
 
 
@@ -65,6 +65,7 @@ def plant_entra(
     outside = outside_accounts(gen, now)
     plant_outsiders(p, outside)
     plant_unit_group(p)
-    plant_messy(p)  # last: every draw before it stays as it was
+    plant_messy(p)  # every draw before it stays as it was
+    plant_hidden(p, users.guests)  # last
     cloud = pl.concat([users.cloud, outside.rows], how="diagonal_relaxed")
     return tenant_tables(p.t, users.synced, cloud)

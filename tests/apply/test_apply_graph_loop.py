@@ -38,6 +38,7 @@ from accessaudit.remediation.apply.graph import GraphDirectory
 from accessaudit.remediation.planfile import save_plan
 from accessaudit.sample.directory import generate
 from accessaudit.sample.entra import TENANT_DOMAIN, TENANT_ID
+from accessaudit.sample.entra_messy import hidden_membership
 
 HERE = Path(__file__).resolve().parent
 READ_APP = "0a0b0c0d-9999-4222-8333-444455556666"
@@ -129,9 +130,16 @@ def _setup(
     plan path, read source)."""
     sample = generate(seed=7, accounts=300, entra=True)
     served = sample.entra
-    tenant = emu.add_tenant(tenant_from_sample(served, tenant_id=TENANT_ID, domain=TENANT_DOMAIN))
-    # the sample's operations group has an org contact as a member: + OrgContact.Read.All
-    emu.register_app(TENANT_ID, READ_APP, secret=SECRET, roles=(*READ_ROLES, "OrgContact.Read.All"))
+    hidden = hidden_membership(served)
+    tenant = emu.add_tenant(
+        tenant_from_sample(
+            served, tenant_id=TENANT_ID, domain=TENANT_DOMAIN, hidden_membership=hidden
+        )
+    )
+    # the sample's operations group has an org contact as a member: + OrgContact.Read.All; its
+    # hidden-membership group: + Member.Read.Hidden
+    roles = (*READ_ROLES, "OrgContact.Read.All", "Member.Read.Hidden")
+    emu.register_app(TENANT_ID, READ_APP, secret=SECRET, roles=roles)
     emu.register_app(TENANT_ID, WRITE_APP, secret=SECRET, roles=WRITE_ROLES)
     read = _entra(emu, pki, folder, READ_APP)
     first = _audit(folder / "data", read, sample.now)

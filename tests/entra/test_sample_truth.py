@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 from polars.testing import assert_frame_equal
-from support.entra_data import CLIENT_ID, ROLES, SECRET, SORT_KEYS, canonical
+from support.entra_data import CLIENT_ID, SAMPLE_ROLES, SECRET, SORT_KEYS, canonical
 from support.fixtures import NOW
 from support.truth import assert_matches_truth
 
@@ -26,6 +26,7 @@ from accessaudit.pipeline.collect import combine
 from accessaudit.pipeline.demo import demo_settings
 from accessaudit.sample.directory import generate
 from accessaudit.sample.entra import ENTRA_SOURCE, TENANT_DOMAIN, TENANT_ID
+from accessaudit.sample.entra_messy import HIDDEN, hidden_membership
 
 
 def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(
@@ -33,8 +34,16 @@ def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(
 ):
     sample = generate(seed=7, accounts=1800, now=NOW, entra=True)
     served = sample.entra
-    tenant = emu.add_tenant(tenant_from_sample(served, tenant_id=TENANT_ID, domain=TENANT_DOMAIN))
-    emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET, roles=ROLES)  # contacts: +OrgContact
+    tenant = emu.add_tenant(
+        tenant_from_sample(
+            served,
+            tenant_id=TENANT_ID,
+            domain=TENANT_DOMAIN,
+            hidden_membership=hidden_membership(served),
+        )
+    )
+    # contacts, hidden membership: + OrgContact.Read.All, Member.Read.Hidden
+    emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET, roles=SAMPLE_ROLES)
     kinds = dict(served["groups"].select("group_id", "kind").iter_rows())
     graph_type = {"app-role": "servicePrincipal", "administrative-unit": "administrativeUnit"}
     assert sorted(graph_type.get(k, "group") for k in kinds.values()) == sorted(
@@ -80,7 +89,11 @@ def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(
 
     assert_matches_truth(analysis.findings, sample.truth)  # precision and recall 100%
     planted = sample.truth.filter(pl.col("plant").str.starts_with("entra-"))
-    assert planted.height == 32
+    assert planted.height == 33  # + 1: the guest in the hidden-membership group, read with
+    # Member.Read.Hidden
+    [hidden] = planted.filter(plant="entra-hidden").to_dicts()
+    assert (hidden["rule_id"], hidden["group_id"]) == ("cross-org-direct-member", groups[HIDDEN])
+    assert tenant.objects[groups[HIDDEN]]["visibility"] == "HiddenMembership"
     # read from the applications' and units' rows: 5 app roles across the line, 3 AU scopes (one
     # through the unit's Warwickshire team), 1 application owned by the other force (its
     # service principal's owners)

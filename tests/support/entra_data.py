@@ -25,6 +25,9 @@ CLIENT_ID = "3f4e5d6c-7b8a-4c9d-8e0f-a1b2c3d4e5f6"
 SECRET = "Qw8~emulator.secret-value_0123456789"
 #: The documented permission set plus OrgContact.Read.All: the small dataset has a contact member.
 ROLES = (*READ_ROLES, "OrgContact.Read.All")
+#: The sample tenant's read app: + Member.Read.Hidden (its hidden-membership group,
+#: ``sample.entra_messy.plant_hidden``).
+SAMPLE_ROLES = (*ROLES, "Member.Read.Hidden")
 SOURCE = f"entra:{TENANT}"
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 PRIV_ROLE_ADMIN = "e8611ab8-c189-46e8-94e1-60213ab1f814"

@@ -28,6 +28,7 @@ from accessaudit.graphemu import READ_ROLES, GraphEmulator, tenant_from_sample
 from accessaudit.loopback_ca import Pki, make_pki
 from accessaudit.sample.directory import generate
 from accessaudit.sample.entra import TENANT_ID
+from accessaudit.sample.entra_messy import hidden_membership
 from support.hardening_cli import (
     CANARY_PASSWORD,
     CANARY_SECRET,
@@ -259,10 +260,10 @@ def serve_sample_tenant(
 ) -> GraphEmulator:
     """``emulator`` (started) serving the sample tenant to the read app whose client secret is
     the canary."""
-    emulator.add_tenant(tenant_from_sample(tables, tenant_id=TENANT_ID))
-    emulator.register_app(
-        TENANT_ID, CLIENT_ID, secret=CANARY_SECRET, roles=[*READ_ROLES, "OrgContact.Read.All"]
-    )
+    hidden = hidden_membership(tables)
+    emulator.add_tenant(tenant_from_sample(tables, tenant_id=TENANT_ID, hidden_membership=hidden))
+    roles = [*READ_ROLES, "OrgContact.Read.All", "Member.Read.Hidden"]
+    emulator.register_app(TENANT_ID, CLIENT_ID, secret=CANARY_SECRET, roles=roles)
     return emulator
 
 
