@@ -15,7 +15,9 @@ these, all read-only:
   list it as least privileged for both; ``RoleManagement.Read.Directory`` appears only for a
   unit's ``scopedRoleMembers``, so it does not replace it;
 * ``AuditLog.Read.All`` — only with ``sign_in_activity = true`` (the tenant also needs P1);
-* ``Member.Read.Hidden`` — only if the tenant has hidden-membership groups or units;
+* ``Member.Read.Hidden`` — only if the tenant has hidden-membership groups or units (without
+  it Graph answers 200 with their members left out: such a group's ``members:<id>`` unit is
+  marked incomplete, never passed off as empty);
 * ``OrgContact.Read.All`` / ``Device.Read.All`` — only if groups have contacts / devices as
   members (without them those members come back with "limited information").
 
