@@ -124,9 +124,11 @@ def test_findings_with_evidence_and_path(doc: Node) -> None:
     assert hops == [XSS_SCRIPT, GROUP_SCRIPT, "WARKS-Domain Admins"]
     evidence = [li.text() for li in first.find_all("ul", "evidence")[0].find_all("li")]
     assert evidence == ["company:wmp", "upn_suffix:wmp"]
-    assert first.find_all("p", "rationale")[0].text() == (
-        "An account of one force holds a privileged group of the other."
-    )
+    # the rationale is written once, in the rule appendix; the row links to it
+    why = first.find_all("p", "rationale")[0]
+    assert why.text() == "Why it matters: rule cross-privileged in the rule appendix"
+    assert why.find_all("a")[0].attrs["href"] == "#appendix-cross-privileged"
+    assert "An account of one force holds a privileged group" not in first.text()
     statuses = [r.find_all("span", "chip")[1].text() for r in rows]
     assert statuses == ["open"] * 5 + ["accepted"]
     bidi_row = next(r for r in rows if BIDI_SHOWN in r.text())
