@@ -117,6 +117,20 @@ def test_page_digest_covers_the_dns_of_one_page() -> None:
     assert cols.page_digest() != first
 
 
+def test_the_same_page_has_the_same_digest_however_it_arrives() -> None:
+    """A server replaying a page (a cookie loop) is caught the first time: the digest is of the
+    DNs, not of where they sat in the reads (another message id, other read boundaries)."""
+    cols = Columns(["uid"])
+    a, b = entry(b"cn=a", [(b"uid", [b"1"])]), entry(b"cn=b", [])
+    _decode(a + b, MSGID, cols)  # one read
+    first = cols.page_digest()
+    other = MSGID + 200  # the replay: another (longer) message id, and two reads
+    _decode(entry(b"cn=a", [(b"uid", [b"1"])], other), other, cols)
+    _decode(entry(b"cn=b", [], other), other, cols)
+    assert cols.n == 4
+    assert cols.page_digest() == first
+
+
 def test_arrow_binary_round_trip() -> None:
     data = np.frombuffer(b"abcdef", np.uint8)
     s = arrowc.binary("v", np.array([0, 1, 1, 6]), data)

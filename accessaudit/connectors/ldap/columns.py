@@ -52,7 +52,8 @@ class Columns:
         self._blocks: list[Block] = []  # batches read, not flushed yet
         self.ranged: list[tuple[int, str, list[bytes]]] = []
         self.references = 0
-        self._page = hashlib.blake2b(digest_size=16)
+        self._page_lengths: list[np.ndarray] = []  # this page's DN lengths, per block
+        self._page_names: list[np.ndarray] = []  # and their bytes
         self._dn_parts: list[pl.Series] = []
         self._parts: list[list[pl.DataFrame]] = [[] for _ in self.names]
 
@@ -72,15 +73,20 @@ class Columns:
             offsets = np.empty(len(dns) + 1, np.int64)
             names = np.empty(int(dns[:, 1].sum()), np.uint8)
             ber.gather(np.frombuffer(buf, np.uint8), dns, offsets, names)
-            self._page.update(offsets.tobytes())
-            self._page.update(names.tobytes())
+            # kept per page and hashed whole in page_digest(): the same page must give the
+            # same digest however the reads cut it into blocks
+            self._page_lengths.append(np.diff(offsets))
+            self._page_names.append(names)
 
     def page_digest(self) -> bytes:
         """Digest of the DNs added since the last call (one page: a page the server already
         sent is a cookie loop)."""
-        digest = self._page.digest()
-        self._page = hashlib.blake2b(digest_size=16)
-        return digest
+        page = hashlib.blake2b(digest_size=16)
+        if self._page_lengths:
+            page.update(np.concatenate(self._page_lengths).tobytes())
+            page.update(np.concatenate(self._page_names).tobytes())
+        self._page_lengths, self._page_names = [], []
+        return page.digest()
 
     @property
     def pending(self) -> bool:
