@@ -254,6 +254,13 @@ def test_report_command_re_renders_a_stored_run_pseudonymised(
     text = out.read_text(encoding="utf-8")
     text += "\n" + json.dumps(embed.blocks(text), ensure_ascii=False)
     assert leaks(text + html.unescape(text), sorted(identifying_values(run))) == []
+    # the evidence pack written beside it is pseudonymised too (names, matched values, and the
+    # configuration's ids / names matchers only as counts)
+    pack = (tmp_path / f"report-{run.run.run_id}-evidence-pack.html").read_text(encoding="utf-8")
+    assert leaks(pack + html.unescape(pack), sorted(identifying_values(run))) == []
+    assert "not shown: pseudonymised" in pack or '"names"' not in json.dumps(
+        json.loads((run.run.path / "attribution.json").read_text())
+    )
     # the run folder is untouched (runs are immutable) and the same key was used
     assert {q.name: q.read_bytes() for q in run.run.path.iterdir()} == before
     assert run.run.manifest["pseudonymised"]["key_id"] in text

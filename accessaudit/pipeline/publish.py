@@ -160,7 +160,7 @@ def render_report(
     if register is None:
         register = load_snapshot(run_dir, EXCEPTIONS_FILE)
     attribution = load_snapshot(run_dir, ATTRIBUTION_FILE)
-    if settings.report.pseudonymise:
+    if settings.report.pseudonymise or "pseudonymised" in manifest:
         attribution = without_personal(attribution)
     out = out or run_dir / "report.html"
     href = exports_href(run_dir, out) if link_exports else None

@@ -20,6 +20,7 @@ from accessaudit.pipeline.demo import demo_settings
 from accessaudit.pipeline.hosts import load_config
 from accessaudit.pipeline.publish import render_report
 from accessaudit.report.history import previous_history
+from accessaudit.report.pack import pack_path
 from accessaudit.report.pseudonymise import KEY_FILE, Pseudonymiser, load_key
 from accessaudit.store.runs import EXCEPTIONS_FILE, RunInfo, open_run, sha256_file
 
@@ -79,6 +80,9 @@ def rerender(run_dir: Path, config_path: Path, out: Path | None, pseudonymise: b
         run_id=run_info.run_id,
         file=str(path.resolve()),
         sha256=sha256_file(path),
+        # the evidence pack written beside it discloses the same run
+        pack_file=str(pack_path(path).resolve()),
+        pack_sha256=sha256_file(pack_path(path)),
         pseudonymised=hidden,
     )
     return path

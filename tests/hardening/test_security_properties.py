@@ -437,9 +437,12 @@ def test_audit_log_records_every_run_report_and_prune(tmp_path: Path) -> None:
     assert second["sources"][0]["counts"]["accounts"] > 0
     assert set(second["exported"]) == {"report.html", "findings.csv", "actions.csv",
                                        "history.csv", "trend.csv", "findings.json",
-                                       "actions.xlsx", "rules.json"}  # fmt: skip
+                                       "actions.xlsx", "rules.json", "attribution.json",
+                                       "evidence-pack.html"}  # fmt: skip
     exported = lines[4]
     assert exported["file"] == str((tmp_path / "r.html").resolve())
+    assert exported["pack_file"] == str((tmp_path / "r-evidence-pack.html").resolve())
+    assert len(exported["pack_sha256"]) == 64
     assert exported["run_id"] == second["run_id"] and len(exported["sha256"]) == 64
 
 
