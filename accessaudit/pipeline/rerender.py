@@ -31,7 +31,16 @@ def settings_for_run(config_path: Path, run_info: RunInfo) -> Settings:
     run (its rule settings and exceptions would silently be the demo's)."""
     if config_path.exists():
         return load_config(config_path)
-    kinds = {str(s.get("kind")) for s in run_info.manifest.get("sources", [])}
+    from accessaudit.sample.entra import ENTRA_SOURCE
+
+    sources = [s for s in run_info.manifest.get("sources", []) if isinstance(s, dict)]
+    # `demo --source sample-entra` collects the sample's own tenant through the emulator
+    kinds = {
+        "sample"
+        if s.get("kind") == "entra" and s.get("source") == ENTRA_SOURCE
+        else str(s.get("kind"))
+        for s in sources
+    }
     if "sample" in kinds and kinds <= {"sample", "csv"}:
         # with its tenant's source: the demo's tenant-wide roles are judged by its declared host
         return demo_settings(run_info.path.resolve().parent.parent, entra=True)

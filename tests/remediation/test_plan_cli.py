@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from accessaudit.cli import main
@@ -99,3 +100,24 @@ def test_a_real_runs_plan_and_report_need_its_config(tmp_path: Path) -> None:
             "run (pass -c with the configuration the run was made with)\n"
         )
         assert not (tmp_path / "p.json").exists()
+
+
+def test_a_sample_entra_demo_run_is_a_demo_run_for_plan_and_report(tmp_path: Path) -> None:
+    """`demo --source sample-entra` collects the sample's tenant through the emulator: its run
+    is read with the demo's settings like any demo run; a real tenant's run never is."""
+    from accessaudit.errors import ConfigError
+    from accessaudit.pipeline.rerender import settings_for_run
+    from accessaudit.sample.entra import ENTRA_SOURCE
+    from accessaudit.store.runs import RunInfo
+
+    def run_of(*sources: dict[str, str]) -> RunInfo:
+        path = tmp_path / "data" / "runs" / "20261208T000000Z"
+        return RunInfo("20261208T000000Z", path, {"sources": list(sources)})
+
+    sample = {"kind": "sample", "source": "ad:alliance.local"}
+    demo = run_of(sample, {"kind": "entra", "source": ENTRA_SOURCE}, {"kind": "csv"})
+    settings = settings_for_run(tmp_path / "missing.toml", demo)
+    assert [o.id for o in settings.organisations][:2] == ["wmp", "warks"]
+    real = run_of(sample, {"kind": "entra", "source": "entra:0f2a56c1-98d4-4b43-9e0e-6c3a1b2f7d10"})
+    with pytest.raises(ConfigError, match="is not a demo run"):
+        settings_for_run(tmp_path / "missing.toml", real)
