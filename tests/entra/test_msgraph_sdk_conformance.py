@@ -29,14 +29,13 @@ from kiota_authentication_azure.azure_identity_authentication_provider import (
 )
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
-from support.entra_data import CLIENT_ID, SAMPLE_ROLES, SECRET
+from support.entra_data import CLIENT_ID, SECRET, serve_sample
 from support.fixtures import NOW
 
 from accessaudit.connectors.entra.collect import collect
-from accessaudit.graphemu import tenant_from_sample
 from accessaudit.sample.directory import generate
-from accessaudit.sample.entra import TENANT_DOMAIN, TENANT_ID
-from accessaudit.sample.entra_messy import COMMAND, DUTY, OPERATIONS, hidden_membership
+from accessaudit.sample.entra import TENANT_ID
+from accessaudit.sample.entra_messy import COMMAND, DUTY, OPERATIONS
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
@@ -218,16 +217,7 @@ def test_msgraph_sdk_lists_the_sample_tenant_as_the_connector_collected_it(emu, 
     """Also: the sample's nested groups, org contact member and Directory Readers role arrive
     as planted (issue 19 item 12, the messier tenant)."""
     sample = generate(seed=7, accounts=900, now=NOW, entra=True)
-    emu.add_tenant(
-        tenant_from_sample(
-            sample.entra,
-            tenant_id=TENANT_ID,
-            domain=TENANT_DOMAIN,
-            hidden_membership=hidden_membership(sample.entra),
-        )
-    )
-    # contacts, hidden membership: + OrgContact.Read.All, Member.Read.Hidden
-    emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET, roles=SAMPLE_ROLES)
+    serve_sample(emu, sample.entra)
     result = collect(make_cfg(tenant_id=TENANT_ID))
     assert result.complete, [u for u in result.units if not u.complete]
 

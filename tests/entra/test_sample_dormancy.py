@@ -9,18 +9,16 @@ from datetime import UTC, datetime
 
 import polars as pl
 import pytest
-from support.entra_data import CLIENT_ID, SAMPLE_ROLES, SECRET
+from support.entra_data import serve_sample
 from support.fixtures import NOW
 
 from accessaudit.connectors.entra.collect import collect
-from accessaudit.graphemu import tenant_from_sample
 from accessaudit.model import LAST_LOGON, SourceCollection
 from accessaudit.pipeline.analyse import analyse
 from accessaudit.pipeline.collect import combine
 from accessaudit.pipeline.demo import demo_settings
 from accessaudit.sample.directory import generate
-from accessaudit.sample.entra import ENTRA_SOURCE, TENANT_DOMAIN, TENANT_ID
-from accessaudit.sample.entra_messy import hidden_membership
+from accessaudit.sample.entra import ENTRA_SOURCE, TENANT_ID
 
 RULE = "inactive-cross-org-access"
 ACCOUNTS = 900
@@ -30,16 +28,7 @@ ACCOUNTS = 900
 def test_sample_tenant_dormancy_only_with_sign_ins(emu, make_cfg, rules, tmp_path, sign_in):
     sample = generate(seed=7, accounts=ACCOUNTS, now=NOW, entra=True)
     served = sample.entra
-    emu.add_tenant(
-        tenant_from_sample(
-            served,
-            tenant_id=TENANT_ID,
-            domain=TENANT_DOMAIN,
-            hidden_membership=hidden_membership(served),
-        )
-    )
-    # contacts, hidden membership: + OrgContact.Read.All, Member.Read.Hidden
-    emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET, roles=SAMPLE_ROLES)
+    serve_sample(emu, served)
 
     result = collect(make_cfg(tenant_id=TENANT_ID, sign_in_activity=sign_in))
     now = datetime.now(UTC)

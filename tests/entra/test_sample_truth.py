@@ -14,19 +14,18 @@ from datetime import UTC, datetime
 
 import polars as pl
 from polars.testing import assert_frame_equal
-from support.entra_data import CLIENT_ID, SAMPLE_ROLES, SECRET, SORT_KEYS, canonical
+from support.entra_data import SORT_KEYS, canonical, serve_sample
 from support.fixtures import NOW
 from support.truth import assert_matches_truth
 
 from accessaudit.connectors.entra.collect import collect
-from accessaudit.graphemu import tenant_from_sample
 from accessaudit.model import SourceCollection
 from accessaudit.pipeline.analyse import analyse
 from accessaudit.pipeline.collect import combine
 from accessaudit.pipeline.demo import demo_settings
 from accessaudit.sample.directory import generate
-from accessaudit.sample.entra import ENTRA_SOURCE, TENANT_DOMAIN, TENANT_ID
-from accessaudit.sample.entra_messy import HIDDEN, hidden_membership
+from accessaudit.sample.entra import ENTRA_SOURCE, TENANT_ID
+from accessaudit.sample.entra_messy import HIDDEN
 
 
 def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(
@@ -34,16 +33,7 @@ def test_sample_tenant_through_graph_gives_exactly_the_planted_truth(
 ):
     sample = generate(seed=7, accounts=1800, now=NOW, entra=True)
     served = sample.entra
-    tenant = emu.add_tenant(
-        tenant_from_sample(
-            served,
-            tenant_id=TENANT_ID,
-            domain=TENANT_DOMAIN,
-            hidden_membership=hidden_membership(served),
-        )
-    )
-    # contacts, hidden membership: + OrgContact.Read.All, Member.Read.Hidden
-    emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET, roles=SAMPLE_ROLES)
+    tenant = serve_sample(emu, served)
     kinds = dict(served["groups"].select("group_id", "kind").iter_rows())
     graph_type = {"app-role": "servicePrincipal", "administrative-unit": "administrativeUnit"}
     assert sorted(graph_type.get(k, "group") for k in kinds.values()) == sorted(

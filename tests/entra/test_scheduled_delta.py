@@ -14,16 +14,14 @@ import json
 from datetime import timedelta
 
 import polars as pl
-from support.entra_data import CLIENT_ID, SAMPLE_ROLES, SECRET
+from support.entra_data import serve_sample
 from support.fixtures import NOW
 
-from accessaudit.graphemu import tenant_from_sample
 from accessaudit.pipeline.demo import demo_settings
 from accessaudit.pipeline.demo_entra import DEMO_SOURCE, with_entra_source
 from accessaudit.pipeline.run import run_audit
 from accessaudit.sample.directory import generate
 from accessaudit.sample.entra import ENTRA_SOURCE, TENANT_DOMAIN, TENANT_ID
-from accessaudit.sample.entra_messy import hidden_membership
 from accessaudit.store.runs import MANIFEST, read_table
 
 ACCOUNTS = 900
@@ -38,16 +36,7 @@ def findings_of(run) -> pl.DataFrame:
 
 def test_second_run_by_delta_shows_exactly_the_changes(emu, make_cfg, tmp_path):
     sample = generate(seed=7, accounts=ACCOUNTS, now=NOW, entra=True)
-    tenant = emu.add_tenant(
-        tenant_from_sample(
-            sample.entra,
-            tenant_id=TENANT_ID,
-            domain=TENANT_DOMAIN,
-            hidden_membership=hidden_membership(sample.entra),
-        )
-    )
-    # contacts, hidden membership: + OrgContact.Read.All, Member.Read.Hidden
-    emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET, roles=SAMPLE_ROLES)
+    tenant = serve_sample(emu, sample.entra)
     # users go by delta only without signInActivity (not available through delta)
     source = make_cfg(name=DEMO_SOURCE, tenant_id=TENANT_ID, sign_in_activity=False, use_delta=True)
     settings = with_entra_source(

@@ -9,21 +9,13 @@ import random
 import numpy as np
 import polars as pl
 import pytest
+from support.ber import tlv
 
 from accessaudit.connectors.ldap import arrowc
 from accessaudit.connectors.ldap.columns import Columns
 from accessaudit.connectors.ldap.wire import MalformedResponse, _decode
 
 MSGID = 7
-
-
-def tlv(tag: int, *parts: bytes) -> bytes:
-    body = b"".join(parts)
-    n = len(body)
-    if n < 0x80:
-        return bytes([tag, n]) + body
-    k = (n.bit_length() + 7) // 8
-    return bytes([tag, 0x80 | k]) + n.to_bytes(k, "big") + body
 
 
 def entry(dn: bytes, attrs: list[tuple[bytes, list[bytes]]], msgid: int = MSGID) -> bytes:

@@ -14,19 +14,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from ldap3 import NONE, Connection, Server
 from ldap3.core.exceptions import LDAPException
+from support.ber import tlv
 
 from accessaudit.connectors.ldap import wire
 from accessaudit.connectors.ldap.columns import Columns
 from accessaudit.connectors.ldap.wire import MalformedResponse
-
-
-def tlv(tag: int, *parts: bytes) -> bytes:
-    body = b"".join(parts)
-    n = len(body)
-    if n < 0x80:
-        return bytes([tag, n]) + body
-    k = (n.bit_length() + 7) // 8
-    return bytes([tag, 0x80 | k]) + n.to_bytes(k, "big") + body
 
 
 def octets(value: str | bytes) -> bytes:

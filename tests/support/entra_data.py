@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -273,3 +273,23 @@ SORT_KEYS = {
 
 def canonical(tables: dict[str, pl.DataFrame], name: str) -> pl.DataFrame:
     return tables[name].sort(SORT_KEYS[name])
+
+
+def serve_sample(emu: Any, tables: Mapping[str, pl.DataFrame]) -> Any:
+    """The sample tenant ``tables`` served by ``emu`` (its hidden-membership group hidden) to
+    the read app with :data:`SAMPLE_ROLES` (contacts and hidden membership need
+    OrgContact.Read.All and Member.Read.Hidden); the emulator's tenant."""
+    from accessaudit.graphemu import tenant_from_sample
+    from accessaudit.sample.entra import TENANT_DOMAIN, TENANT_ID
+    from accessaudit.sample.entra_messy import hidden_membership
+
+    tenant = emu.add_tenant(
+        tenant_from_sample(
+            dict(tables),
+            tenant_id=TENANT_ID,
+            domain=TENANT_DOMAIN,
+            hidden_membership=hidden_membership(tables),
+        )
+    )
+    emu.register_app(TENANT_ID, CLIENT_ID, secret=SECRET, roles=SAMPLE_ROLES)
+    return tenant
