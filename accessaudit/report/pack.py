@@ -59,17 +59,15 @@ def pack_section(
         got = samples.setdefault(rid, [])
         if len(got) < SAMPLES:
             got.append(f)
-    return {
-        "samples_per_rule": SAMPLES,
-        "rules": [
-            {
-                "id": rid,
-                "samples": [view(f) for f in samples.get(rid, [])],
-                "more": total[rid] - len(samples.get(rid, [])),
-            }
-            for rid in docs
-        ],
-    }
+    rules = [
+        {
+            "id": rid,
+            "samples": [view(f) for f in samples.get(rid, [])],
+            "more": total[rid] - len(samples.get(rid, [])),
+        }
+        for rid in docs
+    ]
+    return {"samples_per_rule": SAMPLES, "rules": rules, "by_id": {r["id"]: r for r in rules}}
 
 
 def render_pack(context: Mapping[str, Any], out_path: Path) -> Path:
