@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 from support.browser import chromium
+from support.browser import open_report as open_page
 from support.report_sample import (
     BIDI_SHOWN,
     EXPECTED_OPEN,
@@ -109,15 +110,8 @@ def open_report(browser: Any, tmp_path: Path) -> Iterator[Any]:
         ctx = browser.new_context(
             viewport={"width": 1400, "height": 900}, java_script_enabled=javascript
         )
-        page = ctx.new_page()
-        page.problems = []
-        page.on("console", lambda m: page.problems.append(f"{m.type}: {m.text}"))
-        page.on("pageerror", lambda e: page.problems.append(f"pageerror: {e}"))
-        page.on("request", lambda r: r.url.startswith("file:") or page.problems.append(r.url))
-        page.goto(out.as_uri() + "#all")  # every section (no hash opens the officer's view)
-        page.wait_for_load_state("load")
-        if javascript:  # the page script decodes its tables asynchronously: wait for them
-            page.wait_for_function("document.documentElement.classList.contains('js')")
+        # every section (no hash opens the officer's view)
+        page = open_page(ctx.new_page(), out.as_uri() + "#all", javascript=javascript)
         pages.append(ctx)
         return page
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.browser import chromium
+from support.browser import chromium, open_report
 from support.report_sample import make_context
 
 from accessaudit.report.html import render_html
@@ -82,12 +82,7 @@ def truth_and_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[A
     out = render_html(ctx, Path(tmp_path_factory.mktemp("table")) / "report.html")
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.problems = []
-        page.on("console", lambda m: page.problems.append(f"{m.type}: {m.text}"))
-        page.on("pageerror", lambda e: page.problems.append(f"pageerror: {e}"))
-        page.on("request", lambda r: r.url.startswith("file:") or page.problems.append(r.url))
-        page.goto(out.as_uri() + "#view-evidence")
-        page.wait_for_function("document.documentElement.classList.contains('js')")
+        open_report(page, out.as_uri() + "#view-evidence")
         yield truth, page
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from support.browser import chromium
+from support.browser import chromium, open_report
 from support.fixtures import NOW
 from support.history_runs import CLOUD_GROUPS, settings_for, split, with_edges, without_edges, write
 
@@ -60,16 +60,10 @@ def runs(rules: list[Rule], tmp_path_factory: pytest.TempPathFactory) -> list[Ru
 @pytest.fixture(scope="module")
 def page(runs: list[RunResult]) -> Iterator[Any]:
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.problems = []
-        page.on("console", lambda m: page.problems.append(f"{m.type}: {m.text}"))
-        page.on("pageerror", lambda e: page.problems.append(f"pageerror: {e}"))
-        page.on("request", lambda r: r.url.startswith("file:") or page.problems.append(r.url))
         assert runs[2].report is not None
-        page.goto(runs[2].report.as_uri())
-        page.wait_for_load_state("load")
-        # the page script decodes its tables asynchronously (DecompressionStream): wait for it
-        page.wait_for_function("document.documentElement.classList.contains('js')")
+        page = open_report(
+            browser.new_page(viewport={"width": 1400, "height": 1000}), runs[2].report.as_uri()
+        )
         yield page
 
 

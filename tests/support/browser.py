@@ -35,3 +35,23 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def watch(page: Any) -> Any:
+    """``page`` with ``page.problems``: every console message, page error and request to
+    anything but a local file (a report must load nothing from the network)."""
+    page.problems = []
+    page.on("console", lambda m: page.problems.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: page.problems.append(f"pageerror: {e}"))
+    page.on("request", lambda r: r.url.startswith("file:") or page.problems.append(r.url))
+    return page
+
+
+def open_report(page: Any, url: str, *, javascript: bool = True) -> Any:
+    """Load a report in ``page`` (watched) and wait until its script has decoded the tables
+    (asynchronous: DecompressionStream)."""
+    watch(page).goto(url)
+    page.wait_for_load_state("load")
+    if javascript:
+        page.wait_for_function("document.documentElement.classList.contains('js')")
+    return page
