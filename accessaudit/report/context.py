@@ -34,7 +34,13 @@ from accessaudit.report.evidence import RunRule, run_rules
 from accessaudit.report.history import OPEN_DEFINITION, unknown_rows
 from accessaudit.report.objects import OBJECT_COLUMNS, ORG, Objects
 from accessaudit.report.pack import pack_section
-from accessaudit.report.pictures import actions_by_force, force_matrix, rule_results, sparklines
+from accessaudit.report.pictures import (
+    NO_RESOURCE,
+    actions_by_force,
+    force_matrix,
+    rule_results,
+    sparklines,
+)
 from accessaudit.report.provenance import dormancy_unknown, files, run_info, sources
 from accessaudit.report.rows import (
     ACTION_COLUMNS,
@@ -174,9 +180,11 @@ def _summary(
     action_rows: Sequence[Sequence[Any]],
     docs: Mapping[str, Mapping[str, Any]],
     unknown: pl.DataFrame,
+    pictures: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Counts of the summary; open ones by the one definition: this run's findings not
-    accepted, plus ``unknown`` (the history's keys absent but not proven gone)."""
+    accepted, plus ``unknown`` (the history's keys absent but not proven gone). The counts by
+    force and by owning force are read off ``pictures`` (:func:`_pictures`), not counted again."""
     open_rows = [f for f in finding_rows if f[F["status"]] == "open"]
     accepted_rows = [f for f in finding_rows if f[F["status"]] != "open"]
     unknown_sev = [visible(v) for v in unknown.get_column("severity").to_list()]
@@ -199,12 +207,14 @@ def _summary(
         for rid in set(open_rule) | set(acc_rule)
     ]
     by_rule.sort(key=lambda r: (-severity_rank(r["severity"]), -r["open"], r["rule_id"]))
-    force = Counter((f[F["principal_org"]], f[F["resource_org"]]) for f in open_rows)
-    org_actions: Counter[str] = Counter()
-    org_resolves: Counter[str] = Counter()
-    for a in action_rows:
-        org_actions[a[A["owning_org"]]] += 1
-        org_resolves[a[A["owning_org"]]] += a[A["resolves"]]
+    matrix, chart = pictures["matrix"], pictures["actions_chart"]
+    force = [
+        (p, "" if r == NO_RESOURCE else r, cell["n"])
+        for p, row in zip(matrix["rows"], matrix["cells"], strict=True)
+        for r, cell in zip(matrix["cols"], row, strict=True)
+        if cell["n"]
+    ]
+    forces = sorted(chart["forces"], key=lambda f: f["org"])
     return {
         "findings_total": len(finding_rows),
         "open_total": len(open_rows) + unknown.height,
@@ -223,13 +233,12 @@ def _summary(
         "by_rule": by_rule,
         "by_force": [
             {"principal_org": p, "resource_org": r, "open": n}
-            for (p, r), n in sorted(force.items(), key=lambda kv: (-kv[1], kv[0]))
+            for p, r, n in sorted(force, key=lambda t: (-t[2], t[0], t[1]))
         ],
         "actions_total": len(action_rows),
-        "actions_resolves": sum(org_resolves.values()),
+        "actions_resolves": sum(f["resolves"] for f in forces),
         "actions_by_org": [
-            {"org": o, "actions": org_actions[o], "resolves": org_resolves[o]}
-            for o in sorted(org_actions)
+            {"org": f["org"], "actions": f["total"], "resolves": f["resolves"]} for f in forces
         ],
         "groups_total": len({(a[A["owning_org"]], a[A["group"]]) for a in action_rows}),
     }
@@ -334,6 +343,7 @@ def build_context(inp: ReportInput) -> dict[str, Any]:
     srcs = sources(inp.manifest)
     complete = inp.manifest.get("complete") is True and all(s["complete"] for s in srcs)
     run = run_info(inp.manifest, inp.generated)
+    pictures = _pictures(inp, f_rows, a_rows, objs, docs)
     return {
         "title": visible(inp.title),
         "marking": visible(inp.marking),
@@ -351,7 +361,7 @@ def build_context(inp: ReportInput) -> dict[str, Any]:
         "severities": list(SEVERITIES),
         **_orgs(inp.org_names, objs, f_rows, a_rows),
         "summary": {
-            **_summary(f_rows, a_rows, docs, unknown_rows(inp.history)),
+            **_summary(f_rows, a_rows, docs, unknown_rows(inp.history), pictures),
             # rows are sorted open first, worst first
             "top": [finding_view(f, objs, docs) for f in f_rows[: min(TOP_ITEMS, open_count)]],
         },
@@ -379,7 +389,7 @@ def build_context(inp: ReportInput) -> dict[str, Any]:
         "coverage": dict(inp.coverage or {}),
         "control": control_section(f_rows, a_rows, objs, docs),
         "data_paths": data_section(f_rows, a_rows, objs, docs),
-        **_pictures(inp, f_rows, a_rows, objs, docs),
+        **pictures,
     }
 
 
