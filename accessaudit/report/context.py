@@ -286,13 +286,11 @@ def _orgs(
     }
 
 
-def _rules(
-    docs: Mapping[str, Mapping[str, Any]], f_rows: Sequence[Sequence[Any]]
-) -> dict[str, Any]:
-    """The rules appendix (with each rule's open findings) and the texts the page script shows."""
-    rule_open = Counter(f[F["rule_id"]] for f in f_rows if f[F["status"]] == "open")
+def _rules(docs: Mapping[str, Mapping[str, Any]], results: Mapping[str, Any]) -> dict[str, Any]:
+    """The rules appendix (each rule with its open findings and result, from
+    :func:`~accessaudit.report.pictures.rule_results`) and the texts the page script shows."""
     return {
-        "rules": [dict(d, open=rule_open[rid]) for rid, d in docs.items()],
+        "rules": list(results["rules"]),
         "rule_docs": {
             rid: {"title": d["title"], "rationale": d["rationale"], "remediation": d["remediation"]}
             for rid, d in docs.items()
@@ -383,7 +381,7 @@ def build_context(inp: ReportInput) -> dict[str, Any]:
         },
         # the same list the views' names below may still add placeholder objects to
         "objects": {"columns": list(OBJECT_COLUMNS), "rows": objs.rows},
-        **_rules(docs, f_rows),
+        **_rules(docs, pictures["results"]),
         "systems": sorted({a[A["system"]] for a in a_rows if a[A["system"]]}),
         **_views(inp, f_rows, objs, docs, gone, as_run),
         "coverage": dict(inp.coverage or {}),
